@@ -1,0 +1,22 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+// libswiftfunc.so: the C ABI (SwiftFunc) over the engine (SwiftFuncCore).
+// Release builds add `-static-stdlib` and the SONAME from the Makefile's command line, not here,
+// so that the package stays consumable (unsafeFlags are refused in dependencies).
+let package = Package(
+    name: "swiftfunc",
+    products: [
+        .library(name: "swiftfunc", type: .dynamic, targets: ["SwiftFunc"]),
+    ],
+    targets: [
+        .systemLibrary(name: "CBLAS", providers: [.apt(["libopenblas-dev"])]),
+        .systemLibrary(name: "CDLPack", providers: [.apt(["libdlpack-dev"])]),
+        .target(
+            name: "SwiftFuncCore",
+            dependencies: ["CBLAS"]),
+        .target(name: "SwiftFunc", dependencies: ["SwiftFuncCore", "CDLPack"]),
+        .testTarget(name: "SwiftFuncCoreTests", dependencies: ["SwiftFuncCore"]),
+    ],
+    swiftLanguageModes: [.v5]
+)

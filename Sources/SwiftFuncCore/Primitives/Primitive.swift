@@ -1,0 +1,128 @@
+/// The closed set of primitive operations. Every op, public or inside a rule, is one of these
+/// passed to `emit`; composite ops (mean, softmax, layer_norm, ...) are built from them.
+/// Raw values index `Primitive.rules`.
+public enum Primitive: Int, CaseIterable, Sendable {
+    // Elementwise unary (Elementwise.swift)
+    case neg, exp, log, log1p, expm1, sin, cos, tan, tanh, sigmoid, sqrt, rsqrt, abs, sign, relu
+    case floor, ceil, round, erf
+    // Elementwise binary, comparison and selection (Elementwise.swift)
+    case add, sub, mul, div, pow, maximum, minimum, atan2
+    case lt, le, gt, ge, eq, ne
+    case select
+    // Reductions (Reductions.swift)
+    case sum, prod, amax, amin, argmax, argmin
+    // Movement (Movement.swift)
+    case reshape, permute, expand, slice, flip, pad, cat, stopGradient
+    // Contraction and convolution (Contraction.swift, Convolution.swift)
+    case matmul, conv2d
+    // Indexing (Indexing.swift)
+    case gather, indexSelect, scatterAdd
+    // Creation, conversion and random numbers (Creation.swift, Random.swift)
+    case cast, full, arange, uniform, normal
+
+    /// The op's public name (torch's), used in messages as `sf_<name>`.
+    public var name: String { Primitive.rules[rawValue].name }
+
+    /// Every primitive's rules, indexed by raw value: an array, not a dictionary, since it is on the
+    /// per-op path.
+    public static let rules: [PrimitiveRules] = allCases.map { primitive in
+        let rules: PrimitiveRules
+        switch primitive {
+        case .neg, .exp, .log, .log1p, .expm1, .sin, .cos, .tan, .tanh, .sigmoid, .sqrt, .rsqrt, .abs, .sign, .relu,
+             .floor, .ceil, .round, .erf,
+             .add, .sub, .mul, .div, .pow, .maximum, .minimum, .atan2, .lt, .le, .gt, .ge, .eq, .ne, .select:
+            rules = Elementwise.rules(for: primitive)
+        case .sum, .prod, .amax, .amin, .argmax, .argmin:
+            rules = Reductions.rules(for: primitive)
+        case .reshape, .permute, .expand, .slice, .flip, .pad, .cat, .stopGradient:
+            rules = Movement.rules(for: primitive)
+        case .matmul:
+            rules = Contraction.rules(for: primitive)
+        case .conv2d:
+            rules = Convolution.rules(for: primitive)
+        case .gather, .indexSelect, .scatterAdd:
+            rules = Indexing.rules(for: primitive)
+        case .cast, .full, .arange:
+            rules = Creation.rules(for: primitive)
+        case .uniform, .normal:
+            rules = Random.rules(for: primitive)
+        }
+        return rules
+    }
+}
+
+/// The static parameters of one primitive application (axes, shapes, strides, ...). Each primitive
+/// uses one case; public ops validate and normalize them (dims non-negative and sorted) before
+/// calling `emit`, so rules can trust them.
+public enum Params: Sendable, Equatable {
+    case none
+    /// Reductions: the reduced dims (sorted, non-negative) and whether they stay as size 1.
+    case reduction(dims: [Int], keepdim: Bool)
+    /// reshape and expand: the result shape.
+    case shape([Int])
+    /// permute: result dim i is input dim permutation[i].
+    case permutation([Int])
+    /// slice: a non-negative start and a positive step along `dim`, taking `count` elements.
+    case slice(dim: Int, start: Int, count: Int, step: Int)
+    /// flip: the reversed dims (sorted, non-negative).
+    case dims([Int])
+    /// pad: elements added before and after each dim (negative crops), and the fill value.
+    case pad(before: [Int], after: [Int], value: Double)
+    /// cat, gather, index_select, scatter_add: the dim they work along (non-negative).
+    case dim(Int)
+    /// conv2d: (H, W) pairs and the group count.
+    case conv(stride: [Int], padding: [Int], dilation: [Int], groups: Int)
+    /// cast: the target dtype.
+    case dtype(DType)
+    /// full: shape, value and dtype of the result.
+    case fill(shape: [Int], value: Double, dtype: DType)
+    /// arange: start + i * step for i in 0..<count.
+    case arange(start: Double, step: Double, count: Int, dtype: DType)
+    /// uniform/normal: shape, dtype and the generator key and first counter of this draw.
+    case random(shape: [Int], dtype: DType, key: UInt64, counter: UInt64)
+}
+
+/// Computes the result type of a primitive from its arguments' types, or throws a message that
+/// names the op and the problem. It runs before any kernel, under every interpreter.
+public typealias TypeRule = @Sendable (_ args: [TensorType], _ params: Params) throws -> TensorType
+
+/// Runs the primitive on concrete tensors; `type` is what the type rule computed.
+public typealias EvalRule = @Sendable (_ args: [Tensor], _ params: Params, _ type: TensorType) throws -> Tensor
+
+/// Forward mode: the output tangent from the primals, their tangents (nil = symbolic zero) and
+/// the primal output. Written with `emit`, so it is itself transformable.
+public typealias JVPRule = @Sendable (_ primals: [Value], _ tangents: [Value?], _ output: Value, _ params: Params) throws -> Value?
+
+/// Reverse mode: the cotangent of each argument (nil = zero or not differentiable) from the output
+/// cotangent. Written with `emit`, so the backward pass is differentiable and batchable.
+public typealias VJPRule = @Sendable (_ cotangent: Value, _ primals: [Value], _ output: Value, _ params: Params) throws -> [Value?]
+
+/// vmap: applies the primitive once to arguments whose batch dims are `batchDims` (nil = not
+/// batched) and returns the result with its batch dim.
+public typealias BatchRule = @Sendable (_ args: [Value], _ batchDims: [Int?], _ batchSize: Int, _ params: Params) throws -> (Value, Int?)
+
+/// Everything about one primitive, side by side: its name, type rule, kernel and transform rules.
+public struct PrimitiveRules: Sendable {
+    /// torch's name for the op.
+    public let name: String
+    /// Shape and dtype checking.
+    public let type: TypeRule
+    /// The eager kernel.
+    public let eval: EvalRule
+    /// Forward-mode rule (nil until the transforms provide one).
+    public let jvp: JVPRule?
+    /// Reverse-mode rule.
+    public let vjp: VJPRule?
+    /// Batching rule.
+    public let batch: BatchRule?
+
+    public init(name: String, type: @escaping TypeRule, eval: @escaping EvalRule,
+                jvp: JVPRule? = nil, vjp: VJPRule? = nil, batch: BatchRule? = nil) {
+        self.name = name
+        self.type = type
+        self.eval = eval
+        self.jvp = jvp
+        self.vjp = vjp
+        self.batch = batch
+    }
+}

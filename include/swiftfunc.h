@@ -1,0 +1,481 @@
+/*
+ * swiftfunc.h — the stable C ABI of libswiftfunc.
+ *
+ * This header is the specification. swiftfunc is a tensor library whose ops can later be
+ * transformed (grad, vjp, jvp, vmap, ...) by composable function transforms.
+ *
+ * Conventions (they hold for every function below unless its comment says otherwise):
+ *  - Every function returns an sf_status. SF_OK is 0; on any other status, sf_last_error()
+ *    returns a message that names the function and the problem, and every `out` pointer the
+ *    function was given is set to NULL (when the `out` pointer itself is not NULL).
+ *  - Tensor arguments are borrowed: the function neither takes nor keeps the caller's reference.
+ *    A NULL tensor argument (other than ones documented as optional) gives SF_ERR_INVALID_ARGUMENT.
+ *  - Every `sf_tensor **out` result is a new reference owned by the caller, who must release it
+ *    with sf_tensor_release(). A NULL `out` gives SF_ERR_INVALID_ARGUMENT.
+ *  - Dims are int64_t and may be negative (counted from the end, as in torch); a dim outside
+ *    [-ndim, ndim) gives SF_ERR_INVALID_ARGUMENT. Array arguments come as (pointer, count); a
+ *    NULL pointer with a nonzero count gives SF_ERR_INVALID_ARGUMENT.
+ *  - Shapes: every size is >= 0, the rank is at most SF_MAX_NDIM, and the element count must fit
+ *    in int64_t; anything else gives SF_ERR_SHAPE.
+ *  - Binary ops broadcast as numpy/torch do and promote dtypes as torch does: bool < int32 <
+ *    int64 < float32 < float64, so an integer with a float gives the float type and bool with
+ *    anything gives the other type. A tensor made by sf_scalar() is weakly typed: it takes the
+ *    other operand's dtype when that is a float dtype, and float32 otherwise.
+ *  - No function ever writes into an input tensor. Results may be views that share storage with
+ *    their input (reshape of contiguous data, permute, transpose, expand, slice, squeeze,
+ *    unsqueeze, detach); since nothing writes into tensors, sharing is never observable except
+ *    through DLPack data pointers.
+ *  - Thread safety: all functions may be called from any thread. Tensors are immutable and may be
+ *    shared between threads; their reference counts are atomic. sf_last_error() is per thread.
+ *    The random generator (sf_manual_seed, sf_rand, ...) is process-wide and locked.
+ *
+ * Versioning: SF_ABI_VERSION changes only when a released function or type changes in an
+ * incompatible way; functions and enum values are only ever added, never renumbered.
+ */
+#ifndef SWIFTFUNC_H
+#define SWIFTFUNC_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <dlpack/dlpack.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---------------------------------------------------------------------------------------------
+ * Versions
+ * ------------------------------------------------------------------------------------------- */
+
+#define SF_VERSION_MAJOR 0
+#define SF_VERSION_MINOR 1
+#define SF_VERSION_PATCH 0
+/** The ABI generation of this header; compare with sf_abi_version() at run time. */
+#define SF_ABI_VERSION 1
+
+/** The largest rank a tensor may have. */
+#define SF_MAX_NDIM 16
+
+/** The ABI version of the loaded library (SF_ABI_VERSION of the header it was built with). */
+uint32_t sf_abi_version(void);
+
+/** The library's version as "MAJOR.MINOR.PATCH"; a static string, never NULL, never freed. */
+const char *sf_version(void);
+
+/* ---------------------------------------------------------------------------------------------
+ * Statuses and errors
+ * ------------------------------------------------------------------------------------------- */
+
+/** Status of every call. Values are never renumbered. */
+typedef enum sf_status {
+    SF_OK = 0,
+    SF_ERR_INVALID_ARGUMENT = 1, /**< NULL where a value is needed, bad dim, bad option. */
+    SF_ERR_SHAPE = 2,            /**< shapes that do not fit the op, or overflowing sizes. */
+    SF_ERR_DTYPE = 3,            /**< a dtype the op does not accept, or an unsupported one. */
+    SF_ERR_DEVICE = 4,           /**< a DLPack tensor that is not on the CPU. */
+    SF_ERR_OUT_OF_MEMORY = 5,    /**< an allocation failed. */
+    SF_ERR_TRANSFORM = 6,        /**< misuse of a transform (e.g. an escaped traced value). */
+    SF_ERR_CALLBACK = 7,         /**< a host callback returned nonzero. */
+    SF_ERR_UNSUPPORTED = 8,      /**< a valid request that this version cannot serve. */
+    SF_ERR_INTERNAL = 9          /**< a bug in swiftfunc; please report it. */
+} sf_status;
+
+/**
+ * The message of the last failed call on this thread, such as
+ * "sf_matmul: shapes [3, 4] and [5, 6] are not compatible". Never NULL ("" before any failure).
+ * The string stays valid until the next swiftfunc call on the same thread.
+ */
+const char *sf_last_error(void);
+
+/**
+ * Sets this thread's error message; meant for host callbacks that fail, so that the caller sees
+ * why. NULL sets an empty message. The string is copied.
+ */
+void sf_set_error(const char *message);
+
+/* ---------------------------------------------------------------------------------------------
+ * Tensors
+ * ------------------------------------------------------------------------------------------- */
+
+/** An immutable, reference-counted, strided tensor on the CPU. */
+typedef struct sf_tensor sf_tensor;
+
+/** Element types. Values are never renumbered. */
+typedef enum sf_dtype {
+    SF_FLOAT32 = 0,
+    SF_FLOAT64 = 1,
+    SF_INT32 = 2,
+    SF_INT64 = 3,
+    SF_BOOL = 4 /**< one byte per element, 0 or 1. */
+} sf_dtype;
+
+/** Adds a reference to `t`. NULL is a no-op. */
+void sf_tensor_retain(sf_tensor *t);
+
+/** Drops a reference to `t`; the tensor is freed with its last reference. NULL is a no-op. */
+void sf_tensor_release(sf_tensor *t);
+
+/** Stores the rank of `t` in *out_ndim. */
+sf_status sf_tensor_ndim(sf_tensor *t, size_t *out_ndim);
+
+/**
+ * Copies the shape of `t` into out_shape, which has room for `capacity` entries; capacity must be
+ * at least the rank (SF_ERR_INVALID_ARGUMENT otherwise). out_shape may be NULL for a 0-d tensor.
+ */
+sf_status sf_tensor_shape(sf_tensor *t, int64_t *out_shape, size_t capacity);
+
+/** Stores the dtype of `t` in *out_dtype. */
+sf_status sf_tensor_dtype(sf_tensor *t, sf_dtype *out_dtype);
+
+/** Stores the number of elements of `t` in *out_numel. */
+sf_status sf_tensor_numel(sf_tensor *t, int64_t *out_numel);
+
+/**
+ * Copies the values of `t` into `dst` in row-major order with the tensor's own dtype.
+ * `dst_bytes` must equal numel * element size (SF_ERR_INVALID_ARGUMENT otherwise). dst may be NULL
+ * only when the tensor has no elements.
+ */
+sf_status sf_tensor_copy_to(sf_tensor *t, void *dst, size_t dst_bytes);
+
+/**
+ * Makes a tensor by copying `numel(shape) * element size` bytes of row-major data. `data` may be
+ * NULL only when the shape has no elements; `shape` may be NULL only when ndim is 0.
+ */
+sf_status sf_tensor_from_data(const void *data, sf_dtype dtype, const int64_t *shape, size_t ndim,
+                              sf_tensor **out);
+
+/* ---------------------------------------------------------------------------------------------
+ * DLPack exchange (zero-copy in both directions)
+ * ------------------------------------------------------------------------------------------- */
+
+#ifndef DLPACK_MAJOR_VERSION
+/* Debian's dlpack.h is 0.6; these are the DLPack 1.x declarations, with the exact 1.x layout. */
+typedef struct {
+    uint32_t major;
+    uint32_t minor;
+} DLPackVersion;
+
+struct DLManagedTensorVersioned {
+    DLPackVersion version;
+    void *manager_ctx;
+    void (*deleter)(struct DLManagedTensorVersioned *self);
+    uint64_t flags;
+    DLTensor dl_tensor;
+};
+#endif
+
+/**
+ * Imports a legacy DLPack tensor without copying. Accepted: device kDLCPU, lanes 1, dtypes
+ * float32/64, int32/64 and bool (DLPack code 6 with 8 bits, or kDLUInt with 8 bits is NOT bool and
+ * is refused), any strides (NULL means row-major; negative and zero allowed) and byte_offset.
+ *
+ * Ownership: on SF_OK the library owns `managed` and calls its deleter exactly once, when the last
+ * tensor viewing it is released. On failure ownership stays with the caller, who must still call
+ * the deleter. swiftfunc never writes into imported memory.
+ * Statuses: SF_ERR_INVALID_ARGUMENT (NULL, or NULL data with elements), SF_ERR_DEVICE (not CPU),
+ * SF_ERR_DTYPE (unsupported dtype or lanes != 1), SF_ERR_SHAPE (bad ndim or sizes, or strides that
+ * reach outside what int64_t can address).
+ */
+sf_status sf_from_dlpack(DLManagedTensor *managed, sf_tensor **out);
+
+/**
+ * Imports a DLPack 1.x tensor without copying; as sf_from_dlpack. A version.major other than 1
+ * gives SF_ERR_UNSUPPORTED and no other field is read. The READ_ONLY flag is honoured trivially
+ * (nothing is ever written). Ownership: on SF_OK the library calls the deleter exactly once when
+ * the last view dies; on failure ownership stays with the caller.
+ */
+sf_status sf_from_dlpack_versioned(struct DLManagedTensorVersioned *managed, sf_tensor **out);
+
+/**
+ * Exports `t` as a legacy DLPack tensor that views the same memory (zero-copy). The result keeps
+ * the storage alive until its deleter is called; the caller (or the consumer it hands the tensor
+ * to) must call `(*out)->deleter(*out)` exactly once. Strides are always filled in (in elements).
+ * The data must be treated as read-only: other tensors may share it.
+ */
+sf_status sf_to_dlpack(sf_tensor *t, DLManagedTensor **out);
+
+/**
+ * Exports `t` as a DLPack 1.0 versioned tensor (zero-copy); as sf_to_dlpack. flags is 0 when the
+ * storage belongs to swiftfunc alone and READ_ONLY when it was imported read-only or shared.
+ */
+sf_status sf_to_dlpack_versioned(sf_tensor *t, struct DLManagedTensorVersioned **out);
+
+/* ---------------------------------------------------------------------------------------------
+ * Creation and conversion
+ * ------------------------------------------------------------------------------------------- */
+
+/** A 0-d, weakly typed float64 tensor holding `value` (see the promotion rule above). */
+sf_status sf_scalar(double value, sf_tensor **out);
+
+/** A tensor of `shape` filled with 0 (torch.zeros). */
+sf_status sf_zeros(const int64_t *shape, size_t ndim, sf_dtype dtype, sf_tensor **out);
+
+/** A tensor of `shape` filled with 1 (torch.ones). */
+sf_status sf_ones(const int64_t *shape, size_t ndim, sf_dtype dtype, sf_tensor **out);
+
+/** A tensor of `shape` filled with `value` converted to `dtype` (torch.full). */
+sf_status sf_full(const int64_t *shape, size_t ndim, double value, sf_dtype dtype, sf_tensor **out);
+
+/**
+ * Values start, start+step, ... below `end` (above it when step < 0), as torch.arange.
+ * step == 0, non-finite bounds or a count past int64 give SF_ERR_INVALID_ARGUMENT.
+ */
+sf_status sf_arange(double start, double end, double step, sf_dtype dtype, sf_tensor **out);
+
+/** An n x m identity matrix (torch.eye(n, m)); n, m >= 0. */
+sf_status sf_eye(int64_t n, int64_t m, sf_dtype dtype, sf_tensor **out);
+
+/** `steps` evenly spaced values from start to end inclusive (torch.linspace); steps >= 0. */
+sf_status sf_linspace(double start, double end, int64_t steps, sf_dtype dtype, sf_tensor **out);
+
+/**
+ * `x` converted to `dtype` (torch's x.to(dtype)): floats to integers truncate toward zero,
+ * anything to bool is (x != 0). Converting to the same dtype returns a view.
+ */
+sf_status sf_cast(sf_tensor *x, sf_dtype dtype, sf_tensor **out);
+
+/* ---------------------------------------------------------------------------------------------
+ * Random numbers: a counter-based generator (Philox-4x32-10), seeded process-wide.
+ * Each call draws a fresh block of counters, so results depend only on the seed and on the
+ * sequence of random calls since sf_manual_seed().
+ * ------------------------------------------------------------------------------------------- */
+
+/** Reseeds the generator and resets its counter. Always SF_OK. */
+sf_status sf_manual_seed(uint64_t seed);
+
+/** Uniform values in [0, 1) of `shape`; dtype must be a float dtype (SF_ERR_DTYPE otherwise). */
+sf_status sf_rand(const int64_t *shape, size_t ndim, sf_dtype dtype, sf_tensor **out);
+
+/** Standard normal values of `shape` (Box–Muller); dtype must be a float dtype. */
+sf_status sf_randn(const int64_t *shape, size_t ndim, sf_dtype dtype, sf_tensor **out);
+
+/** 1 with probability p, else 0, elementwise (torch.bernoulli(p)); p is a float tensor. */
+sf_status sf_bernoulli(sf_tensor *p, sf_tensor **out);
+
+/**
+ * Dropout (torch.nn.functional.dropout): with `training`, zeroes each element with probability p
+ * and scales the rest by 1/(1-p); without, returns x. 0 <= p <= 1, else SF_ERR_INVALID_ARGUMENT.
+ */
+sf_status sf_dropout(sf_tensor *x, double p, bool training, sf_tensor **out);
+
+/* ---------------------------------------------------------------------------------------------
+ * Elementwise unary ops (torch names). Integer and bool inputs: neg, abs, sign, relu, floor, ceil
+ * and round keep the dtype; the others promote to float32. floor/ceil/round/sign have zero
+ * derivative; round is round-half-to-even as in torch.
+ * ------------------------------------------------------------------------------------------- */
+
+sf_status sf_neg(sf_tensor *x, sf_tensor **out);
+sf_status sf_exp(sf_tensor *x, sf_tensor **out);
+sf_status sf_log(sf_tensor *x, sf_tensor **out);
+sf_status sf_log1p(sf_tensor *x, sf_tensor **out);
+sf_status sf_expm1(sf_tensor *x, sf_tensor **out);
+sf_status sf_sin(sf_tensor *x, sf_tensor **out);
+sf_status sf_cos(sf_tensor *x, sf_tensor **out);
+sf_status sf_tan(sf_tensor *x, sf_tensor **out);
+sf_status sf_tanh(sf_tensor *x, sf_tensor **out);
+sf_status sf_sigmoid(sf_tensor *x, sf_tensor **out);
+sf_status sf_sqrt(sf_tensor *x, sf_tensor **out);
+sf_status sf_rsqrt(sf_tensor *x, sf_tensor **out);
+sf_status sf_abs(sf_tensor *x, sf_tensor **out);
+sf_status sf_sign(sf_tensor *x, sf_tensor **out);
+sf_status sf_relu(sf_tensor *x, sf_tensor **out);
+sf_status sf_floor(sf_tensor *x, sf_tensor **out);
+sf_status sf_ceil(sf_tensor *x, sf_tensor **out);
+sf_status sf_round(sf_tensor *x, sf_tensor **out);
+
+/** x * sigmoid(x). */
+sf_status sf_silu(sf_tensor *x, sf_tensor **out);
+
+/** GELU; exact (erf) when `tanh_approximation` is false, torch's approximate='tanh' otherwise. */
+sf_status sf_gelu(sf_tensor *x, bool tanh_approximation, sf_tensor **out);
+
+/* ---------------------------------------------------------------------------------------------
+ * Elementwise binary ops, broadcasting and promoting (see the conventions at the top).
+ * Integer division truncates toward zero as C does (torch's rounding_mode='trunc'); integer
+ * division by zero gives SF_ERR_INVALID_ARGUMENT. pow promotes like the others.
+ * Comparisons return bool.
+ * ------------------------------------------------------------------------------------------- */
+
+sf_status sf_add(sf_tensor *a, sf_tensor *b, sf_tensor **out);
+sf_status sf_sub(sf_tensor *a, sf_tensor *b, sf_tensor **out);
+sf_status sf_mul(sf_tensor *a, sf_tensor *b, sf_tensor **out);
+sf_status sf_div(sf_tensor *a, sf_tensor *b, sf_tensor **out);
+sf_status sf_pow(sf_tensor *a, sf_tensor *b, sf_tensor **out);
+sf_status sf_maximum(sf_tensor *a, sf_tensor *b, sf_tensor **out);
+sf_status sf_minimum(sf_tensor *a, sf_tensor *b, sf_tensor **out);
+sf_status sf_atan2(sf_tensor *a, sf_tensor *b, sf_tensor **out);
+sf_status sf_lt(sf_tensor *a, sf_tensor *b, sf_tensor **out);
+sf_status sf_le(sf_tensor *a, sf_tensor *b, sf_tensor **out);
+sf_status sf_gt(sf_tensor *a, sf_tensor *b, sf_tensor **out);
+sf_status sf_ge(sf_tensor *a, sf_tensor *b, sf_tensor **out);
+sf_status sf_eq(sf_tensor *a, sf_tensor *b, sf_tensor **out);
+sf_status sf_ne(sf_tensor *a, sf_tensor *b, sf_tensor **out);
+
+/** Elementwise `cond ? a : b` (torch.where); cond must be bool; all three broadcast. */
+sf_status sf_where(sf_tensor *cond, sf_tensor *a, sf_tensor *b, sf_tensor **out);
+
+/* ---------------------------------------------------------------------------------------------
+ * Reductions over a set of dims. `dims` NULL (n_dims 0) means all dims; repeated dims give
+ * SF_ERR_INVALID_ARGUMENT. With keepdim the reduced dims stay with size 1.
+ * sum/prod of bool or int32 give int64 (as torch); amax/amin of an empty reduction give
+ * SF_ERR_SHAPE. argmax/argmin give the int64 row-major index within the reduced dims of the
+ * first extreme value (NaN counts as the extreme, as in torch).
+ * ------------------------------------------------------------------------------------------- */
+
+sf_status sf_sum(sf_tensor *x, const int64_t *dims, size_t n_dims, bool keepdim, sf_tensor **out);
+sf_status sf_prod(sf_tensor *x, const int64_t *dims, size_t n_dims, bool keepdim, sf_tensor **out);
+sf_status sf_amax(sf_tensor *x, const int64_t *dims, size_t n_dims, bool keepdim, sf_tensor **out);
+sf_status sf_amin(sf_tensor *x, const int64_t *dims, size_t n_dims, bool keepdim, sf_tensor **out);
+sf_status sf_argmax(sf_tensor *x, const int64_t *dims, size_t n_dims, bool keepdim, sf_tensor **out);
+sf_status sf_argmin(sf_tensor *x, const int64_t *dims, size_t n_dims, bool keepdim, sf_tensor **out);
+
+/** Mean over dims; integer inputs give SF_ERR_DTYPE (as torch). */
+sf_status sf_mean(sf_tensor *x, const int64_t *dims, size_t n_dims, bool keepdim, sf_tensor **out);
+
+/** Variance with `correction` (1 = unbiased, torch's default). */
+sf_status sf_var(sf_tensor *x, const int64_t *dims, size_t n_dims, int64_t correction, bool keepdim,
+                 sf_tensor **out);
+
+/** Standard deviation: sqrt of sf_var. */
+sf_status sf_std(sf_tensor *x, const int64_t *dims, size_t n_dims, int64_t correction, bool keepdim,
+                 sf_tensor **out);
+
+/** log(sum(exp(x))) over dims, computed stably. */
+sf_status sf_logsumexp(sf_tensor *x, const int64_t *dims, size_t n_dims, bool keepdim,
+                       sf_tensor **out);
+
+/** softmax along one dim. */
+sf_status sf_softmax(sf_tensor *x, int64_t dim, sf_tensor **out);
+
+/** log(softmax(x)) along one dim, computed stably. */
+sf_status sf_log_softmax(sf_tensor *x, int64_t dim, sf_tensor **out);
+
+/* ---------------------------------------------------------------------------------------------
+ * Movement. Views share storage; a reshape of data that cannot be viewed copies.
+ * ------------------------------------------------------------------------------------------- */
+
+/** x with a new shape of the same element count; one entry may be -1 (inferred). */
+sf_status sf_reshape(sf_tensor *x, const int64_t *shape, size_t ndim, sf_tensor **out);
+
+/** x with its dims reordered; `dims` is a permutation of 0..ndim-1 (negatives allowed). */
+sf_status sf_permute(sf_tensor *x, const int64_t *dims, size_t ndim, sf_tensor **out);
+
+/** x with dims dim0 and dim1 swapped. */
+sf_status sf_transpose(sf_tensor *x, int64_t dim0, int64_t dim1, sf_tensor **out);
+
+/**
+ * x broadcast to `shape` (torch.expand / broadcast_to): new leading dims may be added, size-1
+ * dims grow, -1 keeps a dim's size. A view with stride 0 on the grown dims.
+ */
+sf_status sf_expand(sf_tensor *x, const int64_t *shape, size_t ndim, sf_tensor **out);
+
+/** x without the given size-1 dims (all size-1 dims when dims is NULL); other dims are kept. */
+sf_status sf_squeeze(sf_tensor *x, const int64_t *dims, size_t n_dims, sf_tensor **out);
+
+/** x with a new size-1 dim at `dim`, in [-ndim-1, ndim]. */
+sf_status sf_unsqueeze(sf_tensor *x, int64_t dim, sf_tensor **out);
+
+/**
+ * x[start:stop:step] along `dim` (Python slice rules: negative start/stop count from the end and
+ * out-of-range bounds are clamped); step must be positive.
+ */
+sf_status sf_slice(sf_tensor *x, int64_t dim, int64_t start, int64_t stop, int64_t step,
+                   sf_tensor **out);
+
+/** x reversed along each of `dims`. */
+sf_status sf_flip(sf_tensor *x, const int64_t *dims, size_t n_dims, sf_tensor **out);
+
+/**
+ * Constant padding as torch.nn.functional.pad: `pad` holds n_pad = 2k entries (left, right) for
+ * the last dim first, then the one before it, ...; k <= ndim. Negative pads crop.
+ */
+sf_status sf_pad(sf_tensor *x, const int64_t *pad, size_t n_pad, double value, sf_tensor **out);
+
+/** Concatenation of n >= 1 tensors along `dim`; shapes must agree elsewhere; dtypes promote. */
+sf_status sf_cat(sf_tensor *const *tensors, size_t n, int64_t dim, sf_tensor **out);
+
+/** Stacking of n >= 1 equally shaped tensors along a new dim `dim` in [-ndim-1, ndim]. */
+sf_status sf_stack(sf_tensor *const *tensors, size_t n, int64_t dim, sf_tensor **out);
+
+/** x cut off from differentiation (torch's detach / JAX's stop_gradient); a view. */
+sf_status sf_detach(sf_tensor *x, sf_tensor **out);
+
+/* ---------------------------------------------------------------------------------------------
+ * Contraction and convolution (OpenBLAS GEMM)
+ * ------------------------------------------------------------------------------------------- */
+
+/**
+ * torch.matmul: 1-D·1-D is a dot product, 2-D·2-D a matrix product, 1-D operands get a dim
+ * prepended (left) or appended (right) that is removed afterwards, and leading batch dims
+ * broadcast. Float dtypes only (both promoted to the common float type): SF_ERR_DTYPE otherwise.
+ */
+sf_status sf_matmul(sf_tensor *a, sf_tensor *b, sf_tensor **out);
+
+/** x @ weight^T + bias (torch.nn.functional.linear); bias may be NULL. */
+sf_status sf_linear(sf_tensor *x, sf_tensor *weight, sf_tensor *bias, sf_tensor **out);
+
+/**
+ * 2-D convolution (cross-correlation) as torch.nn.functional.conv2d: x is [N, C, H, W] (or
+ * [C, H, W]), weight [O, C/groups, KH, KW], bias [O] or NULL. stride, padding and dilation are
+ * pairs (H, W); stride and dilation >= 1, padding >= 0, groups >= 1 dividing C and O.
+ */
+sf_status sf_conv2d(sf_tensor *x, sf_tensor *weight, sf_tensor *bias, const int64_t stride[2],
+                    const int64_t padding[2], const int64_t dilation[2], int64_t groups,
+                    sf_tensor **out);
+
+/* ---------------------------------------------------------------------------------------------
+ * Indexing. Index tensors are int32 or int64; negative indices count from the end; an index out
+ * of range gives SF_ERR_INVALID_ARGUMENT naming it.
+ * ------------------------------------------------------------------------------------------- */
+
+/**
+ * out[i][j][k] = x[index[i][j][k]][j][k] for dim 0 and so on (torch.gather / take_along_dim):
+ * index has x's rank and index.size(d) <= x.size(d) for d != dim.
+ */
+sf_status sf_gather(sf_tensor *x, int64_t dim, sf_tensor *index, sf_tensor **out);
+
+/** The entries of x at the 1-D `index` along `dim` (torch.index_select). */
+sf_status sf_index_select(sf_tensor *x, int64_t dim, sf_tensor *index, sf_tensor **out);
+
+/**
+ * A copy of x with src added at `index` along `dim` (torch.scatter_add, out of place): for dim 0,
+ * out[index[i][j]][j] += src[i][j]. index has src's shape, and src's rank equals x's.
+ */
+sf_status sf_scatter_add(sf_tensor *x, int64_t dim, sf_tensor *index, sf_tensor *src,
+                         sf_tensor **out);
+
+/* ---------------------------------------------------------------------------------------------
+ * Neural-network composites (torch.nn.functional)
+ * ------------------------------------------------------------------------------------------- */
+
+/** How a loss reduces its per-element values. */
+typedef enum sf_reduction {
+    SF_REDUCTION_NONE = 0,
+    SF_REDUCTION_MEAN = 1,
+    SF_REDUCTION_SUM = 2
+} sf_reduction;
+
+/**
+ * Layer normalization over the trailing `n` dims given by normalized_shape (which must match x's
+ * last dims); weight and bias are optional (NULL) and have normalized_shape.
+ */
+sf_status sf_layer_norm(sf_tensor *x, const int64_t *normalized_shape, size_t n, sf_tensor *weight,
+                        sf_tensor *bias, double eps, sf_tensor **out);
+
+/**
+ * Cross-entropy of `logits` [N, C] (or [C]) against class indices `target` [N] (or 0-d), int32
+ * or int64 in [0, C).
+ */
+sf_status sf_cross_entropy(sf_tensor *logits, sf_tensor *target, sf_reduction reduction,
+                           sf_tensor **out);
+
+/** Mean squared error between input and target (broadcasting). */
+sf_status sf_mse_loss(sf_tensor *input, sf_tensor *target, sf_reduction reduction, sf_tensor **out);
+
+#ifdef __cplusplus
+} /* extern "C" */
+#endif
+
+#endif /* SWIFTFUNC_H */
