@@ -16,12 +16,10 @@ extension Ops {
     }
 
     /// Copies the values of `value` in row-major order into `destination` (`byteCount` bytes).
-    /// Reading a traced value is up to the transforms: a concrete value is read directly.
+    /// Under grad and jvp this reads the primal; under vmap it is an error (see `readableTensor`).
     public static func copyValues(of value: Value, to destination: UnsafeMutableRawPointer?, byteCount: Int) throws {
         let op = "tensor_copy_to"
-        guard let tensor = value as? Tensor else {
-            throw SwiftFuncError.transform(op, "cannot read the values of a traced value")
-        }
+        let tensor = try readableTensor(value, op: op)
         let needed = tensor.count &* tensor.dtype.itemSize
         guard byteCount == needed else {
             throw SwiftFuncError.invalidArgument(op, "dst_bytes is \(byteCount) but the \(tensor.type) tensor needs \(needed)")
@@ -38,7 +36,7 @@ extension Ops {
 
     /// The values of a concrete tensor as doubles in row-major order (tests and debugging).
     public static func doubles(_ value: Value) throws -> [Double] {
-        guard let tensor = value as? Tensor else { throw SwiftFuncError.transform("tensor_copy_to", "cannot read a traced value") }
+        let tensor = try readableTensor(value, op: "tensor_copy_to")
         let contiguous = try tensor.contiguous(op: "tensor_copy_to")
         struct Read: DTypeVisitor {
             let tensor: Tensor

@@ -1,0 +1,106 @@
+/// A value under reverse-mode differentiation: a primal and its slot on the owner's tape.
+final class GradTracer: Tracer, @unchecked Sendable {
+    let primal: Value
+    let slot: Int
+
+    init(owner: GradInterpreter, primal: Value, slot: Int) {
+        self.primal = primal
+        self.slot = slot
+        super.init(owner: owner, type: primal.type)
+    }
+
+    override var readableValue: Value? { primal }
+}
+
+/// Reverse mode with a tape. The forward pass computes primals with the parent current and
+/// records one node per op that touches a tracked value; the backward pass runs each primitive's
+/// VJP rule with `emit`, under whatever interpreter is current when it runs — so the backward pass
+/// is itself differentiable (grad of grad) and batchable (vmap of a pullback, as jacrev does).
+final class GradInterpreter: TracingInterpreter, @unchecked Sendable {
+    /// One recorded op: enough to run its VJP rule later.
+    struct Node {
+        let primitive: Primitive
+        let primals: [Value]
+        let inputSlots: [Int?]
+        let output: Value
+        let params: Params
+        let outputSlot: Int
+    }
+
+    private(set) var nodes: [Node] = []
+    private(set) var slotCount = 0
+
+    /// A tracked input: a new slot holding `primal`.
+    func makeInput(_ primal: Value) -> GradTracer {
+        defer { slotCount += 1 }
+        return GradTracer(owner: self, primal: primal, slot: slotCount)
+    }
+
+    override func process(_ primitive: Primitive, _ args: [Value], _ params: Params) throws -> Value {
+        var primals: [Value] = []
+        primals.reserveCapacity(args.count)
+        var slots: [Int?] = []
+        slots.reserveCapacity(args.count)
+        var tracked = false
+        for arg in args {
+            if let tracer = arg as? GradTracer, tracer.owner === self {
+                primals.append(tracer.primal)
+                slots.append(tracer.slot)
+                tracked = true
+            } else {
+                try checkNotEscaped(arg, primitive)
+                primals.append(arg)
+                slots.append(nil)
+            }
+        }
+        let output = try Interpreter.with(parent!) { try emit(primitive, primals, params) }
+        // Integer and bool results are not differentiable: nothing to record.
+        guard tracked, output.dtype.isFloatingPoint else { return output }
+        let rules = Primitive.rules[primitive.rawValue]
+        guard rules.vjp != nil else {
+            throw SwiftFuncError.unsupported(rules.name, "has no reverse-mode (VJP) rule")
+        }
+        let tracer = makeInput(output)
+        nodes.append(Node(primitive: primitive, primals: primals, inputSlots: slots, output: output,
+                          params: params, outputSlot: tracer.slot))
+        return tracer
+    }
+
+    /// The slot of a function output, or nil when the output does not depend on the inputs.
+    func slot(of value: Value) -> Int? {
+        if let tracer = value as? GradTracer, tracer.owner === self { return tracer.slot }
+        return nil
+    }
+
+    /// The primal behind a value of this interpreter (other values are returned as they are).
+    func primal(of value: Value) -> Value {
+        if let tracer = value as? GradTracer, tracer.owner === self { return tracer.primal }
+        return value
+    }
+
+    /// Runs the tape backwards from `seeds` (slot, cotangent) under the current interpreter and
+    /// returns the cotangent of each slot in `wanted` (nil: no path from the seeds, i.e. zero).
+    func backward(seeds: [(slot: Int, cotangent: Value)], wanted: [Int]) throws -> [Value?] {
+        var cotangents = [Value?](repeating: nil, count: slotCount)
+        for seed in seeds {
+            cotangents[seed.slot] = try accumulate(cotangents[seed.slot], seed.cotangent)
+        }
+        for node in nodes.reversed() {
+            guard let cotangent = cotangents[node.outputSlot] else { continue }
+            // Nothing reads an op's output cotangent after its own rule ran; dropping it frees memory early.
+            if !wanted.contains(node.outputSlot) { cotangents[node.outputSlot] = nil }
+            let rule = Primitive.rules[node.primitive.rawValue].vjp!  // checked when the node was recorded
+            let inputCotangents = try rule(cotangent, node.primals, node.output, node.params)
+            for (index, slot) in node.inputSlots.enumerated() {
+                guard let slot, index < inputCotangents.count, let contribution = inputCotangents[index] else { continue }
+                cotangents[slot] = try accumulate(cotangents[slot], contribution)
+            }
+        }
+        return wanted.map { cotangents[$0] }
+    }
+
+    private func accumulate(_ existing: Value?, _ contribution: Value) throws -> Value {
+        guard let existing else { return contribution }
+        return try emit(.add, [existing, contribution])
+    }
+}

@@ -1,0 +1,60 @@
+/// A value under forward-mode differentiation: a primal and its (never symbolic-zero) tangent.
+final class JVPTracer: Tracer, @unchecked Sendable {
+    let primal: Value
+    let tangent: Value
+
+    init(owner: JVPInterpreter, primal: Value, tangent: Value) {
+        self.primal = primal
+        self.tangent = tangent
+        super.init(owner: owner, type: primal.type)
+    }
+
+    override var readableValue: Value? { primal }
+}
+
+/// Forward mode: each op computes its primal output with the parent current, then its tangent with
+/// the primitive's JVP rule (also with the parent current, so the rule itself is transformed).
+/// Values without a tangent here are symbolic zeros and cost nothing.
+final class JVPInterpreter: TracingInterpreter, @unchecked Sendable {
+    override func process(_ primitive: Primitive, _ args: [Value], _ params: Params) throws -> Value {
+        var primals: [Value] = []
+        primals.reserveCapacity(args.count)
+        var tangents: [Value?] = []
+        tangents.reserveCapacity(args.count)
+        var hasTangent = false
+        for arg in args {
+            if let tracer = arg as? JVPTracer, tracer.owner === self {
+                primals.append(tracer.primal)
+                tangents.append(tracer.tangent)
+                hasTangent = true
+            } else {
+                try checkNotEscaped(arg, primitive)
+                primals.append(arg)
+                tangents.append(nil)
+            }
+        }
+        return try Interpreter.with(parent!) {
+            let output = try emit(primitive, primals, params)
+            // Integer and bool results (comparisons, argmax, casts to int) have no tangent.
+            guard hasTangent, output.dtype.isFloatingPoint else { return output }
+            let rules = Primitive.rules[primitive.rawValue]
+            guard let rule = rules.jvp else {
+                throw SwiftFuncError.unsupported(rules.name, "has no forward-mode (JVP) rule")
+            }
+            guard let tangent = try rule(primals, tangents, output, params) else { return output }
+            return JVPTracer(owner: self, primal: output, tangent: tangent)
+        }
+    }
+
+    /// `primal` with `tangent` attached (nil tangent: the primal itself, a symbolic zero).
+    func wrap(_ primal: Value, tangent: Value?) -> Value {
+        guard let tangent else { return primal }
+        return JVPTracer(owner: self, primal: primal, tangent: tangent)
+    }
+
+    /// The primal and tangent of a function output (a value this interpreter does not own has a zero tangent).
+    func unwrap(_ value: Value) -> (primal: Value, tangent: Value?) {
+        if let tracer = value as? JVPTracer, tracer.owner === self { return (tracer.primal, tracer.tangent) }
+        return (value, nil)
+    }
+}

@@ -1,0 +1,54 @@
+/// A value owned by one active transform interpreter. The owner's identity (not a level number)
+/// decides who unwraps it: to any other interpreter it is a constant, which is what prevents
+/// perturbation confusion. A tracer whose owner has finished is an escaped tracer: using it is an
+/// error, never a crash.
+public class Tracer: Value, @unchecked Sendable {
+    /// The interpreter that made this value.
+    public let owner: TracingInterpreter
+
+    init(owner: TracingInterpreter, type: TensorType) {
+        self.owner = owner
+        super.init(type: type)
+    }
+
+    /// The value one level down that holds this tracer's data when it is read (the primal for
+    /// differentiation; nil when reading is not meaningful, as for a batched value).
+    var readableValue: Value? { nil }
+}
+
+/// An interpreter that makes tracers: it is active while its transform runs the function.
+public class TracingInterpreter: Interpreter, @unchecked Sendable {
+    /// False once the transform has returned; its tracers are then escaped.
+    public private(set) var isActive = true
+
+    /// Marks the transform as finished.
+    func finish() { isActive = false }
+
+    /// Throws if `value` is a tracer of a finished transform (an escaped tracer).
+    @inline(__always)
+    func checkNotEscaped(_ value: Value, _ primitive: Primitive) throws {
+        if let tracer = value as? Tracer, !tracer.owner.isActive {
+            throw SwiftFuncError.transform(primitive.name, "a traced value was used after the transform that made it returned (an escaped tracer)")
+        }
+    }
+}
+
+extension Ops {
+    /// The concrete tensor behind `value` for reading: tracers of differentiation read their primal
+    /// (so data-dependent control flow works under grad and jvp); batched values cannot be read.
+    public static func readableTensor(_ value: Value, op: String) throws -> Tensor {
+        var current = value
+        while true {
+            if let tensor = current as? Tensor { return tensor }
+            guard let tracer = current as? Tracer else { break }
+            guard tracer.owner.isActive else {
+                throw SwiftFuncError.transform(op, "a traced value was used after the transform that made it returned (an escaped tracer)")
+            }
+            guard let next = tracer.readableValue else {
+                throw SwiftFuncError.transform(op, "cannot read the values of a batched tensor inside vmap")
+            }
+            current = next
+        }
+        throw SwiftFuncError.internal(op, "unknown kind of value")
+    }
+}

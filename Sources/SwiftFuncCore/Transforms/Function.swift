@@ -1,0 +1,31 @@
+/// A function from tensors to tensors: the unit that transforms consume and produce. It is what an
+/// `sf_function` handle holds — a host callback, or the result of a transform.
+public final class Function: @unchecked Sendable {
+    /// How many inputs the function takes.
+    public let inputCount: Int
+    /// How many outputs it returns.
+    public let outputCount: Int
+    /// A name for messages ("callback", "grad(callback)", ...).
+    public let name: String
+    private let body: ([Value]) throws -> [Value]
+
+    /// A function of `inputCount` inputs and `outputCount` outputs computed by `body`.
+    public init(name: String, inputCount: Int, outputCount: Int, body: @escaping ([Value]) throws -> [Value]) {
+        self.name = name
+        self.inputCount = inputCount
+        self.outputCount = outputCount
+        self.body = body
+    }
+
+    /// Applies the function, checking the number of inputs and outputs.
+    public func callAsFunction(_ inputs: [Value]) throws -> [Value] {
+        guard inputs.count == inputCount else {
+            throw SwiftFuncError.invalidArgument("call", "\(name) takes \(inputCount) inputs but was given \(inputs.count)")
+        }
+        let outputs = try body(inputs)
+        guard outputs.count == outputCount else {
+            throw SwiftFuncError.internal("call", "\(name) returned \(outputs.count) outputs instead of \(outputCount)")
+        }
+        return outputs
+    }
+}

@@ -1,0 +1,311 @@
+/// torch.func's transforms over `Function`s. Each one installs its interpreter with the current
+/// interpreter as parent, so any of them can run inside any other (that is how a host nests
+/// transforms: by calling a transformed function inside a callback).
+public enum Transforms {
+    // MARK: Reverse mode
+
+    /// Evaluates `f` at `primals` and returns its outputs and the pullback: a function from output
+    /// cotangents to the cotangents of the inputs listed in `wrt` (all float inputs by default).
+    public static func vjp(_ f: Function, _ primals: [Value], wrt: [Int]? = nil, op: String = "vjp") throws -> (outputs: [Value], pullback: Function) {
+        let wrt = wrt ?? primals.indices.filter { primals[$0].dtype.isFloatingPoint }
+        let (outputs, slots, tape) = try record(f, primals, wrt: wrt, op: op)
+        let pullback = Function(name: "vjp(\(f.name))", inputCount: outputs.count, outputCount: wrt.count) { cotangents in
+            var seeds: [(slot: Int, cotangent: Value)] = []
+            for (index, (cotangent, output)) in zip(cotangents, outputs).enumerated() {
+                guard cotangent.shape == output.value.shape else {
+                    throw SwiftFuncError.shape(op, "cotangent \(index) has shape \(formatShape(cotangent.shape)) but output \(index) has shape \(formatShape(output.value.shape))")
+                }
+                guard let slot = tape.slot(of: output.tracer) else { continue }
+                seeds.append((slot, try Differentiation.cast(cotangent, to: output.value.dtype)))
+            }
+            let gradients = try tape.backward(seeds: seeds, wanted: slots)
+            return try zip(gradients, wrt).map { gradient, index in try gradient ?? Differentiation.zeros(like: primals[index]) }
+        }
+        return (outputs.map(\.value), pullback)
+    }
+
+    /// `f` with gradients of its first output (a 0-d float tensor) with respect to the inputs in
+    /// `argnums`; with `hasAux`, the other outputs are returned untouched after the gradients.
+    /// With `withValue`, the value of the first output comes between the gradients and the aux.
+    public static func grad(_ f: Function, argnums: [Int], hasAux: Bool, withValue: Bool = false) throws -> Function {
+        let op = withValue ? "grad_and_value" : "grad"
+        try validate(argnums: argnums, inputCount: f.inputCount, op: op)
+        let auxCount = try auxiliaryCount(f, hasAux: hasAux, op: op)
+        let outputCount = argnums.count + (withValue ? 1 : 0) + auxCount
+        return Function(name: "\(op)(\(f.name))", inputCount: f.inputCount, outputCount: outputCount) { args in
+            let (outputs, slots, tape) = try record(f, args, wrt: argnums, op: op)
+            let value = outputs[0]
+            guard value.value.rank == 0 else {
+                throw SwiftFuncError.shape(op, "the function must return a scalar (0-d) tensor as its first output, got shape \(formatShape(value.value.shape))")
+            }
+            guard value.value.dtype.isFloatingPoint else {
+                throw SwiftFuncError.dtype(op, "the function's output has dtype \(value.value.dtype); only float outputs can be differentiated")
+            }
+            var seeds: [(slot: Int, cotangent: Value)] = []
+            if let slot = tape.slot(of: value.tracer) {
+                seeds.append((slot, try Differentiation.full(1, shape: [], dtype: value.value.dtype)))
+            }
+            let gradients = try tape.backward(seeds: seeds, wanted: slots)
+            var results = try zip(gradients, argnums).map { gradient, index in try gradient ?? Differentiation.zeros(like: args[index]) }
+            if withValue { results.append(value.value) }
+            results.append(contentsOf: outputs.dropFirst().map(\.value))
+            return results
+        }
+    }
+
+    /// Runs `f` under a new tape with the inputs in `wrt` tracked. Returns each output's primal
+    /// (and the tracer it came from), the tracked inputs' slots, and the tape.
+    private static func record(_ f: Function, _ args: [Value], wrt: [Int], op: String) throws
+        -> (outputs: [(value: Value, tracer: Value)], slots: [Int], tape: GradInterpreter) {
+        try validate(argnums: wrt, inputCount: args.count, op: op)
+        let tape = GradInterpreter(parent: Interpreter.current)
+        defer { tape.finish() }
+        var inputs = args
+        var slots: [Int] = []
+        for index in wrt {
+            guard args[index].dtype.isFloatingPoint else {
+                throw SwiftFuncError.dtype(op, "input \(index) has dtype \(args[index].dtype); only floating-point inputs can be differentiated")
+            }
+            let tracer = tape.makeInput(args[index])
+            inputs[index] = tracer
+            slots.append(tracer.slot)
+        }
+        let outputs = try Interpreter.with(tape) { try f(inputs) }
+        return (outputs.map { (tape.primal(of: $0), $0) }, slots, tape)
+    }
+
+    // MARK: Forward mode
+
+    /// Evaluates `f` at `primals` with `tangents` (nil: a symbolic zero) and returns the outputs and
+    /// their tangents (zeros for outputs that do not depend on a tangent).
+    public static func jvp(_ f: Function, _ primals: [Value], _ tangents: [Value?], op: String = "jvp") throws -> (outputs: [Value], tangents: [Value]) {
+        guard primals.count == tangents.count else {
+            throw SwiftFuncError.invalidArgument(op, "\(primals.count) primals but \(tangents.count) tangents")
+        }
+        let interpreter = JVPInterpreter(parent: Interpreter.current)
+        defer { interpreter.finish() }
+        var inputs: [Value] = []
+        for (index, (primal, tangent)) in zip(primals, tangents).enumerated() {
+            guard let tangent, primal.dtype.isFloatingPoint else {
+                inputs.append(primal)
+                continue
+            }
+            guard tangent.shape == primal.shape else {
+                throw SwiftFuncError.shape(op, "tangent \(index) has shape \(formatShape(tangent.shape)) but primal \(index) has shape \(formatShape(primal.shape))")
+            }
+            inputs.append(interpreter.wrap(primal, tangent: try Differentiation.cast(tangent, to: primal.dtype)))
+        }
+        let outputs = try Interpreter.with(interpreter) { try f(inputs) }
+        var primalsOut: [Value] = []
+        var tangentsOut: [Value] = []
+        for output in outputs {
+            let (primal, tangent) = interpreter.unwrap(output)
+            primalsOut.append(primal)
+            tangentsOut.append(try tangent ?? Differentiation.zeros(like: primal))
+        }
+        return (primalsOut, tangentsOut)
+    }
+
+    /// The outputs of `f` at `primals` and a function that maps input tangents to output tangents
+    /// at those primals. (Each call of that function re-runs the forward pass under jvp.)
+    public static func linearize(_ f: Function, _ primals: [Value]) throws -> (outputs: [Value], jvp: Function) {
+        let outputs = try f(primals)
+        let jvpFunction = Function(name: "linearize(\(f.name))", inputCount: primals.count, outputCount: f.outputCount) { tangents in
+            try jvp(f, primals, tangents.map { Optional($0) }, op: "linearize").tangents
+        }
+        return (outputs, jvpFunction)
+    }
+
+    // MARK: vmap
+
+    /// `f` mapped over the dims `inDims` of its inputs (nil: not mapped); outputs carry the batch at
+    /// `outDims` (nil: the output must not depend on the mapped inputs). `chunkSize` > 0 runs the
+    /// batch in pieces of at most that size.
+    public static func vmap(_ f: Function, inDims: [Int?], outDims: [Int?], chunkSize: Int = 0,
+                            randomness: Randomness = .error) throws -> Function {
+        let op = "vmap"
+        guard inDims.count == f.inputCount else {
+            throw SwiftFuncError.invalidArgument(op, "in_dims has \(inDims.count) entries but the function takes \(f.inputCount) inputs")
+        }
+        guard outDims.count == f.outputCount else {
+            throw SwiftFuncError.invalidArgument(op, "out_dims has \(outDims.count) entries but the function returns \(f.outputCount) outputs")
+        }
+        guard chunkSize >= 0 else { throw SwiftFuncError.invalidArgument(op, "chunk_size must be >= 0, got \(chunkSize)") }
+        return Function(name: "vmap(\(f.name))", inputCount: f.inputCount, outputCount: f.outputCount) { args in
+            var dims: [Int?] = []
+            var size: (Int, Int)?  // (input index, size)
+            for (index, (arg, inDim)) in zip(args, inDims).enumerated() {
+                guard let inDim else { dims.append(nil); continue }
+                guard inDim >= -arg.rank && inDim < arg.rank else {
+                    throw SwiftFuncError.invalidArgument(op, "in_dims[\(index)] = \(inDim) is out of range for input \(index) of rank \(arg.rank)")
+                }
+                let dim = inDim < 0 ? inDim + arg.rank : inDim
+                dims.append(dim)
+                if let (first, firstSize) = size, firstSize != arg.shape[dim] {
+                    throw SwiftFuncError.shape(op, "mapped inputs have different batch sizes: input \(first) has size \(firstSize) and input \(index) has size \(arg.shape[dim])")
+                }
+                if size == nil { size = (index, arg.shape[dim]) }
+            }
+            guard let (_, batchSize) = size else {
+                throw SwiftFuncError.invalidArgument(op, "at least one input must be mapped (every in_dims entry is SF_NOT_MAPPED)")
+            }
+            guard chunkSize > 0, chunkSize < batchSize else {
+                return try mapOnce(f, args, dims: dims, outDims: outDims, batchSize: batchSize, randomness: randomness)
+            }
+            var pieces: [[Value]] = []
+            var start = 0
+            while start < batchSize {
+                let count = Swift.min(chunkSize, batchSize - start)
+                let chunk = try zip(args, dims).map { arg, dim -> Value in
+                    guard let dim else { return arg }
+                    return try emit(.slice, [arg], .slice(dim: dim, start: start, count: count, step: 1))
+                }
+                pieces.append(try mapOnce(f, chunk, dims: dims, outDims: outDims, batchSize: count, randomness: randomness))
+                start += count
+            }
+            return try (0..<f.outputCount).map { output in
+                let parts = pieces.map { $0[output] }
+                guard let outDim = outDims[output] else { return parts[0] }
+                let rank = parts[0].rank
+                return try emit(.cat, parts, .dim(outDim < 0 ? outDim + rank : outDim))
+            }
+        }
+    }
+
+    private static func mapOnce(_ f: Function, _ args: [Value], dims: [Int?], outDims: [Int?], batchSize: Int,
+                                randomness: Randomness) throws -> [Value] {
+        let interpreter = BatchInterpreter(parent: Interpreter.current, batchSize: batchSize, randomness: randomness)
+        defer { interpreter.finish() }
+        let inputs = zip(args, dims).map { arg, dim -> Value in
+            guard let dim else { return arg }
+            return BatchTracer(owner: interpreter, value: arg, batchDim: dim)
+        }
+        let outputs = try Interpreter.with(interpreter) { try f(inputs) }
+        return try outputs.enumerated().map { index, output in
+            guard let outDim = outDims[index] else {
+                if let tracer = output as? BatchTracer, tracer.owner === interpreter {
+                    throw SwiftFuncError.invalidArgument("vmap", "out_dims[\(index)] is SF_NOT_MAPPED but output \(index) depends on the mapped inputs")
+                }
+                return output
+            }
+            let rank = output.rank + 1
+            guard outDim >= -rank && outDim < rank else {
+                throw SwiftFuncError.invalidArgument("vmap", "out_dims[\(index)] = \(outDim) is out of range for output \(index) of rank \(output.rank)")
+            }
+            return try interpreter.unwrap(output, outDim: outDim < 0 ? outDim + rank : outDim)
+        }
+    }
+
+    // MARK: Jacobians and Hessians
+
+    /// Jacobians by reverse mode: for each (non-aux) output i and each input j in `argnums`, in that
+    /// order, a tensor of shape output_i.shape + input_j.shape; then the aux outputs.
+    public static func jacrev(_ f: Function, argnums: [Int], hasAux: Bool, chunkSize: Int = 0) throws -> Function {
+        let op = "jacrev"
+        try validate(argnums: argnums, inputCount: f.inputCount, op: op)
+        let auxCount = try auxiliaryCount(f, hasAux: hasAux, op: op, allowMany: true)
+        let valueCount = f.outputCount - auxCount
+        return Function(name: "jacrev(\(f.name))", inputCount: f.inputCount, outputCount: valueCount * argnums.count + auxCount) { args in
+            let (outputs, pullback) = try vjp(f, args, wrt: argnums, op: op)
+            var results: [Value] = []
+            for i in 0..<valueCount {
+                let output = outputs[i]
+                let basis = try identityBasis(count: output.count, shape: output.shape, dtype: output.dtype.floatingPointPromoted)
+                // One output's pullback, the others' cotangents being zero.
+                let single = Function(name: "pullback", inputCount: 1, outputCount: argnums.count) { cotangent in
+                    let cotangents = try outputs.indices.map { $0 == i ? cotangent[0] : try Differentiation.zeros(like: outputs[$0]) }
+                    return try pullback(cotangents)
+                }
+                let mapped = try vmap(single, inDims: [0], outDims: Array(repeating: 0, count: argnums.count), chunkSize: chunkSize)
+                for (j, jacobian) in try mapped([basis]).enumerated() {
+                    results.append(try emit(.reshape, [jacobian], .shape(output.shape + args[argnums[j]].shape)))
+                }
+            }
+            results.append(contentsOf: outputs[valueCount...])
+            return results
+        }
+    }
+
+    /// Jacobians by forward mode (vmap over jvp with basis tangents), in jacrev's output order.
+    public static func jacfwd(_ f: Function, argnums: [Int], hasAux: Bool, randomness: Randomness = .error) throws -> Function {
+        let op = "jacfwd"
+        try validate(argnums: argnums, inputCount: f.inputCount, op: op)
+        let auxCount = try auxiliaryCount(f, hasAux: hasAux, op: op, allowMany: true)
+        let valueCount = f.outputCount - auxCount
+        return Function(name: "jacfwd(\(f.name))", inputCount: f.inputCount, outputCount: valueCount * argnums.count + auxCount) { args in
+            for index in argnums where !args[index].dtype.isFloatingPoint {
+                throw SwiftFuncError.dtype(op, "input \(index) has dtype \(args[index].dtype); only floating-point inputs can be differentiated")
+            }
+            // perInput[j][i]: d output_i / d input_j.
+            var perInput: [[Value]] = []
+            var auxiliary: [Value] = []
+            for index in argnums {
+                let input = args[index]
+                let basis = try identityBasis(count: input.count, shape: input.shape, dtype: input.dtype)
+                let pushforward = Function(name: "pushforward", inputCount: 1, outputCount: f.outputCount) { tangent in
+                    var tangents = [Value?](repeating: nil, count: args.count)
+                    tangents[index] = tangent[0]
+                    let (outputs, outputTangents) = try jvp(f, args, tangents, op: op)
+                    return Array(outputTangents[..<valueCount]) + outputs[valueCount...]
+                }
+                let outDims = (0..<f.outputCount).map { $0 < valueCount ? Optional(0) : nil }
+                let mapped = try vmap(pushforward, inDims: [0], outDims: outDims, randomness: randomness)([basis])
+                perInput.append(try (0..<valueCount).map { i in
+                    let columns = try Batching.moveDim(mapped[i], from: 0, to: mapped[i].rank - 1)
+                    return try emit(.reshape, [columns], .shape(Array(mapped[i].shape.dropFirst()) + input.shape))
+                })
+                auxiliary = Array(mapped[valueCount...])
+            }
+            var results: [Value] = []
+            for i in 0..<valueCount {
+                for j in argnums.indices { results.append(perInput[j][i]) }
+            }
+            if argnums.isEmpty { auxiliary = Array(try f(args)[valueCount...]) }
+            return results + auxiliary
+        }
+    }
+
+    /// Second derivatives: jacfwd(jacrev(f)) over `argnums`; for one output, entry (i, j) is
+    /// d²f / d input_i d input_j with shape output.shape + input_i.shape + input_j.shape.
+    public static func hessian(_ f: Function, argnums: [Int]) throws -> Function {
+        let reverse = try jacrev(f, argnums: argnums, hasAux: false)
+        let both = try jacfwd(reverse, argnums: argnums, hasAux: false)
+        return Function(name: "hessian(\(f.name))", inputCount: f.inputCount, outputCount: both.outputCount) { try both($0) }
+    }
+
+    // MARK: Shared checks
+
+    /// Basis vectors e_k reshaped to `[count] + shape`: the identity, one row per element.
+    static func identityBasis(count: Int, shape: [Int], dtype: DType) throws -> Value {
+        let indices = try emit(.arange, [], .arange(start: 0, step: 1, count: count, dtype: .int64))
+        let rows = try emit(.reshape, [indices], .shape([count, 1]))
+        let columns = try emit(.reshape, [indices], .shape([1, count]))
+        let identity = try emit(.cast, [try emit(.eq, [rows, columns])], .dtype(dtype))
+        return try emit(.reshape, [identity], .shape([count] + shape))
+    }
+
+    static func validate(argnums: [Int], inputCount: Int, op: String) throws {
+        var seen = Set<Int>()
+        for index in argnums {
+            guard index >= 0 && index < inputCount else {
+                throw SwiftFuncError.invalidArgument(op, "argnums entry \(index) is out of range for a function of \(inputCount) inputs")
+            }
+            guard seen.insert(index).inserted else {
+                throw SwiftFuncError.invalidArgument(op, "argnums entry \(index) appears more than once")
+            }
+        }
+    }
+
+    static func auxiliaryCount(_ f: Function, hasAux: Bool, op: String, allowMany: Bool = false) throws -> Int {
+        if hasAux {
+            guard f.outputCount >= 2 else {
+                throw SwiftFuncError.invalidArgument(op, "has_aux needs a function with at least 2 outputs (value, aux...), \(f.name) has \(f.outputCount)")
+            }
+            return f.outputCount - 1
+        }
+        guard allowMany || f.outputCount == 1 else {
+            throw SwiftFuncError.invalidArgument(op, "\(f.name) returns \(f.outputCount) outputs; without has_aux it must return exactly 1")
+        }
+        return 0
+    }
+}
