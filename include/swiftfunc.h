@@ -474,6 +474,144 @@ sf_status sf_cross_entropy(sf_tensor *logits, sf_tensor *target, sf_reduction re
 /** Mean squared error between input and target (broadcasting). */
 sf_status sf_mse_loss(sf_tensor *input, sf_tensor *target, sf_reduction reduction, sf_tensor **out);
 
+
+/* ---------------------------------------------------------------------------------------------
+ * Functions and transforms (torch.func)
+ *
+ * A function is a reference-counted handle to a host callback or to a transformed function.
+ * Transforms turn functions into functions (sf_grad, sf_vmap, ...) or evaluate them now (sf_vjp,
+ * sf_jvp, sf_linearize), as torch.func does. All of them may be called inside a callback, with
+ * the callback's (possibly traced) inputs: that is how a host nests transforms.
+ *
+ * Inside a callback, ops see traced values: they behave like tensors of the per-example shape.
+ * sf_tensor_copy_to reads the primal under grad/jvp (so data-dependent control flow works) and
+ * fails with SF_ERR_TRANSFORM under vmap. A traced value kept and used after its transform has
+ * returned (an escaped tracer) gives SF_ERR_TRANSFORM.
+ * ------------------------------------------------------------------------------------------- */
+
+/** A function from tensors to tensors. */
+typedef struct sf_function sf_function;
+
+/**
+ * A host function. `inputs` are borrowed for the duration of the call; the callback stores one
+ * new reference in each of `outputs[0..n_outputs)` (made by sf_* ops) and returns 0. A nonzero
+ * return is a failure: the caller gets SF_ERR_CALLBACK with the message the callback set with
+ * sf_set_error() (or that the failing sf_* call it forwards set). Outputs stored before a failure
+ * are released by the library.
+ */
+typedef int (*sf_callback)(void *user_data, sf_tensor *const *inputs, size_t n_inputs,
+                           sf_tensor **outputs, size_t n_outputs);
+
+/** In sf_vmap's in_dims/out_dims: the input is not mapped (torch's None). */
+#define SF_NOT_MAPPED INT64_MIN
+
+/** What random ops do under vmap (torch.func's randomness). */
+typedef enum sf_randomness {
+    SF_RANDOMNESS_ERROR = 0,     /**< random ops under vmap are an error (the default). */
+    SF_RANDOMNESS_DIFFERENT = 1, /**< each batch element draws its own sample. */
+    SF_RANDOMNESS_SAME = 2       /**< one sample shared by the whole batch. */
+} sf_randomness;
+
+/**
+ * Makes a function from a host callback with n_inputs inputs and n_outputs outputs (n_outputs >=
+ * 1). free_user_data (may be NULL) is called with user_data exactly once, when the last reference
+ * to the function is released — also when this call fails.
+ */
+sf_status sf_function_new(sf_callback callback, void *user_data, void (*free_user_data)(void *),
+                          size_t n_inputs, size_t n_outputs, sf_function **out);
+
+/** Adds a reference to `f`. NULL is a no-op. */
+void sf_function_retain(sf_function *f);
+
+/** Drops a reference to `f`. NULL is a no-op. */
+void sf_function_release(sf_function *f);
+
+/** Stores how many inputs and outputs `f` has; either out pointer may be NULL. */
+sf_status sf_function_arity(sf_function *f, size_t *n_inputs, size_t *n_outputs);
+
+/**
+ * Calls `f`. n_inputs and n_outputs must equal its arity (SF_ERR_INVALID_ARGUMENT otherwise).
+ * On SF_OK each outputs[i] is a new reference; on failure every outputs[i] is NULL.
+ */
+sf_status sf_call(sf_function *f, sf_tensor *const *inputs, size_t n_inputs, sf_tensor **outputs,
+                  size_t n_outputs);
+
+/**
+ * torch.func.grad: a function with f's inputs whose outputs are the gradients of f's first output
+ * (which must be a 0-d float tensor; SF_ERR_SHAPE names its shape otherwise) with respect to the
+ * inputs listed in argnums (NULL with n_argnums 0 means {0}), in argnums order, followed by f's
+ * other outputs untouched when has_aux is set. Without has_aux f must have exactly one output.
+ * Differentiated inputs must be float tensors (SF_ERR_DTYPE otherwise).
+ */
+sf_status sf_grad(sf_function *f, const int32_t *argnums, size_t n_argnums, bool has_aux,
+                  sf_function **out);
+
+/** torch.func.grad_and_value: as sf_grad, with the value of f's first output after the gradients. */
+sf_status sf_grad_and_value(sf_function *f, const int32_t *argnums, size_t n_argnums, bool has_aux,
+                            sf_function **out);
+
+/**
+ * torch.func.vjp: evaluates f at primals[0..n) into outputs[0..n_out) (n_out = f's output count)
+ * and makes *vjp_fn, the pullback: a function from n_out cotangents (shaped like the outputs) to n
+ * input cotangents (zeros for integer inputs and for inputs the outputs do not depend on).
+ */
+sf_status sf_vjp(sf_function *f, sf_tensor *const *primals, size_t n, sf_tensor **outputs,
+                 size_t n_out, sf_function **vjp_fn);
+
+/**
+ * torch.func.jvp: evaluates f at primals with tangents (each shaped like its primal) and stores
+ * the outputs and their tangents (n_out of each).
+ */
+sf_status sf_jvp(sf_function *f, sf_tensor *const *primals, sf_tensor *const *tangents, size_t n,
+                 sf_tensor **outputs, sf_tensor **tangents_out, size_t n_out);
+
+/**
+ * torch.func.linearize: evaluates f at primals into outputs and makes *jvp_fn, the function from
+ * n input tangents to n_out output tangents at those primals. (This version re-runs the forward
+ * pass on each call of jvp_fn.)
+ */
+sf_status sf_linearize(sf_function *f, sf_tensor *const *primals, size_t n, sf_tensor **outputs,
+                       size_t n_out, sf_function **jvp_fn);
+
+/**
+ * torch.func.jacrev: a function whose outputs are, for each output i of f (all but the last ones
+ * when has_aux: then f returns (value, aux...)) and each input j in argnums (NULL/0 means {0}), in
+ * that order, the Jacobian d out_i / d in_j of shape out_i.shape + in_j.shape; then the aux
+ * outputs. chunk_size 0 computes all rows at once, k > 0 at most k at a time.
+ */
+sf_status sf_jacrev(sf_function *f, const int32_t *argnums, size_t n_argnums, bool has_aux,
+                    int64_t chunk_size, sf_function **out);
+
+/** torch.func.jacfwd: the same Jacobians as sf_jacrev, by forward mode (vmap over jvp). */
+sf_status sf_jacfwd(sf_function *f, const int32_t *argnums, size_t n_argnums, bool has_aux,
+                    sf_randomness randomness, sf_function **out);
+
+/**
+ * torch.func.hessian: jacfwd(jacrev(f)) over argnums (NULL/0 means {0}); f has one output. For
+ * argnums {i, j, ...}, outputs are H[i][i], H[i][j], ..., each of shape out.shape + in_a.shape +
+ * in_b.shape.
+ */
+sf_status sf_hessian(sf_function *f, const int32_t *argnums, size_t n_argnums, sf_function **out);
+
+/**
+ * torch.func.vmap: f mapped over dim in_dims[k] of input k (SF_NOT_MAPPED: passed whole to every
+ * element; negative dims count from the end); each output gets the batch at out_dims[k] (an
+ * output that does not depend on the mapped inputs is broadcast; SF_NOT_MAPPED requires that it
+ * does not). in_dims NULL means all 0; out_dims NULL means all 0. n_in and n_out must match f's
+ * arity when the arrays are given. chunk_size 0 maps everything at once, k > 0 at most k
+ * elements at a time. Inputs mapped with different sizes, in/out dims out of range, or no mapped
+ * input at all are errors whose message names the inputs and sizes.
+ */
+sf_status sf_vmap(sf_function *f, const int64_t *in_dims, size_t n_in, const int64_t *out_dims,
+                  size_t n_out, int64_t chunk_size, sf_randomness randomness, sf_function **out);
+
+/**
+ * How many times, since the library was loaded, vmap batched a primitive by looping over the
+ * batch instead of a batching rule. Built-in ops always have rules, so this stays 0 unless host
+ * custom functions without a batching rule are mapped.
+ */
+sf_status sf_vmap_fallback_count(uint64_t *out_count);
+
 #ifdef __cplusplus
 } /* extern "C" */
 #endif

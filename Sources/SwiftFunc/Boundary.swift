@@ -106,6 +106,9 @@ enum LastError {
         pthread_setspecific(key, copy)
     }
 
+    /// This thread's message as a Swift string.
+    static var text: String { String(cString: current) }
+
     /// This thread's message, never NULL.
     static var current: UnsafePointer<CChar> {
         if let pointer = pthread_getspecific(key) { return UnsafePointer(pointer.assumingMemoryBound(to: CChar.self)) }

@@ -1,0 +1,281 @@
+// Exports of functions and transforms: host callbacks become `Function`s; transforms are the
+// engine's (Transforms.swift). Only conversion and validation happen here.
+import SwiftFuncCore
+
+/// `sf_function *` on the Swift side.
+public typealias FunctionHandle = OpaquePointer
+
+/// `sf_callback`.
+public typealias HostCallback = @convention(c) (UnsafeMutableRawPointer?, UnsafePointer<TensorHandle?>?, Int,
+                                                UnsafeMutablePointer<TensorHandle?>?, Int) -> Int32
+
+/// `void (*)(void *)`, the user_data destructor.
+public typealias HostFree = @convention(c) (UnsafeMutableRawPointer?) -> Void
+
+/// A host callback with its user data; frees the user data exactly once, when the last function
+/// holding it dies.
+final class HostFunctionContext {
+    let callback: HostCallback
+    let userData: UnsafeMutableRawPointer?
+    let freeUserData: HostFree?
+
+    init(callback: HostCallback, userData: UnsafeMutableRawPointer?, freeUserData: HostFree?) {
+        self.callback = callback
+        self.userData = userData
+        self.freeUserData = freeUserData
+    }
+
+    deinit { freeUserData?(userData) }
+
+    /// Calls the host with borrowed input handles and takes ownership of the outputs it stores.
+    func call(_ inputs: [Value], outputCount: Int) throws -> [Value] {
+        let handles: [TensorHandle?] = inputs.map { TensorHandle(Unmanaged.passUnretained($0).toOpaque()) }
+        var outputs = [TensorHandle?](repeating: nil, count: outputCount)
+        LastError.set("")
+        let status = withExtendedLifetime(inputs) {
+            handles.withUnsafeBufferPointer { inputBuffer in
+                outputs.withUnsafeMutableBufferPointer { outputBuffer in
+                    callback(userData, inputBuffer.baseAddress, inputBuffer.count, outputBuffer.baseAddress, outputBuffer.count)
+                }
+            }
+        }
+        // Take ownership of whatever the host stored, success or not, so nothing leaks.
+        let values = outputs.map { $0.map { Unmanaged<Value>.fromOpaque(UnsafeRawPointer($0)).takeRetainedValue() } }
+        guard status == 0 else {
+            let message = LastError.text
+            throw SwiftFuncError(status: .callback, message: message.isEmpty
+                ? "sf_call: the callback returned \(status) without setting an error"
+                : "sf_call: the callback failed: \(message)")
+        }
+        return try values.enumerated().map { index, value in
+            guard let value else {
+                throw SwiftFuncError(.callback, "call", "the callback returned 0 but did not set output \(index)")
+            }
+            return value
+        }
+    }
+}
+
+extension Boundary {
+    /// The Function behind a borrowed handle.
+    static func function(_ handle: FunctionHandle?, _ name: String) throws -> Function {
+        guard let handle else { throw SwiftFuncError.invalidArgument(name, "f is NULL") }
+        return Unmanaged<Function>.fromOpaque(UnsafeRawPointer(handle)).takeUnretainedValue()
+    }
+
+    /// Runs `body` and stores the function it makes as a new handle in `out`.
+    static func runFunction(_ name: String, _ out: UnsafeMutablePointer<FunctionHandle?>?, _ body: () throws -> Function) -> Int32 {
+        guard let out else { return fail(SwiftFuncError.invalidArgument(name, "out is NULL")) }
+        out.pointee = nil
+        return run(name) { out.pointee = FunctionHandle(Unmanaged.passRetained(try body()).toOpaque()) }
+    }
+
+    /// argnums from the host: NULL/0 means {0}, as torch.func's default.
+    static func argnums(_ pointer: UnsafePointer<Int32>?, _ count: Int, _ name: String) throws -> [Int] {
+        guard count > 0 else { return [0] }
+        guard let pointer else { throw SwiftFuncError.invalidArgument(name, "argnums is NULL but n_argnums is \(count)") }
+        guard count <= 1 << 16 else { throw SwiftFuncError.invalidArgument(name, "n_argnums \(count) is too large") }
+        return (0..<count).map { Int(pointer[$0]) }
+    }
+
+    /// A randomness mode from the host.
+    static func randomness(_ raw: Int32, _ name: String) throws -> Randomness {
+        guard let mode = Randomness(rawValue: raw) else { throw SwiftFuncError.invalidArgument(name, "\(raw) is not an sf_randomness") }
+        return mode
+    }
+
+    /// Checks an output array and count, then stores `values` as new handles (NULLing it first so
+    /// that a failure leaves only NULLs).
+    static func store(_ values: () throws -> [Value], into outputs: UnsafeMutablePointer<TensorHandle?>?, count: Int,
+                      _ name: String, _ argument: String = "outputs") throws {
+        guard count == 0 || outputs != nil else { throw SwiftFuncError.invalidArgument(name, "\(argument) is NULL") }
+        for i in 0..<count { outputs?[i] = nil }
+        let results = try values()
+        guard results.count == count else {
+            throw SwiftFuncError.invalidArgument(name, "\(argument) has room for \(count) tensors but the function returns \(results.count)")
+        }
+        for (i, value) in results.enumerated() { outputs?[i] = handle(value) }
+    }
+}
+
+@_cdecl("sf_function_new")
+public func sf_function_new(_ callback: HostCallback?, _ userData: UnsafeMutableRawPointer?, _ freeUserData: HostFree?,
+                            _ nInputs: Int, _ nOutputs: Int, _ out: UnsafeMutablePointer<FunctionHandle?>?) -> Int32 {
+    guard let callback else {
+        freeUserData?(userData)
+        return Boundary.fail(SwiftFuncError.invalidArgument("function_new", "callback is NULL"))
+    }
+    let context = HostFunctionContext(callback: callback, userData: userData, freeUserData: freeUserData)
+    return Boundary.runFunction("function_new", out) {
+        guard nOutputs >= 1 else { throw SwiftFuncError.invalidArgument("function_new", "n_outputs must be at least 1") }
+        guard nInputs <= 1 << 16, nOutputs <= 1 << 16 else { throw SwiftFuncError.invalidArgument("function_new", "too many inputs or outputs") }
+        return Function(name: "callback", inputCount: nInputs, outputCount: nOutputs) { inputs in
+            try context.call(inputs, outputCount: nOutputs)
+        }
+    }
+}
+
+@_cdecl("sf_function_retain")
+public func sf_function_retain(_ f: FunctionHandle?) {
+    guard let f else { return }
+    _ = Unmanaged<Function>.fromOpaque(UnsafeRawPointer(f)).retain()
+}
+
+@_cdecl("sf_function_release")
+public func sf_function_release(_ f: FunctionHandle?) {
+    guard let f else { return }
+    Unmanaged<Function>.fromOpaque(UnsafeRawPointer(f)).release()
+}
+
+@_cdecl("sf_function_arity")
+public func sf_function_arity(_ f: FunctionHandle?, _ nInputs: UnsafeMutablePointer<Int>?, _ nOutputs: UnsafeMutablePointer<Int>?) -> Int32 {
+    Boundary.run("function_arity") {
+        let function = try Boundary.function(f, "function_arity")
+        nInputs?.pointee = function.inputCount
+        nOutputs?.pointee = function.outputCount
+    }
+}
+
+@_cdecl("sf_call")
+public func sf_call(_ f: FunctionHandle?, _ inputs: UnsafePointer<TensorHandle?>?, _ nInputs: Int,
+                    _ outputs: UnsafeMutablePointer<TensorHandle?>?, _ nOutputs: Int) -> Int32 {
+    Boundary.run("call") {
+        try Boundary.store({
+            let function = try Boundary.function(f, "call")
+            guard nInputs == function.inputCount, nOutputs == function.outputCount else {
+                throw SwiftFuncError.invalidArgument("call", "\(function.name) takes \(function.inputCount) inputs and returns \(function.outputCount) outputs, called with \(nInputs) and \(nOutputs)")
+            }
+            return try function(Boundary.values(inputs, nInputs, "call", "inputs"))
+        }, into: outputs, count: nOutputs, "call")
+    }
+}
+
+@_cdecl("sf_grad")
+public func sf_grad(_ f: FunctionHandle?, _ argnums: UnsafePointer<Int32>?, _ nArgnums: Int, _ hasAux: Bool,
+                    _ out: UnsafeMutablePointer<FunctionHandle?>?) -> Int32 {
+    Boundary.runFunction("grad", out) {
+        try Transforms.grad(Boundary.function(f, "grad"), argnums: Boundary.argnums(argnums, nArgnums, "grad"), hasAux: hasAux)
+    }
+}
+
+@_cdecl("sf_grad_and_value")
+public func sf_grad_and_value(_ f: FunctionHandle?, _ argnums: UnsafePointer<Int32>?, _ nArgnums: Int, _ hasAux: Bool,
+                              _ out: UnsafeMutablePointer<FunctionHandle?>?) -> Int32 {
+    Boundary.runFunction("grad_and_value", out) {
+        try Transforms.grad(Boundary.function(f, "grad_and_value"), argnums: Boundary.argnums(argnums, nArgnums, "grad_and_value"),
+                            hasAux: hasAux, withValue: true)
+    }
+}
+
+@_cdecl("sf_vjp")
+public func sf_vjp(_ f: FunctionHandle?, _ primals: UnsafePointer<TensorHandle?>?, _ n: Int,
+                   _ outputs: UnsafeMutablePointer<TensorHandle?>?, _ nOut: Int, _ vjpFunction: UnsafeMutablePointer<FunctionHandle?>?) -> Int32 {
+    guard let vjpFunction else { return Boundary.fail(SwiftFuncError.invalidArgument("vjp", "vjp_fn is NULL")) }
+    vjpFunction.pointee = nil
+    return Boundary.run("vjp") {
+        var pullback: Function?
+        try Boundary.store({
+            let function = try Boundary.function(f, "vjp")
+            guard n == function.inputCount else { throw SwiftFuncError.invalidArgument("vjp", "\(function.name) takes \(function.inputCount) inputs, got n = \(n)") }
+            let result = try Transforms.vjp(function, Boundary.values(primals, n, "vjp", "primals"))
+            pullback = result.pullback
+            return result.outputs
+        }, into: outputs, count: nOut, "vjp")
+        if let pullback { vjpFunction.pointee = FunctionHandle(Unmanaged.passRetained(pullback).toOpaque()) }
+    }
+}
+
+@_cdecl("sf_jvp")
+public func sf_jvp(_ f: FunctionHandle?, _ primals: UnsafePointer<TensorHandle?>?, _ tangents: UnsafePointer<TensorHandle?>?, _ n: Int,
+                   _ outputs: UnsafeMutablePointer<TensorHandle?>?, _ tangentsOut: UnsafeMutablePointer<TensorHandle?>?, _ nOut: Int) -> Int32 {
+    Boundary.run("jvp") {
+        var outputTangents: [Value] = []
+        try Boundary.store({
+            guard nOut == 0 || tangentsOut != nil else { throw SwiftFuncError.invalidArgument("jvp", "tangents_out is NULL") }
+            for i in 0..<nOut { tangentsOut?[i] = nil }
+            let function = try Boundary.function(f, "jvp")
+            guard n == function.inputCount else { throw SwiftFuncError.invalidArgument("jvp", "\(function.name) takes \(function.inputCount) inputs, got n = \(n)") }
+            let result = try Transforms.jvp(function, Boundary.values(primals, n, "jvp", "primals"),
+                                            Boundary.values(tangents, n, "jvp", "tangents").map { Optional($0) })
+            outputTangents = result.tangents
+            return result.outputs
+        }, into: outputs, count: nOut, "jvp")
+        for (i, tangent) in outputTangents.enumerated() { tangentsOut?[i] = Boundary.handle(tangent) }
+    }
+}
+
+@_cdecl("sf_linearize")
+public func sf_linearize(_ f: FunctionHandle?, _ primals: UnsafePointer<TensorHandle?>?, _ n: Int,
+                         _ outputs: UnsafeMutablePointer<TensorHandle?>?, _ nOut: Int, _ jvpFunction: UnsafeMutablePointer<FunctionHandle?>?) -> Int32 {
+    guard let jvpFunction else { return Boundary.fail(SwiftFuncError.invalidArgument("linearize", "jvp_fn is NULL")) }
+    jvpFunction.pointee = nil
+    return Boundary.run("linearize") {
+        var linear: Function?
+        try Boundary.store({
+            let function = try Boundary.function(f, "linearize")
+            guard n == function.inputCount else { throw SwiftFuncError.invalidArgument("linearize", "\(function.name) takes \(function.inputCount) inputs, got n = \(n)") }
+            let result = try Transforms.linearize(function, Boundary.values(primals, n, "linearize", "primals"))
+            linear = result.jvp
+            return result.outputs
+        }, into: outputs, count: nOut, "linearize")
+        if let linear { jvpFunction.pointee = FunctionHandle(Unmanaged.passRetained(linear).toOpaque()) }
+    }
+}
+
+@_cdecl("sf_jacrev")
+public func sf_jacrev(_ f: FunctionHandle?, _ argnums: UnsafePointer<Int32>?, _ nArgnums: Int, _ hasAux: Bool, _ chunkSize: Int64,
+                      _ out: UnsafeMutablePointer<FunctionHandle?>?) -> Int32 {
+    Boundary.runFunction("jacrev", out) {
+        guard chunkSize >= 0 else { throw SwiftFuncError.invalidArgument("jacrev", "chunk_size must be >= 0, got \(chunkSize)") }
+        return try Transforms.jacrev(Boundary.function(f, "jacrev"), argnums: Boundary.argnums(argnums, nArgnums, "jacrev"),
+                                     hasAux: hasAux, chunkSize: Int(chunkSize))
+    }
+}
+
+@_cdecl("sf_jacfwd")
+public func sf_jacfwd(_ f: FunctionHandle?, _ argnums: UnsafePointer<Int32>?, _ nArgnums: Int, _ hasAux: Bool, _ randomness: Int32,
+                      _ out: UnsafeMutablePointer<FunctionHandle?>?) -> Int32 {
+    Boundary.runFunction("jacfwd", out) {
+        try Transforms.jacfwd(Boundary.function(f, "jacfwd"), argnums: Boundary.argnums(argnums, nArgnums, "jacfwd"),
+                              hasAux: hasAux, randomness: Boundary.randomness(randomness, "jacfwd"))
+    }
+}
+
+@_cdecl("sf_hessian")
+public func sf_hessian(_ f: FunctionHandle?, _ argnums: UnsafePointer<Int32>?, _ nArgnums: Int,
+                       _ out: UnsafeMutablePointer<FunctionHandle?>?) -> Int32 {
+    Boundary.runFunction("hessian", out) {
+        try Transforms.hessian(Boundary.function(f, "hessian"), argnums: Boundary.argnums(argnums, nArgnums, "hessian"))
+    }
+}
+
+@_cdecl("sf_vmap")
+public func sf_vmap(_ f: FunctionHandle?, _ inDims: UnsafePointer<Int64>?, _ nIn: Int, _ outDims: UnsafePointer<Int64>?, _ nOut: Int,
+                    _ chunkSize: Int64, _ randomness: Int32, _ out: UnsafeMutablePointer<FunctionHandle?>?) -> Int32 {
+    Boundary.runFunction("vmap", out) {
+        let function = try Boundary.function(f, "vmap")
+        /// SF_NOT_MAPPED (INT64_MIN) becomes nil; NULL arrays mean 0 for every entry.
+        func dims(_ pointer: UnsafePointer<Int64>?, _ count: Int, _ expected: Int, _ name: String) throws -> [Int?] {
+            guard let pointer else {
+                guard count == 0 || count == expected else { throw SwiftFuncError.invalidArgument("vmap", "\(name) is NULL but its count is \(count)") }
+                return Array(repeating: 0, count: expected)
+            }
+            guard count == expected else {
+                throw SwiftFuncError.invalidArgument("vmap", "\(name) has \(count) entries but the function has \(expected)")
+            }
+            return (0..<count).map { pointer[$0] == Int64.min ? nil : Int(pointer[$0]) }
+        }
+        guard chunkSize >= 0 else { throw SwiftFuncError.invalidArgument("vmap", "chunk_size must be >= 0, got \(chunkSize)") }
+        return try Transforms.vmap(function, inDims: dims(inDims, nIn, function.inputCount, "in_dims"),
+                                   outDims: dims(outDims, nOut, function.outputCount, "out_dims"),
+                                   chunkSize: Int(chunkSize), randomness: Boundary.randomness(randomness, "vmap"))
+    }
+}
+
+@_cdecl("sf_vmap_fallback_count")
+public func sf_vmap_fallback_count(_ out: UnsafeMutablePointer<UInt64>?) -> Int32 {
+    Boundary.run("vmap_fallback_count") {
+        guard let out else { throw SwiftFuncError.invalidArgument("vmap_fallback_count", "out_count is NULL") }
+        out.pointee = BatchingStatistics.fallbackCount
+    }
+}
