@@ -156,6 +156,9 @@ final class CreationTests: XCTestCase {
         // Large integral int64 values are exact.
         let big = Double(1 << 60)
         XCTAssertEqual(try rawElements(Ops.arange(big, big + 1024, 512, dtype: .int64), as: Int64.self), [1 << 60, (1 << 60) + 512])
+        // Past int64 the values saturate rather than wrap.
+        XCTAssertEqual(try rawElements(Ops.arange(0, 2e19, 8e18, dtype: .int64), as: Int64.self), [0, 8_000_000_000_000_000_000, .max])
+        XCTAssertEqual(try rawElements(Ops.arange(0, -2e19, -8e18, dtype: .int64), as: Int64.self), [0, -8_000_000_000_000_000_000, .min])
     }
 
     func testArangeErrors() {

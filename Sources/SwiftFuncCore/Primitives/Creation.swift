@@ -137,10 +137,14 @@ enum Creation {
             }
             let result = try Tensor(uninitialized: type, op: "arange")
             if type.dtype == .int64, let first = Int64(exactly: start), let delta = Int64(exactly: step) {
-                // Integral bounds: exact int64 arithmetic (Double would round past 2^53). Values lie
-                // between start and end, which Ops.arange checked; wrapping keeps any other params total.
+                // Integral bounds: exact int64 arithmetic (Double would round past 2^53). Values
+                // past int64 saturate, as the double path's conversion does.
                 let p = result.elements(as: Int64.self)
-                for i in 0..<count { p[i] = first &+ Int64(truncatingIfNeeded: i) &* delta }
+                for i in 0..<count {
+                    let (offset, o1) = Int64(truncatingIfNeeded: i).multipliedReportingOverflow(by: delta)
+                    let (value, o2) = first.addingReportingOverflow(offset)
+                    p[i] = o1 || o2 ? (delta > 0 ? .max : .min) : value
+                }
                 return result
             }
             struct Fill: DTypeVisitor {
