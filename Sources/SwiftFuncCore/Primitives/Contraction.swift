@@ -1,10 +1,253 @@
-/// Contraction primitives: one table entry per primitive with its type rule, kernel and transform rules.
+import CBLAS
+
+/// Contraction primitives: `matmul` (torch.matmul semantics) on OpenBLAS GEMM.
 enum Contraction {
     static func rules(for primitive: Primitive) -> PrimitiveRules {
-        let name = primitiveStubName(primitive)
-        return PrimitiveRules(
-            name: name,
-            type: { _, _ in throw SwiftFuncError.unsupported(name, "not implemented yet") },
-            eval: { _, _, _ in throw SwiftFuncError.unsupported(name, "not implemented yet") })
+        switch primitive {
+        case .matmul: return matmul
+        default:
+            let name = "\(primitive)"
+            return PrimitiveRules(
+                name: name,
+                type: { _, _ in throw SwiftFuncError.internal(name, "not a contraction primitive") },
+                eval: { _, _, _ in throw SwiftFuncError.internal(name, "not a contraction primitive") })
+        }
+    }
+
+    static let matmul = PrimitiveRules(
+        name: "matmul",
+        type: { args, _ in
+            guard args.count == 2 else { throw SwiftFuncError.invalidArgument("matmul", "expects 2 arguments, got \(args.count)") }
+            return try matmulType(args[0], args[1])
+        },
+        eval: { args, _, type in
+            switch type.dtype {
+            case .float32: return try matmulKernel(Float.self, args[0], args[1], type)
+            case .float64: return try matmulKernel(Double.self, args[0], args[1], type)
+            default: throw SwiftFuncError.dtype("matmul", "expected float operands, got \(type.dtype)")
+            }
+        })
+
+    /// Both dtypes must be float dtypes; the message names them (integer matmul is not supported).
+    static func checkFloatOperands(_ a: DType, _ b: DType, op: String) throws {
+        guard a.isFloatingPoint && b.isFloatingPoint else {
+            throw SwiftFuncError.dtype(op, "expected float32 or float64 operands, got \(a) and \(b)")
+        }
+    }
+
+    /// torch.matmul's result type. The primitive takes operands of one float dtype (Ops.matmul
+    /// casts mixed floats to the common one).
+    static func matmulType(_ a: TensorType, _ b: TensorType) throws -> TensorType {
+        let op = "matmul"
+        guard a.rank >= 1 && b.rank >= 1 else {
+            throw SwiftFuncError.shape(op, "both arguments need at least 1 dim, got shapes \(formatShape(a.shape)) and \(formatShape(b.shape))")
+        }
+        try checkFloatOperands(a.dtype, b.dtype, op: op)
+        guard a.dtype == b.dtype else {
+            throw SwiftFuncError.dtype(op, "operands must have one dtype, got \(a.dtype) and \(b.dtype)")
+        }
+        let k = a.shape[a.rank - 1]
+        let kB = b.rank == 1 ? b.shape[0] : b.shape[b.rank - 2]
+        guard k == kB else {
+            throw SwiftFuncError.shape(op, "shapes \(formatShape(a.shape)) and \(formatShape(b.shape)) are not compatible")
+        }
+        let batchA = Array(a.shape.dropLast(Swift.min(2, a.rank)))
+        let batchB = Array(b.shape.dropLast(Swift.min(2, b.rank)))
+        let batch: [Int]
+        do {
+            batch = try ShapeChecks.broadcast(batchA, batchB, op: op)
+        } catch {
+            throw SwiftFuncError.shape(op, "batch dims of shapes \(formatShape(a.shape)) and \(formatShape(b.shape)) cannot be broadcast together")
+        }
+        var shape = batch
+        if a.rank >= 2 { shape.append(a.shape[a.rank - 2]) }
+        if b.rank >= 2 { shape.append(b.shape[b.rank - 1]) }
+        try ShapeChecks.validate(shape, itemSize: a.dtype.itemSize, op: op)
+        return TensorType(shape: shape, dtype: a.dtype)
+    }
+
+    // MARK: Kernel
+
+    /// One operand seen as a batch of matrices, and how BLAS reads each matrix.
+    struct MatrixOperand {
+        /// The tensor whose elements are read (the input, or a contiguous copy of an irregular one).
+        var tensor: Tensor
+        var batchShape: [Int]
+        var batchStrides: [Int]
+        var rows: Int
+        var cols: Int
+        /// BLAS form: false = row-major with leading dimension `ld`, true = the transpose of a
+        /// row-major [cols, rows] matrix with leading dimension `ld` (strides [1, ld]).
+        var transposed = false
+        var ld = 1
+
+        /// `tensor` as matrices; a 1-D left operand is one row, a 1-D right operand one column.
+        /// Returns nil when its strides are not a BLAS form.
+        init?(_ tensor: Tensor, isLeft: Bool) {
+            self.tensor = tensor
+            let shape = tensor.shape, strides = tensor.strides, r = tensor.rank
+            let rowStride: Int, colStride: Int
+            if r == 1 {
+                if isLeft {
+                    (rows, cols, rowStride, colStride) = (1, shape[0], 0, strides[0])
+                } else {
+                    (rows, cols, rowStride, colStride) = (shape[0], 1, strides[0], 0)
+                }
+                batchShape = []
+                batchStrides = []
+            } else {
+                (rows, cols, rowStride, colStride) = (shape[r - 2], shape[r - 1], strides[r - 2], strides[r - 1])
+                batchShape = Array(shape[0..<(r - 2)])
+                batchStrides = Array(strides[0..<(r - 2)])
+            }
+            guard let form = MatrixOperand.blasForm(rows: rows, cols: cols, rowStride: rowStride, colStride: colStride) else {
+                return nil
+            }
+            (transposed, ld) = form
+        }
+
+        /// The BLAS description of a [rows, cols] matrix with these strides, if there is one whose
+        /// leading dimension fits blasint. Strides of size-1 dims do not matter.
+        static func blasForm(rows: Int, cols: Int, rowStride: Int, colStride: Int) -> (transposed: Bool, ld: Int)? {
+            var form: (Bool, Int)?
+            if cols <= 1 || colStride == 1 {
+                if rows <= 1 {
+                    form = (false, Swift.max(1, cols))
+                } else if rowStride >= Swift.max(1, cols) {
+                    form = (false, rowStride)
+                }
+            }
+            if form == nil, rows <= 1 || rowStride == 1 {
+                if cols <= 1 {
+                    form = (true, Swift.max(1, rows))
+                } else if colStride >= Swift.max(1, rows) {
+                    form = (true, colStride)
+                }
+            }
+            guard let form, form.1 <= Int(Int32.max) else { return nil }
+            return form
+        }
+
+        /// The operand as a BLAS matrix: itself when its strides allow, else a contiguous copy.
+        static func make(_ tensor: Tensor, isLeft: Bool) throws -> MatrixOperand {
+            if let operand = MatrixOperand(tensor, isLeft: isLeft) { return operand }
+            let copy = try tensor.contiguous(op: "matmul")
+            guard let operand = MatrixOperand(copy, isLeft: isLeft) else {
+                throw SwiftFuncError.unsupported("matmul", "a \(formatShape(tensor.shape)) operand is too large for the BLAS backend (32-bit sizes)")
+            }
+            return operand
+        }
+    }
+
+    static func matmulKernel<T: GEMMScalar>(_: T.Type, _ a: Tensor, _ b: Tensor, _ type: TensorType) throws -> Tensor {
+        let op = "matmul"
+        let result = try Tensor(uninitialized: type, op: op)
+        guard result.count > 0 else { return result }
+        let left = try MatrixOperand.make(a, isLeft: true)
+        let right = try MatrixOperand.make(b, isLeft: false)
+        let m = left.rows, k = left.cols, n = right.cols
+        if k == 0 {
+            // An empty sum: zeros, without calling BLAS with empty leading dims.
+            return try Tensor(uninitialized: type, zeroed: true, op: op)
+        }
+        guard m <= Int(Int32.max), n <= Int(Int32.max), k <= Int(Int32.max) else {
+            throw SwiftFuncError.unsupported(op, "dims of shapes \(formatShape(a.shape)) and \(formatShape(b.shape)) exceed the BLAS backend's 32-bit sizes")
+        }
+        let batchShape = try ShapeChecks.broadcast(left.batchShape, right.batchShape, op: op)
+        let batchCount = batchShape.reduce(1, &*)
+        let pa = left.tensor.elements(as: T.self), pb = right.tensor.elements(as: T.self)
+        let pc = result.elements(as: T.self)
+        let matrixSize = m &* n
+
+        // Right operand shared by the whole batch, left batch laid out as one long row-major
+        // matrix: one GEMM with the batch folded into M (the big-GEMM path BLAS is fastest on).
+        let folded = batchCount &* m  // at most the result's element count: no overflow
+        if right.batchShape.allSatisfy({ $0 == 1 }), !left.transposed, folded <= Int(Int32.max),
+           let stride = foldedRowStride(left) {
+            T.gemm(transA: false, transB: right.transposed, m: folded, n: n, k: k,
+                   a: pa, lda: stride, b: pb, ldb: right.ld, c: pc, ldc: n)
+            return result
+        }
+
+        // Otherwise one GEMM per batch index, reading broadcast operands through stride-0 dims
+        // (never materialized).
+        let stridesA = ShapeChecks.broadcastStrides(shape: left.batchShape, strides: left.batchStrides, to: batchShape)
+        let stridesB = ShapeChecks.broadcastStrides(shape: right.batchShape, strides: right.batchStrides, to: batchShape)
+        var index = [Int](repeating: 0, count: batchShape.count)
+        var offsetA = 0, offsetB = 0
+        for batch in 0..<batchCount {
+            T.gemm(transA: left.transposed, transB: right.transposed, m: m, n: n, k: k,
+                   a: pa + offsetA, lda: left.ld, b: pb + offsetB, ldb: right.ld,
+                   c: pc + batch &* matrixSize, ldc: n)
+            // Odometer over the batch dims, updating both offsets incrementally.
+            var d = batchShape.count - 1
+            while d >= 0 {
+                index[d] &+= 1
+                offsetA &+= stridesA[d]
+                offsetB &+= stridesB[d]
+                if index[d] < batchShape[d] { break }
+                offsetA &-= stridesA[d] &* batchShape[d]
+                offsetB &-= stridesB[d] &* batchShape[d]
+                index[d] = 0
+                d -= 1
+            }
+        }
+        return result
+    }
+
+    /// The row stride of a row-major operand whose batch dims and rows form one evenly strided
+    /// run of rows (e.g. a contiguous [B, M, K] tensor is one [B*M, K] matrix), or nil.
+    static func foldedRowStride(_ operand: MatrixOperand) -> Int? {
+        let rowStride = operand.ld
+        var expected = rowStride &* operand.rows
+        for d in stride(from: operand.batchShape.count - 1, through: 0, by: -1) where operand.batchShape[d] != 1 {
+            guard operand.batchStrides[d] == expected else { return nil }
+            expected = expected &* operand.batchShape[d]
+        }
+        return rowStride
+    }
+}
+
+/// The float types OpenBLAS multiplies: a row-major C = A·B (alpha 1, beta 0) with each operand
+/// optionally transposed. Callers guarantee that every size fits blasint and that leading dims are
+/// valid (ld >= max(1, row length)), so BLAS never reports a parameter error.
+protocol GEMMScalar: Element {
+    static func gemm(transA: Bool, transB: Bool, m: Int, n: Int, k: Int,
+                     a: UnsafePointer<Self>, lda: Int, b: UnsafePointer<Self>, ldb: Int,
+                     c: UnsafeMutablePointer<Self>, ldc: Int)
+}
+
+extension Float: GEMMScalar {
+    @inline(__always)
+    static func gemm(transA: Bool, transB: Bool, m: Int, n: Int, k: Int,
+                     a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
+                     c: UnsafeMutablePointer<Float>, ldc: Int) {
+        cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
+                    Int32(truncatingIfNeeded: m), Int32(truncatingIfNeeded: n), Int32(truncatingIfNeeded: k),
+                    1, a, Int32(truncatingIfNeeded: lda), b, Int32(truncatingIfNeeded: ldb),
+                    0, c, Int32(truncatingIfNeeded: Swift.max(1, ldc)))
+    }
+}
+
+extension Double: GEMMScalar {
+    @inline(__always)
+    static func gemm(transA: Bool, transB: Bool, m: Int, n: Int, k: Int,
+                     a: UnsafePointer<Double>, lda: Int, b: UnsafePointer<Double>, ldb: Int,
+                     c: UnsafeMutablePointer<Double>, ldc: Int) {
+        cblas_dgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
+                    Int32(truncatingIfNeeded: m), Int32(truncatingIfNeeded: n), Int32(truncatingIfNeeded: k),
+                    1, a, Int32(truncatingIfNeeded: lda), b, Int32(truncatingIfNeeded: ldb),
+                    0, c, Int32(truncatingIfNeeded: Swift.max(1, ldc)))
+    }
+}
+
+extension Ops {
+    /// The matrix product of `a` and `b` as torch.matmul: 1-D·1-D is a dot product, 1-D operands
+    /// get a dim prepended (left) or appended (right) that is removed afterwards, and leading batch
+    /// dims broadcast. Float dtypes only; float32 with float64 computes in float64.
+    public static func matmul(_ a: Value, _ b: Value) throws -> Value {
+        try Contraction.checkFloatOperands(a.dtype, b.dtype, op: "matmul")
+        let common = DType.promoteStrong(a.dtype, b.dtype)
+        return try emit(.matmul, [cast(a, to: common), cast(b, to: common)])
     }
 }

@@ -1,10 +1,224 @@
-/// Creation primitives: one table entry per primitive with its type rule, kernel and transform rules.
+/// Creation and conversion primitives: `cast` (dtype conversion), `full` (a constant fill) and
+/// `arange` (an arithmetic progression), with the public ops built on them.
 enum Creation {
     static func rules(for primitive: Primitive) -> PrimitiveRules {
-        let name = primitiveStubName(primitive)
-        return PrimitiveRules(
-            name: name,
-            type: { _, _ in throw SwiftFuncError.unsupported(name, "not implemented yet") },
-            eval: { _, _, _ in throw SwiftFuncError.unsupported(name, "not implemented yet") })
+        switch primitive {
+        case .cast: return cast
+        case .full: return full
+        case .arange: return arange
+        default:
+            let name = "\(primitive)"
+            return PrimitiveRules(
+                name: name,
+                type: { _, _ in throw SwiftFuncError.internal(name, "not a creation primitive") },
+                eval: { _, _, _ in throw SwiftFuncError.internal(name, "not a creation primitive") })
+        }
+    }
+
+    // MARK: cast
+
+    static let cast = PrimitiveRules(
+        name: "cast",
+        type: { args, params in
+            guard args.count == 1 else { throw SwiftFuncError.invalidArgument("cast", "expects 1 argument, got \(args.count)") }
+            guard case .dtype(let dtype) = params else { throw SwiftFuncError.internal("cast", "expects dtype params") }
+            // A converted value is an ordinary (strong) tensor, even when it came from sf_scalar.
+            return TensorType(shape: args[0].shape, dtype: dtype)
+        },
+        eval: { args, _, type in
+            let x = args[0]
+            if x.type == type { return x }
+            // Same element type, only the weak flag changes: a view, no copy.
+            if x.dtype == type.dtype { return x.view(type: type, strides: x.strides, offset: x.offset) }
+            let result = try Tensor(uninitialized: type, op: "cast")
+            try convertElements(of: x, into: result)
+            return result
+        })
+
+    /// Writes `source`'s values converted to `destination`'s dtype into the contiguous `destination`.
+    static func convertElements(of source: Tensor, into destination: Tensor) throws {
+        struct Outer: DTypeVisitor {
+            let source: Tensor, destination: Tensor
+            func visit<S: Element>(_: S.Type) throws {
+                try destination.dtype.dispatch(CastKernel<S>(source: source, destination: destination))
+            }
+        }
+        try source.dtype.dispatch(Outer(source: source, destination: destination))
+    }
+
+    /// The cast kernel once the source element type `S` is known; `visit` supplies the target's.
+    struct CastKernel<S: Element>: DTypeVisitor {
+        let source: Tensor, destination: Tensor
+        func visit<D: Element>(_: D.Type) {
+            // Exact integer paths where a trip through Double would lose bits.
+            if S.self == Int64.self && D.self == Int32.self {
+                convertLoop(source, destination, { (v: Int64) in Int32(truncatingIfNeeded: v) })
+            } else if S.self == Int64.self && D.self == Float.self {
+                convertLoop(source, destination, { (v: Int64) in Float(v) })
+            } else if S.self == Int32.self && D.self == Int64.self {
+                convertLoop(source, destination, { (v: Int32) in Int64(v) })
+            } else {
+                // Double holds every float32/int32/bool exactly; from it, Element's init truncates
+                // toward zero and saturates for integers, and gives (x != 0) for bool.
+                convertLoop(source, destination, { (v: S) in D(fromDouble: v.doubleValue) })
+            }
+        }
+    }
+
+    /// Applies `convert` to every element of `source` (any layout), writing `destination` row-major.
+    /// `S`/`D` must be the tensors' element types (checked by the callers' dispatch).
+    @inline(__always)
+    static func convertLoop<S, D>(_ source: Tensor, _ destination: Tensor, _ convert: (S) -> D) {
+        let src = source.elements(as: S.self), dst = destination.elements(as: D.self)
+        let loop = StridedLoop(shape: source.shape, strides: [source.strides])
+        let n = loop.rowLength, step = loop.innerStride(0)
+        var out = 0
+        loop.forEachRow { offsets in
+            let row = src + offsets[0]
+            let target = dst + out
+            if step == 1 {
+                for i in 0..<n { target[i] = convert(row[i]) }
+            } else {
+                for i in 0..<n { target[i] = convert(row[i &* step]) }
+            }
+            out &+= n
+        }
+    }
+
+    // MARK: full
+
+    static let full = PrimitiveRules(
+        name: "full",
+        type: { args, params in
+            guard args.isEmpty else { throw SwiftFuncError.invalidArgument("full", "expects no tensor arguments, got \(args.count)") }
+            guard case .fill(let shape, _, let dtype) = params else { throw SwiftFuncError.internal("full", "expects fill params") }
+            try ShapeChecks.validate(shape, itemSize: dtype.itemSize, op: "full")
+            return TensorType(shape: shape, dtype: dtype)
+        },
+        eval: { _, params, type in
+            guard case .fill(_, let value, _) = params else { throw SwiftFuncError.internal("full", "expects fill params") }
+            return try filled(type, value, op: "full")
+        })
+
+    /// A new contiguous tensor of `type` with every element `value` (converted like a cast).
+    static func filled(_ type: TensorType, _ value: Double, op: String) throws -> Tensor {
+        // Zero is all-zero bytes for every dtype: let the allocator clear the memory.
+        if value == 0 && value.sign == .plus { return try Tensor(uninitialized: type, zeroed: true, op: op) }
+        let result = try Tensor(uninitialized: type, op: op)
+        struct Fill: DTypeVisitor {
+            let tensor: Tensor, value: Double
+            func visit<T: Element>(_: T.Type) {
+                tensor.elements(as: T.self).update(repeating: T(fromDouble: value), count: tensor.count)
+            }
+        }
+        try type.dtype.dispatch(Fill(tensor: result, value: value))
+        return result
+    }
+
+    // MARK: arange
+
+    static let arange = PrimitiveRules(
+        name: "arange",
+        type: { args, params in
+            guard args.isEmpty else { throw SwiftFuncError.invalidArgument("arange", "expects no tensor arguments, got \(args.count)") }
+            guard case .arange(let start, let step, let count, let dtype) = params else {
+                throw SwiftFuncError.internal("arange", "expects arange params")
+            }
+            guard dtype != .bool else { throw SwiftFuncError.dtype("arange", "bool is not supported") }
+            guard start.isFinite && step.isFinite else {
+                throw SwiftFuncError.invalidArgument("arange", "start \(start) and step \(step) must be finite")
+            }
+            try ShapeChecks.validate([count], itemSize: dtype.itemSize, op: "arange")
+            return TensorType(shape: [count], dtype: dtype)
+        },
+        eval: { _, params, type in
+            guard case .arange(let start, let step, let count, _) = params else {
+                throw SwiftFuncError.internal("arange", "expects arange params")
+            }
+            let result = try Tensor(uninitialized: type, op: "arange")
+            if type.dtype == .int64, let first = Int64(exactly: start), let delta = Int64(exactly: step) {
+                // Integral bounds: exact int64 arithmetic (Double would round past 2^53). Values
+                // past int64 saturate, as the double path's conversion does.
+                let p = result.elements(as: Int64.self)
+                for i in 0..<count {
+                    let (offset, o1) = Int64(truncatingIfNeeded: i).multipliedReportingOverflow(by: delta)
+                    let (value, o2) = first.addingReportingOverflow(offset)
+                    p[i] = o1 || o2 ? (delta > 0 ? .max : .min) : value
+                }
+                return result
+            }
+            struct Fill: DTypeVisitor {
+                let tensor: Tensor, start: Double, step: Double
+                func visit<T: Element>(_: T.Type) {
+                    // As torch: computed in double, then converted.
+                    let p = tensor.elements(as: T.self)
+                    for i in 0..<tensor.count { p[i] = T(fromDouble: start + Double(i) * step) }
+                }
+            }
+            try type.dtype.dispatch(Fill(tensor: result, start: start, step: step))
+            return result
+        })
+}
+
+extension Ops {
+    /// A weakly typed 0-d float64 tensor holding `value` (torch's Python scalar): in a binary op it
+    /// takes the other operand's float dtype (float32 for integer or bool operands).
+    public static func scalar(_ value: Double) throws -> Value {
+        // Built directly rather than through `full`: a constant has no inputs, so no transform
+        // needs to see it, and the weak flag is not something `full`'s params carry.
+        let result = try Tensor(uninitialized: TensorType(shape: [], dtype: .float64, isWeak: true), op: "scalar")
+        result.elements(as: Double.self).pointee = value
+        return result
+    }
+
+    /// A tensor of `shape` with every element `value` converted to `dtype` (torch.full).
+    public static func full(shape: [Int], value: Double, dtype: DType = .float32) throws -> Value {
+        try ShapeChecks.validate(shape, itemSize: dtype.itemSize, op: "full")
+        return try emit(.full, [], .fill(shape: shape, value: value, dtype: dtype))
+    }
+
+    /// A tensor of `shape` filled with 0 (torch.zeros).
+    public static func zeros(shape: [Int], dtype: DType = .float32) throws -> Value {
+        try ShapeChecks.validate(shape, itemSize: dtype.itemSize, op: "zeros")
+        return try emit(.full, [], .fill(shape: shape, value: 0, dtype: dtype))
+    }
+
+    /// A tensor of `shape` filled with 1 (torch.ones).
+    public static func ones(shape: [Int], dtype: DType = .float32) throws -> Value {
+        try ShapeChecks.validate(shape, itemSize: dtype.itemSize, op: "ones")
+        return try emit(.full, [], .fill(shape: shape, value: 1, dtype: dtype))
+    }
+
+    /// The values start, start + step, ... short of `end` (torch.arange). The count is torch's
+    /// ceil((end - start) / step); a zero or non-finite step, non-finite bounds, a step whose sign
+    /// does not lead from start to end, or a count past int64 are invalid arguments.
+    public static func arange(_ start: Double = 0, _ end: Double, _ step: Double = 1, dtype: DType = .float32) throws -> Value {
+        let op = "arange"
+        guard dtype != .bool else { throw SwiftFuncError.dtype(op, "bool is not supported") }
+        guard start.isFinite && end.isFinite else {
+            throw SwiftFuncError.invalidArgument(op, "unsupported range \(start) -> \(end): bounds must be finite")
+        }
+        guard step.isFinite && step != 0 else {
+            throw SwiftFuncError.invalidArgument(op, "step must be finite and nonzero, got \(step)")
+        }
+        let size = ((end - start) / step).rounded(.up)
+        guard size >= 0 else {
+            throw SwiftFuncError.invalidArgument(op, "step \(step) does not lead from \(start) to \(end)")
+        }
+        // 2^63 is the first double past int64; the range check comes before the conversion.
+        guard size.isFinite && size < 9223372036854775808.0 else {
+            throw SwiftFuncError.invalidArgument(op, "range \(start) -> \(end) with step \(step) has too many elements")
+        }
+        let count = Int(size)
+        try ShapeChecks.validate([count], itemSize: dtype.itemSize, op: op)
+        return try emit(.arange, [], .arange(start: start, step: step, count: count, dtype: dtype))
+    }
+
+    /// `x` converted to `dtype` (torch's x.to(dtype)): floats truncate toward zero (NaN gives 0,
+    /// out-of-range values saturate), int64 to int32 wraps as in torch, anything to bool is x != 0.
+    /// The same dtype returns `x` itself.
+    public static func cast(_ x: Value, to dtype: DType) throws -> Value {
+        if x.dtype == dtype && !x.type.isWeak { return x }
+        return try emit(.cast, [x], .dtype(dtype))
     }
 }

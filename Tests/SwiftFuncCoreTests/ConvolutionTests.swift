@@ -1,0 +1,127 @@
+import XCTest
+@testable import SwiftFuncCore
+
+/// conv2d written as the textbook seven loops over row-major values (no bias).
+func naiveConv2d(_ x: [Double], _ xs: [Int], _ w: [Double], _ ws: [Int],
+                 stride: (Int, Int), padding: (Int, Int), dilation: (Int, Int), groups: Int) -> (values: [Double], shape: [Int]) {
+    let (n, c, h, wd) = (xs[0], xs[1], xs[2], xs[3])
+    let (o, cg, kh, kw) = (ws[0], ws[1], ws[2], ws[3])
+    let oh = (h + 2 * padding.0 - dilation.0 * (kh - 1) - 1) / stride.0 + 1
+    let ow = (wd + 2 * padding.1 - dilation.1 * (kw - 1) - 1) / stride.1 + 1
+    let og = o / groups
+    var out = [Double](repeating: 0, count: n * o * oh * ow)
+    for b in 0..<n {
+        for oc in 0..<o {
+            let g = oc / og
+            for y in 0..<oh {
+                for xpos in 0..<ow {
+                    var s = 0.0
+                    for ic in 0..<cg {
+                        for i in 0..<kh {
+                            for j in 0..<kw {
+                                let hy = y * stride.0 - padding.0 + i * dilation.0
+                                let wx = xpos * stride.1 - padding.1 + j * dilation.1
+                                guard hy >= 0 && hy < h && wx >= 0 && wx < wd else { continue }
+                                let channel = g * cg + ic
+                                s += x[((b * c + channel) * h + hy) * wd + wx] * w[((oc * cg + ic) * kh + i) * kw + j]
+                            }
+                        }
+                    }
+                    out[((b * o + oc) * oh + y) * ow + xpos] = s
+                }
+            }
+        }
+    }
+    return (out, [n, o, oh, ow])
+}
+
+final class ConvolutionTests: XCTestCase {
+    struct Case {
+        var x: [Int], w: [Int]
+        var stride = (1, 1), padding = (0, 0), dilation = (1, 1), groups = 1
+    }
+
+    let cases: [Case] = [
+        Case(x: [2, 3, 7, 6], w: [4, 3, 3, 3]),
+        Case(x: [1, 3, 8, 9], w: [2, 3, 3, 2], stride: (2, 2), padding: (1, 1)),
+        Case(x: [2, 2, 9, 8], w: [3, 2, 3, 3], padding: (2, 2), dilation: (2, 2)),
+        Case(x: [1, 4, 9, 7], w: [6, 2, 2, 3], stride: (2, 1), padding: (0, 1), dilation: (1, 2), groups: 2),
+        // Depthwise: groups = C, with a channel multiplier of 1 and of 2.
+        Case(x: [2, 4, 6, 6], w: [4, 1, 3, 3], padding: (1, 1), groups: 4),
+        Case(x: [1, 3, 5, 7], w: [6, 1, 3, 2], stride: (1, 2), padding: (1, 0), groups: 3),
+        // 1x1 kernels: the direct (no im2col) path when the input is contiguous.
+        Case(x: [2, 4, 3, 5], w: [5, 4, 1, 1]),
+        Case(x: [2, 4, 3, 5], w: [6, 2, 1, 1], groups: 2),
+        Case(x: [1, 2, 5, 5], w: [3, 2, 1, 1], stride: (2, 2), padding: (1, 0)),
+        // Kernel as large as the padded input: a 1x1 output.
+        Case(x: [1, 2, 3, 3], w: [2, 2, 5, 5], padding: (1, 1)),
+    ]
+
+    func testMatchesNaiveSevenLoops() throws {
+        var rng = TestRandom(seed: 11)
+        for item in cases {
+            for dtype in [DType.float32, .float64] {
+                for layout in Layout.allCases {
+                    let xv = randomValues(item.x, dtype: dtype, rng: &rng), wv = randomValues(item.w, dtype: dtype, rng: &rng)
+                    let x = try makeTensor(xv, shape: item.x, dtype: dtype, layout: layout)
+                    let w = try makeTensor(wv, shape: item.w, dtype: dtype, layout: layout)
+                    let expected = naiveConv2d(xv, item.x, wv, item.w, stride: item.stride, padding: item.padding,
+                                               dilation: item.dilation, groups: item.groups)
+                    let y = try Ops.conv2d(x, w, stride: [item.stride.0, item.stride.1], padding: [item.padding.0, item.padding.1],
+                                           dilation: [item.dilation.0, item.dilation.1], groups: item.groups)
+                    try assertValues(y, expected.values, shape: expected.shape, dtype: dtype,
+                                     tolerance: dtype == .float32 ? 1e-4 : 1e-12, "\(item) \(layout) \(dtype)")
+                }
+            }
+        }
+    }
+
+    func testSingleValuesExpandToPairsAndMixedDTypesPromote() throws {
+        var rng = TestRandom(seed: 12)
+        let xv = randomValues([1, 2, 6, 6], dtype: .float32, rng: &rng), wv = randomValues([3, 2, 3, 3], rng: &rng)
+        let x = try makeTensor(xv, shape: [1, 2, 6, 6], dtype: .float32)
+        let w = try makeTensor(wv, shape: [3, 2, 3, 3], dtype: .float64)
+        let expected = naiveConv2d(xv, [1, 2, 6, 6], wv, [3, 2, 3, 3], stride: (2, 2), padding: (1, 1), dilation: (1, 1), groups: 1)
+        try assertValues(Ops.conv2d(x, w, stride: [2], padding: [1]), expected.values, shape: expected.shape, dtype: .float64)
+    }
+
+    func testZeroSizes() throws {
+        let cases: [([Int], [Int], [Int])] = [
+            ([0, 2, 5, 5], [3, 2, 3, 3], [0, 3, 3, 3]),   // no images
+            ([1, 2, 5, 5], [0, 2, 3, 3], [1, 0, 3, 3]),   // no output channels
+            ([1, 0, 5, 5], [3, 0, 3, 3], [1, 3, 3, 3]),   // no input channels: zeros
+            ([1, 2, 0, 5], [3, 2, 1, 3], [1, 3, 0, 3]),   // empty height
+            ([1, 2, 2, 2], [3, 2, 3, 3], [1, 3, 0, 0]),   // kernel one larger than the input: size 0
+        ]
+        for (xs, ws, shape) in cases {
+            let x = try makeTensor([Double](repeating: 1, count: xs.reduce(1, *)), shape: xs)
+            let w = try makeTensor([Double](repeating: 1, count: ws.reduce(1, *)), shape: ws)
+            try assertValues(Ops.conv2d(x, w), [Double](repeating: 0, count: shape.reduce(1, *)), shape: shape, dtype: .float64, "\(xs) \(ws)")
+        }
+    }
+
+    func testErrors() throws {
+        let x = try makeTensor([Double](repeating: 1, count: 2 * 4 * 5 * 5), shape: [2, 4, 5, 5])
+        let w = try makeTensor([Double](repeating: 1, count: 3 * 4 * 3 * 3), shape: [3, 4, 3, 3])
+        assertThrows(.invalidArgument, "stride must be >= 1") { try Ops.conv2d(x, w, stride: [1, 0]) }
+        assertThrows(.invalidArgument, "dilation must be >= 1") { try Ops.conv2d(x, w, dilation: [0]) }
+        assertThrows(.invalidArgument, "padding must be >= 0") { try Ops.conv2d(x, w, padding: [-1, 0]) }
+        assertThrows(.invalidArgument, "groups must be >= 1") { try Ops.conv2d(x, w, groups: 0) }
+        assertThrows(.invalidArgument, "stride must have 1 or 2 values") { try Ops.conv2d(x, w, stride: [1, 1, 1]) }
+        assertThrows(.shape, "do not match for groups = 2") { try Ops.conv2d(x, w, groups: 2) }
+        let w2 = try makeTensor([Double](repeating: 1, count: 3 * 3 * 3 * 3), shape: [3, 3, 3, 3])
+        assertThrows(.shape, "do not match for groups = 1") { try Ops.conv2d(x, w2) }
+        let big = try makeTensor([Double](repeating: 1, count: 3 * 4 * 9 * 9), shape: [3, 4, 9, 9])
+        assertThrows(.shape, "negative output size") { try Ops.conv2d(x, big) }
+        assertThrows(.shape, "weight must be [O, C/groups, KH, KW]") {
+            try Ops.conv2d(x, makeTensor([1, 2, 3], shape: [3]))
+        }
+        assertThrows(.shape, "input must be [N, C, H, W]") { try Ops.conv2d(makeTensor([1, 2], shape: [2]), w) }
+        assertThrows(.shape, "padding or dilation is too large") { try Ops.conv2d(x, w, padding: [Int.max / 2, 0]) }
+        let ints = try makeTensor([Double](repeating: 1, count: 2 * 4 * 5 * 5), shape: [2, 4, 5, 5], dtype: .int32)
+        assertThrows(.dtype, "got int32 and float64") { try Ops.conv2d(ints, w) }
+        // Not yet: the composite part arrives with the elementwise and movement ops.
+        assertThrows(.unsupported, "bias") { try Ops.conv2d(x, w, bias: makeTensor([1, 2, 3], shape: [3])) }
+        assertThrows(.unsupported, "3-D input") { try Ops.conv2d(makeTensor([Double](repeating: 1, count: 100), shape: [4, 5, 5]), w) }
+    }
+}
