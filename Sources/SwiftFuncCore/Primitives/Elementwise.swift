@@ -19,6 +19,10 @@ import Glibc
 //   for scalar exponents; torch's tensor-exponent kernel would silently give 0 or +-1 instead).
 // - maximum and minimum propagate NaN; sign(NaN) is 0, as torch's CPU kernel computes it.
 // - Integer arithmetic wraps on overflow, as in torch.
+//
+// The element-arithmetic protocols and op types below are fileprivate so that they cannot clash
+// with other families' helpers; make them internal if another family wants to reuse them.
+// `Elementwise.convert` (dtype conversion into a new contiguous tensor) is internal.
 
 /// Elementwise primitives: one table entry per primitive with its type rule and kernel.
 enum Elementwise {
