@@ -1,10 +1,797 @@
-/// Elementwise primitives: one table entry per primitive with its type rule, kernel and transform rules.
+#if canImport(Glibc)
+import Glibc
+#endif
+
+// Elementwise primitives: unary math, broadcasting binary arithmetic, comparisons and select
+// (torch.where). Each primitive has one table entry (name, type rule, kernel); the kernels are
+// generic over the element type and over a small op type, so that every (op, dtype) pair is
+// specialized into a tight loop without closures or existentials on the per-element path.
+//
+// torch behaviours followed here, where the header leaves room:
+// - neg, abs, relu, floor, ceil and round of bool are SF_ERR_DTYPE (torch: "Negation ... on a bool
+//   tensor is not supported", "Boolean inputs not supported for relu", and no bool kernel for abs,
+//   floor, ceil, round); sign of bool is the identity (torch's sign_kernel special case).
+// - div and atan2 always compute in a float dtype: integer / integer is true division giving
+//   float32, as torch.div without rounding_mode (so integer division by zero gives inf/nan).
+// - bool + bool is logical or, bool * bool logical and, maximum/minimum of bools or/and, as torch;
+//   bool - bool and pow of two bools are SF_ERR_DTYPE (torch refuses both).
+// - pow of integers with a negative integer exponent is SF_ERR_INVALID_ARGUMENT (torch's message
+//   for scalar exponents; torch's tensor-exponent kernel would silently give 0 or +-1 instead).
+// - maximum and minimum propagate NaN; sign(NaN) is 0, as torch's CPU kernel computes it.
+// - Integer arithmetic wraps on overflow, as in torch.
+//
+// The element-arithmetic protocols and op types below are fileprivate so that they cannot clash
+// with other families' helpers; make them internal if another family wants to reuse them.
+// `Elementwise.convert` (dtype conversion into a new contiguous tensor) is internal.
+
+/// Elementwise primitives: one table entry per primitive with its type rule and kernel.
 enum Elementwise {
     static func rules(for primitive: Primitive) -> PrimitiveRules {
-        let name = primitiveStubName(primitive)
+        switch primitive {
+        // Unary ops that promote integers and bool to float32.
+        case .exp: return floatUnary("exp", ExpOp.self)
+        case .log: return floatUnary("log", LogOp.self)
+        case .log1p: return floatUnary("log1p", Log1pOp.self)
+        case .expm1: return floatUnary("expm1", Expm1Op.self)
+        case .sin: return floatUnary("sin", SinOp.self)
+        case .cos: return floatUnary("cos", CosOp.self)
+        case .tan: return floatUnary("tan", TanOp.self)
+        case .tanh: return floatUnary("tanh", TanhOp.self)
+        case .sigmoid: return floatUnary("sigmoid", SigmoidOp.self)
+        case .sqrt: return floatUnary("sqrt", SqrtOp.self)
+        case .rsqrt: return floatUnary("rsqrt", RsqrtOp.self)
+        case .erf: return floatUnary("erf", ErfOp.self)
+        // Unary ops that keep integer dtypes.
+        case .neg: return numericUnary("neg", NegOp.self, acceptsBool: false)
+        case .abs: return numericUnary("abs", AbsOp.self, acceptsBool: false)
+        case .sign: return numericUnary("sign", SignOp.self, acceptsBool: true)
+        case .relu: return numericUnary("relu", ReluOp.self, acceptsBool: false)
+        case .floor: return numericUnary("floor", FloorOp.self, acceptsBool: false)
+        case .ceil: return numericUnary("ceil", CeilOp.self, acceptsBool: false)
+        case .round: return numericUnary("round", RoundOp.self, acceptsBool: false)
+        // Binary arithmetic in the promoted dtype.
+        case .add: return arithmetic("add", AddOp.self, refusesBool: false)
+        case .sub: return arithmetic("sub", SubOp.self, refusesBool: true)
+        case .mul: return arithmetic("mul", MulOp.self, refusesBool: false)
+        case .pow: return arithmetic("pow", PowOp.self, refusesBool: true)
+        case .maximum: return arithmetic("maximum", MaximumOp.self, refusesBool: false)
+        case .minimum: return arithmetic("minimum", MinimumOp.self, refusesBool: false)
+        // Binary ops that compute in a float dtype.
+        case .div: return floatBinary("div", DivOp.self)
+        case .atan2: return floatBinary("atan2", Atan2Op.self)
+        // Comparisons: bool results computed in the promoted dtype.
+        case .lt: return comparison("lt", LessOp.self)
+        case .le: return comparison("le", LessEqualOp.self)
+        case .gt: return comparison("gt", GreaterOp.self)
+        case .ge: return comparison("ge", GreaterEqualOp.self)
+        case .eq: return comparison("eq", EqualOp.self)
+        case .ne: return comparison("ne", NotEqualOp.self)
+        case .select: return selectRules()
+        default:
+            let name = "\(primitive)"
+            return PrimitiveRules(
+                name: name,
+                type: { _, _ in throw SwiftFuncError.internal(name, "not an elementwise primitive") },
+                eval: { _, _, _ in throw SwiftFuncError.internal(name, "not an elementwise primitive") })
+        }
+    }
+
+    // MARK: Rule builders
+
+    /// A unary op that computes in float: integer and bool inputs give float32.
+    private static func floatUnary<Op: FloatUnaryOp>(_ name: String, _: Op.Type) -> PrimitiveRules {
+        PrimitiveRules(
+            name: name,
+            type: { args, _ in
+                let x = try unaryArgument(args, name)
+                return TensorType(shape: x.shape, dtype: x.dtype.floatingPointPromoted, isWeak: x.isWeak)
+            },
+            eval: { args, _, type in
+                let x = try unaryArgument(args, name)
+                let input = x.dtype == type.dtype ? x : try convert(x, to: type.dtype, op: name)
+                let result = try Tensor(uninitialized: type, op: name)
+                try type.dtype.dispatchFloat(FloatUnaryVisitor<Op>(input: input, result: result))
+                return result
+            })
+    }
+
+    /// A unary op that keeps the input dtype (bool only when `acceptsBool`).
+    private static func numericUnary<Op: NumericUnaryOp>(_ name: String, _: Op.Type, acceptsBool: Bool) -> PrimitiveRules {
+        PrimitiveRules(
+            name: name,
+            type: { args, _ in
+                let x = try unaryArgument(args, name)
+                guard acceptsBool || x.dtype != .bool else {
+                    throw SwiftFuncError.dtype(name, "bool tensors are not supported (as in torch)")
+                }
+                return x
+            },
+            eval: { args, _, type in
+                let x = try unaryArgument(args, name)
+                let result = try Tensor(uninitialized: type, op: name)
+                try type.dtype.dispatchNumeric(NumericUnaryVisitor<Op>(input: x, result: result))
+                return result
+            })
+    }
+
+    /// A broadcasting binary op in the promoted dtype. `refusesBool` rejects two bool operands.
+    private static func arithmetic<Op: ArithmeticOp>(_ name: String, _: Op.Type, refusesBool: Bool) -> PrimitiveRules {
+        let isPow = name == "pow"
         return PrimitiveRules(
             name: name,
-            type: { _, _ in throw SwiftFuncError.unsupported(name, "not implemented yet") },
-            eval: { _, _, _ in throw SwiftFuncError.unsupported(name, "not implemented yet") })
+            type: { args, _ in
+                let (a, b) = try binaryArguments(args, name)
+                let dtype = DType.promote(a, b)
+                if refusesBool && dtype == .bool {
+                    throw SwiftFuncError.dtype(name, name == "sub"
+                        ? "subtraction of two bool tensors is not supported (as in torch); use ne (logical xor)"
+                        : "two bool tensors are not supported (as in torch)")
+                }
+                return TensorType(shape: try broadcastShape(a.shape, b.shape, name), dtype: dtype,
+                                  isWeak: a.isWeak && b.isWeak)
+            },
+            eval: { args, _, type in
+                let (a, b) = try binaryTensors(args, name)
+                let result = try Tensor(uninitialized: type, op: name)
+                if isPow && type.dtype.isInteger {
+                    try checkNonNegativeExponent(b, name)
+                }
+                try type.dtype.dispatchNumeric(ArithmeticVisitor<Op>(a: a, b: b, result: result, op: name))
+                return result
+            })
+    }
+
+    /// A broadcasting binary op that computes in the promoted float dtype (float32 for integers).
+    private static func floatBinary<Op: FloatBinaryOp>(_ name: String, _: Op.Type) -> PrimitiveRules {
+        PrimitiveRules(
+            name: name,
+            type: { args, _ in
+                let (a, b) = try binaryArguments(args, name)
+                return TensorType(shape: try broadcastShape(a.shape, b.shape, name),
+                                  dtype: DType.promote(a, b).floatingPointPromoted, isWeak: a.isWeak && b.isWeak)
+            },
+            eval: { args, _, type in
+                let (a, b) = try binaryTensors(args, name)
+                let result = try Tensor(uninitialized: type, op: name)
+                try type.dtype.dispatchFloat(FloatBinaryVisitor<Op>(a: a, b: b, result: result, op: name))
+                return result
+            })
+    }
+
+    /// A broadcasting comparison: computed in the promoted dtype, bool result.
+    private static func comparison<Op: ComparisonOp>(_ name: String, _: Op.Type) -> PrimitiveRules {
+        PrimitiveRules(
+            name: name,
+            type: { args, _ in
+                let (a, b) = try binaryArguments(args, name)
+                return TensorType(shape: try broadcastShape(a.shape, b.shape, name), dtype: .bool)
+            },
+            eval: { args, _, type in
+                let (a, b) = try binaryTensors(args, name)
+                let result = try Tensor(uninitialized: type, op: name)
+                try DType.promote(a.type, b.type).dispatchNumeric(ComparisonVisitor<Op>(a: a, b: b, result: result, op: name))
+                return result
+            })
+    }
+
+    /// select (torch.where): cond ? a : b with all three broadcast; the result dtype is promote(a, b).
+    private static func selectRules() -> PrimitiveRules {
+        let name = "where"
+        return PrimitiveRules(
+            name: name,
+            type: { args, _ in
+                guard args.count == 3 else { throw SwiftFuncError.internal(name, "expects 3 arguments, got \(args.count)") }
+                let (cond, a, b) = (args[0], args[1], args[2])
+                guard cond.dtype == .bool else {
+                    throw SwiftFuncError.dtype(name, "cond must be a bool tensor, got \(cond.dtype)")
+                }
+                let shape: [Int]
+                if cond.shape == a.shape && a.shape == b.shape {
+                    shape = a.shape
+                } else {
+                    do {
+                        shape = try ShapeChecks.broadcast(ShapeChecks.broadcast(cond.shape, a.shape, op: name), b.shape, op: name)
+                    } catch {
+                        throw SwiftFuncError.shape(name, "shapes \(formatShape(cond.shape)) (cond), \(formatShape(a.shape)) (a) "
+                                                        + "and \(formatShape(b.shape)) (b) cannot be broadcast together")
+                    }
+                }
+                return TensorType(shape: shape, dtype: DType.promote(a, b), isWeak: a.isWeak && b.isWeak)
+            },
+            eval: { args, _, type in
+                guard args.count == 3 else { throw SwiftFuncError.internal(name, "expects 3 arguments, got \(args.count)") }
+                let a = args[1].dtype == type.dtype ? args[1] : try Elementwise.convert(args[1], to: type.dtype, op: name)
+                let b = args[2].dtype == type.dtype ? args[2] : try Elementwise.convert(args[2], to: type.dtype, op: name)
+                let result = try Tensor(uninitialized: type, op: name)
+                try type.dtype.dispatch(SelectVisitor(cond: args[0], a: a, b: b, result: result))
+                return result
+            })
+    }
+
+    // MARK: Argument helpers
+
+    private static func unaryArgument<T>(_ args: [T], _ name: String) throws -> T {
+        guard args.count == 1 else { throw SwiftFuncError.internal(name, "expects 1 argument, got \(args.count)") }
+        return args[0]
+    }
+
+    private static func binaryArguments(_ args: [TensorType], _ name: String) throws -> (TensorType, TensorType) {
+        guard args.count == 2 else { throw SwiftFuncError.internal(name, "expects 2 arguments, got \(args.count)") }
+        return (args[0], args[1])
+    }
+
+    private static func binaryTensors(_ args: [Tensor], _ name: String) throws -> (Tensor, Tensor) {
+        guard args.count == 2 else { throw SwiftFuncError.internal(name, "expects 2 arguments, got \(args.count)") }
+        return (args[0], args[1])
+    }
+
+    /// The broadcast of two shapes; equal shapes (the common case) skip the general walk.
+    @inline(__always)
+    private static func broadcastShape(_ a: [Int], _ b: [Int], _ name: String) throws -> [Int] {
+        a == b ? a : try ShapeChecks.broadcast(a, b, op: name)
+    }
+
+    /// Integer pow with a negative exponent has no integer result: refuse it as torch does.
+    private static func checkNonNegativeExponent(_ exponent: Tensor, _ name: String) throws {
+        struct AnyNegative: DTypeVisitor {
+            let tensor: Tensor
+            func visit<T: Element>(_: T.Type) -> Bool {
+                let p = tensor.elements(as: T.self)
+                let loop = StridedLoop(shape: tensor.shape, strides: [tensor.strides])
+                let n = loop.rowLength, step = loop.innerStride(0)
+                var found = false
+                loop.forEachRow { offsets in
+                    let row = p + offsets[0]
+                    for i in 0..<n where row[i &* step].doubleValue < 0 { found = true }
+                }
+                return found
+            }
+        }
+        if try exponent.dtype.dispatch(AnyNegative(tensor: exponent)) {
+            throw SwiftFuncError.invalidArgument(name, "integers to negative integer powers are not allowed")
+        }
+    }
+}
+
+// MARK: - Conversion
+
+extension Elementwise {
+    /// `tensor`'s values converted to `dtype` in a new contiguous tensor (operands of mixed dtypes are
+    /// brought to the computation dtype this way). Conversions go through Double, which is exact for
+    /// every promotion except int64 values beyond 2^53 going to float32 (rounded twice).
+    static func convert(_ tensor: Tensor, to dtype: DType, op: String) throws -> Tensor {
+        struct Outer: DTypeVisitor {
+            let source: Tensor, result: Tensor
+            func visit<S: Element>(_: S.Type) throws {
+                try result.dtype.dispatch(Inner<S>(source: source, result: result))
+            }
+        }
+        struct Inner<S: Element>: DTypeVisitor {
+            let source: Tensor, result: Tensor
+            func visit<D: Element>(_: D.Type) {
+                mapUnary(ConvertKernel<S, D>.self, source, into: result)
+            }
+        }
+        let result = try Tensor(uninitialized: TensorType(shape: tensor.shape, dtype: dtype, isWeak: tensor.type.isWeak), op: op)
+        try tensor.dtype.dispatch(Outer(source: tensor, result: result))
+        return result
+    }
+}
+
+private struct ConvertKernel<S: Element, D: Element>: UnaryKernel {
+    @inline(__always) static func apply(_ x: S) -> D { D(fromDouble: x.doubleValue) }
+}
+
+/// The single value of an operand that holds one value (see `isUniform`) as `T`.
+@inline(__always)
+private func uniformValue<T: Element>(_ tensor: Tensor, as _: T.Type) throws -> T {
+    if tensor.dtype == T.dtype { return tensor.elements(as: T.self).pointee }
+    return T(fromDouble: try tensor.dtype.dispatch(ReadFirstValue(tensor: tensor)))
+}
+
+/// The element at a tensor's base address as a double.
+private struct ReadFirstValue: DTypeVisitor {
+    let tensor: Tensor
+    func visit<S: Element>(_: S.Type) -> Double { tensor.elements(as: S.self).pointee.doubleValue }
+}
+
+extension Tensor {
+    /// Whether every element is the same memory location (a 1-element tensor or an expanded one),
+    /// so a kernel can read it once.
+    @inline(__always)
+    fileprivate var isUniform: Bool {
+        let n = count
+        if n == 1 { return true }
+        if n == 0 { return false }
+        for d in 0..<shape.count where shape[d] != 1 && strides[d] != 0 { return false }
+        return true
+    }
+}
+
+// MARK: - Element arithmetic
+
+/// The element types with the arithmetic that elementwise kernels need. Bool (UInt8) operations
+/// read any nonzero byte as true and always produce 0 or 1.
+fileprivate protocol NumericElement: Element, Comparable {
+    /// The value with bool bytes canonicalized to 0/1 (identity for other types).
+    var normalized: Self { get }
+    static func add(_ a: Self, _ b: Self) -> Self
+    static func subtract(_ a: Self, _ b: Self) -> Self
+    static func multiply(_ a: Self, _ b: Self) -> Self
+    /// a to the power b; for integers, b >= 0 (checked before the kernel runs).
+    static func power(_ a: Self, _ b: Self) -> Self
+    /// The larger value; NaN if either is NaN.
+    static func propagatingMaximum(_ a: Self, _ b: Self) -> Self
+    /// The smaller value; NaN if either is NaN.
+    static func propagatingMinimum(_ a: Self, _ b: Self) -> Self
+    static func negative(_ x: Self) -> Self
+    static func absolute(_ x: Self) -> Self
+    static func signOf(_ x: Self) -> Self
+    static func relu(_ x: Self) -> Self
+    static func floor(_ x: Self) -> Self
+    static func ceil(_ x: Self) -> Self
+    static func roundHalfEven(_ x: Self) -> Self
+}
+
+/// float32 and float64, with the libm functions of the unary float ops.
+fileprivate protocol FloatElement: NumericElement, BinaryFloatingPoint {
+    static func exp(_ x: Self) -> Self
+    static func log(_ x: Self) -> Self
+    static func log1p(_ x: Self) -> Self
+    static func expm1(_ x: Self) -> Self
+    static func sin(_ x: Self) -> Self
+    static func cos(_ x: Self) -> Self
+    static func tan(_ x: Self) -> Self
+    static func tanh(_ x: Self) -> Self
+    static func sqrt(_ x: Self) -> Self
+    static func erf(_ x: Self) -> Self
+    static func atan2(_ y: Self, _ x: Self) -> Self
+}
+
+extension FloatElement {
+    @inline(__always) var normalized: Self { self }
+    @inline(__always) static func add(_ a: Self, _ b: Self) -> Self { a + b }
+    @inline(__always) static func subtract(_ a: Self, _ b: Self) -> Self { a - b }
+    @inline(__always) static func multiply(_ a: Self, _ b: Self) -> Self { a * b }
+    @inline(__always) static func propagatingMaximum(_ a: Self, _ b: Self) -> Self { a > b || a.isNaN ? a : b }
+    @inline(__always) static func propagatingMinimum(_ a: Self, _ b: Self) -> Self { a < b || a.isNaN ? a : b }
+    @inline(__always) static func negative(_ x: Self) -> Self { -x }
+    @inline(__always) static func absolute(_ x: Self) -> Self { x.magnitude }
+    // (0 < x) - (x < 0) as torch: 0 for NaN and for both zeros.
+    @inline(__always) static func signOf(_ x: Self) -> Self { (x > 0 ? 1 : 0) - (x < 0 ? 1 : 0) }
+    // x < 0 ? 0 : x keeps NaN (torch's relu is clamp_min, which propagates NaN).
+    @inline(__always) static func relu(_ x: Self) -> Self { x < 0 ? 0 : x }
+    @inline(__always) static func floor(_ x: Self) -> Self { x.rounded(.down) }
+    @inline(__always) static func ceil(_ x: Self) -> Self { x.rounded(.up) }
+    @inline(__always) static func roundHalfEven(_ x: Self) -> Self { x.rounded(.toNearestOrEven) }
+}
+
+extension Float: FloatElement {
+    @inline(__always) fileprivate static func power(_ a: Float, _ b: Float) -> Float { Glibc.powf(a, b) }
+    @inline(__always) fileprivate static func exp(_ x: Float) -> Float { Glibc.expf(x) }
+    @inline(__always) fileprivate static func log(_ x: Float) -> Float { Glibc.logf(x) }
+    @inline(__always) fileprivate static func log1p(_ x: Float) -> Float { Glibc.log1pf(x) }
+    @inline(__always) fileprivate static func expm1(_ x: Float) -> Float { Glibc.expm1f(x) }
+    @inline(__always) fileprivate static func sin(_ x: Float) -> Float { Glibc.sinf(x) }
+    @inline(__always) fileprivate static func cos(_ x: Float) -> Float { Glibc.cosf(x) }
+    @inline(__always) fileprivate static func tan(_ x: Float) -> Float { Glibc.tanf(x) }
+    @inline(__always) fileprivate static func tanh(_ x: Float) -> Float { Glibc.tanhf(x) }
+    @inline(__always) fileprivate static func sqrt(_ x: Float) -> Float { x.squareRoot() }
+    @inline(__always) fileprivate static func erf(_ x: Float) -> Float { Glibc.erff(x) }
+    @inline(__always) fileprivate static func atan2(_ y: Float, _ x: Float) -> Float { Glibc.atan2f(y, x) }
+}
+
+extension Double: FloatElement {
+    @inline(__always) fileprivate static func power(_ a: Double, _ b: Double) -> Double { Glibc.pow(a, b) }
+    @inline(__always) fileprivate static func exp(_ x: Double) -> Double { Glibc.exp(x) }
+    @inline(__always) fileprivate static func log(_ x: Double) -> Double { Glibc.log(x) }
+    @inline(__always) fileprivate static func log1p(_ x: Double) -> Double { Glibc.log1p(x) }
+    @inline(__always) fileprivate static func expm1(_ x: Double) -> Double { Glibc.expm1(x) }
+    @inline(__always) fileprivate static func sin(_ x: Double) -> Double { Glibc.sin(x) }
+    @inline(__always) fileprivate static func cos(_ x: Double) -> Double { Glibc.cos(x) }
+    @inline(__always) fileprivate static func tan(_ x: Double) -> Double { Glibc.tan(x) }
+    @inline(__always) fileprivate static func tanh(_ x: Double) -> Double { Glibc.tanh(x) }
+    @inline(__always) fileprivate static func sqrt(_ x: Double) -> Double { x.squareRoot() }
+    @inline(__always) fileprivate static func erf(_ x: Double) -> Double { Glibc.erf(x) }
+    @inline(__always) fileprivate static func atan2(_ y: Double, _ x: Double) -> Double { Glibc.atan2(y, x) }
+}
+
+/// int32 and int64: wrapping arithmetic as torch (two's complement overflow wraps).
+fileprivate protocol IntegerElement: NumericElement, FixedWidthInteger, SignedInteger {}
+
+extension IntegerElement {
+    @inline(__always) var normalized: Self { self }
+    @inline(__always) static func add(_ a: Self, _ b: Self) -> Self { a &+ b }
+    @inline(__always) static func subtract(_ a: Self, _ b: Self) -> Self { a &- b }
+    @inline(__always) static func multiply(_ a: Self, _ b: Self) -> Self { a &* b }
+    @inline(__always) static func power(_ a: Self, _ b: Self) -> Self {
+        // Exponentiation by squaring with wrapping products; b < 0 never reaches here.
+        var result: Self = 1, base = a, e = b
+        while e > 0 {
+            if e & 1 == 1 { result = result &* base }
+            e >>= 1
+            base = base &* base
+        }
+        return result
+    }
+    @inline(__always) static func propagatingMaximum(_ a: Self, _ b: Self) -> Self { a > b ? a : b }
+    @inline(__always) static func propagatingMinimum(_ a: Self, _ b: Self) -> Self { a < b ? a : b }
+    @inline(__always) static func negative(_ x: Self) -> Self { 0 &- x }
+    // The most negative value stays itself, as in torch (two's complement).
+    @inline(__always) static func absolute(_ x: Self) -> Self { x < 0 ? 0 &- x : x }
+    @inline(__always) static func signOf(_ x: Self) -> Self { (x > 0 ? 1 : 0) &- (x < 0 ? 1 : 0) }
+    @inline(__always) static func relu(_ x: Self) -> Self { x < 0 ? 0 : x }
+    @inline(__always) static func floor(_ x: Self) -> Self { x }
+    @inline(__always) static func ceil(_ x: Self) -> Self { x }
+    @inline(__always) static func roundHalfEven(_ x: Self) -> Self { x }
+}
+
+extension Int32: IntegerElement {}
+extension Int64: IntegerElement {}
+
+/// Bool stored as a byte. The type rules keep the ops torch refuses on bool (sub, pow, neg, abs,
+/// relu, floor, ceil, round) away from these kernels; they are defined only to complete the type.
+extension UInt8: NumericElement {
+    @inline(__always) fileprivate var normalized: UInt8 { self != 0 ? 1 : 0 }
+    @inline(__always) fileprivate static func add(_ a: UInt8, _ b: UInt8) -> UInt8 { (a | b) != 0 ? 1 : 0 }
+    @inline(__always) fileprivate static func subtract(_ a: UInt8, _ b: UInt8) -> UInt8 { a.normalized ^ b.normalized }
+    @inline(__always) fileprivate static func multiply(_ a: UInt8, _ b: UInt8) -> UInt8 { a.normalized & b.normalized }
+    @inline(__always) fileprivate static func power(_ a: UInt8, _ b: UInt8) -> UInt8 { b == 0 ? 1 : a.normalized }
+    @inline(__always) fileprivate static func propagatingMaximum(_ a: UInt8, _ b: UInt8) -> UInt8 { (a | b) != 0 ? 1 : 0 }
+    @inline(__always) fileprivate static func propagatingMinimum(_ a: UInt8, _ b: UInt8) -> UInt8 { a.normalized & b.normalized }
+    @inline(__always) fileprivate static func negative(_ x: UInt8) -> UInt8 { x.normalized }
+    @inline(__always) fileprivate static func absolute(_ x: UInt8) -> UInt8 { x.normalized }
+    @inline(__always) fileprivate static func signOf(_ x: UInt8) -> UInt8 { x.normalized }
+    @inline(__always) fileprivate static func relu(_ x: UInt8) -> UInt8 { x.normalized }
+    @inline(__always) fileprivate static func floor(_ x: UInt8) -> UInt8 { x.normalized }
+    @inline(__always) fileprivate static func ceil(_ x: UInt8) -> UInt8 { x.normalized }
+    @inline(__always) fileprivate static func roundHalfEven(_ x: UInt8) -> UInt8 { x.normalized }
+}
+
+// MARK: - Dtype dispatch for the arithmetic protocols
+
+/// A kernel over the element types with arithmetic (all five dtypes).
+fileprivate protocol NumericVisitor {
+    associatedtype Result
+    func visit<T: NumericElement>(_ type: T.Type) throws -> Result
+}
+
+/// A kernel over the float element types.
+fileprivate protocol FloatVisitor {
+    associatedtype Result
+    func visit<T: FloatElement>(_ type: T.Type) throws -> Result
+}
+
+extension DType {
+    /// `DType.dispatch` for kernels that need arithmetic: `Element` alone has none, so this family
+    /// has its own switch over the same five types.
+    @inline(__always)
+    fileprivate func dispatchNumeric<V: NumericVisitor>(_ visitor: V) throws -> V.Result {
+        switch self {
+        case .float32: return try visitor.visit(Float.self)
+        case .float64: return try visitor.visit(Double.self)
+        case .int32: return try visitor.visit(Int32.self)
+        case .int64: return try visitor.visit(Int64.self)
+        case .bool: return try visitor.visit(UInt8.self)
+        }
+    }
+
+    /// Dispatch over float32/float64; the type rules guarantee a float dtype here.
+    @inline(__always)
+    fileprivate func dispatchFloat<V: FloatVisitor>(_ visitor: V) throws -> V.Result {
+        switch self {
+        case .float32: return try visitor.visit(Float.self)
+        case .float64: return try visitor.visit(Double.self)
+        default: throw SwiftFuncError.internal("elementwise", "float kernel called with \(self)")
+        }
+    }
+}
+
+// MARK: - Op types (one per primitive; generic static functions so loops specialize per dtype)
+
+fileprivate protocol FloatUnaryOp { static func apply<T: FloatElement>(_ x: T) -> T }
+fileprivate protocol NumericUnaryOp { static func apply<T: NumericElement>(_ x: T) -> T }
+fileprivate protocol ArithmeticOp { static func apply<T: NumericElement>(_ a: T, _ b: T) -> T }
+fileprivate protocol FloatBinaryOp { static func apply<T: FloatElement>(_ a: T, _ b: T) -> T }
+fileprivate protocol ComparisonOp { static func apply<T: NumericElement>(_ a: T, _ b: T) -> Bool }
+
+fileprivate enum ExpOp: FloatUnaryOp { @inline(__always) static func apply<T: FloatElement>(_ x: T) -> T { T.exp(x) } }
+fileprivate enum LogOp: FloatUnaryOp { @inline(__always) static func apply<T: FloatElement>(_ x: T) -> T { T.log(x) } }
+fileprivate enum Log1pOp: FloatUnaryOp { @inline(__always) static func apply<T: FloatElement>(_ x: T) -> T { T.log1p(x) } }
+fileprivate enum Expm1Op: FloatUnaryOp { @inline(__always) static func apply<T: FloatElement>(_ x: T) -> T { T.expm1(x) } }
+fileprivate enum SinOp: FloatUnaryOp { @inline(__always) static func apply<T: FloatElement>(_ x: T) -> T { T.sin(x) } }
+fileprivate enum CosOp: FloatUnaryOp { @inline(__always) static func apply<T: FloatElement>(_ x: T) -> T { T.cos(x) } }
+fileprivate enum TanOp: FloatUnaryOp { @inline(__always) static func apply<T: FloatElement>(_ x: T) -> T { T.tan(x) } }
+fileprivate enum TanhOp: FloatUnaryOp { @inline(__always) static func apply<T: FloatElement>(_ x: T) -> T { T.tanh(x) } }
+fileprivate enum SqrtOp: FloatUnaryOp { @inline(__always) static func apply<T: FloatElement>(_ x: T) -> T { T.sqrt(x) } }
+fileprivate enum RsqrtOp: FloatUnaryOp { @inline(__always) static func apply<T: FloatElement>(_ x: T) -> T { 1 / T.sqrt(x) } }
+fileprivate enum ErfOp: FloatUnaryOp { @inline(__always) static func apply<T: FloatElement>(_ x: T) -> T { T.erf(x) } }
+fileprivate enum SigmoidOp: FloatUnaryOp {
+    /// exp of a non-positive argument only, so nothing overflows: for x < 0, e^x / (1 + e^x).
+    @inline(__always) static func apply<T: FloatElement>(_ x: T) -> T {
+        if x < 0 {
+            let e = T.exp(x)
+            return e / (1 + e)
+        }
+        return 1 / (1 + T.exp(-x))
+    }
+}
+
+fileprivate enum NegOp: NumericUnaryOp { @inline(__always) static func apply<T: NumericElement>(_ x: T) -> T { T.negative(x) } }
+fileprivate enum AbsOp: NumericUnaryOp { @inline(__always) static func apply<T: NumericElement>(_ x: T) -> T { T.absolute(x) } }
+fileprivate enum SignOp: NumericUnaryOp { @inline(__always) static func apply<T: NumericElement>(_ x: T) -> T { T.signOf(x) } }
+fileprivate enum ReluOp: NumericUnaryOp { @inline(__always) static func apply<T: NumericElement>(_ x: T) -> T { T.relu(x) } }
+fileprivate enum FloorOp: NumericUnaryOp { @inline(__always) static func apply<T: NumericElement>(_ x: T) -> T { T.floor(x) } }
+fileprivate enum CeilOp: NumericUnaryOp { @inline(__always) static func apply<T: NumericElement>(_ x: T) -> T { T.ceil(x) } }
+fileprivate enum RoundOp: NumericUnaryOp { @inline(__always) static func apply<T: NumericElement>(_ x: T) -> T { T.roundHalfEven(x) } }
+
+fileprivate enum AddOp: ArithmeticOp { @inline(__always) static func apply<T: NumericElement>(_ a: T, _ b: T) -> T { T.add(a, b) } }
+fileprivate enum SubOp: ArithmeticOp { @inline(__always) static func apply<T: NumericElement>(_ a: T, _ b: T) -> T { T.subtract(a, b) } }
+fileprivate enum MulOp: ArithmeticOp { @inline(__always) static func apply<T: NumericElement>(_ a: T, _ b: T) -> T { T.multiply(a, b) } }
+fileprivate enum PowOp: ArithmeticOp { @inline(__always) static func apply<T: NumericElement>(_ a: T, _ b: T) -> T { T.power(a, b) } }
+fileprivate enum MaximumOp: ArithmeticOp {
+    @inline(__always) static func apply<T: NumericElement>(_ a: T, _ b: T) -> T { T.propagatingMaximum(a, b) }
+}
+fileprivate enum MinimumOp: ArithmeticOp {
+    @inline(__always) static func apply<T: NumericElement>(_ a: T, _ b: T) -> T { T.propagatingMinimum(a, b) }
+}
+
+fileprivate enum DivOp: FloatBinaryOp { @inline(__always) static func apply<T: FloatElement>(_ a: T, _ b: T) -> T { a / b } }
+fileprivate enum Atan2Op: FloatBinaryOp { @inline(__always) static func apply<T: FloatElement>(_ a: T, _ b: T) -> T { T.atan2(a, b) } }
+
+// Comparisons use IEEE semantics: every comparison with NaN is false except ne.
+fileprivate enum LessOp: ComparisonOp { @inline(__always) static func apply<T: NumericElement>(_ a: T, _ b: T) -> Bool { a < b } }
+fileprivate enum LessEqualOp: ComparisonOp { @inline(__always) static func apply<T: NumericElement>(_ a: T, _ b: T) -> Bool { a <= b } }
+fileprivate enum GreaterOp: ComparisonOp { @inline(__always) static func apply<T: NumericElement>(_ a: T, _ b: T) -> Bool { a > b } }
+fileprivate enum GreaterEqualOp: ComparisonOp { @inline(__always) static func apply<T: NumericElement>(_ a: T, _ b: T) -> Bool { a >= b } }
+fileprivate enum EqualOp: ComparisonOp { @inline(__always) static func apply<T: NumericElement>(_ a: T, _ b: T) -> Bool { a == b } }
+fileprivate enum NotEqualOp: ComparisonOp { @inline(__always) static func apply<T: NumericElement>(_ a: T, _ b: T) -> Bool { a != b } }
+
+// MARK: - Kernels: an op bound to element types
+
+/// A per-element function from one input type to an output type.
+fileprivate protocol UnaryKernel {
+    associatedtype Input: Element
+    associatedtype Output: Element
+    static func apply(_ x: Input) -> Output
+}
+
+/// A per-element function of two inputs of one type.
+fileprivate protocol BinaryKernel {
+    associatedtype Input: Element
+    associatedtype Output: Element
+    static func apply(_ a: Input, _ b: Input) -> Output
+}
+
+private struct FloatUnaryKernel<Op: FloatUnaryOp, T: FloatElement>: UnaryKernel {
+    @inline(__always) static func apply(_ x: T) -> T { Op.apply(x) }
+}
+
+private struct NumericUnaryKernel<Op: NumericUnaryOp, T: NumericElement>: UnaryKernel {
+    @inline(__always) static func apply(_ x: T) -> T { Op.apply(x) }
+}
+
+private struct ArithmeticKernel<Op: ArithmeticOp, T: NumericElement>: BinaryKernel {
+    @inline(__always) static func apply(_ a: T, _ b: T) -> T { Op.apply(a, b) }
+}
+
+private struct FloatBinaryKernel<Op: FloatBinaryOp, T: FloatElement>: BinaryKernel {
+    @inline(__always) static func apply(_ a: T, _ b: T) -> T { Op.apply(a, b) }
+}
+
+private struct ComparisonKernel<Op: ComparisonOp, T: NumericElement>: BinaryKernel {
+    @inline(__always) static func apply(_ a: T, _ b: T) -> UInt8 { Op.apply(a.normalized, b.normalized) ? 1 : 0 }
+}
+
+// MARK: - Visitors: from the runtime dtype to a specialized kernel
+
+private struct FloatUnaryVisitor<Op: FloatUnaryOp>: FloatVisitor {
+    let input: Tensor, result: Tensor
+    func visit<T: FloatElement>(_: T.Type) { mapUnary(FloatUnaryKernel<Op, T>.self, input, into: result) }
+}
+
+private struct NumericUnaryVisitor<Op: NumericUnaryOp>: NumericVisitor {
+    let input: Tensor, result: Tensor
+    func visit<T: NumericElement>(_: T.Type) { mapUnary(NumericUnaryKernel<Op, T>.self, input, into: result) }
+}
+
+private struct ArithmeticVisitor<Op: ArithmeticOp>: NumericVisitor {
+    let a: Tensor, b: Tensor, result: Tensor, op: String
+    func visit<T: NumericElement>(_: T.Type) throws { try mapBinary(ArithmeticKernel<Op, T>.self, a, b, into: result, op: op) }
+}
+
+private struct FloatBinaryVisitor<Op: FloatBinaryOp>: FloatVisitor {
+    let a: Tensor, b: Tensor, result: Tensor, op: String
+    func visit<T: FloatElement>(_: T.Type) throws { try mapBinary(FloatBinaryKernel<Op, T>.self, a, b, into: result, op: op) }
+}
+
+private struct ComparisonVisitor<Op: ComparisonOp>: NumericVisitor {
+    let a: Tensor, b: Tensor, result: Tensor, op: String
+    func visit<T: NumericElement>(_: T.Type) throws { try mapBinary(ComparisonKernel<Op, T>.self, a, b, into: result, op: op) }
+}
+
+// MARK: - Loops
+
+/// Applies `K` to every element of `input` (dtype K.Input) into the contiguous `result`.
+private func mapUnary<K: UnaryKernel>(_: K.Type, _ input: Tensor, into result: Tensor) {
+    let total = result.count
+    guard total > 0 else { return }
+    let src = input.elements(as: K.Input.self), dst = result.elements(as: K.Output.self)
+    if input.isContiguous {
+        for i in 0..<total { dst[i] = K.apply(src[i]) }
+        return
+    }
+    let loop = StridedLoop(shape: input.shape, strides: [input.strides])
+    let n = loop.rowLength, step = loop.innerStride(0)
+    var out = 0
+    loop.forEachRow { offsets in
+        let row = src + offsets[0], target = dst + out
+        if step == 1 {
+            for i in 0..<n { target[i] = K.apply(row[i]) }
+        } else {
+            for i in 0..<n { target[i] = K.apply(row[i &* step]) }
+        }
+        out &+= n
+    }
+}
+
+/// Applies `K` to the broadcast of `a` and `b` into the contiguous `result`. Operands of another
+/// dtype than K.Input are converted first (a one-value operand is read and converted in place).
+/// Fast paths: both contiguous and full-size (one flat loop), or one side a single value with the
+/// other contiguous (a flat loop with a constant); the rest walks rows with StridedLoop.
+private func mapBinary<K: BinaryKernel>(_: K.Type, _ a: Tensor, _ b: Tensor, into result: Tensor, op: String) throws {
+    let total = result.count
+    guard total > 0 else { return }
+    let dst = result.elements(as: K.Output.self)
+    let inputType = K.Input.dtype
+    if a.dtype == inputType && a.isContiguous && a.count == total {
+        let pa = a.elements(as: K.Input.self)
+        if b.dtype == inputType && b.isContiguous && b.count == total {
+            let pb = b.elements(as: K.Input.self)
+            for i in 0..<total { dst[i] = K.apply(pa[i], pb[i]) }
+            return
+        }
+        if b.isUniform {
+            let s = try uniformValue(b, as: K.Input.self)
+            for i in 0..<total { dst[i] = K.apply(pa[i], s) }
+            return
+        }
+    } else if a.isUniform && b.dtype == inputType && b.isContiguous && b.count == total {
+        let s = try uniformValue(a, as: K.Input.self), pb = b.elements(as: K.Input.self)
+        for i in 0..<total { dst[i] = K.apply(s, pb[i]) }
+        return
+    }
+
+    let a = a.dtype == inputType ? a : try Elementwise.convert(a, to: inputType, op: op)
+    let b = b.dtype == inputType ? b : try Elementwise.convert(b, to: inputType, op: op)
+    let shape = result.shape
+    let loop = StridedLoop(shape: shape, strides: [
+        ShapeChecks.broadcastStrides(shape: a.shape, strides: a.strides, to: shape),
+        ShapeChecks.broadcastStrides(shape: b.shape, strides: b.strides, to: shape),
+    ])
+    let pa = a.elements(as: K.Input.self), pb = b.elements(as: K.Input.self)
+    let n = loop.rowLength, sa = loop.innerStride(0), sb = loop.innerStride(1)
+    var out = 0
+    loop.forEachRow { offsets in
+        let ra = pa + offsets[0], rb = pb + offsets[1], target = dst + out
+        if sa == 1 && sb == 1 {
+            for i in 0..<n { target[i] = K.apply(ra[i], rb[i]) }
+        } else if sa == 1 && sb == 0 {
+            let s = rb.pointee
+            for i in 0..<n { target[i] = K.apply(ra[i], s) }
+        } else if sa == 0 && sb == 1 {
+            let s = ra.pointee
+            for i in 0..<n { target[i] = K.apply(s, rb[i]) }
+        } else {
+            for i in 0..<n { target[i] = K.apply(ra[i &* sa], rb[i &* sb]) }
+        }
+        out &+= n
+    }
+}
+
+/// cond ? a : b over the broadcast shape; a and b already have the result dtype.
+private struct SelectVisitor: DTypeVisitor {
+    let cond: Tensor, a: Tensor, b: Tensor, result: Tensor
+    func visit<T: Element>(_: T.Type) {
+        let total = result.count
+        guard total > 0 else { return }
+        let pc = cond.elements(as: UInt8.self), pa = a.elements(as: T.self), pb = b.elements(as: T.self)
+        let dst = result.elements(as: T.self)
+        if cond.isContiguous && a.isContiguous && b.isContiguous
+            && cond.count == total && a.count == total && b.count == total {
+            for i in 0..<total { dst[i] = pc[i] != 0 ? pa[i] : pb[i] }
+            return
+        }
+        let shape = result.shape
+        let loop = StridedLoop(shape: shape, strides: [
+            ShapeChecks.broadcastStrides(shape: cond.shape, strides: cond.strides, to: shape),
+            ShapeChecks.broadcastStrides(shape: a.shape, strides: a.strides, to: shape),
+            ShapeChecks.broadcastStrides(shape: b.shape, strides: b.strides, to: shape),
+        ])
+        let n = loop.rowLength, sc = loop.innerStride(0), sa = loop.innerStride(1), sb = loop.innerStride(2)
+        var out = 0
+        loop.forEachRow { offsets in
+            let rc = pc + offsets[0], ra = pa + offsets[1], rb = pb + offsets[2], target = dst + out
+            for i in 0..<n { target[i] = rc[i &* sc] != 0 ? ra[i &* sa] : rb[i &* sb] }
+            out &+= n
+        }
+    }
+}
+
+// MARK: - Public ops
+
+extension Ops {
+    /// -x (torch.neg). Integer dtypes are kept; bool is refused.
+    public static func neg(_ x: Value) throws -> Value { try emit(.neg, [x]) }
+    /// e^x (torch.exp).
+    public static func exp(_ x: Value) throws -> Value { try emit(.exp, [x]) }
+    /// Natural logarithm (torch.log).
+    public static func log(_ x: Value) throws -> Value { try emit(.log, [x]) }
+    /// log(1 + x), accurate near 0 (torch.log1p).
+    public static func log1p(_ x: Value) throws -> Value { try emit(.log1p, [x]) }
+    /// e^x - 1, accurate near 0 (torch.expm1).
+    public static func expm1(_ x: Value) throws -> Value { try emit(.expm1, [x]) }
+    /// Sine (torch.sin).
+    public static func sin(_ x: Value) throws -> Value { try emit(.sin, [x]) }
+    /// Cosine (torch.cos).
+    public static func cos(_ x: Value) throws -> Value { try emit(.cos, [x]) }
+    /// Tangent (torch.tan).
+    public static func tan(_ x: Value) throws -> Value { try emit(.tan, [x]) }
+    /// Hyperbolic tangent (torch.tanh).
+    public static func tanh(_ x: Value) throws -> Value { try emit(.tanh, [x]) }
+    /// 1 / (1 + e^-x), stable for large |x| (torch.sigmoid).
+    public static func sigmoid(_ x: Value) throws -> Value { try emit(.sigmoid, [x]) }
+    /// Square root (torch.sqrt).
+    public static func sqrt(_ x: Value) throws -> Value { try emit(.sqrt, [x]) }
+    /// 1 / sqrt(x) (torch.rsqrt).
+    public static func rsqrt(_ x: Value) throws -> Value { try emit(.rsqrt, [x]) }
+    /// |x| (torch.abs). Integer dtypes are kept; bool is refused.
+    public static func abs(_ x: Value) throws -> Value { try emit(.abs, [x]) }
+    /// -1, 0 or 1 by the sign of x, 0 for NaN (torch.sign); bool stays bool.
+    public static func sign(_ x: Value) throws -> Value { try emit(.sign, [x]) }
+    /// max(x, 0), NaN kept (torch.relu). Integer dtypes are kept; bool is refused.
+    public static func relu(_ x: Value) throws -> Value { try emit(.relu, [x]) }
+    /// Rounds down (torch.floor); integers are unchanged.
+    public static func floor(_ x: Value) throws -> Value { try emit(.floor, [x]) }
+    /// Rounds up (torch.ceil); integers are unchanged.
+    public static func ceil(_ x: Value) throws -> Value { try emit(.ceil, [x]) }
+    /// Rounds to the nearest integer, halves to even (torch.round); integers are unchanged.
+    public static func round(_ x: Value) throws -> Value { try emit(.round, [x]) }
+    /// The error function (torch.erf).
+    public static func erf(_ x: Value) throws -> Value { try emit(.erf, [x]) }
+
+    /// a + b, broadcasting and promoting (torch.add); bool + bool is logical or.
+    public static func add(_ a: Value, _ b: Value) throws -> Value { try emit(.add, [a, b]) }
+    /// a - b (torch.sub); two bools are refused.
+    public static func sub(_ a: Value, _ b: Value) throws -> Value { try emit(.sub, [a, b]) }
+    /// a * b (torch.mul); bool * bool is logical and.
+    public static func mul(_ a: Value, _ b: Value) throws -> Value { try emit(.mul, [a, b]) }
+    /// a / b, true division (torch.div): integer operands give float32.
+    public static func div(_ a: Value, _ b: Value) throws -> Value { try emit(.div, [a, b]) }
+    /// a to the power b (torch.pow); integer bases with negative integer exponents are refused.
+    public static func pow(_ a: Value, _ b: Value) throws -> Value { try emit(.pow, [a, b]) }
+    /// Elementwise maximum, propagating NaN (torch.maximum).
+    public static func maximum(_ a: Value, _ b: Value) throws -> Value { try emit(.maximum, [a, b]) }
+    /// Elementwise minimum, propagating NaN (torch.minimum).
+    public static func minimum(_ a: Value, _ b: Value) throws -> Value { try emit(.minimum, [a, b]) }
+    /// atan(a / b) in the quadrant of (b, a) (torch.atan2); integers give float32.
+    public static func atan2(_ a: Value, _ b: Value) throws -> Value { try emit(.atan2, [a, b]) }
+
+    /// a < b elementwise, as bool (torch.lt).
+    public static func lt(_ a: Value, _ b: Value) throws -> Value { try emit(.lt, [a, b]) }
+    /// a <= b elementwise, as bool (torch.le).
+    public static func le(_ a: Value, _ b: Value) throws -> Value { try emit(.le, [a, b]) }
+    /// a > b elementwise, as bool (torch.gt).
+    public static func gt(_ a: Value, _ b: Value) throws -> Value { try emit(.gt, [a, b]) }
+    /// a >= b elementwise, as bool (torch.ge).
+    public static func ge(_ a: Value, _ b: Value) throws -> Value { try emit(.ge, [a, b]) }
+    /// a == b elementwise, as bool (torch.eq).
+    public static func eq(_ a: Value, _ b: Value) throws -> Value { try emit(.eq, [a, b]) }
+    /// a != b elementwise, as bool (torch.ne); true where either is NaN.
+    public static func ne(_ a: Value, _ b: Value) throws -> Value { try emit(.ne, [a, b]) }
+
+    /// `cond ? a : b` elementwise with all three broadcast (torch.where); cond must be bool.
+    public static func `where`(_ cond: Value, _ a: Value, _ b: Value) throws -> Value {
+        try emit(.select, [cond, a, b])
     }
 }
