@@ -118,22 +118,39 @@ final class ReductionsTests: XCTestCase {
     }
 
     func testLongRowsAndColumnsMatchReference() throws {
-        // Long enough to run through several summation blocks, reduced along rows and columns.
+        // Long enough to run through several summation blocks, reduced along rows and columns;
+        // rows and columns take different kernels, which must agree bit for bit.
         var rng = TestRandom(seed: 2)
-        let shape = [3, 1000]
-        for dtype in [DType.float32, .float64] {
-            let values = randomValues(shape, dtype: dtype, rng: &rng)
-            for layout in Layout.allCases {
-                let x = try makeTensor(values, shape: shape, dtype: dtype, layout: layout)
-                for dims in [[1], [0], [0, 1]] {
-                    try assertValues(try Ops.sum(x, dims: dims), reference(.sum, values, shape: shape, dims: Set(dims), dtype: dtype),
-                                     shape: shape.indices.filter { !dims.contains($0) }.map { shape[$0] }, dtype: dtype,
-                                     tolerance: dtype == .float32 ? 1e-6 : 1e-12, "\(dtype) \(layout) \(dims)")
-                    try assertValues(try Ops.argmax(x, dims: dims), reference(.argmax, values, shape: shape, dims: Set(dims), dtype: dtype),
-                                     shape: shape.indices.filter { !dims.contains($0) }.map { shape[$0] }, dtype: .int64)
+        for shape in [[3, 1000], [1000, 3], [260, 2, 130]] {
+            for dtype in [DType.float32, .float64] {
+                let values = randomValues(shape, dtype: dtype, rng: &rng)
+                for dims in [[1], [0], [0, 1], [-1, 0]] {
+                    let normalized = Set(dims.map { ($0 + shape.count) % shape.count })
+                    let outShape = shape.indices.filter { !normalized.contains($0) }.map { shape[$0] }
+                    let expectedSum = reference(.sum, values, shape: shape, dims: normalized, dtype: dtype)
+                    let expectedArgmax = reference(.argmax, values, shape: shape, dims: normalized, dtype: dtype)
+                    var firstLayout: [Double]?
+                    for layout in Layout.allCases {
+                        let x = try makeTensor(values, shape: shape, dtype: dtype, layout: layout)
+                        let what = "\(shape) \(dtype) \(layout) \(dims)"
+                        let sum = try Ops.sum(x, dims: dims)
+                        try assertValues(sum, expectedSum,
+                                         shape: outShape, dtype: dtype, tolerance: dtype == .float32 ? 1e-6 : 1e-12, what)
+                        let actual = try Ops.doubles(sum)
+                        if let firstLayout { XCTAssertEqual(actual, firstLayout, what) } else { firstLayout = actual }
+                        try assertValues(try Ops.argmax(x, dims: dims), expectedArgmax, shape: outShape, dtype: .int64, what)
+                    }
                 }
             }
         }
+    }
+
+    func testColumnSumsTakeTheirOwnKernel() {
+        // The bit-identity checks above compare it with the row kernel only if both really run.
+        XCTAssertTrue(ReductionPlan(shape: [1000, 3], strides: [3, 1], reduced: [0]).suitsColumnSum)
+        XCTAssertTrue(ReductionPlan(shape: [260, 2, 130], strides: [260, 130, 1], reduced: [0]).suitsColumnSum)
+        XCTAssertFalse(ReductionPlan(shape: [1000, 3], strides: [1, 1000], reduced: [0]).suitsColumnSum)
+        XCTAssertFalse(ReductionPlan(shape: [3, 1000], strides: [1000, 1], reduced: [1]).suitsColumnSum)
     }
 
     func testFloat32SumIsAccurate() throws {

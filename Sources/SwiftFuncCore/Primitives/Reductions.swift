@@ -84,8 +84,12 @@ enum Reductions {
             let source = UnsafePointer(x.elements(as: T.self))
             switch primitive {
             case .sum where T.isFloatingPointElement:
-                var reducer = FloatSum<T>()
-                plan.run(&reducer, source: source, into: result.elements(as: T.self))
+                if plan.suitsColumnSum {
+                    plan.columnSum(source: source, into: result.elements(as: T.self))
+                } else {
+                    var reducer = FloatSum<T>()
+                    plan.run(&reducer, source: source, into: result.elements(as: T.self))
+                }
             case .sum:
                 var reducer = IntegerSum<T>()
                 plan.run(&reducer, source: source, into: result.elements(as: Int64.self))
@@ -230,6 +234,86 @@ struct ReductionPlan {
                 outerOffset &-= outerStrides[d] &* outerShape[d]
                 outerIndex[d] = 0
                 d -= 1
+            }
+        }
+    }
+}
+
+// MARK: - Float sums over a strided dim
+
+extension ReductionPlan {
+    /// Whether a float sum should walk the input row by row and add into many outputs at once:
+    /// one reduced dim that is strided while the innermost kept dim is contiguous (a sum over a
+    /// batch dim). Walking column by column would touch one element per cache line.
+    var suitsColumnSum: Bool {
+        innerShape.count == 1 && innerShape[0] > 1 && innerStrides[0] != 1 && outerStrides[outerStrides.count - 1] == 1 && outerShape[0] != 0
+    }
+
+    /// The float sum for `suitsColumnSum` plans. Each output sees exactly the additions `FloatSum`
+    /// makes (sequential blocks of `FloatSum.blockSize`, then the same cascade), done for a tile of
+    /// outputs side by side, so the results are bit-identical to the other path.
+    func columnSum<T: ReductionElement>(source: UnsafePointer<T>, into out: UnsafeMutablePointer<T>) {
+        let tile = 256, blockSize = FloatSum<T>.blockSize
+        let count = innerShape[0], step = innerStrides[0]
+        let columns = outerShape[outerShape.count - 1]
+        let outerDims = outerShape.count - 1
+        let groups = outerShape.dropLast().reduce(1, &*)
+        // Block sums and the cascade's partial sums, one row of `tile` per level.
+        var block = [Double](repeating: 0, count: tile)
+        var partials = [Double](repeating: 0, count: 64 &* tile)
+        var levels: [Int] = []
+        levels.reserveCapacity(64)
+        var index = [Int](repeating: 0, count: Swift.max(outerDims, 1))
+        var base = 0, written = 0
+        block.withUnsafeMutableBufferPointer { block in
+            partials.withUnsafeMutableBufferPointer { partials in
+                guard let acc = block.baseAddress, let stack = partials.baseAddress else { return }
+                for _ in 0..<groups {
+                    var start = 0
+                    while start < columns {
+                        let width = Swift.min(tile, columns &- start)
+                        levels.removeAll(keepingCapacity: true)
+                        for j in 0..<width { acc[j] = 0 }
+                        var blockCount = 0
+                        var row = source + (base &+ start)
+                        for _ in 0..<count {
+                            for j in 0..<width { acc[j] += row[j].doubleValue }
+                            row += step
+                            blockCount &+= 1
+                            if blockCount == blockSize {
+                                // Push the block sums, merging equal levels exactly as FloatSum does.
+                                var level = 0
+                                while let last = levels.last, last == level {
+                                    let below = stack + (levels.count &- 1) &* tile
+                                    for j in 0..<width { acc[j] = below[j] + acc[j] }
+                                    levels.removeLast()
+                                    level &+= 1
+                                }
+                                let slot = stack + levels.count &* tile
+                                for j in 0..<width { slot[j] = acc[j]; acc[j] = 0 }
+                                levels.append(level)
+                                blockCount = 0
+                            }
+                        }
+                        for k in stride(from: levels.count - 1, through: 0, by: -1) {
+                            let partial = stack + k &* tile
+                            for j in 0..<width { acc[j] = partial[j] + acc[j] }
+                        }
+                        let target = out + (written &+ start)
+                        for j in 0..<width { target[j] = T(fromDouble: acc[j]) }
+                        start &+= width
+                    }
+                    written &+= columns
+                    var d = outerDims - 1
+                    while d >= 0 {
+                        index[d] &+= 1
+                        base &+= outerStrides[d]
+                        if index[d] < outerShape[d] { break }
+                        base &-= outerStrides[d] &* outerShape[d]
+                        index[d] = 0
+                        d -= 1
+                    }
+                }
             }
         }
     }
