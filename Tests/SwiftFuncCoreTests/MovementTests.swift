@@ -281,6 +281,10 @@ final class MovementTests: XCTestCase {
         assertThrows(.invalidArgument, "must be even") { try Ops.pad(x, pad: [1]) }
         assertThrows(.invalidArgument, "more than twice the rank 2") { try Ops.pad(x, pad: [1, 1, 1, 1, 1, 1]) }
         assertThrows(.shape, "overflowing") { try Ops.pad(x, pad: [Int.max, 1]) }
+        assertThrows(.shape, "padding (-5, 7) crops more than the size 4 of dim 1") { try Ops.pad(x, pad: [-5, 7]) }
+        assertThrows(.shape, "crops more than") { try Ops.pad(x, pad: [Int.max, Int.min]) }
+        // Cropping part of a dim and padding the other side.
+        try assertValues(try Ops.pad(x, pad: [-3, 2], value: -1), build([3, 3]) { $0[1] == 0 ? Double($0[0] * 4 + 3) : -1 }, shape: [3, 3], dtype: .float64)
         assertThrows(.shape, "more elements than int64") { try Ops.pad(x, pad: [1 << 40, 0, 1 << 40, 0]) }
     }
 

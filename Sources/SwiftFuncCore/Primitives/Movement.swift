@@ -187,6 +187,10 @@ enum Movement {
         }
         var shape = x.shape
         for d in 0..<x.rank {
+            // Cropping more than the whole dim has no meaning (and would overflow when negated).
+            guard before[d] >= -x.shape[d] && after[d] >= -x.shape[d] else {
+                throw SwiftFuncError.shape("pad", "padding (\(before[d]), \(after[d])) crops more than the size \(x.shape[d]) of dim \(d)")
+            }
             let (a, o1) = x.shape[d].addingReportingOverflow(before[d])
             let (size, o2) = a.addingReportingOverflow(after[d])
             guard !o1 && !o2 && size >= 0 else {
