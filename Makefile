@@ -46,7 +46,7 @@ $(OUT)/asan/%: Tests/c/%.c include/swiftfunc.h $(wildcard Tests/c/*.h) | lib
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_TEST) -fsanitize=address -fno-omit-frame-pointer $< -o $@ $(LDFLAGS_TEST)
 
-$(OUT)/examples/%: examples/c/%.c include/swiftfunc.h | lib
+$(OUT)/examples/%: examples/c/%.c examples/c/example_util.h include/swiftfunc.h | lib
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_TEST) $< -o $@ $(LDFLAGS_TEST)
 
@@ -80,8 +80,9 @@ asan-test: $(C_ASAN_TESTS)
 python-test: lib
 	SWIFTFUNC_LIBRARY=$(CURDIR)/$(LIB) $(PYTHON) -m pytest -q Tests/python
 
-demo: lib $(OUT)/examples/eager_demo
-	$(OUT)/examples/eager_demo
+## The main example: per-sample gradients by vmap(grad), next to a loop of grad.
+demo: lib $(OUT)/examples/per_sample_grads
+	$(OUT)/examples/per_sample_grads
 
 bench: lib
 	$(MAKE) -C bench run

@@ -22,9 +22,9 @@
  *    anything gives the other type. A tensor made by sf_scalar() is weakly typed: it takes the
  *    other operand's dtype when that is a float dtype, and float32 otherwise.
  *  - No function ever writes into an input tensor. Results may be views that share storage with
- *    their input (reshape of contiguous data, permute, transpose, expand, slice, squeeze,
- *    unsqueeze, detach); since nothing writes into tensors, sharing is never observable except
- *    through DLPack data pointers.
+ *    their input (reshape of viewable data, permute, transpose, expand, slice, flip, squeeze,
+ *    unsqueeze, detach, and a cast to the same dtype, which returns the input itself); since
+ *    nothing writes into tensors, sharing is never observable except through DLPack data pointers.
  *  - Thread safety: all functions may be called from any thread. Tensors are immutable and may be
  *    shared between threads; their reference counts are atomic. sf_last_error() is per thread.
  *    The random generator (sf_manual_seed, sf_rand, ...) is process-wide and locked.
@@ -167,9 +167,11 @@ struct DLManagedTensorVersioned {
 #endif
 
 /**
- * Imports a legacy DLPack tensor without copying. Accepted: device kDLCPU, lanes 1, dtypes
- * float32/64, int32/64 and bool (DLPack code 6 with 8 bits, or kDLUInt with 8 bits is NOT bool and
+ * Imports a legacy DLPack tensor without copying. Accepted: device kDLCPU only, lanes 1, dtypes
+ * float32/64, int32/64 and bool (DLPack code 6 with 8 bits; kDLUInt with 8 bits is NOT bool and
  * is refused), any strides (NULL means row-major; negative and zero allowed) and byte_offset.
+ * Data whose first element is not aligned for its dtype is the one exception to zero-copy: it is
+ * copied during the import (and the producer's deleter then runs before this call returns).
  *
  * Ownership: on SF_OK the library owns `managed` and calls its deleter exactly once, when the last
  * tensor viewing it is released. On failure ownership stays with the caller, who must still call
@@ -197,8 +199,8 @@ sf_status sf_from_dlpack_versioned(struct DLManagedTensorVersioned *managed, sf_
 sf_status sf_to_dlpack(sf_tensor *t, DLManagedTensor **out);
 
 /**
- * Exports `t` as a DLPack 1.0 versioned tensor (zero-copy); as sf_to_dlpack. flags is 0 when the
- * storage belongs to swiftfunc alone and READ_ONLY when it was imported read-only or shared.
+ * Exports `t` as a DLPack 1.0 versioned tensor (zero-copy); as sf_to_dlpack. flags is
+ * DLPACK_FLAG_BITMASK_READ_ONLY when the storage was imported from another producer, else 0.
  */
 sf_status sf_to_dlpack_versioned(sf_tensor *t, struct DLManagedTensorVersioned **out);
 
@@ -261,9 +263,10 @@ sf_status sf_bernoulli(sf_tensor *p, sf_tensor **out);
 sf_status sf_dropout(sf_tensor *x, double p, bool training, sf_tensor **out);
 
 /* ---------------------------------------------------------------------------------------------
- * Elementwise unary ops (torch names). Integer and bool inputs: neg, abs, sign, relu, floor, ceil
- * and round keep the dtype; the others promote to float32. floor/ceil/round/sign have zero
- * derivative; round is round-half-to-even as in torch.
+ * Elementwise unary ops (torch names). Integer inputs: neg, abs, sign, relu, floor, ceil and round
+ * keep the dtype; the others promote to float32. Bool inputs: sign keeps bool; neg, abs, relu,
+ * floor, ceil and round give SF_ERR_DTYPE (as torch). floor/ceil/round/sign have zero derivative;
+ * round is round-half-to-even as in torch. silu and gelu take float inputs only.
  * ------------------------------------------------------------------------------------------- */
 
 sf_status sf_neg(sf_tensor *x, sf_tensor **out);
@@ -293,9 +296,11 @@ sf_status sf_gelu(sf_tensor *x, bool tanh_approximation, sf_tensor **out);
 
 /* ---------------------------------------------------------------------------------------------
  * Elementwise binary ops, broadcasting and promoting (see the conventions at the top).
- * Integer division truncates toward zero as C does (torch's rounding_mode='trunc'); integer
- * division by zero gives SF_ERR_INVALID_ARGUMENT. pow promotes like the others.
- * Comparisons return bool.
+ * div is true division as torch's: integer operands give float32 and x/0 gives inf or NaN.
+ * Integer arithmetic wraps on overflow. pow promotes like the others; an integer base with a
+ * negative integer exponent gives SF_ERR_INVALID_ARGUMENT. On bools, add is logical or, mul
+ * logical and, maximum/minimum or/and; sub and pow of bools give SF_ERR_DTYPE.
+ * maximum/minimum propagate NaN. Comparisons return bool.
  * ------------------------------------------------------------------------------------------- */
 
 sf_status sf_add(sf_tensor *a, sf_tensor *b, sf_tensor **out);
@@ -371,7 +376,7 @@ sf_status sf_transpose(sf_tensor *x, int64_t dim0, int64_t dim1, sf_tensor **out
  */
 sf_status sf_expand(sf_tensor *x, const int64_t *shape, size_t ndim, sf_tensor **out);
 
-/** x without the given size-1 dims (all size-1 dims when dims is NULL); other dims are kept. */
+/** x without the given size-1 dims (all size-1 dims when n_dims is 0); other dims are kept. */
 sf_status sf_squeeze(sf_tensor *x, const int64_t *dims, size_t n_dims, sf_tensor **out);
 
 /** x with a new size-1 dim at `dim`, in [-ndim-1, ndim]. */
@@ -419,7 +424,8 @@ sf_status sf_linear(sf_tensor *x, sf_tensor *weight, sf_tensor *bias, sf_tensor 
 /**
  * 2-D convolution (cross-correlation) as torch.nn.functional.conv2d: x is [N, C, H, W] (or
  * [C, H, W]), weight [O, C/groups, KH, KW], bias [O] or NULL. stride, padding and dilation are
- * pairs (H, W); stride and dilation >= 1, padding >= 0, groups >= 1 dividing C and O.
+ * pairs (H, W), none of the three pointers NULL; stride and dilation >= 1, padding >= 0, groups
+ * >= 1 dividing C and O.
  */
 sf_status sf_conv2d(sf_tensor *x, sf_tensor *weight, sf_tensor *bias, const int64_t stride[2],
                     const int64_t padding[2], const int64_t dilation[2], int64_t groups,
@@ -441,7 +447,8 @@ sf_status sf_index_select(sf_tensor *x, int64_t dim, sf_tensor *index, sf_tensor
 
 /**
  * A copy of x with src added at `index` along `dim` (torch.scatter_add, out of place): for dim 0,
- * out[index[i][j]][j] += src[i][j]. index has src's shape, and src's rank equals x's.
+ * out[index[i][j]][j] += src[i][j]. index, src and x have the same rank; index.size(d) <=
+ * src.size(d) for every d and <= x.size(d) for d != dim; src has x's dtype (SF_ERR_DTYPE otherwise).
  */
 sf_status sf_scatter_add(sf_tensor *x, int64_t dim, sf_tensor *index, sf_tensor *src,
                          sf_tensor **out);

@@ -81,6 +81,12 @@ enum Boundary {
         return dtype
     }
 
+    /// An `sf_reduction` value from the host.
+    static func reduction(_ raw: Int32, _ function: String) throws -> Reduction {
+        guard let reduction = Reduction(rawValue: raw) else { throw SwiftFuncError.invalidArgument(function, "\(raw) is not an sf_reduction") }
+        return reduction
+    }
+
     /// A host array of `count` tensor handles; NULL entries are errors.
     static func values(_ pointer: UnsafePointer<TensorHandle?>?, _ count: Int, _ function: String, _ argument: String) throws -> [Value] {
         guard count > 0 else { return [] }

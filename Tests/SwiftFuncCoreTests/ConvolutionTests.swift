@@ -120,8 +120,23 @@ final class ConvolutionTests: XCTestCase {
         assertThrows(.shape, "padding or dilation is too large") { try Ops.conv2d(x, w, padding: [Int.max / 2, 0]) }
         let ints = try makeTensor([Double](repeating: 1, count: 2 * 4 * 5 * 5), shape: [2, 4, 5, 5], dtype: .int32)
         assertThrows(.dtype, "got int32 and float64") { try Ops.conv2d(ints, w) }
-        // Not yet: the composite part arrives with the elementwise and movement ops.
-        assertThrows(.unsupported, "bias") { try Ops.conv2d(x, w, bias: makeTensor([1, 2, 3], shape: [3])) }
-        assertThrows(.unsupported, "3-D input") { try Ops.conv2d(makeTensor([Double](repeating: 1, count: 100), shape: [4, 5, 5]), w) }
+        assertThrows(.shape, "bias must have shape [3]") { try Ops.conv2d(x, w, bias: makeTensor([1, 2], shape: [2])) }
+    }
+
+    /// bias adds one value per output channel; a [C, H, W] input is a batch of one.
+    func testBiasAndUnbatchedInput() throws {
+        var rng = TestRandom(seed: 91)
+        let x = try makeTensor(randomValues([2, 4, 5, 5], rng: &rng), shape: [2, 4, 5, 5])
+        let w = try makeTensor(randomValues([3, 4, 3, 3], rng: &rng), shape: [3, 4, 3, 3])
+        let bias = [0.5, -1.0, 2.0]
+        let plain = try Ops.doubles(Ops.conv2d(x, w, padding: [1, 1]))
+        let biased = try Ops.conv2d(x, w, bias: makeTensor(bias, shape: [3]), padding: [1, 1])
+        let perChannel = 5 * 5
+        let expected = plain.enumerated().map { i, v in v + bias[(i / perChannel) % 3] }
+        try assertValues(biased, expected, shape: [2, 3, 5, 5], dtype: .float64)
+        let single = try makeTensor(randomValues([4, 5, 5], rng: &rng), shape: [4, 5, 5])
+        let unbatched = try Ops.conv2d(single, w, bias: makeTensor(bias, shape: [3]))
+        let batched = try Ops.conv2d(Ops.reshape(single, shape: [1, 4, 5, 5]), w, bias: makeTensor(bias, shape: [3]))
+        try assertValues(unbatched, Ops.doubles(batched), shape: [3, 3, 3], dtype: .float64)
     }
 }

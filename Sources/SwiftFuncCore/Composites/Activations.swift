@@ -16,26 +16,11 @@ extension Ops {
         if tanhApproximation {
             // sqrt(2/pi) * (x + 0.044715 x^3), with x^3 as two products (as torch's kernel).
             let cube = try mul(mul(x, x), x)
-            let sum = try add(x, mul(weakConstant(0.044715), cube))
-            inner = try tanh(mul(weakConstant((2.0 / Double.pi).squareRoot()), sum))
+            let sum = try add(x, mul(scalar(0.044715), cube))
+            inner = try tanh(mul(scalar((2.0 / Double.pi).squareRoot()), sum))
         } else {
-            inner = try erf(mul(x, weakConstant(0.5.squareRoot())))
+            inner = try erf(mul(x, scalar(0.5.squareRoot())))
         }
-        return try mul(mul(x, weakConstant(0.5)), add(inner, weakConstant(1)))
-    }
-
-    /// torch's activation kernels exist for float dtypes only; integer and bool inputs are refused.
-    private static func requireFloat(_ x: Value, _ name: String) throws {
-        guard x.dtype.isFloatingPoint else {
-            throw SwiftFuncError.dtype(name, "expected a float tensor, got \(x.dtype) (as torch)")
-        }
-    }
-
-    /// A weakly typed float64 0-d constant: it takes the other operand's float dtype, so constants do
-    /// not promote float32 math to float64. (Replaceable by the public Ops.scalar.)
-    private static func weakConstant(_ value: Double) throws -> Value {
-        let tensor = try Tensor(uninitialized: TensorType(shape: [], dtype: .float64, isWeak: true), op: "scalar")
-        tensor.elements(as: Double.self).pointee = value
-        return tensor
+        return try mul(mul(x, scalar(0.5)), add(inner, scalar(1)))
     }
 }

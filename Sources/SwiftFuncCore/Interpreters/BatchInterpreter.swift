@@ -79,14 +79,18 @@ final class BatchInterpreter: TracingInterpreter, @unchecked Sendable {
 
     /// Random ops have no batched arguments, so `randomness` alone decides what they do.
     private func processRandom(_ primitive: Primitive, _ params: Params, parent: Interpreter) throws -> Value {
-        guard case let .random(shape, dtype, key, counter) = params else { throw SwiftFuncError.internal(primitive.name, "bad params") }
+        guard case let .random(shape, dtype, _, _) = params else { throw SwiftFuncError.internal(primitive.name, "bad params") }
         switch randomness {
         case .error:
             throw SwiftFuncError.transform(primitive.name, "random operations under vmap need randomness 'different' or 'same' (it is 'error')")
         case .same:
             return try Interpreter.with(parent) { try emit(primitive, [], params) }
         case .different:
-            let batchedParams = Params.random(shape: [batchSize] + shape, dtype: dtype, key: key, counter: counter)
+            // The op reserved counters for one sample; the whole batch needs its own, larger block.
+            let batchedShape = [batchSize] + shape
+            let count = try ShapeChecks.validate(batchedShape, itemSize: dtype.itemSize, op: primitive.name)
+            let (key, counter) = Random.generator.reserve(Random.blocks(count: count, dtype: dtype))
+            let batchedParams = Params.random(shape: batchedShape, dtype: dtype, key: key, counter: counter)
             let value = try Interpreter.with(parent) { try emit(primitive, [], batchedParams) }
             return BatchTracer(owner: self, value: value, batchDim: 0)
         }

@@ -181,7 +181,7 @@ enum Convolution {
 extension Ops {
     /// 2-D convolution (cross-correlation) as torch.nn.functional.conv2d: x [N, C, H, W], weight
     /// [O, C/groups, KH, KW]; stride, padding and dilation are (H, W) pairs or one value for both.
-    /// Float dtypes; float32 with float64 computes in float64.
+    /// Float dtypes; float32 with float64 computes in float64. x may also be [C, H, W]; bias is [O].
     public static func conv2d(_ x: Value, _ weight: Value, bias: Value? = nil, stride: [Int] = [1, 1],
                               padding: [Int] = [0, 0], dilation: [Int] = [1, 1], groups: Int = 1) throws -> Value {
         let op = "conv2d"
@@ -194,15 +194,23 @@ extension Ops {
         }
         let stride = try pair(stride, "stride"), padding = try pair(padding, "padding"), dilation = try pair(dilation, "dilation")
         try Convolution.checkConvParams(stride: stride, padding: padding, dilation: dilation, groups: groups)
-        // composite part (bias add, 3-D input) lands with the merge
-        guard bias == nil else { throw SwiftFuncError.unsupported(op, "bias is not supported yet") }
+        // An unbatched [C, H, W] input is a batch of one, as in torch.
+        if x.rank == 3 {
+            let batched = try conv2d(unsqueeze(x, dim: 0), weight, bias: bias, stride: stride, padding: padding,
+                                     dilation: dilation, groups: groups)
+            return try squeeze(batched, dims: [0])
+        }
         guard x.rank == 4 else {
-            if x.rank == 3 { throw SwiftFuncError.unsupported(op, "a 3-D input [C, H, W] is not supported yet") }
-            throw SwiftFuncError.shape(op, "input must be [N, C, H, W], got shape \(formatShape(x.shape))")
+            throw SwiftFuncError.shape(op, "input must be [N, C, H, W] or [C, H, W], got shape \(formatShape(x.shape))")
         }
         try Contraction.checkFloatOperands(x.dtype, weight.dtype, op: op)
         let common = DType.promoteStrong(x.dtype, weight.dtype)
-        return try emit(.conv2d, [cast(x, to: common), cast(weight, to: common)],
-                        .conv(stride: stride, padding: padding, dilation: dilation, groups: groups))
+        let output = try emit(.conv2d, [cast(x, to: common), cast(weight, to: common)],
+                              .conv(stride: stride, padding: padding, dilation: dilation, groups: groups))
+        guard let bias else { return output }
+        guard bias.rank == 1, bias.shape[0] == output.shape[1] else {
+            throw SwiftFuncError.shape(op, "bias must have shape [\(output.shape[1])], got \(formatShape(bias.shape))")
+        }
+        return try add(output, reshape(bias, shape: [output.shape[1], 1, 1]))
     }
 }

@@ -1,10 +1,499 @@
-/// Movement primitives: one table entry per primitive with its type rule, kernel and transform rules.
+/// Movement primitives: reshape, permute, expand, slice, flip, pad, cat and stopGradient (torch's
+/// detach), with the composites squeeze, unsqueeze, transpose and stack.
+///
+/// reshape (when the strides allow), permute, expand, slice, flip and stopGradient return views of
+/// their input's storage; a view only ever reaches elements its input reaches, so it stays inside
+/// the storage. pad and cat (and reshapes that cannot be views) make new contiguous tensors.
 enum Movement {
     static func rules(for primitive: Primitive) -> PrimitiveRules {
-        let name = primitiveStubName(primitive)
-        return PrimitiveRules(
-            name: name,
-            type: { _, _ in throw SwiftFuncError.unsupported(name, "not implemented yet") },
-            eval: { _, _, _ in throw SwiftFuncError.unsupported(name, "not implemented yet") })
+        switch primitive {
+        case .reshape: return PrimitiveRules(name: "reshape", type: { try reshapeType($0, $1) }, eval: { try reshapeEval($0, $1, $2) })
+        case .permute: return PrimitiveRules(name: "permute", type: { try permuteType($0, $1) }, eval: { try permuteEval($0, $1, $2) })
+        case .expand: return PrimitiveRules(name: "expand", type: { try expandType($0, $1) }, eval: { try expandEval($0, $1, $2) })
+        case .slice: return PrimitiveRules(name: "slice", type: { try sliceType($0, $1) }, eval: { try sliceEval($0, $1, $2) })
+        case .flip: return PrimitiveRules(name: "flip", type: { try flipType($0, $1) }, eval: { try flipEval($0, $1, $2) })
+        case .pad: return PrimitiveRules(name: "pad", type: { try padType($0, $1) }, eval: { try padEval($0, $1, $2) })
+        case .cat: return PrimitiveRules(name: "cat", type: { try catType($0, $1) }, eval: { try catEval($0, $1, $2) })
+        default: return PrimitiveRules(name: "detach", type: { try detachType($0, $1) }, eval: { try detachEval($0, $1, $2) })
+        }
+    }
+
+    private static func single(_ args: [TensorType], _ name: String) throws -> TensorType {
+        guard args.count == 1 else { throw SwiftFuncError.internal(name, "expects one tensor, got \(args.count)") }
+        return args[0]
+    }
+
+    // MARK: reshape
+
+    static func reshapeType(_ args: [TensorType], _ params: Params) throws -> TensorType {
+        let x = try single(args, "reshape")
+        guard case let .shape(shape) = params else { throw SwiftFuncError.internal("reshape", "expects a shape") }
+        let count = try ShapeChecks.validate(shape, itemSize: x.dtype.itemSize, op: "reshape")
+        guard count == x.count else {
+            throw SwiftFuncError.shape("reshape", "shape \(formatShape(shape)) is invalid for input of size \(x.count) (shape \(formatShape(x.shape)))")
+        }
+        return TensorType(shape: shape, dtype: x.dtype)
+    }
+
+    static func reshapeEval(_ args: [Tensor], _ params: Params, _ type: TensorType) throws -> Tensor {
+        let x = args[0]
+        if let strides = viewStrides(shape: x.shape, strides: x.strides, newShape: type.shape) {
+            return x.view(type: type, strides: strides, offset: x.offset)
+        }
+        // Only non-contiguous layouts get here: copy to row-major, which any shape can view.
+        let dense = try x.contiguous(op: "reshape")
+        return dense.view(type: type, strides: ShapeChecks.contiguousStrides(type.shape), offset: dense.offset)
+    }
+
+    /// Strides that show the elements of a `shape`/`strides` tensor in row-major order as `newShape`
+    /// (same element count), or nil when no strides can (torch's view rule: each run of new dims
+    /// must split or merge a chunk of old dims that is itself contiguous).
+    static func viewStrides(shape: [Int], strides: [Int], newShape: [Int]) -> [Int]? {
+        if shape.contains(0) || newShape.contains(0) || shape.isEmpty {
+            // Nothing (or one element) is reachable; row-major strides are as good as any.
+            return ShapeChecks.contiguousStrides(newShape)
+        }
+        var newStrides = [Int](repeating: 0, count: newShape.count)
+        var viewD = newShape.count - 1
+        var chunkBaseStride = strides[strides.count - 1]
+        var tensorCount = 1, viewCount = 1
+        for tensorD in stride(from: shape.count - 1, through: 0, by: -1) {
+            tensorCount &*= shape[tensorD]
+            // A chunk ends where the dim before is not laid out right outside this one.
+            if tensorD == 0 || (shape[tensorD - 1] != 1 && strides[tensorD - 1] != tensorCount &* chunkBaseStride) {
+                while viewD >= 0 && (viewCount < tensorCount || newShape[viewD] == 1) {
+                    let (stride, overflow) = viewCount.multipliedReportingOverflow(by: chunkBaseStride)
+                    if overflow { return nil }
+                    newStrides[viewD] = stride
+                    viewCount &*= newShape[viewD]
+                    viewD -= 1
+                }
+                if viewCount != tensorCount { return nil }
+                if tensorD > 0 {
+                    chunkBaseStride = strides[tensorD - 1]
+                    tensorCount = 1
+                    viewCount = 1
+                }
+            }
+        }
+        return viewD == -1 ? newStrides : nil
+    }
+
+    // MARK: permute
+
+    static func permuteType(_ args: [TensorType], _ params: Params) throws -> TensorType {
+        let x = try single(args, "permute")
+        guard case let .permutation(permutation) = params else { throw SwiftFuncError.internal("permute", "expects a permutation") }
+        guard permutation.count == x.rank, permutation.sorted() == Array(0..<x.rank) else {
+            throw SwiftFuncError.invalidArgument("permute", "\(permutation) is not a permutation of the \(x.rank) dims of shape \(formatShape(x.shape))")
+        }
+        return TensorType(shape: permutation.map { x.shape[$0] }, dtype: x.dtype)
+    }
+
+    static func permuteEval(_ args: [Tensor], _ params: Params, _ type: TensorType) throws -> Tensor {
+        guard case let .permutation(permutation) = params else { throw SwiftFuncError.internal("permute", "expects a permutation") }
+        let x = args[0]
+        return x.view(type: type, strides: permutation.map { x.strides[$0] }, offset: x.offset)
+    }
+
+    // MARK: expand
+
+    static func expandType(_ args: [TensorType], _ params: Params) throws -> TensorType {
+        let x = try single(args, "expand")
+        guard case let .shape(shape) = params else { throw SwiftFuncError.internal("expand", "expects a shape") }
+        try ShapeChecks.validate(shape, itemSize: x.dtype.itemSize, op: "expand")
+        guard shape.count >= x.rank else {
+            throw SwiftFuncError.shape("expand", "cannot expand shape \(formatShape(x.shape)) to fewer dims \(formatShape(shape))")
+        }
+        let lead = shape.count - x.rank
+        for d in 0..<x.rank where x.shape[d] != shape[lead + d] && x.shape[d] != 1 {
+            throw SwiftFuncError.shape("expand", "the size \(x.shape[d]) of dim \(d) cannot be expanded to \(shape[lead + d]) (only size-1 dims grow); shape \(formatShape(x.shape)) to \(formatShape(shape))")
+        }
+        return TensorType(shape: shape, dtype: x.dtype)
+    }
+
+    static func expandEval(_ args: [Tensor], _ params: Params, _ type: TensorType) throws -> Tensor {
+        let x = args[0]
+        let strides = ShapeChecks.broadcastStrides(shape: x.shape, strides: x.strides, to: type.shape)
+        return x.view(type: type, strides: strides, offset: x.offset)
+    }
+
+    // MARK: slice
+
+    static func sliceType(_ args: [TensorType], _ params: Params) throws -> TensorType {
+        let x = try single(args, "slice")
+        guard case let .slice(dim, start, count, step) = params else { throw SwiftFuncError.internal("slice", "expects slice parameters") }
+        guard dim >= 0 && dim < x.rank else {
+            throw SwiftFuncError.invalidArgument("slice", "dim \(dim) is out of range for a tensor of rank \(x.rank)")
+        }
+        guard step > 0 else { throw SwiftFuncError.invalidArgument("slice", "step \(step) must be positive") }
+        let size = x.shape[dim]
+        // The last element taken, start + (count - 1) * step, must lie inside the dim.
+        let inside: Bool
+        if count == 0 {
+            inside = start >= 0 && start <= size
+        } else {
+            let (span, o1) = (count - 1).multipliedReportingOverflow(by: step)
+            let (last, o2) = start.addingReportingOverflow(span)
+            inside = count > 0 && start >= 0 && !o1 && !o2 && last < size
+        }
+        guard inside else {
+            throw SwiftFuncError.shape("slice", "\(count) elements from \(start) by \(step) do not fit dim \(dim) of size \(size)")
+        }
+        var shape = x.shape
+        shape[dim] = count
+        return TensorType(shape: shape, dtype: x.dtype)
+    }
+
+    static func sliceEval(_ args: [Tensor], _ params: Params, _ type: TensorType) throws -> Tensor {
+        guard case let .slice(dim, start, count, step) = params else { throw SwiftFuncError.internal("slice", "expects slice parameters") }
+        let x = args[0]
+        guard count > 0 && type.count > 0 else { return x.view(type: type, strides: x.strides, offset: x.offset) }
+        var strides = x.strides
+        // With one element the stride is never used (and step may be huge).
+        if count > 1 { strides[dim] = x.strides[dim] &* step }
+        return x.view(type: type, strides: strides, offset: x.offset &+ start &* x.strides[dim])
+    }
+
+    // MARK: flip
+
+    static func flipType(_ args: [TensorType], _ params: Params) throws -> TensorType {
+        let x = try single(args, "flip")
+        guard case let .dims(dims) = params else { throw SwiftFuncError.internal("flip", "expects dims") }
+        try Reductions.checkSortedDims(dims, rank: x.rank, op: "flip")
+        return TensorType(shape: x.shape, dtype: x.dtype)
+    }
+
+    static func flipEval(_ args: [Tensor], _ params: Params, _ type: TensorType) throws -> Tensor {
+        guard case let .dims(dims) = params else { throw SwiftFuncError.internal("flip", "expects dims") }
+        let x = args[0]
+        guard x.count > 0 else { return x.view(type: type, strides: x.strides, offset: x.offset) }
+        var strides = x.strides, offset = x.offset
+        for d in dims {
+            // Start at the last element of the dim and walk backwards.
+            offset &+= (x.shape[d] &- 1) &* strides[d]
+            strides[d] = 0 &- strides[d]
+        }
+        return x.view(type: type, strides: strides, offset: offset)
+    }
+
+    // MARK: pad
+
+    static func padType(_ args: [TensorType], _ params: Params) throws -> TensorType {
+        let x = try single(args, "pad")
+        guard case let .pad(before, after, _) = params else { throw SwiftFuncError.internal("pad", "expects pad parameters") }
+        guard before.count == x.rank && after.count == x.rank else {
+            throw SwiftFuncError.internal("pad", "has \(before.count)/\(after.count) pads for rank \(x.rank)")
+        }
+        var shape = x.shape
+        for d in 0..<x.rank {
+            // Cropping more than the whole dim has no meaning (and would overflow when negated).
+            guard before[d] >= -x.shape[d] && after[d] >= -x.shape[d] else {
+                throw SwiftFuncError.shape("pad", "padding (\(before[d]), \(after[d])) crops more than the size \(x.shape[d]) of dim \(d)")
+            }
+            let (a, o1) = x.shape[d].addingReportingOverflow(before[d])
+            let (size, o2) = a.addingReportingOverflow(after[d])
+            guard !o1 && !o2 && size >= 0 else {
+                throw SwiftFuncError.shape("pad", "padding (\(before[d]), \(after[d])) gives dim \(d) of size \(x.shape[d]) a negative or overflowing size")
+            }
+            shape[d] = size
+        }
+        try ShapeChecks.validate(shape, itemSize: x.dtype.itemSize, op: "pad")
+        return TensorType(shape: shape, dtype: x.dtype)
+    }
+
+    static func padEval(_ args: [Tensor], _ params: Params, _ type: TensorType) throws -> Tensor {
+        guard case let .pad(before, after, value) = params else { throw SwiftFuncError.internal("pad", "expects pad parameters") }
+        let x = args[0]
+        let result = try Tensor(uninitialized: type, op: "pad")
+        try type.dtype.dispatchReduction(Fill(tensor: result, value: value))
+        // The part of x that survives cropping, and where it lands in the result.
+        var overlap = x.shape
+        var sourceOffset = x.offset, targetOffset = 0
+        for d in 0..<x.rank {
+            let cropBefore = Swift.max(0, -before[d]), cropAfter = Swift.max(0, -after[d])
+            overlap[d] = Swift.max(0, x.shape[d] - cropBefore - cropAfter)
+            sourceOffset &+= cropBefore &* x.strides[d]
+            targetOffset &+= Swift.max(0, before[d]) &* result.strides[d]
+        }
+        if overlap.contains(0) { return result }
+        let overlapType = TensorType(shape: overlap, dtype: x.dtype)
+        try copyConverting(from: x.view(type: overlapType, strides: x.strides, offset: sourceOffset),
+                           to: result.view(type: overlapType, strides: result.strides, offset: targetOffset))
+        return result
+    }
+
+    /// Fills a contiguous tensor with one value converted to its dtype.
+    private struct Fill: ReductionVisitor {
+        let tensor: Tensor, value: Double
+        func visit<T: ReductionElement>(_: T.Type) {
+            let p = tensor.elements(as: T.self), v = T(fromDouble: value)
+            for i in 0..<tensor.count { p[i] = v }
+        }
+    }
+
+    // MARK: cat
+
+    /// torch's legacy rule: 1-D empty tensors take part in cat whatever the other shapes are.
+    static func isSkippedInCat(_ type: TensorType) -> Bool { type.shape == [0] }
+
+    static func catType(_ args: [TensorType], _ params: Params) throws -> TensorType {
+        guard case let .dim(dim) = params else { throw SwiftFuncError.internal("cat", "expects a dim") }
+        guard let first = args.first else { throw SwiftFuncError.invalidArgument("cat", "needs at least one tensor") }
+        var dtype = first.dtype
+        for arg in args.dropFirst() { dtype = DType.promoteStrong(dtype, arg.dtype) }
+        for (i, arg) in args.enumerated() where arg.rank == 0 {
+            throw SwiftFuncError.shape("cat", "zero-dimensional tensor (at position \(i)) cannot be concatenated")
+        }
+        guard let referenceIndex = args.firstIndex(where: { !isSkippedInCat($0) }) else {
+            guard dim == 0 else { throw SwiftFuncError.invalidArgument("cat", "dim \(dim) is out of range for rank 1") }
+            return TensorType(shape: [0], dtype: dtype)
+        }
+        let reference = args[referenceIndex]
+        guard dim >= 0 && dim < reference.rank else {
+            throw SwiftFuncError.invalidArgument("cat", "dim \(dim) is out of range for a tensor of rank \(reference.rank)")
+        }
+        var shape = reference.shape
+        shape[dim] = 0
+        for (i, arg) in args.enumerated() where !isSkippedInCat(arg) {
+            let matches = arg.rank == reference.rank && (0..<arg.rank).allSatisfy { $0 == dim || arg.shape[$0] == reference.shape[$0] }
+            guard matches else {
+                throw SwiftFuncError.shape("cat", "shapes \(formatShape(reference.shape)) (tensor \(referenceIndex)) and \(formatShape(arg.shape)) (tensor \(i)) must match except in dim \(dim)")
+            }
+            let (size, overflow) = shape[dim].addingReportingOverflow(arg.shape[dim])
+            guard !overflow else { throw SwiftFuncError.shape("cat", "the result's dim \(dim) is too large") }
+            shape[dim] = size
+        }
+        try ShapeChecks.validate(shape, itemSize: dtype.itemSize, op: "cat")
+        return TensorType(shape: shape, dtype: dtype)
+    }
+
+    static func catEval(_ args: [Tensor], _ params: Params, _ type: TensorType) throws -> Tensor {
+        guard case let .dim(dim) = params else { throw SwiftFuncError.internal("cat", "expects a dim") }
+        let result = try Tensor(uninitialized: type, op: "cat")
+        guard type.count > 0 else { return result }
+        var position = 0
+        for arg in args where !isSkippedInCat(arg.type) && arg.count > 0 {
+            let part = TensorType(shape: arg.shape, dtype: type.dtype)
+            let target = result.view(type: part, strides: result.strides, offset: position &* result.strides[dim])
+            try copyConverting(from: arg, to: target)
+            position &+= arg.shape[dim]
+        }
+        return result
+    }
+
+    // MARK: detach
+
+    static func detachType(_ args: [TensorType], _ params: Params) throws -> TensorType {
+        try single(args, "detach")
+    }
+
+    static func detachEval(_ args: [Tensor], _ params: Params, _ type: TensorType) throws -> Tensor {
+        let x = args[0]
+        return x.view(type: type, strides: x.strides, offset: x.offset)
+    }
+
+    // MARK: copies between views
+
+    /// Copies `source`'s values, converted to `destination`'s dtype, into the view `destination`
+    /// of the same shape (a view of a tensor this op just made, never an input).
+    static func copyConverting(from source: Tensor, to destination: Tensor) throws {
+        struct Outer: ReductionVisitor {
+            let source: Tensor, destination: Tensor
+            func visit<D: ReductionElement>(_: D.Type) throws {
+                try source.dtype.dispatchReduction(Inner<D>(source: source, destination: destination))
+            }
+        }
+        struct Inner<D: ReductionElement>: ReductionVisitor {
+            let source: Tensor, destination: Tensor
+            func visit<S: ReductionElement>(_: S.Type) {
+                let src = source.elements(as: S.self), dst = destination.elements(as: D.self)
+                let loop = StridedLoop(shape: source.shape, strides: [source.strides, destination.strides])
+                let n = loop.rowLength, s = loop.innerStride(0), t = loop.innerStride(1)
+                if S.self == D.self {
+                    // Same type: a plain copy (the pointer is retyped to the type it already has).
+                    let same = UnsafeMutableRawPointer(dst).assumingMemoryBound(to: S.self)
+                    loop.forEachRow { offsets in
+                        let from = src + offsets[0], to = same + offsets[1]
+                        if s == 1 && t == 1 {
+                            to.update(from: from, count: n)
+                        } else {
+                            for i in 0..<n { to[i &* t] = from[i &* s] }
+                        }
+                    }
+                } else {
+                    loop.forEachRow { offsets in
+                        let from = src + offsets[0], to = dst + offsets[1]
+                        for i in 0..<n { to[i &* t] = D(convertingElement: from[i &* s]) }
+                    }
+                }
+            }
+        }
+        guard source.count > 0 else { return }
+        try destination.dtype.dispatchReduction(Outer(source: source, destination: destination))
+    }
+}
+
+// MARK: - Public ops
+
+extension Ops {
+    /// x with a new shape of the same element count (torch.reshape); one entry may be -1. A view
+    /// when the strides allow, else a contiguous copy.
+    public static func reshape(_ x: Value, shape: [Int]) throws -> Value {
+        guard shape.count <= ShapeChecks.maxRank else {
+            throw SwiftFuncError.shape("reshape", "rank \(shape.count) exceeds the maximum of \(ShapeChecks.maxRank)")
+        }
+        var inferred: Int?
+        var known = 1
+        for (i, size) in shape.enumerated() {
+            if size == -1 {
+                guard inferred == nil else { throw SwiftFuncError.shape("reshape", "only one dim can be -1 in \(formatShape(shape))") }
+                inferred = i
+            } else {
+                guard size >= 0 else { throw SwiftFuncError.shape("reshape", "negative size \(size) in shape \(formatShape(shape))") }
+                let (product, overflow) = known.multipliedReportingOverflow(by: size)
+                guard !overflow else { throw SwiftFuncError.shape("reshape", "shape \(formatShape(shape)) has more elements than int64 can count") }
+                known = product
+            }
+        }
+        var target = shape
+        if let i = inferred {
+            guard known != 0 else {
+                throw SwiftFuncError.shape("reshape", "cannot infer the -1 in shape \(formatShape(shape)): the other sizes have no elements, so any size fits")
+            }
+            guard x.count % known == 0 else {
+                throw SwiftFuncError.shape("reshape", "shape \(formatShape(shape)) is invalid for input of size \(x.count) (shape \(formatShape(x.shape)))")
+            }
+            target[i] = x.count / known
+        }
+        return try emit(.reshape, [x], .shape(target))
+    }
+
+    /// x with its dims reordered (torch.permute): result dim i is x's dim `dims[i]`; a view.
+    public static func permute(_ x: Value, dims: [Int]) throws -> Value {
+        guard dims.count == x.rank else {
+            throw SwiftFuncError.invalidArgument("permute", "dims \(dims) has \(dims.count) entries for a tensor of rank \(x.rank)")
+        }
+        var seen = [Bool](repeating: false, count: x.rank)
+        var permutation: [Int] = []
+        for dim in dims {
+            let d = try ShapeChecks.normalize(dim: dim, rank: x.rank, op: "permute")
+            guard !seen[d] else { throw SwiftFuncError.invalidArgument("permute", "dim \(dim) appears more than once in \(dims)") }
+            seen[d] = true
+            permutation.append(d)
+        }
+        return try emit(.permute, [x], .permutation(permutation))
+    }
+
+    /// x with dims `dim0` and `dim1` swapped (torch.transpose); a view.
+    public static func transpose(_ x: Value, _ dim0: Int, _ dim1: Int) throws -> Value {
+        // A 0-d tensor accepts dims 0 and -1 as torch does.
+        let rank = Swift.max(x.rank, 1)
+        let a = try ShapeChecks.normalize(dim: dim0, rank: rank, op: "transpose")
+        let b = try ShapeChecks.normalize(dim: dim1, rank: rank, op: "transpose")
+        var permutation = Array(0..<x.rank)
+        if x.rank > 0 { permutation.swapAt(a, b) }
+        return try emit(.permute, [x], .permutation(permutation))
+    }
+
+    /// x broadcast to `shape` (torch.expand): new leading dims may be added, size-1 dims grow, and
+    /// -1 keeps an existing dim's size. A view with stride 0 on the grown dims.
+    public static func expand(_ x: Value, shape: [Int]) throws -> Value {
+        guard shape.count <= ShapeChecks.maxRank else {
+            throw SwiftFuncError.shape("expand", "rank \(shape.count) exceeds the maximum of \(ShapeChecks.maxRank)")
+        }
+        guard shape.count >= x.rank else {
+            throw SwiftFuncError.shape("expand", "cannot expand shape \(formatShape(x.shape)) to fewer dims \(formatShape(shape))")
+        }
+        let lead = shape.count - x.rank
+        var target = shape
+        for (i, size) in shape.enumerated() where size < 0 {
+            guard size == -1 else { throw SwiftFuncError.shape("expand", "negative size \(size) in shape \(formatShape(shape))") }
+            guard i >= lead else { throw SwiftFuncError.shape("expand", "-1 is not allowed for the new leading dim \(i) in \(formatShape(shape))") }
+            target[i] = x.shape[i - lead]
+        }
+        return try emit(.expand, [x], .shape(target))
+    }
+
+    /// x without the given size-1 dims (torch.squeeze); nil or empty `dims` removes every size-1
+    /// dim, and listed dims whose size is not 1 stay. A view.
+    public static func squeeze(_ x: Value, dims: [Int]? = nil) throws -> Value {
+        var remove = [Bool](repeating: false, count: x.rank)
+        if let dims, !dims.isEmpty {
+            for d in try ShapeChecks.normalize(dims: dims, rank: x.rank, op: "squeeze") where x.shape[d] == 1 { remove[d] = true }
+        } else {
+            for d in 0..<x.rank where x.shape[d] == 1 { remove[d] = true }
+        }
+        let shape = (0..<x.rank).filter { !remove[$0] }.map { x.shape[$0] }
+        return try reshape(x, shape: shape)
+    }
+
+    /// x with a new size-1 dim at `dim`, in [-rank-1, rank] (torch.unsqueeze). A view.
+    public static func unsqueeze(_ x: Value, dim: Int) throws -> Value {
+        let d = try ShapeChecks.normalize(dim: dim, rank: x.rank + 1, op: "unsqueeze")
+        var shape = x.shape
+        shape.insert(1, at: d)
+        return try reshape(x, shape: shape)
+    }
+
+    /// x[start:stop:step] along `dim` with Python's slice rules: negative bounds count from the
+    /// end and out-of-range bounds are clamped; `step` must be positive. A view.
+    public static func slice(_ x: Value, dim: Int, start: Int = 0, stop: Int = .max, step: Int = 1) throws -> Value {
+        let d = try ShapeChecks.normalize(dim: dim, rank: x.rank, op: "slice")
+        guard step > 0 else { throw SwiftFuncError.invalidArgument("slice", "step \(step) must be positive") }
+        let size = x.shape[d]
+        func clamp(_ bound: Int) -> Int { bound < 0 ? Swift.max(bound &+ size, 0) : Swift.min(bound, size) }
+        let first = clamp(start), end = clamp(stop)
+        // (end - first - 1) / step + 1 elements, written so that a huge step cannot overflow.
+        let count = end > first ? (end - first - 1) / step + 1 : 0
+        return try emit(.slice, [x], .slice(dim: d, start: count > 0 ? first : Swift.min(first, size), count: count, step: step))
+    }
+
+    /// x reversed along each of `dims` (torch.flip); a view with negative strides.
+    public static func flip(_ x: Value, dims: [Int]) throws -> Value {
+        let normalized = dims.isEmpty ? [] : try ShapeChecks.normalize(dims: dims, rank: x.rank, op: "flip")
+        return try emit(.flip, [x], .dims(normalized))
+    }
+
+    /// Constant padding as torch.nn.functional.pad: `pad` holds (before, after) pairs for the last
+    /// dim first, then the one before it, ...; negative pads crop.
+    public static func pad(_ x: Value, pad: [Int], value: Double = 0) throws -> Value {
+        guard pad.count % 2 == 0 else { throw SwiftFuncError.invalidArgument("pad", "padding length \(pad.count) must be even") }
+        guard pad.count / 2 <= x.rank else {
+            throw SwiftFuncError.invalidArgument("pad", "padding length \(pad.count) is more than twice the rank \(x.rank)")
+        }
+        var before = [Int](repeating: 0, count: x.rank), after = before
+        for i in 0..<pad.count / 2 {
+            before[x.rank - 1 - i] = pad[2 * i]
+            after[x.rank - 1 - i] = pad[2 * i + 1]
+        }
+        return try emit(.pad, [x], .pad(before: before, after: after, value: value))
+    }
+
+    /// Concatenation along `dim` (torch.cat): shapes agree except in `dim` (1-D empty tensors are
+    /// allowed with any shape, as in torch), dtypes promote.
+    public static func cat(_ tensors: [Value], dim: Int) throws -> Value {
+        guard !tensors.isEmpty else { throw SwiftFuncError.invalidArgument("cat", "needs at least one tensor") }
+        for (i, t) in tensors.enumerated() where t.rank == 0 {
+            throw SwiftFuncError.shape("cat", "zero-dimensional tensor (at position \(i)) cannot be concatenated")
+        }
+        let rank = tensors.first(where: { !Movement.isSkippedInCat($0.type) })?.rank ?? 1
+        let d = try ShapeChecks.normalize(dim: dim, rank: rank, op: "cat")
+        return try emit(.cat, tensors, .dim(d))
+    }
+
+    /// Stacking of equally shaped tensors along a new dim `dim` in [-rank-1, rank] (torch.stack).
+    public static func stack(_ tensors: [Value], dim: Int) throws -> Value {
+        guard let first = tensors.first else { throw SwiftFuncError.invalidArgument("stack", "needs at least one tensor") }
+        for (i, t) in tensors.enumerated() where t.shape != first.shape {
+            throw SwiftFuncError.shape("stack", "expects equally shaped tensors, but got \(formatShape(first.shape)) at entry 0 and \(formatShape(t.shape)) at entry \(i)")
+        }
+        let d = try ShapeChecks.normalize(dim: dim, rank: first.rank + 1, op: "stack")
+        return try cat(tensors.map { try unsqueeze($0, dim: d) }, dim: d)
+    }
+
+    /// x cut off from differentiation (torch.detach, JAX's stop_gradient); a view.
+    public static func detach(_ x: Value) throws -> Value {
+        try emit(.stopGradient, [x])
     }
 }

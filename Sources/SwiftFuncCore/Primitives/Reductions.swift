@@ -1,10 +1,580 @@
-/// Reductions primitives: one table entry per primitive with its type rule, kernel and transform rules.
+/// Reduction primitives (sum, prod, amax, amin, argmax, argmin) over any set of dims, and the
+/// element support that reductions, cat, pad and scatter_add share.
+///
+/// Every kernel visits the reduced elements of one output in the row-major order of the reduced
+/// dims, whatever the input's strides, so that results are bit-identical for every layout.
+/// Float sums accumulate in Double: sequentially within blocks of 128 elements, and the block sums
+/// pairwise (a binary cascade). float32 is rounded once at the end, so its sums are as exact as
+/// float32 can hold; float64 gets the O(log n) error growth of pairwise summation.
 enum Reductions {
     static func rules(for primitive: Primitive) -> PrimitiveRules {
-        let name = primitiveStubName(primitive)
+        let name: String
+        switch primitive {
+        case .sum: name = "sum"
+        case .prod: name = "prod"
+        case .amax: name = "amax"
+        case .amin: name = "amin"
+        case .argmax: name = "argmax"
+        default: name = "argmin"
+        }
         return PrimitiveRules(
             name: name,
-            type: { _, _ in throw SwiftFuncError.unsupported(name, "not implemented yet") },
-            eval: { _, _, _ in throw SwiftFuncError.unsupported(name, "not implemented yet") })
+            type: { args, params in try resultType(primitive, name, args, params) },
+            eval: { args, params, type in try evaluate(primitive, name, args, params, type) })
+    }
+
+    /// Checks the reduced dims and computes the result's shape and dtype.
+    static func resultType(_ primitive: Primitive, _ name: String, _ args: [TensorType], _ params: Params) throws -> TensorType {
+        guard args.count == 1, case let .reduction(dims, keepdim) = params else {
+            throw SwiftFuncError.internal(name, "expects one tensor and reduction parameters")
+        }
+        let x = args[0]
+        try checkSortedDims(dims, rank: x.rank, op: name)
+        var shape: [Int] = []
+        var next = 0
+        for d in 0..<x.rank {
+            if next < dims.count && dims[next] == d {
+                next += 1
+                if keepdim { shape.append(1) }
+            } else {
+                shape.append(x.shape[d])
+            }
+        }
+        let dtype: DType
+        switch primitive {
+        case .sum, .prod:
+            dtype = x.dtype.isFloatingPoint ? x.dtype : .int64
+        case .amax, .amin, .argmax, .argmin:
+            // These have no identity value, so there is nothing to return for an empty reduction.
+            for d in dims where x.shape[d] == 0 {
+                throw SwiftFuncError.shape(name, "cannot reduce dim \(d) of size 0 (shape \(formatShape(x.shape))): the op has no identity")
+            }
+            dtype = primitive == .amax || primitive == .amin ? x.dtype : .int64
+        default:
+            throw SwiftFuncError.internal(name, "is not a reduction")
+        }
+        return TensorType(shape: shape, dtype: dtype)
+    }
+
+    /// Dims that rules receive must be strictly increasing and within the rank.
+    static func checkSortedDims(_ dims: [Int], rank: Int, op: String) throws {
+        var previous = -1
+        for d in dims {
+            guard d > previous && d < rank else {
+                throw SwiftFuncError.internal(op, "dims \(dims) are not sorted, unique and within rank \(rank)")
+            }
+            previous = d
+        }
+    }
+
+    static func evaluate(_ primitive: Primitive, _ name: String, _ args: [Tensor], _ params: Params, _ type: TensorType) throws -> Tensor {
+        guard case let .reduction(dims, _) = params else { throw SwiftFuncError.internal(name, "expects reduction parameters") }
+        let x = args[0]
+        let result = try Tensor(uninitialized: type, op: name)
+        let plan = ReductionPlan(shape: x.shape, strides: x.strides, reduced: dims)
+        try x.dtype.dispatchReduction(Kernel(primitive: primitive, x: x, result: result, plan: plan))
+        return result
+    }
+
+    /// Picks the row reducer for the primitive and the input's element type.
+    private struct Kernel: ReductionVisitor {
+        let primitive: Primitive, x: Tensor, result: Tensor, plan: ReductionPlan
+
+        func visit<T: ReductionElement>(_: T.Type) {
+            let source = UnsafePointer(x.elements(as: T.self))
+            switch primitive {
+            case .sum where T.isFloatingPointElement:
+                if plan.suitsColumnSum {
+                    plan.columnSum(source: source, into: result.elements(as: T.self))
+                } else {
+                    var reducer = FloatSum<T>()
+                    plan.run(&reducer, source: source, into: result.elements(as: T.self))
+                }
+            case .sum:
+                var reducer = IntegerSum<T>()
+                plan.run(&reducer, source: source, into: result.elements(as: Int64.self))
+            case .prod where T.isFloatingPointElement:
+                var reducer = FloatProduct<T>()
+                plan.run(&reducer, source: source, into: result.elements(as: T.self))
+            case .prod:
+                var reducer = IntegerProduct<T>()
+                plan.run(&reducer, source: source, into: result.elements(as: Int64.self))
+            case .amax, .amin:
+                var reducer = Extreme<T>(maximum: primitive == .amax)
+                plan.run(&reducer, source: source, into: result.elements(as: T.self))
+            default:
+                var reducer = ArgExtreme<T>(maximum: primitive == .argmax)
+                plan.run(&reducer, source: source, into: result.elements(as: Int64.self))
+            }
+        }
+    }
+}
+
+// MARK: - Public ops
+
+extension Ops {
+    /// Sum over `dims` (all dims when nil or empty), as torch.sum; bool and integer inputs give int64.
+    public static func sum(_ x: Value, dims: [Int]? = nil, keepdim: Bool = false) throws -> Value {
+        try reduce(.sum, "sum", x, dims, keepdim)
+    }
+
+    /// Product over `dims` (all dims when nil or empty), as torch.prod; bool and integer inputs give int64.
+    public static func prod(_ x: Value, dims: [Int]? = nil, keepdim: Bool = false) throws -> Value {
+        try reduce(.prod, "prod", x, dims, keepdim)
+    }
+
+    /// Largest value over `dims` (torch.amax); NaN wins. An empty reduction is an error.
+    public static func amax(_ x: Value, dims: [Int]? = nil, keepdim: Bool = false) throws -> Value {
+        try reduce(.amax, "amax", x, dims, keepdim)
+    }
+
+    /// Smallest value over `dims` (torch.amin); NaN wins. An empty reduction is an error.
+    public static func amin(_ x: Value, dims: [Int]? = nil, keepdim: Bool = false) throws -> Value {
+        try reduce(.amin, "amin", x, dims, keepdim)
+    }
+
+    /// The int64 row-major index, within the reduced dims, of the first largest value (NaN counts
+    /// as largest), as torch.argmax generalized to several dims.
+    public static func argmax(_ x: Value, dims: [Int]? = nil, keepdim: Bool = false) throws -> Value {
+        try reduce(.argmax, "argmax", x, dims, keepdim)
+    }
+
+    /// The int64 row-major index, within the reduced dims, of the first smallest value (NaN counts
+    /// as smallest), as torch.argmin generalized to several dims.
+    public static func argmin(_ x: Value, dims: [Int]? = nil, keepdim: Bool = false) throws -> Value {
+        try reduce(.argmin, "argmin", x, dims, keepdim)
+    }
+
+    private static func reduce(_ primitive: Primitive, _ name: String, _ x: Value, _ dims: [Int]?, _ keepdim: Bool) throws -> Value {
+        let normalized = try ShapeChecks.normalize(dims: dims, rank: x.rank, op: name)
+        return try emit(primitive, [x], .reduction(dims: normalized, keepdim: keepdim))
+    }
+}
+
+// MARK: - The walk over kept and reduced dims
+
+/// Consumes the reduced elements of one output, row by row, in row-major order of the reduced dims.
+protocol RowReducer {
+    associatedtype Input: ReductionElement
+    associatedtype Output
+    /// Starts a new output.
+    mutating func reset()
+    /// Takes `count` elements at `row[0], row[stride], ...` (count >= 1).
+    mutating func consume(_ row: UnsafePointer<Input>, count: Int, stride: Int)
+    /// The output for everything consumed since `reset`.
+    mutating func result() -> Output
+}
+
+/// The input split into kept (outer) and reduced (inner) dims, each merged where the strides allow
+/// without changing the row-major visiting order.
+struct ReductionPlan {
+    let outerShape: [Int], outerStrides: [Int]
+    let innerShape: [Int], innerStrides: [Int]
+
+    init(shape: [Int], strides: [Int], reduced: [Int]) {
+        var isReduced = [Bool](repeating: false, count: shape.count)
+        for d in reduced { isReduced[d] = true }
+        let kept = shape.indices.filter { !isReduced[$0] }
+        (outerShape, outerStrides) = ReductionPlan.merge(kept.map { shape[$0] }, kept.map { strides[$0] })
+        (innerShape, innerStrides) = ReductionPlan.merge(reduced.map { shape[$0] }, reduced.map { strides[$0] })
+    }
+
+    /// Drops size-1 dims and merges neighbours whose strides make them one dim; never empty
+    /// (`[1]` for nothing, `[0]` when a size is 0).
+    static func merge(_ shape: [Int], _ strides: [Int]) -> ([Int], [Int]) {
+        if shape.contains(0) { return ([0], [0]) }
+        var sizes: [Int] = [], steps: [Int] = []
+        for d in shape.indices where shape[d] != 1 {
+            if let last = sizes.indices.last, steps[last] == strides[d] &* shape[d] {
+                sizes[last] &*= shape[d]
+                steps[last] = strides[d]
+            } else {
+                sizes.append(shape[d])
+                steps.append(strides[d])
+            }
+        }
+        return sizes.isEmpty ? ([1], [0]) : (sizes, steps)
+    }
+
+    /// Writes one result per combination of kept dims, in row-major order, into `out`.
+    func run<R: RowReducer>(_ reducer: inout R, source: UnsafePointer<R.Input>, into out: UnsafeMutablePointer<R.Output>) {
+        if outerShape[0] == 0 { return }
+        let outerCount = outerShape.reduce(1, &*)
+        let innerEmpty = innerShape[0] == 0
+        let innerLast = innerShape.count - 1, outerLast = outerShape.count - 1
+        let rowLength = innerShape[innerLast], rowStride = innerStrides[innerLast]
+        var outerIndex = [Int](repeating: 0, count: outerShape.count)
+        var innerIndex = [Int](repeating: 0, count: innerShape.count)
+        var outerOffset = 0
+        for k in 0..<outerCount {
+            reducer.reset()
+            if !innerEmpty {
+                var offset = outerOffset
+                while true {
+                    reducer.consume(source + offset, count: rowLength, stride: rowStride)
+                    // Odometer over the reduced dims other than the row dim.
+                    var d = innerLast - 1
+                    while d >= 0 {
+                        innerIndex[d] &+= 1
+                        offset &+= innerStrides[d]
+                        if innerIndex[d] < innerShape[d] { break }
+                        offset &-= innerStrides[d] &* innerShape[d]
+                        innerIndex[d] = 0
+                        d -= 1
+                    }
+                    if d < 0 { break }
+                }
+            }
+            out[k] = reducer.result()
+            var d = outerLast
+            while d >= 0 {
+                outerIndex[d] &+= 1
+                outerOffset &+= outerStrides[d]
+                if outerIndex[d] < outerShape[d] { break }
+                outerOffset &-= outerStrides[d] &* outerShape[d]
+                outerIndex[d] = 0
+                d -= 1
+            }
+        }
+    }
+}
+
+// MARK: - Float sums over a strided dim
+
+extension ReductionPlan {
+    /// Whether a float sum should walk the input row by row and add into many outputs at once:
+    /// one reduced dim that is strided while the innermost kept dim is contiguous (a sum over a
+    /// batch dim). Walking column by column would touch one element per cache line.
+    var suitsColumnSum: Bool {
+        innerShape.count == 1 && innerShape[0] > 1 && innerStrides[0] != 1 && outerStrides[outerStrides.count - 1] == 1 && outerShape[0] != 0
+    }
+
+    /// The float sum for `suitsColumnSum` plans. Each output sees exactly the additions `FloatSum`
+    /// makes (sequential blocks of `FloatSum.blockSize`, then the same cascade), done for a tile of
+    /// outputs side by side, so the results are bit-identical to the other path.
+    func columnSum<T: ReductionElement>(source: UnsafePointer<T>, into out: UnsafeMutablePointer<T>) {
+        let tile = 256, blockSize = FloatSum<T>.blockSize
+        let count = innerShape[0], step = innerStrides[0]
+        let columns = outerShape[outerShape.count - 1]
+        let outerDims = outerShape.count - 1
+        let groups = outerShape.dropLast().reduce(1, &*)
+        // Block sums and the cascade's partial sums, one row of `tile` per level.
+        var block = [Double](repeating: 0, count: tile)
+        var partials = [Double](repeating: 0, count: 64 &* tile)
+        var levels: [Int] = []
+        levels.reserveCapacity(64)
+        var index = [Int](repeating: 0, count: Swift.max(outerDims, 1))
+        var base = 0, written = 0
+        block.withUnsafeMutableBufferPointer { block in
+            partials.withUnsafeMutableBufferPointer { partials in
+                guard let acc = block.baseAddress, let stack = partials.baseAddress else { return }
+                for _ in 0..<groups {
+                    var start = 0
+                    while start < columns {
+                        let width = Swift.min(tile, columns &- start)
+                        levels.removeAll(keepingCapacity: true)
+                        for j in 0..<width { acc[j] = 0 }
+                        var blockCount = 0
+                        var row = source + (base &+ start)
+                        for _ in 0..<count {
+                            for j in 0..<width { acc[j] += row[j].doubleValue }
+                            row += step
+                            blockCount &+= 1
+                            if blockCount == blockSize {
+                                // Push the block sums, merging equal levels exactly as FloatSum does.
+                                var level = 0
+                                while let last = levels.last, last == level {
+                                    let below = stack + (levels.count &- 1) &* tile
+                                    for j in 0..<width { acc[j] = below[j] + acc[j] }
+                                    levels.removeLast()
+                                    level &+= 1
+                                }
+                                let slot = stack + levels.count &* tile
+                                for j in 0..<width { slot[j] = acc[j]; acc[j] = 0 }
+                                levels.append(level)
+                                blockCount = 0
+                            }
+                        }
+                        for k in stride(from: levels.count - 1, through: 0, by: -1) {
+                            let partial = stack + k &* tile
+                            for j in 0..<width { acc[j] = partial[j] + acc[j] }
+                        }
+                        let target = out + (written &+ start)
+                        for j in 0..<width { target[j] = T(fromDouble: acc[j]) }
+                        start &+= width
+                    }
+                    written &+= columns
+                    var d = outerDims - 1
+                    while d >= 0 {
+                        index[d] &+= 1
+                        base &+= outerStrides[d]
+                        if index[d] < outerShape[d] { break }
+                        base &-= outerStrides[d] &* outerShape[d]
+                        index[d] = 0
+                        d -= 1
+                    }
+                }
+            }
+        }
+    }
+}
+
+// MARK: - Row reducers
+
+/// Sum of float32/float64 in Double: sequential blocks of `blockSize` elements, then a pairwise
+/// cascade over the block sums. Block boundaries depend only on the element count, not on rows.
+struct FloatSum<T: ReductionElement>: RowReducer {
+    static var blockSize: Int { 128 }
+    private var block = 0.0, blockCount = 0
+    /// Pending partial sums and their levels (a level-k entry sums 2^k blocks).
+    private var partials: [Double] = [], levels: [Int] = []
+
+    init() {
+        partials.reserveCapacity(64)
+        levels.reserveCapacity(64)
+    }
+
+    mutating func reset() {
+        block = 0
+        blockCount = 0
+        partials.removeAll(keepingCapacity: true)
+        levels.removeAll(keepingCapacity: true)
+    }
+
+    mutating func consume(_ row: UnsafePointer<T>, count: Int, stride: Int) {
+        var i = 0
+        while i < count {
+            let take = Swift.min(count &- i, Self.blockSize &- blockCount)
+            var sum = block
+            if stride == 1 {
+                let p = row + i
+                for j in 0..<take { sum += p[j].doubleValue }
+            } else {
+                let p = row + i &* stride
+                for j in 0..<take { sum += p[j &* stride].doubleValue }
+            }
+            block = sum
+            blockCount &+= take
+            i &+= take
+            if blockCount == Self.blockSize { pushBlock() }
+        }
+    }
+
+    private mutating func pushBlock() {
+        var value = block, level = 0
+        while let last = levels.last, last == level {
+            value = partials.removeLast() + value
+            levels.removeLast()
+            level &+= 1
+        }
+        partials.append(value)
+        levels.append(level)
+        block = 0
+        blockCount = 0
+    }
+
+    mutating func result() -> T {
+        var total = block
+        for k in stride(from: partials.count - 1, through: 0, by: -1) { total = partials[k] + total }
+        return T(fromDouble: total)
+    }
+}
+
+/// Sum of bool/int32/int64 in int64, wrapping on overflow as torch does.
+struct IntegerSum<T: ReductionElement>: RowReducer {
+    private var total: Int64 = 0
+    mutating func reset() { total = 0 }
+    mutating func consume(_ row: UnsafePointer<T>, count: Int, stride: Int) {
+        var sum = total
+        for j in 0..<count { sum &+= row[j &* stride].exactInt64 }
+        total = sum
+    }
+    mutating func result() -> Int64 { total }
+}
+
+/// Product of float32/float64 in Double, in order.
+struct FloatProduct<T: ReductionElement>: RowReducer {
+    private var total = 1.0
+    mutating func reset() { total = 1 }
+    mutating func consume(_ row: UnsafePointer<T>, count: Int, stride: Int) {
+        var product = total
+        for j in 0..<count { product *= row[j &* stride].doubleValue }
+        total = product
+    }
+    mutating func result() -> T { T(fromDouble: total) }
+}
+
+/// Product of bool/int32/int64 in int64, wrapping on overflow.
+struct IntegerProduct<T: ReductionElement>: RowReducer {
+    private var total: Int64 = 1
+    mutating func reset() { total = 1 }
+    mutating func consume(_ row: UnsafePointer<T>, count: Int, stride: Int) {
+        var product = total
+        for j in 0..<count { product &*= row[j &* stride].exactInt64 }
+        total = product
+    }
+    mutating func result() -> Int64 { total }
+}
+
+/// amax/amin: the extreme value; the first NaN ends the search. Never reset onto an empty reduction
+/// (the type rule refuses those).
+struct Extreme<T: ReductionElement>: RowReducer {
+    let maximum: Bool
+    private var best: T?
+    private var done = false
+
+    init(maximum: Bool) { self.maximum = maximum }
+
+    mutating func reset() {
+        best = nil
+        done = false
+    }
+
+    mutating func consume(_ row: UnsafePointer<T>, count: Int, stride: Int) {
+        if done { return }
+        var current = best ?? row[0]
+        for j in 0..<count {
+            let v = row[j &* stride]
+            if v.isNaNElement {
+                current = v
+                done = true
+                break
+            }
+            if maximum ? v > current : v < current { current = v }
+        }
+        best = current
+    }
+
+    mutating func result() -> T { best ?? T(fromDouble: 0) }
+}
+
+/// argmax/argmin: the position, counted over everything consumed, of the first extreme value;
+/// the first NaN is the extreme.
+struct ArgExtreme<T: ReductionElement>: RowReducer {
+    let maximum: Bool
+    private var best: T?
+    private var bestIndex = 0, position = 0
+    private var done = false
+
+    init(maximum: Bool) { self.maximum = maximum }
+
+    mutating func reset() {
+        best = nil
+        bestIndex = 0
+        position = 0
+        done = false
+    }
+
+    mutating func consume(_ row: UnsafePointer<T>, count: Int, stride: Int) {
+        if done { return }
+        var current = best ?? row[0], index = bestIndex
+        for j in 0..<count {
+            let v = row[j &* stride]
+            if v.isNaNElement {
+                index = position &+ j
+                current = v
+                done = true
+                break
+            }
+            if maximum ? v > current : v < current {
+                current = v
+                index = position &+ j
+            }
+        }
+        best = current
+        bestIndex = index
+        position &+= count
+    }
+
+    mutating func result() -> Int64 { Int64(bestIndex) }
+}
+
+// MARK: - Element support shared by reductions, movement and indexing
+
+/// What reductions, cat, pad and scatter_add compute with beyond `Element`: order, NaN, exact
+/// integer values, conversion between element types and scatter's addition.
+protocol ReductionElement: Element, Comparable {
+    /// Whether the type is Float or Double.
+    static var isFloatingPointElement: Bool { get }
+    /// Whether the value is NaN (never for integers and bool).
+    var isNaNElement: Bool { get }
+    /// The value as int64: exact for integers, 0/1 for bool, truncating and saturating for floats.
+    var exactInt64: Int64 { get }
+    /// `value` converted to this type as torch's casts do (truncation toward zero into integers,
+    /// != 0 into bool), without a detour through Double for integers.
+    init<S: ReductionElement>(convertingElement value: S)
+    /// `self + other` as scatter_add adds: wrapping for integers, logical or for bool.
+    func addingForScatter(_ other: Self) -> Self
+}
+
+extension Float: ReductionElement {
+    static var isFloatingPointElement: Bool { true }
+    var isNaNElement: Bool { isNaN }
+    var exactInt64: Int64 { Int64(fromDouble: Double(self)) }
+    init<S: ReductionElement>(convertingElement value: S) {
+        self = S.isFloatingPointElement ? Float(value.doubleValue) : Float(value.exactInt64)
+    }
+    func addingForScatter(_ other: Float) -> Float { self + other }
+}
+
+extension Double: ReductionElement {
+    static var isFloatingPointElement: Bool { true }
+    var isNaNElement: Bool { isNaN }
+    var exactInt64: Int64 { Int64(fromDouble: self) }
+    init<S: ReductionElement>(convertingElement value: S) {
+        self = S.isFloatingPointElement ? value.doubleValue : Double(value.exactInt64)
+    }
+    func addingForScatter(_ other: Double) -> Double { self + other }
+}
+
+extension Int32: ReductionElement {
+    static var isFloatingPointElement: Bool { false }
+    var isNaNElement: Bool { false }
+    var exactInt64: Int64 { Int64(self) }
+    init<S: ReductionElement>(convertingElement value: S) {
+        self = S.isFloatingPointElement ? Int32(fromDouble: value.doubleValue) : Int32(truncatingIfNeeded: value.exactInt64)
+    }
+    func addingForScatter(_ other: Int32) -> Int32 { self &+ other }
+}
+
+extension Int64: ReductionElement {
+    static var isFloatingPointElement: Bool { false }
+    var isNaNElement: Bool { false }
+    var exactInt64: Int64 { self }
+    init<S: ReductionElement>(convertingElement value: S) {
+        self = S.isFloatingPointElement ? Int64(fromDouble: value.doubleValue) : value.exactInt64
+    }
+    func addingForScatter(_ other: Int64) -> Int64 { self &+ other }
+}
+
+extension UInt8: ReductionElement {
+    static var isFloatingPointElement: Bool { false }
+    var isNaNElement: Bool { false }
+    var exactInt64: Int64 { self != 0 ? 1 : 0 }
+    init<S: ReductionElement>(convertingElement value: S) {
+        // NaN is nonzero, so it converts to true as in torch.
+        self = (S.isFloatingPointElement ? value.doubleValue != 0 : value.exactInt64 != 0) ? 1 : 0
+    }
+    func addingForScatter(_ other: UInt8) -> UInt8 { self != 0 || other != 0 ? 1 : 0 }
+}
+
+/// A kernel over the element types with `ReductionElement`'s extra operations.
+protocol ReductionVisitor {
+    associatedtype Result
+    func visit<T: ReductionElement>(_ type: T.Type) throws -> Result
+}
+
+extension DType {
+    /// Runs `visitor` specialized for this dtype's element type (as `dispatch`, for kernels that
+    /// compare, convert or accumulate).
+    @inline(__always)
+    func dispatchReduction<V: ReductionVisitor>(_ visitor: V) throws -> V.Result {
+        switch self {
+        case .float32: return try visitor.visit(Float.self)
+        case .float64: return try visitor.visit(Double.self)
+        case .int32: return try visitor.visit(Int32.self)
+        case .int64: return try visitor.visit(Int64.self)
+        case .bool: return try visitor.visit(UInt8.self)
+        }
     }
 }

@@ -1,2 +1,0 @@
-// TEMPORARY: removed once every family has its real table.
-func primitiveStubName(_ p: Primitive) -> String { "\(p)" }
