@@ -196,7 +196,9 @@ typedef struct arena {
 typedef sf_status (*unary_fn)(sf_tensor *, sf_tensor **);
 typedef sf_status (*binary_fn)(sf_tensor *, sf_tensor *, sf_tensor **);
 
-static sf_tensor *keep(arena *a, sf_status status, sf_tensor *t) {
+/* Keeps *result (read after the call that produced `status` has run, hence the pointer). */
+static sf_tensor *keep(arena *a, sf_status status, sf_tensor **result) {
+    sf_tensor *t = *result;
     if (status != SF_OK) {
         a->failed = 1;
         return NULL;
@@ -214,27 +216,27 @@ static sf_tensor *keep(arena *a, sf_status status, sf_tensor *t) {
 static sf_tensor *op1(arena *a, unary_fn fn, sf_tensor *x) {
     sf_tensor *r = NULL;
     if (a->failed) return NULL;
-    return keep(a, fn(x, &r), r);
+    return keep(a, fn(x, &r), &r);
 }
 
 static sf_tensor *op2(arena *a, binary_fn fn, sf_tensor *x, sf_tensor *y) {
     sf_tensor *r = NULL;
     if (a->failed) return NULL;
-    return keep(a, fn(x, y, &r), r);
+    return keep(a, fn(x, y, &r), &r);
 }
 
 /* sum over all dims. */
 static sf_tensor *sum_all(arena *a, sf_tensor *x) {
     sf_tensor *r = NULL;
     if (a->failed) return NULL;
-    return keep(a, sf_sum(x, NULL, 0, false, &r), r);
+    return keep(a, sf_sum(x, NULL, 0, false, &r), &r);
 }
 
 /* A float64 constant tensor of `shape`. */
 static sf_tensor *constant(arena *a, const double *values, const int64_t *shape, size_t ndim) {
     sf_tensor *r = NULL;
     if (a->failed) return NULL;
-    return keep(a, sf_tensor_from_data(values, SF_FLOAT64, shape, ndim, &r), r);
+    return keep(a, sf_tensor_from_data(values, SF_FLOAT64, shape, ndim, &r), &r);
 }
 
 /* The fixed matrix A [2, 3] used by several functions below. */
@@ -283,6 +285,33 @@ CALLBACK(cb_identity) {
     return 0;
 }
 
+/* f(x, y) = (y, x). */
+CALLBACK(cb_swap) {
+    sf_tensor_retain(in[1]);
+    out[0] = in[1];
+    sf_tensor_retain(in[0]);
+    out[1] = in[0];
+    return 0;
+}
+
+/* f(x, y) = (x, y, x): a value and two aux outputs, with no ops at all. */
+CALLBACK(cb_value_and_inputs) {
+    sf_tensor_retain(in[0]);
+    out[0] = in[0];
+    sf_tensor_retain(in[1]);
+    out[1] = in[1];
+    sf_tensor_retain(in[0]);
+    out[2] = in[0];
+    return 0;
+}
+
+/* f(x0, x1) = x1. */
+CALLBACK(cb_second) {
+    sf_tensor_retain(in[1]);
+    out[0] = in[1];
+    return 0;
+}
+
 /* f(x) = sin(x). */
 CALLBACK(cb_sin) {
     arena a = {0};
@@ -311,7 +340,7 @@ CALLBACK(cb_aux) {
     sf_tensor *value = sum_all(&a, op1(&a, sf_sin, in[0]));
     sf_tensor *aux = op1(&a, sf_exp, in[0]);
     sf_tensor *indices = NULL;
-    if (!a.failed) indices = keep(&a, sf_arange(0, 3, 1, SF_INT64, &indices), indices);
+    if (!a.failed) indices = keep(&a, sf_arange(0, 3, 1, SF_INT64, &indices), &indices);
     put(&a, out, 0, value);
     put(&a, out, 1, aux);
     put(&a, out, 2, indices);
@@ -353,7 +382,7 @@ CALLBACK(cb_sin_and_const) {
     const int64_t shape[] = {2};
     sf_tensor *c = NULL;
     put(&a, out, 0, op1(&a, sf_sin, in[0]));
-    if (!a.failed) c = keep(&a, sf_full(shape, 1, 7.0, SF_FLOAT64, &c), c);
+    if (!a.failed) c = keep(&a, sf_full(shape, 1, 7.0, SF_FLOAT64, &c), &c);
     put(&a, out, 1, c);
     return finish(&a);
 }
@@ -551,6 +580,21 @@ static void test_has_aux(void) {
     CHECK_STATUS(sf_grad_and_value(one, NULL, 0, true, &bad), SF_ERR_INVALID_ARGUMENT);
     CHECK(bad == NULL);
 
+    /* The same order with a function of no ops: f(x, y) = (x, y, x) at 0-d x and [3] y;
+     * argnums {1, 0}: d/dy = 0 [3], d/dx = 1, value x, aux y and x untouched. */
+    sf_function *f3 = function(cb_value_and_inputs, 2, 3), *gv3 = NULL;
+    sf_tensor *x0 = scalar64(-2.5), *x0y[2] = {x0, y}, *r5[5] = {NULL};
+    const double zeros[3] = {0, 0, 0};
+    CHECK_OK(sf_grad_and_value(f3, order, 2, true, &gv3));
+    CHECK_OK(sf_call(gv3, x0y, 2, r5, 5));
+    CHECK_TENSOR(r5[0], s3, 1, zeros, 0);
+    CHECK_SCALAR(r5[1], 1.0, 0);
+    CHECK_SCALAR(r5[2], -2.5, 0);
+    CHECK_TENSOR(r5[3], s3, 1, yv, 0);
+    CHECK_SCALAR(r5[4], -2.5, 0);
+    release_all(r5, 5);
+    sf_function_release(f3), sf_function_release(gv3), sf_tensor_release(x0);
+
     sf_tensor_release(x), sf_tensor_release(y);
     sf_function_release(f), sf_function_release(g), sf_function_release(gv);
     sf_function_release(f2), sf_function_release(gv2), sf_function_release(one);
@@ -594,6 +638,22 @@ static void test_argnums(void) {
     CHECK_TENSOR(r[0], s3, 1, d1, TOL);
     release_all(r, 1);
     sf_function_release(g);
+
+    /* The same order with a function of no ops, f(x0, x1) = x1 at 0-d inputs: {1, 0} gives 1, 0. */
+    sf_function *second = function(cb_second, 2, 1);
+    sf_tensor *a0 = scalar64(0.5), *a1 = scalar64(-1.5), *a01[2] = {a0, a1};
+    CHECK_OK(sf_grad(second, order10, 2, false, &g));
+    CHECK_OK(sf_call(g, a01, 2, r, 2));
+    CHECK_SCALAR(r[0], 1.0, 0);
+    CHECK_SCALAR(r[1], 0.0, 0);
+    release_all(r, 2);
+    sf_function_release(g);
+    CHECK_OK(sf_grad(second, NULL, 0, false, &g));
+    CHECK_OK(sf_call(g, a01, 2, r, 1));
+    CHECK_SCALAR(r[0], 0.0, 0);
+    release_all(r, 1);
+    sf_function_release(g);
+    sf_function_release(second), sf_tensor_release(a0), sf_tensor_release(a1);
 
     /* Out of range, negative past the inputs, repeated, NULL with a count: errors, *out NULL. */
     const int32_t out_of_range[] = {2}, repeated[] = {0, 0}, far_negative[] = {-3};
@@ -1512,6 +1572,39 @@ static void test_jacobians(void) {
     sf_tensor_release(rev), sf_tensor_release(fwd);
     sf_function_release(jr), sf_function_release(jf);
 
+    /* The Jacobian of the identity on [3] is the 3 x 3 identity, in both modes; of f(x, y) = (y, x)
+     * with argnums {0, 1} it is (0, I, I, 0) in the order (d out0/dx, d out0/dy, d out1/dx, ...). */
+    double eye3[9] = {0}, zero9[9] = {0};
+    for (int i = 0; i < 3; i++) eye3[i * 4] = 1;
+    const int64_t s33[] = {3, 3};
+    sf_function *id = function(cb_identity, 1, 1), *swap = function(cb_swap, 2, 2);
+    CHECK_OK(sf_jacrev(id, NULL, 0, false, 0, &jr));
+    CHECK_OK(sf_jacfwd(id, NULL, 0, false, SF_RANDOMNESS_ERROR, &jf));
+    CHECK_OK(sf_call(jr, &x, 1, r, 1));
+    CHECK_TENSOR(r[0], s33, 2, eye3, 0);
+    release_all(r, 1);
+    CHECK_OK(sf_call(jf, &x, 1, r, 1));
+    CHECK_TENSOR(r[0], s33, 2, eye3, 0);
+    release_all(r, 1);
+    sf_function_release(jr), sf_function_release(jf);
+    const int32_t both_inputs[] = {0, 1};
+    sf_tensor *xx[2] = {x, x}, *r4[4] = {NULL};
+    CHECK_OK(sf_jacrev(swap, both_inputs, 2, false, 2, &jr));
+    CHECK_OK(sf_jacfwd(swap, both_inputs, 2, false, SF_RANDOMNESS_ERROR, &jf));
+    CHECK_OK(sf_call(jr, xx, 2, r4, 4));
+    CHECK_TENSOR(r4[0], s33, 2, zero9, 0);
+    CHECK_TENSOR(r4[1], s33, 2, eye3, 0);
+    CHECK_TENSOR(r4[2], s33, 2, eye3, 0);
+    CHECK_TENSOR(r4[3], s33, 2, zero9, 0);
+    release_all(r4, 4);
+    CHECK_OK(sf_call(jf, xx, 2, r4, 4));
+    CHECK_TENSOR(r4[0], s33, 2, zero9, 0);
+    CHECK_TENSOR(r4[1], s33, 2, eye3, 0);
+    CHECK_TENSOR(r4[2], s33, 2, eye3, 0);
+    CHECK_TENSOR(r4[3], s33, 2, zero9, 0);
+    release_all(r4, 4);
+    sf_function_release(jr), sf_function_release(jf), sf_function_release(id), sf_function_release(swap);
+
     /* Two argnums: d/dx [2, 3] then d/dm [2, 2, 3], in argnums order, for both modes. */
     sf_function *f2 = function(cb_jac2, 2, 1);
     const int32_t both[] = {0, 1}, reversed[] = {1, 0};
@@ -1712,7 +1805,7 @@ CALLBACK(cb_sum_of_vmap) {
     arena a = {0};
     sf_tensor *mapped = NULL;
     if (sf_call((sf_function *)ud, in, 1, &mapped, 1) != SF_OK) return 1;
-    keep(&a, SF_OK, mapped);
+    keep(&a, SF_OK, &mapped);
     put(&a, out, 0, sum_all(&a, mapped));
     return finish(&a);
 }
@@ -1912,7 +2005,8 @@ static void test_bad_arguments(void) {
     const int64_t s3[] = {3}, s2[] = {2};
     sf_tensor *x = make64(xv, s3, 1), *x2 = make64(xv, s2, 1), *x0 = scalar64(0.5);
     sf_tensor *r[3] = {NULL}, *tangents_out[2] = {NULL};
-    sf_function *f = function(cb_sum_sin, 1, 1), *two = function(cb_vjp2, 2, 2), *o = GARBAGE;
+    /* Functions that need no derivative or batching rules, so that only argument checks fail. */
+    sf_function *f = function(cb_identity, 1, 1), *two = function(cb_swap, 2, 2), *o = GARBAGE;
 
     /* sf_function_new */
     CHECK_ERROR(sf_function_new(NULL, NULL, NULL, 1, 1, &o), SF_ERR_INVALID_ARGUMENT, "sf_function_new");
