@@ -702,6 +702,8 @@ static void test_argnums(void) {
         float got[3] = {0};
         CHECK_OK(sf_tensor_copy_to(r[0], got, sizeof got));
         for (int i = 0; i < 3; i++) CHECK_NEAR(got[i], sin_k[i], 1e-6);
+    } else if (r[0] != NULL) {
+        CHECK_TENSOR(r[0], s3, 1, sin_k, 1e-6); /* float64 by promotion with x1 */
     }
     release_all(r, 1);
     sf_function_release(g);
@@ -1943,6 +1945,28 @@ static void test_vjp_jvp_linearize(void) {
     CHECK_TENSOR(r[1], s3, 1, zeros, 0);
     release_all(r, 2);
     sf_function_release(pullback);
+
+    /* The same without any op: f(x, k) = (k, x) with k int64. The pullback maps 2 cotangents to
+     * 2 input cotangents: the one for x is the cotangent of output 1, the one for k is zero. */
+    sf_function *swap = function(cb_swap, 2, 2);
+    sf_tensor *ones_k = NULL, *swap_ct[2] = {NULL, c0};
+    CHECK_OK(sf_ones(s3, 1, SF_INT64, &ones_k));
+    swap_ct[0] = ones_k;
+    pullback = NULL;
+    CHECK_OK(sf_vjp(swap, xk, 2, r, 2, &pullback));
+    release_all(r, 2);
+    CHECK_OK(sf_function_arity(pullback, &n_in, &n_out));
+    CHECK_EQ(n_in, 2);
+    CHECK_EQ(n_out, 2);
+    if (n_out == 2) {
+        CHECK_OK(sf_call(pullback, swap_ct, 2, r, 2));
+        CHECK_TENSOR(r[0], s3, 1, c0v, 0);
+        int64_t kz[3] = {-1, -1, -1};
+        CHECK(r[1] != NULL && sf_tensor_copy_to(r[1], kz, sizeof kz) == SF_OK);
+        CHECK(kz[0] == 0 && kz[1] == 0 && kz[2] == 0);
+        release_all(r, 2);
+    }
+    sf_function_release(pullback), sf_function_release(swap), sf_tensor_release(ones_k);
 
     /* jvp: f(x, y) with tangents (t, 0): (cos(x) y t, sum(exp(x) t)). */
     sf_tensor *t = make64(tv, s3, 1), *zero = make64(zeros, s3, 1), *tangents[2] = {t, zero}, *to[2] = {NULL};
