@@ -1188,6 +1188,9 @@ static void check_escaped_unusable(const char *which) {
     CHECK_OK(sf_tensor_numel(escaped, &numel));
     CHECK(numel <= 16);
     CHECK_ERROR(sf_tensor_copy_to(escaped, buffer, sizeof(double) * (size_t)numel), SF_ERR_TRANSFORM, "escaped");
+    DLManagedTensor *exported = GARBAGE;
+    CHECK_STATUS(sf_to_dlpack(escaped, &exported), SF_ERR_TRANSFORM); /* traced values are not exported */
+    CHECK(exported == NULL);
 
     /* Inside a later transform, too: the callback's op fails and the failure propagates. */
     sf_function *use = function(cb_use_escaped, 1, 1), *v = NULL;
