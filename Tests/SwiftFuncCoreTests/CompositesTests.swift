@@ -117,6 +117,11 @@ final class CompositesTests: XCTestCase {
         let float32 = try Ops.tensor([100, 100], shape: [2], dtype: .float32)
         try assertValues(try Ops.logsumexp(float32, dims: [0]), [100 + libmLog(2)], shape: [], dtype: .float32)
         try assertValues(try Ops.logsumexp(try Ops.tensor([-3], shape: [])), [-3], shape: [], dtype: .float64)
+        // An empty reduction is log 0 = -inf (amax alone would refuse it); integers give float32.
+        let empty = try Ops.tensor([], shape: [2, 0])
+        try assertValues(try Ops.logsumexp(empty, dims: [1]), [-.infinity, -.infinity], shape: [2], dtype: .float64)
+        try assertValues(try Ops.logsumexp(empty, dims: [0], keepdim: true), [], shape: [1, 0], dtype: .float64)
+        try assertValues(try Ops.logsumexp(try indexTensor([1, 2], shape: [2])), [2 + libmLog(1 + libmExp(-1))], shape: [], dtype: .float32)
         // Kept dims of size 1 stay when keepdim is false.
         try assertValues(try Ops.logsumexp(try Ops.tensor([0, 0], shape: [1, 2]), dims: [1]), [libmLog(2)], shape: [1], dtype: .float64)
     }
@@ -147,6 +152,8 @@ final class CompositesTests: XCTestCase {
         try assertValues(try Ops.logSoftmax(large, dim: 0), [-libmLog(2 + e), -libmLog(2 + e), -1 - libmLog(2 + e)],
                          shape: [3], dtype: .float32)
         try assertValues(try Ops.softmax(try Ops.tensor([4], shape: []), dim: 0), [1], shape: [], dtype: .float64)
+        try assertValues(try Ops.softmax(try Ops.tensor([], shape: [2, 0]), dim: 1), [], shape: [2, 0], dtype: .float64)
+        try assertValues(try Ops.logSoftmax(try Ops.tensor([], shape: [0, 3]), dim: 1), [], shape: [0, 3], dtype: .float64)
         try assertValues(try Ops.logSoftmax(try Ops.tensor([4], shape: []), dim: -1), [0], shape: [], dtype: .float64)
     }
 
@@ -201,6 +208,9 @@ final class CompositesTests: XCTestCase {
         let x = try randomTensor([2, 3], seed: 9)
         assertThrows(.shape, "sf_layer_norm: normalized_shape [2] does not match the last dims of input shape [2, 3]") {
             try Ops.layerNorm(x, normalizedShape: [2])
+        }
+        assertThrows(.dtype, "sf_layer_norm: expected a float tensor, got int64") {
+            try Ops.layerNorm(try indexTensor([1, 2], shape: [2]), normalizedShape: [2])
         }
         assertThrows(.shape, "normalized_shape []") { try Ops.layerNorm(x, normalizedShape: []) }
         assertThrows(.shape, "does not match") { try Ops.layerNorm(x, normalizedShape: [1, 2, 3]) }
@@ -285,6 +295,10 @@ final class CompositesTests: XCTestCase {
         try assertValues(try Ops.mseLoss(input, target: target, reduction: .none), squares, shape: [2, 2], dtype: .float64)
         try assertValues(try Ops.mseLoss(input, target: target), [3.5], shape: [], dtype: .float64)
         try assertValues(try Ops.mseLoss(input, target: target, reduction: .sum), [14], shape: [], dtype: .float64)
+        let integers = try indexTensor([1, 2], shape: [2])
+        assertThrows(.dtype, "sf_mse_loss: expected a float tensor, got int64") { try Ops.mseLoss(integers, target: integers) }
+        // An integer target promotes with a float input.
+        try assertValues(try Ops.mseLoss(try Ops.tensor([1.5, 2], shape: [2]), target: integers), [0.125], shape: [], dtype: .float64)
         assertThrows(.shape, "cannot be broadcast") { try Ops.mseLoss(input, target: try Ops.tensor([1, 2, 3], shape: [3])) }
         try checkRules("mse_loss", [try randomTensor([3, 2], seed: 20), try randomTensor([2], seed: 21)]) { try Ops.mseLoss($0[0], target: $0[1]) }
         try checkRules("mse_loss none", [try randomTensor([3, 2], seed: 22), try randomTensor([3, 2], seed: 23)]) {
