@@ -84,7 +84,7 @@ final class MovementRuleTests: XCTestCase {
         try checkRules("cat of 1-D empty tensors", [empty, empty]) { try Ops.cat($0, dim: 0) }
         // An integer member: promoted in the forward pass, no tangent and no cotangent.
         let integers = try indexTensor([1, 2, 3, 4, 5, 6], shape: [2, 3])
-        try checkRules("cat with an int64 member", [a, integers], constant: [1]) { try Ops.cat($0, dim: 0) }
+        try checkRules("cat with an int64 member", [a, integers, try randomTensor([1, 3], seed: 20)], constant: [1]) { try Ops.cat($0, dim: 0) }
     }
 
     /// float32 and float64 members: the tangent is float64, each cotangent has its member's dtype.
