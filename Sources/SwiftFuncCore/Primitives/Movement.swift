@@ -480,11 +480,12 @@ extension Movement {
     }
 
     static func padBatch(_ args: [Value], _ dims: [Int?], _ size: Int, _ params: Params) throws -> (Value, Int?) {
-        guard case var .pad(before, after, value) = params else { throw SwiftFuncError.internal("pad", "expects pad parameters") }
+        guard case let .pad(before, after, value) = params else { throw SwiftFuncError.internal("pad", "expects pad parameters") }
         let b = try batchDim(dims, "pad")
-        before.insert(0, at: b)
-        after.insert(0, at: b)
-        return (try emit(.pad, [args[0]], .pad(before: before, after: after, value: value)), b)
+        var batchedBefore = before, batchedAfter = after
+        batchedBefore.insert(0, at: b)
+        batchedAfter.insert(0, at: b)
+        return (try emit(.pad, [args[0]], .pad(before: batchedBefore, after: batchedAfter, value: value)), b)
     }
 
     // cat: tangents concatenated (zeros for inputs without one); the cotangent sliced into the
