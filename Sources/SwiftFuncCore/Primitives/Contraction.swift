@@ -128,7 +128,7 @@ enum Contraction {
             let output = try emit(.matmul, [a, reshape(beside, shape)])
             var split = output.shape
             split[split.count - 1] = batchSize
-            split.append(b.shape[b.rank - 1])
+            split.append(beside.shape[beside.rank - 1])
             return (try reshape(output, split), output.rank - 1)
 
         case let (da?, db?):
