@@ -146,3 +146,18 @@ final class ContractionRuleTests: XCTestCase {
         try assertValues(hessian, expected, shape: [n, n], dtype: .float64)
     }
 }
+
+extension ContractionRuleTests {
+    /// Under vmap the examples' shapes get matmul's errors, not a silently different product.
+    func testMatmulBatchingChecksExampleShapes() throws {
+        let f = makeFunction("matmul", inputs: 2) { [try Ops.matmul($0[0], $0[1])] }
+        let batchOfScalars = try Ops.tensor([1, 2, 3], shape: [3]), w = try Ops.tensor([1, 2, 3, 4, 5, 6], shape: [3, 2])
+        assertThrows(.shape, "sf_matmul: both arguments need at least 1 dim") {
+            try Transforms.vmap(f, inDims: [0, nil], outDims: [0])([batchOfScalars, w])
+        }
+        let a = try Ops.tensor([Double](repeating: 1, count: 8), shape: [2, 4])
+        assertThrows(.shape, "sf_matmul: shapes [4] and [3, 2] are not compatible") {
+            try Transforms.vmap(f, inDims: [0, nil], outDims: [0])([a, w])
+        }
+    }
+}

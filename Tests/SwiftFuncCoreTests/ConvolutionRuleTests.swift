@@ -176,3 +176,21 @@ final class ConvolutionRuleTests: XCTestCase {
         }
     }
 }
+
+extension ConvolutionRuleTests {
+    /// Under vmap the examples' shapes get conv2d's errors (the primitive, emitted directly, so
+    /// that only the batching rule checks).
+    func testConv2dBatchingChecksExampleShapes() throws {
+        let params = Params.conv(stride: [1, 1], padding: [0, 0], dilation: [1, 1], groups: 1)
+        let f = makeFunction("conv2d", inputs: 2) { [try emit(.conv2d, $0, params)] }
+        let x = try Ops.tensor([Double](repeating: 1, count: 2 * 3 * 16), shape: [2, 3, 4, 4])  // examples [3, 4, 4]
+        let w = try Ops.tensor([Double](repeating: 1, count: 2 * 3 * 4), shape: [2, 3, 2, 2])
+        assertThrows(.shape, "sf_conv2d: input must be [N, C, H, W], got shape [3, 4, 4]") {
+            try Transforms.vmap(f, inDims: [0, nil], outDims: [0])([x, w])
+        }
+        let x4 = try Ops.tensor([Double](repeating: 1, count: 2 * 2 * 16), shape: [2, 1, 2, 4, 4])
+        assertThrows(.shape, "do not match for groups = 1") {
+            try Transforms.vmap(f, inDims: [0, nil], outDims: [0])([x4, w])
+        }
+    }
+}

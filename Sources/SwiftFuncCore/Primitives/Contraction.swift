@@ -43,6 +43,13 @@ enum Contraction {
 
     // MARK: Transform rules
 
+    /// The type of one example of `value`, batched along `batchDim` (nil: not batched).
+    static func exampleType(_ value: Value, _ batchDim: Int?) -> TensorType {
+        var type = value.type
+        if let batchDim { type.shape.remove(at: batchDim) }
+        return type
+    }
+
     /// `value` with its last two dims swapped (a view).
     static func transposeLast(_ value: Value) throws -> Value {
         try Batching.moveDim(value, from: value.rank - 1, to: value.rank - 2)
@@ -92,6 +99,9 @@ enum Contraction {
     /// is 1-D or 2-D), a batched right operand puts it among its columns, and only when both are
     /// batched does it become a batch dim of a batched GEMM.
     static func matmulBatch(_ a: Value, _ dimA: Int?, _ b: Value, _ dimB: Int?) throws -> (Value, Int?) {
+        // The per-example types first: vmap does not type-check them, and the folds below rely on
+        // them (e.g. a 0-d example must be refused, not read as a vector of the batch).
+        _ = try matmulType(exampleType(a, dimA), exampleType(b, dimB))
         switch (dimA, dimB) {
         case let (da?, nil):
             if b.rank <= 2 {

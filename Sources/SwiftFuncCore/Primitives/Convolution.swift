@@ -123,7 +123,7 @@ enum Convolution {
     /// moved into the channels) with the cotangent as the kernel, stride and dilation exchanged,
     /// cropped to the kernel size.
     static func weightCotangent(_ cotangent: Value, input: Value, weightShape: [Int], _ p: ConvParams) throws -> Value {
-        let (n, c) = (input.shape[0], input.shape[1])
+        let n = input.shape[0]
         let (o, cg) = (weightShape[0], weightShape[1])
         let outSize = [cotangent.shape[2], cotangent.shape[3]]
         let g = p.groups
@@ -145,6 +145,8 @@ enum Convolution {
     /// vmap of conv2d with one conv2d: a batched input folds into N, a batched weight into the
     /// output channels, and both batched into the groups (B * groups).
     static func conv2dBatch(_ x: Value, _ dimX: Int?, _ w: Value, _ dimW: Int?, batchSize: Int, _ p: ConvParams) throws -> (Value, Int?) {
+        // vmap does not type-check the examples; the reshapes below rely on 4-D examples.
+        let exampleOutput = try conv2dGeometry(Contraction.exampleType(x, dimX), Contraction.exampleType(w, dimW), p.params).type
         switch (dimX, dimW) {
         case let (dx?, nil):
             // N and B adjacent (in either order) merge into one batch of images.
@@ -173,10 +175,8 @@ enum Convolution {
             let (n, c) = (images.shape[0], images.shape[2])
             let o = weights.shape[1]
             if batchSize == 0 {
-                // groups would be 0: the (empty) result from the per-example output type.
-                let type = try conv2dGeometry(TensorType(shape: [n, c, images.shape[3], images.shape[4]], dtype: x.dtype),
-                                              TensorType(shape: Array(weights.shape.dropFirst()), dtype: w.dtype), p.params).type
-                return (try Differentiation.full(0, shape: [0] + type.shape, dtype: type.dtype), 0)
+                // groups would be 0: an empty result of the per-example output type.
+                return (try Differentiation.full(0, shape: [0] + exampleOutput.shape, dtype: exampleOutput.dtype), 0)
             }
             // Channels (b, c) against output channels (b, o): group b * groups + i sees only its own.
             let stacked = try reshape(images, [n, batchSize * c, images.shape[3], images.shape[4]])
