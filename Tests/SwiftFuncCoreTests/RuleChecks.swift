@@ -123,6 +123,7 @@ func checkBatching(_ check: RuleCheck, batchSize: Int = 3, seed: UInt64 = 2, fil
     }
     let before = BatchingStatistics.fallbackCount
 
+    var configurations: [[Int?]] = []
     for mappedInput in check.inputs.indices {
         for inDim in [0, 1, -1, nil] as [Int?] {
             let rank = check.inputs[mappedInput].rank
@@ -132,21 +133,30 @@ func checkBatching(_ check: RuleCheck, batchSize: Int = 3, seed: UInt64 = 2, fil
             // Every other input is mapped at 0 too when this one is not mapped, so that something is.
             if inDim == nil { for i in check.inputs.indices where i != mappedInput { inDims[i] = 0 } }
             if inDims.allSatisfy({ $0 == nil }) { continue }
-            let args = try check.inputs.indices.map { i -> Value in
-                guard let dim = inDims[i] else { return check.inputs[i] }
-                let stacked = try stack(examples.map { $0[i] })
-                return try Batching.moveDim(stacked, from: 0, to: dim < 0 ? dim + rank + 1 : dim)
-            }
-            let mapped = try Transforms.vmap(check.function, inDims: inDims, outDims: [0])
-            let result = try Ops.doubles(try mapped(args)[0])
-            // Unmapped inputs are example 0's everywhere.
-            let reference = try (0..<batchSize).flatMap { b -> [Double] in
-                let inputs = check.inputs.indices.map { inDims[$0] == nil ? check.inputs[$0] : examples[b][$0] }
-                return try Ops.doubles(try check.body(inputs))
-            }
-            assertClose(result, reference, tolerance: 1e-12, "\(check.name): vmap in_dims \(inDims.map { $0.map(String.init) ?? "None" })",
-                        file: file, line: line)
+            configurations.append(inDims)
         }
+    }
+    // Every input mapped at once, at different places (the loop above maps them one at a time or
+    // all at 0): all at their last dim, and one at its last dim with the others at 0.
+    if check.inputs.count > 1 {
+        configurations.append([Int?](repeating: -1, count: check.inputs.count))
+        configurations.append([-1] + [Int?](repeating: 0, count: check.inputs.count - 1))
+    }
+    for inDims in configurations {
+        let args = try check.inputs.indices.map { i -> Value in
+            guard let dim = inDims[i] else { return check.inputs[i] }
+            let stacked = try stack(examples.map { $0[i] })
+            return try Batching.moveDim(stacked, from: 0, to: dim < 0 ? dim + check.inputs[i].rank + 1 : dim)
+        }
+        let mapped = try Transforms.vmap(check.function, inDims: inDims, outDims: [0])
+        let result = try Ops.doubles(try mapped(args)[0])
+        // Unmapped inputs are example 0's everywhere.
+        let reference = try (0..<batchSize).flatMap { b -> [Double] in
+            let inputs = check.inputs.indices.map { inDims[$0] == nil ? check.inputs[$0] : examples[b][$0] }
+            return try Ops.doubles(try check.body(inputs))
+        }
+        assertClose(result, reference, tolerance: 1e-12, "\(check.name): vmap in_dims \(inDims.map { $0.map(String.init) ?? "None" })",
+                    file: file, line: line)
     }
 
     // Nested: vmap(vmap(f)) over a [2, B] stack of the first input.
