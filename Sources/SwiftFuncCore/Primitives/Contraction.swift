@@ -376,7 +376,7 @@ enum Contraction {
 /// The float types OpenBLAS multiplies: a row-major C = A·B (alpha 1, beta 0) with each operand
 /// optionally transposed. Callers guarantee that every size fits blasint and that leading dims are
 /// valid (ld >= max(1, row length)), so BLAS never reports a parameter error.
-protocol GEMMScalar: Element, FloatingPoint {
+protocol GEMMScalar: FloatingPointElement {
     static func gemm(transA: Bool, transB: Bool, m: Int, n: Int, k: Int,
                      a: UnsafePointer<Self>, lda: Int, b: UnsafePointer<Self>, ldb: Int,
                      c: UnsafeMutablePointer<Self>, ldc: Int)

@@ -209,15 +209,15 @@ enum Indexing {
         let loop = StridedLoop(shape: indexShape, strides: [indexStrides, srcStrides, walked])
         let walk = Walk(loop: loop, size: xShape[d], dimStride: resultStrides[d], dim: d, op: "scatter_add")
         switch index.dtype {
-        case .int32: try x.dtype.dispatchReduction(ScatterKernel(walk: walk, index: index.elements(as: Int32.self), src: src, result: result))
-        default: try x.dtype.dispatchReduction(ScatterKernel(walk: walk, index: index.elements(as: Int64.self), src: src, result: result))
+        case .int32: try x.dtype.dispatch(ScatterKernel(walk: walk, index: index.elements(as: Int32.self), src: src, result: result))
+        default: try x.dtype.dispatch(ScatterKernel(walk: walk, index: index.elements(as: Int64.self), src: src, result: result))
         }
         return result
     }
 
-    private struct ScatterKernel<I: IndexTensorElement>: ReductionVisitor {
+    private struct ScatterKernel<I: IndexTensorElement>: DTypeVisitor {
         let walk: Walk, index: UnsafeMutablePointer<I>, src: Tensor, result: Tensor
-        func visit<T: ReductionElement>(_: T.Type) throws {
+        func visit<T: Element>(_: T.Type) throws {
             let from = src.elements(as: T.self), dst = result.elements(as: T.self)
             let loop = walk.loop, n = loop.rowLength
             let si = loop.innerStride(0), ss = loop.innerStride(1), so = loop.innerStride(2)
@@ -226,7 +226,7 @@ enum Indexing {
                 for j in 0..<n {
                     let i = try Indexing.normalize(ip[j &* si].indexValue, size: walk.size, dim: walk.dim, op: walk.op)
                     let target = j &* so &+ i &* walk.dimStride
-                    op[target] = op[target].addingForScatter(sp[j &* ss])
+                    op[target] = T.add(op[target], sp[j &* ss])
                 }
             }
         }

@@ -223,7 +223,7 @@ enum Movement {
         guard case let .pad(before, after, value) = params else { throw SwiftFuncError.internal("pad", "expects pad parameters") }
         let x = args[0]
         let result = try Tensor(uninitialized: type, op: "pad")
-        try type.dtype.dispatchReduction(Fill(tensor: result, value: value))
+        try type.dtype.dispatch(Fill(tensor: result, value: value))
         // The part of x that survives cropping, and where it lands in the result.
         var overlap = x.shape
         var sourceOffset = x.offset, targetOffset = 0
@@ -235,15 +235,15 @@ enum Movement {
         }
         if overlap.contains(0) { return result }
         let overlapType = TensorType(shape: overlap, dtype: x.dtype)
-        try copyConverting(from: x.view(type: overlapType, strides: x.strides, offset: sourceOffset),
-                           to: result.view(type: overlapType, strides: result.strides, offset: targetOffset))
+        let source = x.view(type: overlapType, strides: x.strides, offset: sourceOffset)
+        try source.copyElements(into: result.view(type: overlapType, strides: result.strides, offset: targetOffset))
         return result
     }
 
     /// Fills a contiguous tensor with one value converted to its dtype.
-    private struct Fill: ReductionVisitor {
+    private struct Fill: DTypeVisitor {
         let tensor: Tensor, value: Double
-        func visit<T: ReductionElement>(_: T.Type) {
+        func visit<T: Element>(_: T.Type) {
             let p = tensor.elements(as: T.self), v = T(fromDouble: value)
             for i in 0..<tensor.count { p[i] = v }
         }
@@ -293,7 +293,7 @@ enum Movement {
         for arg in args where !isSkippedInCat(arg.type) && arg.count > 0 {
             let part = TensorType(shape: arg.shape, dtype: type.dtype)
             let target = result.view(type: part, strides: result.strides, offset: position &* result.strides[dim])
-            try copyConverting(from: arg, to: target)
+            try arg.copyElements(into: target)
             position &+= arg.shape[dim]
         }
         return result
@@ -308,46 +308,6 @@ enum Movement {
     static func detachEval(_ args: [Tensor], _ params: Params, _ type: TensorType) throws -> Tensor {
         let x = args[0]
         return x.view(type: type, strides: x.strides, offset: x.offset)
-    }
-
-    // MARK: copies between views
-
-    /// Copies `source`'s values, converted to `destination`'s dtype, into the view `destination`
-    /// of the same shape (a view of a tensor this op just made, never an input).
-    static func copyConverting(from source: Tensor, to destination: Tensor) throws {
-        struct Outer: ReductionVisitor {
-            let source: Tensor, destination: Tensor
-            func visit<D: ReductionElement>(_: D.Type) throws {
-                try source.dtype.dispatchReduction(Inner<D>(source: source, destination: destination))
-            }
-        }
-        struct Inner<D: ReductionElement>: ReductionVisitor {
-            let source: Tensor, destination: Tensor
-            func visit<S: ReductionElement>(_: S.Type) {
-                let src = source.elements(as: S.self), dst = destination.elements(as: D.self)
-                let loop = StridedLoop(shape: source.shape, strides: [source.strides, destination.strides])
-                let n = loop.rowLength, s = loop.innerStride(0), t = loop.innerStride(1)
-                if S.self == D.self {
-                    // Same type: a plain copy (the pointer is retyped to the type it already has).
-                    let same = UnsafeMutableRawPointer(dst).assumingMemoryBound(to: S.self)
-                    loop.forEachRow { offsets in
-                        let from = src + offsets[0], to = same + offsets[1]
-                        if s == 1 && t == 1 {
-                            to.update(from: from, count: n)
-                        } else {
-                            for i in 0..<n { to[i &* t] = from[i &* s] }
-                        }
-                    }
-                } else {
-                    loop.forEachRow { offsets in
-                        let from = src + offsets[0], to = dst + offsets[1]
-                        for i in 0..<n { to[i &* t] = D(convertingElement: from[i &* s]) }
-                    }
-                }
-            }
-        }
-        guard source.count > 0 else { return }
-        try destination.dtype.dispatchReduction(Outer(source: source, destination: destination))
     }
 }
 
