@@ -994,20 +994,21 @@ public:
     }
 
     /** Calls the function (sf_call); a callback's exception is rethrown here. */
-    std::vector<Tensor> operator()(const std::vector<Tensor>& inputs) const {
-        std::vector<sf_tensor*> in = detail::handles(inputs);
+    std::vector<Tensor> operator()(const std::vector<Tensor>& inputs) const { return call(detail::handles(inputs)); }
+
+    /** Calls the function with tensors as arguments: f(x, y). */
+    template <class... Ts, std::enable_if_t<(std::is_same<std::decay_t<Ts>, Tensor>::value && ...), int> = 0>
+    std::vector<Tensor> operator()(const Ts&... inputs) const {
+        return call(std::vector<sf_tensor*>{inputs.get()...});
+    }
+
+private:
+    std::vector<Tensor> call(const std::vector<sf_tensor*>& in) const {
         std::vector<sf_tensor*> out(n_outputs(), nullptr);
         detail::check_call(sf_call(handle_, in.data(), in.size(), out.data(), out.size()));
         return detail::adopt_all(out);
     }
 
-    /** Calls the function with tensors as arguments: f(x, y). */
-    template <class... Ts, std::enable_if_t<(std::is_same<std::decay_t<Ts>, Tensor>::value && ...), int> = 0>
-    std::vector<Tensor> operator()(const Ts&... inputs) const {
-        return (*this)(std::vector<Tensor>{inputs...});
-    }
-
-private:
     template <class G> void make(G&& adapter, size_t n_inputs, size_t n_outputs) {
         using Context = detail::Callback<std::decay_t<G>>;
         auto* context = new Context{std::forward<G>(adapter)};
@@ -1047,8 +1048,8 @@ struct HessianOptions {
 
 /** Options of vmap. */
 struct VmapOptions {
-    std::vector<int64_t> in_dims;  /**< per input: the mapped dim or sf::not_mapped; {} means all 0. */
-    std::vector<int64_t> out_dims; /**< per output: where the batch dim goes; {} means all 0. */
+    std::vector<int64_t> in_dims{};  /**< per input: the mapped dim or sf::not_mapped; {} means all 0. */
+    std::vector<int64_t> out_dims{}; /**< per output: where the batch dim goes; {} means all 0. */
     int64_t chunk_size = 0;        /**< 0: map everything at once; k > 0: at most k at a time. */
     Randomness randomness = Randomness::Error;
 };
