@@ -119,7 +119,7 @@ STAGE_PREFIX := $(STAGE)/opt/swiftfunc
 CPP_DEPS := include/swiftfunc.hpp include/swiftfunc.h $(wildcard Tests/cpp/*.h)
 
 cpp-test: cpp-wrapper-test cmake-test pkgconfig-test
-	@echo "cpp-test: wrapper, CMake and pkg-config suites passed"
+	@echo "cpp-test: 5 passed, 0 failed (wrapper, wrapper under ASan/LSan, install layout, CMake consumer, pkg-config)"
 
 $(OUT)/cpp/test_wrapper: Tests/cpp/test_wrapper.cpp $(CPP_DEPS) | lib
 	@mkdir -p $(dir $@)

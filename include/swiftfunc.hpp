@@ -512,6 +512,8 @@ inline Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {
     detail::check(sf_where(cond.get(), a.get(), b.get(), &out));
     return Tensor::adopt(out);
 }
+inline Tensor where(const Tensor& cond, const Tensor& a, double b) { return where(cond, a, scalar(b)); }
+inline Tensor where(const Tensor& cond, double a, const Tensor& b) { return where(cond, scalar(a), b); }
 
 #define SF_HPP_OPERATOR(op, name)                                                            \
     inline Tensor operator op(const Tensor& a, const Tensor& b) { return name(a, b); }       \
@@ -761,25 +763,23 @@ inline DLPackTensorVersioned to_dlpack_versioned(const Tensor& x) {
 }
 
 /**
- * Imports a legacy DLPack tensor without copying. On success the library owns it and `managed`
- * is left empty; when this throws, `managed` still owns it.
+ * Imports a legacy DLPack tensor without copying: sf::from_dlpack(std::move(managed)). On success
+ * the library owns it and `managed` is left empty; when this throws, `managed` still owns it.
  */
-inline Tensor from_dlpack(DLPackTensor& managed) {
+inline Tensor from_dlpack(DLPackTensor&& managed) {
     sf_tensor* out = nullptr;
     detail::check(sf_from_dlpack(managed.get(), &out));
     (void)managed.release();
     return Tensor::adopt(out);
 }
-inline Tensor from_dlpack(DLPackTensor&& managed) { return from_dlpack(managed); }
 
 /** Imports a DLPack 1.x tensor without copying; ownership as for the legacy overload. */
-inline Tensor from_dlpack(DLPackTensorVersioned& managed) {
+inline Tensor from_dlpack(DLPackTensorVersioned&& managed) {
     sf_tensor* out = nullptr;
     detail::check(sf_from_dlpack_versioned(managed.get(), &out));
     (void)managed.release();
     return Tensor::adopt(out);
 }
-inline Tensor from_dlpack(DLPackTensorVersioned&& managed) { return from_dlpack(managed); }
 
 /** Imports a raw legacy DLPack tensor (C ownership rules: on failure the caller still owns it). */
 inline Tensor from_dlpack(DLManagedTensor* managed) {

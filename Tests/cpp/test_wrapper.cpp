@@ -660,6 +660,9 @@ TEST(comparisons_and_where) {
     CHECK(sf::eq(a, b).to_vector<bool>() == (a == b).to_vector<bool>());
     CHECK(sf::ne(a, b).to_vector<bool>() == (a != b).to_vector<bool>());
     CHECK_VALUES(sf::where(a < b, a, b), V{1, 2, 1});
+    CHECK_VALUES(sf::where(a < b, a, 0.0), V{1, 0, 0});
+    CHECK_VALUES(sf::where(a < b, -1.0, b), V{-1, 2, 1});
+    CHECK(sf::where(a < b, a, 0.0).dtype() == sf::kFloat64);
     CHECK_ERROR(sf::where(a, a, b), SF_ERR_DTYPE, "sf_where");
 }
 
@@ -830,7 +833,7 @@ TEST(dlpack_round_trips) {
     {
         sf::DLPackTensorVersioned d = sf::to_dlpack_versioned(x);
         CHECK(d && d->version.major == 1 && d->dl_tensor.ndim == 2);
-        sf::Tensor back = sf::from_dlpack(d);
+        sf::Tensor back = sf::from_dlpack(std::move(d));
         CHECK(!d);
         CHECK_VALUES(back, V{1, 2, 3, 4});
     }
@@ -867,7 +870,7 @@ TEST(dlpack_failed_import_keeps_ownership) {
     deleter_calls = 0;
     {
         sf::DLPackTensor owned(m);
-        CHECK_ERROR(sf::from_dlpack(owned), SF_ERR_DEVICE, "sf_from_dlpack");
+        CHECK_ERROR(sf::from_dlpack(std::move(owned)), SF_ERR_DEVICE, "sf_from_dlpack");
         CHECK(owned.get() == m);  // still ours
         CHECK(deleter_calls == 0);
     }
