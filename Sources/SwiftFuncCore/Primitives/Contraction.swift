@@ -317,10 +317,18 @@ enum Contraction {
         let stridesB = ShapeChecks.broadcastStrides(shape: right.batchShape, strides: right.batchStrides, to: batchShape)
         var index = [Int](repeating: 0, count: batchShape.count)
         var offsetA = 0, offsetB = 0
+        // With k == 1 each product is an outer product (per-sample weight gradients are batches of
+        // them): a direct loop beats a BLAS call, which costs more to set up than to compute here.
+        let columnStrideA = left.transposed ? 1 : left.ld, rowStrideB = right.transposed ? right.ld : 1
         for batch in 0..<batchCount {
-            T.gemm(transA: left.transposed, transB: right.transposed, m: m, n: n, k: k,
-                   a: pa + offsetA, lda: left.ld, b: pb + offsetB, ldb: right.ld,
-                   c: pc + batch &* matrixSize, ldc: n)
+            if k == 1 {
+                outerProduct(a: pa + offsetA, strideA: columnStrideA, b: pb + offsetB, strideB: rowStrideB,
+                             c: pc + batch &* matrixSize, m: m, n: n)
+            } else {
+                T.gemm(transA: left.transposed, transB: right.transposed, m: m, n: n, k: k,
+                       a: pa + offsetA, lda: left.ld, b: pb + offsetB, ldb: right.ld,
+                       c: pc + batch &* matrixSize, ldc: n)
+            }
             // Odometer over the batch dims, updating both offsets incrementally.
             var d = batchShape.count - 1
             while d >= 0 {
@@ -335,6 +343,21 @@ enum Contraction {
             }
         }
         return result
+    }
+
+    /// c[i, j] = a[i] * b[j] for an m x n row-major c.
+    @inline(__always)
+    static func outerProduct<T: GEMMScalar>(a: UnsafePointer<T>, strideA: Int, b: UnsafePointer<T>, strideB: Int,
+                                            c: UnsafeMutablePointer<T>, m: Int, n: Int) {
+        for i in 0..<m {
+            let ai = a[i &* strideA]
+            let row = c + i &* n
+            if strideB == 1 {
+                for j in 0..<n { row[j] = ai * b[j] }
+            } else {
+                for j in 0..<n { row[j] = ai * b[j &* strideB] }
+            }
+        }
     }
 
     /// The row stride of a row-major operand whose batch dims and rows form one evenly strided
@@ -353,7 +376,7 @@ enum Contraction {
 /// The float types OpenBLAS multiplies: a row-major C = A·B (alpha 1, beta 0) with each operand
 /// optionally transposed. Callers guarantee that every size fits blasint and that leading dims are
 /// valid (ld >= max(1, row length)), so BLAS never reports a parameter error.
-protocol GEMMScalar: Element {
+protocol GEMMScalar: Element, FloatingPoint {
     static func gemm(transA: Bool, transB: Bool, m: Int, n: Int, k: Int,
                      a: UnsafePointer<Self>, lda: Int, b: UnsafePointer<Self>, ldb: Int,
                      c: UnsafeMutablePointer<Self>, ldc: Int)
