@@ -162,6 +162,20 @@ final class TransformTests: XCTestCase {
         try assertValues(batched, closed + Ops.doubles(second), shape: [2, n, n], dtype: .float64)
     }
 
+    /// Symbolic zeros in reverse mode: the gradient with respect to one operand of a matmul does one
+    /// GEMM in the backward pass, not two (the other operand's cotangent is never computed).
+    func testReverseModeSkipsUnneededCotangents() throws {
+        var rng = TestRandom(seed: 3)
+        let x = try randomTensor([4, 5], rng: &rng), w = try randomTensor([5, 3], rng: &rng)
+        let f = makeFunction("sum(x @ w)", inputs: 2) { [try Ops.sum(Ops.matmul($0[0], $0[1]))] }
+        for (argnum, expectedShape) in [(0, [4, 5]), (1, [5, 3])] {
+            let recorder = RecordingInterpreter()
+            let gradient = try recorder.run { try Transforms.grad(f, argnums: [argnum], hasAux: false)([x, w])[0] }
+            XCTAssertEqual(gradient.shape, expectedShape)
+            XCTAssertEqual(recorder.count(.matmul), 2, "one forward and one backward matmul for argnum \(argnum)")
+        }
+    }
+
     func testRandomnessUnderVmap() throws {
         let draw = function("draw", inputs: 1) { x in [try Ops.add(x[0], Ops.rand(shape: [3], dtype: .float64))] }
         let zeros = try Ops.tensor([Double](repeating: 0, count: 6), shape: [2, 3])

@@ -38,7 +38,7 @@ enum Contraction {
             }
             return result
         },
-        vjp: { cotangent, primals, _, _ in try matmulVJP(cotangent, primals[0], primals[1]) },
+        vjp: { cotangent, primals, _, _, needed in try matmulVJP(cotangent, primals[0], primals[1], needed: needed) },
         batch: { args, dims, _, _ in try matmulBatch(args[0], dims[0], args[1], dims[1]) })
 
     // MARK: Transform rules
@@ -60,8 +60,8 @@ enum Contraction {
     }
 
     /// The cotangents of a @ b, with torch.matmul's 1-D promotion undone and broadcast batch dims
-    /// summed away: ct @ b^T for a, a^T @ ct for b.
-    static func matmulVJP(_ cotangent: Value, _ a: Value, _ b: Value) throws -> [Value?] {
+    /// summed away: ct @ b^T for a, a^T @ ct for b (each only when `needed`).
+    static func matmulVJP(_ cotangent: Value, _ a: Value, _ b: Value, needed: [Bool] = [true, true]) throws -> [Value?] {
         let k = a.shape[a.rank - 1]
         // Work on the promoted 2-D forms, where the cotangent has the added dims back.
         let a2 = a.rank == 1 ? try reshape(a, [1, k]) : a
@@ -71,8 +71,10 @@ enum Contraction {
         let ct = try reshape(cotangent, batch + [m, n])
         let batchCount = batch.reduce(1, *)
 
-        let gradA: Value
-        if a2.rank == 2 && b2.rank > 2 {
+        let gradA: Value?
+        if !needed[0] {
+            gradA = nil
+        } else if a2.rank == 2 && b2.rank > 2 {
             // a is shared by the whole batch: sum over the batch inside one GEMM by laying the
             // batch along the contracted dim, [m, batch*n] @ [batch*n, k].
             let ctRows = try reshape(Batching.moveDim(ct, from: ct.rank - 2, to: 0), [m, batchCount * n])
@@ -82,8 +84,10 @@ enum Contraction {
             gradA = try Differentiation.unbroadcast(emit(.matmul, [ct, transposeLast(b2)]), to: a2.shape)
         }
 
-        let gradB: Value
-        if b2.rank == 2 && a2.rank > 2 {
+        let gradB: Value?
+        if !needed[1] {
+            gradB = nil
+        } else if b2.rank == 2 && a2.rank > 2 {
             // b is shared: the batch folds into the rows, [k, batch*m] @ [batch*m, n].
             let aRows = try reshape(a2, [batchCount * m, k])
             let ctRows = try reshape(ct, [batchCount * m, n])
@@ -91,7 +95,7 @@ enum Contraction {
         } else {
             gradB = try Differentiation.unbroadcast(emit(.matmul, [transposeLast(a2), ct]), to: b2.shape)
         }
-        return [try reshape(gradA, a.shape), try reshape(gradB, b.shape)]
+        return [try gradA.map { try reshape($0, a.shape) }, try gradB.map { try reshape($0, b.shape) }]
     }
 
     /// vmap of matmul, one matmul on the whole batch. An unbatched operand is never broadcast: a

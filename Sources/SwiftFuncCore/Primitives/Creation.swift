@@ -20,7 +20,7 @@ enum Creation {
     /// full, arange, rand and randn depend on no input: their tangent is a symbolic zero.
     static let constantJVP: JVPRule = { _, _, _, _ in nil }
     /// ... and they have no inputs to send cotangents to.
-    static let constantVJP: VJPRule = { _, _, _, _ in [] }
+    static let constantVJP: VJPRule = { _, _, _, _, _ in [] }
     /// With no arguments nothing is batched, so vmap never calls this (random ops are handled by
     /// BatchInterpreter's randomness modes); it runs the op once, unbatched, to keep the table total.
     static func constantBatch(_ primitive: Primitive) -> BatchRule {
@@ -51,7 +51,7 @@ enum Creation {
             guard case .dtype(let dtype) = params, dtype.isFloatingPoint, let tangent = tangents[0] else { return nil }
             return try emit(.cast, [tangent], params)
         },
-        vjp: { cotangent, primals, _, _ in
+        vjp: { cotangent, primals, _, _, _ in
             // Back to the input's dtype; integer and bool inputs are not differentiable.
             guard primals[0].dtype.isFloatingPoint else { return [nil] }
             return [try emit(.cast, [cotangent], .dtype(primals[0].dtype))]

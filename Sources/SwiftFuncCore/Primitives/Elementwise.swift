@@ -222,7 +222,7 @@ enum Elementwise {
                 return result
             },
             // Bool results: the interpreters never ask for these tangents, but a zero is the answer.
-            jvp: { _, _, _, _ in nil }, vjp: { _, _, _, _ in [nil, nil] }, batch: Batching.broadcasting(primitive))
+            jvp: { _, _, _, _ in nil }, vjp: { _, _, _, _, _ in [nil, nil] }, batch: Batching.broadcasting(primitive))
     }
 
     /// select (torch.where): cond ? a : b with all three broadcast; the result dtype is promote(a, b).
@@ -264,7 +264,7 @@ enum Elementwise {
                 let zero = try Ops.scalar(0)
                 return try fit(Ops.where(primals[0], ta ?? zero, tb ?? zero), to: output)
             },
-            vjp: { cotangent, primals, _, _ in
+            vjp: { cotangent, primals, _, _, _ in
                 let (cond, a, b) = (primals[0], primals[1], primals[2])
                 let zero = try Ops.scalar(0)
                 return [nil,
@@ -292,7 +292,7 @@ enum Elementwise {
     }
 
     private static func unaryVJP(_ derivative: UnaryDerivative?) -> VJPRule {
-        { cotangent, primals, output, _ in
+        { cotangent, primals, output, _, _ in
             let x = primals[0]
             guard let derivative, x.dtype.isFloatingPoint else { return [nil] }
             return [try Differentiation.cast(derivative(cotangent, x, output), to: x.dtype)]
@@ -314,11 +314,12 @@ enum Elementwise {
     }
 
     private static func binaryVJP(_ lhs: @escaping Partial, _ rhs: @escaping Partial) -> VJPRule {
-        { cotangent, primals, output, _ in
+        { cotangent, primals, output, _, needed in
             let (a, b) = (primals[0], primals[1])
-            // Only float operands get cotangents (an integer exponent or mask is a constant).
-            return [a.dtype.isFloatingPoint ? try reduce(lhs(cotangent, a, b, output), to: a) : nil,
-                    b.dtype.isFloatingPoint ? try reduce(rhs(cotangent, a, b, output), to: b) : nil]
+            // Only float operands get cotangents (an integer exponent or mask is a constant), and
+            // only the ones that are needed.
+            return [needed[0] && a.dtype.isFloatingPoint ? try reduce(lhs(cotangent, a, b, output), to: a) : nil,
+                    needed[1] && b.dtype.isFloatingPoint ? try reduce(rhs(cotangent, a, b, output), to: b) : nil]
         }
     }
 

@@ -8,15 +8,15 @@ enum Indexing {
         switch primitive {
         case .gather:
             return PrimitiveRules(name: "gather", type: { try gatherType($0, $1) }, eval: { try gatherEval($0, $1, $2) },
-                                  jvp: { try gatherJVP($0, $1, $2, $3) }, vjp: { try gatherVJP($0, $1, $2, $3) },
+                                  jvp: { try gatherJVP($0, $1, $2, $3) }, vjp: { try gatherVJP($0, $1, $2, $3, $4) },
                                   batch: { try gatherBatch($0, $1, $2, $3) })
         case .indexSelect:
             return PrimitiveRules(name: "index_select", type: { try indexSelectType($0, $1) }, eval: { try indexSelectEval($0, $1, $2) },
-                                  jvp: { try indexSelectJVP($0, $1, $2, $3) }, vjp: { try indexSelectVJP($0, $1, $2, $3) },
+                                  jvp: { try indexSelectJVP($0, $1, $2, $3) }, vjp: { try indexSelectVJP($0, $1, $2, $3, $4) },
                                   batch: { try indexSelectBatch($0, $1, $2, $3) })
         default:
             return PrimitiveRules(name: "scatter_add", type: { try scatterAddType($0, $1) }, eval: { try scatterAddEval($0, $1, $2) },
-                                  jvp: { try scatterAddJVP($0, $1, $2, $3) }, vjp: { try scatterAddVJP($0, $1, $2, $3) },
+                                  jvp: { try scatterAddJVP($0, $1, $2, $3) }, vjp: { try scatterAddVJP($0, $1, $2, $3, $4) },
                                   batch: { try scatterAddBatch($0, $1, $2, $3) })
         }
     }
@@ -248,7 +248,7 @@ extension Indexing {
         return try Differentiation.cast(try emit(.gather, [tangent, primals[1]], params), to: output.dtype)
     }
 
-    static func gatherVJP(_ cotangent: Value, _ primals: [Value], _ output: Value, _ params: Params) throws -> [Value?] {
+    static func gatherVJP(_ cotangent: Value, _ primals: [Value], _ output: Value, _ params: Params, _ needed: [Bool]) throws -> [Value?] {
         let x = primals[0]
         guard x.dtype.isFloatingPoint else { return [nil, nil] }
         let zeros = try Differentiation.zeros(like: x)
@@ -263,7 +263,7 @@ extension Indexing {
         return try Differentiation.cast(try emit(.indexSelect, [tangent, primals[1]], params), to: output.dtype)
     }
 
-    static func indexSelectVJP(_ cotangent: Value, _ primals: [Value], _ output: Value, _ params: Params) throws -> [Value?] {
+    static func indexSelectVJP(_ cotangent: Value, _ primals: [Value], _ output: Value, _ params: Params, _ needed: [Bool]) throws -> [Value?] {
         let x = primals[0], index = primals[1]
         guard x.dtype.isFloatingPoint else { return [nil, nil] }
         let d = try dimParam(params, "index_select")
@@ -290,7 +290,7 @@ extension Indexing {
         return try emit(.scatterAdd, [base, primals[1], Differentiation.cast(srcTangent, to: output.dtype)], params)
     }
 
-    static func scatterAddVJP(_ cotangent: Value, _ primals: [Value], _ output: Value, _ params: Params) throws -> [Value?] {
+    static func scatterAddVJP(_ cotangent: Value, _ primals: [Value], _ output: Value, _ params: Params, _ needed: [Bool]) throws -> [Value?] {
         let x = primals[0], index = primals[1], src = primals[2]
         guard x.dtype.isFloatingPoint else { return [nil, nil, nil] }
         let ct = try Differentiation.cast(cotangent, to: x.dtype)

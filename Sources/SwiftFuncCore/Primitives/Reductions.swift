@@ -22,7 +22,7 @@ enum Reductions {
             type: { args, params in try resultType(primitive, name, args, params) },
             eval: { args, params, type in try evaluate(primitive, name, args, params, type) },
             jvp: { primals, tangents, output, params in try jvp(primitive, primals, tangents, output, params) },
-            vjp: { cotangent, primals, output, params in try vjp(primitive, cotangent, primals, output, params) },
+            vjp: { cotangent, primals, output, params, _ in try vjp(primitive, cotangent, primals, output, params) },
             batch: Batching.reducing(primitive))
     }
 
