@@ -86,6 +86,13 @@ final class TransformTests: XCTestCase {
         assertThrows(.invalidArgument, "out_dims[0] = 3 is out of range") {
             try Transforms.vmap(f, inDims: [0, nil], outDims: [3])([try self.vector([1, 2]), try self.vector([1])])
         }
+        // Op errors under vmap name the shapes the mapped function sees, not the batched ones.
+        let product = function("matmul", inputs: 2) { [try Ops.matmul($0[0], $0[1])] }
+        let a = try Ops.tensor([Double](repeating: 1, count: 2 * 3 * 4), shape: [2, 3, 4])
+        let b = try Ops.tensor([Double](repeating: 1, count: 30), shape: [5, 6])
+        assertThrows(.shape, "shapes [3, 4] and [5, 6] are not compatible") {
+            try Transforms.vmap(product, inDims: [0, nil], outDims: [0])([a, b])
+        }
         assertThrows(.invalidArgument, "at least one input") {
             try Transforms.vmap(f, inDims: [nil, nil], outDims: [0])([try self.vector([1, 2]), try self.vector([1])])
         }
