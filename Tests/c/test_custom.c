@@ -469,7 +469,7 @@ static void test_bad_descriptions(void) {
     CHECK_EQ(s.freed, 4);
     desc.flags = 0;
 
-    /* A forward returning the wrong number of values is reported, not trusted. */
+    /* Without residuals and rules the function is a plain opaque op. */
     desc.n_residuals = 0; /* host_forward then stores only softplus */
     desc.free_user_data = NULL;
     CHECK_OK(sf_custom_function_new(&desc, &f));
