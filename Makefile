@@ -112,7 +112,8 @@ install: lib
 	@echo "installed swiftfunc $(VERSION) into $(DESTDIR)$(PREFIX)"
 
 ## C++ and packaging: the wrapper's tests (also under ASan/LSan), then a staged install consumed
-## by an out-of-tree CMake project (ctest: C and C++ programs, the C++ examples) and by pkg-config.
+## by an out-of-tree CMake project (ctest: C and C++ programs, the C++ examples, the C test suites)
+## and by pkg-config.
 ## The stage is installed for PREFIX=/opt/swiftfunc but used from build/: this checks relocation.
 STAGE := $(CURDIR)/$(OUT)/stage
 STAGE_PREFIX := $(STAGE)/opt/swiftfunc
@@ -142,7 +143,8 @@ install-test: lib
 cmake-test: install-test
 	rm -rf $(OUT)/cmake-consumer
 	cmake -S Tests/cmake-consumer -B $(OUT)/cmake-consumer -DCMAKE_PREFIX_PATH=$(STAGE_PREFIX) \
-	  -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSWIFTFUNC_EXAMPLES_DIR=$(CURDIR)/examples/cpp
+	  -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSWIFTFUNC_EXAMPLES_DIR=$(CURDIR)/examples/cpp \
+	  -DSWIFTFUNC_C_TESTS_DIR=$(CURDIR)/Tests/c
 	cmake --build $(OUT)/cmake-consumer -j 2
 	cd $(OUT)/cmake-consumer && ctest --output-on-failure
 
