@@ -35,7 +35,7 @@ enum Boundary {
             out.pointee = handle(try body())
             return Status.ok.rawValue
         } catch {
-            return fail(error)
+            return fail(error, in: function)
         }
     }
 
@@ -45,14 +45,20 @@ enum Boundary {
             try body()
             return Status.ok.rawValue
         } catch {
-            return fail(error)
+            return fail(error, in: function)
         }
     }
 
-    /// Records `error` as this thread's last error and returns its status.
-    static func fail(_ error: any Error) -> Int32 {
+    /// Records `error` as this thread's last error and returns its status. With `function`, a
+    /// message from an op that a composite called ("sf_matmul: ..." inside sf_linear) is prefixed
+    /// with the function the host called, so the message names both.
+    static func fail(_ error: any Error, in function: String? = nil) -> Int32 {
         if let error = error as? SwiftFuncError {
-            LastError.set(error.message)
+            if let function, !error.message.hasPrefix("sf_\(function):") {
+                LastError.set("sf_\(function): \(error.message)")
+            } else {
+                LastError.set(error.message)
+            }
             return error.status.rawValue
         }
         LastError.set("swiftfunc: unexpected error \(error)")

@@ -69,3 +69,22 @@ extension Ops {
         return result
     }
 }
+
+extension Ops {
+    /// The first entry of the integer tensor behind `value` that lies outside `range`, for checking
+    /// index arguments (class targets). Integer values are never differentiated, so the check reads
+    /// through tracers: a batched value's whole batch is checked at once.
+    static func firstIndex(in value: Value, outside range: Range<Int>) throws -> (index: Int, value: Int)? {
+        var current = value
+        while let tracer = current as? Tracer {
+            guard let underlying = tracer.underlyingValue else { return nil }
+            current = underlying
+        }
+        guard let tensor = current as? Tensor, tensor.dtype.isInteger else { return nil }
+        let values = try doubles(tensor)
+        for (index, entry) in values.enumerated() where !range.contains(Int(entry)) {
+            return (index, Int(entry))
+        }
+        return nil
+    }
+}

@@ -267,8 +267,12 @@ final class CompositesTests: XCTestCase {
         assertThrows(.shape, "sf_cross_entropy: logits have no classes") {
             try Ops.crossEntropy(try Ops.tensor([], shape: [2, 0]), target: try indexTensor([0, 0], shape: [2]))
         }
-        assertThrows(.invalidArgument, "index 3 is out of bounds for dim 1 with size 3") {
+        assertThrows(.invalidArgument, "sf_cross_entropy: target 3 at position 1 is not a class index in [0, 3)") {
             try Ops.crossEntropy(logits, target: try indexTensor([0, 3], shape: [2]))
+        }
+        // A negative target is not counted from the end (as gather's indices are): it is refused.
+        assertThrows(.invalidArgument, "target -1 at position 0") {
+            try Ops.crossEntropy(logits, target: try indexTensor([-1, 0], shape: [2]))
         }
     }
 

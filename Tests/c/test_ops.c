@@ -11,7 +11,7 @@
  *  3. Per family, values against a reference computed here in C, so that an op wired to the
  *     wrong kernel fails.
  *
- * Checks that currently fail because of a bug in the library are marked "LIBRARY BUG" (grep for
+ * Checks that once failed because of a bug in the library are marked "REGRESSION" (grep for
  * it). Runs plain and under AddressSanitizer/LeakSanitizer (make c-test, make asan-test), and
  * through ctest in the CMake consumer (make cmake-test). */
 #include <math.h>
@@ -541,7 +541,7 @@ static void test_creation(void) {
         /* n and m are arguments, not a shape array: a negative one is an invalid argument */
         FAILS(SF_ERR_INVALID_ARGUMENT, "sf_eye", sf_eye(-1, 2, SF_FLOAT64, &OUT));
         FAILS(SF_ERR_INVALID_ARGUMENT, "sf_eye", sf_eye(2, -1, SF_FLOAT64, &OUT));
-        /* LIBRARY BUG: n * m = 2^80 elements is past int64 (SF_ERR_SHAPE); sf_eye instead tries to
+        /* REGRESSION (fixed): n * m = 2^80 elements is past int64 (SF_ERR_SHAPE); sf_eye instead tries to
          * allocate an arange of 2^40 elements and fails with SF_ERR_OUT_OF_MEMORY,
          * "sf_arange: cannot allocate 8796093022208 bytes" (the wrong status and function). */
         FAILS(SF_ERR_SHAPE, "sf_eye", sf_eye((int64_t)1 << 40, (int64_t)1 << 40, SF_FLOAT64, &OUT));
@@ -612,12 +612,12 @@ static void test_allocation_failures(void) {
         return;
     }
     const int64_t big[1] = {(int64_t)1 << 40};
-    /* LIBRARY BUG: sf_zeros and sf_ones report "sf_full: cannot allocate 8796093022208 bytes" */
+    /* REGRESSION (fixed): sf_zeros and sf_ones report "sf_full: cannot allocate 8796093022208 bytes" */
     for (size_t k = 0; k < COUNT(SHAPED); k++)
         FAILS_MSG(SF_ERR_OUT_OF_MEMORY, SHAPED[k].name, "allocate", SHAPED[k].fn(big, 1, SF_FLOAT64, &OUT));
-    /* LIBRARY BUG: sf_linspace reports "sf_arange: cannot allocate ..." */
+    /* REGRESSION (fixed): sf_linspace reports "sf_arange: cannot allocate ..." */
     FAILS(SF_ERR_OUT_OF_MEMORY, "sf_linspace", sf_linspace(0, 1, big[0], SF_FLOAT64, &OUT));
-    /* LIBRARY BUG: sf_eye reports the failure of the op it is made of (sf_eq) */
+    /* REGRESSION (fixed): sf_eye reports the failure of the op it is made of (sf_eq) */
     FAILS(SF_ERR_OUT_OF_MEMORY, "sf_eye", sf_eye((int64_t)1 << 20, (int64_t)1 << 23, SF_FLOAT64, &OUT));
     sf_tensor *wide = NULL;
     CHECK_OK(sf_expand(Y, (int64_t[]){(int64_t)1 << 38, 3}, 2, &wide)); /* a view: no allocation */
@@ -994,7 +994,7 @@ static const struct {
     {"sf_amax", sf_amax, red_amax, 0, 1, 0},       {"sf_amin", sf_amin, red_amin, 0, 1, 0},
     {"sf_argmax", sf_argmax, red_argmax, 0, 1, 0}, {"sf_argmin", sf_argmin, red_argmin, 0, 1, 0},
     {"sf_mean", sf_mean, red_mean, NAN, 0, 1},     {"sf_var", var_1, red_var, NAN, 0, 0},
-    /* LIBRARY BUG: sf_std's bad-dims messages name sf_var ("sf_var: dim 2 is out of range ...") */
+    /* REGRESSION (fixed): sf_std's bad-dims messages name sf_var ("sf_var: dim 2 is out of range ...") */
     {"sf_std", std_1, red_std, NAN, 0, 0},         {"sf_logsumexp", sf_logsumexp, red_lse, -INFINITY, 0, 0},
 };
 
@@ -1209,7 +1209,7 @@ static void test_movement(void) {
         FAILS(SF_ERR_INVALID_ARGUMENT, "sf_unsqueeze", sf_unsqueeze(X, -4, &OUT));
         sf_tensor *r16 = NULL;
         CHECK_OK(sf_ones(ONES17, SF_MAX_NDIM, SF_FLOAT32, &r16));
-        /* LIBRARY BUG: the message names sf_reshape ("sf_reshape: rank 17 exceeds the maximum of 16") */
+        /* REGRESSION (fixed): the message names sf_reshape ("sf_reshape: rank 17 exceeds the maximum of 16") */
         FAILS(SF_ERR_SHAPE, "sf_unsqueeze", sf_unsqueeze(r16, 0, &OUT));
         sf_tensor_release(r16);
     }
@@ -1322,7 +1322,7 @@ static void test_movement(void) {
         sf_tensor *r16 = NULL;
         CHECK_OK(sf_ones(ONES17, SF_MAX_NDIM, SF_FLOAT32, &r16));
         sf_tensor *const rr[2] = {r16, r16};
-        /* LIBRARY BUG: the message names sf_reshape ("sf_reshape: rank 17 exceeds the maximum of 16") */
+        /* REGRESSION (fixed): the message names sf_reshape ("sf_reshape: rank 17 exceeds the maximum of 16") */
         FAILS(SF_ERR_SHAPE, "sf_stack", sf_stack(rr, 2, 0, &OUT));
         sf_tensor_release(r16);
         sf_tensor *const ee[2] = {E, E};
@@ -1425,7 +1425,7 @@ static void test_contraction(void) {
     RUN(le, sf_linear(E, W32, bias, &OUT));
     CHECK_TENSOR(le, ((int64_t[]){0, 2}), 2, NULL, 0, "sf_linear empty");
     sf_tensor_release(le);
-    /* LIBRARY BUG: these three messages name sf_matmul, sf_add and sf_matmul instead of sf_linear */
+    /* REGRESSION (fixed): these three messages name sf_matmul, sf_add and sf_matmul instead of sf_linear */
     FAILS(SF_ERR_SHAPE, "sf_linear", sf_linear(X, b32, NULL, &OUT)); /* weight [3, 2] */
     FAILS(SF_ERR_SHAPE, "sf_linear", sf_linear(X, W32, Y, &OUT));    /* bias [3] */
     FAILS(SF_ERR_DTYPE, "sf_linear", sf_linear(XI, W32, NULL, &OUT));
@@ -1734,9 +1734,9 @@ static void test_nn(void) {
     CHECK_OK(sf_unsqueeze(X, 0, &x3d));
     FAILS(SF_ERR_INVALID_ARGUMENT, "sf_cross_entropy", sf_cross_entropy(X, TARGET, (sf_reduction)7, &OUT));
     FAILS(SF_ERR_INVALID_ARGUMENT, "sf_cross_entropy", sf_cross_entropy(X, TARGET, (sf_reduction)-1, &OUT));
-    /* LIBRARY BUG: the message names sf_gather ("sf_gather: index 3 is out of bounds for dim 1 with size 3") */
+    /* REGRESSION (fixed): the message names sf_gather ("sf_gather: index 3 is out of bounds for dim 1 with size 3") */
     FAILS_MSG(SF_ERR_INVALID_ARGUMENT, "sf_cross_entropy", "3", sf_cross_entropy(X, t_high, SF_REDUCTION_MEAN, &OUT));
-    /* LIBRARY BUG: a target of -1 is outside [0, C) but is accepted (SF_OK): it is used as a gather
+    /* REGRESSION (fixed): a target of -1 is outside [0, C) but is accepted (SF_OK): it is used as a gather
      * index, which counts from the end, so it silently picks class C - 1 */
     FAILS_MSG(SF_ERR_INVALID_ARGUMENT, "sf_cross_entropy", "-1", sf_cross_entropy(X, t_neg, SF_REDUCTION_MEAN, &OUT));
     FAILS(SF_ERR_DTYPE, "sf_cross_entropy", sf_cross_entropy(X, t_float, SF_REDUCTION_MEAN, &OUT));
@@ -1744,7 +1744,7 @@ static void test_nn(void) {
     FAILS(SF_ERR_SHAPE, "sf_cross_entropy", sf_cross_entropy(X, IDX23, SF_REDUCTION_MEAN, &OUT));
     FAILS(SF_ERR_SHAPE, "sf_cross_entropy", sf_cross_entropy(x3d, TARGET, SF_REDUCTION_MEAN, &OUT));
     FAILS(SF_ERR_INVALID_ARGUMENT, "sf_mse_loss", sf_mse_loss(X, Y, (sf_reduction)7, &OUT));
-    /* LIBRARY BUG: the message names sf_sub ("sf_sub: shapes [2, 3] and [2] cannot be broadcast together") */
+    /* REGRESSION (fixed): the message names sf_sub ("sf_sub: shapes [2, 3] and [2] cannot be broadcast together") */
     FAILS(SF_ERR_SHAPE, "sf_mse_loss", sf_mse_loss(X, IDX, SF_REDUCTION_MEAN, &OUT));
     sf_tensor *all[] = {t0, t_high, t_neg, t_float, x3d};
     for (size_t i = 0; i < COUNT(all); i++) sf_tensor_release(all[i]);

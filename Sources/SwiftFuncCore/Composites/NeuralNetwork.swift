@@ -52,8 +52,11 @@ extension Ops {
             throw SwiftFuncError.shape("cross_entropy", "target shape \(formatShape(target.shape)) does not match logits shape \(formatShape(logits.shape))")
         }
         let classDim = logits.rank - 1
-        if let classes = logits.shape.last, classes == 0 {
-            throw SwiftFuncError.shape("cross_entropy", "logits have no classes")
+        let classes = logits.shape[classDim]
+        guard classes > 0 else { throw SwiftFuncError.shape("cross_entropy", "logits have no classes") }
+        // gather would read a negative index from the end; a class index must lie in [0, C).
+        if let (index, value) = try Ops.firstIndex(in: target, outside: 0..<classes) {
+            throw SwiftFuncError.invalidArgument("cross_entropy", "target \(value) at position \(index) is not a class index in [0, \(classes))")
         }
         let logProbabilities = try logSoftmax(logits, dim: classDim)
         let picked = try gather(logProbabilities, dim: classDim, index: unsqueeze(target, dim: classDim))
@@ -102,6 +105,7 @@ extension Ops {
     /// An n x m identity matrix (torch.eye).
     public static func eye(_ n: Int, _ m: Int, dtype: DType = .float32) throws -> Value {
         guard n >= 0, m >= 0 else { throw SwiftFuncError.invalidArgument("eye", "sizes must be >= 0, got \(n) and \(m)") }
+        try ShapeChecks.validate([n, m], itemSize: dtype.itemSize, op: "eye")
         let rows = try reshape(arange(0, Double(n), 1, dtype: .int64), shape: [n, 1])
         let columns = try reshape(arange(0, Double(m), 1, dtype: .int64), shape: [1, m])
         return try cast(eq(rows, columns), to: dtype)
@@ -112,6 +116,8 @@ extension Ops {
     public static func linspace(_ start: Double, _ end: Double, steps: Int, dtype: DType = .float32) throws -> Value {
         guard steps >= 0 else { throw SwiftFuncError.invalidArgument("linspace", "steps must be >= 0, got \(steps)") }
         guard start.isFinite, end.isFinite else { throw SwiftFuncError.invalidArgument("linspace", "start and end must be finite") }
+        // The float64 index vector is the largest intermediate.
+        try ShapeChecks.validate([steps], itemSize: 8, op: "linspace")
         guard steps > 1 else { return try full(shape: [steps], value: start, dtype: dtype) }
         let step = (end - start) / Double(steps - 1)
         let index = try arange(0, Double(steps), 1, dtype: .float64)

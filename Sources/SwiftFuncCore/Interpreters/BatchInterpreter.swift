@@ -25,6 +25,8 @@ final class BatchTracer: Tracer, @unchecked Sendable {
         type.shape.remove(at: batchDim)
         super.init(owner: owner, type: type)
     }
+
+    override var underlyingValue: Value? { value }
 }
 
 /// vmap: each op runs once on the whole batch through its primitive's batching rule, with the

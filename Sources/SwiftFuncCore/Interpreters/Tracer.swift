@@ -14,6 +14,10 @@ public class Tracer: Value, @unchecked Sendable {
     /// The value one level down that holds this tracer's data when it is read (the primal for
     /// differentiation; nil when reading is not meaningful, as for a batched value).
     var readableValue: Value? { nil }
+
+    /// The value one level down that holds this tracer's data whatever the transform (the primal,
+    /// or the batched value): for validating integer arguments, which no transform changes.
+    var underlyingValue: Value? { readableValue }
 }
 
 /// An interpreter that makes tracers: it is active while its transform runs the function.
