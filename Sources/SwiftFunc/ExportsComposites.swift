@@ -5,9 +5,7 @@ import SwiftFuncCore
 @_cdecl("sf_mean")
 public func sf_mean(_ x: TensorHandle?, _ dims: UnsafePointer<Int64>?, _ nDims: Int, _ keepdim: Bool,
                     _ out: UnsafeMutablePointer<TensorHandle?>?) -> Int32 {
-    Boundary.run("mean", out) {
-        try Ops.mean(Boundary.value(x, "mean", "x"), dims: Boundary.ints(dims, nDims, "mean", "dims"), keepdim: keepdim)
-    }
+    Boundary.reduction("mean", x, dims, nDims, keepdim, out) { try Ops.mean($0, dims: $1, keepdim: $2) }
 }
 
 @_cdecl("sf_var")
@@ -31,9 +29,7 @@ public func sf_std(_ x: TensorHandle?, _ dims: UnsafePointer<Int64>?, _ nDims: I
 @_cdecl("sf_logsumexp")
 public func sf_logsumexp(_ x: TensorHandle?, _ dims: UnsafePointer<Int64>?, _ nDims: Int, _ keepdim: Bool,
                          _ out: UnsafeMutablePointer<TensorHandle?>?) -> Int32 {
-    Boundary.run("logsumexp", out) {
-        try Ops.logsumexp(Boundary.value(x, "logsumexp", "x"), dims: Boundary.ints(dims, nDims, "logsumexp", "dims"), keepdim: keepdim)
-    }
+    Boundary.reduction("logsumexp", x, dims, nDims, keepdim, out) { try Ops.logsumexp($0, dims: $1, keepdim: $2) }
 }
 
 @_cdecl("sf_softmax")

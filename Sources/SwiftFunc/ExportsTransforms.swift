@@ -174,24 +174,44 @@ public func sf_grad_and_value(_ f: FunctionHandle?, _ argnums: UnsafePointer<Int
     }
 }
 
+extension Boundary {
+    /// The function behind `f`, checked to take `n` inputs and return `nOut` outputs.
+    static func function(_ f: FunctionHandle?, _ name: String, inputs n: Int, outputs nOut: Int) throws -> Function {
+        let function = try Boundary.function(f, name)
+        guard n == function.inputCount, nOut == function.outputCount else {
+            throw SwiftFuncError.invalidArgument(name, "\(function.name) takes \(function.inputCount) inputs and returns \(function.outputCount) outputs, got n = \(n) and n_out = \(nOut)")
+        }
+        return function
+    }
+
+    /// sf_vjp and sf_linearize: evaluate `f` at the primals now, store its outputs, and hand out
+    /// the function the transform made (the pullback, or the linear map).
+    static func evaluateAndMake(_ name: String, _ f: FunctionHandle?, _ primals: UnsafePointer<TensorHandle?>?, _ n: Int,
+                                _ outputs: UnsafeMutablePointer<TensorHandle?>?, _ nOut: Int,
+                                _ made: UnsafeMutablePointer<FunctionHandle?>?, _ madeName: String,
+                                _ transform: (Function, [Value]) throws -> (outputs: [Value], function: Function)) -> Int32 {
+        clear(outputs, count: nOut)
+        guard let made else { return fail(SwiftFuncError.invalidArgument(name, "\(madeName) is NULL")) }
+        made.pointee = nil
+        return run(name) {
+            var result: Function?
+            try store({
+                let function = try Boundary.function(f, name, inputs: n, outputs: nOut)
+                let evaluated = try transform(function, values(primals, n, name, "primals"))
+                result = evaluated.function
+                return evaluated.outputs
+            }, into: outputs, count: nOut, name)
+            if let result { made.pointee = FunctionHandle(Unmanaged.passRetained(result).toOpaque()) }
+        }
+    }
+}
+
 @_cdecl("sf_vjp")
 public func sf_vjp(_ f: FunctionHandle?, _ primals: UnsafePointer<TensorHandle?>?, _ n: Int,
                    _ outputs: UnsafeMutablePointer<TensorHandle?>?, _ nOut: Int, _ vjpFunction: UnsafeMutablePointer<FunctionHandle?>?) -> Int32 {
-    Boundary.clear(outputs, count: nOut)
-    guard let vjpFunction else { return Boundary.fail(SwiftFuncError.invalidArgument("vjp", "vjp_fn is NULL")) }
-    vjpFunction.pointee = nil
-    return Boundary.run("vjp") {
-        var pullback: Function?
-        try Boundary.store({
-            let function = try Boundary.function(f, "vjp")
-            guard n == function.inputCount, nOut == function.outputCount else {
-                throw SwiftFuncError.invalidArgument("vjp", "\(function.name) takes \(function.inputCount) inputs and returns \(function.outputCount) outputs, got n = \(n) and n_out = \(nOut)")
-            }
-            let result = try Transforms.vjp(function, Boundary.values(primals, n, "vjp", "primals"))
-            pullback = result.pullback
-            return result.outputs
-        }, into: outputs, count: nOut, "vjp")
-        if let pullback { vjpFunction.pointee = FunctionHandle(Unmanaged.passRetained(pullback).toOpaque()) }
+    Boundary.evaluateAndMake("vjp", f, primals, n, outputs, nOut, vjpFunction, "vjp_fn") { function, primals in
+        let result = try Transforms.vjp(function, primals)
+        return (result.outputs, result.pullback)
     }
 }
 
@@ -203,10 +223,7 @@ public func sf_jvp(_ f: FunctionHandle?, _ primals: UnsafePointer<TensorHandle?>
         var outputTangents: [Value] = []
         try Boundary.store({
             guard nOut == 0 || tangentsOut != nil else { throw SwiftFuncError.invalidArgument("jvp", "tangents_out is NULL") }
-            let function = try Boundary.function(f, "jvp")
-            guard n == function.inputCount, nOut == function.outputCount else {
-                throw SwiftFuncError.invalidArgument("jvp", "\(function.name) takes \(function.inputCount) inputs and returns \(function.outputCount) outputs, got n = \(n) and n_out = \(nOut)")
-            }
+            let function = try Boundary.function(f, "jvp", inputs: n, outputs: nOut)
             let result = try Transforms.jvp(function, Boundary.values(primals, n, "jvp", "primals"),
                                             Boundary.values(tangents, n, "jvp", "tangents").map { Optional($0) })
             outputTangents = result.tangents
@@ -219,21 +236,9 @@ public func sf_jvp(_ f: FunctionHandle?, _ primals: UnsafePointer<TensorHandle?>
 @_cdecl("sf_linearize")
 public func sf_linearize(_ f: FunctionHandle?, _ primals: UnsafePointer<TensorHandle?>?, _ n: Int,
                          _ outputs: UnsafeMutablePointer<TensorHandle?>?, _ nOut: Int, _ jvpFunction: UnsafeMutablePointer<FunctionHandle?>?) -> Int32 {
-    Boundary.clear(outputs, count: nOut)
-    guard let jvpFunction else { return Boundary.fail(SwiftFuncError.invalidArgument("linearize", "jvp_fn is NULL")) }
-    jvpFunction.pointee = nil
-    return Boundary.run("linearize") {
-        var linear: Function?
-        try Boundary.store({
-            let function = try Boundary.function(f, "linearize")
-            guard n == function.inputCount, nOut == function.outputCount else {
-                throw SwiftFuncError.invalidArgument("linearize", "\(function.name) takes \(function.inputCount) inputs and returns \(function.outputCount) outputs, got n = \(n) and n_out = \(nOut)")
-            }
-            let result = try Transforms.linearize(function, Boundary.values(primals, n, "linearize", "primals"))
-            linear = result.jvp
-            return result.outputs
-        }, into: outputs, count: nOut, "linearize")
-        if let linear { jvpFunction.pointee = FunctionHandle(Unmanaged.passRetained(linear).toOpaque()) }
+    Boundary.evaluateAndMake("linearize", f, primals, n, outputs, nOut, jvpFunction, "jvp_fn") { function, primals in
+        let result = try Transforms.linearize(function, primals)
+        return (result.outputs, result.jvp)
     }
 }
 
