@@ -37,6 +37,7 @@ lib: deps
 C_TESTS := $(patsubst Tests/c/%.c,$(OUT)/c/%,$(wildcard Tests/c/test_*.c))
 C_ASAN_TESTS := $(patsubst Tests/c/%.c,$(OUT)/asan/%,$(wildcard Tests/c/test_*.c))
 EXAMPLES := $(patsubst examples/c/%.c,$(OUT)/examples/%,$(wildcard examples/c/*.c))
+EXAMPLES_ASAN := $(patsubst examples/c/%.c,$(OUT)/asan-examples/%,$(wildcard examples/c/*.c))
 
 $(OUT)/c/%: Tests/c/%.c include/swiftfunc.h $(wildcard Tests/c/*.h) | lib
 	@mkdir -p $(dir $@)
@@ -49,6 +50,10 @@ $(OUT)/asan/%: Tests/c/%.c include/swiftfunc.h $(wildcard Tests/c/*.h) | lib
 $(OUT)/examples/%: examples/c/%.c examples/c/example_util.h include/swiftfunc.h | lib
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_TEST) $< -o $@ $(LDFLAGS_TEST)
+
+$(OUT)/asan-examples/%: examples/c/%.c examples/c/example_util.h include/swiftfunc.h | lib
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_TEST) -fsanitize=address -fno-omit-frame-pointer $< -o $@ $(LDFLAGS_TEST)
 
 test: lib swift-test header-test symbol-test c-test asan-test python-test
 	@echo "all test suites passed"
@@ -72,10 +77,12 @@ c-test: $(C_TESTS) $(EXAMPLES)
 	@set -e; for t in $(C_TESTS); do echo "== $$t"; $$t; done
 	@set -e; for e in $(EXAMPLES); do echo "== $$e"; $$e >/dev/null; done
 
-## The C suite again under AddressSanitizer + LeakSanitizer.
-asan-test: $(C_ASAN_TESTS)
+## The C suite again under AddressSanitizer + LeakSanitizer: the tests and the examples.
+asan-test: $(C_ASAN_TESTS) $(EXAMPLES_ASAN)
 	@set -e; for t in $(C_ASAN_TESTS); do echo "== $$t (asan)"; \
 	  ASAN_OPTIONS=detect_leaks=1 LSAN_OPTIONS=suppressions=$(CURDIR)/Tests/lsan.supp $$t; done
+	@set -e; for e in $(EXAMPLES_ASAN); do echo "== $$e (asan)"; \
+	  ASAN_OPTIONS=detect_leaks=1 LSAN_OPTIONS=suppressions=$(CURDIR)/Tests/lsan.supp $$e >/dev/null; done
 
 python-test: lib
 	SWIFTFUNC_LIBRARY=$(CURDIR)/$(LIB) $(PYTHON) -m pytest -q Tests/python

@@ -594,9 +594,9 @@ sf_status sf_jacfwd(sf_function *f, const int32_t *argnums, size_t n_argnums, bo
                     sf_randomness randomness, sf_function **out);
 
 /**
- * torch.func.hessian: jacfwd(jacrev(f)) over argnums (NULL/0 means {0}); f has one output. For
- * argnums {i, j, ...}, outputs are H[i][i], H[i][j], ..., each of shape out.shape + in_a.shape +
- * in_b.shape.
+ * torch.func.hessian: jacfwd(jacrev(f)) over argnums (NULL/0 means {0}). For each output of f
+ * (usually one) and each pair (a, b) of argnums entries in row-major order, the second derivative
+ * d2 out / d in_a d in_b of shape out.shape + in_a.shape + in_b.shape.
  */
 sf_status sf_hessian(sf_function *f, const int32_t *argnums, size_t n_argnums, sf_function **out);
 

@@ -84,12 +84,18 @@ extension Boundary {
         return mode
     }
 
+    /// Sets `count` entries of a host output array to NULL (nothing when the array is NULL).
+    static func clear(_ outputs: UnsafeMutablePointer<TensorHandle?>?, count: Int) {
+        guard let outputs else { return }
+        for i in 0..<Swift.max(0, count) { outputs[i] = nil }
+    }
+
     /// Checks an output array and count, then stores `values` as new handles (NULLing it first so
     /// that a failure leaves only NULLs).
     static func store(_ values: () throws -> [Value], into outputs: UnsafeMutablePointer<TensorHandle?>?, count: Int,
                       _ name: String, _ argument: String = "outputs") throws {
         guard count == 0 || outputs != nil else { throw SwiftFuncError.invalidArgument(name, "\(argument) is NULL") }
-        for i in 0..<count { outputs?[i] = nil }
+        clear(outputs, count: count)
         let results = try values()
         guard results.count == count else {
             throw SwiftFuncError.invalidArgument(name, "\(argument) has room for \(count) tensors but the function returns \(results.count)")
@@ -101,6 +107,7 @@ extension Boundary {
 @_cdecl("sf_function_new")
 public func sf_function_new(_ callback: HostCallback?, _ userData: UnsafeMutableRawPointer?, _ freeUserData: HostFree?,
                             _ nInputs: Int, _ nOutputs: Int, _ out: UnsafeMutablePointer<FunctionHandle?>?) -> Int32 {
+    out?.pointee = nil
     guard let callback else {
         freeUserData?(userData)
         return Boundary.fail(SwiftFuncError.invalidArgument("function_new", "callback is NULL"))
@@ -170,13 +177,16 @@ public func sf_grad_and_value(_ f: FunctionHandle?, _ argnums: UnsafePointer<Int
 @_cdecl("sf_vjp")
 public func sf_vjp(_ f: FunctionHandle?, _ primals: UnsafePointer<TensorHandle?>?, _ n: Int,
                    _ outputs: UnsafeMutablePointer<TensorHandle?>?, _ nOut: Int, _ vjpFunction: UnsafeMutablePointer<FunctionHandle?>?) -> Int32 {
+    Boundary.clear(outputs, count: nOut)
     guard let vjpFunction else { return Boundary.fail(SwiftFuncError.invalidArgument("vjp", "vjp_fn is NULL")) }
     vjpFunction.pointee = nil
     return Boundary.run("vjp") {
         var pullback: Function?
         try Boundary.store({
             let function = try Boundary.function(f, "vjp")
-            guard n == function.inputCount else { throw SwiftFuncError.invalidArgument("vjp", "\(function.name) takes \(function.inputCount) inputs, got n = \(n)") }
+            guard n == function.inputCount, nOut == function.outputCount else {
+                throw SwiftFuncError.invalidArgument("vjp", "\(function.name) takes \(function.inputCount) inputs and returns \(function.outputCount) outputs, got n = \(n) and n_out = \(nOut)")
+            }
             let result = try Transforms.vjp(function, Boundary.values(primals, n, "vjp", "primals"))
             pullback = result.pullback
             return result.outputs
@@ -188,13 +198,15 @@ public func sf_vjp(_ f: FunctionHandle?, _ primals: UnsafePointer<TensorHandle?>
 @_cdecl("sf_jvp")
 public func sf_jvp(_ f: FunctionHandle?, _ primals: UnsafePointer<TensorHandle?>?, _ tangents: UnsafePointer<TensorHandle?>?, _ n: Int,
                    _ outputs: UnsafeMutablePointer<TensorHandle?>?, _ tangentsOut: UnsafeMutablePointer<TensorHandle?>?, _ nOut: Int) -> Int32 {
-    Boundary.run("jvp") {
+    Boundary.clear(tangentsOut, count: nOut)
+    return Boundary.run("jvp") {
         var outputTangents: [Value] = []
         try Boundary.store({
             guard nOut == 0 || tangentsOut != nil else { throw SwiftFuncError.invalidArgument("jvp", "tangents_out is NULL") }
-            for i in 0..<nOut { tangentsOut?[i] = nil }
             let function = try Boundary.function(f, "jvp")
-            guard n == function.inputCount else { throw SwiftFuncError.invalidArgument("jvp", "\(function.name) takes \(function.inputCount) inputs, got n = \(n)") }
+            guard n == function.inputCount, nOut == function.outputCount else {
+                throw SwiftFuncError.invalidArgument("jvp", "\(function.name) takes \(function.inputCount) inputs and returns \(function.outputCount) outputs, got n = \(n) and n_out = \(nOut)")
+            }
             let result = try Transforms.jvp(function, Boundary.values(primals, n, "jvp", "primals"),
                                             Boundary.values(tangents, n, "jvp", "tangents").map { Optional($0) })
             outputTangents = result.tangents
@@ -207,13 +219,16 @@ public func sf_jvp(_ f: FunctionHandle?, _ primals: UnsafePointer<TensorHandle?>
 @_cdecl("sf_linearize")
 public func sf_linearize(_ f: FunctionHandle?, _ primals: UnsafePointer<TensorHandle?>?, _ n: Int,
                          _ outputs: UnsafeMutablePointer<TensorHandle?>?, _ nOut: Int, _ jvpFunction: UnsafeMutablePointer<FunctionHandle?>?) -> Int32 {
+    Boundary.clear(outputs, count: nOut)
     guard let jvpFunction else { return Boundary.fail(SwiftFuncError.invalidArgument("linearize", "jvp_fn is NULL")) }
     jvpFunction.pointee = nil
     return Boundary.run("linearize") {
         var linear: Function?
         try Boundary.store({
             let function = try Boundary.function(f, "linearize")
-            guard n == function.inputCount else { throw SwiftFuncError.invalidArgument("linearize", "\(function.name) takes \(function.inputCount) inputs, got n = \(n)") }
+            guard n == function.inputCount, nOut == function.outputCount else {
+                throw SwiftFuncError.invalidArgument("linearize", "\(function.name) takes \(function.inputCount) inputs and returns \(function.outputCount) outputs, got n = \(n) and n_out = \(nOut)")
+            }
             let result = try Transforms.linearize(function, Boundary.values(primals, n, "linearize", "primals"))
             linear = result.jvp
             return result.outputs
@@ -257,7 +272,7 @@ public func sf_vmap(_ f: FunctionHandle?, _ inDims: UnsafePointer<Int64>?, _ nIn
         /// SF_NOT_MAPPED (INT64_MIN) becomes nil; NULL arrays mean 0 for every entry.
         func dims(_ pointer: UnsafePointer<Int64>?, _ count: Int, _ expected: Int, _ name: String) throws -> [Int?] {
             guard let pointer else {
-                guard count == 0 || count == expected else { throw SwiftFuncError.invalidArgument("vmap", "\(name) is NULL but its count is \(count)") }
+                guard count == 0 else { throw SwiftFuncError.invalidArgument("vmap", "\(name) is NULL but its count is \(count)") }
                 return Array(repeating: 0, count: expected)
             }
             guard count == expected else {

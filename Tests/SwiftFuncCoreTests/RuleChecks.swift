@@ -15,6 +15,9 @@ struct RuleCheck {
     /// Inputs that are not differentiated (indices, conditions).
     var constantInputs: Set<Int> = []
     var tolerance: Double = 1e-6
+    /// Range of the random values checkBatching stacks after the inputs (keep it inside the op's
+    /// domain, e.g. positive for log, or the loop and vmap both give NaN).
+    var batchRange: (Double, Double) = (-2, 2)
 
     var function: Function { Function(name: name, inputCount: inputs.count, outputCount: 1) { [body] in [try body($0)] } }
 
@@ -32,8 +35,8 @@ private func shifted(_ check: RuleCheck, _ direction: [Tensor], _ scale: Double)
     }
 }
 
-private func randomLike(_ tensor: Tensor, _ rng: inout TestRandom) throws -> Tensor {
-    try Ops.tensor(randomValues(tensor.shape, rng: &rng), shape: tensor.shape, dtype: .float64)
+private func randomLike(_ tensor: Tensor, in range: (Double, Double) = (-2, 2), _ rng: inout TestRandom) throws -> Tensor {
+    try Ops.tensor(randomValues(tensor.shape, in: range, rng: &rng), shape: tensor.shape, dtype: .float64)
 }
 
 private func dot(_ a: Value, _ b: Value) throws -> Double {
@@ -115,11 +118,12 @@ func checkBatching(_ check: RuleCheck, batchSize: Int = 3, seed: UInt64 = 2, fil
         try check.inputs.indices.map { i in
             let input = check.inputs[i]
             if b == 0 || !check.differentiable.contains(i) { return input }
-            return try randomLike(input, &rng)
+            return try randomLike(input, in: check.batchRange, &rng)
         }
     }
     let before = BatchingStatistics.fallbackCount
 
+    var configurations: [[Int?]] = []
     for mappedInput in check.inputs.indices {
         for inDim in [0, 1, -1, nil] as [Int?] {
             let rank = check.inputs[mappedInput].rank
@@ -129,21 +133,30 @@ func checkBatching(_ check: RuleCheck, batchSize: Int = 3, seed: UInt64 = 2, fil
             // Every other input is mapped at 0 too when this one is not mapped, so that something is.
             if inDim == nil { for i in check.inputs.indices where i != mappedInput { inDims[i] = 0 } }
             if inDims.allSatisfy({ $0 == nil }) { continue }
-            let args = try check.inputs.indices.map { i -> Value in
-                guard let dim = inDims[i] else { return check.inputs[i] }
-                let stacked = try stack(examples.map { $0[i] })
-                return try Batching.moveDim(stacked, from: 0, to: dim < 0 ? dim + rank + 1 : dim)
-            }
-            let mapped = try Transforms.vmap(check.function, inDims: inDims, outDims: [0])
-            let result = try Ops.doubles(try mapped(args)[0])
-            // Unmapped inputs are example 0's everywhere.
-            let reference = try (0..<batchSize).flatMap { b -> [Double] in
-                let inputs = check.inputs.indices.map { inDims[$0] == nil ? check.inputs[$0] : examples[b][$0] }
-                return try Ops.doubles(try check.body(inputs))
-            }
-            assertClose(result, reference, tolerance: 1e-12, "\(check.name): vmap in_dims \(inDims.map { $0.map(String.init) ?? "None" })",
-                        file: file, line: line)
+            configurations.append(inDims)
         }
+    }
+    // Every input mapped at once, at different places (the loop above maps them one at a time or
+    // all at 0): all at their last dim, and one at its last dim with the others at 0.
+    if check.inputs.count > 1 {
+        configurations.append([Int?](repeating: -1, count: check.inputs.count))
+        configurations.append([-1] + [Int?](repeating: 0, count: check.inputs.count - 1))
+    }
+    for inDims in configurations {
+        let args = try check.inputs.indices.map { i -> Value in
+            guard let dim = inDims[i] else { return check.inputs[i] }
+            let stacked = try stack(examples.map { $0[i] })
+            return try Batching.moveDim(stacked, from: 0, to: dim < 0 ? dim + check.inputs[i].rank + 1 : dim)
+        }
+        let mapped = try Transforms.vmap(check.function, inDims: inDims, outDims: [0])
+        let result = try Ops.doubles(try mapped(args)[0])
+        // Unmapped inputs are example 0's everywhere.
+        let reference = try (0..<batchSize).flatMap { b -> [Double] in
+            let inputs = check.inputs.indices.map { inDims[$0] == nil ? check.inputs[$0] : examples[b][$0] }
+            return try Ops.doubles(try check.body(inputs))
+        }
+        assertClose(result, reference, tolerance: 1e-12, "\(check.name): vmap in_dims \(inDims.map { $0.map(String.init) ?? "None" })",
+                    file: file, line: line)
     }
 
     // Nested: vmap(vmap(f)) over a [2, B] stack of the first input.

@@ -21,6 +21,7 @@ extension Ops {
     /// weight and bias of that shape (torch.nn.functional.layer_norm).
     public static func layerNorm(_ x: Value, normalizedShape: [Int], weight: Value? = nil, bias: Value? = nil,
                                  eps: Double = 1e-5) throws -> Value {
+        try requireFloat(x, "layer_norm")
         let k = normalizedShape.count
         guard k >= 1, k <= x.rank, Array(x.shape.suffix(k)) == normalizedShape else {
             throw SwiftFuncError.shape("layer_norm", "normalized_shape \(formatShape(normalizedShape)) does not match the last dims of input shape \(formatShape(x.shape))")
@@ -63,6 +64,8 @@ extension Ops {
     /// Mean squared error (torch.nn.functional.mse_loss); input and target broadcast.
     public static func mseLoss(_ input: Value, target: Value, reduction: Reduction = .mean) throws -> Value {
         let difference = try sub(input, target)
+        // Integer input and target have no mean or gradient (torch refuses them too).
+        try requireFloat(difference, "mse_loss")
         return try reduce(mul(difference, difference), reduction)
     }
 

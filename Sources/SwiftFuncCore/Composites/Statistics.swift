@@ -31,7 +31,7 @@ extension Ops {
     /// log(sum(exp(x))) over `dims`, shifted by the (detached) maximum so nothing overflows.
     public static func logsumexp(_ x: Value, dims: [Int]? = nil, keepdim: Bool = false) throws -> Value {
         let normalized = try ShapeChecks.normalize(dims: dims, rank: x.rank, op: "logsumexp")
-        let maximum = try detach(amax(x, dims: normalized, keepdim: true))
+        let maximum = try shiftingMaximum(x, dims: normalized)
         // An all -inf (or +inf) slice would give inf - inf = NaN; shift by 0 there instead (torch does the same).
         let infinite = try eq(abs(maximum), scalar(.infinity))
         let shift = try `where`(infinite, zeros(shape: maximum.shape, dtype: maximum.dtype), maximum)
@@ -39,11 +39,23 @@ extension Ops {
         return keepdim ? result : try squeeze(result, dims: normalized.isEmpty ? [] : normalized)
     }
 
+    /// The detached maximum over `dims` (kept as size 1) that logsumexp and softmax subtract so
+    /// that exp cannot overflow; 0 for an empty reduction, which amax refuses (logsumexp of
+    /// nothing is then log 0 = -inf, as in torch).
+    private static func shiftingMaximum(_ x: Value, dims: [Int]) throws -> Value {
+        guard dims.allSatisfy({ x.shape[$0] > 0 }) else {
+            var shape = x.shape
+            for d in dims { shape[d] = 1 }
+            return try zeros(shape: shape, dtype: x.dtype)
+        }
+        return try detach(amax(x, dims: dims, keepdim: true))
+    }
+
     /// softmax along `dim`.
     public static func softmax(_ x: Value, dim: Int) throws -> Value {
         let d = try ShapeChecks.normalize(dim: dim, rank: Swift.max(x.rank, 1), op: "softmax")
         let dims = x.rank == 0 ? [] : [d]
-        let shifted = try sub(x, detach(amax(x, dims: dims, keepdim: true)))
+        let shifted = try sub(x, shiftingMaximum(x, dims: dims))
         let exponentials = try exp(shifted)
         return try div(exponentials, sum(exponentials, dims: dims, keepdim: true))
     }

@@ -100,6 +100,18 @@ final class BatchInterpreter: TracingInterpreter, @unchecked Sendable {
     /// stack. Counted, so tests can assert that built-in primitives never get here.
     private func loopFallback(_ primitive: Primitive, _ values: [Value], _ dims: [Int?], _ params: Params) throws -> (Value, Int?) {
         BatchingStatistics.recordFallback()
+        guard batchSize > 0 else {
+            // No element to slice: apply the primitive to zeros of one element's shape for the
+            // result type, and return an empty batch of it.
+            let example = try zip(values, dims).map { value, dim -> Value in
+                guard let dim else { return value }
+                var shape = value.shape
+                shape.remove(at: dim)
+                return try emit(.full, [], .fill(shape: shape, value: 0, dtype: value.dtype))
+            }
+            let result = try emit(primitive, example, params)
+            return (try emit(.full, [], .fill(shape: [0] + result.shape, value: 0, dtype: result.dtype)), 0)
+        }
         var results: [Value] = []
         for index in 0..<batchSize {
             let slices = try zip(values, dims).map { value, dim -> Value in

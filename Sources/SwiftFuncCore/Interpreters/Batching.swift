@@ -48,8 +48,14 @@ public enum Batching {
             for (arg, dim) in zip(args, dims) { exampleRank = Swift.max(exampleRank, arg.rank - (dim == nil ? 0 : 1)) }
             let aligned = try zip(args, dims).map { arg, dim -> Value in
                 guard let dim else { return arg }
-                let front = try moveDim(arg, from: dim, to: 0)
                 let missing = exampleRank - (arg.rank - 1)
+                var arg = arg
+                if arg.type.isWeak && (dim != 0 || missing > 0) {
+                    // permute/reshape make strong values, and a strong float64 would win the
+                    // promotion a weak one loses: convert it first to the dtype it would promote to.
+                    arg = try Differentiation.cast(arg, to: weakOperandDType(primitive, args, dims))
+                }
+                let front = try moveDim(arg, from: dim, to: 0)
                 guard missing > 0 else { return front }
                 var shape = front.shape
                 shape.insert(contentsOf: [Int](repeating: 1, count: missing), at: 1)
@@ -57,6 +63,20 @@ public enum Batching {
             }
             return (try emit(primitive, aligned, params), 0)
         }
+    }
+
+    /// The dtype the per-example operands of a broadcasting primitive promote to (select's
+    /// condition does not take part): what a weak operand becomes in the computation.
+    private static func weakOperandDType(_ primitive: Primitive, _ args: [Value], _ dims: [Int?]) -> DType {
+        let operands = zip(args, dims).dropFirst(primitive == .select ? 1 : 0).map { arg, dim -> TensorType in
+            var type = arg.type
+            if let dim { type.shape.remove(at: dim) }
+            return type
+        }
+        guard let first = operands.first else { return .float64 }
+        return operands.dropFirst().reduce(first) { promoted, next in
+            TensorType(shape: [], dtype: DType.promote(promoted, next), isWeak: promoted.isWeak && next.isWeak)
+        }.dtype
     }
 
     /// Rule for reductions over `Params.reduction`: the batch dim moves to the front and the

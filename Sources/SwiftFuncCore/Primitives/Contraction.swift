@@ -26,7 +26,149 @@ enum Contraction {
             case .float64: return try matmulKernel(Double.self, args[0], args[1], type)
             default: throw SwiftFuncError.dtype("matmul", "expected float operands, got \(type.dtype)")
             }
-        })
+        },
+        jvp: { primals, tangents, _, _ in
+            // Bilinear: d(a @ b) = da @ b + a @ db.
+            let (a, b) = (primals[0], primals[1])
+            var result: Value?
+            if let ta = tangents[0] { result = try emit(.matmul, [Differentiation.cast(ta, to: a.dtype), b]) }
+            if let tb = tangents[1] {
+                let term = try emit(.matmul, [a, Differentiation.cast(tb, to: b.dtype)])
+                result = try result.map { try emit(.add, [$0, term]) } ?? term
+            }
+            return result
+        },
+        vjp: { cotangent, primals, _, _ in try matmulVJP(cotangent, primals[0], primals[1]) },
+        batch: { args, dims, _, _ in try matmulBatch(args[0], dims[0], args[1], dims[1]) })
+
+    // MARK: Transform rules
+
+    /// The type of one example of `value`, batched along `batchDim` (nil: not batched).
+    static func exampleType(_ value: Value, _ batchDim: Int?) -> TensorType {
+        var type = value.type
+        if let batchDim { type.shape.remove(at: batchDim) }
+        return type
+    }
+
+    /// `value` with its last two dims swapped (a view).
+    static func transposeLast(_ value: Value) throws -> Value {
+        try Batching.moveDim(value, from: value.rank - 1, to: value.rank - 2)
+    }
+
+    static func reshape(_ value: Value, _ shape: [Int]) throws -> Value {
+        value.shape == shape ? value : try emit(.reshape, [value], .shape(shape))
+    }
+
+    /// The cotangents of a @ b, with torch.matmul's 1-D promotion undone and broadcast batch dims
+    /// summed away: ct @ b^T for a, a^T @ ct for b.
+    static func matmulVJP(_ cotangent: Value, _ a: Value, _ b: Value) throws -> [Value?] {
+        let k = a.shape[a.rank - 1]
+        // Work on the promoted 2-D forms, where the cotangent has the added dims back.
+        let a2 = a.rank == 1 ? try reshape(a, [1, k]) : a
+        let b2 = b.rank == 1 ? try reshape(b, [k, 1]) : b
+        let m = a2.shape[a2.rank - 2], n = b2.shape[b2.rank - 1]
+        let batch = Array(cotangent.shape.dropLast((a.rank >= 2 ? 1 : 0) + (b.rank >= 2 ? 1 : 0)))
+        let ct = try reshape(cotangent, batch + [m, n])
+        let batchCount = batch.reduce(1, *)
+
+        let gradA: Value
+        if a2.rank == 2 && b2.rank > 2 {
+            // a is shared by the whole batch: sum over the batch inside one GEMM by laying the
+            // batch along the contracted dim, [m, batch*n] @ [batch*n, k].
+            let ctRows = try reshape(Batching.moveDim(ct, from: ct.rank - 2, to: 0), [m, batchCount * n])
+            let bRows = try reshape(Batching.moveDim(b2, from: b2.rank - 2, to: 0), [k, batchCount * n])
+            gradA = try emit(.matmul, [ctRows, transposeLast(bRows)])
+        } else {
+            gradA = try Differentiation.unbroadcast(emit(.matmul, [ct, transposeLast(b2)]), to: a2.shape)
+        }
+
+        let gradB: Value
+        if b2.rank == 2 && a2.rank > 2 {
+            // b is shared: the batch folds into the rows, [k, batch*m] @ [batch*m, n].
+            let aRows = try reshape(a2, [batchCount * m, k])
+            let ctRows = try reshape(ct, [batchCount * m, n])
+            gradB = try emit(.matmul, [transposeLast(aRows), ctRows])
+        } else {
+            gradB = try Differentiation.unbroadcast(emit(.matmul, [transposeLast(a2), ct]), to: b2.shape)
+        }
+        return [try reshape(gradA, a.shape), try reshape(gradB, b.shape)]
+    }
+
+    /// vmap of matmul, one matmul on the whole batch. An unbatched operand is never broadcast: a
+    /// batched left operand puts the batch among its rows (one folded GEMM when the right operand
+    /// is 1-D or 2-D), a batched right operand puts it among its columns, and only when both are
+    /// batched does it become a batch dim of a batched GEMM.
+    static func matmulBatch(_ a: Value, _ dimA: Int?, _ b: Value, _ dimB: Int?) throws -> (Value, Int?) {
+        // The per-example types first: vmap does not type-check them, and the folds below rely on
+        // them (e.g. a 0-d example must be refused, not read as a vector of the batch).
+        _ = try matmulType(exampleType(a, dimA), exampleType(b, dimB))
+        switch (dimA, dimB) {
+        case let (da?, nil):
+            if b.rank <= 2 {
+                // a @ b acts on each row of a (any dim but the last): the batch dim just passes
+                // through, unless it is a's last (contracted) dim.
+                guard da == a.rank - 1 else { return (try emit(.matmul, [a, b]), da) }
+                return (try emit(.matmul, [Batching.moveDim(a, from: da, to: 0), b]), 0)
+            }
+            let front = try Batching.moveDim(a, from: da, to: 0)
+            if a.rank == 2 {
+                // Per-example vector [K] times b [..., K, N]: the batch is M, [..., B, N].
+                return (try emit(.matmul, [front, b]), b.rank - 2)
+            }
+            // b has batch dims of its own: pad a's so that B sits in front of all of them.
+            let missing = (b.rank - 2) - (a.rank - 3)
+            guard missing > 0 else { return (try emit(.matmul, [front, b]), 0) }
+            var shape = front.shape
+            shape.insert(contentsOf: [Int](repeating: 1, count: missing), at: 1)
+            return (try emit(.matmul, [reshape(front, shape), b]), 0)
+
+        case let (nil, db?):
+            if b.rank == 2 {
+                // Per-example vector: the batch becomes the columns, a @ [K, B].
+                let columns = try Batching.moveDim(b, from: db, to: 1)
+                let output = try emit(.matmul, [a, columns])
+                return (output, a.rank == 1 ? 0 : output.rank - 1)
+            }
+            // Fold the batch into N: [..., K, B, N] seen as [..., K, B*N] (a view when b is laid
+            // out that way, else one copy), then split the columns again.
+            let beside = try Batching.moveDim(b, from: db, to: b.rank - 2)
+            var shape = beside.shape
+            let batchSize = shape.remove(at: b.rank - 2)
+            shape[shape.count - 1] *= batchSize
+            let output = try emit(.matmul, [a, reshape(beside, shape)])
+            var split = output.shape
+            split[split.count - 1] = batchSize
+            split.append(beside.shape[beside.rank - 1])
+            return (try reshape(output, split), output.rank - 1)
+
+        case let (da?, db?):
+            // Batched GEMM: both batch dims in front, 1-D examples promoted, per-example batch
+            // dims aligned from the right behind B.
+            var left = try Batching.moveDim(a, from: da, to: 0)
+            var right = try Batching.moveDim(b, from: db, to: 0)
+            let vectorLeft = left.rank == 2, vectorRight = right.rank == 2
+            if vectorLeft { left = try reshape(left, [left.shape[0], 1, left.shape[1]]) }
+            if vectorRight { right = try reshape(right, right.shape + [1]) }
+            let extraLeft = left.rank - 3, extraRight = right.rank - 3
+            if extraLeft < extraRight {
+                var shape = left.shape
+                shape.insert(contentsOf: [Int](repeating: 1, count: extraRight - extraLeft), at: 1)
+                left = try reshape(left, shape)
+            } else if extraRight < extraLeft {
+                var shape = right.shape
+                shape.insert(contentsOf: [Int](repeating: 1, count: extraLeft - extraRight), at: 1)
+                right = try reshape(right, shape)
+            }
+            let output = try emit(.matmul, [left, right])
+            var shape = output.shape
+            if vectorRight { shape.removeLast() }
+            if vectorLeft { shape.remove(at: shape.count - (vectorRight ? 1 : 2)) }
+            return (try reshape(output, shape), 0)
+
+        case (nil, nil):
+            return (try emit(.matmul, [a, b]), nil)
+        }
+    }
 
     /// Both dtypes must be float dtypes; the message names them (integer matmul is not supported).
     static func checkFloatOperands(_ a: DType, _ b: DType, op: String) throws {

@@ -26,7 +26,171 @@ enum Convolution {
             case .float64: return try conv2dKernel(Double.self, args[0], args[1], geometry)
             default: throw SwiftFuncError.dtype("conv2d", "expected float operands, got \(type.dtype)")
             }
+        },
+        jvp: { primals, tangents, _, params in
+            // Bilinear: d conv(x, w) = conv(dx, w) + conv(x, dw).
+            let (x, w) = (primals[0], primals[1])
+            var result: Value?
+            if let tx = tangents[0] { result = try emit(.conv2d, [Differentiation.cast(tx, to: x.dtype), w], params) }
+            if let tw = tangents[1] {
+                let term = try emit(.conv2d, [x, Differentiation.cast(tw, to: w.dtype)], params)
+                result = try result.map { try emit(.add, [$0, term]) } ?? term
+            }
+            return result
+        },
+        vjp: { cotangent, primals, _, params in
+            let conv = try ConvParams(params)
+            return [try inputCotangent(cotangent, inputShape: primals[0].shape, weight: primals[1], conv),
+                    try weightCotangent(cotangent, input: primals[0], weightShape: primals[1].shape, conv)]
+        },
+        batch: { args, dims, batchSize, params in
+            try conv2dBatch(args[0], dims[0], args[1], dims[1], batchSize: batchSize, ConvParams(params))
         })
+
+    // MARK: Transform rules
+
+    /// conv2d's params unpacked.
+    struct ConvParams {
+        var stride: [Int], padding: [Int], dilation: [Int], groups: Int
+
+        init(_ params: Params) throws {
+            guard case let .conv(stride, padding, dilation, groups) = params else {
+                throw SwiftFuncError.internal("conv2d", "expects conv params")
+            }
+            (self.stride, self.padding, self.dilation, self.groups) = (stride, padding, dilation, groups)
+        }
+
+        init(stride: [Int], padding: [Int], dilation: [Int], groups: Int) {
+            (self.stride, self.padding, self.dilation, self.groups) = (stride, padding, dilation, groups)
+        }
+
+        var params: Params { .conv(stride: stride, padding: padding, dilation: dilation, groups: groups) }
+    }
+
+    static func reshape(_ value: Value, _ shape: [Int]) throws -> Value {
+        value.shape == shape ? value : try emit(.reshape, [value], .shape(shape))
+    }
+
+    static func permute(_ value: Value, _ order: [Int]) throws -> Value {
+        order == Array(order.indices) ? value : try emit(.permute, [value], .permutation(order))
+    }
+
+    /// Zero padding (negative values crop) of the two spatial dims of an NCHW tensor.
+    static func padSpatial(_ value: Value, before: [Int], after: [Int]) throws -> Value {
+        if before.allSatisfy({ $0 == 0 }) && after.allSatisfy({ $0 == 0 }) { return value }
+        return try emit(.pad, [value], .pad(before: [0, 0] + before, after: [0, 0] + after, value: 0))
+    }
+
+    /// The input cotangent (a transposed convolution) as a stride-1 conv2d: the cotangent with
+    /// stride - 1 zeros between its elements, padded by dilation * (kernel - 1) - padding (negative
+    /// crops) plus, at the end, the rows the forward pass never reached (which get zero), against
+    /// the flipped kernel with its in/out channels swapped within each group.
+    static func inputCotangent(_ cotangent: Value, inputShape: [Int], weight: Value, _ p: ConvParams) throws -> Value {
+        let (n, o) = (cotangent.shape[0], cotangent.shape[1])
+        let outSize = [cotangent.shape[2], cotangent.shape[3]]
+        let kernel = [weight.shape[2], weight.shape[3]]
+        if cotangent.count == 0 || weight.count == 0 || inputShape.contains(0) {
+            return try Differentiation.full(0, shape: inputShape, dtype: cotangent.dtype)
+        }
+        var spread = cotangent
+        if p.stride != [1, 1] {
+            // [N, O, OH, 1, OW, 1] padded to [N, O, OH, s0, OW, s1]: each element followed by
+            // stride - 1 zeros (stride - 1 too many at the end, cropped below).
+            spread = try reshape(spread, [n, o, outSize[0], 1, outSize[1], 1])
+            spread = try emit(.pad, [spread], .pad(before: [0, 0, 0, 0, 0, 0],
+                                                  after: [0, 0, 0, p.stride[0] - 1, 0, p.stride[1] - 1], value: 0))
+            spread = try reshape(spread, [n, o, outSize[0] * p.stride[0], outSize[1] * p.stride[1]])
+        }
+        var before = [0, 0], after = [0, 0]
+        for axis in 0..<2 {
+            let size = inputShape[2 + axis], reach = p.dilation[axis] * (kernel[axis] - 1)
+            // Input rows past the last window: (size + 2 padding - reach - 1) mod stride of them.
+            let unused = (size + 2 * p.padding[axis] - reach - 1) % p.stride[axis]
+            before[axis] = reach - p.padding[axis]
+            after[axis] = reach - p.padding[axis] + unused - (p.stride[axis] - 1)
+        }
+        spread = try padSpatial(spread, before: before, after: after)
+        // [O, C/g, KH, KW] -> [g, O/g, C/g, KH, KW] -> [g, C/g, O/g, KH, KW] -> [C, O/g, KH, KW], flipped.
+        let g = p.groups, cg = weight.shape[1]
+        let grouped = try reshape(weight, [g, o / g, cg, kernel[0], kernel[1]])
+        let swapped = try reshape(permute(grouped, [0, 2, 1, 3, 4]), [g * cg, o / g, kernel[0], kernel[1]])
+        let flipped = try emit(.flip, [swapped], .dims([2, 3]))
+        let params = ConvParams(stride: [1, 1], padding: [0, 0], dilation: p.dilation, groups: g)
+        return try emit(.conv2d, [spread, flipped], params.params)
+    }
+
+    /// The weight cotangent as a conv2d of the input (batch and channels exchanged, the groups
+    /// moved into the channels) with the cotangent as the kernel, stride and dilation exchanged,
+    /// cropped to the kernel size.
+    static func weightCotangent(_ cotangent: Value, input: Value, weightShape: [Int], _ p: ConvParams) throws -> Value {
+        let n = input.shape[0]
+        let (o, cg) = (weightShape[0], weightShape[1])
+        let outSize = [cotangent.shape[2], cotangent.shape[3]]
+        let g = p.groups
+        if cotangent.count == 0 || input.count == 0 || weightShape.contains(0) {
+            return try Differentiation.full(0, shape: weightShape, dtype: cotangent.dtype)
+        }
+        // x [N, g, C/g, H, W] -> [C/g, g, N, H, W] -> [C/g, g*N, H, W]: images are input channels.
+        let grouped = try reshape(input, [n, g, cg, input.shape[2], input.shape[3]])
+        let images = try reshape(permute(grouped, [2, 1, 0, 3, 4]), [cg, g * n, input.shape[2], input.shape[3]])
+        // ct [N, g, O/g, OH, OW] -> [g, O/g, N, OH, OW] -> [O, N, OH, OW]: the kernel.
+        let ctGrouped = try reshape(cotangent, [n, g, o / g, outSize[0], outSize[1]])
+        let kernel = try reshape(permute(ctGrouped, [1, 2, 0, 3, 4]), [o, n, outSize[0], outSize[1]])
+        let params = ConvParams(stride: p.dilation, padding: p.padding, dilation: p.stride, groups: g)
+        var result = try emit(.conv2d, [images, kernel], params.params)  // [C/g, O, KH', KW'], KH' >= KH
+        result = try padSpatial(result, before: [0, 0], after: [weightShape[2] - result.shape[2], weightShape[3] - result.shape[3]])
+        return try permute(result, [1, 0, 2, 3])
+    }
+
+    /// vmap of conv2d with one conv2d: a batched input folds into N, a batched weight into the
+    /// output channels, and both batched into the groups (B * groups).
+    static func conv2dBatch(_ x: Value, _ dimX: Int?, _ w: Value, _ dimW: Int?, batchSize: Int, _ p: ConvParams) throws -> (Value, Int?) {
+        // vmap does not type-check the examples; the reshapes below rely on 4-D examples.
+        let exampleOutput = try conv2dGeometry(Contraction.exampleType(x, dimX), Contraction.exampleType(w, dimW), p.params).type
+        switch (dimX, dimW) {
+        case let (dx?, nil):
+            // N and B adjacent (in either order) merge into one batch of images.
+            let dim = dx <= 1 ? dx : 0
+            let images = try Batching.moveDim(x, from: dx, to: dim)
+            let s = images.shape
+            let output = try emit(.conv2d, [reshape(images, [s[0] * s[1], s[2], s[3], s[4]]), w], p.params)
+            let t = output.shape
+            return (try reshape(output, [s[0], s[1], t[1], t[2], t[3]]), dim)
+
+        case let (nil, dw?):
+            let weights = try Batching.moveDim(w, from: dw, to: 0)  // [B, O, C/g, KH, KW]
+            let (o, cg, kh, kw) = (weights.shape[1], weights.shape[2], weights.shape[3], weights.shape[4])
+            let g = p.groups
+            // Output channels ordered (group, b, o') so that each group's channels stay together.
+            let grouped = try reshape(weights, [batchSize, g, o / g, cg, kh, kw])
+            let folded = try reshape(permute(grouped, [1, 0, 2, 3, 4, 5]), [g * batchSize * (o / g), cg, kh, kw])
+            let output = try emit(.conv2d, [x, folded], p.params)  // [N, g*B*O/g, OH, OW]
+            let t = output.shape
+            let split = try reshape(output, [t[0], g, batchSize, o / g, t[2], t[3]])
+            return (try reshape(permute(split, [0, 2, 1, 3, 4, 5]), [t[0], batchSize, o, t[2], t[3]]), 1)
+
+        case let (dx?, dw?):
+            let images = try Batching.moveDim(x, from: dx, to: 1)  // [N, B, C, H, W]
+            let weights = try Batching.moveDim(w, from: dw, to: 0)  // [B, O, C/g, KH, KW]
+            let (n, c) = (images.shape[0], images.shape[2])
+            let o = weights.shape[1]
+            if batchSize == 0 {
+                // groups would be 0: an empty result of the per-example output type.
+                return (try Differentiation.full(0, shape: [0] + exampleOutput.shape, dtype: exampleOutput.dtype), 0)
+            }
+            // Channels (b, c) against output channels (b, o): group b * groups + i sees only its own.
+            let stacked = try reshape(images, [n, batchSize * c, images.shape[3], images.shape[4]])
+            let kernels = try reshape(weights, [batchSize * o] + Array(weights.shape.suffix(3)))
+            var params = p
+            params.groups = p.groups * batchSize
+            let output = try emit(.conv2d, [stacked, kernels], params.params)
+            let t = output.shape
+            return (try reshape(output, [n, batchSize, o, t[2], t[3]]), 1)
+
+        case (nil, nil):
+            return (try emit(.conv2d, [x, w], p.params), nil)
+        }
+    }
 
     /// Everything the kernel needs, derived and checked from the operand types and params.
     struct Geometry {

@@ -15,6 +15,18 @@ enum Creation {
         }
     }
 
+    // MARK: Rules of primitives without tensor arguments
+
+    /// full, arange, rand and randn depend on no input: their tangent is a symbolic zero.
+    static let constantJVP: JVPRule = { _, _, _, _ in nil }
+    /// ... and they have no inputs to send cotangents to.
+    static let constantVJP: VJPRule = { _, _, _, _ in [] }
+    /// With no arguments nothing is batched, so vmap never calls this (random ops are handled by
+    /// BatchInterpreter's randomness modes); it runs the op once, unbatched, to keep the table total.
+    static func constantBatch(_ primitive: Primitive) -> BatchRule {
+        { args, _, _, params in (try emit(primitive, args, params), nil) }
+    }
+
     // MARK: cast
 
     static let cast = PrimitiveRules(
@@ -33,7 +45,18 @@ enum Creation {
             let result = try Tensor(uninitialized: type, op: "cast")
             try convertElements(of: x, into: result)
             return result
-        })
+        },
+        jvp: { _, tangents, _, params in
+            // A conversion is linear: the tangent converts too (a non-float target has none).
+            guard case .dtype(let dtype) = params, dtype.isFloatingPoint, let tangent = tangents[0] else { return nil }
+            return try emit(.cast, [tangent], params)
+        },
+        vjp: { cotangent, primals, _, _ in
+            // Back to the input's dtype; integer and bool inputs are not differentiable.
+            guard primals[0].dtype.isFloatingPoint else { return [nil] }
+            return [try emit(.cast, [cotangent], .dtype(primals[0].dtype))]
+        },
+        batch: Batching.vectorized(.cast))
 
     /// Writes `source`'s values converted to `destination`'s dtype into the contiguous `destination`.
     static func convertElements(of source: Tensor, into destination: Tensor) throws {
@@ -98,7 +121,8 @@ enum Creation {
         eval: { _, params, type in
             guard case .fill(_, let value, _) = params else { throw SwiftFuncError.internal("full", "expects fill params") }
             return try filled(type, value, op: "full")
-        })
+        },
+        jvp: constantJVP, vjp: constantVJP, batch: constantBatch(.full))
 
     /// A new contiguous tensor of `type` with every element `value` (converted like a cast).
     static func filled(_ type: TensorType, _ value: Double, op: String) throws -> Tensor {
@@ -157,7 +181,8 @@ enum Creation {
             }
             try type.dtype.dispatch(Fill(tensor: result, start: start, step: step))
             return result
-        })
+        },
+        jvp: constantJVP, vjp: constantVJP, batch: constantBatch(.arange))
 }
 
 extension Ops {

@@ -27,45 +27,86 @@ import Glibc
 /// Elementwise primitives: one table entry per primitive with its type rule and kernel.
 enum Elementwise {
     static func rules(for primitive: Primitive) -> PrimitiveRules {
+        // Each entry carries its derivative: dy/dx applied to `v` (a tangent in the JVP, a cotangent
+        // in the VJP: the Jacobian of an elementwise op is diagonal, so both are the same product),
+        // from x and y = f(x). nil: the derivative is zero (piecewise constant ops).
         switch primitive {
         // Unary ops that promote integers and bool to float32.
-        case .exp: return floatUnary("exp", ExpOp.self)
-        case .log: return floatUnary("log", LogOp.self)
-        case .log1p: return floatUnary("log1p", Log1pOp.self)
-        case .expm1: return floatUnary("expm1", Expm1Op.self)
-        case .sin: return floatUnary("sin", SinOp.self)
-        case .cos: return floatUnary("cos", CosOp.self)
-        case .tan: return floatUnary("tan", TanOp.self)
-        case .tanh: return floatUnary("tanh", TanhOp.self)
-        case .sigmoid: return floatUnary("sigmoid", SigmoidOp.self)
-        case .sqrt: return floatUnary("sqrt", SqrtOp.self)
-        case .rsqrt: return floatUnary("rsqrt", RsqrtOp.self)
-        case .erf: return floatUnary("erf", ErfOp.self)
-        // Unary ops that keep integer dtypes.
-        case .neg: return numericUnary("neg", NegOp.self, acceptsBool: false)
-        case .abs: return numericUnary("abs", AbsOp.self, acceptsBool: false)
-        case .sign: return numericUnary("sign", SignOp.self, acceptsBool: true)
-        case .relu: return numericUnary("relu", ReluOp.self, acceptsBool: false)
-        case .floor: return numericUnary("floor", FloorOp.self, acceptsBool: false)
-        case .ceil: return numericUnary("ceil", CeilOp.self, acceptsBool: false)
-        case .round: return numericUnary("round", RoundOp.self, acceptsBool: false)
-        // Binary arithmetic in the promoted dtype.
-        case .add: return arithmetic("add", AddOp.self, refusesBool: false)
-        case .sub: return arithmetic("sub", SubOp.self, refusesBool: true)
-        case .mul: return arithmetic("mul", MulOp.self, refusesBool: false)
-        case .pow: return arithmetic("pow", PowOp.self, refusesBool: true)
-        case .maximum: return arithmetic("maximum", MaximumOp.self, refusesBool: false)
-        case .minimum: return arithmetic("minimum", MinimumOp.self, refusesBool: false)
+        case .exp: return floatUnary(primitive, "exp", ExpOp.self) { v, _, y in try Ops.mul(v, y) }
+        case .log: return floatUnary(primitive, "log", LogOp.self) { v, x, _ in try Ops.div(v, x) }
+        case .log1p: return floatUnary(primitive, "log1p", Log1pOp.self) { v, x, _ in try Ops.div(v, Ops.add(x, Ops.scalar(1))) }
+        case .expm1: return floatUnary(primitive, "expm1", Expm1Op.self) { v, _, y in try Ops.mul(v, Ops.add(y, Ops.scalar(1))) }
+        case .sin: return floatUnary(primitive, "sin", SinOp.self) { v, x, _ in try Ops.mul(v, Ops.cos(x)) }
+        case .cos: return floatUnary(primitive, "cos", CosOp.self) { v, x, _ in try Ops.mul(v, Ops.neg(Ops.sin(x))) }
+        case .tan: return floatUnary(primitive, "tan", TanOp.self) { v, _, y in try Ops.mul(v, Ops.add(Ops.mul(y, y), Ops.scalar(1))) }
+        case .tanh: return floatUnary(primitive, "tanh", TanhOp.self) { v, _, y in try Ops.mul(v, Ops.sub(Ops.scalar(1), Ops.mul(y, y))) }
+        case .sigmoid:
+            return floatUnary(primitive, "sigmoid", SigmoidOp.self) { v, _, y in try Ops.mul(v, Ops.mul(y, Ops.sub(Ops.scalar(1), y))) }
+        case .sqrt: return floatUnary(primitive, "sqrt", SqrtOp.self) { v, _, y in try Ops.div(v, Ops.mul(y, Ops.scalar(2))) }
+        case .rsqrt:
+            // d/dx x^(-1/2) = -x^(-3/2) / 2 = -y^3 / 2 (torch's rsqrt backward).
+            return floatUnary(primitive, "rsqrt", RsqrtOp.self) { v, _, y in try Ops.mul(v, Ops.mul(Ops.mul(y, y), Ops.mul(y, Ops.scalar(-0.5)))) }
+        case .erf:
+            // d/dx erf(x) = 2 / sqrt(pi) * e^(-x^2).
+            return floatUnary(primitive, "erf", ErfOp.self) { v, x, _ in
+                try Ops.mul(v, Ops.mul(Ops.exp(Ops.neg(Ops.mul(x, x))), Ops.scalar(2 / Double.pi.squareRoot())))
+            }
+        // Unary ops that keep integer dtypes (integer results never get tangents).
+        case .neg: return numericUnary(primitive, "neg", NegOp.self, acceptsBool: false) { v, _, _ in try Ops.neg(v) }
+        // abs'(0) = sign(0) = 0, as torch.
+        case .abs: return numericUnary(primitive, "abs", AbsOp.self, acceptsBool: false) { v, x, _ in try Ops.mul(v, Ops.sign(x)) }
+        case .sign: return numericUnary(primitive, "sign", SignOp.self, acceptsBool: true, derivative: nil)
+        // relu'(0) = 0, as torch (threshold_backward); a select, so that inf/NaN tangents where x <= 0 do not leak.
+        case .relu:
+            return numericUnary(primitive, "relu", ReluOp.self, acceptsBool: false) { v, x, _ in
+                try Ops.where(Ops.gt(x, Ops.scalar(0)), v, Ops.scalar(0))
+            }
+        case .floor: return numericUnary(primitive, "floor", FloorOp.self, acceptsBool: false, derivative: nil)
+        case .ceil: return numericUnary(primitive, "ceil", CeilOp.self, acceptsBool: false, derivative: nil)
+        case .round: return numericUnary(primitive, "round", RoundOp.self, acceptsBool: false, derivative: nil)
+        // Binary arithmetic in the promoted dtype. Partials: (v, a, b, y) -> dy/da ⊙ v and dy/db ⊙ v,
+        // at the broadcast shape (the rules bring them to each operand's shape and dtype).
+        case .add:
+            return arithmetic(primitive, "add", AddOp.self, refusesBool: false,
+                              lhs: { v, _, _, _ in v }, rhs: { v, _, _, _ in v })
+        case .sub:
+            return arithmetic(primitive, "sub", SubOp.self, refusesBool: true,
+                              lhs: { v, _, _, _ in v }, rhs: { v, _, _, _ in try Ops.neg(v) })
+        case .mul:
+            return arithmetic(primitive, "mul", MulOp.self, refusesBool: false,
+                              lhs: { v, _, b, _ in try Ops.mul(v, b) }, rhs: { v, a, _, _ in try Ops.mul(v, a) })
+        case .pow:
+            return arithmetic(primitive, "pow", PowOp.self, refusesBool: true,
+                              lhs: { v, a, b, y in try Ops.mul(v, powBaseDerivative(a, b, y)) },
+                              rhs: { v, a, b, y in try Ops.mul(v, powExponentDerivative(a, b, y)) })
+        // Ties split the gradient half/half (torch's maximum/minimum); NaN comparisons are false, so a
+        // NaN operand gives zero to both sides.
+        case .maximum:
+            return arithmetic(primitive, "maximum", MaximumOp.self, refusesBool: false,
+                              lhs: { v, a, b, y in try Ops.mul(v, winnerShare(Ops.gt(a, b), Ops.eq(a, b), y)) },
+                              rhs: { v, a, b, y in try Ops.mul(v, winnerShare(Ops.lt(a, b), Ops.eq(a, b), y)) })
+        case .minimum:
+            return arithmetic(primitive, "minimum", MinimumOp.self, refusesBool: false,
+                              lhs: { v, a, b, y in try Ops.mul(v, winnerShare(Ops.lt(a, b), Ops.eq(a, b), y)) },
+                              rhs: { v, a, b, y in try Ops.mul(v, winnerShare(Ops.gt(a, b), Ops.eq(a, b), y)) })
         // Binary ops that compute in a float dtype.
-        case .div: return floatBinary("div", DivOp.self)
-        case .atan2: return floatBinary("atan2", Atan2Op.self)
-        // Comparisons: bool results computed in the promoted dtype.
-        case .lt: return comparison("lt", LessOp.self)
-        case .le: return comparison("le", LessEqualOp.self)
-        case .gt: return comparison("gt", GreaterOp.self)
-        case .ge: return comparison("ge", GreaterEqualOp.self)
-        case .eq: return comparison("eq", EqualOp.self)
-        case .ne: return comparison("ne", NotEqualOp.self)
+        case .div:
+            // d/db (a / b) = -a / b^2 = -y / b.
+            return floatBinary(primitive, "div", DivOp.self,
+                               lhs: { v, _, b, _ in try Ops.div(v, b) },
+                               rhs: { v, _, b, y in try Ops.neg(Ops.div(Ops.mul(v, y), b)) })
+        case .atan2:
+            // d atan2(a, b) = (b da - a db) / (a^2 + b^2).
+            return floatBinary(primitive, "atan2", Atan2Op.self,
+                               lhs: { v, a, b, _ in try Ops.div(Ops.mul(v, b), Ops.add(Ops.mul(a, a), Ops.mul(b, b))) },
+                               rhs: { v, a, b, _ in try Ops.neg(Ops.div(Ops.mul(v, a), Ops.add(Ops.mul(a, a), Ops.mul(b, b)))) })
+        // Comparisons: bool results computed in the promoted dtype; no derivatives.
+        case .lt: return comparison(primitive, "lt", LessOp.self)
+        case .le: return comparison(primitive, "le", LessEqualOp.self)
+        case .gt: return comparison(primitive, "gt", GreaterOp.self)
+        case .ge: return comparison(primitive, "ge", GreaterEqualOp.self)
+        case .eq: return comparison(primitive, "eq", EqualOp.self)
+        case .ne: return comparison(primitive, "ne", NotEqualOp.self)
         case .select: return selectRules()
         default:
             let name = "\(primitive)"
@@ -79,7 +120,8 @@ enum Elementwise {
     // MARK: Rule builders
 
     /// A unary op that computes in float: integer and bool inputs give float32.
-    private static func floatUnary<Op: FloatUnaryOp>(_ name: String, _: Op.Type) -> PrimitiveRules {
+    private static func floatUnary<Op: FloatUnaryOp>(_ primitive: Primitive, _ name: String, _: Op.Type,
+                                                     derivative: UnaryDerivative?) -> PrimitiveRules {
         PrimitiveRules(
             name: name,
             type: { args, _ in
@@ -92,11 +134,13 @@ enum Elementwise {
                 let result = try Tensor(uninitialized: type, op: name)
                 try type.dtype.dispatchFloat(FloatUnaryVisitor<Op>(input: input, result: result))
                 return result
-            })
+            },
+            jvp: unaryJVP(derivative), vjp: unaryVJP(derivative), batch: Batching.vectorized(primitive))
     }
 
     /// A unary op that keeps the input dtype (bool only when `acceptsBool`).
-    private static func numericUnary<Op: NumericUnaryOp>(_ name: String, _: Op.Type, acceptsBool: Bool) -> PrimitiveRules {
+    private static func numericUnary<Op: NumericUnaryOp>(_ primitive: Primitive, _ name: String, _: Op.Type, acceptsBool: Bool,
+                                                         derivative: UnaryDerivative?) -> PrimitiveRules {
         PrimitiveRules(
             name: name,
             type: { args, _ in
@@ -111,11 +155,13 @@ enum Elementwise {
                 let result = try Tensor(uninitialized: type, op: name)
                 try type.dtype.dispatchNumeric(NumericUnaryVisitor<Op>(input: x, result: result))
                 return result
-            })
+            },
+            jvp: unaryJVP(derivative), vjp: unaryVJP(derivative), batch: Batching.vectorized(primitive))
     }
 
     /// A broadcasting binary op in the promoted dtype. `refusesBool` rejects two bool operands.
-    private static func arithmetic<Op: ArithmeticOp>(_ name: String, _: Op.Type, refusesBool: Bool) -> PrimitiveRules {
+    private static func arithmetic<Op: ArithmeticOp>(_ primitive: Primitive, _ name: String, _: Op.Type, refusesBool: Bool,
+                                                     lhs: @escaping Partial, rhs: @escaping Partial) -> PrimitiveRules {
         let isPow = name == "pow"
         return PrimitiveRules(
             name: name,
@@ -138,11 +184,13 @@ enum Elementwise {
                 }
                 try type.dtype.dispatchNumeric(ArithmeticVisitor<Op>(a: a, b: b, result: result, op: name))
                 return result
-            })
+            },
+            jvp: binaryJVP(lhs, rhs), vjp: binaryVJP(lhs, rhs), batch: Batching.broadcasting(primitive))
     }
 
     /// A broadcasting binary op that computes in the promoted float dtype (float32 for integers).
-    private static func floatBinary<Op: FloatBinaryOp>(_ name: String, _: Op.Type) -> PrimitiveRules {
+    private static func floatBinary<Op: FloatBinaryOp>(_ primitive: Primitive, _ name: String, _: Op.Type,
+                                                       lhs: @escaping Partial, rhs: @escaping Partial) -> PrimitiveRules {
         PrimitiveRules(
             name: name,
             type: { args, _ in
@@ -155,11 +203,12 @@ enum Elementwise {
                 let result = try Tensor(uninitialized: type, op: name)
                 try type.dtype.dispatchFloat(FloatBinaryVisitor<Op>(a: a, b: b, result: result, op: name))
                 return result
-            })
+            },
+            jvp: binaryJVP(lhs, rhs), vjp: binaryVJP(lhs, rhs), batch: Batching.broadcasting(primitive))
     }
 
     /// A broadcasting comparison: computed in the promoted dtype, bool result.
-    private static func comparison<Op: ComparisonOp>(_ name: String, _: Op.Type) -> PrimitiveRules {
+    private static func comparison<Op: ComparisonOp>(_ primitive: Primitive, _ name: String, _: Op.Type) -> PrimitiveRules {
         PrimitiveRules(
             name: name,
             type: { args, _ in
@@ -171,7 +220,9 @@ enum Elementwise {
                 let result = try Tensor(uninitialized: type, op: name)
                 try DType.promote(a.type, b.type).dispatchNumeric(ComparisonVisitor<Op>(a: a, b: b, result: result, op: name))
                 return result
-            })
+            },
+            // Bool results: the interpreters never ask for these tangents, but a zero is the answer.
+            jvp: { _, _, _, _ in nil }, vjp: { _, _, _, _ in [nil, nil] }, batch: Batching.broadcasting(primitive))
     }
 
     /// select (torch.where): cond ? a : b with all three broadcast; the result dtype is promote(a, b).
@@ -205,7 +256,102 @@ enum Elementwise {
                 let result = try Tensor(uninitialized: type, op: name)
                 try type.dtype.dispatch(SelectVisitor(cond: args[0], a: a, b: b, result: result))
                 return result
-            })
+            },
+            jvp: { primals, tangents, output, _ in
+                // The condition is bool: it has no tangent. A missing side is a zero of the other's dtype.
+                let (ta, tb) = (tangents[1], tangents[2])
+                guard ta != nil || tb != nil else { return nil }
+                let zero = try Ops.scalar(0)
+                return try fit(Ops.where(primals[0], ta ?? zero, tb ?? zero), to: output)
+            },
+            vjp: { cotangent, primals, _, _ in
+                let (cond, a, b) = (primals[0], primals[1], primals[2])
+                let zero = try Ops.scalar(0)
+                return [nil,
+                        a.dtype.isFloatingPoint ? try reduce(Ops.where(cond, cotangent, zero), to: a) : nil,
+                        b.dtype.isFloatingPoint ? try reduce(Ops.where(cond, zero, cotangent), to: b) : nil]
+            },
+            batch: Batching.broadcasting(.select))
+    }
+
+    // MARK: Transform rules
+
+    /// dy/dx ⊙ v for a unary op, from v (a tangent or a cotangent), x and y = f(x). Written with
+    /// `Ops` calls, so the rules built from it are themselves differentiable and batchable.
+    typealias UnaryDerivative = @Sendable (_ v: Value, _ x: Value, _ y: Value) throws -> Value
+
+    /// dy/da ⊙ v (or dy/db ⊙ v) for a broadcasting binary op, from v, a, b and y = f(a, b); the
+    /// result may have any shape that broadcasts to y's.
+    typealias Partial = @Sendable (_ v: Value, _ a: Value, _ b: Value, _ y: Value) throws -> Value
+
+    private static func unaryJVP(_ derivative: UnaryDerivative?) -> JVPRule {
+        { primals, tangents, output, _ in
+            guard let derivative, let tangent = tangents[0] else { return nil }
+            return try Differentiation.cast(derivative(tangent, primals[0], output), to: output.dtype)
+        }
+    }
+
+    private static func unaryVJP(_ derivative: UnaryDerivative?) -> VJPRule {
+        { cotangent, primals, output, _ in
+            let x = primals[0]
+            guard let derivative, x.dtype.isFloatingPoint else { return [nil] }
+            return [try Differentiation.cast(derivative(cotangent, x, output), to: x.dtype)]
+        }
+    }
+
+    private static func binaryJVP(_ lhs: @escaping Partial, _ rhs: @escaping Partial) -> JVPRule {
+        { primals, tangents, output, _ in
+            let (a, b) = (primals[0], primals[1])
+            let fromA = try tangents[0].map { try lhs($0, a, b, output) }
+            let fromB = try tangents[1].map { try rhs($0, a, b, output) }
+            switch (fromA, fromB) {
+            case let (x?, y?): return try fit(Ops.add(x, y), to: output)
+            case let (x?, nil): return try fit(x, to: output)
+            case let (nil, y?): return try fit(y, to: output)
+            case (nil, nil): return nil
+            }
+        }
+    }
+
+    private static func binaryVJP(_ lhs: @escaping Partial, _ rhs: @escaping Partial) -> VJPRule {
+        { cotangent, primals, output, _ in
+            let (a, b) = (primals[0], primals[1])
+            // Only float operands get cotangents (an integer exponent or mask is a constant).
+            return [a.dtype.isFloatingPoint ? try reduce(lhs(cotangent, a, b, output), to: a) : nil,
+                    b.dtype.isFloatingPoint ? try reduce(rhs(cotangent, a, b, output), to: b) : nil]
+        }
+    }
+
+    /// A tangent brought to the output's dtype and (when an operand was broadcast) shape.
+    private static func fit(_ tangent: Value, to output: Value) throws -> Value {
+        let converted = try Differentiation.cast(tangent, to: output.dtype)
+        return converted.shape == output.shape ? converted : try Ops.expand(converted, shape: output.shape)
+    }
+
+    /// A cotangent summed over the dims `primal` was broadcast along, in `primal`'s dtype.
+    private static func reduce(_ cotangent: Value, to primal: Value) throws -> Value {
+        try Differentiation.cast(Differentiation.unbroadcast(cotangent, to: primal.shape), to: primal.dtype)
+    }
+
+    /// d/da a^b = b a^(b-1), and 0 where b == 0 (torch's pow_backward_self: 0 * 0^-1 would be NaN).
+    private static func powBaseDerivative(_ a: Value, _ b: Value, _ y: Value) throws -> Value {
+        let derivative = try Ops.mul(b, Ops.pow(a, Ops.sub(b, Ops.scalar(1))))
+        return try Ops.where(Ops.eq(b, Ops.scalar(0)), Ops.scalar(0), derivative)
+    }
+
+    /// d/db a^b = a^b log(a), and 0 where a == 0 and b >= 0 (torch's pow_backward_exponent: the
+    /// limit from a > 0, where log(0) * 0 would be NaN). The log is taken in the result's float
+    /// dtype, so an integer base does not lose precision against a float64 exponent.
+    private static func powExponentDerivative(_ a: Value, _ b: Value, _ y: Value) throws -> Value {
+        let derivative = try Ops.mul(y, Ops.log(Differentiation.cast(a, to: y.dtype)))
+        let baseIsZero = try Ops.mul(Ops.eq(a, Ops.scalar(0)), Ops.ge(b, Ops.scalar(0)))  // bool * bool: and
+        return try Ops.where(baseIsZero, Ops.scalar(0), derivative)
+    }
+
+    /// The share of maximum/minimum's gradient an operand gets: 1 where it wins, 1/2 at ties, in
+    /// the result's dtype (torch splits ties evenly).
+    private static func winnerShare(_ wins: Value, _ ties: Value, _ y: Value) throws -> Value {
+        try Ops.add(Differentiation.cast(wins, to: y.dtype), Ops.mul(Differentiation.cast(ties, to: y.dtype), Ops.scalar(0.5)))
     }
 
     // MARK: Argument helpers

@@ -6,9 +6,18 @@
 enum Indexing {
     static func rules(for primitive: Primitive) -> PrimitiveRules {
         switch primitive {
-        case .gather: return PrimitiveRules(name: "gather", type: { try gatherType($0, $1) }, eval: { try gatherEval($0, $1, $2) })
-        case .indexSelect: return PrimitiveRules(name: "index_select", type: { try indexSelectType($0, $1) }, eval: { try indexSelectEval($0, $1, $2) })
-        default: return PrimitiveRules(name: "scatter_add", type: { try scatterAddType($0, $1) }, eval: { try scatterAddEval($0, $1, $2) })
+        case .gather:
+            return PrimitiveRules(name: "gather", type: { try gatherType($0, $1) }, eval: { try gatherEval($0, $1, $2) },
+                                  jvp: { try gatherJVP($0, $1, $2, $3) }, vjp: { try gatherVJP($0, $1, $2, $3) },
+                                  batch: { try gatherBatch($0, $1, $2, $3) })
+        case .indexSelect:
+            return PrimitiveRules(name: "index_select", type: { try indexSelectType($0, $1) }, eval: { try indexSelectEval($0, $1, $2) },
+                                  jvp: { try indexSelectJVP($0, $1, $2, $3) }, vjp: { try indexSelectVJP($0, $1, $2, $3) },
+                                  batch: { try indexSelectBatch($0, $1, $2, $3) })
+        default:
+            return PrimitiveRules(name: "scatter_add", type: { try scatterAddType($0, $1) }, eval: { try scatterAddEval($0, $1, $2) },
+                                  jvp: { try scatterAddJVP($0, $1, $2, $3) }, vjp: { try scatterAddVJP($0, $1, $2, $3) },
+                                  batch: { try scatterAddBatch($0, $1, $2, $3) })
         }
     }
 
@@ -220,6 +229,147 @@ enum Indexing {
                     op[target] = op[target].addingForScatter(sp[j &* ss])
                 }
             }
+        }
+    }
+}
+
+// MARK: - Transform rules
+
+extension Indexing {
+    private static func dimParam(_ params: Params, _ op: String) throws -> Int {
+        guard case let .dim(d) = params else { throw SwiftFuncError.internal(op, "expects a dim") }
+        return d
+    }
+
+    // gather: linear in x; its transpose scatters the cotangent into zeros.
+
+    static func gatherJVP(_ primals: [Value], _ tangents: [Value?], _ output: Value, _ params: Params) throws -> Value? {
+        guard let tangent = tangents[0] else { return nil }
+        return try Differentiation.cast(try emit(.gather, [tangent, primals[1]], params), to: output.dtype)
+    }
+
+    static func gatherVJP(_ cotangent: Value, _ primals: [Value], _ output: Value, _ params: Params) throws -> [Value?] {
+        let x = primals[0]
+        guard x.dtype.isFloatingPoint else { return [nil, nil] }
+        let zeros = try Differentiation.zeros(like: x)
+        return [try emit(.scatterAdd, [zeros, primals[1], Differentiation.cast(cotangent, to: x.dtype)], params), nil]
+    }
+
+    // index_select: linear in x; its transpose is an index_add, i.e. a scatter_add whose index is
+    // the 1-D index repeated across the other dims (an expanded view).
+
+    static func indexSelectJVP(_ primals: [Value], _ tangents: [Value?], _ output: Value, _ params: Params) throws -> Value? {
+        guard let tangent = tangents[0] else { return nil }
+        return try Differentiation.cast(try emit(.indexSelect, [tangent, primals[1]], params), to: output.dtype)
+    }
+
+    static func indexSelectVJP(_ cotangent: Value, _ primals: [Value], _ output: Value, _ params: Params) throws -> [Value?] {
+        let x = primals[0], index = primals[1]
+        guard x.dtype.isFloatingPoint else { return [nil, nil] }
+        let d = try dimParam(params, "index_select")
+        // The index laid along dim d of a tensor of x's rank (0-d x: a 0-d index of its one entry).
+        var lifted = [Int](repeating: 1, count: x.rank)
+        if x.rank > 0 { lifted[d] = index.count }
+        let along = try emit(.reshape, [index], .shape(lifted))
+        let spread = along.shape == cotangent.shape ? along : try emit(.expand, [along], .shape(cotangent.shape))
+        let zeros = try Differentiation.zeros(like: x)
+        return [try emit(.scatterAdd, [zeros, spread, Differentiation.cast(cotangent, to: x.dtype)], params), nil]
+    }
+
+    // scatter_add: linear in (x, src): x's tangent passes through and src's is scattered; the
+    // cotangent goes to x as it is and to src gathered at the index (zeros where src reaches past
+    // the index).
+
+    static func scatterAddJVP(_ primals: [Value], _ tangents: [Value?], _ output: Value, _ params: Params) throws -> Value? {
+        let xTangent = tangents[0], srcTangent = tangents[2]
+        guard let srcTangent else {
+            guard let xTangent else { return nil }
+            return try Differentiation.cast(xTangent, to: output.dtype)
+        }
+        let base = try xTangent.map { try Differentiation.cast($0, to: output.dtype) } ?? Differentiation.zeros(like: primals[0])
+        return try emit(.scatterAdd, [base, primals[1], Differentiation.cast(srcTangent, to: output.dtype)], params)
+    }
+
+    static func scatterAddVJP(_ cotangent: Value, _ primals: [Value], _ output: Value, _ params: Params) throws -> [Value?] {
+        let x = primals[0], index = primals[1], src = primals[2]
+        guard x.dtype.isFloatingPoint else { return [nil, nil, nil] }
+        let ct = try Differentiation.cast(cotangent, to: x.dtype)
+        var picked = try emit(.gather, [ct, index], params)
+        if picked.shape != src.shape {
+            let after = zip(src.shape, picked.shape).map { $0 - $1 }
+            picked = try emit(.pad, [picked], .pad(before: [Int](repeating: 0, count: src.rank), after: after, value: 0))
+        }
+        return [ct, nil, picked]
+    }
+
+    // Batching. gather and scatter_add cannot broadcast, so every operand goes batch-first
+    // (unbatched ones as expanded views, which copy nothing) and the dim shifts by one. A 0-d
+    // example (which these ops treat as one dim of size 1) gets that dim for real.
+
+    /// The operands batch-first; with `lift`, each also gets a trailing size-1 dim.
+    private static func batchFirst(_ args: [Value], _ dims: [Int?], _ size: Int, lift: Bool) throws -> [Value] {
+        try zip(args, dims).map { arg, dim in
+            let front = try Batching.materialize(arg, batchDim: dim, size: size)
+            return lift ? try emit(.reshape, [front], .shape(front.shape + [1])) : front
+        }
+    }
+
+    private static func exampleRank(_ arg: Value, _ dim: Int?) -> Int { arg.rank - (dim == nil ? 0 : 1) }
+
+    static func gatherBatch(_ args: [Value], _ dims: [Int?], _ size: Int, _ params: Params) throws -> (Value, Int?) {
+        let d = try dimParam(params, "gather")
+        let lift = exampleRank(args[0], dims[0]) == 0
+        let operands = try batchFirst(args, dims, size, lift: lift)
+        let result = try emit(.gather, operands, .dim(d + 1))
+        return (lift ? try emit(.reshape, [result], .shape([size])) : result, 0)
+    }
+
+    static func scatterAddBatch(_ args: [Value], _ dims: [Int?], _ size: Int, _ params: Params) throws -> (Value, Int?) {
+        let d = try dimParam(params, "scatter_add")
+        let lift = exampleRank(args[0], dims[0]) == 0
+        let operands = try batchFirst(args, dims, size, lift: lift)
+        let result = try emit(.scatterAdd, operands, .dim(d + 1))
+        return (lift ? try emit(.reshape, [result], .shape([size])) : result, 0)
+    }
+
+    static func indexSelectBatch(_ args: [Value], _ dims: [Int?], _ size: Int, _ params: Params) throws -> (Value, Int?) {
+        let d = try dimParam(params, "index_select")
+        var x = args[0], index = args[1]
+        let xDim = dims[0], indexDim = dims[1]
+        if let xDim { x = try Batching.moveDim(x, from: xDim, to: 0) }
+        if let indexDim { index = try Batching.moveDim(index, from: indexDim, to: 0) }
+        // A 0-d example x is one dim of size 1 to index_select: make it real, drop it at the end.
+        let lift = exampleRank(args[0], xDim) == 0
+        if lift { x = try emit(.reshape, [x], .shape(x.shape + [1])) }
+        let unlift: (Value) throws -> Value = { result in
+            lift ? try emit(.reshape, [result], .shape([size])) : result
+        }
+        switch (xDim, indexDim) {
+        case (.some, nil):
+            // Every example selects the same entries: one index_select past the batch dim.
+            return (try unlift(try emit(.indexSelect, [x, index], .dim(d + 1))), 0)
+        case (nil, .some):
+            // One index_select with all the examples' indices, then the batch split off in front
+            // of the selected entries, at dim d.
+            let perExample = index.shape.dropFirst().reduce(1, *)
+            let flat = try emit(.reshape, [index], .shape([size * perExample]))
+            let selected = try emit(.indexSelect, [x, flat], .dim(d))
+            var split = x.shape
+            split.replaceSubrange(d...d, with: [size, perExample])
+            let result = try emit(.reshape, [selected], .shape(split))
+            return lift ? (try emit(.reshape, [result], .shape([size])), 0) : (result, d)
+        default:
+            // Each example its own index: a gather whose index is example b's index laid along
+            // dim d + 1 and repeated over the other dims.
+            let perExample = index.shape.dropFirst().reduce(1, *)
+            var lifted = [Int](repeating: 1, count: x.rank)
+            lifted[0] = size
+            lifted[d + 1] = perExample
+            var target = x.shape
+            target[d + 1] = perExample
+            let along = try emit(.reshape, [index], .shape(lifted))
+            let spread = along.shape == target ? along : try emit(.expand, [along], .shape(target))
+            return (try unlift(try emit(.gather, [x, spread], .dim(d + 1))), 0)
         }
     }
 }

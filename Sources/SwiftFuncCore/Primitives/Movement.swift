@@ -7,14 +7,31 @@
 enum Movement {
     static func rules(for primitive: Primitive) -> PrimitiveRules {
         switch primitive {
-        case .reshape: return PrimitiveRules(name: "reshape", type: { try reshapeType($0, $1) }, eval: { try reshapeEval($0, $1, $2) })
-        case .permute: return PrimitiveRules(name: "permute", type: { try permuteType($0, $1) }, eval: { try permuteEval($0, $1, $2) })
-        case .expand: return PrimitiveRules(name: "expand", type: { try expandType($0, $1) }, eval: { try expandEval($0, $1, $2) })
-        case .slice: return PrimitiveRules(name: "slice", type: { try sliceType($0, $1) }, eval: { try sliceEval($0, $1, $2) })
-        case .flip: return PrimitiveRules(name: "flip", type: { try flipType($0, $1) }, eval: { try flipEval($0, $1, $2) })
-        case .pad: return PrimitiveRules(name: "pad", type: { try padType($0, $1) }, eval: { try padEval($0, $1, $2) })
-        case .cat: return PrimitiveRules(name: "cat", type: { try catType($0, $1) }, eval: { try catEval($0, $1, $2) })
-        default: return PrimitiveRules(name: "detach", type: { try detachType($0, $1) }, eval: { try detachEval($0, $1, $2) })
+        case .reshape:
+            return PrimitiveRules(name: "reshape", type: { try reshapeType($0, $1) }, eval: { try reshapeEval($0, $1, $2) },
+                                  jvp: linearJVP(.reshape), vjp: { try reshapeVJP($0, $1, $2, $3) }, batch: { try reshapeBatch($0, $1, $2, $3) })
+        case .permute:
+            return PrimitiveRules(name: "permute", type: { try permuteType($0, $1) }, eval: { try permuteEval($0, $1, $2) },
+                                  jvp: linearJVP(.permute), vjp: { try permuteVJP($0, $1, $2, $3) }, batch: { try permuteBatch($0, $1, $2, $3) })
+        case .expand:
+            return PrimitiveRules(name: "expand", type: { try expandType($0, $1) }, eval: { try expandEval($0, $1, $2) },
+                                  jvp: linearJVP(.expand), vjp: { try expandVJP($0, $1, $2, $3) }, batch: { try expandBatch($0, $1, $2, $3) })
+        case .slice:
+            return PrimitiveRules(name: "slice", type: { try sliceType($0, $1) }, eval: { try sliceEval($0, $1, $2) },
+                                  jvp: linearJVP(.slice), vjp: { try sliceVJP($0, $1, $2, $3) }, batch: { try sliceBatch($0, $1, $2, $3) })
+        case .flip:
+            return PrimitiveRules(name: "flip", type: { try flipType($0, $1) }, eval: { try flipEval($0, $1, $2) },
+                                  jvp: linearJVP(.flip), vjp: { try flipVJP($0, $1, $2, $3) }, batch: { try flipBatch($0, $1, $2, $3) })
+        case .pad:
+            return PrimitiveRules(name: "pad", type: { try padType($0, $1) }, eval: { try padEval($0, $1, $2) },
+                                  jvp: { try padJVP($0, $1, $2, $3) }, vjp: { try padVJP($0, $1, $2, $3) }, batch: { try padBatch($0, $1, $2, $3) })
+        case .cat:
+            return PrimitiveRules(name: "cat", type: { try catType($0, $1) }, eval: { try catEval($0, $1, $2) },
+                                  jvp: { try catJVP($0, $1, $2, $3) }, vjp: { try catVJP($0, $1, $2, $3) }, batch: { try catBatch($0, $1, $2, $3) })
+        default:
+            // detach: no tangent flows through, no cotangent flows back.
+            return PrimitiveRules(name: "detach", type: { try detachType($0, $1) }, eval: { try detachEval($0, $1, $2) },
+                                  jvp: { _, _, _, _ in nil }, vjp: { _, _, _, _ in [nil] }, batch: Batching.vectorized(.stopGradient))
         }
     }
 
@@ -331,6 +348,190 @@ enum Movement {
         }
         guard source.count > 0 else { return }
         try destination.dtype.dispatchReduction(Outer(source: source, destination: destination))
+    }
+}
+
+// MARK: - Transform rules
+
+extension Movement {
+    /// JVP of a one-operand op that is linear in its input: the op applied to the tangent.
+    static func linearJVP(_ primitive: Primitive) -> JVPRule {
+        { _, tangents, output, params in
+            guard let tangent = tangents[0] else { return nil }
+            return try Differentiation.cast(try emit(primitive, [tangent], params), to: output.dtype)
+        }
+    }
+
+    /// The batched dim that holds per-example dim `d` when the batch sits at `batchDim`.
+    static func shifted(_ d: Int, around batchDim: Int) -> Int { d < batchDim ? d : d + 1 }
+
+    /// The operand's batch dim, or an internal error (the interpreter calls one-operand rules only
+    /// with a batched operand).
+    private static func batchDim(_ dims: [Int?], _ op: String) throws -> Int {
+        guard let dim = dims.first ?? nil else { throw SwiftFuncError.internal(op, "batching rule called without a batched operand") }
+        return dim
+    }
+
+    // reshape: reshape back; batched, the batch goes in front of the new shape.
+
+    static func reshapeVJP(_ cotangent: Value, _ primals: [Value], _ output: Value, _ params: Params) throws -> [Value?] {
+        [try emit(.reshape, [cotangent], .shape(primals[0].shape))]
+    }
+
+    static func reshapeBatch(_ args: [Value], _ dims: [Int?], _ size: Int, _ params: Params) throws -> (Value, Int?) {
+        guard case let .shape(shape) = params else { throw SwiftFuncError.internal("reshape", "expects a shape") }
+        let front = try Batching.moveDim(args[0], from: try batchDim(dims, "reshape"), to: 0)
+        return (try emit(.reshape, [front], .shape([size] + shape)), 0)
+    }
+
+    // permute: the inverse permutation; batched, the batch dim stays in front of the permuted dims.
+
+    static func permuteVJP(_ cotangent: Value, _ primals: [Value], _ output: Value, _ params: Params) throws -> [Value?] {
+        guard case let .permutation(permutation) = params else { throw SwiftFuncError.internal("permute", "expects a permutation") }
+        var inverse = [Int](repeating: 0, count: permutation.count)
+        for (i, d) in permutation.enumerated() { inverse[d] = i }
+        return [try emit(.permute, [cotangent], .permutation(inverse))]
+    }
+
+    static func permuteBatch(_ args: [Value], _ dims: [Int?], _ size: Int, _ params: Params) throws -> (Value, Int?) {
+        guard case let .permutation(permutation) = params else { throw SwiftFuncError.internal("permute", "expects a permutation") }
+        let b = try batchDim(dims, "permute")
+        // One permute does both: the batch dim to the front, the example's dims permuted behind it.
+        return (try emit(.permute, [args[0]], .permutation([b] + permutation.map { shifted($0, around: b) })), 0)
+    }
+
+    // expand: the cotangent summed over the expanded dims; batched, the example's dims are aligned
+    // to the right of the target shape behind the batch dim.
+
+    static func expandVJP(_ cotangent: Value, _ primals: [Value], _ output: Value, _ params: Params) throws -> [Value?] {
+        [try Differentiation.unbroadcast(cotangent, to: primals[0].shape)]
+    }
+
+    static func expandBatch(_ args: [Value], _ dims: [Int?], _ size: Int, _ params: Params) throws -> (Value, Int?) {
+        guard case let .shape(shape) = params else { throw SwiftFuncError.internal("expand", "expects a shape") }
+        var front = try Batching.moveDim(args[0], from: try batchDim(dims, "expand"), to: 0)
+        let missing = shape.count - (front.rank - 1)
+        if missing > 0 {
+            var aligned = front.shape
+            aligned.insert(contentsOf: [Int](repeating: 1, count: missing), at: 1)
+            front = try emit(.reshape, [front], .shape(aligned))
+        }
+        return (try emit(.expand, [front], .shape([size] + shape)), 0)
+    }
+
+    // slice: the cotangent placed back among zeros; batched, the dim shifts past the batch dim.
+
+    static func sliceVJP(_ cotangent: Value, _ primals: [Value], _ output: Value, _ params: Params) throws -> [Value?] {
+        guard case let .slice(dim, start, count, step) = params else { throw SwiftFuncError.internal("slice", "expects slice parameters") }
+        let shape = primals[0].shape
+        let size = shape[dim]
+        var before = [Int](repeating: 0, count: shape.count), after = before
+        var spread = cotangent
+        var covered = count
+        if step > 1 && count > 1 {
+            // Interleave step - 1 zeros after each element: [.., count, ..] -> [.., count, step, ..]
+            // -> [.., count * step, ..]; the trailing zeros past the last element are cropped below.
+            var lifted = cotangent.shape
+            lifted.insert(1, at: dim + 1)
+            var gapBefore = [Int](repeating: 0, count: lifted.count), gapAfter = gapBefore
+            gapAfter[dim + 1] = step - 1
+            let gapped = try emit(.pad, [try emit(.reshape, [cotangent], .shape(lifted))],
+                                  .pad(before: gapBefore, after: gapAfter, value: 0))
+            var merged = cotangent.shape
+            merged[dim] = count * step
+            spread = try emit(.reshape, [gapped], .shape(merged))
+            covered = count * step
+        }
+        before[dim] = start
+        // Negative when the interleaved zeros run past the end of the dim: pad crops them.
+        after[dim] = size - start - covered
+        return [try emit(.pad, [spread], .pad(before: before, after: after, value: 0))]
+    }
+
+    static func sliceBatch(_ args: [Value], _ dims: [Int?], _ size: Int, _ params: Params) throws -> (Value, Int?) {
+        guard case let .slice(dim, start, count, step) = params else { throw SwiftFuncError.internal("slice", "expects slice parameters") }
+        let b = try batchDim(dims, "slice")
+        return (try emit(.slice, [args[0]], .slice(dim: shifted(dim, around: b), start: start, count: count, step: step)), b)
+    }
+
+    // flip: flip the cotangent; batched, the dims shift past the batch dim.
+
+    static func flipVJP(_ cotangent: Value, _ primals: [Value], _ output: Value, _ params: Params) throws -> [Value?] {
+        [try emit(.flip, [cotangent], params)]
+    }
+
+    static func flipBatch(_ args: [Value], _ dims: [Int?], _ size: Int, _ params: Params) throws -> (Value, Int?) {
+        guard case let .dims(flipped) = params else { throw SwiftFuncError.internal("flip", "expects dims") }
+        let b = try batchDim(dims, "flip")
+        return (try emit(.flip, [args[0]], .dims(flipped.map { shifted($0, around: b) })), b)
+    }
+
+    // pad: the padding value is a constant, so the tangent is padded with zeros; the cotangent is
+    // cut back by the opposite padding (which also puts zeros where the pad cropped x).
+
+    static func padJVP(_ primals: [Value], _ tangents: [Value?], _ output: Value, _ params: Params) throws -> Value? {
+        guard let tangent = tangents[0], case let .pad(before, after, _) = params else { return nil }
+        return try Differentiation.cast(try emit(.pad, [tangent], .pad(before: before, after: after, value: 0)), to: output.dtype)
+    }
+
+    static func padVJP(_ cotangent: Value, _ primals: [Value], _ output: Value, _ params: Params) throws -> [Value?] {
+        guard case let .pad(before, after, _) = params else { throw SwiftFuncError.internal("pad", "expects pad parameters") }
+        return [try emit(.pad, [cotangent], .pad(before: before.map { -$0 }, after: after.map { -$0 }, value: 0))]
+    }
+
+    static func padBatch(_ args: [Value], _ dims: [Int?], _ size: Int, _ params: Params) throws -> (Value, Int?) {
+        guard case let .pad(before, after, value) = params else { throw SwiftFuncError.internal("pad", "expects pad parameters") }
+        let b = try batchDim(dims, "pad")
+        var batchedBefore = before, batchedAfter = after
+        batchedBefore.insert(0, at: b)
+        batchedAfter.insert(0, at: b)
+        return (try emit(.pad, [args[0]], .pad(before: batchedBefore, after: batchedAfter, value: value)), b)
+    }
+
+    // cat: tangents concatenated (zeros for inputs without one); the cotangent sliced into the
+    // inputs' pieces; batched, every input goes batch-first and the dim shifts by one.
+
+    static func catJVP(_ primals: [Value], _ tangents: [Value?], _ output: Value, _ params: Params) throws -> Value? {
+        guard tangents.contains(where: { $0 != nil }) else { return nil }
+        let parts = try zip(primals, tangents).map { primal, tangent in
+            try tangent ?? Differentiation.full(0, shape: primal.shape, dtype: output.dtype)
+        }
+        return try Differentiation.cast(try emit(.cat, parts, params), to: output.dtype)
+    }
+
+    static func catVJP(_ cotangent: Value, _ primals: [Value], _ output: Value, _ params: Params) throws -> [Value?] {
+        guard case let .dim(dim) = params else { throw SwiftFuncError.internal("cat", "expects a dim") }
+        var position = 0
+        return try primals.map { primal -> Value? in
+            // 1-D empty inputs took no part; integer inputs get no cotangent.
+            if isSkippedInCat(primal.type) { return nil }
+            let count = primal.shape[dim]
+            defer { position += count }
+            guard primal.dtype.isFloatingPoint else { return nil }
+            let piece = try emit(.slice, [cotangent], .slice(dim: dim, start: position, count: count, step: 1))
+            return try Differentiation.cast(piece, to: primal.dtype)
+        }
+    }
+
+    static func catBatch(_ args: [Value], _ dims: [Int?], _ size: Int, _ params: Params) throws -> (Value, Int?) {
+        guard case let .dim(dim) = params, let first = args.first else { throw SwiftFuncError.internal("cat", "expects a dim") }
+        var dtype = first.dtype
+        for arg in args.dropFirst() { dtype = DType.promoteStrong(dtype, arg.dtype) }
+        var members: [Value] = []
+        for (arg, batchDim) in zip(args, dims) {
+            var example = arg.shape
+            if let batchDim { example.remove(at: batchDim) }
+            // A 1-D empty example takes no part in the per-example cat, so it takes none here
+            // (batched, it would have rank 2 and no longer be skipped).
+            if example == [0] { continue }
+            // cat cannot broadcast: unbatched members are expanded along the batch (a view).
+            members.append(try Batching.materialize(arg, batchDim: batchDim, size: size))
+        }
+        guard !members.isEmpty else {
+            return (try Differentiation.full(0, shape: [size, 0], dtype: dtype), 0)
+        }
+        // The dropped members still count for the result's dtype.
+        return (try Differentiation.cast(try emit(.cat, members, .dim(dim + 1)), to: dtype), 0)
     }
 }
 

@@ -11,8 +11,8 @@ import Glibc
 enum Random {
     static func rules(for primitive: Primitive) -> PrimitiveRules {
         switch primitive {
-        case .uniform: return rules(name: "rand", normal: false)
-        case .normal: return rules(name: "randn", normal: true)
+        case .uniform: return rules(.uniform, name: "rand", normal: false)
+        case .normal: return rules(.normal, name: "randn", normal: true)
         default:
             let name = "\(primitive)"
             return PrimitiveRules(
@@ -22,7 +22,7 @@ enum Random {
         }
     }
 
-    private static func rules(name: String, normal: Bool) -> PrimitiveRules {
+    private static func rules(_ primitive: Primitive, name: String, normal: Bool) -> PrimitiveRules {
         PrimitiveRules(
             name: name,
             type: { args, params in
@@ -41,7 +41,9 @@ enum Random {
                     fill(result.elements(as: Double.self), count: result.count, key: key, counter: counter, normal: normal)
                 }
                 return result
-            })
+            },
+            // A random draw does not depend on any input: zero tangent, no cotangents.
+            jvp: Creation.constantJVP, vjp: Creation.constantVJP, batch: Creation.constantBatch(primitive))
     }
 
     static func checkDType(_ dtype: DType, op: String) throws {

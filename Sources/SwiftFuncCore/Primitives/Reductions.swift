@@ -20,7 +20,10 @@ enum Reductions {
         return PrimitiveRules(
             name: name,
             type: { args, params in try resultType(primitive, name, args, params) },
-            eval: { args, params, type in try evaluate(primitive, name, args, params, type) })
+            eval: { args, params, type in try evaluate(primitive, name, args, params, type) },
+            jvp: { primals, tangents, output, params in try jvp(primitive, primals, tangents, output, params) },
+            vjp: { cotangent, primals, output, params in try vjp(primitive, cotangent, primals, output, params) },
+            batch: Batching.reducing(primitive))
     }
 
     /// Checks the reduced dims and computes the result's shape and dtype.
@@ -107,6 +110,121 @@ enum Reductions {
                 plan.run(&reducer, source: source, into: result.elements(as: Int64.self))
             }
         }
+    }
+}
+
+// MARK: - Transform rules
+
+extension Reductions {
+    /// Forward mode: sum is linear; prod weighs each tangent by the product of the other reduced
+    /// elements; amax/amin share the tangent evenly among the tied extremes; argmax/argmin have
+    /// integer results and no tangent.
+    static func jvp(_ primitive: Primitive, _ primals: [Value], _ tangents: [Value?], _ output: Value, _ params: Params) throws -> Value? {
+        guard let tangent = tangents[0], case let .reduction(dims, keepdim) = params else { return nil }
+        let x = primals[0]
+        let weighted: Value
+        switch primitive {
+        case .sum:
+            weighted = tangent
+        case .prod:
+            weighted = try emit(.mul, [tangent, try productOfOthers(x, dims: dims)])
+        case .amax, .amin:
+            weighted = try emit(.mul, [tangent, try extremeWeights(x, output, dims: dims, keepdim: keepdim)])
+        default:
+            return nil
+        }
+        return try Differentiation.cast(try emit(.sum, [weighted], params), to: output.dtype)
+    }
+
+    /// Reverse mode: the cotangent broadcast back over the reduced dims, times the same weights as
+    /// the JVP.
+    static func vjp(_ primitive: Primitive, _ cotangent: Value, _ primals: [Value], _ output: Value, _ params: Params) throws -> [Value?] {
+        guard case let .reduction(dims, keepdim) = params else { return [nil] }
+        let x = primals[0]
+        guard x.dtype.isFloatingPoint else { return [nil] }
+        let spread: () throws -> Value = { try broadcastBack(cotangent, to: x.shape, dims: dims, keepdim: keepdim) }
+        let result: Value
+        switch primitive {
+        case .sum:
+            result = try spread()
+        case .prod:
+            result = try emit(.mul, [try spread(), try productOfOthers(x, dims: dims)])
+        case .amax, .amin:
+            result = try emit(.mul, [try spread(), try extremeWeights(x, output, dims: dims, keepdim: keepdim)])
+        default:
+            return [nil]
+        }
+        return [try Differentiation.cast(result, to: x.dtype)]
+    }
+
+    /// `shape` with the reduced dims set to 1 (the keepdim shape).
+    static func keptShape(_ shape: [Int], dims: [Int]) -> [Int] {
+        var kept = shape
+        for d in dims { kept[d] = 1 }
+        return kept
+    }
+
+    /// A reduction's result (or cotangent) repeated along the reduced dims, back to `shape`.
+    static func broadcastBack(_ value: Value, to shape: [Int], dims: [Int], keepdim: Bool) throws -> Value {
+        let kept = keptShape(shape, dims: dims)
+        let lifted = value.shape == kept ? value : try emit(.reshape, [value], .shape(kept))
+        return lifted.shape == shape ? lifted : try emit(.expand, [lifted], .shape(shape))
+    }
+
+    /// For amax/amin: 1/count where x equals the extreme of its group (count = the number of ties),
+    /// 0 elsewhere. Computed from primal values only, so it carries no tangent.
+    static func extremeWeights(_ x: Value, _ output: Value, dims: [Int], keepdim: Bool) throws -> Value {
+        let kept = keptShape(x.shape, dims: dims)
+        let extreme = keepdim || output.shape == kept ? output : try emit(.reshape, [output], .shape(kept))
+        let mask = try emit(.cast, [try emit(.eq, [x, extreme])], .dtype(x.dtype))
+        let count = try emit(.sum, [mask], .reduction(dims: dims, keepdim: true))
+        return try emit(.div, [mask, count])
+    }
+
+    /// For each element of x, the product of the other elements of its reduction group: the
+    /// derivative of prod. Built from exclusive prefix and suffix products (a log-step scan of
+    /// pads and products), never by dividing by x, so it is exact where x has zeros and its own
+    /// derivatives are too.
+    static func productOfOthers(_ x: Value, dims: [Int]) throws -> Value {
+        let rank = x.rank
+        var isReduced = [Bool](repeating: false, count: rank)
+        for d in dims { isReduced[d] = true }
+        let kept = (0..<rank).filter { !isReduced[$0] }
+        // Kept dims first, reduced dims last and merged into one dim of the group size.
+        let order = kept + dims
+        let identity = order == Array(0..<rank)
+        let moved = identity ? x : try emit(.permute, [x], .permutation(order))
+        let groupSize = dims.reduce(1) { $0 * x.shape[$1] }
+        let rowsShape = kept.map { x.shape[$0] } + [groupSize]
+        let rows = try emit(.reshape, [moved], .shape(rowsShape))
+        let last = rowsShape.count - 1
+        let prefix = try exclusiveProducts(rows, dim: last)
+        let reversed = try emit(.flip, [rows], .dims([last]))
+        let suffix = try emit(.flip, [try exclusiveProducts(reversed, dim: last)], .dims([last]))
+        let others = try emit(.reshape, [try emit(.mul, [prefix, suffix])], .shape(order.map { x.shape[$0] }))
+        guard !identity else { return others }
+        var inverse = [Int](repeating: 0, count: rank)
+        for (i, d) in order.enumerated() { inverse[d] = i }
+        return try emit(.permute, [others], .permutation(inverse))
+    }
+
+    /// result[i] = product of rows[j] for j < i along `dim` (1 at i = 0): the input shifted by one
+    /// with a leading 1, then an inclusive scan in log2(n) steps of "multiply by the value k back".
+    static func exclusiveProducts(_ rows: Value, dim: Int) throws -> Value {
+        let n = rows.shape[dim]
+        guard n > 0 else { return rows }
+        var before = [Int](repeating: 0, count: rows.rank), after = before
+        before[dim] = 1
+        after[dim] = -1
+        var scan = try emit(.pad, [rows], .pad(before: before, after: after, value: 1))
+        var k = 1
+        while k < n {
+            before[dim] = k
+            after[dim] = -k
+            scan = try emit(.mul, [scan, try emit(.pad, [scan], .pad(before: before, after: after, value: 1))])
+            k *= 2
+        }
+        return scan
     }
 }
 

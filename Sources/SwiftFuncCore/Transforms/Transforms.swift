@@ -5,11 +5,13 @@ public enum Transforms {
     // MARK: Reverse mode
 
     /// Evaluates `f` at `primals` and returns its outputs and the pullback: a function from output
-    /// cotangents to the cotangents of the inputs listed in `wrt` (all float inputs by default).
+    /// cotangents to the cotangents of the inputs listed in `wrt`. By default that is every input,
+    /// integer inputs getting zeros (as torch.func.vjp's pullback returns one entry per primal).
     public static func vjp(_ f: Function, _ primals: [Value], wrt: [Int]? = nil, op: String = "vjp") throws -> (outputs: [Value], pullback: Function) {
-        let wrt = wrt ?? primals.indices.filter { primals[$0].dtype.isFloatingPoint }
-        let (outputs, slots, tape) = try record(f, primals, wrt: wrt, op: op)
-        let pullback = Function(name: "vjp(\(f.name))", inputCount: outputs.count, outputCount: wrt.count) { cotangents in
+        let outputIndices = wrt ?? Array(primals.indices)
+        let tracked = outputIndices.filter { wrt != nil || primals[$0].dtype.isFloatingPoint }
+        let (outputs, slots, tape) = try record(f, primals, wrt: tracked, op: op)
+        let pullback = Function(name: "vjp(\(f.name))", inputCount: outputs.count, outputCount: outputIndices.count) { cotangents in
             var seeds: [(slot: Int, cotangent: Value)] = []
             for (index, (cotangent, output)) in zip(cotangents, outputs).enumerated() {
                 guard cotangent.shape == output.value.shape else {
@@ -19,7 +21,10 @@ public enum Transforms {
                 seeds.append((slot, try Differentiation.cast(cotangent, to: output.value.dtype)))
             }
             let gradients = try tape.backward(seeds: seeds, wanted: slots)
-            return try zip(gradients, wrt).map { gradient, index in try gradient ?? Differentiation.zeros(like: primals[index]) }
+            return try outputIndices.map { index in
+                let gradient = tracked.firstIndex(of: index).flatMap { gradients[$0] }
+                return try gradient ?? Differentiation.zeros(like: primals[index])
+            }
         }
         return (outputs.map(\.value), pullback)
     }

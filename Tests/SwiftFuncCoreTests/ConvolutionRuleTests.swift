@@ -1,0 +1,196 @@
+import XCTest
+@testable import SwiftFuncCore
+
+final class ConvolutionRuleTests: XCTestCase {
+    struct Case {
+        var x: [Int], w: [Int]
+        var stride = [1, 1], padding = [0, 0], dilation = [1, 1], groups = 1
+    }
+
+    let cases: [Case] = [
+        Case(x: [2, 3, 5, 6], w: [4, 3, 3, 2]),
+        // Uneven: (H + 2p - d(k-1) - 1) mod s = 1 in both dims, so the last row/column is unused.
+        Case(x: [1, 2, 8, 7], w: [3, 2, 3, 3], stride: [2, 3], padding: [1, 0]),
+        Case(x: [2, 2, 6, 7], w: [2, 2, 3, 2], stride: [1, 2], padding: [2, 1], dilation: [2, 3]),
+        Case(x: [1, 4, 7, 8], w: [6, 2, 2, 3], stride: [2, 1], padding: [0, 1], dilation: [1, 2], groups: 2),
+        // Depthwise with a channel multiplier of 2.
+        Case(x: [2, 3, 5, 5], w: [6, 1, 3, 3], padding: [1, 1], groups: 3),
+        // Padding larger than dilation * (k - 1): the input cotangent's padding becomes a crop.
+        Case(x: [1, 2, 4, 4], w: [2, 2, 2, 2], stride: [2, 1], padding: [2, 3]),
+        // Stride larger than the kernel: rows and columns between windows are never read.
+        Case(x: [1, 1, 7, 8], w: [1, 1, 2, 2], stride: [3, 3]),
+    ]
+
+    func body(_ item: Case) -> ([Value]) throws -> Value {
+        { try Ops.conv2d($0[0], $0[1], stride: item.stride, padding: item.padding, dilation: item.dilation, groups: item.groups) }
+    }
+
+    func naive(_ x: [Double], _ w: [Double], _ item: Case) -> (values: [Double], shape: [Int]) {
+        naiveConv2d(x, item.x, w, item.w, stride: (item.stride[0], item.stride[1]), padding: (item.padding[0], item.padding[1]),
+                    dilation: (item.dilation[0], item.dilation[1]), groups: item.groups)
+    }
+
+    func check(_ item: Case, rng: inout TestRandom) throws -> RuleCheck {
+        RuleCheck(name: "conv2d \(item)", body: body(item),
+                  inputs: [try randomTensor(item.x, rng: &rng), try randomTensor(item.w, rng: &rng)])
+    }
+
+    func testConv2dDerivatives() throws {
+        try requireTransformRules(movementPrimitives + [.conv2d])
+        var rng = TestRandom(seed: 21)
+        for item in cases { try checkDerivatives(check(item, rng: &rng)) }
+    }
+
+    func testConv2dBatching() throws {
+        // Nested vmap moves batch dims with permute/reshape inside the rule.
+        try requireTransformRules([.conv2d, .reshape, .permute])
+        var rng = TestRandom(seed: 22)
+        for item in cases { try checkBatching(check(item, rng: &rng)) }
+    }
+
+    /// Both cotangents against the definition <ct, conv(e_i, w)> and <ct, conv(x, e_j)> computed
+    /// by the naive seven loops, and the input cotangent is exactly zero where no window reads.
+    func testConv2dVJPAgainstNaiveDefinition() throws {
+        try requireTransformRules(movementPrimitives + [.conv2d])
+        var rng = TestRandom(seed: 23)
+        for item in cases {
+            let xv = randomValues(item.x, rng: &rng), wv = randomValues(item.w, rng: &rng)
+            let x = try Ops.tensor(xv, shape: item.x), w = try Ops.tensor(wv, shape: item.w)
+            let f = makeFunction("conv2d", inputs: 2) { [try self.body(item)($0)] }
+            let (outputs, pullback) = try Transforms.vjp(f, [x, w])
+            let ctv = randomValues(outputs[0].shape, rng: &rng)
+            let grads = try pullback([Ops.tensor(ctv, shape: outputs[0].shape)])
+            func directional(count: Int, _ product: ([Double]) -> [Double]) -> [Double] {
+                (0..<count).map { i in
+                    var unit = [Double](repeating: 0, count: count)
+                    unit[i] = 1
+                    return zip(product(unit), ctv).reduce(0) { $0 + $1.0 * $1.1 }
+                }
+            }
+            let expectedX = directional(count: xv.count) { self.naive($0, wv, item).values }
+            try assertValues(grads[0], expectedX, shape: item.x, dtype: .float64, "input cotangent \(item)")
+            try assertValues(grads[1], directional(count: wv.count) { self.naive(xv, $0, item).values },
+                             shape: item.w, dtype: .float64, "weight cotangent \(item)")
+            // Elements no window touches have an exactly zero cotangent.
+            for (i, value) in try Ops.doubles(grads[0]).enumerated() where expectedX[i] == 0 {
+                XCTAssertEqual(value, 0, "unread input element \(i) of \(item)")
+            }
+        }
+        // The last case reads rows 0, 1, 3, 4 and columns 0, 1, 3, 4, 6, 7 only: 56 - 24 unread
+        // elements, so the zero check above did check something.
+        XCTAssertEqual(unreadCount(cases[cases.count - 1]), 32)
+    }
+
+    /// How many input elements of `item` no window reads.
+    private func unreadCount(_ item: Case) -> Int {
+        let w = [Double](repeating: 1, count: item.w.reduce(1, *))
+        let count = item.x.reduce(1, *)
+        return (0..<count).filter { i in
+            var unit = [Double](repeating: 0, count: count)
+            unit[i] = 1
+            return naive(unit, w, item).values.allSatisfy { $0 == 0 }
+        }.count
+    }
+
+    /// One conv2d per vmap, no broadcast of the unbatched operand: the batch folds into N, into
+    /// the output channels, or into the groups.
+    func testConv2dBatchingFoldsTheBatch() throws {
+        var rng = TestRandom(seed: 24)
+        let item = Case(x: [2, 4, 6, 5], w: [6, 2, 3, 2], stride: [2, 1], padding: [1, 0], groups: 2)
+        let f = makeFunction("conv2d", inputs: 2) { [try self.body(item)($0)] }
+        let b = 3
+        for (inDims, expectedX, expectedW, expectedGroups) in [
+            ([0, nil] as [Int?], [6, 4, 6, 5], [6, 2, 3, 2], 2),
+            ([1, nil], [6, 4, 6, 5], [6, 2, 3, 2], 2),
+            ([nil, 0], [2, 4, 6, 5], [18, 2, 3, 2], 2),
+            ([0, 0], [2, 12, 6, 5], [18, 2, 3, 2], 6),
+        ] {
+            var xShape = item.x, wShape = item.w
+            if let d = inDims[0] { xShape.insert(b, at: d) }
+            if let d = inDims[1] { wShape.insert(b, at: d) }
+            let x = try randomTensor(xShape, rng: &rng), w = try randomTensor(wShape, rng: &rng)
+            let recorder = RecordingInterpreter()
+            let result = try recorder.run { try Transforms.vmap(f, inDims: inDims, outDims: [0])([x, w])[0] }
+            XCTAssertEqual(recorder.count(.conv2d), 1, "\(inDims)")
+            XCTAssertEqual(recorder.count(.expand), 0, "\(inDims)")
+            let call = recorder.calls.first { $0.primitive == .conv2d }
+            XCTAssertEqual(call?.shapes, [expectedX, expectedW], "\(inDims)")
+            if case let .conv(_, _, _, groups)? = call?.params { XCTAssertEqual(groups, expectedGroups, "\(inDims)") }
+            // Values against the naive conv per example.
+            let xs = try Ops.doubles(Batching.moveDim(x, from: inDims[0] ?? 0, to: 0))
+            let ws = try Ops.doubles(Batching.moveDim(w, from: inDims[1] ?? 0, to: 0))
+            var reference: [Double] = [], shape: [Int] = []
+            let xCount = item.x.reduce(1, *), wCount = item.w.reduce(1, *)
+            for i in 0..<b {
+                let xi = inDims[0] == nil ? xs : Array(xs[(i * xCount)..<((i + 1) * xCount)])
+                let wi = inDims[1] == nil ? ws : Array(ws[(i * wCount)..<((i + 1) * wCount)])
+                let example = naive(xi, wi, item)
+                reference += example.values
+                shape = example.shape
+            }
+            try assertValues(result, reference, shape: [b] + shape, dtype: .float64, "\(inDims)")
+        }
+    }
+
+    /// The batching rule with an empty batch on both operands (groups * 0 would be invalid).
+    func testConv2dBatchingEmptyBatch() throws {
+        let x = try Ops.tensor([], shape: [0, 2, 3, 4, 4]), w = try Ops.tensor([], shape: [0, 5, 3, 3, 3])
+        let params = Convolution.ConvParams(stride: [1, 1], padding: [1, 1], dilation: [1, 1], groups: 1)
+        let (result, dim) = try Convolution.conv2dBatch(x, 0, w, 0, batchSize: 0, params)
+        XCTAssertEqual(result.shape, [0, 2, 5, 4, 4])
+        XCTAssertEqual(dim, 0)
+        let (onlyW, wDim) = try Convolution.conv2dBatch(try Ops.tensor([], shape: [0, 3, 4, 4]), nil, w, 0, batchSize: 0, params)
+        XCTAssertEqual(onlyW.shape, [0, 0, 5, 4, 4])
+        XCTAssertEqual(wDim, 1)
+    }
+
+    /// jacfwd and jacrev of conv2d with respect to the weight agree (vmap of the JVP and of the
+    /// VJP), and a per-sample gradient of a conv layer with bias matches the loop.
+    func testConv2dJacobiansAndPerSampleGradients() throws {
+        try requireTransformRules(movementPrimitives + [.conv2d, .mul])
+        var rng = TestRandom(seed: 25)
+        let item = Case(x: [1, 2, 5, 5], w: [4, 1, 2, 3], stride: [2, 1], padding: [1, 1], dilation: [1, 2], groups: 2)
+        let x = try randomTensor(item.x, rng: &rng), w = try randomTensor(item.w, rng: &rng)
+        let f = makeFunction("conv2d", inputs: 2) { [try self.body(item)($0)] }
+        let forward = try Transforms.jacfwd(f, argnums: [0, 1], hasAux: false)([x, w])
+        let reverse = try Transforms.jacrev(f, argnums: [0, 1], hasAux: false)([x, w])
+        for i in 0..<2 {
+            try assertValues(reverse[i], Ops.doubles(forward[i]), shape: forward[i].shape, dtype: .float64, "jacobian \(i)")
+        }
+        // Per-sample gradients of sum(conv2d(x_i, w, bias)^2) with respect to w and bias.
+        let bias = try randomTensor([4], rng: &rng)
+        let loss = makeFunction("loss", inputs: 3) { args in
+            let y = try Ops.conv2d(args[0], args[1], bias: args[2], padding: [1, 1], groups: 2)
+            return [try Ops.sum(Ops.mul(y, y))]
+        }
+        let grad = try Transforms.grad(loss, argnums: [1, 2], hasAux: false)
+        let xs = try randomTensor([3, 2, 5, 5], rng: &rng)  // 3 samples of [C, H, W]
+        let perSample = try Transforms.vmap(grad, inDims: [0, nil, nil], outDims: [0, 0])([xs, w, bias])
+        for s in 0..<3 {
+            let sample = try Batching.select(xs, dim: 0, index: s)
+            let single = try grad([sample, w, bias])
+            for k in 0..<2 {
+                let rows = try Ops.doubles(Batching.select(perSample[k], dim: 0, index: s))
+                try assertValues(single[k], rows, shape: single[k].shape, dtype: .float64, "sample \(s) gradient \(k)")
+            }
+        }
+    }
+}
+
+extension ConvolutionRuleTests {
+    /// Under vmap the examples' shapes get conv2d's errors (the primitive, emitted directly, so
+    /// that only the batching rule checks).
+    func testConv2dBatchingChecksExampleShapes() throws {
+        let params = Params.conv(stride: [1, 1], padding: [0, 0], dilation: [1, 1], groups: 1)
+        let f = makeFunction("conv2d", inputs: 2) { [try emit(.conv2d, $0, params)] }
+        let x = try Ops.tensor([Double](repeating: 1, count: 2 * 3 * 16), shape: [2, 3, 4, 4])  // examples [3, 4, 4]
+        let w = try Ops.tensor([Double](repeating: 1, count: 2 * 3 * 4), shape: [2, 3, 2, 2])
+        assertThrows(.shape, "sf_conv2d: input must be [N, C, H, W], got shape [3, 4, 4]") {
+            try Transforms.vmap(f, inDims: [0, nil], outDims: [0])([x, w])
+        }
+        let x4 = try Ops.tensor([Double](repeating: 1, count: 2 * 2 * 16), shape: [2, 1, 2, 4, 4])
+        assertThrows(.shape, "do not match for groups = 1") {
+            try Transforms.vmap(f, inDims: [0, nil], outDims: [0])([x4, w])
+        }
+    }
+}
