@@ -125,6 +125,9 @@ class Tensor:
 
     __slots__ = ("_h", "_shape", "_dtype", "__weakref__")
 
+    # numpy defers to Tensor's operators (ndarray @ tensor calls Tensor.__rmatmul__) instead of converting it.
+    __array_ufunc__ = None
+
     def __new__(cls, data=None, *, dtype=None):
         from ._ops import tensor as _make  # Tensor(data) as torch.Tensor(data): a float32 copy by default
         made = _make([] if data is None else data, dtype=dtype or (None if isinstance(data, Tensor) else default_float))
@@ -340,7 +343,7 @@ class Tensor:
 def _from_numpy_copy(array):
     """A swiftfunc-owned tensor holding a copy of a numpy array of a supported dtype."""
     d = dtype_of_numpy(array.dtype)
-    array = np.ascontiguousarray(array, dtype=d.numpy)
+    array = np.asarray(array, dtype=d.numpy, order="C")  # (ascontiguousarray would make 0-d arrays 1-d)
     return new(lib.sf_tensor_from_data, array.ctypes.data if array.size else None, d.code,
                _capi.int64s(array.shape), array.ndim)
 
