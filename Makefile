@@ -1,14 +1,20 @@
 # swiftfunc — build, test, demo, bench and install.
 #   make demo     runs the main example            make test    runs every test suite
-#   make bench    runs the benchmarks              make install PREFIX=/usr/local
+#   make bench    runs the benchmarks              make install PREFIX=/usr/local [DESTDIR=...]
 SHELL := /bin/bash
 VERSION := 0.1.0
 SOVERSION := 0
+ABI_VERSION := $(shell sed -n 's/^\#define SF_ABI_VERSION \([0-9]*\).*/\1/p' include/swiftfunc.h)
 PREFIX ?= /usr/local
+DESTDIR ?=
 BUILD := .build/release
 LIB := $(BUILD)/libswiftfunc.so
 CC ?= cc
 CFLAGS_TEST := -std=c11 -Wall -Wextra -Werror -pedantic -g -Iinclude
+CXX ?= c++
+CXXFLAGS_TEST := -std=c++17 -Wall -Wextra -Werror -pedantic -g -Iinclude
+WARN_FLAGS := -Wall -Wextra -Werror -pedantic
+HEADER_FLAGS := $(WARN_FLAGS) -Iinclude
 LDFLAGS_TEST := -L$(BUILD) -lswiftfunc -Wl,-rpath,$(CURDIR)/$(BUILD) -lm
 OUT := build
 PYTHON ?= python3
@@ -17,7 +23,8 @@ PYTHON ?= python3
 SWIFT_RELEASE := swift build -c release --product swiftfunc \
 	-Xswiftc -static-stdlib -Xlinker -soname=libswiftfunc.so.$(SOVERSION) -Xlinker -z -Xlinker defs
 
-.PHONY: all lib deps test swift-test c-test asan-test header-test symbol-test python-test demo bench clean
+.PHONY: all lib deps install test swift-test c-test asan-test header-test symbol-test python-test demo bench clean \
+	cpp-test cpp-wrapper-test install-test cmake-test pkgconfig-test
 
 all: lib
 
@@ -55,19 +62,23 @@ $(OUT)/asan-examples/%: examples/c/%.c examples/c/example_util.h include/swiftfu
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_TEST) -fsanitize=address -fno-omit-frame-pointer $< -o $@ $(LDFLAGS_TEST)
 
-test: lib swift-test header-test symbol-test c-test asan-test python-test
+test: lib swift-test header-test symbol-test c-test asan-test python-test cpp-test
 	@echo "all test suites passed"
 
 swift-test: deps
 	swift test
 
-## The public header compiles as C11 and C++17 with every warning an error.
+## The public headers compile with every warning an error: swiftfunc.h as C11, C++17 and C++20,
+## swiftfunc.hpp as C++17 and C++20 (and, with its templates instantiated, the wrapper tests as C++20).
 header-test:
 	@mkdir -p $(OUT)
 	printf '#include "swiftfunc.h"\nint main(void) { return 0; }\n' > $(OUT)/header_c.c
-	$(CC) -std=c11 -Wall -Wextra -Werror -pedantic -Iinclude -c $(OUT)/header_c.c -o $(OUT)/header_c.o
-	printf '#include "swiftfunc.h"\nint main() { return 0; }\n' > $(OUT)/header_cpp.cpp
-	c++ -std=c++17 -Wall -Wextra -Werror -pedantic -Iinclude -c $(OUT)/header_cpp.cpp -o $(OUT)/header_cpp.o
+	$(CC) -std=c11 $(HEADER_FLAGS) -c $(OUT)/header_c.c -o $(OUT)/header_c.o
+	printf '#include "swiftfunc.h"\n#include "swiftfunc.hpp"\nint main() { return 0; }\n' > $(OUT)/header_cpp.cpp
+	$(CXX) -std=c++17 $(HEADER_FLAGS) -c $(OUT)/header_cpp.cpp -o $(OUT)/header_cpp17.o
+	$(CXX) -std=c++20 $(HEADER_FLAGS) -c $(OUT)/header_cpp.cpp -o $(OUT)/header_cpp20.o
+	$(CXX) -std=c++20 $(HEADER_FLAGS) -fsyntax-only Tests/cpp/test_wrapper.cpp
+	@echo "header-test: swiftfunc.h (C11, C++17, C++20) and swiftfunc.hpp (C++17, C++20) compile cleanly"
 
 ## Every function the header declares is exported, and nothing else named sf_ is.
 symbol-test: lib
@@ -83,6 +94,71 @@ asan-test: $(C_ASAN_TESTS) $(EXAMPLES_ASAN)
 	  ASAN_OPTIONS=detect_leaks=1 LSAN_OPTIONS=suppressions=$(CURDIR)/Tests/lsan.supp $$t; done
 	@set -e; for e in $(EXAMPLES_ASAN); do echo "== $$e (asan)"; \
 	  ASAN_OPTIONS=detect_leaks=1 LSAN_OPTIONS=suppressions=$(CURDIR)/Tests/lsan.supp $$e >/dev/null; done
+
+## Installs lib/libswiftfunc.so.$(VERSION) with its SONAME links, both headers, the CMake package
+## (lib/cmake/SwiftFunc) and the pkg-config file. Plain install/sed: no configure step, DESTDIR honoured,
+## nothing in the installed files depends on PREFIX (the tree can be moved).
+install: lib
+	install -d $(DESTDIR)$(PREFIX)/lib/cmake/SwiftFunc $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/include
+	install -m 755 $(LIB) $(DESTDIR)$(PREFIX)/lib/libswiftfunc.so.$(VERSION)
+	ln -sfn libswiftfunc.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/libswiftfunc.so.$(SOVERSION)
+	ln -sfn libswiftfunc.so.$(SOVERSION) $(DESTDIR)$(PREFIX)/lib/libswiftfunc.so
+	install -m 644 include/swiftfunc.h include/swiftfunc.hpp $(DESTDIR)$(PREFIX)/include
+	@set -e; subst='s|@VERSION@|$(VERSION)|g; s|@SOVERSION@|$(SOVERSION)|g; s|@ABI_VERSION@|$(ABI_VERSION)|g'; \
+	for f in SwiftFuncConfig.cmake SwiftFuncConfigVersion.cmake; do \
+	  sed "$$subst" cmake/$$f.in > $(DESTDIR)$(PREFIX)/lib/cmake/SwiftFunc/$$f; done; \
+	sed "$$subst" cmake/swiftfunc.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/swiftfunc.pc; \
+	chmod 644 $(DESTDIR)$(PREFIX)/lib/cmake/SwiftFunc/*.cmake $(DESTDIR)$(PREFIX)/lib/pkgconfig/swiftfunc.pc
+	@echo "installed swiftfunc $(VERSION) into $(DESTDIR)$(PREFIX)"
+
+## C++ and packaging: the wrapper's tests (also under ASan/LSan), then a staged install consumed
+## by an out-of-tree CMake project (ctest: C and C++ programs, the C++ examples) and by pkg-config.
+## The stage is installed for PREFIX=/opt/swiftfunc but used from build/: this checks relocation.
+STAGE := $(CURDIR)/$(OUT)/stage
+STAGE_PREFIX := $(STAGE)/opt/swiftfunc
+CPP_DEPS := include/swiftfunc.hpp include/swiftfunc.h $(wildcard Tests/cpp/*.h)
+
+cpp-test: cpp-wrapper-test cmake-test pkgconfig-test
+	@echo "cpp-test: 5 passed, 0 failed (wrapper, wrapper under ASan/LSan, install layout, CMake consumer, pkg-config)"
+
+$(OUT)/cpp/test_wrapper: Tests/cpp/test_wrapper.cpp $(CPP_DEPS) | lib
+	@mkdir -p $(dir $@)
+	$(CXX) $(CXXFLAGS_TEST) $< -o $@ $(LDFLAGS_TEST) -ldl
+
+$(OUT)/cpp-asan/test_wrapper: Tests/cpp/test_wrapper.cpp $(CPP_DEPS) | lib
+	@mkdir -p $(dir $@)
+	$(CXX) $(CXXFLAGS_TEST) -fsanitize=address -fno-omit-frame-pointer $< -o $@ $(LDFLAGS_TEST) -ldl
+
+cpp-wrapper-test: $(OUT)/cpp/test_wrapper $(OUT)/cpp-asan/test_wrapper
+	@echo "== $(OUT)/cpp/test_wrapper"; $(OUT)/cpp/test_wrapper
+	@echo "== $(OUT)/cpp-asan/test_wrapper (asan)"; \
+	  ASAN_OPTIONS=detect_leaks=1 LSAN_OPTIONS=suppressions=$(CURDIR)/Tests/lsan.supp $(OUT)/cpp-asan/test_wrapper
+
+install-test: lib
+	rm -rf $(STAGE)
+	$(MAKE) --no-print-directory install PREFIX=/opt/swiftfunc DESTDIR=$(STAGE)
+	bash Tests/check_install.sh $(STAGE_PREFIX) /opt/swiftfunc $(VERSION) $(SOVERSION)
+
+cmake-test: install-test
+	rm -rf $(OUT)/cmake-consumer
+	cmake -S Tests/cmake-consumer -B $(OUT)/cmake-consumer -DCMAKE_PREFIX_PATH=$(STAGE_PREFIX) \
+	  -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSWIFTFUNC_EXAMPLES_DIR=$(CURDIR)/examples/cpp
+	cmake --build $(OUT)/cmake-consumer -j 2
+	cd $(OUT)/cmake-consumer && ctest --output-on-failure
+
+pkgconfig-test: install-test
+	@mkdir -p $(OUT)/pkgconfig
+	@set -e; export PKG_CONFIG_PATH=$(STAGE_PREFIX)/lib/pkgconfig; \
+	echo "pkg-config --cflags --libs swiftfunc: $$(pkg-config --cflags --libs swiftfunc)"; \
+	test "$$(pkg-config --modversion swiftfunc)" = "$(VERSION)"; \
+	rpath="-Wl,-rpath,$$(pkg-config --variable=libdir swiftfunc)"; \
+	set -x; \
+	def="-DEXPECTED_VERSION=\"$$(pkg-config --modversion swiftfunc)\""; \
+	$(CC) -std=c11 $(WARN_FLAGS) $$def Tests/cmake-consumer/consumer.c -o $(OUT)/pkgconfig/consumer_c \
+	  $$(pkg-config --cflags --libs swiftfunc) $$rpath; \
+	$(CXX) -std=c++17 $(WARN_FLAGS) $$def Tests/cmake-consumer/consumer.cpp -o $(OUT)/pkgconfig/consumer_cpp \
+	  $$(pkg-config --cflags --libs swiftfunc) $$rpath; \
+	$(OUT)/pkgconfig/consumer_c; $(OUT)/pkgconfig/consumer_cpp
 
 ## The Python package is tested from the source tree (no install): PYTHONPATH points at
 ## bindings/python and SWIFTFUNC_LIBRARY at the release library. The suite runs the examples too.

@@ -3,31 +3,11 @@
  *   2. jacrev and jacfwd of sin(A x), n = 64,
  *   3. hessian of sum(tanh(A x)), n = 32,
  *   4. grad of a chain of 100 elementwise ops on 16 floats.
- * Each figure is the median of repeated runs; lines starting with "RESULT" are machine-readable. */
+ * Each figure is the median of repeated runs after a warm-up call; lines starting with "RESULT" are machine-readable. */
 #define _POSIX_C_SOURCE 199309L
 #include <string.h>
 
 #include "../examples/c/example_util.h"
-
-static int compare_doubles(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-/* Median seconds of `reps` calls of f on inputs. */
-static double time_call(sf_function *f, sf_tensor *const *inputs, size_t n_in, size_t n_out, int reps) {
-    double times[64];
-    sf_tensor *outputs[16];
-    if (reps > 64) reps = 64;
-    for (int r = 0; r < reps; r++) {
-        double t0 = example_seconds();
-        SF_CHECK(sf_call(f, inputs, n_in, outputs, n_out));
-        times[r] = example_seconds() - t0;
-        for (size_t k = 0; k < n_out; k++) sf_tensor_release(outputs[k]);
-    }
-    qsort(times, (size_t)reps, sizeof *times, compare_doubles);
-    return times[reps / 2];
-}
 
 /* ---- 1. per-sample gradients ---- */
 enum { D = 784, H = 128, C = 10, N = 64 };
@@ -120,7 +100,7 @@ int main(void) {
     SF_CHECK(sf_vmap(grad, in_dims, 6, NULL, 0, 0, SF_RANDOMNESS_ERROR, &per_sample));
     SF_CHECK(sf_function_new(loop_of_grad, grad, NULL, 6, 4, &loop));
     sf_tensor *mlp_in[6] = {w1, b1, w2, b2, x, y};
-    double t_vmap = time_call(per_sample, mlp_in, 6, 4, 20), t_loop = time_call(loop, mlp_in, 6, 4, 10);
+    double t_vmap = example_time_call(per_sample, mlp_in, 6, 4, 20), t_loop = example_time_call(loop, mlp_in, 6, 4, 10);
     printf("per-sample grads, MLP %d-%d-%d, batch %d: vmap(grad) %8.3f ms   loop of grad %8.3f ms   speedup %.1fx\n",
            D, H, C, N, 1e3 * t_vmap, 1e3 * t_loop, t_loop / t_vmap);
     printf("RESULT per_sample_grad_vmap_ms %.4f\nRESULT per_sample_grad_loop_ms %.4f\n", 1e3 * t_vmap, 1e3 * t_loop);
@@ -134,7 +114,7 @@ int main(void) {
     SF_CHECK(sf_jacrev(g, wrt, 1, false, 0, &jr));
     SF_CHECK(sf_jacfwd(g, wrt, 1, false, SF_RANDOMNESS_ERROR, &jf));
     sf_tensor *jac_in[2] = {A, v};
-    double t_jr = time_call(jr, jac_in, 2, 1, 30), t_jf = time_call(jf, jac_in, 2, 1, 30);
+    double t_jr = example_time_call(jr, jac_in, 2, 1, 30), t_jf = example_time_call(jf, jac_in, 2, 1, 30);
     printf("jacrev of sin(A x), n = 64:  %8.3f ms\njacfwd of sin(A x), n = 64:  %8.3f ms\n", 1e3 * t_jr, 1e3 * t_jf);
     printf("RESULT jacrev_ms %.4f\nRESULT jacfwd_ms %.4f\n", 1e3 * t_jr, 1e3 * t_jf);
 
@@ -145,7 +125,7 @@ int main(void) {
     SF_CHECK(sf_function_new(sum_tanh_ax, NULL, NULL, 2, 1, &e));
     SF_CHECK(sf_hessian(e, wrt, 1, &h));
     sf_tensor *hess_in[2] = {A32, v32};
-    double t_h = time_call(h, hess_in, 2, 1, 30);
+    double t_h = example_time_call(h, hess_in, 2, 1, 30);
     printf("hessian of sum(tanh(A x)), n = 32: %8.3f ms\n", 1e3 * t_h);
     printf("RESULT hessian_ms %.4f\n", 1e3 * t_h);
 
@@ -156,7 +136,7 @@ int main(void) {
     sf_function *c = NULL, *dc = NULL;
     SF_CHECK(sf_function_new(chain, scale, NULL, 1, 1, &c));
     SF_CHECK(sf_grad(c, NULL, 0, false, &dc));
-    double t_c = time_call(dc, &v16, 1, 1, 50);
+    double t_c = example_time_call(dc, &v16, 1, 1, 50);
     printf("grad of a chain of 100 elementwise ops on 16 floats: %8.3f ms (%.2f us per op, forward + backward)\n",
            1e3 * t_c, 1e6 * t_c / 100);
     printf("RESULT chain_grad_ms %.4f\n", 1e3 * t_c);

@@ -42,6 +42,8 @@ final class ContractionTests: XCTestCase {
         ([4], [4]), ([3, 4], [4, 5]), ([4], [4, 5]), ([3, 4], [4]), ([1, 4], [4, 1]),
         ([2, 3, 4], [4, 5]), ([2, 3, 4], [1, 4, 5]), ([3, 4], [2, 4, 5]), ([2, 1, 3, 4], [5, 4, 2]),
         ([4], [2, 4, 3]), ([2, 3, 4], [4]), ([1, 3, 4], [2, 4, 5]), ([2, 2, 3, 4], [2, 1, 4, 3]),
+        // k = 1: batched outer products take the direct loop instead of BLAS.
+        ([3, 4, 1], [3, 1, 5]), ([2, 1], [3, 1, 4]), ([3, 1], [1, 2]),
     ]
 
     func check(_ aShape: [Int], _ bShape: [Int], _ dtypeA: DType, _ dtypeB: DType,

@@ -56,7 +56,7 @@ final class CreationRuleTests: XCTestCase {
         XCTAssertNil(try rules.jvp?([x], [nil], try Ops.cast(x, to: .float32), .dtype(.float32)) as Any?)
         let ints = try Ops.tensor([3, 4], shape: [2], dtype: .int64)
         let vjp = try XCTUnwrap(rules.vjp)
-        let fromInt = try vjp(try Ops.tensor([1, 1], shape: [2]), [ints], try Ops.cast(ints, to: .float64), .dtype(.float64))
+        let fromInt = try vjp(try Ops.tensor([1, 1], shape: [2]), [ints], try Ops.cast(ints, to: .float64), .dtype(.float64), [true])
         XCTAssertEqual(fromInt.count, 1)
         XCTAssertNil(fromInt[0])
 
@@ -82,7 +82,7 @@ final class CreationRuleTests: XCTestCase {
             let rules = Primitive.rules[primitive.rawValue]
             let output = try emit(primitive, [], params)
             XCTAssertNil(try XCTUnwrap(rules.jvp)([], [], output, params), "\(primitive)")
-            XCTAssertEqual(try XCTUnwrap(rules.vjp)(output, [], output, params).count, 0, "\(primitive)")
+            XCTAssertEqual(try XCTUnwrap(rules.vjp)(output, [], output, params, []).count, 0, "\(primitive)")
             let (value, dim) = try XCTUnwrap(rules.batch)([], [], 4, params)
             XCTAssertNil(dim, "\(primitive)")
             try assertValues(value, expected, shape: output.shape, dtype: .float64)

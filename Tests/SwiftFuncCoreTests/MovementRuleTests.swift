@@ -110,7 +110,7 @@ final class MovementRuleTests: XCTestCase {
         try assertValues(tangent, [0, 0, 0, 0, 0, 0], shape: [2, 3], dtype: .float64)
         let rules = Primitive.rules[Primitive.stopGradient.rawValue]
         XCTAssertNil(try rules.jvp?([x], [x], x, .none))
-        XCTAssertNil(try rules.vjp?(x, [x], x, .none)[0] ?? nil)
+        XCTAssertNil(try rules.vjp?(x, [x], x, .none, [true])[0] ?? nil)
         try checkBatching(RuleCheck(name: "detach", body: { try Ops.detach($0[0]) }, inputs: [x]))
     }
 

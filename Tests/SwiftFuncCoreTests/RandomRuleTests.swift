@@ -14,7 +14,7 @@ final class RandomRuleTests: XCTestCase {
             let params = Params.random(shape: [5], dtype: .float64, key: 7, counter: 3)
             let output = try emit(primitive, [], params)
             XCTAssertNil(try XCTUnwrap(rules.jvp)([], [], output, params))
-            XCTAssertEqual(try XCTUnwrap(rules.vjp)(output, [], output, params).count, 0)
+            XCTAssertEqual(try XCTUnwrap(rules.vjp)(output, [], output, params, []).count, 0)
             let (value, dim) = try XCTUnwrap(rules.batch)([], [], 3, params)
             XCTAssertNil(dim)
             XCTAssertEqual(try Ops.doubles(value), try Ops.doubles(output), "a draw is a pure function of its params")

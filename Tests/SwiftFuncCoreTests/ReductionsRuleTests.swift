@@ -94,8 +94,8 @@ final class ReductionsRuleTests: XCTestCase {
             let rules = Primitive.rules[primitive.rawValue]
             let output = try body([x])
             XCTAssertNil(try rules.jvp?([x], [x], output, .reduction(dims: [1], keepdim: false)))
-            XCTAssertEqual(try rules.vjp?(output, [x], output, .reduction(dims: [1], keepdim: false)).count, 1)
-            XCTAssertNil(try rules.vjp?(output, [x], output, .reduction(dims: [1], keepdim: false))[0] ?? nil)
+            XCTAssertEqual(try rules.vjp?(output, [x], output, .reduction(dims: [1], keepdim: false), [true]).count, 1)
+            XCTAssertNil(try rules.vjp?(output, [x], output, .reduction(dims: [1], keepdim: false), [true])[0] ?? nil)
             for (k, (dims, keepdim)) in cases.enumerated() {
                 let check = RuleCheck(name: "\(primitive.name) \(String(describing: dims)) \(keepdim)", body: { [self] in try reduce(primitive, $0[0], dims, keepdim) },
                                       inputs: [try randomTensor([2, 3, 4], seed: UInt64(40 + k))])

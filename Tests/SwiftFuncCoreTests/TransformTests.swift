@@ -86,6 +86,13 @@ final class TransformTests: XCTestCase {
         assertThrows(.invalidArgument, "out_dims[0] = 3 is out of range") {
             try Transforms.vmap(f, inDims: [0, nil], outDims: [3])([try self.vector([1, 2]), try self.vector([1])])
         }
+        // Op errors under vmap name the shapes the mapped function sees, not the batched ones.
+        let product = function("matmul", inputs: 2) { [try Ops.matmul($0[0], $0[1])] }
+        let a = try Ops.tensor([Double](repeating: 1, count: 2 * 3 * 4), shape: [2, 3, 4])
+        let b = try Ops.tensor([Double](repeating: 1, count: 30), shape: [5, 6])
+        assertThrows(.shape, "shapes [3, 4] and [5, 6] are not compatible") {
+            try Transforms.vmap(product, inDims: [0, nil], outDims: [0])([a, b])
+        }
         assertThrows(.invalidArgument, "at least one input") {
             try Transforms.vmap(f, inDims: [nil, nil], outDims: [0])([try self.vector([1, 2]), try self.vector([1])])
         }
@@ -160,6 +167,20 @@ final class TransformTests: XCTestCase {
         let batched = try Transforms.vmap(Transforms.jacrev(g, argnums: [1], hasAux: false), inDims: [nil, 0], outDims: [0])([a, xs])[0]
         let second = try Transforms.jacrev(g, argnums: [1], hasAux: false)([a, Ops.neg(x)])[0]
         try assertValues(batched, closed + Ops.doubles(second), shape: [2, n, n], dtype: .float64)
+    }
+
+    /// Symbolic zeros in reverse mode: the gradient with respect to one operand of a matmul does one
+    /// GEMM in the backward pass, not two (the other operand's cotangent is never computed).
+    func testReverseModeSkipsUnneededCotangents() throws {
+        var rng = TestRandom(seed: 3)
+        let x = try randomTensor([4, 5], rng: &rng), w = try randomTensor([5, 3], rng: &rng)
+        let f = makeFunction("sum(x @ w)", inputs: 2) { [try Ops.sum(Ops.matmul($0[0], $0[1]))] }
+        for (argnum, expectedShape) in [(0, [4, 5]), (1, [5, 3])] {
+            let recorder = RecordingInterpreter()
+            let gradient = try recorder.run { try Transforms.grad(f, argnums: [argnum], hasAux: false)([x, w])[0] }
+            XCTAssertEqual(gradient.shape, expectedShape)
+            XCTAssertEqual(recorder.count(.matmul), 2, "one forward and one backward matmul for argnum \(argnum)")
+        }
     }
 
     func testRandomnessUnderVmap() throws {

@@ -112,4 +112,25 @@ static inline double example_seconds(void) {
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
+static inline int example_compare_doubles(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* Median seconds of `reps` (at most 64) calls of f after one warm-up call; outputs are released. */
+static inline double example_time_call(sf_function *f, sf_tensor *const *inputs, size_t n_in, size_t n_out, int reps) {
+    double times[64];
+    sf_tensor *outputs[16];
+    if (reps > 64) reps = 64;
+    if (n_out > 16) n_out = 16;
+    for (int r = -1; r < reps; r++) {
+        double t0 = example_seconds();
+        SF_CHECK(sf_call(f, inputs, n_in, outputs, n_out));
+        if (r >= 0) times[r] = example_seconds() - t0;
+        for (size_t k = 0; k < n_out; k++) sf_tensor_release(outputs[k]);
+    }
+    qsort(times, (size_t)reps, sizeof *times, example_compare_doubles);
+    return times[reps / 2];
+}
+
 #endif

@@ -19,6 +19,24 @@ static int mlp_loss(void *user_data, sf_tensor *const *in, size_t n_in, sf_tenso
     return s == SF_OK ? 0 : 1;
 }
 
+/* Median seconds of one pass of grad over the whole batch, sample by sample. */
+static double time_loop(sf_function *grad, sf_tensor *const *params, sf_tensor *x, sf_tensor *y) {
+    double times[5];
+    for (int r = -1; r < 5; r++) {
+        double t0 = example_seconds();
+        for (int64_t i = 0; i < N; i++) {
+            sf_tensor *xi = example_select(x, i), *yi = example_select(y, i), *grads[N_PARAMS] = {NULL};
+            sf_tensor *sample_inputs[6] = {params[0], params[1], params[2], params[3], xi, yi};
+            SF_CHECK(sf_call(grad, sample_inputs, 6, grads, N_PARAMS));
+            for (int p = 0; p < N_PARAMS; p++) sf_tensor_release(grads[p]);
+            sf_tensor_release(xi), sf_tensor_release(yi);
+        }
+        if (r >= 0) times[r] = example_seconds() - t0;
+    }
+    qsort(times, 5, sizeof *times, example_compare_doubles);
+    return times[2];
+}
+
 int main(void) {
     unsigned rng = 42;
     const int64_t w1_shape[] = {H, D}, b1_shape[] = {H}, w2_shape[] = {C, H}, b2_shape[] = {C};
@@ -43,20 +61,16 @@ int main(void) {
     /* vmap(grad): one call for the whole batch. */
     sf_tensor *inputs[6] = {params[0], params[1], params[2], params[3], x, y};
     sf_tensor *batched[N_PARAMS] = {NULL};
-    double t0 = example_seconds();
     SF_CHECK(sf_call(per_sample, inputs, 6, batched, N_PARAMS));
-    double t_vmap = example_seconds() - t0;
 
     /* The naive loop: grad once per sample. */
-    double worst = 0, t_loop = 0;
+    double worst = 0;
     float first_vmap[4] = {0}, first_loop[4] = {0};
     for (int64_t i = 0; i < N; i++) {
         sf_tensor *xi = example_select(x, i), *yi = example_select(y, i);
         sf_tensor *sample_inputs[6] = {params[0], params[1], params[2], params[3], xi, yi};
         sf_tensor *grads[N_PARAMS] = {NULL};
-        t0 = example_seconds();
         SF_CHECK(sf_call(grad, sample_inputs, 6, grads, N_PARAMS));
-        t_loop += example_seconds() - t0;
         for (int p = 0; p < N_PARAMS; p++) {
             sf_tensor *row = example_select(batched[p], i);
             double d = example_max_diff(row, grads[p]);
@@ -73,6 +87,10 @@ int main(void) {
         sf_tensor_release(xi);
         sf_tensor_release(yi);
     }
+
+    /* Timings: medians after a warm-up call. */
+    double t_vmap = example_time_call(per_sample, inputs, 6, N_PARAMS, 9);
+    double t_loop = time_loop(grad, params, x, y);
 
     printf("per-sample gradients of a %d-%d-%d MLP, batch %d\n", D, H, C, N);
     printf("  d loss_0 / d b2[0:4]  vmap(grad): % .6f % .6f % .6f % .6f\n", first_vmap[0], first_vmap[1], first_vmap[2], first_vmap[3]);

@@ -64,8 +64,11 @@ final class BatchInterpreter: TracingInterpreter, @unchecked Sendable {
             return try processRandom(primitive, params, parent: parent)
         }
         guard batched else { return try Interpreter.with(parent) { try emit(primitive, values, params) } }
+        let rules = Primitive.rules[primitive.rawValue]
+        // Check the op on one example's types first: errors then name the shapes the mapped
+        // function sees, and batching rules may rely on valid per-example arguments.
+        _ = try rules.type(args.map(\.type), params)
         return try Interpreter.with(parent) {
-            let rules = Primitive.rules[primitive.rawValue]
             let (output, outputDim): (Value, Int?)
             if let rule = rules.batch {
                 (output, outputDim) = try rule(values, dims, batchSize, params)

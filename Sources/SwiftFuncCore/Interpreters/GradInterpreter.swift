@@ -90,7 +90,7 @@ final class GradInterpreter: TracingInterpreter, @unchecked Sendable {
             // Nothing reads an op's output cotangent after its own rule ran; dropping it frees memory early.
             if !wanted.contains(node.outputSlot) { cotangents[node.outputSlot] = nil }
             let rule = Primitive.rules[node.primitive.rawValue].vjp!  // checked when the node was recorded
-            let inputCotangents = try rule(cotangent, node.primals, node.output, node.params)
+            let inputCotangents = try rule(cotangent, node.primals, node.output, node.params, node.inputSlots.map { $0 != nil })
             for (index, slot) in node.inputSlots.enumerated() {
                 guard let slot, index < inputCotangents.count, let contribution = inputCotangents[index] else { continue }
                 cotangents[slot] = try accumulate(cotangents[slot], contribution)

@@ -38,7 +38,7 @@ enum Contraction {
             }
             return result
         },
-        vjp: { cotangent, primals, _, _ in try matmulVJP(cotangent, primals[0], primals[1]) },
+        vjp: { cotangent, primals, _, _, needed in try matmulVJP(cotangent, primals[0], primals[1], needed: needed) },
         batch: { args, dims, _, _ in try matmulBatch(args[0], dims[0], args[1], dims[1]) })
 
     // MARK: Transform rules
@@ -60,8 +60,8 @@ enum Contraction {
     }
 
     /// The cotangents of a @ b, with torch.matmul's 1-D promotion undone and broadcast batch dims
-    /// summed away: ct @ b^T for a, a^T @ ct for b.
-    static func matmulVJP(_ cotangent: Value, _ a: Value, _ b: Value) throws -> [Value?] {
+    /// summed away: ct @ b^T for a, a^T @ ct for b (each only when `needed`).
+    static func matmulVJP(_ cotangent: Value, _ a: Value, _ b: Value, needed: [Bool] = [true, true]) throws -> [Value?] {
         let k = a.shape[a.rank - 1]
         // Work on the promoted 2-D forms, where the cotangent has the added dims back.
         let a2 = a.rank == 1 ? try reshape(a, [1, k]) : a
@@ -71,8 +71,10 @@ enum Contraction {
         let ct = try reshape(cotangent, batch + [m, n])
         let batchCount = batch.reduce(1, *)
 
-        let gradA: Value
-        if a2.rank == 2 && b2.rank > 2 {
+        let gradA: Value?
+        if !needed[0] {
+            gradA = nil
+        } else if a2.rank == 2 && b2.rank > 2 {
             // a is shared by the whole batch: sum over the batch inside one GEMM by laying the
             // batch along the contracted dim, [m, batch*n] @ [batch*n, k].
             let ctRows = try reshape(Batching.moveDim(ct, from: ct.rank - 2, to: 0), [m, batchCount * n])
@@ -82,8 +84,10 @@ enum Contraction {
             gradA = try Differentiation.unbroadcast(emit(.matmul, [ct, transposeLast(b2)]), to: a2.shape)
         }
 
-        let gradB: Value
-        if b2.rank == 2 && a2.rank > 2 {
+        let gradB: Value?
+        if !needed[1] {
+            gradB = nil
+        } else if b2.rank == 2 && a2.rank > 2 {
             // b is shared: the batch folds into the rows, [k, batch*m] @ [batch*m, n].
             let aRows = try reshape(a2, [batchCount * m, k])
             let ctRows = try reshape(ct, [batchCount * m, n])
@@ -91,7 +95,7 @@ enum Contraction {
         } else {
             gradB = try Differentiation.unbroadcast(emit(.matmul, [transposeLast(a2), ct]), to: b2.shape)
         }
-        return [try reshape(gradA, a.shape), try reshape(gradB, b.shape)]
+        return [try gradA.map { try reshape($0, a.shape) }, try gradB.map { try reshape($0, b.shape) }]
     }
 
     /// vmap of matmul, one matmul on the whole batch. An unbatched operand is never broadcast: a
@@ -317,10 +321,18 @@ enum Contraction {
         let stridesB = ShapeChecks.broadcastStrides(shape: right.batchShape, strides: right.batchStrides, to: batchShape)
         var index = [Int](repeating: 0, count: batchShape.count)
         var offsetA = 0, offsetB = 0
+        // With k == 1 each product is an outer product (per-sample weight gradients are batches of
+        // them): a direct loop beats a BLAS call, which costs more to set up than to compute here.
+        let columnStrideA = left.transposed ? 1 : left.ld, rowStrideB = right.transposed ? right.ld : 1
         for batch in 0..<batchCount {
-            T.gemm(transA: left.transposed, transB: right.transposed, m: m, n: n, k: k,
-                   a: pa + offsetA, lda: left.ld, b: pb + offsetB, ldb: right.ld,
-                   c: pc + batch &* matrixSize, ldc: n)
+            if k == 1 {
+                outerProduct(a: pa + offsetA, strideA: columnStrideA, b: pb + offsetB, strideB: rowStrideB,
+                             c: pc + batch &* matrixSize, m: m, n: n)
+            } else {
+                T.gemm(transA: left.transposed, transB: right.transposed, m: m, n: n, k: k,
+                       a: pa + offsetA, lda: left.ld, b: pb + offsetB, ldb: right.ld,
+                       c: pc + batch &* matrixSize, ldc: n)
+            }
             // Odometer over the batch dims, updating both offsets incrementally.
             var d = batchShape.count - 1
             while d >= 0 {
@@ -335,6 +347,21 @@ enum Contraction {
             }
         }
         return result
+    }
+
+    /// c[i, j] = a[i] * b[j] for an m x n row-major c.
+    @inline(__always)
+    static func outerProduct<T: GEMMScalar>(a: UnsafePointer<T>, strideA: Int, b: UnsafePointer<T>, strideB: Int,
+                                            c: UnsafeMutablePointer<T>, m: Int, n: Int) {
+        for i in 0..<m {
+            let ai = a[i &* strideA]
+            let row = c + i &* n
+            if strideB == 1 {
+                for j in 0..<n { row[j] = ai * b[j] }
+            } else {
+                for j in 0..<n { row[j] = ai * b[j &* strideB] }
+            }
+        }
     }
 
     /// The row stride of a row-major operand whose batch dims and rows form one evenly strided
@@ -353,7 +380,7 @@ enum Contraction {
 /// The float types OpenBLAS multiplies: a row-major C = A·B (alpha 1, beta 0) with each operand
 /// optionally transposed. Callers guarantee that every size fits blasint and that leading dims are
 /// valid (ld >= max(1, row length)), so BLAS never reports a parameter error.
-protocol GEMMScalar: Element {
+protocol GEMMScalar: FloatingPointElement {
     static func gemm(transA: Bool, transB: Bool, m: Int, n: Int, k: Int,
                      a: UnsafePointer<Self>, lda: Int, b: UnsafePointer<Self>, ldb: Int,
                      c: UnsafeMutablePointer<Self>, ldc: Int)

@@ -38,10 +38,10 @@ enum Convolution {
             }
             return result
         },
-        vjp: { cotangent, primals, _, params in
+        vjp: { cotangent, primals, _, params, needed in
             let conv = try ConvParams(params)
-            return [try inputCotangent(cotangent, inputShape: primals[0].shape, weight: primals[1], conv),
-                    try weightCotangent(cotangent, input: primals[0], weightShape: primals[1].shape, conv)]
+            return [needed[0] ? try inputCotangent(cotangent, inputShape: primals[0].shape, weight: primals[1], conv) : nil,
+                    needed[1] ? try weightCotangent(cotangent, input: primals[0], weightShape: primals[1].shape, conv) : nil]
         },
         batch: { args, dims, batchSize, params in
             try conv2dBatch(args[0], dims[0], args[1], dims[1], batchSize: batchSize, ConvParams(params))

@@ -20,7 +20,7 @@ enum Creation {
     /// full, arange, rand and randn depend on no input: their tangent is a symbolic zero.
     static let constantJVP: JVPRule = { _, _, _, _ in nil }
     /// ... and they have no inputs to send cotangents to.
-    static let constantVJP: VJPRule = { _, _, _, _ in [] }
+    static let constantVJP: VJPRule = { _, _, _, _, _ in [] }
     /// With no arguments nothing is batched, so vmap never calls this (random ops are handled by
     /// BatchInterpreter's randomness modes); it runs the op once, unbatched, to keep the table total.
     static func constantBatch(_ primitive: Primitive) -> BatchRule {
@@ -43,7 +43,7 @@ enum Creation {
             // Same element type, only the weak flag changes: a view, no copy.
             if x.dtype == type.dtype { return x.view(type: type, strides: x.strides, offset: x.offset) }
             let result = try Tensor(uninitialized: type, op: "cast")
-            try convertElements(of: x, into: result)
+            try x.copyElements(into: result)
             return result
         },
         jvp: { _, tangents, _, params in
@@ -51,62 +51,12 @@ enum Creation {
             guard case .dtype(let dtype) = params, dtype.isFloatingPoint, let tangent = tangents[0] else { return nil }
             return try emit(.cast, [tangent], params)
         },
-        vjp: { cotangent, primals, _, _ in
+        vjp: { cotangent, primals, _, _, _ in
             // Back to the input's dtype; integer and bool inputs are not differentiable.
             guard primals[0].dtype.isFloatingPoint else { return [nil] }
             return [try emit(.cast, [cotangent], .dtype(primals[0].dtype))]
         },
         batch: Batching.vectorized(.cast))
-
-    /// Writes `source`'s values converted to `destination`'s dtype into the contiguous `destination`.
-    static func convertElements(of source: Tensor, into destination: Tensor) throws {
-        struct Outer: DTypeVisitor {
-            let source: Tensor, destination: Tensor
-            func visit<S: Element>(_: S.Type) throws {
-                try destination.dtype.dispatch(CastKernel<S>(source: source, destination: destination))
-            }
-        }
-        try source.dtype.dispatch(Outer(source: source, destination: destination))
-    }
-
-    /// The cast kernel once the source element type `S` is known; `visit` supplies the target's.
-    struct CastKernel<S: Element>: DTypeVisitor {
-        let source: Tensor, destination: Tensor
-        func visit<D: Element>(_: D.Type) {
-            // Exact integer paths where a trip through Double would lose bits.
-            if S.self == Int64.self && D.self == Int32.self {
-                convertLoop(source, destination, { (v: Int64) in Int32(truncatingIfNeeded: v) })
-            } else if S.self == Int64.self && D.self == Float.self {
-                convertLoop(source, destination, { (v: Int64) in Float(v) })
-            } else if S.self == Int32.self && D.self == Int64.self {
-                convertLoop(source, destination, { (v: Int32) in Int64(v) })
-            } else {
-                // Double holds every float32/int32/bool exactly; from it, Element's init truncates
-                // toward zero and saturates for integers, and gives (x != 0) for bool.
-                convertLoop(source, destination, { (v: S) in D(fromDouble: v.doubleValue) })
-            }
-        }
-    }
-
-    /// Applies `convert` to every element of `source` (any layout), writing `destination` row-major.
-    /// `S`/`D` must be the tensors' element types (checked by the callers' dispatch).
-    @inline(__always)
-    static func convertLoop<S, D>(_ source: Tensor, _ destination: Tensor, _ convert: (S) -> D) {
-        let src = source.elements(as: S.self), dst = destination.elements(as: D.self)
-        let loop = StridedLoop(shape: source.shape, strides: [source.strides])
-        let n = loop.rowLength, step = loop.innerStride(0)
-        var out = 0
-        loop.forEachRow { offsets in
-            let row = src + offsets[0]
-            let target = dst + out
-            if step == 1 {
-                for i in 0..<n { target[i] = convert(row[i]) }
-            } else {
-                for i in 0..<n { target[i] = convert(row[i &* step]) }
-            }
-            out &+= n
-        }
-    }
 
     // MARK: full
 

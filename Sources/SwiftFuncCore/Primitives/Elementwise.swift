@@ -153,7 +153,7 @@ enum Elementwise {
             eval: { args, _, type in
                 let x = try unaryArgument(args, name)
                 let result = try Tensor(uninitialized: type, op: name)
-                try type.dtype.dispatchNumeric(NumericUnaryVisitor<Op>(input: x, result: result))
+                try type.dtype.dispatch(NumericUnaryVisitor<Op>(input: x, result: result))
                 return result
             },
             jvp: unaryJVP(derivative), vjp: unaryVJP(derivative), batch: Batching.vectorized(primitive))
@@ -182,7 +182,7 @@ enum Elementwise {
                 if isPow && type.dtype.isInteger {
                     try checkNonNegativeExponent(b, name)
                 }
-                try type.dtype.dispatchNumeric(ArithmeticVisitor<Op>(a: a, b: b, result: result, op: name))
+                try type.dtype.dispatch(ArithmeticVisitor<Op>(a: a, b: b, result: result, op: name))
                 return result
             },
             jvp: binaryJVP(lhs, rhs), vjp: binaryVJP(lhs, rhs), batch: Batching.broadcasting(primitive))
@@ -218,11 +218,11 @@ enum Elementwise {
             eval: { args, _, type in
                 let (a, b) = try binaryTensors(args, name)
                 let result = try Tensor(uninitialized: type, op: name)
-                try DType.promote(a.type, b.type).dispatchNumeric(ComparisonVisitor<Op>(a: a, b: b, result: result, op: name))
+                try DType.promote(a.type, b.type).dispatch(ComparisonVisitor<Op>(a: a, b: b, result: result, op: name))
                 return result
             },
             // Bool results: the interpreters never ask for these tangents, but a zero is the answer.
-            jvp: { _, _, _, _ in nil }, vjp: { _, _, _, _ in [nil, nil] }, batch: Batching.broadcasting(primitive))
+            jvp: { _, _, _, _ in nil }, vjp: { _, _, _, _, _ in [nil, nil] }, batch: Batching.broadcasting(primitive))
     }
 
     /// select (torch.where): cond ? a : b with all three broadcast; the result dtype is promote(a, b).
@@ -264,7 +264,7 @@ enum Elementwise {
                 let zero = try Ops.scalar(0)
                 return try fit(Ops.where(primals[0], ta ?? zero, tb ?? zero), to: output)
             },
-            vjp: { cotangent, primals, _, _ in
+            vjp: { cotangent, primals, _, _, _ in
                 let (cond, a, b) = (primals[0], primals[1], primals[2])
                 let zero = try Ops.scalar(0)
                 return [nil,
@@ -292,7 +292,7 @@ enum Elementwise {
     }
 
     private static func unaryVJP(_ derivative: UnaryDerivative?) -> VJPRule {
-        { cotangent, primals, output, _ in
+        { cotangent, primals, output, _, _ in
             let x = primals[0]
             guard let derivative, x.dtype.isFloatingPoint else { return [nil] }
             return [try Differentiation.cast(derivative(cotangent, x, output), to: x.dtype)]
@@ -314,11 +314,12 @@ enum Elementwise {
     }
 
     private static func binaryVJP(_ lhs: @escaping Partial, _ rhs: @escaping Partial) -> VJPRule {
-        { cotangent, primals, output, _ in
+        { cotangent, primals, output, _, needed in
             let (a, b) = (primals[0], primals[1])
-            // Only float operands get cotangents (an integer exponent or mask is a constant).
-            return [a.dtype.isFloatingPoint ? try reduce(lhs(cotangent, a, b, output), to: a) : nil,
-                    b.dtype.isFloatingPoint ? try reduce(rhs(cotangent, a, b, output), to: b) : nil]
+            // Only float operands get cotangents (an integer exponent or mask is a constant), and
+            // only the ones that are needed.
+            return [needed[0] && a.dtype.isFloatingPoint ? try reduce(lhs(cotangent, a, b, output), to: a) : nil,
+                    needed[1] && b.dtype.isFloatingPoint ? try reduce(rhs(cotangent, a, b, output), to: b) : nil]
         }
     }
 
@@ -403,42 +404,25 @@ enum Elementwise {
 
 extension Elementwise {
     /// `tensor`'s values converted to `dtype` in a new contiguous tensor (operands of mixed dtypes are
-    /// brought to the computation dtype this way). Conversions go through Double, which is exact for
-    /// every promotion except int64 values beyond 2^53 going to float32 (rounded twice).
+    /// brought to the computation dtype this way).
     static func convert(_ tensor: Tensor, to dtype: DType, op: String) throws -> Tensor {
-        struct Outer: DTypeVisitor {
-            let source: Tensor, result: Tensor
-            func visit<S: Element>(_: S.Type) throws {
-                try result.dtype.dispatch(Inner<S>(source: source, result: result))
-            }
-        }
-        struct Inner<S: Element>: DTypeVisitor {
-            let source: Tensor, result: Tensor
-            func visit<D: Element>(_: D.Type) {
-                mapUnary(ConvertKernel<S, D>.self, source, into: result)
-            }
-        }
         let result = try Tensor(uninitialized: TensorType(shape: tensor.shape, dtype: dtype, isWeak: tensor.type.isWeak), op: op)
-        try tensor.dtype.dispatch(Outer(source: tensor, result: result))
+        try tensor.copyElements(into: result)
         return result
     }
-}
-
-private struct ConvertKernel<S: Element, D: Element>: UnaryKernel {
-    @inline(__always) static func apply(_ x: S) -> D { D(fromDouble: x.doubleValue) }
 }
 
 /// The single value of an operand that holds one value (see `isUniform`) as `T`.
 @inline(__always)
 private func uniformValue<T: Element>(_ tensor: Tensor, as _: T.Type) throws -> T {
     if tensor.dtype == T.dtype { return tensor.elements(as: T.self).pointee }
-    return T(fromDouble: try tensor.dtype.dispatch(ReadFirstValue(tensor: tensor)))
+    return try tensor.dtype.dispatch(ReadFirstValue<T>(tensor: tensor))
 }
 
-/// The element at a tensor's base address as a double.
-private struct ReadFirstValue: DTypeVisitor {
+/// The element at a tensor's base address, converted to `T`.
+private struct ReadFirstValue<T: Element>: DTypeVisitor {
     let tensor: Tensor
-    func visit<S: Element>(_: S.Type) -> Double { tensor.elements(as: S.self).pointee.doubleValue }
+    func visit<S: Element>(_: S.Type) -> T { T(convertingElement: tensor.elements(as: S.self).pointee) }
 }
 
 extension Tensor {
@@ -454,33 +438,10 @@ extension Tensor {
     }
 }
 
-// MARK: - Element arithmetic
-
-/// The element types with the arithmetic that elementwise kernels need. Bool (UInt8) operations
-/// read any nonzero byte as true and always produce 0 or 1.
-fileprivate protocol NumericElement: Element, Comparable {
-    /// The value with bool bytes canonicalized to 0/1 (identity for other types).
-    var normalized: Self { get }
-    static func add(_ a: Self, _ b: Self) -> Self
-    static func subtract(_ a: Self, _ b: Self) -> Self
-    static func multiply(_ a: Self, _ b: Self) -> Self
-    /// a to the power b; for integers, b >= 0 (checked before the kernel runs).
-    static func power(_ a: Self, _ b: Self) -> Self
-    /// The larger value; NaN if either is NaN.
-    static func propagatingMaximum(_ a: Self, _ b: Self) -> Self
-    /// The smaller value; NaN if either is NaN.
-    static func propagatingMinimum(_ a: Self, _ b: Self) -> Self
-    static func negative(_ x: Self) -> Self
-    static func absolute(_ x: Self) -> Self
-    static func signOf(_ x: Self) -> Self
-    static func relu(_ x: Self) -> Self
-    static func floor(_ x: Self) -> Self
-    static func ceil(_ x: Self) -> Self
-    static func roundHalfEven(_ x: Self) -> Self
-}
+// MARK: - Float element functions
 
 /// float32 and float64, with the libm functions of the unary float ops.
-fileprivate protocol FloatElement: NumericElement, BinaryFloatingPoint {
+fileprivate protocol FloatElement: FloatingPointElement {
     static func exp(_ x: Self) -> Self
     static func log(_ x: Self) -> Self
     static func log1p(_ x: Self) -> Self
@@ -494,26 +455,7 @@ fileprivate protocol FloatElement: NumericElement, BinaryFloatingPoint {
     static func atan2(_ y: Self, _ x: Self) -> Self
 }
 
-extension FloatElement {
-    @inline(__always) var normalized: Self { self }
-    @inline(__always) static func add(_ a: Self, _ b: Self) -> Self { a + b }
-    @inline(__always) static func subtract(_ a: Self, _ b: Self) -> Self { a - b }
-    @inline(__always) static func multiply(_ a: Self, _ b: Self) -> Self { a * b }
-    @inline(__always) static func propagatingMaximum(_ a: Self, _ b: Self) -> Self { a > b || a.isNaN ? a : b }
-    @inline(__always) static func propagatingMinimum(_ a: Self, _ b: Self) -> Self { a < b || a.isNaN ? a : b }
-    @inline(__always) static func negative(_ x: Self) -> Self { -x }
-    @inline(__always) static func absolute(_ x: Self) -> Self { x.magnitude }
-    // (0 < x) - (x < 0) as torch: 0 for NaN and for both zeros.
-    @inline(__always) static func signOf(_ x: Self) -> Self { (x > 0 ? 1 : 0) - (x < 0 ? 1 : 0) }
-    // x < 0 ? 0 : x keeps NaN (torch's relu is clamp_min, which propagates NaN).
-    @inline(__always) static func relu(_ x: Self) -> Self { x < 0 ? 0 : x }
-    @inline(__always) static func floor(_ x: Self) -> Self { x.rounded(.down) }
-    @inline(__always) static func ceil(_ x: Self) -> Self { x.rounded(.up) }
-    @inline(__always) static func roundHalfEven(_ x: Self) -> Self { x.rounded(.toNearestOrEven) }
-}
-
 extension Float: FloatElement {
-    @inline(__always) fileprivate static func power(_ a: Float, _ b: Float) -> Float { Glibc.powf(a, b) }
     @inline(__always) fileprivate static func exp(_ x: Float) -> Float { Glibc.expf(x) }
     @inline(__always) fileprivate static func log(_ x: Float) -> Float { Glibc.logf(x) }
     @inline(__always) fileprivate static func log1p(_ x: Float) -> Float { Glibc.log1pf(x) }
@@ -528,7 +470,6 @@ extension Float: FloatElement {
 }
 
 extension Double: FloatElement {
-    @inline(__always) fileprivate static func power(_ a: Double, _ b: Double) -> Double { Glibc.pow(a, b) }
     @inline(__always) fileprivate static func exp(_ x: Double) -> Double { Glibc.exp(x) }
     @inline(__always) fileprivate static func log(_ x: Double) -> Double { Glibc.log(x) }
     @inline(__always) fileprivate static func log1p(_ x: Double) -> Double { Glibc.log1p(x) }
@@ -542,66 +483,6 @@ extension Double: FloatElement {
     @inline(__always) fileprivate static func atan2(_ y: Double, _ x: Double) -> Double { Glibc.atan2(y, x) }
 }
 
-/// int32 and int64: wrapping arithmetic as torch (two's complement overflow wraps).
-fileprivate protocol IntegerElement: NumericElement, FixedWidthInteger, SignedInteger {}
-
-extension IntegerElement {
-    @inline(__always) var normalized: Self { self }
-    @inline(__always) static func add(_ a: Self, _ b: Self) -> Self { a &+ b }
-    @inline(__always) static func subtract(_ a: Self, _ b: Self) -> Self { a &- b }
-    @inline(__always) static func multiply(_ a: Self, _ b: Self) -> Self { a &* b }
-    @inline(__always) static func power(_ a: Self, _ b: Self) -> Self {
-        // Exponentiation by squaring with wrapping products; b < 0 never reaches here.
-        var result: Self = 1, base = a, e = b
-        while e > 0 {
-            if e & 1 == 1 { result = result &* base }
-            e >>= 1
-            base = base &* base
-        }
-        return result
-    }
-    @inline(__always) static func propagatingMaximum(_ a: Self, _ b: Self) -> Self { a > b ? a : b }
-    @inline(__always) static func propagatingMinimum(_ a: Self, _ b: Self) -> Self { a < b ? a : b }
-    @inline(__always) static func negative(_ x: Self) -> Self { 0 &- x }
-    // The most negative value stays itself, as in torch (two's complement).
-    @inline(__always) static func absolute(_ x: Self) -> Self { x < 0 ? 0 &- x : x }
-    @inline(__always) static func signOf(_ x: Self) -> Self { (x > 0 ? 1 : 0) &- (x < 0 ? 1 : 0) }
-    @inline(__always) static func relu(_ x: Self) -> Self { x < 0 ? 0 : x }
-    @inline(__always) static func floor(_ x: Self) -> Self { x }
-    @inline(__always) static func ceil(_ x: Self) -> Self { x }
-    @inline(__always) static func roundHalfEven(_ x: Self) -> Self { x }
-}
-
-extension Int32: IntegerElement {}
-extension Int64: IntegerElement {}
-
-/// Bool stored as a byte. The type rules keep the ops torch refuses on bool (sub, pow, neg, abs,
-/// relu, floor, ceil, round) away from these kernels; they are defined only to complete the type.
-extension UInt8: NumericElement {
-    @inline(__always) fileprivate var normalized: UInt8 { self != 0 ? 1 : 0 }
-    @inline(__always) fileprivate static func add(_ a: UInt8, _ b: UInt8) -> UInt8 { (a | b) != 0 ? 1 : 0 }
-    @inline(__always) fileprivate static func subtract(_ a: UInt8, _ b: UInt8) -> UInt8 { a.normalized ^ b.normalized }
-    @inline(__always) fileprivate static func multiply(_ a: UInt8, _ b: UInt8) -> UInt8 { a.normalized & b.normalized }
-    @inline(__always) fileprivate static func power(_ a: UInt8, _ b: UInt8) -> UInt8 { b == 0 ? 1 : a.normalized }
-    @inline(__always) fileprivate static func propagatingMaximum(_ a: UInt8, _ b: UInt8) -> UInt8 { (a | b) != 0 ? 1 : 0 }
-    @inline(__always) fileprivate static func propagatingMinimum(_ a: UInt8, _ b: UInt8) -> UInt8 { a.normalized & b.normalized }
-    @inline(__always) fileprivate static func negative(_ x: UInt8) -> UInt8 { x.normalized }
-    @inline(__always) fileprivate static func absolute(_ x: UInt8) -> UInt8 { x.normalized }
-    @inline(__always) fileprivate static func signOf(_ x: UInt8) -> UInt8 { x.normalized }
-    @inline(__always) fileprivate static func relu(_ x: UInt8) -> UInt8 { x.normalized }
-    @inline(__always) fileprivate static func floor(_ x: UInt8) -> UInt8 { x.normalized }
-    @inline(__always) fileprivate static func ceil(_ x: UInt8) -> UInt8 { x.normalized }
-    @inline(__always) fileprivate static func roundHalfEven(_ x: UInt8) -> UInt8 { x.normalized }
-}
-
-// MARK: - Dtype dispatch for the arithmetic protocols
-
-/// A kernel over the element types with arithmetic (all five dtypes).
-fileprivate protocol NumericVisitor {
-    associatedtype Result
-    func visit<T: NumericElement>(_ type: T.Type) throws -> Result
-}
-
 /// A kernel over the float element types.
 fileprivate protocol FloatVisitor {
     associatedtype Result
@@ -609,19 +490,6 @@ fileprivate protocol FloatVisitor {
 }
 
 extension DType {
-    /// `DType.dispatch` for kernels that need arithmetic: `Element` alone has none, so this family
-    /// has its own switch over the same five types.
-    @inline(__always)
-    fileprivate func dispatchNumeric<V: NumericVisitor>(_ visitor: V) throws -> V.Result {
-        switch self {
-        case .float32: return try visitor.visit(Float.self)
-        case .float64: return try visitor.visit(Double.self)
-        case .int32: return try visitor.visit(Int32.self)
-        case .int64: return try visitor.visit(Int64.self)
-        case .bool: return try visitor.visit(UInt8.self)
-        }
-    }
-
     /// Dispatch over float32/float64; the type rules guarantee a float dtype here.
     @inline(__always)
     fileprivate func dispatchFloat<V: FloatVisitor>(_ visitor: V) throws -> V.Result {
@@ -636,10 +504,10 @@ extension DType {
 // MARK: - Op types (one per primitive; generic static functions so loops specialize per dtype)
 
 fileprivate protocol FloatUnaryOp { static func apply<T: FloatElement>(_ x: T) -> T }
-fileprivate protocol NumericUnaryOp { static func apply<T: NumericElement>(_ x: T) -> T }
-fileprivate protocol ArithmeticOp { static func apply<T: NumericElement>(_ a: T, _ b: T) -> T }
+fileprivate protocol NumericUnaryOp { static func apply<T: Element>(_ x: T) -> T }
+fileprivate protocol ArithmeticOp { static func apply<T: Element>(_ a: T, _ b: T) -> T }
 fileprivate protocol FloatBinaryOp { static func apply<T: FloatElement>(_ a: T, _ b: T) -> T }
-fileprivate protocol ComparisonOp { static func apply<T: NumericElement>(_ a: T, _ b: T) -> Bool }
+fileprivate protocol ComparisonOp { static func apply<T: Element>(_ a: T, _ b: T) -> Bool }
 
 fileprivate enum ExpOp: FloatUnaryOp { @inline(__always) static func apply<T: FloatElement>(_ x: T) -> T { T.exp(x) } }
 fileprivate enum LogOp: FloatUnaryOp { @inline(__always) static func apply<T: FloatElement>(_ x: T) -> T { T.log(x) } }
@@ -663,35 +531,35 @@ fileprivate enum SigmoidOp: FloatUnaryOp {
     }
 }
 
-fileprivate enum NegOp: NumericUnaryOp { @inline(__always) static func apply<T: NumericElement>(_ x: T) -> T { T.negative(x) } }
-fileprivate enum AbsOp: NumericUnaryOp { @inline(__always) static func apply<T: NumericElement>(_ x: T) -> T { T.absolute(x) } }
-fileprivate enum SignOp: NumericUnaryOp { @inline(__always) static func apply<T: NumericElement>(_ x: T) -> T { T.signOf(x) } }
-fileprivate enum ReluOp: NumericUnaryOp { @inline(__always) static func apply<T: NumericElement>(_ x: T) -> T { T.relu(x) } }
-fileprivate enum FloorOp: NumericUnaryOp { @inline(__always) static func apply<T: NumericElement>(_ x: T) -> T { T.floor(x) } }
-fileprivate enum CeilOp: NumericUnaryOp { @inline(__always) static func apply<T: NumericElement>(_ x: T) -> T { T.ceil(x) } }
-fileprivate enum RoundOp: NumericUnaryOp { @inline(__always) static func apply<T: NumericElement>(_ x: T) -> T { T.roundHalfEven(x) } }
+fileprivate enum NegOp: NumericUnaryOp { @inline(__always) static func apply<T: Element>(_ x: T) -> T { T.negative(x) } }
+fileprivate enum AbsOp: NumericUnaryOp { @inline(__always) static func apply<T: Element>(_ x: T) -> T { T.absolute(x) } }
+fileprivate enum SignOp: NumericUnaryOp { @inline(__always) static func apply<T: Element>(_ x: T) -> T { T.signOf(x) } }
+fileprivate enum ReluOp: NumericUnaryOp { @inline(__always) static func apply<T: Element>(_ x: T) -> T { T.relu(x) } }
+fileprivate enum FloorOp: NumericUnaryOp { @inline(__always) static func apply<T: Element>(_ x: T) -> T { T.floor(x) } }
+fileprivate enum CeilOp: NumericUnaryOp { @inline(__always) static func apply<T: Element>(_ x: T) -> T { T.ceil(x) } }
+fileprivate enum RoundOp: NumericUnaryOp { @inline(__always) static func apply<T: Element>(_ x: T) -> T { T.roundHalfEven(x) } }
 
-fileprivate enum AddOp: ArithmeticOp { @inline(__always) static func apply<T: NumericElement>(_ a: T, _ b: T) -> T { T.add(a, b) } }
-fileprivate enum SubOp: ArithmeticOp { @inline(__always) static func apply<T: NumericElement>(_ a: T, _ b: T) -> T { T.subtract(a, b) } }
-fileprivate enum MulOp: ArithmeticOp { @inline(__always) static func apply<T: NumericElement>(_ a: T, _ b: T) -> T { T.multiply(a, b) } }
-fileprivate enum PowOp: ArithmeticOp { @inline(__always) static func apply<T: NumericElement>(_ a: T, _ b: T) -> T { T.power(a, b) } }
+fileprivate enum AddOp: ArithmeticOp { @inline(__always) static func apply<T: Element>(_ a: T, _ b: T) -> T { T.add(a, b) } }
+fileprivate enum SubOp: ArithmeticOp { @inline(__always) static func apply<T: Element>(_ a: T, _ b: T) -> T { T.subtract(a, b) } }
+fileprivate enum MulOp: ArithmeticOp { @inline(__always) static func apply<T: Element>(_ a: T, _ b: T) -> T { T.multiply(a, b) } }
+fileprivate enum PowOp: ArithmeticOp { @inline(__always) static func apply<T: Element>(_ a: T, _ b: T) -> T { T.power(a, b) } }
 fileprivate enum MaximumOp: ArithmeticOp {
-    @inline(__always) static func apply<T: NumericElement>(_ a: T, _ b: T) -> T { T.propagatingMaximum(a, b) }
+    @inline(__always) static func apply<T: Element>(_ a: T, _ b: T) -> T { T.propagatingMaximum(a, b) }
 }
 fileprivate enum MinimumOp: ArithmeticOp {
-    @inline(__always) static func apply<T: NumericElement>(_ a: T, _ b: T) -> T { T.propagatingMinimum(a, b) }
+    @inline(__always) static func apply<T: Element>(_ a: T, _ b: T) -> T { T.propagatingMinimum(a, b) }
 }
 
 fileprivate enum DivOp: FloatBinaryOp { @inline(__always) static func apply<T: FloatElement>(_ a: T, _ b: T) -> T { a / b } }
 fileprivate enum Atan2Op: FloatBinaryOp { @inline(__always) static func apply<T: FloatElement>(_ a: T, _ b: T) -> T { T.atan2(a, b) } }
 
 // Comparisons use IEEE semantics: every comparison with NaN is false except ne.
-fileprivate enum LessOp: ComparisonOp { @inline(__always) static func apply<T: NumericElement>(_ a: T, _ b: T) -> Bool { a < b } }
-fileprivate enum LessEqualOp: ComparisonOp { @inline(__always) static func apply<T: NumericElement>(_ a: T, _ b: T) -> Bool { a <= b } }
-fileprivate enum GreaterOp: ComparisonOp { @inline(__always) static func apply<T: NumericElement>(_ a: T, _ b: T) -> Bool { a > b } }
-fileprivate enum GreaterEqualOp: ComparisonOp { @inline(__always) static func apply<T: NumericElement>(_ a: T, _ b: T) -> Bool { a >= b } }
-fileprivate enum EqualOp: ComparisonOp { @inline(__always) static func apply<T: NumericElement>(_ a: T, _ b: T) -> Bool { a == b } }
-fileprivate enum NotEqualOp: ComparisonOp { @inline(__always) static func apply<T: NumericElement>(_ a: T, _ b: T) -> Bool { a != b } }
+fileprivate enum LessOp: ComparisonOp { @inline(__always) static func apply<T: Element>(_ a: T, _ b: T) -> Bool { a < b } }
+fileprivate enum LessEqualOp: ComparisonOp { @inline(__always) static func apply<T: Element>(_ a: T, _ b: T) -> Bool { a <= b } }
+fileprivate enum GreaterOp: ComparisonOp { @inline(__always) static func apply<T: Element>(_ a: T, _ b: T) -> Bool { a > b } }
+fileprivate enum GreaterEqualOp: ComparisonOp { @inline(__always) static func apply<T: Element>(_ a: T, _ b: T) -> Bool { a >= b } }
+fileprivate enum EqualOp: ComparisonOp { @inline(__always) static func apply<T: Element>(_ a: T, _ b: T) -> Bool { a == b } }
+fileprivate enum NotEqualOp: ComparisonOp { @inline(__always) static func apply<T: Element>(_ a: T, _ b: T) -> Bool { a != b } }
 
 // MARK: - Kernels: an op bound to element types
 
@@ -713,11 +581,11 @@ private struct FloatUnaryKernel<Op: FloatUnaryOp, T: FloatElement>: UnaryKernel 
     @inline(__always) static func apply(_ x: T) -> T { Op.apply(x) }
 }
 
-private struct NumericUnaryKernel<Op: NumericUnaryOp, T: NumericElement>: UnaryKernel {
+private struct NumericUnaryKernel<Op: NumericUnaryOp, T: Element>: UnaryKernel {
     @inline(__always) static func apply(_ x: T) -> T { Op.apply(x) }
 }
 
-private struct ArithmeticKernel<Op: ArithmeticOp, T: NumericElement>: BinaryKernel {
+private struct ArithmeticKernel<Op: ArithmeticOp, T: Element>: BinaryKernel {
     @inline(__always) static func apply(_ a: T, _ b: T) -> T { Op.apply(a, b) }
 }
 
@@ -725,7 +593,7 @@ private struct FloatBinaryKernel<Op: FloatBinaryOp, T: FloatElement>: BinaryKern
     @inline(__always) static func apply(_ a: T, _ b: T) -> T { Op.apply(a, b) }
 }
 
-private struct ComparisonKernel<Op: ComparisonOp, T: NumericElement>: BinaryKernel {
+private struct ComparisonKernel<Op: ComparisonOp, T: Element>: BinaryKernel {
     @inline(__always) static func apply(_ a: T, _ b: T) -> UInt8 { Op.apply(a.normalized, b.normalized) ? 1 : 0 }
 }
 
@@ -736,14 +604,14 @@ private struct FloatUnaryVisitor<Op: FloatUnaryOp>: FloatVisitor {
     func visit<T: FloatElement>(_: T.Type) { mapUnary(FloatUnaryKernel<Op, T>.self, input, into: result) }
 }
 
-private struct NumericUnaryVisitor<Op: NumericUnaryOp>: NumericVisitor {
+private struct NumericUnaryVisitor<Op: NumericUnaryOp>: DTypeVisitor {
     let input: Tensor, result: Tensor
-    func visit<T: NumericElement>(_: T.Type) { mapUnary(NumericUnaryKernel<Op, T>.self, input, into: result) }
+    func visit<T: Element>(_: T.Type) { mapUnary(NumericUnaryKernel<Op, T>.self, input, into: result) }
 }
 
-private struct ArithmeticVisitor<Op: ArithmeticOp>: NumericVisitor {
+private struct ArithmeticVisitor<Op: ArithmeticOp>: DTypeVisitor {
     let a: Tensor, b: Tensor, result: Tensor, op: String
-    func visit<T: NumericElement>(_: T.Type) throws { try mapBinary(ArithmeticKernel<Op, T>.self, a, b, into: result, op: op) }
+    func visit<T: Element>(_: T.Type) throws { try mapBinary(ArithmeticKernel<Op, T>.self, a, b, into: result, op: op) }
 }
 
 private struct FloatBinaryVisitor<Op: FloatBinaryOp>: FloatVisitor {
@@ -751,9 +619,9 @@ private struct FloatBinaryVisitor<Op: FloatBinaryOp>: FloatVisitor {
     func visit<T: FloatElement>(_: T.Type) throws { try mapBinary(FloatBinaryKernel<Op, T>.self, a, b, into: result, op: op) }
 }
 
-private struct ComparisonVisitor<Op: ComparisonOp>: NumericVisitor {
+private struct ComparisonVisitor<Op: ComparisonOp>: DTypeVisitor {
     let a: Tensor, b: Tensor, result: Tensor, op: String
-    func visit<T: NumericElement>(_: T.Type) throws { try mapBinary(ComparisonKernel<Op, T>.self, a, b, into: result, op: op) }
+    func visit<T: Element>(_: T.Type) throws { try mapBinary(ComparisonKernel<Op, T>.self, a, b, into: result, op: op) }
 }
 
 // MARK: - Loops

@@ -8,15 +8,15 @@ enum Indexing {
         switch primitive {
         case .gather:
             return PrimitiveRules(name: "gather", type: { try gatherType($0, $1) }, eval: { try gatherEval($0, $1, $2) },
-                                  jvp: { try gatherJVP($0, $1, $2, $3) }, vjp: { try gatherVJP($0, $1, $2, $3) },
+                                  jvp: { try gatherJVP($0, $1, $2, $3) }, vjp: { try gatherVJP($0, $1, $2, $3, $4) },
                                   batch: { try gatherBatch($0, $1, $2, $3) })
         case .indexSelect:
             return PrimitiveRules(name: "index_select", type: { try indexSelectType($0, $1) }, eval: { try indexSelectEval($0, $1, $2) },
-                                  jvp: { try indexSelectJVP($0, $1, $2, $3) }, vjp: { try indexSelectVJP($0, $1, $2, $3) },
+                                  jvp: { try indexSelectJVP($0, $1, $2, $3) }, vjp: { try indexSelectVJP($0, $1, $2, $3, $4) },
                                   batch: { try indexSelectBatch($0, $1, $2, $3) })
         default:
             return PrimitiveRules(name: "scatter_add", type: { try scatterAddType($0, $1) }, eval: { try scatterAddEval($0, $1, $2) },
-                                  jvp: { try scatterAddJVP($0, $1, $2, $3) }, vjp: { try scatterAddVJP($0, $1, $2, $3) },
+                                  jvp: { try scatterAddJVP($0, $1, $2, $3) }, vjp: { try scatterAddVJP($0, $1, $2, $3, $4) },
                                   batch: { try scatterAddBatch($0, $1, $2, $3) })
         }
     }
@@ -209,15 +209,15 @@ enum Indexing {
         let loop = StridedLoop(shape: indexShape, strides: [indexStrides, srcStrides, walked])
         let walk = Walk(loop: loop, size: xShape[d], dimStride: resultStrides[d], dim: d, op: "scatter_add")
         switch index.dtype {
-        case .int32: try x.dtype.dispatchReduction(ScatterKernel(walk: walk, index: index.elements(as: Int32.self), src: src, result: result))
-        default: try x.dtype.dispatchReduction(ScatterKernel(walk: walk, index: index.elements(as: Int64.self), src: src, result: result))
+        case .int32: try x.dtype.dispatch(ScatterKernel(walk: walk, index: index.elements(as: Int32.self), src: src, result: result))
+        default: try x.dtype.dispatch(ScatterKernel(walk: walk, index: index.elements(as: Int64.self), src: src, result: result))
         }
         return result
     }
 
-    private struct ScatterKernel<I: IndexTensorElement>: ReductionVisitor {
+    private struct ScatterKernel<I: IndexTensorElement>: DTypeVisitor {
         let walk: Walk, index: UnsafeMutablePointer<I>, src: Tensor, result: Tensor
-        func visit<T: ReductionElement>(_: T.Type) throws {
+        func visit<T: Element>(_: T.Type) throws {
             let from = src.elements(as: T.self), dst = result.elements(as: T.self)
             let loop = walk.loop, n = loop.rowLength
             let si = loop.innerStride(0), ss = loop.innerStride(1), so = loop.innerStride(2)
@@ -226,7 +226,7 @@ enum Indexing {
                 for j in 0..<n {
                     let i = try Indexing.normalize(ip[j &* si].indexValue, size: walk.size, dim: walk.dim, op: walk.op)
                     let target = j &* so &+ i &* walk.dimStride
-                    op[target] = op[target].addingForScatter(sp[j &* ss])
+                    op[target] = T.add(op[target], sp[j &* ss])
                 }
             }
         }
@@ -248,7 +248,7 @@ extension Indexing {
         return try Differentiation.cast(try emit(.gather, [tangent, primals[1]], params), to: output.dtype)
     }
 
-    static func gatherVJP(_ cotangent: Value, _ primals: [Value], _ output: Value, _ params: Params) throws -> [Value?] {
+    static func gatherVJP(_ cotangent: Value, _ primals: [Value], _ output: Value, _ params: Params, _ needed: [Bool]) throws -> [Value?] {
         let x = primals[0]
         guard x.dtype.isFloatingPoint else { return [nil, nil] }
         let zeros = try Differentiation.zeros(like: x)
@@ -263,7 +263,7 @@ extension Indexing {
         return try Differentiation.cast(try emit(.indexSelect, [tangent, primals[1]], params), to: output.dtype)
     }
 
-    static func indexSelectVJP(_ cotangent: Value, _ primals: [Value], _ output: Value, _ params: Params) throws -> [Value?] {
+    static func indexSelectVJP(_ cotangent: Value, _ primals: [Value], _ output: Value, _ params: Params, _ needed: [Bool]) throws -> [Value?] {
         let x = primals[0], index = primals[1]
         guard x.dtype.isFloatingPoint else { return [nil, nil] }
         let d = try dimParam(params, "index_select")
@@ -290,7 +290,7 @@ extension Indexing {
         return try emit(.scatterAdd, [base, primals[1], Differentiation.cast(srcTangent, to: output.dtype)], params)
     }
 
-    static func scatterAddVJP(_ cotangent: Value, _ primals: [Value], _ output: Value, _ params: Params) throws -> [Value?] {
+    static func scatterAddVJP(_ cotangent: Value, _ primals: [Value], _ output: Value, _ params: Params, _ needed: [Bool]) throws -> [Value?] {
         let x = primals[0], index = primals[1], src = primals[2]
         guard x.dtype.isFloatingPoint else { return [nil, nil, nil] }
         let ct = try Differentiation.cast(cotangent, to: x.dtype)

@@ -9,29 +9,29 @@ enum Movement {
         switch primitive {
         case .reshape:
             return PrimitiveRules(name: "reshape", type: { try reshapeType($0, $1) }, eval: { try reshapeEval($0, $1, $2) },
-                                  jvp: linearJVP(.reshape), vjp: { try reshapeVJP($0, $1, $2, $3) }, batch: { try reshapeBatch($0, $1, $2, $3) })
+                                  jvp: linearJVP(.reshape), vjp: { try reshapeVJP($0, $1, $2, $3, $4) }, batch: { try reshapeBatch($0, $1, $2, $3) })
         case .permute:
             return PrimitiveRules(name: "permute", type: { try permuteType($0, $1) }, eval: { try permuteEval($0, $1, $2) },
-                                  jvp: linearJVP(.permute), vjp: { try permuteVJP($0, $1, $2, $3) }, batch: { try permuteBatch($0, $1, $2, $3) })
+                                  jvp: linearJVP(.permute), vjp: { try permuteVJP($0, $1, $2, $3, $4) }, batch: { try permuteBatch($0, $1, $2, $3) })
         case .expand:
             return PrimitiveRules(name: "expand", type: { try expandType($0, $1) }, eval: { try expandEval($0, $1, $2) },
-                                  jvp: linearJVP(.expand), vjp: { try expandVJP($0, $1, $2, $3) }, batch: { try expandBatch($0, $1, $2, $3) })
+                                  jvp: linearJVP(.expand), vjp: { try expandVJP($0, $1, $2, $3, $4) }, batch: { try expandBatch($0, $1, $2, $3) })
         case .slice:
             return PrimitiveRules(name: "slice", type: { try sliceType($0, $1) }, eval: { try sliceEval($0, $1, $2) },
-                                  jvp: linearJVP(.slice), vjp: { try sliceVJP($0, $1, $2, $3) }, batch: { try sliceBatch($0, $1, $2, $3) })
+                                  jvp: linearJVP(.slice), vjp: { try sliceVJP($0, $1, $2, $3, $4) }, batch: { try sliceBatch($0, $1, $2, $3) })
         case .flip:
             return PrimitiveRules(name: "flip", type: { try flipType($0, $1) }, eval: { try flipEval($0, $1, $2) },
-                                  jvp: linearJVP(.flip), vjp: { try flipVJP($0, $1, $2, $3) }, batch: { try flipBatch($0, $1, $2, $3) })
+                                  jvp: linearJVP(.flip), vjp: { try flipVJP($0, $1, $2, $3, $4) }, batch: { try flipBatch($0, $1, $2, $3) })
         case .pad:
             return PrimitiveRules(name: "pad", type: { try padType($0, $1) }, eval: { try padEval($0, $1, $2) },
-                                  jvp: { try padJVP($0, $1, $2, $3) }, vjp: { try padVJP($0, $1, $2, $3) }, batch: { try padBatch($0, $1, $2, $3) })
+                                  jvp: { try padJVP($0, $1, $2, $3) }, vjp: { try padVJP($0, $1, $2, $3, $4) }, batch: { try padBatch($0, $1, $2, $3) })
         case .cat:
             return PrimitiveRules(name: "cat", type: { try catType($0, $1) }, eval: { try catEval($0, $1, $2) },
-                                  jvp: { try catJVP($0, $1, $2, $3) }, vjp: { try catVJP($0, $1, $2, $3) }, batch: { try catBatch($0, $1, $2, $3) })
+                                  jvp: { try catJVP($0, $1, $2, $3) }, vjp: { try catVJP($0, $1, $2, $3, $4) }, batch: { try catBatch($0, $1, $2, $3) })
         default:
             // detach: no tangent flows through, no cotangent flows back.
             return PrimitiveRules(name: "detach", type: { try detachType($0, $1) }, eval: { try detachEval($0, $1, $2) },
-                                  jvp: { _, _, _, _ in nil }, vjp: { _, _, _, _ in [nil] }, batch: Batching.vectorized(.stopGradient))
+                                  jvp: { _, _, _, _ in nil }, vjp: { _, _, _, _, _ in [nil] }, batch: Batching.vectorized(.stopGradient))
         }
     }
 
@@ -223,7 +223,7 @@ enum Movement {
         guard case let .pad(before, after, value) = params else { throw SwiftFuncError.internal("pad", "expects pad parameters") }
         let x = args[0]
         let result = try Tensor(uninitialized: type, op: "pad")
-        try type.dtype.dispatchReduction(Fill(tensor: result, value: value))
+        try type.dtype.dispatch(Fill(tensor: result, value: value))
         // The part of x that survives cropping, and where it lands in the result.
         var overlap = x.shape
         var sourceOffset = x.offset, targetOffset = 0
@@ -235,15 +235,15 @@ enum Movement {
         }
         if overlap.contains(0) { return result }
         let overlapType = TensorType(shape: overlap, dtype: x.dtype)
-        try copyConverting(from: x.view(type: overlapType, strides: x.strides, offset: sourceOffset),
-                           to: result.view(type: overlapType, strides: result.strides, offset: targetOffset))
+        let source = x.view(type: overlapType, strides: x.strides, offset: sourceOffset)
+        try source.copyElements(into: result.view(type: overlapType, strides: result.strides, offset: targetOffset))
         return result
     }
 
     /// Fills a contiguous tensor with one value converted to its dtype.
-    private struct Fill: ReductionVisitor {
+    private struct Fill: DTypeVisitor {
         let tensor: Tensor, value: Double
-        func visit<T: ReductionElement>(_: T.Type) {
+        func visit<T: Element>(_: T.Type) {
             let p = tensor.elements(as: T.self), v = T(fromDouble: value)
             for i in 0..<tensor.count { p[i] = v }
         }
@@ -293,7 +293,7 @@ enum Movement {
         for arg in args where !isSkippedInCat(arg.type) && arg.count > 0 {
             let part = TensorType(shape: arg.shape, dtype: type.dtype)
             let target = result.view(type: part, strides: result.strides, offset: position &* result.strides[dim])
-            try copyConverting(from: arg, to: target)
+            try arg.copyElements(into: target)
             position &+= arg.shape[dim]
         }
         return result
@@ -308,46 +308,6 @@ enum Movement {
     static func detachEval(_ args: [Tensor], _ params: Params, _ type: TensorType) throws -> Tensor {
         let x = args[0]
         return x.view(type: type, strides: x.strides, offset: x.offset)
-    }
-
-    // MARK: copies between views
-
-    /// Copies `source`'s values, converted to `destination`'s dtype, into the view `destination`
-    /// of the same shape (a view of a tensor this op just made, never an input).
-    static func copyConverting(from source: Tensor, to destination: Tensor) throws {
-        struct Outer: ReductionVisitor {
-            let source: Tensor, destination: Tensor
-            func visit<D: ReductionElement>(_: D.Type) throws {
-                try source.dtype.dispatchReduction(Inner<D>(source: source, destination: destination))
-            }
-        }
-        struct Inner<D: ReductionElement>: ReductionVisitor {
-            let source: Tensor, destination: Tensor
-            func visit<S: ReductionElement>(_: S.Type) {
-                let src = source.elements(as: S.self), dst = destination.elements(as: D.self)
-                let loop = StridedLoop(shape: source.shape, strides: [source.strides, destination.strides])
-                let n = loop.rowLength, s = loop.innerStride(0), t = loop.innerStride(1)
-                if S.self == D.self {
-                    // Same type: a plain copy (the pointer is retyped to the type it already has).
-                    let same = UnsafeMutableRawPointer(dst).assumingMemoryBound(to: S.self)
-                    loop.forEachRow { offsets in
-                        let from = src + offsets[0], to = same + offsets[1]
-                        if s == 1 && t == 1 {
-                            to.update(from: from, count: n)
-                        } else {
-                            for i in 0..<n { to[i &* t] = from[i &* s] }
-                        }
-                    }
-                } else {
-                    loop.forEachRow { offsets in
-                        let from = src + offsets[0], to = dst + offsets[1]
-                        for i in 0..<n { to[i &* t] = D(convertingElement: from[i &* s]) }
-                    }
-                }
-            }
-        }
-        guard source.count > 0 else { return }
-        try destination.dtype.dispatchReduction(Outer(source: source, destination: destination))
     }
 }
 
@@ -374,7 +334,7 @@ extension Movement {
 
     // reshape: reshape back; batched, the batch goes in front of the new shape.
 
-    static func reshapeVJP(_ cotangent: Value, _ primals: [Value], _ output: Value, _ params: Params) throws -> [Value?] {
+    static func reshapeVJP(_ cotangent: Value, _ primals: [Value], _ output: Value, _ params: Params, _ needed: [Bool]) throws -> [Value?] {
         [try emit(.reshape, [cotangent], .shape(primals[0].shape))]
     }
 
@@ -386,7 +346,7 @@ extension Movement {
 
     // permute: the inverse permutation; batched, the batch dim stays in front of the permuted dims.
 
-    static func permuteVJP(_ cotangent: Value, _ primals: [Value], _ output: Value, _ params: Params) throws -> [Value?] {
+    static func permuteVJP(_ cotangent: Value, _ primals: [Value], _ output: Value, _ params: Params, _ needed: [Bool]) throws -> [Value?] {
         guard case let .permutation(permutation) = params else { throw SwiftFuncError.internal("permute", "expects a permutation") }
         var inverse = [Int](repeating: 0, count: permutation.count)
         for (i, d) in permutation.enumerated() { inverse[d] = i }
@@ -403,7 +363,7 @@ extension Movement {
     // expand: the cotangent summed over the expanded dims; batched, the example's dims are aligned
     // to the right of the target shape behind the batch dim.
 
-    static func expandVJP(_ cotangent: Value, _ primals: [Value], _ output: Value, _ params: Params) throws -> [Value?] {
+    static func expandVJP(_ cotangent: Value, _ primals: [Value], _ output: Value, _ params: Params, _ needed: [Bool]) throws -> [Value?] {
         [try Differentiation.unbroadcast(cotangent, to: primals[0].shape)]
     }
 
@@ -421,7 +381,7 @@ extension Movement {
 
     // slice: the cotangent placed back among zeros; batched, the dim shifts past the batch dim.
 
-    static func sliceVJP(_ cotangent: Value, _ primals: [Value], _ output: Value, _ params: Params) throws -> [Value?] {
+    static func sliceVJP(_ cotangent: Value, _ primals: [Value], _ output: Value, _ params: Params, _ needed: [Bool]) throws -> [Value?] {
         guard case let .slice(dim, start, count, step) = params else { throw SwiftFuncError.internal("slice", "expects slice parameters") }
         let shape = primals[0].shape
         let size = shape[dim]
@@ -456,7 +416,7 @@ extension Movement {
 
     // flip: flip the cotangent; batched, the dims shift past the batch dim.
 
-    static func flipVJP(_ cotangent: Value, _ primals: [Value], _ output: Value, _ params: Params) throws -> [Value?] {
+    static func flipVJP(_ cotangent: Value, _ primals: [Value], _ output: Value, _ params: Params, _ needed: [Bool]) throws -> [Value?] {
         [try emit(.flip, [cotangent], params)]
     }
 
@@ -474,7 +434,7 @@ extension Movement {
         return try Differentiation.cast(try emit(.pad, [tangent], .pad(before: before, after: after, value: 0)), to: output.dtype)
     }
 
-    static func padVJP(_ cotangent: Value, _ primals: [Value], _ output: Value, _ params: Params) throws -> [Value?] {
+    static func padVJP(_ cotangent: Value, _ primals: [Value], _ output: Value, _ params: Params, _ needed: [Bool]) throws -> [Value?] {
         guard case let .pad(before, after, _) = params else { throw SwiftFuncError.internal("pad", "expects pad parameters") }
         return [try emit(.pad, [cotangent], .pad(before: before.map { -$0 }, after: after.map { -$0 }, value: 0))]
     }
@@ -499,7 +459,7 @@ extension Movement {
         return try Differentiation.cast(try emit(.cat, parts, params), to: output.dtype)
     }
 
-    static func catVJP(_ cotangent: Value, _ primals: [Value], _ output: Value, _ params: Params) throws -> [Value?] {
+    static func catVJP(_ cotangent: Value, _ primals: [Value], _ output: Value, _ params: Params, _ needed: [Bool]) throws -> [Value?] {
         guard case let .dim(dim) = params else { throw SwiftFuncError.internal("cat", "expects a dim") }
         var position = 0
         return try primals.map { primal -> Value? in

@@ -94,8 +94,10 @@ public typealias EvalRule = @Sendable (_ args: [Tensor], _ params: Params, _ typ
 public typealias JVPRule = @Sendable (_ primals: [Value], _ tangents: [Value?], _ output: Value, _ params: Params) throws -> Value?
 
 /// Reverse mode: the cotangent of each argument (nil = zero or not differentiable) from the output
-/// cotangent. Written with `emit`, so the backward pass is differentiable and batchable.
-public typealias VJPRule = @Sendable (_ cotangent: Value, _ primals: [Value], _ output: Value, _ params: Params) throws -> [Value?]
+/// cotangent. `needed[i]` says whether argument i's cotangent is wanted at all: a rule skips the
+/// work for the others (symbolic zeros), e.g. matmul with a constant operand does one GEMM, not two.
+/// Written with `emit`, so the backward pass is differentiable and batchable.
+public typealias VJPRule = @Sendable (_ cotangent: Value, _ primals: [Value], _ output: Value, _ params: Params, _ needed: [Bool]) throws -> [Value?]
 
 /// vmap: applies the primitive once to arguments whose batch dims are `batchDims` (nil = not
 /// batched) and returns the result with its batch dim.

@@ -22,7 +22,7 @@ enum Reductions {
             type: { args, params in try resultType(primitive, name, args, params) },
             eval: { args, params, type in try evaluate(primitive, name, args, params, type) },
             jvp: { primals, tangents, output, params in try jvp(primitive, primals, tangents, output, params) },
-            vjp: { cotangent, primals, output, params in try vjp(primitive, cotangent, primals, output, params) },
+            vjp: { cotangent, primals, output, params, _ in try vjp(primitive, cotangent, primals, output, params) },
             batch: Batching.reducing(primitive))
     }
 
@@ -75,15 +75,15 @@ enum Reductions {
         let x = args[0]
         let result = try Tensor(uninitialized: type, op: name)
         let plan = ReductionPlan(shape: x.shape, strides: x.strides, reduced: dims)
-        try x.dtype.dispatchReduction(Kernel(primitive: primitive, x: x, result: result, plan: plan))
+        try x.dtype.dispatch(Kernel(primitive: primitive, x: x, result: result, plan: plan))
         return result
     }
 
     /// Picks the row reducer for the primitive and the input's element type.
-    private struct Kernel: ReductionVisitor {
+    private struct Kernel: DTypeVisitor {
         let primitive: Primitive, x: Tensor, result: Tensor, plan: ReductionPlan
 
-        func visit<T: ReductionElement>(_: T.Type) {
+        func visit<T: Element>(_: T.Type) {
             let source = UnsafePointer(x.elements(as: T.self))
             switch primitive {
             case .sum where T.isFloatingPointElement:
@@ -273,7 +273,7 @@ extension Ops {
 
 /// Consumes the reduced elements of one output, row by row, in row-major order of the reduced dims.
 protocol RowReducer {
-    associatedtype Input: ReductionElement
+    associatedtype Input: Element
     associatedtype Output
     /// Starts a new output.
     mutating func reset()
@@ -370,7 +370,7 @@ extension ReductionPlan {
     /// The float sum for `suitsColumnSum` plans. Each output sees exactly the additions `FloatSum`
     /// makes (sequential blocks of `FloatSum.blockSize`, then the same cascade), done for a tile of
     /// outputs side by side, so the results are bit-identical to the other path.
-    func columnSum<T: ReductionElement>(source: UnsafePointer<T>, into out: UnsafeMutablePointer<T>) {
+    func columnSum<T: Element>(source: UnsafePointer<T>, into out: UnsafeMutablePointer<T>) {
         let tile = 256, blockSize = FloatSum<T>.blockSize
         let count = innerShape[0], step = innerStrides[0]
         let columns = outerShape[outerShape.count - 1]
@@ -441,7 +441,7 @@ extension ReductionPlan {
 
 /// Sum of float32/float64 in Double: sequential blocks of `blockSize` elements, then a pairwise
 /// cascade over the block sums. Block boundaries depend only on the element count, not on rows.
-struct FloatSum<T: ReductionElement>: RowReducer {
+struct FloatSum<T: Element>: RowReducer {
     static var blockSize: Int { 128 }
     private var block = 0.0, blockCount = 0
     /// Pending partial sums and their levels (a level-k entry sums 2^k blocks).
@@ -499,7 +499,7 @@ struct FloatSum<T: ReductionElement>: RowReducer {
 }
 
 /// Sum of bool/int32/int64 in int64, wrapping on overflow as torch does.
-struct IntegerSum<T: ReductionElement>: RowReducer {
+struct IntegerSum<T: Element>: RowReducer {
     private var total: Int64 = 0
     mutating func reset() { total = 0 }
     mutating func consume(_ row: UnsafePointer<T>, count: Int, stride: Int) {
@@ -511,7 +511,7 @@ struct IntegerSum<T: ReductionElement>: RowReducer {
 }
 
 /// Product of float32/float64 in Double, in order.
-struct FloatProduct<T: ReductionElement>: RowReducer {
+struct FloatProduct<T: Element>: RowReducer {
     private var total = 1.0
     mutating func reset() { total = 1 }
     mutating func consume(_ row: UnsafePointer<T>, count: Int, stride: Int) {
@@ -523,7 +523,7 @@ struct FloatProduct<T: ReductionElement>: RowReducer {
 }
 
 /// Product of bool/int32/int64 in int64, wrapping on overflow.
-struct IntegerProduct<T: ReductionElement>: RowReducer {
+struct IntegerProduct<T: Element>: RowReducer {
     private var total: Int64 = 1
     mutating func reset() { total = 1 }
     mutating func consume(_ row: UnsafePointer<T>, count: Int, stride: Int) {
@@ -536,7 +536,7 @@ struct IntegerProduct<T: ReductionElement>: RowReducer {
 
 /// amax/amin: the extreme value; the first NaN ends the search. Never reset onto an empty reduction
 /// (the type rule refuses those).
-struct Extreme<T: ReductionElement>: RowReducer {
+struct Extreme<T: Element>: RowReducer {
     let maximum: Bool
     private var best: T?
     private var done = false
@@ -568,7 +568,7 @@ struct Extreme<T: ReductionElement>: RowReducer {
 
 /// argmax/argmin: the position, counted over everything consumed, of the first extreme value;
 /// the first NaN is the extreme.
-struct ArgExtreme<T: ReductionElement>: RowReducer {
+struct ArgExtreme<T: Element>: RowReducer {
     let maximum: Bool
     private var best: T?
     private var bestIndex = 0, position = 0
@@ -609,90 +609,3 @@ struct ArgExtreme<T: ReductionElement>: RowReducer {
 
 // MARK: - Element support shared by reductions, movement and indexing
 
-/// What reductions, cat, pad and scatter_add compute with beyond `Element`: order, NaN, exact
-/// integer values, conversion between element types and scatter's addition.
-protocol ReductionElement: Element, Comparable {
-    /// Whether the type is Float or Double.
-    static var isFloatingPointElement: Bool { get }
-    /// Whether the value is NaN (never for integers and bool).
-    var isNaNElement: Bool { get }
-    /// The value as int64: exact for integers, 0/1 for bool, truncating and saturating for floats.
-    var exactInt64: Int64 { get }
-    /// `value` converted to this type as torch's casts do (truncation toward zero into integers,
-    /// != 0 into bool), without a detour through Double for integers.
-    init<S: ReductionElement>(convertingElement value: S)
-    /// `self + other` as scatter_add adds: wrapping for integers, logical or for bool.
-    func addingForScatter(_ other: Self) -> Self
-}
-
-extension Float: ReductionElement {
-    static var isFloatingPointElement: Bool { true }
-    var isNaNElement: Bool { isNaN }
-    var exactInt64: Int64 { Int64(fromDouble: Double(self)) }
-    init<S: ReductionElement>(convertingElement value: S) {
-        self = S.isFloatingPointElement ? Float(value.doubleValue) : Float(value.exactInt64)
-    }
-    func addingForScatter(_ other: Float) -> Float { self + other }
-}
-
-extension Double: ReductionElement {
-    static var isFloatingPointElement: Bool { true }
-    var isNaNElement: Bool { isNaN }
-    var exactInt64: Int64 { Int64(fromDouble: self) }
-    init<S: ReductionElement>(convertingElement value: S) {
-        self = S.isFloatingPointElement ? value.doubleValue : Double(value.exactInt64)
-    }
-    func addingForScatter(_ other: Double) -> Double { self + other }
-}
-
-extension Int32: ReductionElement {
-    static var isFloatingPointElement: Bool { false }
-    var isNaNElement: Bool { false }
-    var exactInt64: Int64 { Int64(self) }
-    init<S: ReductionElement>(convertingElement value: S) {
-        self = S.isFloatingPointElement ? Int32(fromDouble: value.doubleValue) : Int32(truncatingIfNeeded: value.exactInt64)
-    }
-    func addingForScatter(_ other: Int32) -> Int32 { self &+ other }
-}
-
-extension Int64: ReductionElement {
-    static var isFloatingPointElement: Bool { false }
-    var isNaNElement: Bool { false }
-    var exactInt64: Int64 { self }
-    init<S: ReductionElement>(convertingElement value: S) {
-        self = S.isFloatingPointElement ? Int64(fromDouble: value.doubleValue) : value.exactInt64
-    }
-    func addingForScatter(_ other: Int64) -> Int64 { self &+ other }
-}
-
-extension UInt8: ReductionElement {
-    static var isFloatingPointElement: Bool { false }
-    var isNaNElement: Bool { false }
-    var exactInt64: Int64 { self != 0 ? 1 : 0 }
-    init<S: ReductionElement>(convertingElement value: S) {
-        // NaN is nonzero, so it converts to true as in torch.
-        self = (S.isFloatingPointElement ? value.doubleValue != 0 : value.exactInt64 != 0) ? 1 : 0
-    }
-    func addingForScatter(_ other: UInt8) -> UInt8 { self != 0 || other != 0 ? 1 : 0 }
-}
-
-/// A kernel over the element types with `ReductionElement`'s extra operations.
-protocol ReductionVisitor {
-    associatedtype Result
-    func visit<T: ReductionElement>(_ type: T.Type) throws -> Result
-}
-
-extension DType {
-    /// Runs `visitor` specialized for this dtype's element type (as `dispatch`, for kernels that
-    /// compare, convert or accumulate).
-    @inline(__always)
-    func dispatchReduction<V: ReductionVisitor>(_ visitor: V) throws -> V.Result {
-        switch self {
-        case .float32: return try visitor.visit(Float.self)
-        case .float64: return try visitor.visit(Double.self)
-        case .int32: return try visitor.visit(Int32.self)
-        case .int64: return try visitor.visit(Int64.self)
-        case .bool: return try visitor.visit(UInt8.self)
-        }
-    }
-}

@@ -27,8 +27,7 @@ public final class Storage: @unchecked Sendable {
             self.base = nil
             return
         }
-        var memory: UnsafeMutableRawPointer?
-        guard posix_memalign(&memory, 64, byteCount) == 0, let memory else {
+        guard let memory = BlockCache.shared.allocate(byteCount: byteCount) else {
             throw SwiftFuncError.outOfMemory(op, "cannot allocate \(byteCount) bytes")
         }
         if zeroed { memset(memory, 0, byteCount) }
@@ -47,8 +46,65 @@ public final class Storage: @unchecked Sendable {
     deinit {
         if let release {
             release()
-        } else {
-            free(base)
+        } else if let base {
+            BlockCache.shared.free(base, byteCount: byteCount)
         }
+    }
+}
+
+/// Keeps a bounded number of recently freed large blocks for reuse. Large blocks come from mmap
+/// and go back to the kernel when freed, so a loop that allocates the same big tensors every step
+/// (per-sample gradients, Jacobians) would otherwise pay a page fault per 4 KiB on every call.
+/// Small blocks go straight to malloc, which already recycles them well.
+final class BlockCache: @unchecked Sendable {
+    static let shared = BlockCache()
+
+    /// Blocks below this size are not cached.
+    private let minimumBlock = 1 << 20
+    /// Cached bytes are kept below this bound; the oldest blocks are released first.
+    private let capacity = 256 << 20
+    private var blocks: [(pointer: UnsafeMutableRawPointer, byteCount: Int)] = []
+    private var cachedBytes = 0
+    private let mutex: UnsafeMutablePointer<pthread_mutex_t> = {
+        let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
+        pthread_mutex_init(mutex, nil)
+        return mutex
+    }()
+
+    /// A 64-byte aligned block of `byteCount` bytes, or nil when memory is exhausted.
+    func allocate(byteCount: Int) -> UnsafeMutableRawPointer? {
+        if byteCount >= minimumBlock {
+            pthread_mutex_lock(mutex)
+            // Most recent first: the likeliest to be hot in cache.
+            if let index = blocks.lastIndex(where: { $0.byteCount == byteCount }) {
+                let block = blocks.remove(at: index)
+                cachedBytes -= block.byteCount
+                pthread_mutex_unlock(mutex)
+                return block.pointer
+            }
+            pthread_mutex_unlock(mutex)
+        }
+        var memory: UnsafeMutableRawPointer?
+        guard posix_memalign(&memory, 64, byteCount) == 0 else { return nil }
+        return memory
+    }
+
+    /// Returns a block obtained from `allocate` with the same `byteCount`.
+    func free(_ pointer: UnsafeMutableRawPointer, byteCount: Int) {
+        guard byteCount >= minimumBlock, byteCount <= capacity else {
+            Glibc.free(pointer)
+            return
+        }
+        pthread_mutex_lock(mutex)
+        blocks.append((pointer, byteCount))
+        cachedBytes += byteCount
+        var evicted: [UnsafeMutableRawPointer] = []
+        while cachedBytes > capacity {
+            let oldest = blocks.removeFirst()
+            cachedBytes -= oldest.byteCount
+            evicted.append(oldest.pointer)
+        }
+        pthread_mutex_unlock(mutex)
+        for block in evicted { Glibc.free(block) }
     }
 }

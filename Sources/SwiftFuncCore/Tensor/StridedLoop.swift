@@ -71,27 +71,46 @@ extension Tensor {
         return result
     }
 
-    /// Copies this tensor's values in row-major order into the contiguous tensor `destination`,
-    /// which must have the same shape and dtype.
+    /// Copies this tensor's values into `destination` (a tensor of the same shape that the caller
+    /// just made, any strides), converted to its dtype as casts convert: the one conversion and copy
+    /// loop of the engine (cast, mixed-dtype operands, cat, pad, contiguous copies).
     public func copyElements(into destination: Tensor) throws {
-        struct Copy: DTypeVisitor {
+        struct Outer: DTypeVisitor {
             let source: Tensor, destination: Tensor
-            func visit<T: Element>(_: T.Type) {
-                let src = source.elements(as: T.self), dst = destination.elements(as: T.self)
-                let loop = StridedLoop(shape: source.shape, strides: [source.strides])
-                let n = loop.rowLength, step = loop.innerStride(0)
-                var out = 0
-                loop.forEachRow { offsets in
-                    let row = src + offsets[0]
-                    if step == 1 {
-                        (dst + out).update(from: row, count: n)
-                    } else {
-                        for i in 0..<n { dst[out &+ i] = row[i &* step] }
+            func visit<D: Element>(_: D.Type) throws {
+                try source.dtype.dispatch(Inner<D>(source: source, destination: destination))
+            }
+        }
+        struct Inner<D: Element>: DTypeVisitor {
+            let source: Tensor, destination: Tensor
+            func visit<S: Element>(_: S.Type) {
+                let src = source.elements(as: S.self), dst = destination.elements(as: D.self)
+                let loop = StridedLoop(shape: source.shape, strides: [source.strides, destination.strides])
+                let n = loop.rowLength, s = loop.innerStride(0), t = loop.innerStride(1)
+                if S.self == D.self {
+                    // Same type: a plain copy (the pointer is retyped to the type it already has).
+                    let same = UnsafeMutableRawPointer(dst).assumingMemoryBound(to: S.self)
+                    loop.forEachRow { offsets in
+                        let from = src + offsets[0], to = same + offsets[1]
+                        if s == 1 && t == 1 {
+                            to.update(from: from, count: n)
+                        } else {
+                            for i in 0..<n { to[i &* t] = from[i &* s] }
+                        }
                     }
-                    out &+= n
+                } else {
+                    loop.forEachRow { offsets in
+                        let from = src + offsets[0], to = dst + offsets[1]
+                        if s == 1 && t == 1 {
+                            for i in 0..<n { to[i] = D(convertingElement: from[i]) }
+                        } else {
+                            for i in 0..<n { to[i &* t] = D(convertingElement: from[i &* s]) }
+                        }
+                    }
                 }
             }
         }
-        try dtype.dispatch(Copy(source: self, destination: destination))
+        guard count > 0 else { return }
+        try destination.dtype.dispatch(Outer(source: self, destination: destination))
     }
 }

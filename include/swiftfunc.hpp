@@ -1,0 +1,1163 @@
+/*
+ * swiftfunc.hpp — a header-only C++17 wrapper over the C ABI in swiftfunc.h.
+ *
+ * It holds no state of its own: every object wraps one library handle, and every call is one C
+ * call plus a status check. What it adds:
+ *  - sf::Tensor, an RAII handle (copy = sf_tensor_retain, move = steal, destructor = release) with
+ *    operators + - * / (and unary -) and comparisons that return bool tensors, as torch's do;
+ *  - free functions with torch's names and default arguments for every C op (sf::sum(x, {1}),
+ *    sf::matmul(a, b), sf::conv2d(x, w, b, 2), ...);
+ *  - sf::Function, made from any callable: a lambda taking `const sf::Tensor&`s (its arity is
+ *    deduced) and returning a Tensor, a std::array/std::pair/std::tuple of Tensors, or a callable
+ *    taking `const std::vector<sf::Tensor>&` with the arity given;
+ *  - the transforms sf::grad, grad_and_value, vjp, jvp, linearize, jacrev, jacfwd, hessian, vmap,
+ *    with options structs whose members have torch.func's defaults;
+ *  - DLPack import/export with std::unique_ptr ownership;
+ *  - one exception type, sf::Error, carrying the sf_status and the library's message.
+ *
+ * Exceptions and callbacks: a C++ exception thrown inside a callback never crosses the library's
+ * (Swift) frames. The trampoline catches it, parks it in a thread-local slot (callbacks run on
+ * the calling thread), reports the failure to the library (nonzero return, sf_set_error(what())),
+ * and when the library returns SF_ERR_CALLBACK the wrapper rethrows the original exception to the
+ * caller — with its own type, through any number of nested transforms.
+ *
+ * Thread safety is the C library's: tensors and functions may be shared between threads. A
+ * callable given to sf::Function may be invoked from every thread that calls the function.
+ */
+#ifndef SWIFTFUNC_HPP
+#define SWIFTFUNC_HPP
+
+#include "swiftfunc.h"
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <exception>
+#include <initializer_list>
+#include <limits>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <tuple>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+namespace sf {
+
+// MARK: - Versions, errors
+
+/** The version of the loaded library, "MAJOR.MINOR.PATCH". */
+inline std::string version() { return sf_version(); }
+
+/** The ABI version of the loaded library; SF_ABI_VERSION is the one this header was written for. */
+inline uint32_t abi_version() noexcept { return sf_abi_version(); }
+
+/** The one exception type of the wrapper: a failed library call, with its status and message. */
+class Error : public std::runtime_error {
+public:
+    Error(sf_status status, const std::string& message) : std::runtime_error(message), status_(status) {}
+    /** The status the library returned (never SF_OK). */
+    sf_status status() const noexcept { return status_; }
+
+private:
+    sf_status status_;
+};
+
+namespace detail {
+
+/** The exception a callback threw on this thread and that has not yet reached its caller. */
+inline std::exception_ptr& pending_exception() noexcept {
+    static thread_local std::exception_ptr pending;
+    return pending;
+}
+
+/** Throws sf::Error with sf_last_error() unless `status` is SF_OK. */
+inline void check(sf_status status) {
+    if (status != SF_OK) throw Error(status, sf_last_error());
+}
+
+/**
+ * check() for calls that may run callbacks: a callback's exception is rethrown as it was thrown.
+ * The slot is emptied after every such call so that a stale exception is never rethrown later.
+ */
+inline void check_call(sf_status status) {
+    std::exception_ptr pending = std::exchange(pending_exception(), nullptr);
+    if (status == SF_ERR_CALLBACK && pending) std::rethrow_exception(pending);
+    check(status);
+}
+
+}  // namespace detail
+
+/**
+ * Throws sf::Error unless the loaded library speaks the ABI this header was written for. The
+ * library never changes a released function incompatibly without changing SF_ABI_VERSION.
+ */
+inline void check_abi() {
+    if (sf_abi_version() != SF_ABI_VERSION)
+        throw Error(SF_ERR_UNSUPPORTED, "sf::check_abi: libswiftfunc has ABI version " +
+                                            std::to_string(sf_abi_version()) + ", swiftfunc.hpp expects " +
+                                            std::to_string(SF_ABI_VERSION));
+}
+
+// MARK: - Enums and small argument types
+
+/** Element types (torch's dtypes); the values are sf_dtype's. */
+enum class DType : int { Float32 = SF_FLOAT32, Float64 = SF_FLOAT64, Int32 = SF_INT32, Int64 = SF_INT64, Bool = SF_BOOL };
+inline constexpr DType kFloat32 = DType::Float32;
+inline constexpr DType kFloat64 = DType::Float64;
+inline constexpr DType kInt32 = DType::Int32;
+inline constexpr DType kInt64 = DType::Int64;
+inline constexpr DType kBool = DType::Bool;
+
+/** How a loss reduces its per-element values (torch's reduction='none'|'mean'|'sum'). */
+enum class Reduction : int { None = SF_REDUCTION_NONE, Mean = SF_REDUCTION_MEAN, Sum = SF_REDUCTION_SUM };
+
+/** What random ops do under vmap (torch.func's randomness='error'|'different'|'same'). */
+enum class Randomness : int { Error = SF_RANDOMNESS_ERROR, Different = SF_RANDOMNESS_DIFFERENT, Same = SF_RANDOMNESS_SAME };
+
+/** In VmapOptions::in_dims/out_dims: not mapped (torch's None). */
+inline constexpr int64_t not_mapped = SF_NOT_MAPPED;
+
+/** A tensor shape. */
+using Shape = std::vector<int64_t>;
+
+/** A list of ints (shape, dims): written `{2, 3}`, `1`, `{}` or from a std::vector. */
+class IntList {
+public:
+    IntList() = default;
+    IntList(int64_t value) : values_{value} {}
+    IntList(std::initializer_list<int64_t> values) : values_(values) {}
+    IntList(std::vector<int64_t> values) : values_(std::move(values)) {}
+    const int64_t* data() const noexcept { return values_.empty() ? nullptr : values_.data(); }
+    size_t size() const noexcept { return values_.size(); }
+    const std::vector<int64_t>& vec() const noexcept { return values_; }
+
+private:
+    std::vector<int64_t> values_;
+};
+
+/** An (H, W) pair for conv2d: written `{1, 2}` or `1` (both entries). */
+struct IntPair {
+    IntPair(int64_t both) : values{both, both} {}
+    IntPair(int64_t h, int64_t w) : values{h, w} {}
+    std::array<int64_t, 2> values;
+};
+
+// MARK: - Tensor
+
+/** The dtype of a C++ element type, for from_data and to_vector. */
+template <class T> struct dtype_of;
+template <> struct dtype_of<float> { static constexpr DType value = kFloat32; };
+template <> struct dtype_of<double> { static constexpr DType value = kFloat64; };
+template <> struct dtype_of<int32_t> { static constexpr DType value = kInt32; };
+template <> struct dtype_of<int64_t> { static constexpr DType value = kInt64; };
+template <> struct dtype_of<bool> { static constexpr DType value = kBool; };
+
+/**
+ * An immutable, reference-counted tensor: an owning handle to an sf_tensor. A default-constructed
+ * Tensor holds no handle (defined() is false); it stands for NULL where the C API takes an
+ * optional tensor, and any op given one throws SF_ERR_INVALID_ARGUMENT.
+ */
+class Tensor {
+public:
+    Tensor() noexcept = default;
+    Tensor(const Tensor& other) noexcept : handle_(other.handle_) { sf_tensor_retain(handle_); }
+    Tensor(Tensor&& other) noexcept : handle_(std::exchange(other.handle_, nullptr)) {}
+    Tensor& operator=(const Tensor& other) noexcept {
+        if (handle_ != other.handle_) {
+            sf_tensor_retain(other.handle_);
+            sf_tensor_release(std::exchange(handle_, other.handle_));
+        }
+        return *this;
+    }
+    Tensor& operator=(Tensor&& other) noexcept {
+        if (this != &other) sf_tensor_release(std::exchange(handle_, std::exchange(other.handle_, nullptr)));
+        return *this;
+    }
+    ~Tensor() {
+        if (handle_) sf_tensor_release(handle_);
+    }
+
+    /** Takes over a reference the caller owns (e.g. an `out` result of a C call). */
+    static Tensor adopt(sf_tensor* handle) noexcept { return Tensor(handle); }
+    /** Adds a reference to a borrowed handle (e.g. a callback input) and owns that. */
+    static Tensor borrow(sf_tensor* handle) noexcept {
+        sf_tensor_retain(handle);
+        return Tensor(handle);
+    }
+
+    /** The handle, still owned by this Tensor (NULL when not defined). */
+    sf_tensor* get() const noexcept { return handle_; }
+    /** Gives up ownership: returns the handle, which the caller must release. */
+    sf_tensor* release() noexcept { return std::exchange(handle_, nullptr); }
+    /** Whether this Tensor holds a handle. */
+    bool defined() const noexcept { return handle_ != nullptr; }
+
+    /** The rank. */
+    size_t ndim() const {
+        size_t n = 0;
+        detail::check(sf_tensor_ndim(handle_, &n));
+        return n;
+    }
+    /** The sizes of every dim. */
+    Shape shape() const {
+        int64_t sizes[SF_MAX_NDIM] = {};
+        detail::check(sf_tensor_shape(handle_, sizes, SF_MAX_NDIM));
+        return Shape(sizes, sizes + ndim());
+    }
+    /** The size of one dim (negative counts from the end). */
+    int64_t size(int64_t dim) const {
+        Shape s = shape();
+        int64_t n = static_cast<int64_t>(s.size());
+        if (dim < -n || dim >= n)
+            throw Error(SF_ERR_INVALID_ARGUMENT, "sf::Tensor::size: dim " + std::to_string(dim) +
+                                                     " is out of range for rank " + std::to_string(n));
+        return s[static_cast<size_t>(dim < 0 ? dim + n : dim)];
+    }
+    /** The element type. */
+    DType dtype() const {
+        sf_dtype d = SF_FLOAT32;
+        detail::check(sf_tensor_dtype(handle_, &d));
+        return static_cast<DType>(d);
+    }
+    /** The number of elements. */
+    int64_t numel() const {
+        int64_t n = 0;
+        detail::check(sf_tensor_numel(handle_, &n));
+        return n;
+    }
+    /** The tensor converted to `dtype` (x.to(dtype)); a view when it already has that dtype. */
+    Tensor to(DType dtype) const {
+        sf_tensor* out = nullptr;
+        detail::check(sf_cast(handle_, static_cast<sf_dtype>(dtype), &out));
+        return adopt(out);
+    }
+    /**
+     * The values in row-major order as T (float, double, int32_t, int64_t or bool); a tensor of
+     * another dtype is converted first with the library's cast rules.
+     */
+    template <class T> std::vector<T> to_vector() const;
+    /** The value of a one-element tensor (torch's .item()). */
+    template <class T = double> T item() const {
+        if (numel() != 1)
+            throw Error(SF_ERR_SHAPE, "sf::Tensor::item: the tensor has " + std::to_string(numel()) +
+                                          " elements, not 1");
+        return to_vector<T>()[0];
+    }
+
+private:
+    explicit Tensor(sf_tensor* handle) noexcept : handle_(handle) {}
+    sf_tensor* handle_ = nullptr;
+};
+
+template <class T> std::vector<T> Tensor::to_vector() const {
+    static_assert(std::is_same<T, float>::value || std::is_same<T, double>::value ||
+                      std::is_same<T, int32_t>::value || std::is_same<T, int64_t>::value ||
+                      std::is_same<T, bool>::value,
+                  "sf::Tensor::to_vector<T>: T must be float, double, int32_t, int64_t or bool");
+    Tensor converted = to(dtype_of<T>::value);
+    size_t n = static_cast<size_t>(converted.numel());
+    if constexpr (std::is_same<T, bool>::value) {
+        std::vector<unsigned char> bytes(n);
+        detail::check(sf_tensor_copy_to(converted.get(), n ? bytes.data() : nullptr, n));
+        return std::vector<bool>(bytes.begin(), bytes.end());
+    } else {
+        std::vector<T> values(n);
+        detail::check(sf_tensor_copy_to(converted.get(), n ? values.data() : nullptr, n * sizeof(T)));
+        return values;
+    }
+}
+
+namespace detail {
+
+/** The handles of `tensors`, borrowed, for a `sf_tensor *const *` argument. */
+inline std::vector<sf_tensor*> handles(const std::vector<Tensor>& tensors) {
+    std::vector<sf_tensor*> raw(tensors.size());
+    for (size_t i = 0; i < tensors.size(); i++) raw[i] = tensors[i].get();
+    return raw;
+}
+
+/** Owns every handle in `raw` (results of a successful C call). */
+inline std::vector<Tensor> adopt_all(const std::vector<sf_tensor*>& raw) {
+    std::vector<Tensor> tensors;
+    tensors.reserve(raw.size());
+    for (sf_tensor* handle : raw) tensors.push_back(Tensor::adopt(handle));
+    return tensors;
+}
+
+/** numel of `shape`, or -1 when a size is negative or the product overflows int64. */
+inline int64_t checked_numel(const IntList& shape) {
+    int64_t n = 1;
+    for (int64_t size : shape.vec()) {
+        if (size < 0) return -1;
+        if (size != 0 && n > std::numeric_limits<int64_t>::max() / size) return -1;
+        n *= size;
+    }
+    return n;
+}
+
+inline std::string shape_string(const IntList& shape) {
+    std::string s = "[";
+    for (size_t i = 0; i < shape.size(); i++) s += (i ? ", " : "") + std::to_string(shape.vec()[i]);
+    return s + "]";
+}
+
+}  // namespace detail
+
+// MARK: - Creation and conversion
+
+/**
+ * A tensor made by copying `numel(shape)` values from `data` (sf_tensor_from_data); the dtype
+ * comes from T. `data` must hold that many values.
+ */
+template <class T> Tensor from_data(const T* data, const IntList& shape) {
+    sf_tensor* out = nullptr;
+    detail::check(sf_tensor_from_data(data, static_cast<sf_dtype>(dtype_of<T>::value), shape.data(), shape.size(), &out));
+    return Tensor::adopt(out);
+}
+
+/** A tensor of `shape` holding `values` (whose count must be numel(shape)). */
+template <class T> Tensor from_data(const std::vector<T>& values, const IntList& shape) {
+    int64_t n = detail::checked_numel(shape);
+    if (n >= 0 && static_cast<uint64_t>(n) != values.size())
+        throw Error(SF_ERR_SHAPE, "sf::from_data: " + std::to_string(values.size()) + " values for shape " +
+                                      detail::shape_string(shape));
+    return from_data(values.empty() ? static_cast<const T*>(nullptr) : values.data(), shape);
+}
+
+/** A tensor of `shape` holding bools. */
+inline Tensor from_data(const std::vector<bool>& values, const IntList& shape) {
+    std::vector<unsigned char> bytes(values.begin(), values.end());
+    int64_t n = detail::checked_numel(shape);
+    if (n >= 0 && static_cast<uint64_t>(n) != values.size())
+        throw Error(SF_ERR_SHAPE, "sf::from_data: " + std::to_string(values.size()) + " values for shape " +
+                                      detail::shape_string(shape));
+    sf_tensor* out = nullptr;
+    detail::check(sf_tensor_from_data(bytes.empty() ? nullptr : bytes.data(), SF_BOOL, shape.data(), shape.size(), &out));
+    return Tensor::adopt(out);
+}
+
+/** A 1-D tensor holding `values`. */
+template <class T> Tensor from_data(const std::vector<T>& values) {
+    return from_data(values, IntList{static_cast<int64_t>(values.size())});
+}
+
+/** A tensor of `shape` holding `values`: sf::from_data({1.0, 2.0, 3.0, 4.0}, {2, 2}). */
+template <class T> Tensor from_data(std::initializer_list<T> values, const IntList& shape) {
+    return from_data(std::vector<T>(values), shape);
+}
+
+/** A 1-D tensor holding `values`: sf::from_data({1.0f, 2.0f}). */
+template <class T> Tensor from_data(std::initializer_list<T> values) { return from_data(std::vector<T>(values)); }
+
+/** A 0-d, weakly typed tensor holding `value` (it takes the other operand's float dtype). */
+inline Tensor scalar(double value) {
+    sf_tensor* out = nullptr;
+    detail::check(sf_scalar(value, &out));
+    return Tensor::adopt(out);
+}
+
+/** torch.zeros. */
+inline Tensor zeros(const IntList& shape, DType dtype = kFloat32) {
+    sf_tensor* out = nullptr;
+    detail::check(sf_zeros(shape.data(), shape.size(), static_cast<sf_dtype>(dtype), &out));
+    return Tensor::adopt(out);
+}
+
+/** torch.ones. */
+inline Tensor ones(const IntList& shape, DType dtype = kFloat32) {
+    sf_tensor* out = nullptr;
+    detail::check(sf_ones(shape.data(), shape.size(), static_cast<sf_dtype>(dtype), &out));
+    return Tensor::adopt(out);
+}
+
+/** torch.full. */
+inline Tensor full(const IntList& shape, double value, DType dtype = kFloat32) {
+    sf_tensor* out = nullptr;
+    detail::check(sf_full(shape.data(), shape.size(), value, static_cast<sf_dtype>(dtype), &out));
+    return Tensor::adopt(out);
+}
+
+/** torch.arange(start, end, step); float32 unless a dtype is given. */
+inline Tensor arange(double start, double end, double step = 1, DType dtype = kFloat32) {
+    sf_tensor* out = nullptr;
+    detail::check(sf_arange(start, end, step, static_cast<sf_dtype>(dtype), &out));
+    return Tensor::adopt(out);
+}
+
+/** torch.arange(end). */
+inline Tensor arange(double end, DType dtype = kFloat32) { return arange(0, end, 1, dtype); }
+
+/** torch.eye(n, m); m < 0 means m = n. */
+inline Tensor eye(int64_t n, int64_t m = -1, DType dtype = kFloat32) {
+    sf_tensor* out = nullptr;
+    detail::check(sf_eye(n, m < 0 ? n : m, static_cast<sf_dtype>(dtype), &out));
+    return Tensor::adopt(out);
+}
+
+/** torch.linspace. */
+inline Tensor linspace(double start, double end, int64_t steps, DType dtype = kFloat32) {
+    sf_tensor* out = nullptr;
+    detail::check(sf_linspace(start, end, steps, static_cast<sf_dtype>(dtype), &out));
+    return Tensor::adopt(out);
+}
+
+/** x converted to dtype (as x.to(dtype)). */
+inline Tensor cast(const Tensor& x, DType dtype) { return x.to(dtype); }
+
+// MARK: - Random numbers
+
+/** torch.manual_seed: reseeds the process-wide generator. */
+inline void manual_seed(uint64_t seed) { detail::check(sf_manual_seed(seed)); }
+
+/** torch.rand: uniform in [0, 1). */
+inline Tensor rand(const IntList& shape, DType dtype = kFloat32) {
+    sf_tensor* out = nullptr;
+    detail::check(sf_rand(shape.data(), shape.size(), static_cast<sf_dtype>(dtype), &out));
+    return Tensor::adopt(out);
+}
+
+/** torch.randn: standard normal. */
+inline Tensor randn(const IntList& shape, DType dtype = kFloat32) {
+    sf_tensor* out = nullptr;
+    detail::check(sf_randn(shape.data(), shape.size(), static_cast<sf_dtype>(dtype), &out));
+    return Tensor::adopt(out);
+}
+
+/** torch.bernoulli(p). */
+inline Tensor bernoulli(const Tensor& p) {
+    sf_tensor* out = nullptr;
+    detail::check(sf_bernoulli(p.get(), &out));
+    return Tensor::adopt(out);
+}
+
+/** torch.nn.functional.dropout. */
+inline Tensor dropout(const Tensor& x, double p = 0.5, bool training = true) {
+    sf_tensor* out = nullptr;
+    detail::check(sf_dropout(x.get(), p, training, &out));
+    return Tensor::adopt(out);
+}
+
+// MARK: - Elementwise ops
+
+#define SF_HPP_UNARY(name)                                      \
+    inline Tensor name(const Tensor& x) {                       \
+        sf_tensor* out = nullptr;                               \
+        detail::check(sf_##name(x.get(), &out));                \
+        return Tensor::adopt(out);                              \
+    }
+SF_HPP_UNARY(neg)
+SF_HPP_UNARY(exp)
+SF_HPP_UNARY(log)
+SF_HPP_UNARY(log1p)
+SF_HPP_UNARY(expm1)
+SF_HPP_UNARY(sin)
+SF_HPP_UNARY(cos)
+SF_HPP_UNARY(tan)
+SF_HPP_UNARY(tanh)
+SF_HPP_UNARY(sigmoid)
+SF_HPP_UNARY(sqrt)
+SF_HPP_UNARY(rsqrt)
+SF_HPP_UNARY(abs)
+SF_HPP_UNARY(sign)
+SF_HPP_UNARY(relu)
+SF_HPP_UNARY(floor)
+SF_HPP_UNARY(ceil)
+SF_HPP_UNARY(round)
+SF_HPP_UNARY(silu)
+SF_HPP_UNARY(detach)
+#undef SF_HPP_UNARY
+
+/** GELU; approximate is "none" (exact, erf) or "tanh", as torch's. */
+inline Tensor gelu(const Tensor& x, std::string_view approximate = "none") {
+    if (approximate != "none" && approximate != "tanh")
+        throw Error(SF_ERR_INVALID_ARGUMENT, "sf::gelu: approximate must be \"none\" or \"tanh\", not \"" +
+                                                 std::string(approximate) + "\"");
+    sf_tensor* out = nullptr;
+    detail::check(sf_gelu(x.get(), approximate == "tanh", &out));
+    return Tensor::adopt(out);
+}
+
+// Binary ops take two tensors or a tensor and a number (made a weakly typed sf::scalar).
+#define SF_HPP_BINARY(name)                                                                   \
+    inline Tensor name(const Tensor& a, const Tensor& b) {                                    \
+        sf_tensor* out = nullptr;                                                             \
+        detail::check(sf_##name(a.get(), b.get(), &out));                                     \
+        return Tensor::adopt(out);                                                            \
+    }                                                                                         \
+    inline Tensor name(const Tensor& a, double b) { return name(a, scalar(b)); }              \
+    inline Tensor name(double a, const Tensor& b) { return name(scalar(a), b); }
+SF_HPP_BINARY(add)
+SF_HPP_BINARY(sub)
+SF_HPP_BINARY(mul)
+SF_HPP_BINARY(div)
+SF_HPP_BINARY(pow)
+SF_HPP_BINARY(maximum)
+SF_HPP_BINARY(minimum)
+SF_HPP_BINARY(atan2)
+SF_HPP_BINARY(lt)
+SF_HPP_BINARY(le)
+SF_HPP_BINARY(gt)
+SF_HPP_BINARY(ge)
+SF_HPP_BINARY(eq)
+SF_HPP_BINARY(ne)
+#undef SF_HPP_BINARY
+
+/** torch.where(cond, a, b). */
+inline Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {
+    sf_tensor* out = nullptr;
+    detail::check(sf_where(cond.get(), a.get(), b.get(), &out));
+    return Tensor::adopt(out);
+}
+inline Tensor where(const Tensor& cond, const Tensor& a, double b) { return where(cond, a, scalar(b)); }
+inline Tensor where(const Tensor& cond, double a, const Tensor& b) { return where(cond, scalar(a), b); }
+
+#define SF_HPP_OPERATOR(op, name)                                                            \
+    inline Tensor operator op(const Tensor& a, const Tensor& b) { return name(a, b); }       \
+    inline Tensor operator op(const Tensor& a, double b) { return name(a, b); }              \
+    inline Tensor operator op(double a, const Tensor& b) { return name(a, b); }
+SF_HPP_OPERATOR(+, add)
+SF_HPP_OPERATOR(-, sub)
+SF_HPP_OPERATOR(*, mul)
+SF_HPP_OPERATOR(/, div)
+SF_HPP_OPERATOR(<, lt)
+SF_HPP_OPERATOR(<=, le)
+SF_HPP_OPERATOR(>, gt)
+SF_HPP_OPERATOR(>=, ge)
+SF_HPP_OPERATOR(==, eq)
+SF_HPP_OPERATOR(!=, ne)
+#undef SF_HPP_OPERATOR
+
+inline Tensor operator-(const Tensor& x) { return neg(x); }
+
+// MARK: - Reductions
+
+#define SF_HPP_REDUCTION(name)                                                                \
+    inline Tensor name(const Tensor& x, const IntList& dims = {}, bool keepdim = false) {     \
+        sf_tensor* out = nullptr;                                                             \
+        detail::check(sf_##name(x.get(), dims.data(), dims.size(), keepdim, &out));           \
+        return Tensor::adopt(out);                                                            \
+    }
+SF_HPP_REDUCTION(sum)
+SF_HPP_REDUCTION(prod)
+SF_HPP_REDUCTION(amax)
+SF_HPP_REDUCTION(amin)
+SF_HPP_REDUCTION(argmax)
+SF_HPP_REDUCTION(argmin)
+SF_HPP_REDUCTION(mean)
+SF_HPP_REDUCTION(logsumexp)
+#undef SF_HPP_REDUCTION
+
+/** torch.var with `correction` (1 = unbiased). dims {} means all. */
+inline Tensor var(const Tensor& x, const IntList& dims = {}, int64_t correction = 1, bool keepdim = false) {
+    sf_tensor* out = nullptr;
+    detail::check(sf_var(x.get(), dims.data(), dims.size(), correction, keepdim, &out));
+    return Tensor::adopt(out);
+}
+
+/** torch.std: sqrt(var). */
+inline Tensor std(const Tensor& x, const IntList& dims = {}, int64_t correction = 1, bool keepdim = false) {
+    sf_tensor* out = nullptr;
+    detail::check(sf_std(x.get(), dims.data(), dims.size(), correction, keepdim, &out));
+    return Tensor::adopt(out);
+}
+
+/** torch.softmax(x, dim). */
+inline Tensor softmax(const Tensor& x, int64_t dim) {
+    sf_tensor* out = nullptr;
+    detail::check(sf_softmax(x.get(), dim, &out));
+    return Tensor::adopt(out);
+}
+
+/** torch.log_softmax(x, dim). */
+inline Tensor log_softmax(const Tensor& x, int64_t dim) {
+    sf_tensor* out = nullptr;
+    detail::check(sf_log_softmax(x.get(), dim, &out));
+    return Tensor::adopt(out);
+}
+
+// MARK: - Movement
+
+/** x.reshape(shape); one entry may be -1. */
+inline Tensor reshape(const Tensor& x, const IntList& shape) {
+    sf_tensor* out = nullptr;
+    detail::check(sf_reshape(x.get(), shape.data(), shape.size(), &out));
+    return Tensor::adopt(out);
+}
+
+/** x.permute(dims). */
+inline Tensor permute(const Tensor& x, const IntList& dims) {
+    sf_tensor* out = nullptr;
+    detail::check(sf_permute(x.get(), dims.data(), dims.size(), &out));
+    return Tensor::adopt(out);
+}
+
+/** x.transpose(dim0, dim1). */
+inline Tensor transpose(const Tensor& x, int64_t dim0, int64_t dim1) {
+    sf_tensor* out = nullptr;
+    detail::check(sf_transpose(x.get(), dim0, dim1, &out));
+    return Tensor::adopt(out);
+}
+
+/** x.expand(shape) / torch.broadcast_to; -1 keeps a dim. */
+inline Tensor expand(const Tensor& x, const IntList& shape) {
+    sf_tensor* out = nullptr;
+    detail::check(sf_expand(x.get(), shape.data(), shape.size(), &out));
+    return Tensor::adopt(out);
+}
+
+/** x.squeeze(dims); {} squeezes every size-1 dim. */
+inline Tensor squeeze(const Tensor& x, const IntList& dims = {}) {
+    sf_tensor* out = nullptr;
+    detail::check(sf_squeeze(x.get(), dims.data(), dims.size(), &out));
+    return Tensor::adopt(out);
+}
+
+/** x.unsqueeze(dim). */
+inline Tensor unsqueeze(const Tensor& x, int64_t dim) {
+    sf_tensor* out = nullptr;
+    detail::check(sf_unsqueeze(x.get(), dim, &out));
+    return Tensor::adopt(out);
+}
+
+/** x[start:stop:step] along dim (Python slice rules; step > 0). */
+inline Tensor slice(const Tensor& x, int64_t dim = 0, int64_t start = 0,
+                    int64_t stop = std::numeric_limits<int64_t>::max(), int64_t step = 1) {
+    sf_tensor* out = nullptr;
+    detail::check(sf_slice(x.get(), dim, start, stop, step, &out));
+    return Tensor::adopt(out);
+}
+
+/** torch.flip(x, dims). */
+inline Tensor flip(const Tensor& x, const IntList& dims) {
+    sf_tensor* out = nullptr;
+    detail::check(sf_flip(x.get(), dims.data(), dims.size(), &out));
+    return Tensor::adopt(out);
+}
+
+/** torch.nn.functional.pad(x, pad, value=value): (left, right) pairs from the last dim. */
+inline Tensor pad(const Tensor& x, const IntList& pad, double value = 0) {
+    sf_tensor* out = nullptr;
+    detail::check(sf_pad(x.get(), pad.data(), pad.size(), value, &out));
+    return Tensor::adopt(out);
+}
+
+/** torch.cat(tensors, dim). */
+inline Tensor cat(const std::vector<Tensor>& tensors, int64_t dim = 0) {
+    std::vector<sf_tensor*> raw = detail::handles(tensors);
+    sf_tensor* out = nullptr;
+    detail::check(sf_cat(raw.data(), raw.size(), dim, &out));
+    return Tensor::adopt(out);
+}
+
+/** torch.stack(tensors, dim). */
+inline Tensor stack(const std::vector<Tensor>& tensors, int64_t dim = 0) {
+    std::vector<sf_tensor*> raw = detail::handles(tensors);
+    sf_tensor* out = nullptr;
+    detail::check(sf_stack(raw.data(), raw.size(), dim, &out));
+    return Tensor::adopt(out);
+}
+
+// MARK: - Contraction, convolution, indexing
+
+/** torch.matmul (the @ operator). */
+inline Tensor matmul(const Tensor& a, const Tensor& b) {
+    sf_tensor* out = nullptr;
+    detail::check(sf_matmul(a.get(), b.get(), &out));
+    return Tensor::adopt(out);
+}
+
+/** torch.nn.functional.linear: x @ weight^T + bias (bias optional). */
+inline Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor()) {
+    sf_tensor* out = nullptr;
+    detail::check(sf_linear(x.get(), weight.get(), bias.get(), &out));
+    return Tensor::adopt(out);
+}
+
+/** torch.nn.functional.conv2d (bias optional). */
+inline Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor(), IntPair stride = 1,
+                     IntPair padding = 0, IntPair dilation = 1, int64_t groups = 1) {
+    sf_tensor* out = nullptr;
+    detail::check(sf_conv2d(x.get(), weight.get(), bias.get(), stride.values.data(), padding.values.data(),
+                            dilation.values.data(), groups, &out));
+    return Tensor::adopt(out);
+}
+
+/** torch.gather(x, dim, index). */
+inline Tensor gather(const Tensor& x, int64_t dim, const Tensor& index) {
+    sf_tensor* out = nullptr;
+    detail::check(sf_gather(x.get(), dim, index.get(), &out));
+    return Tensor::adopt(out);
+}
+
+/** torch.index_select(x, dim, index). */
+inline Tensor index_select(const Tensor& x, int64_t dim, const Tensor& index) {
+    sf_tensor* out = nullptr;
+    detail::check(sf_index_select(x.get(), dim, index.get(), &out));
+    return Tensor::adopt(out);
+}
+
+/** torch.scatter_add(x, dim, index, src), out of place. */
+inline Tensor scatter_add(const Tensor& x, int64_t dim, const Tensor& index, const Tensor& src) {
+    sf_tensor* out = nullptr;
+    detail::check(sf_scatter_add(x.get(), dim, index.get(), src.get(), &out));
+    return Tensor::adopt(out);
+}
+
+// MARK: - Neural-network composites
+
+/** torch.nn.functional.layer_norm (weight and bias optional). */
+inline Tensor layer_norm(const Tensor& x, const IntList& normalized_shape, const Tensor& weight = Tensor(),
+                         const Tensor& bias = Tensor(), double eps = 1e-5) {
+    sf_tensor* out = nullptr;
+    detail::check(sf_layer_norm(x.get(), normalized_shape.data(), normalized_shape.size(), weight.get(), bias.get(),
+                                eps, &out));
+    return Tensor::adopt(out);
+}
+
+/** torch.nn.functional.cross_entropy with class-index targets. */
+inline Tensor cross_entropy(const Tensor& logits, const Tensor& target, Reduction reduction = Reduction::Mean) {
+    sf_tensor* out = nullptr;
+    detail::check(sf_cross_entropy(logits.get(), target.get(), static_cast<sf_reduction>(reduction), &out));
+    return Tensor::adopt(out);
+}
+
+/** torch.nn.functional.mse_loss. */
+inline Tensor mse_loss(const Tensor& input, const Tensor& target, Reduction reduction = Reduction::Mean) {
+    sf_tensor* out = nullptr;
+    detail::check(sf_mse_loss(input.get(), target.get(), static_cast<sf_reduction>(reduction), &out));
+    return Tensor::adopt(out);
+}
+
+// MARK: - DLPack
+
+/** Calls a DLPack tensor's deleter (when it has one): the deleter of DLPack unique_ptrs. */
+struct DLPackDeleter {
+    void operator()(DLManagedTensor* m) const noexcept {
+        if (m && m->deleter) m->deleter(m);
+    }
+    void operator()(DLManagedTensorVersioned* m) const noexcept {
+        if (m && m->deleter) m->deleter(m);
+    }
+};
+/** An owned legacy DLPack tensor; destroying it calls its deleter. */
+using DLPackTensor = std::unique_ptr<DLManagedTensor, DLPackDeleter>;
+/** An owned DLPack 1.x tensor; destroying it calls its deleter. */
+using DLPackTensorVersioned = std::unique_ptr<DLManagedTensorVersioned, DLPackDeleter>;
+
+/** Exports x as a legacy DLPack tensor viewing the same (read-only) memory. */
+inline DLPackTensor to_dlpack(const Tensor& x) {
+    DLManagedTensor* out = nullptr;
+    detail::check(sf_to_dlpack(x.get(), &out));
+    return DLPackTensor(out);
+}
+
+/** Exports x as a DLPack 1.x tensor viewing the same (read-only) memory. */
+inline DLPackTensorVersioned to_dlpack_versioned(const Tensor& x) {
+    DLManagedTensorVersioned* out = nullptr;
+    detail::check(sf_to_dlpack_versioned(x.get(), &out));
+    return DLPackTensorVersioned(out);
+}
+
+/**
+ * Imports a legacy DLPack tensor without copying: sf::from_dlpack(std::move(managed)). On success
+ * the library owns it and `managed` is left empty; when this throws, `managed` still owns it.
+ */
+inline Tensor from_dlpack(DLPackTensor&& managed) {
+    sf_tensor* out = nullptr;
+    detail::check(sf_from_dlpack(managed.get(), &out));
+    (void)managed.release();
+    return Tensor::adopt(out);
+}
+
+/** Imports a DLPack 1.x tensor without copying; ownership as for the legacy overload. */
+inline Tensor from_dlpack(DLPackTensorVersioned&& managed) {
+    sf_tensor* out = nullptr;
+    detail::check(sf_from_dlpack_versioned(managed.get(), &out));
+    (void)managed.release();
+    return Tensor::adopt(out);
+}
+
+/** Imports a raw legacy DLPack tensor (C ownership rules: on failure the caller still owns it). */
+inline Tensor from_dlpack(DLManagedTensor* managed) {
+    sf_tensor* out = nullptr;
+    detail::check(sf_from_dlpack(managed, &out));
+    return Tensor::adopt(out);
+}
+
+/** Imports a raw DLPack 1.x tensor (C ownership rules: on failure the caller still owns it). */
+inline Tensor from_dlpack(DLManagedTensorVersioned* managed) {
+    sf_tensor* out = nullptr;
+    detail::check(sf_from_dlpack_versioned(managed, &out));
+    return Tensor::adopt(out);
+}
+
+// MARK: - Function
+
+class Function;
+
+namespace detail {
+
+/** The largest arity deduced from a callable's parameter list. */
+inline constexpr size_t max_deduced_arity = 12;
+inline constexpr size_t no_arity = static_cast<size_t>(-1);
+
+template <class F, class Seq> struct invocable_with_tensors;
+template <class F, size_t... I>
+struct invocable_with_tensors<F, std::index_sequence<I...>>
+    : std::is_invocable<F&, decltype((void)I, std::declval<const Tensor&>())...> {};
+
+/** The smallest N for which F can be called with N `const Tensor&`s, or no_arity. */
+template <class F, size_t N = 0> constexpr size_t positional_arity() {
+    if constexpr (N > max_deduced_arity) {
+        return no_arity;
+    } else if constexpr (invocable_with_tensors<F, std::make_index_sequence<N>>::value) {
+        return N;
+    } else {
+        return positional_arity<F, N + 1>();
+    }
+}
+
+/** Whether F is a callable with a deducible positional arity (other than Function itself). */
+template <class F> struct has_positional_arity : std::bool_constant<positional_arity<F>() != no_arity> {};
+template <class F>
+struct is_positional_callable
+    : std::conjunction<std::negation<std::is_same<F, Function>>, std::negation<std::is_same<F, Tensor>>,
+                       has_positional_arity<F>> {};
+
+template <class R, class = void> struct is_tuple_like : std::false_type {};
+template <class R> struct is_tuple_like<R, std::void_t<decltype(std::tuple_size<R>::value)>> : std::true_type {};
+
+/** How many outputs a result of type R stands for: 1 for a Tensor, K for a tuple-like of K. */
+template <class R> constexpr size_t result_count() {
+    if constexpr (std::is_convertible<R, Tensor>::value) {
+        return 1;
+    } else if constexpr (is_tuple_like<R>::value) {
+        return std::tuple_size<R>::value;
+    } else {
+        return no_arity;
+    }
+}
+
+/** A callable's result as the list of outputs. */
+template <class R> std::vector<Tensor> to_outputs(R&& result) {
+    using Plain = std::decay_t<R>;
+    if constexpr (std::is_convertible<Plain, Tensor>::value && !std::is_same<Plain, std::vector<Tensor>>::value) {
+        std::vector<Tensor> outputs;
+        outputs.push_back(Tensor(std::forward<R>(result)));
+        return outputs;
+    } else if constexpr (std::is_same<Plain, std::vector<Tensor>>::value) {
+        return std::forward<R>(result);
+    } else {
+        return std::apply([](auto&&... ts) { return std::vector<Tensor>{Tensor(std::forward<decltype(ts)>(ts))...}; },
+                          std::forward<R>(result));
+    }
+}
+
+template <class F, size_t... I>
+decltype(auto) call_positional(F& f, const std::vector<Tensor>& in, std::index_sequence<I...>) {
+    return f(in[I]...);
+}
+
+/**
+ * The user_data of a function made from a C++ callable G (called with the inputs as a vector,
+ * returning the outputs as a vector). The library frees it through destroy().
+ */
+template <class G> struct Callback {
+    G fn;
+
+    static int invoke(void* user_data, sf_tensor* const* inputs, size_t n_inputs, sf_tensor** outputs,
+                      size_t n_outputs) noexcept {
+        try {
+            std::vector<Tensor> args;
+            args.reserve(n_inputs);
+            for (size_t i = 0; i < n_inputs; i++) args.push_back(Tensor::borrow(inputs[i]));
+            std::vector<Tensor> results = static_cast<Callback*>(user_data)->fn(args);
+            if (results.size() != n_outputs) {
+                sf_set_error(("sf::Function: the callable returned " + std::to_string(results.size()) +
+                              " outputs, the function has " + std::to_string(n_outputs))
+                                 .c_str());
+                return 1;
+            }
+            for (size_t i = 0; i < n_outputs; i++) {
+                if (!results[i].defined()) {
+                    sf_set_error(("sf::Function: output " + std::to_string(i) + " is an undefined sf::Tensor").c_str());
+                    return 1;
+                }
+            }
+            for (size_t i = 0; i < n_outputs; i++) outputs[i] = results[i].release();
+            return 0;
+        } catch (const std::exception& e) {
+            // Parked for the caller; it must not unwind through the library's frames.
+            pending_exception() = std::current_exception();
+            sf_set_error(e.what());
+        } catch (...) {
+            pending_exception() = std::current_exception();
+            sf_set_error("sf::Function: the callable threw an exception that is not a std::exception");
+        }
+        return 1;
+    }
+
+    static void destroy(void* user_data) noexcept { delete static_cast<Callback*>(user_data); }
+};
+
+}  // namespace detail
+
+/**
+ * A function from tensors to tensors: an owning handle to an sf_function (copy = retain). Made
+ * from a C++ callable or returned by a transform; called with f(x, y) or f({x, y}), which return
+ * the outputs as a vector.
+ */
+class Function {
+public:
+    Function() noexcept = default;
+    Function(const Function& other) noexcept : handle_(other.handle_) { sf_function_retain(handle_); }
+    Function(Function&& other) noexcept : handle_(std::exchange(other.handle_, nullptr)) {}
+    Function& operator=(const Function& other) noexcept {
+        if (handle_ != other.handle_) {
+            sf_function_retain(other.handle_);
+            sf_function_release(std::exchange(handle_, other.handle_));
+        }
+        return *this;
+    }
+    Function& operator=(Function&& other) noexcept {
+        if (this != &other) sf_function_release(std::exchange(handle_, std::exchange(other.handle_, nullptr)));
+        return *this;
+    }
+    ~Function() {
+        if (handle_) sf_function_release(handle_);
+    }
+
+    /**
+     * A function from a callable taking N `const sf::Tensor&`s (N, the input count, is deduced)
+     * and returning an sf::Tensor (one output) or a std::array / std::pair / std::tuple of them.
+     */
+    template <class F, class Plain = std::decay_t<F>,
+              std::enable_if_t<detail::is_positional_callable<Plain>::value, int> = 0>
+    Function(F&& f) {
+        constexpr size_t n_in = detail::positional_arity<Plain>();
+        using Result = decltype(detail::call_positional(std::declval<Plain&>(), std::declval<const std::vector<Tensor>&>(),
+                                                        std::make_index_sequence<n_in>()));
+        constexpr size_t n_out = detail::result_count<std::decay_t<Result>>();
+        static_assert(n_out != detail::no_arity && n_out >= 1,
+                      "sf::Function: the callable must return an sf::Tensor or a std::array/std::tuple of them; "
+                      "for a std::vector result use Function(f, n_inputs, n_outputs) with f taking a vector");
+        auto adapter = [fn = Plain(std::forward<F>(f))](const std::vector<Tensor>& in) mutable {
+            return detail::to_outputs(detail::call_positional(fn, in, std::make_index_sequence<n_in>()));
+        };
+        make(std::move(adapter), n_in, n_out);
+    }
+
+    /**
+     * A function with n_inputs inputs and n_outputs outputs from a callable taking
+     * `const std::vector<sf::Tensor>&` and returning std::vector<sf::Tensor> (or one sf::Tensor).
+     */
+    template <class F, class Plain = std::decay_t<F>,
+              std::enable_if_t<std::conjunction<std::negation<std::is_same<Plain, Function>>,
+                                                std::is_invocable<Plain&, const std::vector<Tensor>&>>::value,
+                               int> = 0>
+    Function(F&& f, size_t n_inputs, size_t n_outputs = 1) {
+        auto adapter = [fn = Plain(std::forward<F>(f))](const std::vector<Tensor>& in) mutable {
+            return detail::to_outputs(fn(in));
+        };
+        make(std::move(adapter), n_inputs, n_outputs);
+    }
+
+    /** Takes over a reference to an sf_function the caller owns. */
+    static Function adopt(sf_function* handle) noexcept {
+        Function f;
+        f.handle_ = handle;
+        return f;
+    }
+
+    /** The handle, still owned by this Function. */
+    sf_function* get() const noexcept { return handle_; }
+    /** Gives up ownership of the handle. */
+    sf_function* release() noexcept { return std::exchange(handle_, nullptr); }
+    /** Whether this Function holds a handle. */
+    bool defined() const noexcept { return handle_ != nullptr; }
+
+    /** The number of inputs. */
+    size_t n_inputs() const {
+        size_t n = 0;
+        detail::check(sf_function_arity(handle_, &n, nullptr));
+        return n;
+    }
+    /** The number of outputs. */
+    size_t n_outputs() const {
+        size_t n = 0;
+        detail::check(sf_function_arity(handle_, nullptr, &n));
+        return n;
+    }
+
+    /** Calls the function (sf_call); a callback's exception is rethrown here. */
+    std::vector<Tensor> operator()(const std::vector<Tensor>& inputs) const { return call(detail::handles(inputs)); }
+
+    /** Calls the function with tensors as arguments: f(x, y). */
+    template <class... Ts, std::enable_if_t<(std::is_same<std::decay_t<Ts>, Tensor>::value && ...), int> = 0>
+    std::vector<Tensor> operator()(const Ts&... inputs) const {
+        return call(std::vector<sf_tensor*>{inputs.get()...});
+    }
+
+private:
+    std::vector<Tensor> call(const std::vector<sf_tensor*>& in) const {
+        std::vector<sf_tensor*> out(n_outputs(), nullptr);
+        detail::check_call(sf_call(handle_, in.data(), in.size(), out.data(), out.size()));
+        return detail::adopt_all(out);
+    }
+
+    template <class G> void make(G&& adapter, size_t n_inputs, size_t n_outputs) {
+        using Context = detail::Callback<std::decay_t<G>>;
+        auto* context = new Context{std::forward<G>(adapter)};
+        // The library owns the context from here on, also when this call fails.
+        detail::check(sf_function_new(&Context::invoke, context, &Context::destroy, n_inputs, n_outputs, &handle_));
+    }
+
+    sf_function* handle_ = nullptr;
+};
+
+// MARK: - Transforms
+
+/** Options of grad and grad_and_value. */
+struct GradOptions {
+    std::vector<int32_t> argnums{0}; /**< inputs to differentiate, in order. */
+    bool has_aux = false;            /**< f returns (loss, aux...); the aux outputs pass through. */
+};
+
+/** Options of jacrev. */
+struct JacrevOptions {
+    std::vector<int32_t> argnums{0};
+    bool has_aux = false;
+    int64_t chunk_size = 0; /**< 0: all rows at once; k > 0: at most k at a time. */
+};
+
+/** Options of jacfwd. */
+struct JacfwdOptions {
+    std::vector<int32_t> argnums{0};
+    bool has_aux = false;
+    Randomness randomness = Randomness::Error;
+};
+
+/** Options of hessian. */
+struct HessianOptions {
+    std::vector<int32_t> argnums{0};
+};
+
+/** Options of vmap. */
+struct VmapOptions {
+    std::vector<int64_t> in_dims{};  /**< per input: the mapped dim or sf::not_mapped; {} means all 0. */
+    std::vector<int64_t> out_dims{}; /**< per output: where the batch dim goes; {} means all 0. */
+    int64_t chunk_size = 0;        /**< 0: map everything at once; k > 0: at most k at a time. */
+    Randomness randomness = Randomness::Error;
+};
+
+/** torch.func.grad: the gradients of f's first (0-d float) output w.r.t. the argnums inputs. */
+inline Function grad(const Function& f, const GradOptions& options = {}) {
+    sf_function* out = nullptr;
+    detail::check(sf_grad(f.get(), options.argnums.empty() ? nullptr : options.argnums.data(), options.argnums.size(),
+                          options.has_aux, &out));
+    return Function::adopt(out);
+}
+
+/** torch.func.grad_and_value: the gradients, then the value (then the aux outputs). */
+inline Function grad_and_value(const Function& f, const GradOptions& options = {}) {
+    sf_function* out = nullptr;
+    detail::check(sf_grad_and_value(f.get(), options.argnums.empty() ? nullptr : options.argnums.data(),
+                                    options.argnums.size(), options.has_aux, &out));
+    return Function::adopt(out);
+}
+
+/** The result of vjp: f's outputs and the pullback from output cotangents to input cotangents. */
+struct VjpResult {
+    std::vector<Tensor> outputs;
+    Function vjp_fn;
+};
+
+/** torch.func.vjp: evaluates f at primals and returns the outputs with the pullback. */
+inline VjpResult vjp(const Function& f, const std::vector<Tensor>& primals) {
+    std::vector<sf_tensor*> in = detail::handles(primals);
+    std::vector<sf_tensor*> out(f.n_outputs(), nullptr);
+    sf_function* pullback = nullptr;
+    detail::check_call(sf_vjp(f.get(), in.data(), in.size(), out.data(), out.size(), &pullback));
+    return VjpResult{detail::adopt_all(out), Function::adopt(pullback)};
+}
+
+/** The result of jvp: f's outputs and their tangents. */
+struct JvpResult {
+    std::vector<Tensor> outputs;
+    std::vector<Tensor> tangents;
+};
+
+/** torch.func.jvp: evaluates f at primals pushing tangents forward. */
+inline JvpResult jvp(const Function& f, const std::vector<Tensor>& primals, const std::vector<Tensor>& tangents) {
+    if (primals.size() != tangents.size())
+        throw Error(SF_ERR_INVALID_ARGUMENT, "sf::jvp: " + std::to_string(primals.size()) + " primals but " +
+                                                 std::to_string(tangents.size()) + " tangents");
+    std::vector<sf_tensor*> p = detail::handles(primals), t = detail::handles(tangents);
+    size_t n_out = f.n_outputs();
+    std::vector<sf_tensor*> out(n_out, nullptr), tangents_out(n_out, nullptr);
+    detail::check_call(sf_jvp(f.get(), p.data(), t.data(), p.size(), out.data(), tangents_out.data(), n_out));
+    std::vector<Tensor> outputs = detail::adopt_all(out);
+    return JvpResult{std::move(outputs), detail::adopt_all(tangents_out)};
+}
+
+/** The result of linearize: f's outputs and the function from input to output tangents. */
+struct LinearizeResult {
+    std::vector<Tensor> outputs;
+    Function jvp_fn;
+};
+
+/** torch.func.linearize: evaluates f at primals and returns the outputs with the jvp function. */
+inline LinearizeResult linearize(const Function& f, const std::vector<Tensor>& primals) {
+    std::vector<sf_tensor*> in = detail::handles(primals);
+    std::vector<sf_tensor*> out(f.n_outputs(), nullptr);
+    sf_function* jvp_fn = nullptr;
+    detail::check_call(sf_linearize(f.get(), in.data(), in.size(), out.data(), out.size(), &jvp_fn));
+    return LinearizeResult{detail::adopt_all(out), Function::adopt(jvp_fn)};
+}
+
+/** torch.func.jacrev: Jacobians by reverse mode, d out_i / d in_j for each output i, argnum j. */
+inline Function jacrev(const Function& f, const JacrevOptions& options = {}) {
+    sf_function* out = nullptr;
+    detail::check(sf_jacrev(f.get(), options.argnums.empty() ? nullptr : options.argnums.data(), options.argnums.size(),
+                            options.has_aux, options.chunk_size, &out));
+    return Function::adopt(out);
+}
+
+/** torch.func.jacfwd: the same Jacobians by forward mode. */
+inline Function jacfwd(const Function& f, const JacfwdOptions& options = {}) {
+    sf_function* out = nullptr;
+    detail::check(sf_jacfwd(f.get(), options.argnums.empty() ? nullptr : options.argnums.data(), options.argnums.size(),
+                            options.has_aux, static_cast<sf_randomness>(options.randomness), &out));
+    return Function::adopt(out);
+}
+
+/** torch.func.hessian: jacfwd(jacrev(f)). */
+inline Function hessian(const Function& f, const HessianOptions& options = {}) {
+    sf_function* out = nullptr;
+    detail::check(sf_hessian(f.get(), options.argnums.empty() ? nullptr : options.argnums.data(), options.argnums.size(),
+                             &out));
+    return Function::adopt(out);
+}
+
+/** torch.func.vmap: f mapped over a batch dim of its inputs. */
+inline Function vmap(const Function& f, const VmapOptions& options = {}) {
+    sf_function* out = nullptr;
+    detail::check(sf_vmap(f.get(), options.in_dims.empty() ? nullptr : options.in_dims.data(), options.in_dims.size(),
+                          options.out_dims.empty() ? nullptr : options.out_dims.data(), options.out_dims.size(),
+                          options.chunk_size, static_cast<sf_randomness>(options.randomness), &out));
+    return Function::adopt(out);
+}
+
+/** How many times vmap batched a primitive by a loop instead of a batching rule. */
+inline uint64_t vmap_fallback_count() {
+    uint64_t n = 0;
+    detail::check(sf_vmap_fallback_count(&n));
+    return n;
+}
+
+}  // namespace sf
+
+#endif /* SWIFTFUNC_HPP */
