@@ -8,12 +8,15 @@ import gc
 import importlib.util
 import os
 import sys
+import warnings
 
 import numpy as np
 import pytest
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 PACKAGE_DIR = os.path.join(ROOT, "bindings", "python")
+
+warnings.filterwarnings("ignore", category=FutureWarning, module=r"torch\.")  # torch's own deprecation notices
 
 if importlib.util.find_spec("swiftfunc") is None:
     sys.path.insert(0, PACKAGE_DIR)

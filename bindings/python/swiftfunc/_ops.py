@@ -9,6 +9,7 @@ or a 0-d tensor of the tensor's dtype).
 import builtins
 import collections
 import ctypes
+import math
 import numbers
 
 import numpy as np
@@ -29,19 +30,38 @@ def _is_scalar(value):
     return isinstance(value, (numbers.Number, np.bool_)) and not isinstance(value, Tensor)
 
 
+# Python scalars become 0-d tensors; tensors are immutable, so the common ones are made once and reused
+# (a scalar operand then costs a dict lookup instead of a second library call).
+_constants = {}
+
+
+def _constant(key, make):
+    t = _constants.get(key)
+    if t is None:
+        if len(_constants) >= 1024:
+            _constants.clear()
+        t = _constants[key] = make()
+    return t
+
+
 def _scalar(value):
     """A weakly typed 0-d tensor (sf_scalar): it takes the other operand's float dtype."""
-    return new(lib.sf_scalar, float(value))
+    value = float(value)
+    # copysign tells -0.0 from 0.0, which compare (and hash) equal
+    return _constant(("weak", value, math.copysign(1.0, value)), lambda: new(lib.sf_scalar, value))
 
 
 def _full0(value, d):
-    return new(lib.sf_full, None, 0, float(value), d.code)
+    value = float(value)
+    return _constant((d.code, value, math.copysign(1.0, value)), lambda: new(lib.sf_full, None, 0, value, d.code))
 
 
 def _operand(value, like):
     """`value` as a Tensor to combine with the Tensor `like`, or None when it is not convertible."""
     if isinstance(value, Tensor):
         return value
+    if type(value) is float:  # the common case first: ABC isinstance checks below cost more than the op
+        return _scalar(value)
     if isinstance(value, (bool, np.bool_)):
         return _full0(value, bool_)
     if isinstance(value, (numbers.Integral, np.integer)):
