@@ -8,7 +8,6 @@ import gc
 import importlib.util
 import os
 import sys
-import warnings
 
 import numpy as np
 import pytest
@@ -16,12 +15,14 @@ import pytest
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 PACKAGE_DIR = os.path.join(ROOT, "bindings", "python")
 
-warnings.filterwarnings("ignore", category=FutureWarning, module=r"torch\.")  # torch's own deprecation notices
-
 if importlib.util.find_spec("swiftfunc") is None:
     sys.path.insert(0, PACKAGE_DIR)
 
 import swiftfunc  # noqa: E402
+
+
+def pytest_configure(config):
+    config.addinivalue_line("filterwarnings", "ignore::FutureWarning:torch")  # torch's own deprecation notices
 
 
 def optional_module(name):

@@ -313,6 +313,11 @@ def int32s(values):
 
 
 def handles(tensors):
-    """A C `sf_tensor *const *` array of the handles of `tensors` (Tensor objects)."""
+    """A C `sf_tensor *const *` array of the handles of `tensors` (Tensor objects); the array keeps the
+    tensors alive, so the handles stay valid for as long as the array is in use."""
     tensors = tuple(tensors)
-    return (c_void_p * len(tensors))(*[t._h for t in tensors]) if tensors else None
+    if not tensors:
+        return None
+    array = (c_void_p * len(tensors))(*[t._h for t in tensors])
+    array.tensors = tensors
+    return array

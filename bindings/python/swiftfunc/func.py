@@ -315,12 +315,11 @@ def _value_and_aux(func, flat, has_aux, name, state, token, config):
 class _VJPFunction:
     """The pullback returned by vjp: cotangents shaped like the outputs -> one cotangent per primal."""
 
-    def __init__(self, pullback, flat, value_out, aux_tensors, float_inputs):
+    def __init__(self, pullback, flat, value_out, aux_tensors):
         self._pullback = pullback
         self._flat = flat
         self._value = value_out
         self._aux = aux_tensors
-        self._float_inputs = float_inputs
 
     def __call__(self, cotangents, retain_graph=True, create_graph=None):
         leaves, spec = tree_flatten(cotangents)
@@ -332,12 +331,7 @@ class _VJPFunction:
                 raise ValueError(f"vjp_fn: cotangents must be Tensors, got {type(leaf)}")
         from ._ops import zeros_like
         seeds = leaves + [zeros_like(a) for a in self._aux]
-        results = self._pullback(seeds)
-        inputs = self._flat.inputs()
-        if len(results) != len(inputs):  # the library returns cotangents of the float primals only
-            it = iter(results)
-            results = [next(it) if is_float else zeros_like(x) for x, is_float in zip(inputs, self._float_inputs)]
-        return self._flat.rebuild(results)
+        return self._flat.rebuild(self._pullback(seeds))  # one cotangent per primal (zeros for integer ones)
 
 
 def vjp(func, *primals, has_aux=False):
@@ -354,16 +348,11 @@ def vjp(func, *primals, has_aux=False):
         outputs = _make_outputs(n_out)
         pullback = ctypes.c_void_p()
         invoke(lib.sf_vjp, f._h, _capi.handles(inputs), len(inputs), outputs, n_out, ctypes.byref(pullback))
-        results = [wrap(h) for h in outputs]
-        pullback = Function(pullback.value, config[0] + config[1], 0)
-        n_in, n_outs = ctypes.c_size_t(), ctypes.c_size_t()
-        lib.sf_function_arity(pullback._h, ctypes.byref(n_in), ctypes.byref(n_outs))
-        pullback.n_outputs = n_outs.value
-        return results, pullback, config
+        return [wrap(h) for h in outputs], Function(pullback.value, n_out, len(inputs)), config
 
     results, pullback, (n_value, _) = _with_discovery(func, (name, flat.key, has_aux), (1, 0), attempt)
     value, aux = results[:n_value], results[n_value:]
-    vjp_fn = _VJPFunction(pullback, flat, state["value"], aux, [x.dtype.is_floating_point for x in inputs])
+    vjp_fn = _VJPFunction(pullback, flat, state["value"], aux)
     output = state["value"].rebuild(value)
     if has_aux:
         return output, vjp_fn, state["aux"].rebuild(aux)
