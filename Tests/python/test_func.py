@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 import swiftfunc as sf
+from swiftfunc._pytree import tree_flatten
 from swiftfunc.func import grad, grad_and_value, hessian, jacfwd, jacrev, jvp, linearize, vjp, vmap
 from conftest import optional_module
 
@@ -236,6 +237,20 @@ def test_jacobian_structures(jac):
     close(aux["cos"], np.cos(v(x)))
     j, aux = jac(lambda x: (sf.sin(x), 3), has_aux=True)(x)  # aux without tensors
     assert aux == 3
+
+    def several(x, y):  # several output tensors besides the aux: composed from vjp/jvp and vmap
+        return {"a": sf.sin(x) * y.sum(), "b": (x.sum() * y, x[0])}, {"twice": x * 2, "n": 1}
+
+    for argnums in (0, (0, 1)):
+        j, aux = jac(several, argnums=argnums, has_aux=True)(x, y)
+        reference = jac(lambda x, y: several(x, y)[0], argnums=argnums)(x, y)
+        leaves, spec = tree_flatten(j)
+        expected, expected_spec = tree_flatten(reference)
+        assert spec == expected_spec
+        for got, want in zip(leaves, expected):
+            close(got, v(want), rtol=1e-12)
+        assert aux["n"] == 1
+        close(aux["twice"], 2 * v(x))
 
 
 def test_hessian():
@@ -494,3 +509,29 @@ def test_against_torch_func():
         reference = reference if isinstance(reference, tuple) else (reference,)
         for m, r in zip(mine, reference):
             np.testing.assert_allclose(v(m), r.numpy(), rtol=1e-10, atol=1e-12)
+
+
+def test_transforms_do_not_leak():
+    import gc
+
+    from swiftfunc import _function
+
+    x = rnd(4)
+    f = jacrev(lambda x: {"s": sf.sin(x)})
+    g = vmap(grad(lambda r: (r * r).sum()))
+
+    def rounds(n):
+        for _ in range(n):
+            f(x)
+            g(sf.ones(3, 4))
+            out, vjp_fn = vjp(sf.sin, x)
+            vjp_fn(x)
+            linearize(sf.exp, x)[1](x)
+
+    rounds(20)
+    gc.collect()
+    objects, callbacks = len(gc.get_objects()), len(_function._registry)
+    rounds(200)
+    gc.collect()
+    assert len(_function._registry) == callbacks  # every sf_function made for a call was freed
+    assert len(gc.get_objects()) - objects < 50

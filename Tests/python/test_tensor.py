@@ -498,3 +498,41 @@ def test_errors_carry_the_library_message():
         sf.ones(2) + "a"
     with pytest.raises(TypeError):
         sf.sin("x")
+
+
+def test_aliases():
+    x, y = sf.tensor([7.0, -7.0]), sf.tensor([2.0, 2.0])
+    assert sf.floor_divide(x, y).tolist() == [3.0, -4.0] and x.floor_divide(2).tolist() == [3.0, -4.0]
+    assert sf.remainder(x, y).tolist() == [1.0, 1.0] and x.remainder(3).tolist() == [1.0, 2.0]
+    assert sf.ger(x, y).shape == (2, 2)
+    m = sf.arange(6.0).reshape(2, 3)
+    assert sf.swapdims(m, 0, 1).shape == (3, 2) and m.swapdims(0, 1).tolist() == m.T.tolist()
+    assert m.expand_as(sf.zeros(4, 2, 3)).shape == (4, 2, 3)
+    assert m.reshape_as(sf.zeros(3, 2)).shape == (3, 2)
+    assert m.nelement() == 6
+    sf.seed(3)
+    a = sf.rand(2).tolist()
+    sf.manual_seed(3)
+    assert sf.rand(2).tolist() == a
+
+
+def test_every_public_function_is_tested():
+    """Each public function and Tensor method is called somewhere in this suite (by name, or by its
+    name as a string in a parametrized table)."""
+    import glob
+    import os
+    import re
+    import types
+
+    source = "".join(open(f).read() for f in glob.glob(os.path.join(os.path.dirname(__file__), "test_*.py")))
+
+    def used(name):
+        return re.search(r"((sf|F)?\." + name + r"\(|\"" + name + r"\")", source)
+
+    functions = [n for n, o in vars(sf).items() if not n.startswith("_") and callable(o)
+                 and not isinstance(o, (type, types.ModuleType))]
+    methods = [n for n in dir(sf.Tensor) if not n.startswith("_") and callable(getattr(sf.Tensor, n))]
+    assert [n for n in functions if not used(n)] == []
+    assert [n for n in methods if not used(n)] == []
+    assert [n for n in sf.func.__all__ if not re.search(r"\b" + n + r"\(", source)] == []  # imported by name
+    assert [n for n in sf.nn.functional.__all__ if not used(n)] == []

@@ -440,8 +440,10 @@ def linearize(func, *primals):
 # -------------------------------------------------------------------------------------------------
 
 
-def _jacobian_call(func, argnums, has_aux, name, args, make):
-    """Shared by jacrev and jacfwd: make(f, wrt, c_has_aux) is the C transform of the flat function."""
+def _jacobian_call(func, argnums, has_aux, name, args, make, composed):
+    """Shared by jacrev and jacfwd: make(f, wrt, c_has_aux) is the C transform of the flat function;
+    composed(nums, as_tuple) computes (jacobian, aux) from vjp/jvp and vmap when f returns several
+    output tensors besides its aux (which the library's has_aux does not take)."""
     nums, as_tuple = _argnums(argnums, len(args), name)
     flat = _Args(args)
     wrt = flat.flat_indices(nums, name)
@@ -452,19 +454,86 @@ def _jacobian_call(func, argnums, has_aux, name, args, make):
         n_value, n_aux = config
         f = Function.from_python(_value_and_aux(func, flat, has_aux, name, state, token, config), len(inputs),
                                  n_value + n_aux)
-        if n_aux and n_value != 1:
-            raise NotImplementedError(f"{name} with has_aux supports a single output tensor (got {n_value} output "
-                                      f"tensors); return one tensor, or compute the Jacobian without has_aux")
+        if n_aux and n_value != 1:  # the library's has_aux takes one value output: compose in Python
+            return None, config
         # The library's has_aux needs aux tensors; aux made only of other objects comes from the callback.
         return make(f, wrt, n_aux > 0)(inputs), config
 
     outputs, (n_value, _) = _with_discovery(func, (name, flat.key, has_aux), (1, 0), attempt)
+    if outputs is None:
+        return composed(nums, as_tuple)
     k = len(wrt)
     per_output = [flat.group(nums, outputs[i * k:(i + 1) * k], as_tuple) for i in range(n_value)]
     jacobian = state["value"].rebuild(per_output)
     if has_aux:
         return jacobian, state["aux"].rebuild(outputs[n_value * k:])
     return jacobian
+
+
+def _selected(func, args, nums):
+    """func as a function of the arguments in nums only (the others fixed), and those arguments."""
+    def partial(*selected):
+        full = list(args)
+        for n, value in zip(nums, selected):
+            full[n] = value
+        return func(*full)
+
+    return partial, tuple(args[n] for n in nums)
+
+
+def _basis(leaf):
+    """The identity as [numel, *leaf.shape]: one one-hot tangent/cotangent per element."""
+    from ._ops import eye
+
+    n = leaf.numel()
+    return eye(n, dtype=leaf.dtype).reshape((n,) + leaf.shape)
+
+
+def _jacrev_composed(func, args, nums, as_tuple, chunk_size):
+    """jacrev with has_aux for several output tensors: vmap of vjp_fn over one-hot cotangents."""
+    from ._ops import zeros_like
+
+    partial, primals = _selected(func, args, nums)
+    out, vjp_fn, aux = vjp(partial, *primals, has_aux=True)
+    leaves, spec = tree_flatten(out)
+    rows = []
+    for i, leaf in enumerate(leaves):
+        def pull(cotangent, i=i):
+            seeds = [cotangent if j == i else zeros_like(other) for j, other in enumerate(leaves)]
+            return vjp_fn(spec.unflatten(seeds))
+
+        per_arg = vmap(pull, chunk_size=chunk_size)(_basis(leaf))
+        shaped = _map_tensors(lambda j, leaf=leaf: j.reshape(leaf.shape + j.shape[1:]), per_arg)
+        rows.append(shaped if as_tuple else shaped[0])
+    return spec.unflatten(rows), aux
+
+
+def _jacfwd_composed(func, args, nums, as_tuple, randomness):
+    """jacfwd with has_aux for several output tensors: vmap of jvp over one-hot tangents."""
+    from ._ops import movedim, zeros_like
+
+    partial, primals = _selected(func, args, nums)
+    inputs, input_spec = tree_flatten(primals)
+    columns, aux, out_spec = [], None, None
+    for j, leaf in enumerate(inputs):
+        def push(tangent, j=j):
+            tangents = [tangent if k == j else zeros_like(p) for k, p in enumerate(inputs)]
+            _, out_tangent, aux = jvp(partial, primals, input_spec.unflatten(tangents), has_aux=True)
+            return out_tangent, aux
+
+        out_tangent, aux = vmap(push, out_dims=(0, None), randomness=randomness)(_basis(leaf))
+        leaves, out_spec = tree_flatten(out_tangent)
+        columns.append([movedim(t, 0, -1).reshape(t.shape[1:] + leaf.shape) for t in leaves])
+    rows = []
+    for i in range(out_spec.num_leaves):
+        per_arg = input_spec.unflatten([column[i] for column in columns])
+        rows.append(per_arg if as_tuple else per_arg[0])
+    return out_spec.unflatten(rows), aux
+
+
+def _map_tensors(fn, tree):
+    leaves, spec = tree_flatten(tree)
+    return spec.unflatten([fn(x) if isinstance(x, Tensor) else x for x in leaves])
 
 
 def jacrev(func, argnums=0, *, has_aux=False, chunk_size=None, _preallocate_and_copy=False):
@@ -482,7 +551,10 @@ def jacrev(func, argnums=0, *, has_aux=False, chunk_size=None, _preallocate_and_
 
     @_wraps(func, "jacrev")
     def wrapper(*args):
-        return _jacobian_call(func, argnums, has_aux, "jacrev", args, make)
+        def composed(nums, as_tuple):
+            return _jacrev_composed(func, args, nums, as_tuple, chunk_size)
+
+        return _jacobian_call(func, argnums, has_aux, "jacrev", args, make, composed)
 
     return wrapper
 
@@ -497,7 +569,10 @@ def jacfwd(func, argnums=0, has_aux=False, *, randomness="error"):
 
     @_wraps(func, "jacfwd")
     def wrapper(*args):
-        return _jacobian_call(func, argnums, has_aux, "jacfwd", args, make)
+        def composed(nums, as_tuple):
+            return _jacfwd_composed(func, args, nums, as_tuple, randomness)
+
+        return _jacobian_call(func, argnums, has_aux, "jacfwd", args, make, composed)
 
     return wrapper
 
