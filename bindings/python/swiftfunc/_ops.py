@@ -8,7 +8,6 @@ or a 0-d tensor of the tensor's dtype).
 """
 import builtins
 import collections
-import ctypes
 import math
 import numbers
 

@@ -22,7 +22,7 @@ import weakref
 from . import _capi
 from ._capi import int32s, int64s, lib
 from ._function import Function, invoke
-from ._pytree import LEAF, broadcast_prefix, tree_flatten
+from ._pytree import broadcast_prefix, tree_flatten
 from ._tensor import Tensor, wrap
 
 __all__ = ["grad", "grad_and_value", "vjp", "jvp", "linearize", "jacrev", "jacfwd", "hessian", "vmap",
