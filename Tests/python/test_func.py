@@ -372,6 +372,14 @@ def test_output_structure_is_learned_once():
     second = vmapped(x)
     assert len(calls) == 1
     close(second[2]["m"], v(first[2]["m"]))
+    for i in range(3):  # closures made afresh each time share their code, and so the learned structure
+        calls.clear()
+        vmap(lambda r: (calls.append(1), r * 2, r.sum())[1:])(x)
+        assert len(calls) == (1 if i else len(calls))
+    # a structure that changes from call to call is still right (the retry relearns it)
+    for n in (1, 3, 2):
+        out = vmap(lambda r: tuple(r * k for k in range(n)))(x)
+        assert len(out) == n
 
 
 # ------------------------------------------------------------------------------------------------

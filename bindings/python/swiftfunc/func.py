@@ -125,7 +125,11 @@ _configs = weakref.WeakKeyDictionary()
 
 
 def _config_table(func):
+    # Keyed by code object when there is one: closures made afresh on every call (lambdas inside a
+    # loop or inside another transformed function) share their code and, almost always, their output
+    # structure; when they do not, the retry corrects it.
     target = getattr(func, "__func__", func)
+    target = getattr(target, "__code__", target)
     try:
         return _configs.setdefault(target, {})
     except TypeError:  # not weakly referenceable: no memory, every first call may retry
