@@ -30,7 +30,7 @@ def test_example(script):
     result = run(script)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "FAILED" not in result.stdout
-    assert result.stdout.count(" ok") >= 2, result.stdout
+    assert result.stdout.count(" ok") >= 1, result.stdout
 
 
 def test_examples_skip_torch_when_it_is_missing(tmp_path):
