@@ -619,6 +619,106 @@ sf_status sf_vmap(sf_function *f, const int64_t *in_dims, size_t n_in, const int
  */
 sf_status sf_vmap_fallback_count(uint64_t *out_count);
 
+/* -------------------------------------------------------------------------------------------
+ * Custom differentiable functions (torch.autograd.Function, JAX custom_vjp/custom_jvp/custom_vmap)
+ *
+ * A custom function wraps a host computation — a C kernel, a simulator step, a library call —
+ * that swiftfunc should not look inside, with rules for its derivatives and its batching. Every
+ * transform treats a call of it as ONE operation (like a built-in op): grad/vjp/jacrev use its
+ * VJP rule, jvp/jacfwd its JVP rule, vmap its batching rule or else a loop over the batch.
+ *
+ * The forward always receives concrete tensors (readable with sf_tensor_copy_to or zero-copy
+ * with sf_tensor_to_dlpack), whatever transforms are active: they are stripped before it runs.
+ *
+ * Callback conventions (n = n_inputs, m = n_outputs, r = n_residuals; arrays in this order):
+ *   forward: inputs[n]                                  -> outputs[m], residuals[r]
+ *   vjp:     inputs[n], outputs[m], residuals[r], output cotangents[m] -> input cotangents[n]
+ *   jvp:     inputs[n], outputs[m], input tangents[n]   -> output tangents[m]
+ *   batch:   see sf_custom_batch_callback               -> outputs[m], residuals[r] (batched)
+ * Residuals are saved data for the VJP (JAX's `res`; torch's ctx.save_for_backward). A missing
+ * cotangent or tangent is passed as zeros. Returned cotangents/tangents must have the shape of
+ * the input/output they belong to (SF_ERR_SHAPE naming the function otherwise); they are
+ * converted to its dtype. Cotangents of integer inputs are ignored.
+ *
+ * Rules are one of two kinds (desc.flags):
+ * - Host kernels (the default, flags 0): the rules read data. They are called with concrete
+ *   tensors only; vmap loops over a host VJP/JVP (counted by sf_vmap_fallback_count), and the
+ *   batch callback is used only when the values it would get are concrete (otherwise, e.g. for
+ *   grad of vmap, the loop applies the custom function per element, which stays correct).
+ *   Differentiating a host-kernel VJP or JVP again (grad of grad, hessian, jvp of grad) fails
+ *   with SF_ERR_TRANSFORM "custom function 'NAME': its VJP is a host kernel and cannot be
+ *   differentiated again" — never a silently wrong derivative.
+ * - SF_CUSTOM_RULES_USE_OPS: the vjp, jvp and batch callbacks are written with sf_* ops only (they
+ *   may read values only as ordinary functions may, see above). They are then ordinary functions
+ *   under every transform: differentiated and batched through their ops, so higher-order
+ *   derivatives work (hessian needs such a VJP and JVP).
+ *
+ * Residuals carry no derivative: when a rule is differentiated again and a derivative would flow
+ * through a residual, the call fails with SF_ERR_TRANSFORM ("... the derivative of a residual
+ * ..."). A rule meant to be differentiated again computes what it differentiates from the inputs
+ * and outputs it receives (which transforms track).
+ *
+ * Failures: a nonzero return from any callback becomes SF_ERR_CALLBACK with a message naming
+ * the function and the callback and carrying the text the callback set with sf_set_error().
+ * Tensors a callback stored before failing are released by the library.
+ * ------------------------------------------------------------------------------------------- */
+
+/**
+ * The batching rule of a custom function: its forward applied to a whole batch. `inputs[k]` is
+ * batched along dim in_dims[k] (SF_NOT_MAPPED: not batched; then it is the same for every
+ * element), and at least one input is batched; batch_size is the size of the batched dims. The
+ * callback stores n_outputs (= m + r: the outputs, then the residuals) new references in
+ * `outputs` and, in out_dims[k], the dim along which outputs[k] is batched (preset to 0;
+ * SF_NOT_MAPPED for a value that is the same for every element). Returns 0, or nonzero on failure
+ * (as sf_callback). `inputs` are borrowed for the duration of the call.
+ */
+typedef int (*sf_custom_batch_callback)(void *user_data, sf_tensor *const *inputs, const int64_t *in_dims,
+                                        size_t n_inputs, int64_t batch_size, sf_tensor **outputs,
+                                        int64_t *out_dims, size_t n_outputs);
+
+/** The version of sf_custom_function_desc this header describes. */
+#define SF_CUSTOM_FUNCTION_DESC_VERSION 1
+
+/** Flags of sf_custom_function_desc. */
+typedef enum sf_custom_flags {
+    SF_CUSTOM_RULES_HOST_KERNELS = 0, /**< the rules read data (the default). */
+    SF_CUSTOM_RULES_USE_OPS = 1       /**< the vjp/jvp/batch callbacks use only sf_* ops. */
+} sf_custom_flags;
+
+/**
+ * Describes a custom function (see above). Initialize it with SF_CUSTOM_FUNCTION_DESC_INIT (or
+ * set `version` to SF_CUSTOM_FUNCTION_DESC_VERSION and zero the rest), then set the fields.
+ */
+typedef struct sf_custom_function_desc {
+    uint32_t version;        /**< SF_CUSTOM_FUNCTION_DESC_VERSION. */
+    uint32_t flags;          /**< sf_custom_flags. */
+    const char *name;        /**< for messages (copied); NULL means "custom". */
+    size_t n_inputs;         /**< number of inputs. */
+    size_t n_outputs;        /**< number of outputs (>= 1). */
+    size_t n_residuals;      /**< number of residuals the forward returns after its outputs. */
+    sf_callback forward;     /**< required: inputs -> outputs, residuals. */
+    sf_callback vjp;         /**< optional (NULL: reverse mode fails with SF_ERR_UNSUPPORTED). */
+    sf_callback jvp;         /**< optional (NULL: forward mode fails with SF_ERR_UNSUPPORTED). */
+    sf_custom_batch_callback batch; /**< optional (NULL: vmap loops over the batch, counted). */
+    void *user_data;         /**< passed to every callback. */
+    void (*free_user_data)(void *); /**< may be NULL; see sf_custom_function_new. */
+} sf_custom_function_desc;
+
+/** An sf_custom_function_desc of the current version with every other field zero. */
+#define SF_CUSTOM_FUNCTION_DESC_INIT {SF_CUSTOM_FUNCTION_DESC_VERSION, 0, NULL, 0, 0, 0, NULL, NULL, NULL, NULL, NULL, NULL}
+
+/**
+ * Makes a custom function: an ordinary sf_function of n_inputs inputs and n_outputs outputs,
+ * usable with sf_call and every transform. The desc is read during the call only. On SF_OK *out
+ * is a new reference; on failure *out is NULL. free_user_data (when set) is called with user_data
+ * exactly once: when the function and every function derived from it (transforms, pullbacks) have
+ * been released — or before this call returns if it fails with a non-NULL desc of the current
+ * version (a desc of another version is not read at all). A NULL desc or
+ * out, a version other than SF_CUSTOM_FUNCTION_DESC_VERSION, unknown flags, a NULL forward or
+ * n_outputs 0 give SF_ERR_INVALID_ARGUMENT. Callbacks may run on any thread that calls the function.
+ */
+sf_status sf_custom_function_new(const sf_custom_function_desc *desc, sf_function **out);
+
 #ifdef __cplusplus
 } /* extern "C" */
 #endif

@@ -80,6 +80,10 @@ final class BatchInterpreter: TracingInterpreter, @unchecked Sendable {
         }
     }
 
+    override func processCustom(_ custom: CustomFunction, _ args: [Value]) throws -> [Value] {
+        try processCustomBatch(custom, args)
+    }
+
     /// Random ops have no batched arguments, so `randomness` alone decides what they do.
     private func processRandom(_ primitive: Primitive, _ params: Params, parent: Interpreter) throws -> Value {
         guard case let .random(shape, dtype, _, _) = params else { throw SwiftFuncError.internal(primitive.name, "bad params") }

@@ -17,18 +17,19 @@ final class GradTracer: Tracer, @unchecked Sendable {
 /// VJP rule with `emit`, under whatever interpreter is current when it runs — so the backward pass
 /// is itself differentiable (grad of grad) and batchable (vmap of a pullback, as jacrev does).
 final class GradInterpreter: TracingInterpreter, @unchecked Sendable {
-    /// One recorded op: enough to run its VJP rule later.
-    struct Node {
-        let primitive: Primitive
-        let primals: [Value]
-        let inputSlots: [Int?]
-        let output: Value
-        let params: Params
-        let outputSlot: Int
+    /// One recorded op: enough to run its VJP rule later. A primitive has one output and runs its
+    /// table rule; a custom function (CustomFunction.swift) has several output slots and a pullback
+    /// closure from their cotangents (nil: zero) to its inputs' cotangents (nil: zero).
+    enum Node {
+        case primitive(Primitive, primals: [Value], inputSlots: [Int?], output: Value, params: Params, outputSlot: Int)
+        case custom(inputSlots: [Int?], outputSlots: [Int?], pullback: ([Value?]) throws -> [Value?])
     }
 
     private(set) var nodes: [Node] = []
     private(set) var slotCount = 0
+
+    /// Appends a node to the tape (custom functions record theirs through this).
+    func record(_ node: Node) { nodes.append(node) }
 
     /// A tracked input: a new slot holding `primal`.
     func makeInput(_ primal: Value) -> GradTracer {
@@ -61,9 +62,13 @@ final class GradInterpreter: TracingInterpreter, @unchecked Sendable {
             throw SwiftFuncError.unsupported(rules.name, "has no reverse-mode (VJP) rule")
         }
         let tracer = makeInput(output)
-        nodes.append(Node(primitive: primitive, primals: primals, inputSlots: slots, output: output,
-                          params: params, outputSlot: tracer.slot))
+        nodes.append(.primitive(primitive, primals: primals, inputSlots: slots, output: output,
+                                params: params, outputSlot: tracer.slot))
         return tracer
+    }
+
+    override func processCustom(_ custom: CustomFunction, _ args: [Value]) throws -> [Value] {
+        try processCustomGrad(custom, args)
     }
 
     /// The slot of a function output, or nil when the output does not depend on the inputs.
@@ -86,12 +91,24 @@ final class GradInterpreter: TracingInterpreter, @unchecked Sendable {
             cotangents[seed.slot] = try accumulate(cotangents[seed.slot], seed.cotangent)
         }
         for node in nodes.reversed() {
-            guard let cotangent = cotangents[node.outputSlot] else { continue }
-            // Nothing reads an op's output cotangent after its own rule ran; dropping it frees memory early.
-            if !wanted.contains(node.outputSlot) { cotangents[node.outputSlot] = nil }
-            let rule = Primitive.rules[node.primitive.rawValue].vjp!  // checked when the node was recorded
-            let inputCotangents = try rule(cotangent, node.primals, node.output, node.params, node.inputSlots.map { $0 != nil })
-            for (index, slot) in node.inputSlots.enumerated() {
+            let inputSlots: [Int?]
+            let inputCotangents: [Value?]
+            switch node {
+            case let .primitive(primitive, primals, slots, output, params, outputSlot):
+                guard let cotangent = cotangents[outputSlot] else { continue }
+                // Nothing reads an op's output cotangent after its own rule ran; dropping it frees memory early.
+                if !wanted.contains(outputSlot) { cotangents[outputSlot] = nil }
+                let rule = Primitive.rules[primitive.rawValue].vjp!  // checked when the node was recorded
+                inputSlots = slots
+                inputCotangents = try rule(cotangent, primals, output, params, slots.map { $0 != nil })
+            case let .custom(slots, outputSlots, pullback):
+                let outputCotangents = outputSlots.map { slot in slot.flatMap { cotangents[$0] } }
+                guard outputCotangents.contains(where: { $0 != nil }) else { continue }
+                for case let slot? in outputSlots where !wanted.contains(slot) { cotangents[slot] = nil }
+                inputSlots = slots
+                inputCotangents = try pullback(outputCotangents)
+            }
+            for (index, slot) in inputSlots.enumerated() {
                 guard let slot, index < inputCotangents.count, let contribution = inputCotangents[index] else { continue }
                 cotangents[slot] = try accumulate(cotangents[slot], contribution)
             }

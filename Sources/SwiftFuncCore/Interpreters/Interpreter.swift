@@ -18,6 +18,12 @@ public class Interpreter: @unchecked Sendable {
         throw SwiftFuncError.internal(primitive.name, "interpreter does not implement process")
     }
 
+    /// Applies a custom function as one unit; returns its outputs followed by its residuals
+    /// (see CustomFunction.swift, where each interpreter implements it).
+    public func processCustom(_ custom: CustomFunction, _ args: [Value]) throws -> [Value] {
+        throw SwiftFuncError.internal("call", "interpreter does not implement processCustom")
+    }
+
     /// The current interpreter of this thread.
     public static var current: Interpreter {
         guard let raw = pthread_getspecific(currentKey) else { return EvalInterpreter.shared }
@@ -60,6 +66,10 @@ public final class EvalInterpreter: Interpreter, @unchecked Sendable {
         }
         let type = try rules.type(types, params)
         return try rules.eval(tensors, params, type)
+    }
+
+    public override func processCustom(_ custom: CustomFunction, _ args: [Value]) throws -> [Value] {
+        try processCustomEval(custom, args)
     }
 }
 

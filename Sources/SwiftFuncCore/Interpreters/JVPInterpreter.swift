@@ -2,10 +2,14 @@
 final class JVPTracer: Tracer, @unchecked Sendable {
     let primal: Value
     let tangent: Value
+    /// Set on a custom function's residual: its tangent is unknown (residuals are saved data), so
+    /// any use under this interpreter is an error with this message instead of a silent zero.
+    let undifferentiable: String?
 
-    init(owner: JVPInterpreter, primal: Value, tangent: Value) {
+    init(owner: JVPInterpreter, primal: Value, tangent: Value, undifferentiable: String? = nil) {
         self.primal = primal
         self.tangent = tangent
+        self.undifferentiable = undifferentiable
         super.init(owner: owner, type: primal.type)
     }
 
@@ -24,6 +28,7 @@ final class JVPInterpreter: TracingInterpreter, @unchecked Sendable {
         var hasTangent = false
         for arg in args {
             if let tracer = arg as? JVPTracer, tracer.owner === self {
+                if let message = tracer.undifferentiable { throw SwiftFuncError.transform(primitive.name, message) }
                 primals.append(tracer.primal)
                 tangents.append(tracer.tangent)
                 hasTangent = true
@@ -46,6 +51,10 @@ final class JVPInterpreter: TracingInterpreter, @unchecked Sendable {
         }
     }
 
+    override func processCustom(_ custom: CustomFunction, _ args: [Value]) throws -> [Value] {
+        try processCustomJVP(custom, args)
+    }
+
     /// `primal` with `tangent` attached (nil tangent: the primal itself, a symbolic zero).
     func wrap(_ primal: Value, tangent: Value?) -> Value {
         guard let tangent else { return primal }
@@ -53,8 +62,11 @@ final class JVPInterpreter: TracingInterpreter, @unchecked Sendable {
     }
 
     /// The primal and tangent of a function output (a value this interpreter does not own has a zero tangent).
-    func unwrap(_ value: Value) -> (primal: Value, tangent: Value?) {
-        if let tracer = value as? JVPTracer, tracer.owner === self { return (tracer.primal, tracer.tangent) }
+    func unwrap(_ value: Value) throws -> (primal: Value, tangent: Value?) {
+        if let tracer = value as? JVPTracer, tracer.owner === self {
+            if let message = tracer.undifferentiable { throw SwiftFuncError.transform("jvp", message) }
+            return (tracer.primal, tracer.tangent)
+        }
         return (value, nil)
     }
 }

@@ -27,8 +27,14 @@ public class TracingInterpreter: Interpreter, @unchecked Sendable {
     /// Throws if `value` is a tracer of a finished transform (an escaped tracer).
     @inline(__always)
     func checkNotEscaped(_ value: Value, _ primitive: Primitive) throws {
+        try checkNotEscaped(value, op: primitive.name)
+    }
+
+    /// Throws if `value` is a tracer of a finished transform; `op` names the operation in the message.
+    @inline(__always)
+    func checkNotEscaped(_ value: Value, op: String) throws {
         if let tracer = value as? Tracer, !tracer.owner.isActive {
-            throw SwiftFuncError.transform(primitive.name, "a traced value was used after the transform that made it returned (an escaped tracer)")
+            throw SwiftFuncError.transform(op, "a traced value was used after the transform that made it returned (an escaped tracer)")
         }
     }
 }

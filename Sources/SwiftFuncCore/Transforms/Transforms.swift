@@ -104,7 +104,7 @@ public enum Transforms {
         var primalsOut: [Value] = []
         var tangentsOut: [Value] = []
         for output in outputs {
-            let (primal, tangent) = interpreter.unwrap(output)
+            let (primal, tangent) = try interpreter.unwrap(output)
             primalsOut.append(primal)
             tangentsOut.append(try tangent ?? Differentiation.zeros(like: primal))
         }
