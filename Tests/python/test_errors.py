@@ -194,3 +194,53 @@ def test_wrong_outputs_are_reported():
         vjp(lambda x: (x, "not a tensor"), sf.ones(2))
     with pytest.raises(RuntimeError, match="non-empty"):
         vjp(lambda x: (), sf.ones(2))
+
+
+def test_custom_function_desc_layout():
+    """The ctypes sf_custom_function_desc matches the library: a custom function made through it runs its
+    forward and its VJP (the Python package has no custom-function API yet; this checks the table)."""
+    import ctypes
+
+    from swiftfunc._function import Function
+    from swiftfunc._tensor import borrow, wrap
+
+    assert ctypes.sizeof(_capi.CustomFunctionDesc) == 4 + 4 + 8 * 10
+
+    def forward(user_data, inputs, n_in, outputs, n_out):  # x -> 3 x
+        result = borrow(inputs[0]) * 3.0
+        _capi.lib.sf_tensor_retain(result._h)
+        outputs[0] = result._h
+        return 0
+
+    def backward(user_data, inputs, n_in, outputs, n_out):  # (x, y, dy) -> 3 dy
+        result = borrow(inputs[2]) * 3.0
+        _capi.lib.sf_tensor_retain(result._h)
+        outputs[0] = result._h
+        return 0
+
+    freed = []
+    forward_thunk, backward_thunk = _capi.CALLBACK(forward), _capi.CALLBACK(backward)
+    free_thunk = _capi.FREE_USER_DATA(lambda user_data: freed.append(user_data))
+    desc = _capi.CustomFunctionDesc(version=_capi.CUSTOM_FUNCTION_DESC_VERSION, name=b"triple", n_inputs=1,
+                                    n_outputs=1, forward=forward_thunk, vjp=backward_thunk, user_data=42,
+                                    free_user_data=free_thunk)
+    handle = ctypes.c_void_p()
+    _capi.lib.sf_custom_function_new(ctypes.byref(desc), ctypes.byref(handle))
+    f = Function(handle.value, 1, 1)
+    x = sf.tensor([1.0, 2.0])
+    assert f([x])[0].tolist() == [3.0, 6.0]
+    g = Function.made_by(_capi.lib.sf_grad, f._h, None, 0, False)
+    with pytest.raises(sf.ShapeError):  # grad needs a scalar output: the error names the shape
+        g([x])
+    out = (ctypes.c_void_p * 1)()
+    pullback = ctypes.c_void_p()
+    inputs = _capi.handles([x])
+    _function.invoke(_capi.lib.sf_vjp, f._h, inputs, 1, out, 1, ctypes.byref(pullback))
+    assert wrap(out[0]).tolist() == [3.0, 6.0]
+    (cotangent,) = Function(pullback.value, 1, 1)([sf.tensor([1.0, 10.0])])
+    assert cotangent.tolist() == [3.0, 30.0]
+    del f, g
+    import gc
+
+    gc.collect()
+    assert freed == [42]

@@ -123,6 +123,33 @@ int32_array = POINTER(c_int32)    # const int32_t *
 CALLBACK = ctypes.CFUNCTYPE(c_int, c_void_p, POINTER(c_void_p), c_size_t, POINTER(c_void_p), c_size_t)
 #: void (*free_user_data)(void *)
 FREE_USER_DATA = ctypes.CFUNCTYPE(None, c_void_p)
+#: int (*sf_custom_batch_callback)(void *user_data, sf_tensor *const *inputs, const int64_t *in_dims,
+#:     size_t n_inputs, int64_t batch_size, sf_tensor **outputs, int64_t *out_dims, size_t n_outputs)
+CUSTOM_BATCH_CALLBACK = ctypes.CFUNCTYPE(c_int, c_void_p, POINTER(c_void_p), POINTER(c_int64), c_size_t, c_int64,
+                                         POINTER(c_void_p), POINTER(c_int64), c_size_t)
+
+# sf_custom_flags
+CUSTOM_FUNCTION_DESC_VERSION = 1
+CUSTOM_RULES_HOST_KERNELS, CUSTOM_RULES_USE_OPS = 0, 1
+
+
+class CustomFunctionDesc(ctypes.Structure):
+    """sf_custom_function_desc (version 1)."""
+
+    _fields_ = [
+        ("version", c_uint32),
+        ("flags", c_uint32),
+        ("name", c_char_p),
+        ("n_inputs", c_size_t),
+        ("n_outputs", c_size_t),
+        ("n_residuals", c_size_t),
+        ("forward", CALLBACK),
+        ("vjp", CALLBACK),
+        ("jvp", CALLBACK),
+        ("batch", CUSTOM_BATCH_CALLBACK),
+        ("user_data", c_void_p),
+        ("free_user_data", FREE_USER_DATA),
+    ]
 
 _UNARY = ["neg", "exp", "log", "log1p", "expm1", "sin", "cos", "tan", "tanh", "sigmoid", "sqrt", "rsqrt", "abs",
           "sign", "relu", "floor", "ceil", "round", "silu"]
@@ -223,6 +250,8 @@ _DECLARATIONS = [
     ("sf_hessian", status, [function, int32_array, c_size_t, function_out]),
     ("sf_vmap", status, [function, int64_array, c_size_t, int64_array, c_size_t, c_int64, c_int, function_out]),
     ("sf_vmap_fallback_count", status, [POINTER(c_uint64)]),
+    # Custom differentiable functions
+    ("sf_custom_function_new", status, [POINTER(CustomFunctionDesc), function_out]),
 ]
 
 # -------------------------------------------------------------------------------------------------
