@@ -137,8 +137,8 @@ def _config_table(func):
 
 
 def _with_discovery(func, key, initial, attempt):
-    """Runs attempt(config, token) with the remembered output config for (func, key), retrying once
-    with the config a callback reports through _Retry."""
+    """Runs attempt(config, token) with the remembered output config for (func, key); when a callback
+    reports another config through _Retry, runs it again with that one (twice at most)."""
     table = _config_table(func)
     config = table.get(key, initial)
     for _ in range(3):
