@@ -377,7 +377,10 @@ def jvp(func, primals, tangents, *, strict=False, has_aux=False):
     if not isinstance(tangents, tuple):
         raise RuntimeError(f"{name}(f, primals, tangents): Expected tangents to be a tuple")
     if strict:
-        raise RuntimeError(f"{name}(f, primals, tangents, strict=True): strict=True is not supported (as in torch.func)")
+        # torch.func raises when an output does not depend on the inputs; the library returns zero tangents for
+        # those outputs, indistinguishable from a true zero, so strict mode cannot be honoured.
+        raise NotImplementedError(f"{name}(f, primals, tangents, strict=True): strict=True is not supported by swiftfunc "
+                                  f"(outputs independent of the inputs get zero tangents)")
     flat = _Args(primals)
     flat_tangents = _Args(tangents)
     if flat.specs != flat_tangents.specs:
