@@ -162,12 +162,16 @@ pkgconfig-test: install-test
 	  $$(pkg-config --cflags --libs swiftfunc) $$rpath; \
 	$(OUT)/pkgconfig/consumer_c; $(OUT)/pkgconfig/consumer_cpp
 
+## The Python package is tested from the source tree (no install): PYTHONPATH points at
+## bindings/python and SWIFTFUNC_LIBRARY at the release library. The suite runs the examples too.
+PYTHON_ENV := PYTHONPATH=$(CURDIR)/bindings/python SWIFTFUNC_LIBRARY=$(CURDIR)/$(LIB)
 python-test: lib
-	SWIFTFUNC_LIBRARY=$(CURDIR)/$(LIB) $(PYTHON) -m pytest -q Tests/python
+	$(PYTHON_ENV) $(PYTHON) -m pytest -q Tests/python
 
-## The main example: per-sample gradients by vmap(grad), next to a loop of grad.
+## The main example: per-sample gradients by vmap(grad), next to a loop of grad, in C and in Python.
 demo: lib $(OUT)/examples/per_sample_grads
 	$(OUT)/examples/per_sample_grads
+	$(PYTHON_ENV) $(PYTHON) bindings/python/examples/per_sample_grads.py
 
 bench: lib
 	$(MAKE) -C bench run

@@ -1,0 +1,53 @@
+"""swiftfunc: tensors and torch.func-style transforms (grad, vjp, jvp, jacrev, jacfwd, hessian, vmap)
+over libswiftfunc's C ABI, in pure ctypes.
+
+    import swiftfunc as sf
+    from swiftfunc.func import grad, vmap
+
+    x = sf.randn(3)
+    sf.func.grad(lambda x: sf.sin(x).sum())(x)      # == cos(x)
+
+Porting from torch: `torch` -> `swiftfunc`, `torch.func` -> `swiftfunc.func`, `torch.nn` -> `swiftfunc.nn`.
+Arrays cross to and from numpy, PyTorch and JAX without copying through DLPack (`swiftfunc.from_dlpack`,
+`np.from_dlpack(t)`, `t.numpy()`). The library is the copy installed in the package, or $SWIFTFUNC_LIBRARY.
+"""
+from ._capi import lib as _lib
+from ._errors import (CallbackError, DeviceError, DTypeError, Error, InternalError, InvalidArgumentError,
+                      OutOfMemoryError, ShapeError, TransformError, UnsupportedError)
+from ._tensor import Tensor, dtype, float32, float64, int32, int64
+from ._tensor import bool_ as _bool
+from ._ops import (abs, absolute, add, all, allclose, amax, amin, any, arange, arctan2, argmax, argmin, as_tensor,
+                   asarray, atan2, bernoulli, bmm, broadcast_tensors, broadcast_to, cat, ceil, chunk, clamp, clip, clone,
+                   concat, concatenate, cos, detach, div, divide, dot, empty, empty_like, eq, equal, exp, expand,
+                   expm1, eye, flatten, flip, floor, floor_divide, from_dlpack, full, full_like, gather, ge, gelu,
+                   ger, greater, greater_equal, gt, hstack, index_select, inner, is_floating_point, is_tensor,
+                   isclose, isfinite, isinf, isnan, le, less, less_equal, linspace, log, log1p, log2, log10,
+                   log_softmax, logical_and, logical_not, logical_or, logical_xor, logsumexp, lt, manual_seed,
+                   matmul, max, maximum, mean, min, minimum, mm, moveaxis, movedim, mul, multiply, mv, narrow, ne,
+                   neg, negative, not_equal, numel, ones, ones_like, outer, permute, pow, prod, rand, rand_like,
+                   randint, randn, randn_like, reciprocal, relu, remainder, reshape, round, rsqrt, scatter_add,
+                   seed, select, sigmoid, sign, silu, sin, softmax, split, sqrt, square, squeeze, stack, std, sub,
+                   subtract, sum, swapaxes, swapdims, t, tan, tanh, tensor, transpose, true_divide, unbind,
+                   unflatten, unsqueeze, var, vstack, where, zeros, zeros_like)
+from . import func, nn
+from .func import vmap
+
+__version__ = "0.1.0"
+
+
+def library_version():
+    """The loaded library's version string (sf_version())."""
+    return _lib.sf_version().decode()
+
+
+def library_path():
+    """The path of the loaded libswiftfunc.so."""
+    return _lib.path
+
+
+# torch's dtype aliases; assigned last because they shadow builtins inside this module.
+double = float64
+long = int64
+bool = _bool  # noqa: A001 - torch.bool
+float = float32  # noqa: A001 - torch.float
+int = int32  # noqa: A001 - torch.int

@@ -1,0 +1,94 @@
+"""Exceptions: one class per sf_status, all under `swiftfunc.Error`.
+
+Each class also derives from the built-in exception a Python (or torch) user would catch for that
+kind of problem, so `except ValueError` and `except RuntimeError` keep working after a port.
+"""
+
+__all__ = [
+    "Error",
+    "InvalidArgumentError",
+    "ShapeError",
+    "DTypeError",
+    "DeviceError",
+    "OutOfMemoryError",
+    "TransformError",
+    "CallbackError",
+    "UnsupportedError",
+    "InternalError",
+]
+
+
+class Error(Exception):
+    """A failed libswiftfunc call: `status` is the sf_status, `message` the sf_last_error() text."""
+
+    status = None
+
+    def __init__(self, message, status=None):
+        super().__init__(message)
+        self.message = message
+        if status is not None:
+            self.status = status
+
+
+class InvalidArgumentError(Error, ValueError):
+    """SF_ERR_INVALID_ARGUMENT: a bad dim, option or missing value."""
+
+    status = 1
+
+
+class ShapeError(Error, ValueError, RuntimeError):
+    """SF_ERR_SHAPE: shapes that do not fit the op (torch raises RuntimeError for these)."""
+
+    status = 2
+
+
+class DTypeError(Error, TypeError):
+    """SF_ERR_DTYPE: a dtype the op does not accept."""
+
+    status = 3
+
+
+class DeviceError(Error, ValueError):
+    """SF_ERR_DEVICE: a DLPack tensor that is not on the CPU."""
+
+    status = 4
+
+
+class OutOfMemoryError(Error, MemoryError):
+    """SF_ERR_OUT_OF_MEMORY: an allocation failed."""
+
+    status = 5
+
+
+class TransformError(Error, RuntimeError):
+    """SF_ERR_TRANSFORM: misuse of a transform, e.g. an escaped traced value, or reading values under vmap."""
+
+    status = 6
+
+
+class CallbackError(Error, RuntimeError):
+    """SF_ERR_CALLBACK: a host callback failed without a Python exception to re-raise."""
+
+    status = 7
+
+
+class UnsupportedError(Error, NotImplementedError):
+    """SF_ERR_UNSUPPORTED: a valid request this version cannot serve."""
+
+    status = 8
+
+
+class InternalError(Error, RuntimeError):
+    """SF_ERR_INTERNAL: a bug in swiftfunc; please report it."""
+
+    status = 9
+
+
+_BY_STATUS = {cls.status: cls for cls in (InvalidArgumentError, ShapeError, DTypeError, DeviceError, OutOfMemoryError,
+                                          TransformError, CallbackError, UnsupportedError, InternalError)}
+
+
+def error_for_status(status, message):
+    """The exception for a nonzero sf_status (unknown statuses become InternalError)."""
+    cls = _BY_STATUS.get(status, InternalError)
+    return cls(message or f"swiftfunc call failed with status {status}", status)

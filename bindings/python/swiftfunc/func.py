@@ -1,0 +1,794 @@
+"""torch.func over libswiftfunc: grad, grad_and_value, vjp, jvp, linearize, jacrev, jacfwd, hessian,
+vmap, functional_call and stack_module_state, with torch.func's signatures, defaults and semantics.
+
+How a call works: the positional arguments are flattened to pytree leaves; the Tensor leaves become
+the flat inputs of an sf_function whose callback rebuilds the arguments, calls the Python function
+and flattens its outputs (non-Tensor arguments and kwargs reach the function through the closure,
+untransformed, as in torch.func). The C transform runs that function and the results are rebuilt
+into pytrees. Transforms nest because a transformed function called inside another one's callback
+simply makes and runs its own sf_function on the traced inputs it is given.
+
+The number of Tensor outputs (and vmap's out_dims per output) must be fixed when the sf_function is
+made, before the Python function has run. It is remembered per function and argument structure; the
+first call with an unknown structure guesses one output, and if the callback finds a different one it
+aborts and the call is retried once with the right count (so that first call runs the function twice;
+random ops in it then draw twice).
+"""
+import ctypes
+import functools
+import numbers
+import weakref
+
+from . import _capi
+from ._capi import int32s, int64s, lib
+from ._function import Function, invoke
+from ._pytree import broadcast_prefix, tree_flatten
+from ._tensor import Tensor, wrap
+
+__all__ = ["grad", "grad_and_value", "vjp", "jvp", "linearize", "jacrev", "jacfwd", "hessian", "vmap",
+           "functional_call", "stack_module_state"]
+
+_RANDOMNESS = {"error": _capi.RANDOMNESS_ERROR, "different": _capi.RANDOMNESS_DIFFERENT, "same": _capi.RANDOMNESS_SAME}
+
+# -------------------------------------------------------------------------------------------------
+# Flattening
+# -------------------------------------------------------------------------------------------------
+
+
+class _Args:
+    """Positional arguments as pytree leaves; the Tensor leaves are the flat C inputs, in order."""
+
+    __slots__ = ("specs", "leaves", "bounds", "positions", "key")
+
+    def __init__(self, args):
+        self.specs, self.leaves, self.bounds = [], [], []
+        for arg in args:
+            leaves, spec = tree_flatten(arg)
+            self.bounds.append((len(self.leaves), len(self.leaves) + len(leaves)))
+            self.leaves.extend(leaves)
+            self.specs.append(spec)
+        self.positions = [i for i, leaf in enumerate(self.leaves) if isinstance(leaf, Tensor)]
+        self.key = (tuple(self.specs), tuple(self.positions))
+
+    def inputs(self):
+        return [self.leaves[i] for i in self.positions]
+
+    def rebuild(self, tensors):
+        leaves = list(self.leaves)
+        for position, t in zip(self.positions, tensors):
+            leaves[position] = t
+        return tuple(spec.unflatten(leaves[a:b]) for spec, (a, b) in zip(self.specs, self.bounds))
+
+    def flat_indices(self, argnums, name):
+        """The C input indices of every leaf of the arguments in argnums (which must all be Tensors)."""
+        index = {position: k for k, position in enumerate(self.positions)}
+        result = []
+        for n in argnums:
+            a, b = self.bounds[n]
+            for position in range(a, b):
+                leaf = self.leaves[position]
+                if not isinstance(leaf, Tensor):
+                    raise ValueError(f"{name}: thing passed to transform API must be Tensor, got {type(leaf)} "
+                                     f"in argument {n}")
+                result.append(index[position])
+        return result
+
+    def group(self, argnums, values, as_tuple):
+        """Per-leaf values of the arguments in argnums (flat_indices order) as those arguments' pytrees."""
+        it = iter(values)
+        trees = []
+        for n in argnums:
+            a, b = self.bounds[n]
+            trees.append(self.specs[n].unflatten([next(it) for _ in range(b - a)]))
+        return tuple(trees) if as_tuple else trees[0]
+
+
+class _Out:
+    """A pytree of outputs: its Tensor leaves go through C; other leaves are kept as they are."""
+
+    __slots__ = ("spec", "leaves", "positions")
+
+    def __init__(self, tree):
+        self.leaves, self.spec = tree_flatten(tree)
+        self.positions = [i for i, leaf in enumerate(self.leaves) if isinstance(leaf, Tensor)]
+
+    def tensors(self):
+        return [self.leaves[i] for i in self.positions]
+
+    def require_tensors(self, message):
+        if len(self.positions) != len(self.leaves):
+            bad = next(leaf for leaf in self.leaves if not isinstance(leaf, Tensor))
+            raise RuntimeError(message.format(type(bad)))
+
+    def rebuild(self, tensors):
+        leaves = list(self.leaves)
+        for position, t in zip(self.positions, tensors):
+            leaves[position] = t
+        return self.spec.unflatten(leaves)
+
+
+# -------------------------------------------------------------------------------------------------
+# Output structure discovery (see the module docstring)
+# -------------------------------------------------------------------------------------------------
+
+
+class _Retry(Exception):
+    """Raised by a callback whose outputs do not fit the sf_function it runs in."""
+
+    def __init__(self, token, config):
+        super().__init__("swiftfunc: output structure changed; retrying")
+        self.token = token
+        self.config = config
+
+
+_configs = weakref.WeakKeyDictionary()
+
+
+def _config_table(func):
+    # Keyed by code object when there is one: closures made afresh on every call (lambdas inside a
+    # loop or inside another transformed function) share their code and, almost always, their output
+    # structure; when they do not, the retry corrects it.
+    target = getattr(func, "__func__", func)
+    target = getattr(target, "__code__", target)
+    try:
+        return _configs.setdefault(target, {})
+    except TypeError:  # not weakly referenceable: no memory, every first call may retry
+        return {}
+
+
+def _with_discovery(func, key, initial, attempt):
+    """Runs attempt(config, token) with the remembered output config for (func, key); when a callback
+    reports another config through _Retry, runs it again with that one (twice at most)."""
+    table = _config_table(func)
+    config = table.get(key, initial)
+    for _ in range(3):
+        token = object()
+        try:
+            result = attempt(config, token)
+            table[key] = config
+            return result
+        except _Retry as retry:
+            if retry.token is not token:
+                raise
+            config = retry.config
+    raise RuntimeError("swiftfunc: the function's output structure changes from call to call")
+
+
+def _check_config(token, config, actual):
+    if actual != config:
+        raise _Retry(token, actual)
+
+
+# -------------------------------------------------------------------------------------------------
+# Argument checks shared by the transforms
+# -------------------------------------------------------------------------------------------------
+
+
+def _argnums(argnums, n_args, name):
+    """(normalized argnums tuple, whether a tuple was given), with torch's errors."""
+    if isinstance(argnums, numbers.Integral) and not isinstance(argnums, bool):
+        nums, as_tuple = (int(argnums),), False
+    elif isinstance(argnums, tuple) and all(isinstance(a, numbers.Integral) and not isinstance(a, bool) for a in argnums):
+        if not argnums:
+            raise RuntimeError(f"{name}: argnums must be non-empty")
+        nums, as_tuple = tuple(int(a) for a in argnums), True
+    else:
+        raise RuntimeError(f"{name}: Expected argnums to be int or Tuple[int, ...], got: {type(argnums)}")
+    normalized = []
+    for a in nums:
+        if not -n_args <= a < n_args:
+            raise RuntimeError(f"{name}: Got argnums={argnums}, but only {n_args} positional inputs")
+        normalized.append(a % n_args)
+    if len(set(normalized)) != len(normalized):
+        raise RuntimeError(f"{name}: argnums must be unique, got {argnums}")
+    return tuple(normalized), as_tuple
+
+
+def _check_argnums_type(argnums, name):
+    if isinstance(argnums, numbers.Integral) and not isinstance(argnums, bool):
+        return
+    if isinstance(argnums, tuple) and argnums and all(isinstance(a, numbers.Integral) for a in argnums):
+        return
+    raise RuntimeError(f"{name}: Expected argnums to be int or Tuple[int, ...], got: {argnums!r}")
+
+
+def _split_aux(out, has_aux, name):
+    if not has_aux:
+        return out, None
+    if not (isinstance(out, tuple) and len(out) == 2):
+        raise RuntimeError(f"{name}(f)(*args): output of function f should be a tuple: (output, aux) if has_aux is True")
+    return out
+
+
+def _randomness(randomness):
+    if randomness not in _RANDOMNESS:
+        raise RuntimeError(f"Only allowed values for randomness are 'error', 'different', or 'same'. Got {randomness}")
+    return _RANDOMNESS[randomness]
+
+
+def _wraps(func, transform):
+    def decorate(wrapper):
+        try:
+            functools.update_wrapper(wrapper, func)
+        except (AttributeError, TypeError):
+            pass
+        name = getattr(func, "__name__", type(func).__name__)
+        wrapper.__qualname__ = wrapper.__name__ = f"{transform}({name})"
+        return wrapper
+
+    return decorate
+
+
+def _make_outputs(n):
+    return (ctypes.c_void_p * n)()
+
+
+# -------------------------------------------------------------------------------------------------
+# grad, grad_and_value
+# -------------------------------------------------------------------------------------------------
+
+
+def grad(func, argnums=0, has_aux=False):
+    """The gradient of `func` (which returns a 0-d float tensor) with respect to the arguments in argnums.
+
+    argnums is an int (the gradient has that argument's pytree structure) or a tuple (a tuple of them).
+    With has_aux, func returns (output, aux) and the result is (gradient, aux).
+    """
+    _check_argnums_type(argnums, "grad")
+
+    @_wraps(func, "grad")
+    def wrapper(*args, **kwargs):
+        gradients, _, aux = _grad_call(func, argnums, has_aux, False, "grad", args, kwargs)
+        return (gradients, aux) if has_aux else gradients
+
+    return wrapper
+
+
+def grad_and_value(func, argnums=0, has_aux=False):
+    """(gradient, value) of `func` — or (gradient, (value, aux)) with has_aux — computed in one pass."""
+    _check_argnums_type(argnums, "grad_and_value")
+
+    @_wraps(func, "grad_and_value")
+    def wrapper(*args, **kwargs):
+        gradients, value, aux = _grad_call(func, argnums, has_aux, True, "grad_and_value", args, kwargs)
+        return (gradients, (value, aux)) if has_aux else (gradients, value)
+
+    return wrapper
+
+
+def _grad_call(func, argnums, has_aux, with_value, name, args, kwargs):
+    nums, as_tuple = _argnums(argnums, len(args), name)
+    flat = _Args(args)
+    wrt = flat.flat_indices(nums, name)
+    inputs = flat.inputs()
+    state = {}
+
+    def attempt(n_aux, token):
+        def body(tensors):
+            value, aux = _split_aux(func(*flat.rebuild(tensors), **kwargs), has_aux, name)
+            if not isinstance(value, Tensor):
+                raise RuntimeError(f"{name}(f)(*args): Expected f(*args) to return a Tensor, got {type(value)}")
+            aux_out = _Out(aux)
+            _check_config(token, n_aux, len(aux_out.positions))
+            state["aux"] = aux_out
+            return [value] + aux_out.tensors()
+
+        f = Function.from_python(body, len(inputs), 1 + n_aux)
+        if not wrt:  # nothing to differentiate (empty pytrees): the value alone
+            outputs = f(inputs)
+            return [], outputs[0], outputs[1:]
+        cfn = lib.sf_grad_and_value if with_value else lib.sf_grad
+        g = Function.made_by(cfn, f._h, int32s(wrt), len(wrt), n_aux > 0)
+        outputs = g(inputs)
+        k = len(wrt)
+        if with_value:
+            return outputs[:k], outputs[k], outputs[k + 1:]
+        return outputs[:k], None, outputs[k:]
+
+    gradients, value, aux = _with_discovery(func, (name, flat.key, has_aux), 1 if has_aux else 0, attempt)
+    gradients = flat.group(nums, gradients, as_tuple)
+    return gradients, value, (state["aux"].rebuild(aux) if has_aux else None)
+
+
+# -------------------------------------------------------------------------------------------------
+# vjp
+# -------------------------------------------------------------------------------------------------
+
+
+def _all_tensors(flat, name):
+    for leaf in flat.leaves:
+        if not isinstance(leaf, Tensor):
+            raise ValueError(f"{name}: thing passed to transform API must be Tensor, got {type(leaf)}")
+
+
+def _value_and_aux(func, flat, has_aux, name, state, token, config):
+    """The flat callback body shared by vjp, jvp and linearize: value tensors then aux tensors."""
+    def body(tensors):
+        value, aux = _split_aux(func(*flat.rebuild(tensors)), has_aux, name)
+        value_out, aux_out = _Out(value), _Out(aux)
+        if not value_out.leaves:
+            raise RuntimeError(f"{name}(f, ...): Expected f to be a function that has non-empty output (got {value!r})")
+        value_out.require_tensors(f"{name}(f, ...): expected f(*primals) to return only tensors, got {{}}")
+        _check_config(token, config, (len(value_out.positions), len(aux_out.positions)))
+        state["value"], state["aux"] = value_out, aux_out
+        return value_out.tensors() + aux_out.tensors()
+
+    return body
+
+
+class _VJPFunction:
+    """The pullback returned by vjp: cotangents shaped like the outputs -> one cotangent per primal."""
+
+    def __init__(self, pullback, flat, value_out, aux_tensors):
+        self._pullback = pullback
+        self._flat = flat
+        self._value = value_out
+        self._aux = aux_tensors
+
+    def __call__(self, cotangents, retain_graph=True, create_graph=None):
+        leaves, spec = tree_flatten(cotangents)
+        if spec != self._value.spec:
+            raise RuntimeError(f"Expected pytree structure of cotangents to be the same as pytree structure of "
+                               f"outputs to the function. cotangents: {spec}, primal output: {self._value.spec}")
+        for leaf in leaves:
+            if not isinstance(leaf, Tensor):
+                raise ValueError(f"vjp_fn: cotangents must be Tensors, got {type(leaf)}")
+        from ._ops import zeros_like
+        seeds = leaves + [zeros_like(a) for a in self._aux]
+        return self._flat.rebuild(self._pullback(seeds))  # one cotangent per primal (zeros for integer ones)
+
+
+def vjp(func, *primals, has_aux=False):
+    """(func(*primals), vjp_fn[, aux]): vjp_fn(cotangents) gives one cotangent per primal, as a tuple."""
+    name = "vjp"
+    flat = _Args(primals)
+    _all_tensors(flat, name)
+    inputs = flat.inputs()
+    state = {}
+
+    def attempt(config, token):
+        f = Function.from_python(_value_and_aux(func, flat, has_aux, name, state, token, config), len(inputs), sum(config))
+        n_out = sum(config)
+        outputs = _make_outputs(n_out)
+        pullback = ctypes.c_void_p()
+        invoke(lib.sf_vjp, f._h, _capi.handles(inputs), len(inputs), outputs, n_out, ctypes.byref(pullback))
+        return [wrap(h) for h in outputs], Function(pullback.value, n_out, len(inputs)), config
+
+    results, pullback, (n_value, _) = _with_discovery(func, (name, flat.key, has_aux), (1, 0), attempt)
+    value, aux = results[:n_value], results[n_value:]
+    vjp_fn = _VJPFunction(pullback, flat, state["value"], aux)
+    output = state["value"].rebuild(value)
+    if has_aux:
+        return output, vjp_fn, state["aux"].rebuild(aux)
+    return output, vjp_fn
+
+
+# -------------------------------------------------------------------------------------------------
+# jvp, linearize
+# -------------------------------------------------------------------------------------------------
+
+
+def jvp(func, primals, tangents, *, strict=False, has_aux=False):
+    """(func(*primals), the tangent of the output[, aux]) for tangents shaped like the primals."""
+    name = "jvp"
+    if not isinstance(primals, tuple):
+        raise RuntimeError(f"{name}(f, primals, tangents): Expected primals to be a tuple. "
+                           f"E.g. it should be valid to call f(*primals).")
+    if not isinstance(tangents, tuple):
+        raise RuntimeError(f"{name}(f, primals, tangents): Expected tangents to be a tuple")
+    if strict:
+        # torch.func raises when an output does not depend on the inputs; the library returns zero tangents for
+        # those outputs, indistinguishable from a true zero, so strict mode cannot be honoured.
+        raise NotImplementedError(f"{name}(f, primals, tangents, strict=True): strict=True is not supported by swiftfunc "
+                                  f"(outputs independent of the inputs get zero tangents)")
+    flat = _Args(primals)
+    flat_tangents = _Args(tangents)
+    if flat.specs != flat_tangents.specs:
+        raise RuntimeError(f"{name}(f, primals, tangents): Expected primals and tangents to have the same python "
+                           f"structure. For example, if primals is a tuple of 3 tensors, tangents also must be. "
+                           f"Got primals with structure {flat.specs} and tangents with structure {flat_tangents.specs}")
+    _all_tensors(flat, name)
+    _all_tensors(flat_tangents, name)
+    inputs, tangent_inputs = flat.inputs(), flat_tangents.inputs()
+    state = {}
+
+    def attempt(config, token):
+        f = Function.from_python(_value_and_aux(func, flat, has_aux, name, state, token, config), len(inputs), sum(config))
+        n_out = sum(config)
+        outputs, tangents_out = _make_outputs(n_out), _make_outputs(n_out)
+        invoke(lib.sf_jvp, f._h, _capi.handles(inputs), _capi.handles(tangent_inputs), len(inputs), outputs,
+               tangents_out, n_out)
+        return [wrap(h) for h in outputs], [wrap(h) for h in tangents_out], config
+
+    outputs, out_tangents, (n_value, _) = _with_discovery(func, (name, flat.key, has_aux), (1, 0), attempt)
+    value_out = state["value"]
+    result = (value_out.rebuild(outputs[:n_value]), value_out.rebuild(out_tangents[:n_value]))
+    if has_aux:
+        return result + (state["aux"].rebuild(outputs[n_value:]),)
+    return result
+
+
+def linearize(func, *primals):
+    """(func(*primals), jvp_fn): jvp_fn(*tangents) is the output tangent at these primals."""
+    name = "linearize"
+    flat = _Args(primals)
+    _all_tensors(flat, name)
+    inputs = flat.inputs()
+    state = {}
+
+    def attempt(config, token):
+        f = Function.from_python(_value_and_aux(func, flat, False, name, state, token, config), len(inputs), sum(config))
+        n_out = sum(config)
+        outputs = _make_outputs(n_out)
+        linear = ctypes.c_void_p()
+        invoke(lib.sf_linearize, f._h, _capi.handles(inputs), len(inputs), outputs, n_out, ctypes.byref(linear))
+        return [wrap(h) for h in outputs], Function(linear.value, len(inputs), n_out)
+
+    outputs, linear = _with_discovery(func, (name, flat.key), (1, 0), attempt)
+    value_out = state["value"]
+
+    def jvp_fn(*tangents):
+        flat_tangents = _Args(tangents)
+        if flat_tangents.specs != flat.specs:
+            raise RuntimeError(f"linearize: expected tangents with the structure of the primals {flat.specs}, "
+                               f"got {flat_tangents.specs}")
+        _all_tensors(flat_tangents, "linearize")
+        for t, p in zip(flat_tangents.inputs(), inputs):
+            if t.shape != p.shape or t.dtype is not p.dtype:
+                raise RuntimeError(f"linearize: expected a tangent of shape {p.shape} and dtype {p.dtype}, "
+                                   f"got shape {t.shape} and dtype {t.dtype}")
+        return value_out.rebuild(linear(flat_tangents.inputs()))
+
+    return value_out.rebuild(outputs), jvp_fn
+
+
+# -------------------------------------------------------------------------------------------------
+# jacrev, jacfwd, hessian
+# -------------------------------------------------------------------------------------------------
+
+
+def _jacobian_call(func, argnums, has_aux, name, args, make, composed):
+    """Shared by jacrev and jacfwd: make(f, wrt, c_has_aux) is the C transform of the flat function;
+    composed(nums, as_tuple) computes (jacobian, aux) from vjp/jvp and vmap when f returns several
+    output tensors besides its aux (which the library's has_aux does not take)."""
+    nums, as_tuple = _argnums(argnums, len(args), name)
+    flat = _Args(args)
+    wrt = flat.flat_indices(nums, name)
+    inputs = flat.inputs()
+    state = {}
+
+    def attempt(config, token):
+        n_value, n_aux = config
+        f = Function.from_python(_value_and_aux(func, flat, has_aux, name, state, token, config), len(inputs),
+                                 n_value + n_aux)
+        if n_aux and n_value != 1:  # the library's has_aux takes one value output: compose in Python
+            return None, config
+        # The library's has_aux needs aux tensors; aux made only of other objects comes from the callback.
+        return make(f, wrt, n_aux > 0)(inputs), config
+
+    outputs, (n_value, _) = _with_discovery(func, (name, flat.key, has_aux), (1, 0), attempt)
+    if outputs is None:
+        return composed(nums, as_tuple)
+    k = len(wrt)
+    per_output = [flat.group(nums, outputs[i * k:(i + 1) * k], as_tuple) for i in range(n_value)]
+    jacobian = state["value"].rebuild(per_output)
+    if has_aux:
+        return jacobian, state["aux"].rebuild(outputs[n_value * k:])
+    return jacobian
+
+
+def _selected(func, args, nums):
+    """func as a function of the arguments in nums only (the others fixed), and those arguments."""
+    def partial(*selected):
+        full = list(args)
+        for n, value in zip(nums, selected):
+            full[n] = value
+        return func(*full)
+
+    return partial, tuple(args[n] for n in nums)
+
+
+def _basis(leaf):
+    """The identity as [numel, *leaf.shape]: one one-hot tangent/cotangent per element."""
+    from ._ops import eye
+
+    n = leaf.numel()
+    return eye(n, dtype=leaf.dtype).reshape((n,) + leaf.shape)
+
+
+def _jacrev_composed(func, args, nums, as_tuple, chunk_size):
+    """jacrev with has_aux for several output tensors: vmap of vjp_fn over one-hot cotangents."""
+    from ._ops import zeros_like
+
+    partial, primals = _selected(func, args, nums)
+    out, vjp_fn, aux = vjp(partial, *primals, has_aux=True)
+    leaves, spec = tree_flatten(out)
+    rows = []
+    for i, leaf in enumerate(leaves):
+        def pull(cotangent, i=i):
+            seeds = [cotangent if j == i else zeros_like(other) for j, other in enumerate(leaves)]
+            return vjp_fn(spec.unflatten(seeds))
+
+        per_arg = vmap(pull, chunk_size=chunk_size)(_basis(leaf))
+        shaped = _map_tensors(lambda j, leaf=leaf: j.reshape(leaf.shape + j.shape[1:]), per_arg)
+        rows.append(shaped if as_tuple else shaped[0])
+    return spec.unflatten(rows), aux
+
+
+def _jacfwd_composed(func, args, nums, as_tuple, randomness):
+    """jacfwd with has_aux for several output tensors: vmap of jvp over one-hot tangents."""
+    from ._ops import movedim, zeros_like
+
+    partial, primals = _selected(func, args, nums)
+    inputs, input_spec = tree_flatten(primals)
+    columns, aux, out_spec = [], None, None
+    for j, leaf in enumerate(inputs):
+        def push(tangent, j=j):
+            tangents = [tangent if k == j else zeros_like(p) for k, p in enumerate(inputs)]
+            _, out_tangent, aux = jvp(partial, primals, input_spec.unflatten(tangents), has_aux=True)
+            return out_tangent, aux
+
+        out_tangent, aux = vmap(push, out_dims=(0, None), randomness=randomness)(_basis(leaf))
+        leaves, out_spec = tree_flatten(out_tangent)
+        columns.append([movedim(t, 0, -1).reshape(t.shape[1:] + leaf.shape) for t in leaves])
+    rows = []
+    for i in range(out_spec.num_leaves):
+        per_arg = input_spec.unflatten([column[i] for column in columns])
+        rows.append(per_arg if as_tuple else per_arg[0])
+    return out_spec.unflatten(rows), aux
+
+
+def _map_tensors(fn, tree):
+    leaves, spec = tree_flatten(tree)
+    return spec.unflatten([fn(x) if isinstance(x, Tensor) else x for x in leaves])
+
+
+def jacrev(func, argnums=0, *, has_aux=False, chunk_size=None, _preallocate_and_copy=False):
+    """The Jacobian of func with respect to the arguments in argnums, by reverse mode (vmap over vjp).
+
+    The result nests [output pytree] x [argnums / argument pytree]; each entry has shape
+    output.shape + input.shape. chunk_size computes at most that many rows per vmap.
+    """
+    _check_argnums_type(argnums, "jacrev")
+    if chunk_size is not None and not (isinstance(chunk_size, int) and chunk_size > 0):
+        raise ValueError("jacrev: `chunk_size` should be greater than 0.")
+
+    def make(f, wrt, c_has_aux):
+        return Function.made_by(lib.sf_jacrev, f._h, int32s(wrt), len(wrt), c_has_aux, chunk_size or 0)
+
+    @_wraps(func, "jacrev")
+    def wrapper(*args):
+        def composed(nums, as_tuple):
+            return _jacrev_composed(func, args, nums, as_tuple, chunk_size)
+
+        return _jacobian_call(func, argnums, has_aux, "jacrev", args, make, composed)
+
+    return wrapper
+
+
+def jacfwd(func, argnums=0, has_aux=False, *, randomness="error"):
+    """The Jacobian of func by forward mode (vmap over jvp); the same result structure as jacrev."""
+    _check_argnums_type(argnums, "jacfwd")
+    mode = _randomness(randomness)
+
+    def make(f, wrt, c_has_aux):
+        return Function.made_by(lib.sf_jacfwd, f._h, int32s(wrt), len(wrt), c_has_aux, mode)
+
+    @_wraps(func, "jacfwd")
+    def wrapper(*args):
+        def composed(nums, as_tuple):
+            return _jacfwd_composed(func, args, nums, as_tuple, randomness)
+
+        return _jacobian_call(func, argnums, has_aux, "jacfwd", args, make, composed)
+
+    return wrapper
+
+
+def hessian(func, argnums=0):
+    """The Hessian of func: jacfwd(jacrev(func, argnums), argnums)."""
+    _check_argnums_type(argnums, "hessian")
+    composed = jacfwd(jacrev(func, argnums), argnums)
+    name = "hessian"
+
+    @_wraps(func, "hessian")
+    def wrapper(*args):
+        nums, as_tuple = _argnums(argnums, len(args), name)
+        flat = _Args(args)
+        wrt = flat.flat_indices(nums, name)
+        inputs = flat.inputs()
+        state = {}
+
+        def attempt(config, token):
+            f = Function.from_python(_value_and_aux(func, flat, False, name, state, token, config), len(inputs),
+                                     sum(config))
+            if config[0] != 1:
+                return None
+            return Function.made_by(lib.sf_hessian, f._h, int32s(wrt), len(wrt))(inputs)
+
+        outputs = _with_discovery(func, (name, flat.key), (1, 0), attempt)
+        if outputs is None:  # several output tensors: the general composition
+            return composed(*args)
+        k = len(wrt)
+        rows = [flat.group(nums, outputs[a * k:(a + 1) * k], as_tuple) for a in range(k)]
+        return state["value"].rebuild([flat.group(nums, rows, as_tuple)])
+
+    return wrapper
+
+
+# -------------------------------------------------------------------------------------------------
+# vmap
+# -------------------------------------------------------------------------------------------------
+
+
+def vmap(func, in_dims=0, out_dims=0, randomness="error", *, chunk_size=None):
+    """func mapped over a batch dim of its inputs (torch.func.vmap).
+
+    in_dims: an int, or a tuple with one entry per positional argument, each an int, None (not mapped)
+    or a pytree matching that argument. out_dims: an int or a pytree of int/None matching the output.
+    kwargs are passed through unmapped. randomness: 'error', 'different' or 'same'. chunk_size: map at
+    most that many elements at a time.
+    """
+    if not isinstance(in_dims, (int, tuple)) or isinstance(in_dims, bool):
+        raise ValueError(f"vmap(func, in_dims={in_dims}, ...): expected `in_dims` to be int or a (potentially "
+                         f"nested) tuple matching the structure of inputs, got: {type(in_dims)}.")
+    mode = _randomness(randomness)
+    if chunk_size is not None and not (isinstance(chunk_size, int) and chunk_size > 0):
+        raise ValueError(f"vmap: chunk_size should be None or greater than 0. (got {chunk_size})")
+
+    @_wraps(func, "vmap")
+    def wrapper(*args, **kwargs):
+        return _vmap_call(func, in_dims, out_dims, mode, chunk_size, args, kwargs)
+
+    return wrapper
+
+
+def _in_dims_per_leaf(in_dims, args, flat):
+    if isinstance(in_dims, int):
+        per_arg = [in_dims] * len(args)
+    else:
+        if not isinstance(in_dims, tuple) or len(in_dims) != len(args):
+            raise ValueError(f"vmap(f, in_dims={in_dims}, ...)(<inputs>): in_dims is not compatible with the "
+                             f"structure of `inputs`. in_dims has structure {tree_flatten(in_dims)[1]} but inputs "
+                             f"has structure {tuple(flat.specs)}.")
+        per_arg = in_dims
+    dims = []
+    for prefix, spec in zip(per_arg, flat.specs):
+        try:
+            dims.extend(broadcast_prefix(prefix, spec, "in_dims"))
+        except ValueError as error:
+            raise ValueError(f"vmap(f, in_dims={in_dims}, ...)(<inputs>): in_dims is not compatible with the "
+                             f"structure of `inputs`: {error}") from None
+    return dims
+
+
+def _vmap_call(func, in_dims, out_dims, mode, chunk_size, args, kwargs):
+    flat = _Args(args)
+    leaf_dims = _in_dims_per_leaf(in_dims, args, flat)
+    c_in_dims, sizes = [], []
+    for leaf, d in zip(flat.leaves, leaf_dims):
+        if d is not None and not isinstance(d, int):
+            raise ValueError(f"vmap(f, in_dims={in_dims}, ...)(<inputs>): expected in_dims entries to be int or "
+                             f"None, got {d!r}")
+        if isinstance(leaf, Tensor):
+            if d is None:
+                c_in_dims.append(_capi.NOT_MAPPED)
+                continue
+            ndim = leaf.ndim
+            if not -ndim <= d < ndim:
+                raise ValueError(f"vmap(f, in_dims={in_dims}, ...)(<inputs>): Got in_dim={d} for an input but the "
+                                 f"input is of dimensionality {ndim} so expected in_dim to satisfy "
+                                 f"-{ndim} <= in_dim < {ndim}.")
+            c_in_dims.append(d)
+            sizes.append(leaf.shape[d])
+        elif d is not None:
+            raise ValueError(f"vmap(f, in_dims={in_dims}, ...)(<inputs>): Got in_dim={d} for an input but the input "
+                             f"is of type {type(leaf)}. We cannot vmap over non-Tensor arguments, please use None "
+                             f"as the respective in_dim")
+    if not sizes:
+        raise ValueError(f"vmap(f, in_dims={in_dims}, ...)(<inputs>): at least one input must be a Tensor mapped "
+                         f"over a dim (in_dims gives None for every Tensor input)")
+    if any(s != sizes[0] for s in sizes):
+        raise ValueError(f"vmap: Expected all tensors to have the same size in the mapped dimension, got sizes "
+                         f"{sizes} for the mapped dimension")
+    inputs = flat.inputs()
+    state = {}
+
+    def layout(out):
+        """(C out dims of the tensor outputs,) derived from out_dims and the output's structure."""
+        try:
+            per_leaf = broadcast_prefix(out_dims, out.spec, "out_dims")
+        except ValueError as error:
+            raise ValueError(f"vmap(f, ..., out_dims={out_dims})(<inputs>): out_dims is not compatible with the "
+                             f"structure of `outputs`: {error}") from None
+        result = []
+        for leaf, d in zip(out.leaves, per_leaf):
+            if d is not None and not isinstance(d, int):
+                raise ValueError(f"vmap: out_dims entries must be int or None, got {d!r}")
+            if isinstance(leaf, Tensor):
+                result.append(_capi.NOT_MAPPED if d is None else d)
+            elif d is not None:
+                raise ValueError(f"vmap(f, ...): `f` must only return Tensors, got type {type(leaf)}. Did you mean "
+                                 f"to set out_dims= to None for output?")
+        return tuple(result) or (_capi.NOT_MAPPED,)
+
+    def attempt(config, token):
+        def body(tensors):
+            out = _Out(func(*flat.rebuild(tensors), **kwargs))
+            _check_config(token, config, layout(out))
+            state["out"] = out
+            results = out.tensors()
+            if not results:  # only non-Tensor outputs: one placeholder keeps the function's arity >= 1
+                from ._ops import zeros
+                results = [zeros(())]
+            return results
+
+        f = Function.from_python(body, len(inputs), len(config))
+        mapped = Function.made_by(lib.sf_vmap, f._h, int64s(c_in_dims), len(c_in_dims), int64s(config), len(config),
+                                  chunk_size or 0, mode)
+        return mapped(inputs)
+
+    initial = (out_dims,) if isinstance(out_dims, int) else (0,)
+    outputs = _with_discovery(func, ("vmap", flat.key, repr(out_dims)), initial, attempt)
+    out = state["out"]
+    return out.rebuild(outputs[:len(out.positions)])
+
+
+# -------------------------------------------------------------------------------------------------
+# nn.Module utilities
+# -------------------------------------------------------------------------------------------------
+
+
+def functional_call(module, parameter_and_buffer_dicts, args=None, kwargs=None, *, tie_weights=True, strict=False):
+    """module(*args, **kwargs) with its parameters and buffers replaced by the given tensors.
+
+    parameter_and_buffer_dicts: a dict of name -> Tensor, or a sequence of such dicts with disjoint keys.
+    The module itself is left unchanged afterwards.
+    """
+    if isinstance(parameter_and_buffer_dicts, dict):
+        values = dict(parameter_and_buffer_dicts)
+    else:
+        values = {}
+        for d in parameter_and_buffer_dicts:
+            overlap = set(values) & set(d)
+            if overlap:
+                raise ValueError(f"{sorted(overlap)} appeared in multiple dictionaries; behavior of functional call "
+                                 f"is ambiguous")
+            values.update(d)
+    if strict:
+        expected = {name for name, _ in module.named_parameters()} | {name for name, _ in module.named_buffers()}
+        missing, unexpected = sorted(expected - set(values)), sorted(set(values) - expected)
+        if missing or unexpected:
+            raise RuntimeError(f"Error(s) in reparametrizing for {type(module).__name__}: missing keys {missing}, "
+                               f"unexpected keys {unexpected}")
+    if args is None:
+        args = ()
+    elif not isinstance(args, tuple):
+        args = (args,)
+    kwargs = kwargs or {}
+    with module._swapped(values):
+        return module(*args, **kwargs)
+
+
+def stack_module_state(models):
+    """(params, buffers): each parameter and buffer of the (same-class) models stacked along a new dim 0."""
+    from ._ops import stack
+
+    models = list(models)
+    if not models:
+        raise RuntimeError("stack_module_state: Expected at least one model, got 0.")
+    if not (all(m.training for m in models) or not any(m.training for m in models)):
+        raise RuntimeError("stack_module_state: Expected all models to have the same training/eval mode.")
+    first = type(models[0])
+    if not all(type(m) is first for m in models):
+        raise RuntimeError("stack_module_state: Expected all models to be of the same class.")
+    params = {name: stack([dict(m.named_parameters())[name].detach() for m in models])
+              for name, _ in models[0].named_parameters()}
+    buffers = {name: stack([dict(m.named_buffers())[name] for m in models]) for name, _ in models[0].named_buffers()}
+    return params, buffers
+
+
+def vmap_fallback_count():
+    """How often vmap looped over a batch for lack of a batching rule (0 for built-in ops)."""
+    from ._function import vmap_fallback_count as count
+
+    return count()
