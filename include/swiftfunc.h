@@ -628,7 +628,7 @@ sf_status sf_vmap_fallback_count(uint64_t *out_count);
  * VJP rule, jvp/jacfwd its JVP rule, vmap its batching rule or else a loop over the batch.
  *
  * The forward always receives concrete tensors (readable with sf_tensor_copy_to or zero-copy
- * with sf_tensor_to_dlpack), whatever transforms are active: they are stripped before it runs.
+ * with sf_to_dlpack), whatever transforms are active: they are stripped before it runs.
  *
  * Callback conventions (n = n_inputs, m = n_outputs, r = n_residuals; arrays in this order):
  *   forward: inputs[n]                                  -> outputs[m], residuals[r]
