@@ -461,9 +461,9 @@ TEST(bad_callback_results_are_errors) {
     sf::Tensor x = sf::ones({3});
     sf::Function wrong_count([](const std::vector<sf::Tensor>& in) { return std::vector<sf::Tensor>{in[0], in[0]}; },
                              1, 1);
-    CHECK_ERROR(wrong_count(x), SF_ERR_CALLBACK, "returned 2 outputs, the function has 1");
+    CHECK_ERROR(wrong_count(x), SF_ERR_CALLBACK, "sf::Function: the callable returned 2 outputs, expected 1");
     sf::Function undefined = [](const sf::Tensor&) { return sf::Tensor(); };
-    CHECK_ERROR(undefined(x), SF_ERR_CALLBACK, "output 0 is an undefined sf::Tensor");
+    CHECK_ERROR(undefined(x), SF_ERR_CALLBACK, "sf::Function: the callable returned an undefined sf::Tensor (result 0)");
 }
 
 TEST(nested_callbacks_rethrow_the_innermost_exception) {
