@@ -1111,10 +1111,10 @@ struct CustomContext {
         return 1;
     }
 
-    /** The C callbacks pass more arguments than the library promised: a library bug, reported, not trusted. */
-    static int wrong_arity(const char* who, size_t got, size_t expected) {
-        sf_set_error((std::string(who) + " was called with " + std::to_string(got) + " arguments, expected " +
-                      std::to_string(expected))
+    /** Sets the error for argument counts other than the library promised (a library bug, reported, not trusted). */
+    static int wrong_arity(const char* who, size_t n_in, size_t n_out, size_t expected_in, size_t expected_out) {
+        sf_set_error((std::string(who) + " was called with " + std::to_string(n_in) + " inputs and " + std::to_string(n_out) +
+                      " outputs, expected " + std::to_string(expected_in) + " and " + std::to_string(expected_out))
                          .c_str());
         return 1;
     }
@@ -1124,7 +1124,8 @@ struct CustomContext {
         return guarded("sf::CustomFunction: the forward threw an exception that is not a std::exception", [&] {
             const CustomContext& c = of(user_data);
             const char* who = "sf::CustomFunction: the forward";
-            if (n_in != c.n_inputs || n_out != c.n_outputs + c.n_residuals) return wrong_arity(who, n_in, c.n_inputs);
+            if (n_in != c.n_inputs || n_out != c.n_outputs + c.n_residuals)
+                return wrong_arity(who, n_in, n_out, c.n_inputs, c.n_outputs + c.n_residuals);
             CustomForwardResult result = c.forward(borrow_all(inputs, n_in));
             if (result.outputs.size() != c.n_outputs || result.residuals.size() != c.n_residuals)
                 return wrong_count(who, result.outputs.size(), result.residuals.size(), c.n_outputs, c.n_residuals);
@@ -1140,7 +1141,7 @@ struct CustomContext {
             const CustomContext& c = of(user_data);
             const char* who = "sf::CustomFunction: the vjp";
             size_t n = c.n_inputs, m = c.n_outputs, r = c.n_residuals;
-            if (n_in != n + 2 * m + r || n_out != n) return wrong_arity(who, n_in, n + 2 * m + r);
+            if (n_in != n + 2 * m + r || n_out != n) return wrong_arity(who, n_in, n_out, n + 2 * m + r, n);
             CustomVjpArgs args{borrow_all(inputs, n), borrow_all(inputs + n, m), borrow_all(inputs + n + m, r),
                                borrow_all(inputs + n + m + r, m)};
             std::vector<Tensor> cotangents = c.vjp(args);
@@ -1154,7 +1155,7 @@ struct CustomContext {
             const CustomContext& c = of(user_data);
             const char* who = "sf::CustomFunction: the jvp";
             size_t n = c.n_inputs, m = c.n_outputs;
-            if (n_in != 2 * n + m || n_out != m) return wrong_arity(who, n_in, 2 * n + m);
+            if (n_in != 2 * n + m || n_out != m) return wrong_arity(who, n_in, n_out, 2 * n + m, m);
             CustomJvpArgs args{borrow_all(inputs, n), borrow_all(inputs + n, m), borrow_all(inputs + n + m, n)};
             std::vector<Tensor> tangents = c.jvp(args);
             return store_results(who, "tangents", tangents, outputs, n_out);
@@ -1167,7 +1168,7 @@ struct CustomContext {
             const CustomContext& c = of(user_data);
             const char* who = "sf::CustomFunction: the batch rule";
             size_t m = c.n_outputs, r = c.n_residuals;
-            if (n_in != c.n_inputs || n_out != m + r) return wrong_arity(who, n_in, c.n_inputs);
+            if (n_in != c.n_inputs || n_out != m + r) return wrong_arity(who, n_in, n_out, c.n_inputs, m + r);
             CustomBatchArgs args{borrow_all(inputs, n_in), std::vector<int64_t>(in_dims, in_dims + n_in), batch_size};
             CustomBatchResult result = c.batch(args);
             if (result.outputs.size() != m || result.residuals.size() != r)
