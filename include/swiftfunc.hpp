@@ -12,6 +12,9 @@
  *    taking `const std::vector<sf::Tensor>&` with the arity given;
  *  - the transforms sf::grad, grad_and_value, vjp, jvp, linearize, jacrev, jacfwd, hessian, vmap,
  *    with options structs whose members have torch.func's defaults;
+ *  - sf::CustomFunction, a custom differentiable function (torch.autograd.Function, JAX's
+ *    custom_vjp/custom_jvp/custom_vmap) built from lambdas: a forward (a host kernel, say) with
+ *    VJP, JVP and batching rules, usable under every transform;
  *  - DLPack import/export with std::unique_ptr ownership;
  *  - one exception type, sf::Error, carrying the sf_status and the library's message.
  *
@@ -33,6 +36,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <exception>
+#include <functional>
 #include <initializer_list>
 #include <limits>
 #include <memory>
@@ -861,46 +865,73 @@ decltype(auto) call_positional(F& f, const std::vector<Tensor>& in, std::index_s
     return f(in[I]...);
 }
 
+/** Borrowed callback arguments as Tensors (each holding a reference of its own). */
+inline std::vector<Tensor> borrow_all(sf_tensor* const* handles, size_t n) {
+    std::vector<Tensor> tensors;
+    tensors.reserve(n);
+    for (size_t i = 0; i < n; i++) tensors.push_back(Tensor::borrow(handles[i]));
+    return tensors;
+}
+
+/**
+ * Stores a callable's results in a callback's `outputs` (new references), after checking that
+ * there are `n_outputs` of them and that each is defined; otherwise sets the library error and
+ * returns 1. `who` names the callable ("sf::Function: the callable"), `noun` its results
+ * ("outputs").
+ */
+inline int store_results(const std::string& who, const char* noun, std::vector<Tensor>& results, sf_tensor** outputs,
+                         size_t n_outputs) {
+    if (results.size() != n_outputs) {
+        sf_set_error((who + " returned " + std::to_string(results.size()) + " " + noun + ", expected " +
+                      std::to_string(n_outputs))
+                         .c_str());
+        return 1;
+    }
+    for (size_t i = 0; i < n_outputs; i++) {
+        if (!results[i].defined()) {
+            sf_set_error((who + " returned an undefined sf::Tensor (result " + std::to_string(i) + ")").c_str());
+            return 1;
+        }
+    }
+    for (size_t i = 0; i < n_outputs; i++) outputs[i] = results[i].release();
+    return 0;
+}
+
+/**
+ * The body of every trampoline: runs `body` (returning the callback's status) so that no
+ * exception unwinds through the library's frames. An exception is parked for check_call, which
+ * rethrows it to the caller, and its what() becomes the library's error message.
+ */
+template <class Body> int guarded(const char* who, Body&& body) noexcept {
+    try {
+        return body();
+    } catch (const std::exception& e) {
+        pending_exception() = std::current_exception();
+        sf_set_error(e.what());
+    } catch (...) {
+        pending_exception() = std::current_exception();
+        sf_set_error(who);
+    }
+    return 1;
+}
+
+/** The free_user_data of a context the wrapper allocated with `new T`. */
+template <class T> void destroy(void* user_data) noexcept { delete static_cast<T*>(user_data); }
+
 /**
  * The user_data of a function made from a C++ callable G (called with the inputs as a vector,
- * returning the outputs as a vector). The library frees it through destroy().
+ * returning the outputs as a vector). The library frees it through destroy<Callback>().
  */
 template <class G> struct Callback {
     G fn;
 
     static int invoke(void* user_data, sf_tensor* const* inputs, size_t n_inputs, sf_tensor** outputs,
                       size_t n_outputs) noexcept {
-        try {
-            std::vector<Tensor> args;
-            args.reserve(n_inputs);
-            for (size_t i = 0; i < n_inputs; i++) args.push_back(Tensor::borrow(inputs[i]));
-            std::vector<Tensor> results = static_cast<Callback*>(user_data)->fn(args);
-            if (results.size() != n_outputs) {
-                sf_set_error(("sf::Function: the callable returned " + std::to_string(results.size()) +
-                              " outputs, the function has " + std::to_string(n_outputs))
-                                 .c_str());
-                return 1;
-            }
-            for (size_t i = 0; i < n_outputs; i++) {
-                if (!results[i].defined()) {
-                    sf_set_error(("sf::Function: output " + std::to_string(i) + " is an undefined sf::Tensor").c_str());
-                    return 1;
-                }
-            }
-            for (size_t i = 0; i < n_outputs; i++) outputs[i] = results[i].release();
-            return 0;
-        } catch (const std::exception& e) {
-            // Parked for the caller; it must not unwind through the library's frames.
-            pending_exception() = std::current_exception();
-            sf_set_error(e.what());
-        } catch (...) {
-            pending_exception() = std::current_exception();
-            sf_set_error("sf::Function: the callable threw an exception that is not a std::exception");
-        }
-        return 1;
+        return guarded("sf::Function: the callable threw an exception that is not a std::exception", [&] {
+            std::vector<Tensor> results = static_cast<Callback*>(user_data)->fn(borrow_all(inputs, n_inputs));
+            return store_results("sf::Function: the callable", "outputs", results, outputs, n_outputs);
+        });
     }
-
-    static void destroy(void* user_data) noexcept { delete static_cast<Callback*>(user_data); }
 };
 
 }  // namespace detail
@@ -1012,10 +1043,341 @@ private:
         using Context = detail::Callback<std::decay_t<G>>;
         auto* context = new Context{std::forward<G>(adapter)};
         // The library owns the context from here on, also when this call fails.
-        detail::check(sf_function_new(&Context::invoke, context, &Context::destroy, n_inputs, n_outputs, &handle_));
+        detail::check(sf_function_new(&Context::invoke, context, &detail::destroy<Context>, n_inputs, n_outputs, &handle_));
     }
 
     sf_function* handle_ = nullptr;
+};
+
+// MARK: - Custom differentiable functions
+
+/** What a custom function's forward returns when it saves residuals: its outputs, then the data its VJP needs. */
+struct CustomForwardResult {
+    std::vector<Tensor> outputs;   /**< the function's outputs (n_outputs). */
+    std::vector<Tensor> residuals; /**< saved for the VJP (n_residuals; JAX's `res`, torch's save_for_backward). */
+};
+
+/** The arguments of a custom function's VJP rule. */
+struct CustomVjpArgs {
+    std::vector<Tensor> inputs;     /**< the inputs of the forward call. */
+    std::vector<Tensor> outputs;    /**< its outputs. */
+    std::vector<Tensor> residuals;  /**< the residuals it saved. */
+    std::vector<Tensor> cotangents; /**< one per output, shaped like it (zeros for an output without one). */
+};
+
+/** The arguments of a custom function's JVP rule. */
+struct CustomJvpArgs {
+    std::vector<Tensor> inputs;   /**< the inputs of the forward call. */
+    std::vector<Tensor> outputs;  /**< its outputs. */
+    std::vector<Tensor> tangents; /**< one per input, shaped like it (zeros for an input without one). */
+};
+
+/** The arguments of a custom function's batching rule: its inputs with a batch dim each. */
+struct CustomBatchArgs {
+    std::vector<Tensor> inputs;   /**< input k is batched along in_dims[k]... */
+    std::vector<int64_t> in_dims; /**< ... or sf::not_mapped: the same for every element. */
+    int64_t batch_size = 0;       /**< the size of the batched dims. */
+};
+
+/** What a batching rule returns: the batched outputs and residuals, with where their batch dims are. */
+struct CustomBatchResult {
+    std::vector<Tensor> outputs;        /**< n_outputs tensors. */
+    std::vector<Tensor> residuals;      /**< n_residuals tensors. */
+    std::vector<int64_t> out_dims;      /**< per output: its batch dim or sf::not_mapped; {} means all 0. */
+    std::vector<int64_t> residual_dims; /**< per residual, likewise; {} means all 0. */
+};
+
+namespace detail {
+
+/**
+ * The user_data of a custom function: its rules as type-erased callables. One context serves the
+ * four C callbacks (the desc has one user_data); the library frees it through destroy<>().
+ */
+struct CustomContext {
+    size_t n_inputs, n_outputs, n_residuals;
+    std::function<CustomForwardResult(const std::vector<Tensor>&)> forward;
+    std::function<std::vector<Tensor>(const CustomVjpArgs&)> vjp;
+    std::function<std::vector<Tensor>(const CustomJvpArgs&)> jvp;
+    std::function<CustomBatchResult(const CustomBatchArgs&)> batch;
+
+    static CustomContext& of(void* user_data) noexcept { return *static_cast<CustomContext*>(user_data); }
+
+    /** Sets the library error for a result list of the wrong length and returns 1. */
+    static int wrong_count(const char* who, size_t got_outputs, size_t got_residuals, size_t outputs, size_t residuals) {
+        sf_set_error((std::string(who) + " returned " + std::to_string(got_outputs) + " outputs and " +
+                      std::to_string(got_residuals) + " residuals, expected " + std::to_string(outputs) + " and " +
+                      std::to_string(residuals))
+                         .c_str());
+        return 1;
+    }
+
+    /** Sets the error for argument counts other than the library promised (a library bug, reported, not trusted). */
+    static int wrong_arity(const char* who, size_t n_in, size_t n_out, size_t expected_in, size_t expected_out) {
+        sf_set_error((std::string(who) + " was called with " + std::to_string(n_in) + " inputs and " + std::to_string(n_out) +
+                      " outputs, expected " + std::to_string(expected_in) + " and " + std::to_string(expected_out))
+                         .c_str());
+        return 1;
+    }
+
+    static int forward_callback(void* user_data, sf_tensor* const* inputs, size_t n_in, sf_tensor** outputs,
+                                size_t n_out) noexcept {
+        return guarded("sf::CustomFunction: the forward threw an exception that is not a std::exception", [&] {
+            const CustomContext& c = of(user_data);
+            const char* who = "sf::CustomFunction: the forward";
+            if (n_in != c.n_inputs || n_out != c.n_outputs + c.n_residuals)
+                return wrong_arity(who, n_in, n_out, c.n_inputs, c.n_outputs + c.n_residuals);
+            CustomForwardResult result = c.forward(borrow_all(inputs, n_in));
+            if (result.outputs.size() != c.n_outputs || result.residuals.size() != c.n_residuals)
+                return wrong_count(who, result.outputs.size(), result.residuals.size(), c.n_outputs, c.n_residuals);
+            std::vector<Tensor> values = std::move(result.outputs);
+            for (Tensor& residual : result.residuals) values.push_back(std::move(residual));
+            return store_results(who, "outputs and residuals", values, outputs, n_out);
+        });
+    }
+
+    static int vjp_callback(void* user_data, sf_tensor* const* inputs, size_t n_in, sf_tensor** outputs,
+                            size_t n_out) noexcept {
+        return guarded("sf::CustomFunction: the vjp threw an exception that is not a std::exception", [&] {
+            const CustomContext& c = of(user_data);
+            const char* who = "sf::CustomFunction: the vjp";
+            size_t n = c.n_inputs, m = c.n_outputs, r = c.n_residuals;
+            if (n_in != n + 2 * m + r || n_out != n) return wrong_arity(who, n_in, n_out, n + 2 * m + r, n);
+            CustomVjpArgs args{borrow_all(inputs, n), borrow_all(inputs + n, m), borrow_all(inputs + n + m, r),
+                               borrow_all(inputs + n + m + r, m)};
+            std::vector<Tensor> cotangents = c.vjp(args);
+            return store_results(who, "cotangents", cotangents, outputs, n_out);
+        });
+    }
+
+    static int jvp_callback(void* user_data, sf_tensor* const* inputs, size_t n_in, sf_tensor** outputs,
+                            size_t n_out) noexcept {
+        return guarded("sf::CustomFunction: the jvp threw an exception that is not a std::exception", [&] {
+            const CustomContext& c = of(user_data);
+            const char* who = "sf::CustomFunction: the jvp";
+            size_t n = c.n_inputs, m = c.n_outputs;
+            if (n_in != 2 * n + m || n_out != m) return wrong_arity(who, n_in, n_out, 2 * n + m, m);
+            CustomJvpArgs args{borrow_all(inputs, n), borrow_all(inputs + n, m), borrow_all(inputs + n + m, n)};
+            std::vector<Tensor> tangents = c.jvp(args);
+            return store_results(who, "tangents", tangents, outputs, n_out);
+        });
+    }
+
+    static int batch_callback(void* user_data, sf_tensor* const* inputs, const int64_t* in_dims, size_t n_in,
+                              int64_t batch_size, sf_tensor** outputs, int64_t* out_dims, size_t n_out) noexcept {
+        return guarded("sf::CustomFunction: the batch rule threw an exception that is not a std::exception", [&] {
+            const CustomContext& c = of(user_data);
+            const char* who = "sf::CustomFunction: the batch rule";
+            size_t m = c.n_outputs, r = c.n_residuals;
+            if (n_in != c.n_inputs || n_out != m + r) return wrong_arity(who, n_in, n_out, c.n_inputs, m + r);
+            CustomBatchArgs args{borrow_all(inputs, n_in), std::vector<int64_t>(in_dims, in_dims + n_in), batch_size};
+            CustomBatchResult result = c.batch(args);
+            if (result.outputs.size() != m || result.residuals.size() != r)
+                return wrong_count(who, result.outputs.size(), result.residuals.size(), m, r);
+            if ((!result.out_dims.empty() && result.out_dims.size() != m) ||
+                (!result.residual_dims.empty() && result.residual_dims.size() != r)) {
+                sf_set_error((std::string(who) + " returned " + std::to_string(result.out_dims.size()) + " out_dims and " +
+                              std::to_string(result.residual_dims.size()) + " residual_dims, expected " +
+                              std::to_string(m) + " and " + std::to_string(r) + " (or none: all 0)")
+                                 .c_str());
+                return 1;
+            }
+            std::vector<Tensor> values = std::move(result.outputs);
+            for (Tensor& residual : result.residuals) values.push_back(std::move(residual));
+            if (store_results(who, "outputs and residuals", values, outputs, n_out) != 0) return 1;
+            for (size_t k = 0; k < m + r; k++) {
+                const std::vector<int64_t>& dims = k < m ? result.out_dims : result.residual_dims;
+                size_t index = k < m ? k : k - m;
+                out_dims[k] = dims.empty() ? 0 : dims[index];
+            }
+            return 0;
+        });
+    }
+};
+
+/**
+ * A copyable callable sharing `f`: std::function needs copyable targets, and a custom function's
+ * rules may be move-only (they capture a std::unique_ptr, say). Every function built from one
+ * CustomFunction shares the callables.
+ */
+template <class F> auto share_callable(F&& f) {
+    return std::make_shared<std::decay_t<F>>(std::forward<F>(f));
+}
+
+/** A forward's result as a CustomForwardResult: a CustomForwardResult, or the outputs alone. */
+template <class R> CustomForwardResult to_forward_result(R&& result) {
+    if constexpr (std::is_same<std::decay_t<R>, CustomForwardResult>::value) {
+        return std::forward<R>(result);
+    } else {
+        return CustomForwardResult{to_outputs(std::forward<R>(result)), {}};
+    }
+}
+
+}  // namespace detail
+
+/**
+ * A custom differentiable function (torch.autograd.Function; JAX's custom_vjp, custom_jvp and
+ * custom_vmap) made from C++ callables: a forward that swiftfunc does not look inside — a host
+ * kernel reading values with to_vector() and making tensors with from_data(), say — and rules for
+ * its derivatives and batching. It builds an ordinary sf::Function (sf_custom_function_new) that
+ * every transform treats as one operation: grad/vjp/jacrev use the VJP rule, jvp/jacfwd the JVP
+ * rule, vmap the batching rule or else a loop over the batch (counted by vmap_fallback_count()).
+ *
+ *     sf::Function softplus = sf::CustomFunction("softplus")
+ *         .n_residuals(1)
+ *         .forward([](const sf::Tensor& x) {            // the input count is deduced: 1
+ *             ... host kernel ...
+ *             return sf::CustomForwardResult{{y}, {slope}};
+ *         })
+ *         .vjp([](const sf::CustomVjpArgs& a) { return a.cotangents[0] * a.residuals[0]; })
+ *         .jvp([](const sf::CustomJvpArgs& a) { return a.tangents[0] * sf::sigmoid(a.inputs[0]); });
+ *
+ * The callables:
+ *  - forward: takes the inputs as N `const sf::Tensor&`s (N deduced) or as one
+ *    `const std::vector<sf::Tensor>&` (then set n_inputs); returns the outputs (an sf::Tensor, a
+ *    std::array/std::pair/std::tuple of them or a std::vector) or, to save residuals, a
+ *    CustomForwardResult. Its inputs are always concrete tensors, whatever transforms are active.
+ *  - vjp (optional; without it reverse mode fails with SF_ERR_UNSUPPORTED naming the function):
+ *    CustomVjpArgs -> one cotangent per input, shaped like it.
+ *  - jvp (optional; likewise for forward mode): CustomJvpArgs -> one tangent per output.
+ *  - batch (optional): CustomBatchArgs -> CustomBatchResult, the forward over a whole batch.
+ * By default the rules are host kernels (they may read values): they are called with concrete
+ * tensors only and can be differentiated once — grad of grad through them fails with
+ * SF_ERR_TRANSFORM. rules_use_ops() declares that the vjp, jvp and batch rules use only
+ * swiftfunc ops: they are then transformed like any function, so hessian works (it needs a vjp
+ * and a jvp). Residuals carry no derivative: a rule meant to be differentiated again computes
+ * what it needs from the inputs and outputs.
+ *
+ * A C++ exception thrown by any of the callables is rethrown, with its type, by the call that
+ * ran it (sf::Function::operator(), a transform's call, ...). Callables may run on any thread
+ * that calls the function; they live as long as the last function derived from it.
+ */
+class CustomFunction {
+public:
+    /** A custom function named `name` in error messages. */
+    explicit CustomFunction(std::string name = "custom") : name_(std::move(name)) {}
+
+    /** The input count, needed when the forward takes a std::vector (else it is deduced). */
+    CustomFunction& n_inputs(size_t n) {
+        n_inputs_ = n;
+        return *this;
+    }
+    /** The output count (default 1). */
+    CustomFunction& n_outputs(size_t n) {
+        n_outputs_ = n;
+        return *this;
+    }
+    /** How many residuals the forward saves for the VJP (default 0). */
+    CustomFunction& n_residuals(size_t n) {
+        n_residuals_ = n;
+        return *this;
+    }
+    /** Declares that the vjp, jvp and batch rules use only swiftfunc ops (SF_CUSTOM_RULES_USE_OPS). */
+    CustomFunction& rules_use_ops(bool use_ops = true) {
+        rules_use_ops_ = use_ops;
+        return *this;
+    }
+
+    /** The forward (required): see the class comment. */
+    template <class F> CustomFunction& forward(F&& f) {
+        using Plain = std::decay_t<F>;
+        auto fn = detail::share_callable(std::forward<F>(f));
+        if constexpr (std::is_invocable<Plain&, const std::vector<Tensor>&>::value) {
+            forward_ = [fn](const std::vector<Tensor>& in) { return detail::to_forward_result((*fn)(in)); };
+            forward_arity_ = detail::no_arity;
+        } else {
+            constexpr size_t n = detail::positional_arity<Plain>();
+            static_assert(n != detail::no_arity,
+                          "sf::CustomFunction::forward: the callable must take `const sf::Tensor&`s or one "
+                          "`const std::vector<sf::Tensor>&`");
+            forward_ = [fn](const std::vector<Tensor>& in) {
+                return detail::to_forward_result(detail::call_positional(*fn, in, std::make_index_sequence<n>()));
+            };
+            forward_arity_ = n;
+        }
+        return *this;
+    }
+
+    /** The VJP rule: `const CustomVjpArgs&` -> the input cotangents (Tensor, tuple or vector). */
+    template <class F> CustomFunction& vjp(F&& f) {
+        static_assert(std::is_invocable<std::decay_t<F>&, const CustomVjpArgs&>::value,
+                      "sf::CustomFunction::vjp: the callable must take `const sf::CustomVjpArgs&`");
+        auto fn = detail::share_callable(std::forward<F>(f));
+        vjp_ = [fn](const CustomVjpArgs& args) { return detail::to_outputs((*fn)(args)); };
+        return *this;
+    }
+
+    /** The JVP rule: `const CustomJvpArgs&` -> the output tangents (Tensor, tuple or vector). */
+    template <class F> CustomFunction& jvp(F&& f) {
+        static_assert(std::is_invocable<std::decay_t<F>&, const CustomJvpArgs&>::value,
+                      "sf::CustomFunction::jvp: the callable must take `const sf::CustomJvpArgs&`");
+        auto fn = detail::share_callable(std::forward<F>(f));
+        jvp_ = [fn](const CustomJvpArgs& args) { return detail::to_outputs((*fn)(args)); };
+        return *this;
+    }
+
+    /** The batching rule: `const CustomBatchArgs&` -> CustomBatchResult. */
+    template <class F> CustomFunction& batch(F&& f) {
+        static_assert(std::is_convertible<std::invoke_result_t<std::decay_t<F>&, const CustomBatchArgs&>,
+                                          CustomBatchResult>::value,
+                      "sf::CustomFunction::batch: the callable must take `const sf::CustomBatchArgs&` and return "
+                      "sf::CustomBatchResult");
+        auto fn = detail::share_callable(std::forward<F>(f));
+        batch_ = [fn](const CustomBatchArgs& args) -> CustomBatchResult { return (*fn)(args); };
+        return *this;
+    }
+
+    /**
+     * The function (sf_custom_function_new). Throws sf::Error SF_ERR_INVALID_ARGUMENT without a
+     * forward, when the input count is unknown or disagrees with the forward's, and for what the
+     * library refuses (n_outputs 0).
+     */
+    Function build() const {
+        auto refuse = [this](const std::string& problem) {
+            return Error(SF_ERR_INVALID_ARGUMENT, "sf::CustomFunction '" + name_ + "': " + problem);
+        };
+        if (!forward_) throw refuse("no forward was given");
+        size_t n_in = forward_arity_;
+        if (n_inputs_ != detail::no_arity) {
+            if (forward_arity_ != detail::no_arity && n_inputs_ != forward_arity_)
+                throw refuse("n_inputs is " + std::to_string(n_inputs_) + " but the forward takes " +
+                             std::to_string(forward_arity_) + " tensors");
+            n_in = n_inputs_;
+        }
+        if (n_in == detail::no_arity) throw refuse("n_inputs must be set for a forward taking a std::vector");
+
+        auto* context = new detail::CustomContext{n_in, n_outputs_, n_residuals_, forward_, vjp_, jvp_, batch_};
+        sf_custom_function_desc desc = SF_CUSTOM_FUNCTION_DESC_INIT;
+        desc.flags = rules_use_ops_ ? SF_CUSTOM_RULES_USE_OPS : SF_CUSTOM_RULES_HOST_KERNELS;
+        desc.name = name_.c_str();
+        desc.n_inputs = n_in;
+        desc.n_outputs = n_outputs_;
+        desc.n_residuals = n_residuals_;
+        desc.forward = &detail::CustomContext::forward_callback;
+        desc.vjp = vjp_ ? &detail::CustomContext::vjp_callback : nullptr;
+        desc.jvp = jvp_ ? &detail::CustomContext::jvp_callback : nullptr;
+        desc.batch = batch_ ? &detail::CustomContext::batch_callback : nullptr;
+        desc.user_data = context;
+        desc.free_user_data = &detail::destroy<detail::CustomContext>;
+        sf_function* out = nullptr;
+        // The library owns the context from here on, also when this call fails.
+        detail::check(sf_custom_function_new(&desc, &out));
+        return Function::adopt(out);
+    }
+
+    /** build(), so that `sf::Function f = sf::CustomFunction(...)...;` reads naturally. */
+    operator Function() const { return build(); }
+
+private:
+    std::string name_;
+    size_t n_inputs_ = detail::no_arity;      // no_arity: not set
+    size_t forward_arity_ = detail::no_arity; // no_arity: not deduced (a vector forward)
+    size_t n_outputs_ = 1;
+    size_t n_residuals_ = 0;
+    bool rules_use_ops_ = false;
+    std::function<CustomForwardResult(const std::vector<Tensor>&)> forward_;
+    std::function<std::vector<Tensor>(const CustomVjpArgs&)> vjp_;
+    std::function<std::vector<Tensor>(const CustomJvpArgs&)> jvp_;
+    std::function<CustomBatchResult(const CustomBatchArgs&)> batch_;
 };
 
 // MARK: - Transforms

@@ -461,9 +461,9 @@ TEST(bad_callback_results_are_errors) {
     sf::Tensor x = sf::ones({3});
     sf::Function wrong_count([](const std::vector<sf::Tensor>& in) { return std::vector<sf::Tensor>{in[0], in[0]}; },
                              1, 1);
-    CHECK_ERROR(wrong_count(x), SF_ERR_CALLBACK, "returned 2 outputs, the function has 1");
+    CHECK_ERROR(wrong_count(x), SF_ERR_CALLBACK, "sf::Function: the callable returned 2 outputs, expected 1");
     sf::Function undefined = [](const sf::Tensor&) { return sf::Tensor(); };
-    CHECK_ERROR(undefined(x), SF_ERR_CALLBACK, "output 0 is an undefined sf::Tensor");
+    CHECK_ERROR(undefined(x), SF_ERR_CALLBACK, "sf::Function: the callable returned an undefined sf::Tensor (result 0)");
 }
 
 TEST(nested_callbacks_rethrow_the_innermost_exception) {
@@ -1028,6 +1028,354 @@ TEST(per_sample_gradients_compose) {
         sf::Tensor gi = sf::grad(loss)(w, xi, yi)[0];
         CHECK_CLOSE(sf::squeeze(sf::slice(batched, 0, i, i + 1), 0), gi.to_vector<double>(), 1e-12);
     }
+}
+
+// MARK: - Custom functions (sf::CustomFunction)
+
+namespace {
+double softplus_of(double x) { return x > 0 ? x + std::log1p(std::exp(-x)) : std::log1p(std::exp(x)); }
+double sigmoid_of(double x) { return 1 / (1 + std::exp(-x)); }
+
+// Host kernels: plain C++ on the values (read with to_vector, written with from_data), which
+// swiftfunc cannot look inside.
+template <class F> sf::Tensor host_map(const sf::Tensor& x, F f) {
+    V values = x.to_vector<double>();
+    for (double& v : values) v = f(v);
+    return sf::from_data(values, x.shape());
+}
+sf::Tensor host_mul(const sf::Tensor& a, const sf::Tensor& b) {
+    if (a.shape() != b.shape()) throw std::invalid_argument("host_mul: shapes differ");
+    V x = a.to_vector<double>(), y = b.to_vector<double>();
+    for (size_t i = 0; i < x.size(); i++) x[i] *= y[i];
+    return sf::from_data(x, a.shape());
+}
+
+// d/dx softplus by central differences of the host kernel, elementwise (times a direction).
+V softplus_fd(const V& x, const V& direction) {
+    const double h = 1e-6;
+    V out;
+    for (size_t i = 0; i < x.size(); i++)
+        out.push_back((softplus_of(x[i] + h * direction[i]) - softplus_of(x[i] - h * direction[i])) / (2 * h));
+    return out;
+}
+
+struct SoftplusCalls {
+    int forward = 0, vjp = 0, jvp = 0, batch = 0;
+};
+
+// The host-kernel softplus: residual sigmoid(x) saved by the forward for the VJP; a JVP; and,
+// when asked, a batching rule (elementwise: the whole batch at once, batch dims unchanged).
+sf::Function host_softplus(std::shared_ptr<SoftplusCalls> calls, bool with_batch) {
+    sf::CustomFunction softplus("softplus");
+    softplus.n_residuals(1)
+        .forward([calls](const sf::Tensor& x) {
+            calls->forward++;
+            return sf::CustomForwardResult{{host_map(x, softplus_of)}, {host_map(x, sigmoid_of)}};
+        })
+        .vjp([calls](const sf::CustomVjpArgs& a) {
+            calls->vjp++;
+            return host_mul(a.cotangents[0], a.residuals[0]);
+        })
+        .jvp([calls](const sf::CustomJvpArgs& a) {
+            calls->jvp++;
+            return host_mul(a.tangents[0], host_map(a.inputs[0], sigmoid_of));
+        });
+    if (with_batch) {
+        softplus.batch([calls](const sf::CustomBatchArgs& a) {
+            calls->batch++;
+            const sf::Tensor& x = a.inputs[0];
+            return sf::CustomBatchResult{{host_map(x, softplus_of)}, {host_map(x, sigmoid_of)}, {a.in_dims[0]}, {a.in_dims[0]}};
+        });
+    }
+    return softplus;
+}
+
+// The same forward with rules written with swiftfunc ops, so that they can be differentiated again.
+sf::Function ops_softplus() {
+    return sf::CustomFunction("softplus_ops")
+        .rules_use_ops()
+        .forward([](const sf::Tensor& x) { return host_map(x, softplus_of); })
+        .vjp([](const sf::CustomVjpArgs& a) { return a.cotangents[0] * sf::sigmoid(a.inputs[0]); })
+        .jvp([](const sf::CustomJvpArgs& a) { return a.tangents[0] * sf::sigmoid(a.inputs[0]); });
+}
+
+sf::Function sum_of(const sf::Function& f) {
+    return [f](const sf::Tensor& x) { return sf::sum(f(x)[0]); };
+}
+
+const V custom_x = {-3.0, -0.5, 0.0, 0.25, 1.5, 4.0};
+}  // namespace
+
+TEST(custom_function_host_kernel_grad_and_jvp) {
+    auto calls = std::make_shared<SoftplusCalls>();
+    sf::Function softplus = host_softplus(calls, false);
+    CHECK(softplus.n_inputs() == 1 && softplus.n_outputs() == 1);
+    sf::Tensor x = sf::from_data(custom_x);
+    V ones(custom_x.size(), 1.0);
+
+    CHECK_CLOSE(softplus(x)[0], map_values(custom_x, softplus_of), 1e-12);
+    CHECK(calls->forward == 1);
+
+    sf::Tensor g = sf::grad(sum_of(softplus))(x)[0];
+    CHECK_CLOSE(g, softplus_fd(custom_x, ones), 1e-7);
+    CHECK(calls->vjp == 1);
+
+    V t = {1.0, -2.0, 0.5, 3.0, -1.0, 0.25};
+    sf::JvpResult j = sf::jvp(softplus, {x}, {sf::from_data(t)});
+    CHECK_CLOSE(j.outputs[0], map_values(custom_x, softplus_of), 1e-12);
+    CHECK_CLOSE(j.tangents[0], softplus_fd(custom_x, t), 1e-7);
+    CHECK(calls->jvp == 1);
+
+    // vjp with an explicit cotangent, and jacrev/jacfwd (the diagonal Jacobian).
+    sf::VjpResult v = sf::vjp(softplus, {x});
+    V c = {2.0, 1.0, -1.0, 0.5, 0.0, 3.0};
+    CHECK_CLOSE(v.vjp_fn(sf::from_data(c))[0], softplus_fd(custom_x, c), 1e-7);
+    V jac = sf::jacrev(softplus)(x)[0].to_vector<double>(), jac_fwd = sf::jacfwd(softplus)(x)[0].to_vector<double>();
+    V fd = softplus_fd(custom_x, ones);
+    size_t n = custom_x.size();
+    CHECK(jac.size() == n * n && jac_fwd.size() == n * n);
+    for (size_t i = 0; i < n && jac.size() == n * n && jac_fwd.size() == n * n; i++)
+        for (size_t k = 0; k < n; k++) {
+            double expected = i == k ? fd[i] : 0.0;
+            CHECK(std::fabs(jac[i * n + k] - expected) < 1e-7 && std::fabs(jac_fwd[i * n + k] - expected) < 1e-7);
+        }
+
+    // A host-kernel VJP cannot be differentiated again: a clear error, never a wrong answer.
+    CHECK_ERROR(sf::hessian(sum_of(softplus))(x), SF_ERR_TRANSFORM, "cannot be differentiated again");
+    CHECK_ERROR(sf::grad(sf::grad(sum_of(softplus)))(sf::scalar(0.5).to(sf::kFloat64)), SF_ERR_TRANSFORM, "softplus");
+}
+
+TEST(custom_function_host_kernel_vmap) {
+    auto calls = std::make_shared<SoftplusCalls>();
+    sf::Function with_rule = host_softplus(calls, true), looped = host_softplus(calls, false);
+    const int64_t b = 3, n = 4;
+    V xs;
+    for (int64_t i = 0; i < b * n; i++) xs.push_back(-3.0 + 0.55 * static_cast<double>(i));
+    sf::Tensor x = sf::from_data(xs, {b, n});
+    V expected = map_values(xs, softplus_of);
+
+    // With the batching rule: one call for the whole batch, no fallback loop.
+    uint64_t fallbacks = sf::vmap_fallback_count();
+    CHECK_CLOSE(sf::vmap(with_rule)(x)[0], expected, 1e-12);
+    CHECK(calls->batch == 1);
+    CHECK(sf::vmap_fallback_count() == fallbacks);
+
+    // Batched along dim 1: the rule reports its batch dim and the library moves it to out_dims.
+    sf::Tensor xt = sf::transpose(x, 0, 1);  // [n, b]
+    sf::Tensor mapped = sf::vmap(with_rule, {{1}, {0}})(xt)[0];
+    CHECK(mapped.shape() == (sf::Shape{b, n}));
+    CHECK_CLOSE(mapped, expected, 1e-12);
+
+    // Without one: a loop over the batch, counted.
+    int forwards = calls->forward;
+    CHECK_CLOSE(sf::vmap(looped)(x)[0], expected, 1e-12);
+    CHECK(sf::vmap_fallback_count() > fallbacks);
+    CHECK(calls->forward - forwards == static_cast<int>(b));
+
+    // Per-example gradients, vmap(grad), with either function: FD of the kernel.
+    V fd = softplus_fd(xs, V(xs.size(), 1.0));
+    CHECK_CLOSE(sf::vmap(sf::grad(sum_of(with_rule)))(x)[0], fd, 1e-7);
+    CHECK_CLOSE(sf::vmap(sf::grad(sum_of(looped)))(x)[0], fd, 1e-7);
+    // jvp under vmap (a host JVP is looped over).
+    sf::Function jvp_of = [looped](const sf::Tensor& p, const sf::Tensor& t) { return sf::jvp(looped, {p}, {t}).tangents[0]; };
+    CHECK_CLOSE(sf::vmap(jvp_of)(x, sf::ones({b, n}, sf::kFloat64))[0], fd, 1e-7);
+}
+
+TEST(custom_function_with_op_rules_hessian) {
+    sf::Function softplus = ops_softplus();
+    sf::Tensor x = sf::from_data(custom_x);
+    size_t n = custom_x.size();
+    // d2/dx2 sum(softplus(x)) = diag(sigmoid'(x)): FD of the derivative kernel.
+    const double h = 1e-5;
+    V second = map_values(custom_x, [h](double v) { return (sigmoid_of(v + h) - sigmoid_of(v - h)) / (2 * h); });
+    V expected(n * n, 0.0);
+    for (size_t i = 0; i < n; i++) expected[i * n + i] = second[i];
+    sf::Tensor hess = sf::hessian(sum_of(softplus))(x)[0];
+    CHECK(hess.shape() == (sf::Shape{static_cast<int64_t>(n), static_cast<int64_t>(n)}));
+    CHECK_CLOSE(hess, expected, 1e-7);
+    CHECK_CLOSE(sf::jacrev(sf::grad(sum_of(softplus)))(x)[0], expected, 1e-7);
+    CHECK_CLOSE(sf::grad(sum_of(softplus))(x)[0], softplus_fd(custom_x, V(n, 1.0)), 1e-7);
+
+    // The op rules are batched through their ops: vmap(hessian) per row.
+    sf::Tensor xs = sf::from_data(custom_x, {2, 3});
+    V rows = sf::vmap(sf::hessian(sum_of(softplus)))(xs)[0].to_vector<double>();
+    CHECK(rows.size() == 18);
+    for (size_t r = 0; r < 2 && rows.size() == 18; r++)
+        for (size_t i = 0; i < 3; i++)
+            for (size_t k = 0; k < 3; k++)
+                CHECK(std::fabs(rows[r * 9 + i * 3 + k] - (i == k ? second[r * 3 + i] : 0.0)) < 1e-7);
+}
+
+TEST(custom_function_several_inputs_and_outputs) {
+    // f(x, w) = (x * w, x + w): a host kernel taking a vector, with a move-only capture.
+    auto scale = std::make_unique<double>(1.0);
+    sf::Function f = sf::CustomFunction("mul_add")
+                         .n_inputs(2)
+                         .n_outputs(2)
+                         .forward([scale = std::move(scale)](const std::vector<sf::Tensor>& in) {
+                             sf::Tensor sum = sf::from_data(
+                                 V{in[0].to_vector<double>()[0] * *scale + in[1].to_vector<double>()[0]}, {});
+                             return std::make_tuple(host_mul(in[0], in[1]), sum);
+                         })
+                         .vjp([](const sf::CustomVjpArgs& a) {
+                             CHECK(a.inputs.size() == 2 && a.outputs.size() == 2 && a.residuals.empty() &&
+                                   a.cotangents.size() == 2);
+                             return std::make_pair(a.cotangents[0] * a.inputs[1] + a.cotangents[1],
+                                                   a.cotangents[0] * a.inputs[0] + a.cotangents[1]);
+                         })
+                         .jvp([](const sf::CustomJvpArgs& a) {
+                             return std::vector<sf::Tensor>{a.tangents[0] * a.inputs[1] + a.inputs[0] * a.tangents[1],
+                                                            a.tangents[0] + a.tangents[1]};
+                         });
+    CHECK(f.n_inputs() == 2 && f.n_outputs() == 2);
+    sf::Tensor x = sf::scalar(2.0).to(sf::kFloat64), w = sf::scalar(-3.0).to(sf::kFloat64);
+    std::vector<sf::Tensor> out = f(x, w);
+    CHECK_VALUES(out[0], V{-6});
+    CHECK_VALUES(out[1], V{-1});
+    // loss = 3 * x * w + 2 * (x + w): d/dx = 3w + 2, d/dw = 3x + 2.
+    sf::Function loss = [f](const sf::Tensor& a, const sf::Tensor& b) {
+        std::vector<sf::Tensor> o = f(a, b);
+        return o[0] * 3.0 + o[1] * 2.0;
+    };
+    std::vector<sf::Tensor> g = sf::grad(loss, {{0, 1}})(x, w);
+    CHECK_VALUES(g[0], V{-7});
+    CHECK_VALUES(g[1], V{8});
+    sf::JvpResult j = sf::jvp(f, {x, w}, {sf::scalar(1.0).to(sf::kFloat64), sf::scalar(0.5).to(sf::kFloat64)});
+    CHECK_VALUES(j.tangents[0], V{-3 + 2 * 0.5});
+    CHECK_VALUES(j.tangents[1], V{1.5});
+}
+
+TEST(custom_function_exceptions_are_rethrown) {
+    sf::Tensor x = sf::from_data(custom_x);
+    auto expect_custom = [&](const char* what, int code, auto&& call) {
+        try {
+            call();
+            check_failures++;
+            std::fprintf(stderr, "  %s did not throw\n", what);
+        } catch (const CustomError& e) {
+            if (e.code != code) check_failures++, std::fprintf(stderr, "  %s: code %d, expected %d\n", what, e.code, code);
+        }
+    };
+    auto id_forward = [](const sf::Tensor& a) { return a * 1.0; };
+    auto id_vjp = [](const sf::CustomVjpArgs& a) { return a.cotangents[0]; };
+    auto id_jvp = [](const sf::CustomJvpArgs& a) { return a.tangents[0]; };
+    auto id_batch = [](const sf::CustomBatchArgs& a) { return sf::CustomBatchResult{{a.inputs[0] * 1.0}, {}, {a.in_dims[0]}, {}}; };
+
+    sf::Function bad_forward = sf::CustomFunction("f").forward([](const sf::Tensor&) -> sf::Tensor { throw CustomError(1); });
+    expect_custom("forward", 1, [&] { bad_forward(x); });
+    expect_custom("grad(forward)", 1, [&] { sf::grad(sum_of(bad_forward))(x); });
+    expect_custom("vmap(forward)", 1, [&] { sf::vmap(bad_forward)(sf::ones({2, 3})); });
+
+    sf::Function bad_vjp = sf::CustomFunction("f").forward(id_forward).vjp([](const sf::CustomVjpArgs&) -> sf::Tensor {
+        throw CustomError(2);
+    });
+    CHECK_VALUES(bad_vjp(x)[0], custom_x);
+    expect_custom("grad(vjp)", 2, [&] { sf::grad(sum_of(bad_vjp))(x); });
+    expect_custom("vmap(grad(vjp))", 2, [&] { sf::vmap(sf::grad(sum_of(bad_vjp)))(sf::ones({2, 3})); });
+    expect_custom("vjp_fn", 2, [&] { sf::vjp(bad_vjp, {x}).vjp_fn(x); });
+
+    sf::Function bad_jvp = sf::CustomFunction("f").forward(id_forward).vjp(id_vjp).jvp([](const sf::CustomJvpArgs&) -> sf::Tensor {
+        throw CustomError(3);
+    });
+    expect_custom("jvp", 3, [&] { sf::jvp(bad_jvp, {x}, {x}); });
+    expect_custom("jacfwd(jvp)", 3, [&] { sf::jacfwd(bad_jvp)(x); });
+
+    sf::Function bad_batch = sf::CustomFunction("f").forward(id_forward).batch([](const sf::CustomBatchArgs&) -> sf::CustomBatchResult {
+        throw CustomError(4);
+    });
+    expect_custom("vmap(batch)", 4, [&] { sf::vmap(bad_batch)(sf::ones({2, 3})); });
+
+    // Not a std::exception: rethrown as it is.
+    sf::Function throws_int = sf::CustomFunction("f").forward(id_forward).vjp([](const sf::CustomVjpArgs&) -> sf::Tensor { throw 7; });
+    try {
+        sf::grad(sum_of(throws_int))(x);
+        CHECK(false);
+    } catch (int value) {
+        CHECK(value == 7);
+    }
+    // An ops rule throwing under hessian (the rule runs under transforms).
+    sf::Function bad_ops_jvp = sf::CustomFunction("f").rules_use_ops().forward(id_forward).vjp(id_vjp).jvp(
+        [](const sf::CustomJvpArgs&) -> sf::Tensor { throw CustomError(5); });
+    expect_custom("hessian(jvp)", 5, [&] { sf::hessian(sum_of(bad_ops_jvp))(x); });
+
+    // Nothing is left pending: the same functions' good paths still work.
+    sf::Function fine = sf::CustomFunction("f").forward(id_forward).vjp(id_vjp).jvp(id_jvp).batch(id_batch);
+    CHECK_VALUES(sf::grad(sum_of(fine))(x)[0], V(custom_x.size(), 1.0));
+    CHECK_VALUES(sf::vmap(fine)(sf::ones({2, 3}))[0], V(6, 1.0));
+    CHECK_VALUES(bad_vjp(x)[0], custom_x);
+}
+
+TEST(custom_function_bad_results_and_descriptions) {
+    sf::Tensor x = sf::from_data(custom_x);
+    auto id_forward = [](const sf::Tensor& a) { return a * 1.0; };
+
+    // Wrong result counts and undefined results are SF_ERR_CALLBACK naming the rule.
+    sf::Function no_residual = sf::CustomFunction("f").n_residuals(1).forward(id_forward);
+    CHECK_ERROR(no_residual(x), SF_ERR_CALLBACK, "sf::CustomFunction: the forward returned 1 outputs and 0 residuals, expected 1 and 1");
+    sf::Function two_cotangents = sf::CustomFunction("f").forward(id_forward).vjp([](const sf::CustomVjpArgs& a) {
+        return std::make_tuple(a.cotangents[0], a.cotangents[0]);
+    });
+    CHECK_ERROR(sf::grad(sum_of(two_cotangents))(x), SF_ERR_CALLBACK, "sf::CustomFunction: the vjp returned 2 cotangents, expected 1");
+    sf::Function undefined_tangent = sf::CustomFunction("f").forward(id_forward).jvp([](const sf::CustomJvpArgs&) { return sf::Tensor(); });
+    CHECK_ERROR(sf::jvp(undefined_tangent, {x}, {x}), SF_ERR_CALLBACK, "the jvp returned an undefined sf::Tensor (result 0)");
+    sf::Function bad_dims = sf::CustomFunction("f").forward(id_forward).batch([](const sf::CustomBatchArgs& a) {
+        return sf::CustomBatchResult{{a.inputs[0]}, {}, {0, 0}, {}};
+    });
+    CHECK_ERROR(sf::vmap(bad_dims)(sf::ones({2, 3})), SF_ERR_CALLBACK, "returned 2 out_dims and 0 residual_dims, expected 1 and 0");
+    // A cotangent of the wrong shape: the library's shape error, naming the function.
+    sf::Function wrong_shape = sf::CustomFunction("shapely").forward(id_forward).vjp([](const sf::CustomVjpArgs&) {
+        return sf::ones({2}, sf::kFloat64);
+    });
+    CHECK_ERROR(sf::grad(sum_of(wrong_shape))(x), SF_ERR_SHAPE, "shapely");
+    // A rule that is missing: SF_ERR_UNSUPPORTED naming the function.
+    sf::Function forward_only = sf::CustomFunction("lonely").forward(id_forward);
+    CHECK_ERROR(sf::jvp(forward_only, {x}, {x}), SF_ERR_UNSUPPORTED, "lonely");
+    CHECK_ERROR(sf::grad(sum_of(forward_only))(x), SF_ERR_UNSUPPORTED, "lonely");
+
+    // Descriptions the builder or the library refuse.
+    CHECK_ERROR(sf::CustomFunction("f").build(), SF_ERR_INVALID_ARGUMENT, "sf::CustomFunction 'f': no forward was given");
+    auto vector_forward = [](const std::vector<sf::Tensor>& in) { return in[0]; };
+    CHECK_ERROR(sf::CustomFunction("f").forward(vector_forward).build(), SF_ERR_INVALID_ARGUMENT, "n_inputs must be set");
+    CHECK_ERROR(sf::CustomFunction("f").n_inputs(2).forward(id_forward).build(), SF_ERR_INVALID_ARGUMENT,
+                "n_inputs is 2 but the forward takes 1 tensors");
+    CHECK_ERROR(sf::CustomFunction("f").n_outputs(0).forward(id_forward).build(), SF_ERR_INVALID_ARGUMENT, "n_outputs");
+    sf::Function nullary = sf::CustomFunction("constant").forward([] { return sf::ones({2}); });
+    CHECK(nullary.n_inputs() == 0);
+    CHECK_VALUES(nullary()[0], V{1, 1});
+}
+
+TEST(custom_function_context_freed_with_last_reference) {
+    CHECK(Counted::alive == 0);
+    {
+        sf::Function f = sf::CustomFunction("counted")
+                             .forward([c = Counted()](const sf::Tensor& x) { return x * 2.0; })
+                             .vjp([c = Counted()](const sf::CustomVjpArgs& a) { return a.cotangents[0] * 2.0; });
+        CHECK(Counted::alive == 2);
+        sf::Function g = sf::vmap(sf::grad(sum_of(f)));
+        f = sf::Function();
+        CHECK(Counted::alive == 2);  // held by vmap(grad(...))
+        CHECK_VALUES(g(sf::ones({2, 2}))[0], V{2, 2, 2, 2});
+    }
+    CHECK(Counted::alive == 0);
+    {
+        // A builder builds as many functions as asked; they share the callables.
+        sf::CustomFunction builder("counted");
+        builder.forward([c = Counted()](const sf::Tensor& x) { return x; });
+        sf::Function a = builder, b = builder;
+        CHECK(Counted::alive == 1);
+        // A failing build (n_outputs 0) frees its context: nothing outlives the scope.
+        CHECK_ERROR(builder.n_outputs(0).build(), SF_ERR_INVALID_ARGUMENT, "n_outputs");
+        // A throwing callable leaves nothing behind either.
+        sf::Function throwing = sf::CustomFunction("t").forward([c = Counted()](const sf::Tensor&) -> sf::Tensor {
+            throw CustomError(9);
+        });
+        try {
+            throwing(sf::ones({1}));
+            CHECK(false);
+        } catch (const CustomError&) {
+        }
+    }
+    CHECK(Counted::alive == 0);
 }
 
 // MARK: - Main
