@@ -11,11 +11,16 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 import swiftfunc as sf  # noqa: E402
 
 
-def seconds(fn, *args):
-    """(result, seconds) of one call."""
-    start = time.perf_counter()
+def seconds(fn, *args, repeats=5):
+    """(result, seconds): the result of a first call, then the median time of `repeats` more calls
+    whose results are dropped at once (as a training loop would), so memory is recycled."""
     result = fn(*args)
-    return result, time.perf_counter() - start
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn(*args)
+        times.append(time.perf_counter() - start)
+    return result, sorted(times)[len(times) // 2]
 
 
 def values(t):
