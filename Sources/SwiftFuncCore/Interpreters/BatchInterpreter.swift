@@ -41,7 +41,7 @@ final class BatchInterpreter: TracingInterpreter, @unchecked Sendable {
     init(parent: Interpreter, batchSize: Int, randomness: Randomness) {
         self.batchSize = batchSize
         self.randomness = randomness
-        super.init(parent: parent)
+        super.init(below: parent)
     }
 
     override func process(_ primitive: Primitive, _ args: [Value], _ params: Params) throws -> Value {
@@ -61,7 +61,7 @@ final class BatchInterpreter: TracingInterpreter, @unchecked Sendable {
                 dims.append(nil)
             }
         }
-        let parent = self.parent!
+        let parent = below
         if case .random = params {
             return try processRandom(primitive, params, parent: parent)
         }

@@ -54,7 +54,7 @@ final class GradInterpreter: TracingInterpreter, @unchecked Sendable {
                 slots.append(nil)
             }
         }
-        let output = try Interpreter.with(parent!) { try emit(primitive, primals, params) }
+        let output = try Interpreter.with(below) { try emit(primitive, primals, params) }
         // Integer and bool results are not differentiable: nothing to record.
         guard tracked, output.dtype.isFloatingPoint else { return output }
         let rules = Primitive.rules[primitive.rawValue]
@@ -98,7 +98,9 @@ final class GradInterpreter: TracingInterpreter, @unchecked Sendable {
                 guard let cotangent = cotangents[outputSlot] else { continue }
                 // Nothing reads an op's output cotangent after its own rule ran; dropping it frees memory early.
                 if !wanted.contains(outputSlot) { cotangents[outputSlot] = nil }
-                let rule = Primitive.rules[primitive.rawValue].vjp!  // checked when the node was recorded
+                guard let rule = Primitive.rules[primitive.rawValue].vjp else {
+                    throw SwiftFuncError.internal(primitive.name, "recorded without a VJP rule")
+                }
                 inputSlots = slots
                 inputCotangents = try rule(cotangent, primals, output, params, slots.map { $0 != nil })
             case let .custom(slots, outputSlots, pullback):

@@ -38,7 +38,7 @@ final class JVPInterpreter: TracingInterpreter, @unchecked Sendable {
                 tangents.append(nil)
             }
         }
-        return try Interpreter.with(parent!) {
+        return try Interpreter.with(below) {
             let output = try emit(primitive, primals, params)
             // Integer and bool results (comparisons, argmax, casts to int) have no tangent.
             guard hasTangent, output.dtype.isFloatingPoint else { return output }

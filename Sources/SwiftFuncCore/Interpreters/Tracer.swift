@@ -25,6 +25,14 @@ public class TracingInterpreter: Interpreter, @unchecked Sendable {
     /// False once the transform has returned; its tracers are then escaped.
     public private(set) var isActive = true
 
+    /// The interpreter this one runs its rules under (`parent`, which a transform always has).
+    let below: Interpreter
+
+    init(below: Interpreter) {
+        self.below = below
+        super.init(parent: below)
+    }
+
     /// Marks the transform as finished.
     func finish() { isActive = false }
 

@@ -180,7 +180,7 @@ extension JVPInterpreter {
                 tangents.append(nil)
             }
         }
-        let parent = self.parent!
+        let parent = below
         guard hasTangent else { return try Interpreter.with(parent) { try custom.applyAll(primals) } }
         guard let rule = custom.jvp else { throw custom.missingRule("JVP") }
         return try Interpreter.with(parent) {
@@ -219,7 +219,7 @@ extension GradInterpreter {
                 slots.append(nil)
             }
         }
-        let all = try Interpreter.with(parent!) { try custom.applyAll(primals) }
+        let all = try Interpreter.with(below) { try custom.applyAll(primals) }
         guard tracked else { return all }
         guard let rule = custom.vjp else { throw custom.missingRule("VJP") }
         let count = custom.outputCount
@@ -267,7 +267,7 @@ extension BatchInterpreter {
                 dims.append(nil)
             }
         }
-        let parent = self.parent!
+        let parent = below
         guard batched else { return try Interpreter.with(parent) { try custom.applyAll(values) } }
         return try Interpreter.with(parent) {
             let results: [Value]

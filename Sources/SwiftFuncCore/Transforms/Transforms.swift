@@ -63,7 +63,7 @@ public enum Transforms {
     private static func record(_ f: Function, _ args: [Value], wrt: [Int], op: String) throws
         -> (outputs: [(value: Value, tracer: Value)], slots: [Int], tape: GradInterpreter) {
         try validate(argnums: wrt, inputCount: args.count, op: op)
-        let tape = GradInterpreter(parent: Interpreter.current)
+        let tape = GradInterpreter(below: Interpreter.current)
         defer { tape.finish() }
         var inputs = args
         var slots: [Int] = []
@@ -87,7 +87,7 @@ public enum Transforms {
         guard primals.count == tangents.count else {
             throw SwiftFuncError.invalidArgument(op, "\(primals.count) primals but \(tangents.count) tangents")
         }
-        let interpreter = JVPInterpreter(parent: Interpreter.current)
+        let interpreter = JVPInterpreter(below: Interpreter.current)
         defer { interpreter.finish() }
         var inputs: [Value] = []
         for (index, (primal, tangent)) in zip(primals, tangents).enumerated() {
