@@ -63,16 +63,16 @@ class _Rules:
 
     def __init__(self, name, args, config, use_ops):
         self.name = name
-        self.args = tuple(args)
-        self.positions = [i for i, a in enumerate(self.args) if isinstance(a, Tensor)]
+        # The Tensor arguments are not kept: the C function holds these rules (through user_data)
+        # until its last user (e.g. a tape node) dies, and a traced argument kept here would keep
+        # that tape alive — a reference cycle through C that no collector can see.
+        self.positions = [i for i, a in enumerate(args) if isinstance(a, Tensor)]
+        self.args = tuple(None if isinstance(a, Tensor) else a for a in args)
         self.config = config  # (n_outputs, n_residuals)
         self.use_ops = use_ops
         self.out_spec = None
 
     # ---- arguments ---------------------------------------------------------------------------
-
-    def inputs(self):
-        return [self.args[i] for i in self.positions]
 
     def full_args(self, tensors):
         """The positional arguments with the Tensor ones replaced by `tensors`."""
@@ -201,15 +201,17 @@ def _normalize_dims(dims, values, name):
     return result
 
 
-def call(table, key, make_rules, name):
-    """Calls the custom function the rules from `make_rules(config)` describe on their Tensor inputs,
-    discovering its output/residual counts (remembered in `table[key]`); returns (rules, outputs)."""
+def call(table, args, make_rules, name):
+    """Calls the custom function the rules from `make_rules(config)` describe on the Tensor arguments
+    in args, discovering its output/residual counts (remembered in `table`); returns (rules, outputs)."""
+    key = (len(args), tuple(i for i, a in enumerate(args) if isinstance(a, Tensor)))
+    inputs = [a for a in args if isinstance(a, Tensor)]
     config = table.get(key, (1, 0))
     for _ in range(3):
         rules = make_rules(config)
         function = rules.make()
         try:
-            outputs = function(rules.inputs())
+            outputs = function(inputs)
         except _Restructure as restructure:
             if restructure.rules is not rules:
                 raise
@@ -218,10 +220,6 @@ def call(table, key, make_rules, name):
         table[key] = config
         return rules, outputs
     raise RuntimeError(f"custom function '{name}': the number of outputs or residuals changes from call to call")
-
-
-def _key(args):
-    return (len(args), tuple(i for i, a in enumerate(args) if isinstance(a, Tensor)))
 
 
 def _check_args(args, name):
@@ -337,7 +335,7 @@ class custom_vjp:  # noqa: N801 - named like jax.custom_vjp
         if self.fwd is None:
             raise AttributeError(f"No VJP defined for custom_vjp function {self.__name__} using defvjp.")
         _check_args(args, self.__name__)
-        rules, outputs = call(self._configs, _key(args), lambda config: _VJPRules(self, args, config), self.__name__)
+        rules, outputs = call(self._configs, args, lambda config: _VJPRules(self, args, config), self.__name__)
         return rules.out_spec.unflatten(outputs)
 
 
@@ -444,5 +442,5 @@ class custom_jvp:  # noqa: N801 - named like jax.custom_jvp
         if self.jvp_rule is None:
             raise AttributeError(f"No JVP defined for custom_jvp function {self.__name__} using defjvp.")
         _check_args(args, self.__name__)
-        rules, outputs = call(self._configs, _key(args), lambda config: _JVPRules(self, args, config), self.__name__)
+        rules, outputs = call(self._configs, args, lambda config: _JVPRules(self, args, config), self.__name__)
         return rules.out_spec.unflatten(outputs)

@@ -43,7 +43,7 @@ Differences from torch (all follow from swiftfunc's design, where every call is 
   mark_dirty (tensors are immutable) and set_materialize_grads is always True (missing output
   gradients arrive as zeros).
 """
-from ._custom import _Rules, _as_tensor, _key, _normalize_dims, _zeros_like, call, _check_args
+from ._custom import _Rules, _as_tensor, _check_args, _normalize_dims, _zeros_like, call
 from ._pytree import broadcast_prefix, tree_flatten
 
 __all__ = ["Function", "FunctionCtx"]
@@ -187,5 +187,5 @@ class Function:
         if configs is None:
             configs = {}
             setattr(cls, "_swiftfunc_configs", configs)
-        rules, outputs = call(configs, _key(args), lambda config: _FunctionRules(cls, args, config), cls.__name__)
+        rules, outputs = call(configs, args, lambda config: _FunctionRules(cls, args, config), cls.__name__)
         return rules.out_spec.unflatten(outputs)
