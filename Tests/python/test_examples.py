@@ -21,7 +21,7 @@ def run(script, extra_path=None):
 
 
 def test_every_example_is_listed():
-    assert EXAMPLES == ["ensembling.py", "jacobians_hessians.py", "maml.py", "neural_tangent_kernel.py",
+    assert EXAMPLES == ["custom_function.py", "ensembling.py", "jacobians_hessians.py", "maml.py", "neural_tangent_kernel.py",
                         "per_sample_grads.py"]
 
 

@@ -29,7 +29,7 @@ from ._ops import (abs, absolute, add, all, allclose, amax, amin, any, arange, a
                    seed, select, sigmoid, sign, silu, sin, softmax, split, sqrt, square, squeeze, stack, std, sub,
                    subtract, sum, swapaxes, swapdims, t, tan, tanh, tensor, transpose, true_divide, unbind,
                    unflatten, unsqueeze, var, vstack, where, zeros, zeros_like)
-from . import func, nn
+from . import autograd, func, nn
 from .func import vmap
 
 __version__ = "0.1.0"

@@ -34,8 +34,14 @@ def _pending():
 
 
 def _trampoline(user_data, inputs, n_inputs, outputs, n_outputs):
+    return run_callback(lambda: _registry[user_data], inputs, n_inputs, outputs, n_outputs)
+
+
+def run_callback(get_body, inputs, n_inputs, outputs, n_outputs):
+    """The body of an sf_callback: runs get_body()(list of input Tensors) and stores the results in
+    `outputs` (new references); on an exception stashes it, sets sf_set_error and returns 1."""
     try:
-        body = _registry[user_data]
+        body = get_body()
         args = [borrow(inputs[i]) for i in range(n_inputs)]
         results = body(args)
         if len(results) != n_outputs:
@@ -48,12 +54,17 @@ def _trampoline(user_data, inputs, n_inputs, outputs, n_outputs):
             outputs[i] = r._h
         return 0
     except BaseException as exc:  # noqa: B036 - every exception, KeyboardInterrupt too, must reach the caller
-        _pending().append(exc)
-        try:
-            lib.sf_set_error(repr(exc).encode("utf-8", "replace")[:4000])
-        except BaseException:  # noqa: B036 - never let anything escape a ctypes callback
-            pass
-        return 1
+        return stash(exc)
+
+
+def stash(exc):
+    """Records a callback's exception for `invoke` to re-raise, sets sf_set_error; returns 1."""
+    _pending().append(exc)
+    try:
+        lib.sf_set_error(repr(exc).encode("utf-8", "replace")[:4000])
+    except BaseException:  # noqa: B036 - never let anything escape a ctypes callback
+        pass
+    return 1
 
 
 def _free(user_data):

@@ -21,12 +21,13 @@ import weakref
 
 from . import _capi
 from ._capi import int32s, int64s, lib
+from ._custom import custom_jvp, custom_vjp
 from ._function import Function, invoke
 from ._pytree import broadcast_prefix, tree_flatten
 from ._tensor import Tensor, wrap
 
 __all__ = ["grad", "grad_and_value", "vjp", "jvp", "linearize", "jacrev", "jacfwd", "hessian", "vmap",
-           "functional_call", "stack_module_state"]
+           "functional_call", "stack_module_state", "custom_vjp", "custom_jvp", "vmap_fallback_count"]
 
 _RANDOMNESS = {"error": _capi.RANDOMNESS_ERROR, "different": _capi.RANDOMNESS_DIFFERENT, "same": _capi.RANDOMNESS_SAME}
 
