@@ -23,58 +23,22 @@ struct CustomFunctionDesc {
     var freeUserData: HostFree?
 }
 
-/// The user data shared by a custom function's callbacks; frees it exactly once, when the last
-/// function, rule or tape node holding it dies.
+/// A custom function's name and the user data its callbacks share (freed with the last holder).
 final class CustomHostContext {
     let name: String
-    let userData: UnsafeMutableRawPointer?
-    let freeUserData: HostFree?
+    let userData: HostUserData
 
-    init(name: String, userData: UnsafeMutableRawPointer?, freeUserData: HostFree?) {
+    init(name: String, userData: HostUserData) {
         self.name = name
         self.userData = userData
-        self.freeUserData = freeUserData
     }
 
-    deinit { freeUserData?(userData) }
-
-    /// The error for a failed callback (`what`: "forward", "VJP", ...), carrying its message.
-    private func failure(_ what: String, _ status: Int32) -> SwiftFuncError {
-        let message = LastError.text
-        return SwiftFuncError(status: .callback, message: message.isEmpty
-            ? "sf_call: custom function '\(name)': the \(what) callback returned \(status) without setting an error"
-            : "sf_call: custom function '\(name)': the \(what) callback failed: \(message)")
-    }
-
-    /// Takes ownership of the handles the host stored (success or not, so nothing leaks).
-    private func take(_ outputs: [TensorHandle?]) -> [Value?] {
-        outputs.map { $0.map { Unmanaged<Value>.fromOpaque(UnsafeRawPointer($0)).takeRetainedValue() } }
-    }
-
-    private func require(_ values: [Value?], _ what: String) throws -> [Value] {
-        try values.enumerated().map { index, value in
-            guard let value else {
-                throw SwiftFuncError(.callback, "call", "custom function '\(name)': the \(what) callback returned 0 but did not set output \(index)")
-            }
-            return value
-        }
-    }
+    /// How messages name a callback (`what`: "forward", "VJP", ...).
+    private func who(_ what: String) -> String { "custom function '\(name)': the \(what) callback" }
 
     /// Calls an sf_callback with borrowed input handles.
     func call(_ callback: HostCallback, _ what: String, _ inputs: [Value], outputCount: Int) throws -> [Value] {
-        let handles: [TensorHandle?] = inputs.map { TensorHandle(Unmanaged.passUnretained($0).toOpaque()) }
-        var outputs = [TensorHandle?](repeating: nil, count: outputCount)
-        LastError.set("")
-        let status = withExtendedLifetime(inputs) {
-            handles.withUnsafeBufferPointer { inputBuffer in
-                outputs.withUnsafeMutableBufferPointer { outputBuffer in
-                    callback(userData, inputBuffer.baseAddress, inputBuffer.count, outputBuffer.baseAddress, outputBuffer.count)
-                }
-            }
-        }
-        let values = take(outputs)
-        guard status == 0 else { throw failure(what, status) }
-        return try require(values, what)
+        try Boundary.callHost(callback, userData, inputs, outputCount: outputCount, who: who(what))
     }
 
     /// Calls the batching callback; SF_NOT_MAPPED becomes nil and negative dims count from the end.
@@ -90,16 +54,14 @@ final class CustomHostContext {
                 inDims.withUnsafeBufferPointer { inDimBuffer in
                     outputs.withUnsafeMutableBufferPointer { outputBuffer in
                         outDims.withUnsafeMutableBufferPointer { outDimBuffer in
-                            callback(userData, inputBuffer.baseAddress, inDimBuffer.baseAddress, inputBuffer.count, Int64(batchSize),
+                            callback(userData.pointer, inputBuffer.baseAddress, inDimBuffer.baseAddress, inputBuffer.count, Int64(batchSize),
                                      outputBuffer.baseAddress, outDimBuffer.baseAddress, outputBuffer.count)
                         }
                     }
                 }
             }
         }
-        let results = take(outputs)
-        guard status == 0 else { throw failure("batch", status) }
-        let batched = try require(results, "batch")
+        let batched = try Boundary.takeHostOutputs(outputs, status: status, who: who("batch"))
         let resultDims = zip(batched, outDims).map { value, dim -> Int? in
             if dim == Int64.min { return nil }
             // Out-of-range dims are reported by the engine, naming the function.
@@ -122,7 +84,7 @@ public func sf_custom_function_new(_ rawDesc: UnsafeRawPointer?, _ out: UnsafeMu
     let desc = rawDesc.load(as: CustomFunctionDesc.self)
     let name = desc.name.map { String(cString: $0) } ?? "custom"
     // From here on the context owns user_data: any failure below frees it when the context dies.
-    let context = CustomHostContext(name: name, userData: desc.userData, freeUserData: desc.freeUserData)
+    let context = CustomHostContext(name: name, userData: HostUserData(desc.userData, free: desc.freeUserData))
     return Boundary.runFunction(op, out) {
         guard let forward = desc.forward else { throw SwiftFuncError.invalidArgument(op, "custom function '\(name)': forward is NULL") }
         guard desc.flags & ~UInt32(1) == 0 else {

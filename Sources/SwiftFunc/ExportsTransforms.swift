@@ -12,44 +12,52 @@ public typealias HostCallback = @convention(c) (UnsafeMutableRawPointer?, Unsafe
 /// `void (*)(void *)`, the user_data destructor.
 public typealias HostFree = @convention(c) (UnsafeMutableRawPointer?) -> Void
 
-/// A host callback with its user data; frees the user data exactly once, when the last function
-/// holding it dies.
-final class HostFunctionContext {
-    let callback: HostCallback
-    let userData: UnsafeMutableRawPointer?
-    let freeUserData: HostFree?
+/// User data handed to host callbacks: `free_user_data` runs with it exactly once, when the last
+/// function, rule or tape node holding it dies.
+final class HostUserData {
+    let pointer: UnsafeMutableRawPointer?
+    private let free: HostFree?
 
-    init(callback: HostCallback, userData: UnsafeMutableRawPointer?, freeUserData: HostFree?) {
-        self.callback = callback
-        self.userData = userData
-        self.freeUserData = freeUserData
+    init(_ pointer: UnsafeMutableRawPointer?, free: HostFree?) {
+        self.pointer = pointer
+        self.free = free
     }
 
-    deinit { freeUserData?(userData) }
+    deinit { free?(pointer) }
+}
 
-    /// Calls the host with borrowed input handles and takes ownership of the outputs it stores.
-    func call(_ inputs: [Value], outputCount: Int) throws -> [Value] {
+extension Boundary {
+    /// Calls an `sf_callback` with borrowed input handles and takes ownership of every output it
+    /// stored, success or not, so nothing leaks. A failure becomes SF_ERR_CALLBACK with the message
+    /// the host set; `who` names the callback in messages ("the callback", "custom function 'f':
+    /// the VJP callback").
+    static func callHost(_ callback: HostCallback, _ userData: HostUserData, _ inputs: [Value], outputCount: Int,
+                         who: String) throws -> [Value] {
         let handles: [TensorHandle?] = inputs.map { TensorHandle(Unmanaged.passUnretained($0).toOpaque()) }
         var outputs = [TensorHandle?](repeating: nil, count: outputCount)
         LastError.set("")
         let status = withExtendedLifetime(inputs) {
             handles.withUnsafeBufferPointer { inputBuffer in
                 outputs.withUnsafeMutableBufferPointer { outputBuffer in
-                    callback(userData, inputBuffer.baseAddress, inputBuffer.count, outputBuffer.baseAddress, outputBuffer.count)
+                    callback(userData.pointer, inputBuffer.baseAddress, inputBuffer.count, outputBuffer.baseAddress, outputBuffer.count)
                 }
             }
         }
-        // Take ownership of whatever the host stored, success or not, so nothing leaks.
+        return try takeHostOutputs(outputs, status: status, who: who)
+    }
+
+    /// Owns the handles a host callback stored, then checks its status and that it set every output.
+    static func takeHostOutputs(_ outputs: [TensorHandle?], status: Int32, who: String) throws -> [Value] {
         let values = outputs.map { $0.map { Unmanaged<Value>.fromOpaque(UnsafeRawPointer($0)).takeRetainedValue() } }
         guard status == 0 else {
             let message = LastError.text
             throw SwiftFuncError(status: .callback, message: message.isEmpty
-                ? "sf_call: the callback returned \(status) without setting an error"
-                : "sf_call: the callback failed: \(message)")
+                ? "sf_call: \(who) returned \(status) without setting an error"
+                : "sf_call: \(who) failed: \(message)")
         }
         return try values.enumerated().map { index, value in
             guard let value else {
-                throw SwiftFuncError(.callback, "call", "the callback returned 0 but did not set output \(index)")
+                throw SwiftFuncError(.callback, "call", "\(who) returned 0 but did not set output \(index)")
             }
             return value
         }
@@ -112,12 +120,12 @@ public func sf_function_new(_ callback: HostCallback?, _ userData: UnsafeMutable
         freeUserData?(userData)
         return Boundary.fail(SwiftFuncError.invalidArgument("function_new", "callback is NULL"))
     }
-    let context = HostFunctionContext(callback: callback, userData: userData, freeUserData: freeUserData)
+    let data = HostUserData(userData, free: freeUserData)
     return Boundary.runFunction("function_new", out) {
         guard nOutputs >= 1 else { throw SwiftFuncError.invalidArgument("function_new", "n_outputs must be at least 1") }
         guard nInputs <= 1 << 16, nOutputs <= 1 << 16 else { throw SwiftFuncError.invalidArgument("function_new", "too many inputs or outputs") }
         return Function(name: "callback", inputCount: nInputs, outputCount: nOutputs) { inputs in
-            try context.call(inputs, outputCount: nOutputs)
+            try Boundary.callHost(callback, data, inputs, outputCount: nOutputs, who: "the callback")
         }
     }
 }

@@ -7,18 +7,7 @@ import XCTest
 final class CompositesTests: XCTestCase {
     // MARK: naive references
 
-    /// Row-major multi-index of `flat` in `shape`.
-    private func unravel(_ flat: Int, _ shape: [Int]) -> [Int] {
-        var rest = flat
-        var index = [Int](repeating: 0, count: shape.count)
-        for d in stride(from: shape.count - 1, through: 0, by: -1) {
-            index[d] = rest % shape[d]
-            rest /= shape[d]
-        }
-        return index
-    }
-
-    /// The values of each group of a reduction over `dims`, in row-major order of the kept dims,
+        /// The values of each group of a reduction over `dims`, in row-major order of the kept dims,
     /// and the flat positions of each value's group.
     private func groups(_ values: [Double], shape: [Int], dims: [Int]) -> (groups: [[Double]], groupOf: [Int]) {
         let kept = (0..<shape.count).filter { !dims.contains($0) }

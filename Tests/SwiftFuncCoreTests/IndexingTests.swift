@@ -1,22 +1,6 @@
 import XCTest
 @testable import SwiftFuncCore
 
-private func unravel(_ flat: Int, _ shape: [Int]) -> [Int] {
-    var rest = flat
-    var index = [Int](repeating: 0, count: shape.count)
-    for d in stride(from: shape.count - 1, through: 0, by: -1) {
-        index[d] = rest % shape[d]
-        rest /= shape[d]
-    }
-    return index
-}
-
-private func ravel(_ index: [Int], _ shape: [Int]) -> Int {
-    var flat = 0
-    for d in 0..<shape.count { flat = flat * shape[d] + index[d] }
-    return flat
-}
-
 /// Random indices in [-size, size) (negative ones count from the end).
 private func randomIndices(_ count: Int, size: Int, rng: inout TestRandom) -> [Double] {
     (0..<count).map { _ in (rng.uniform(Double(-size), Double(size))).rounded(.down) }

@@ -1,22 +1,6 @@
 import XCTest
 @testable import SwiftFuncCore
 
-private func unravel(_ flat: Int, _ shape: [Int]) -> [Int] {
-    var rest = flat
-    var index = [Int](repeating: 0, count: shape.count)
-    for d in stride(from: shape.count - 1, through: 0, by: -1) {
-        index[d] = rest % shape[d]
-        rest /= shape[d]
-    }
-    return index
-}
-
-private func ravel(_ index: [Int], _ shape: [Int]) -> Int {
-    var flat = 0
-    for d in 0..<shape.count { flat = flat * shape[d] + index[d] }
-    return flat
-}
-
 /// The row-major values of a tensor of `shape` whose element at each index is `value(index)`.
 private func build(_ shape: [Int], _ value: ([Int]) -> Double) -> [Double] {
     (0..<shape.reduce(1, *)).map { value(unravel($0, shape)) }

@@ -1,24 +1,6 @@
 import XCTest
 @testable import SwiftFuncCore
 
-/// Multi-index of row-major position `flat` in `shape`.
-private func unravel(_ flat: Int, _ shape: [Int]) -> [Int] {
-    var rest = flat
-    var index = [Int](repeating: 0, count: shape.count)
-    for d in stride(from: shape.count - 1, through: 0, by: -1) {
-        index[d] = rest % shape[d]
-        rest /= shape[d]
-    }
-    return index
-}
-
-/// Row-major position of `index` in `shape`.
-private func ravel(_ index: [Int], _ shape: [Int]) -> Int {
-    var flat = 0
-    for d in 0..<shape.count { flat = flat * shape[d] + index[d] }
-    return flat
-}
-
 private enum ReductionKind: CaseIterable { case sum, prod, amax, amin, argmax, argmin }
 
 /// The naive reference: the values of each output in row-major order of the reduced dims, and the

@@ -136,3 +136,21 @@ func assertThrows(_ status: Status, _ fragment: String, file: StaticString = #fi
         XCTFail("unexpected error \(error)", file: file, line: line)
     }
 }
+
+/// Multi-index of row-major position `flat` in `shape`.
+func unravel(_ flat: Int, _ shape: [Int]) -> [Int] {
+    var rest = flat
+    var index = [Int](repeating: 0, count: shape.count)
+    for d in stride(from: shape.count - 1, through: 0, by: -1) {
+        index[d] = rest % shape[d]
+        rest /= shape[d]
+    }
+    return index
+}
+
+/// Row-major position of `index` in `shape`.
+func ravel(_ index: [Int], _ shape: [Int]) -> Int {
+    var flat = 0
+    for d in 0..<shape.count { flat = flat * shape[d] + index[d] }
+    return flat
+}
