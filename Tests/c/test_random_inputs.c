@@ -348,6 +348,14 @@ static sf_tensor *from_data(int dtype, const int64_t *shape, size_t nd) {
     sf_tensor *t = NULL;
     sf_status s = sf_tensor_from_data(n ? buffer : NULL, (sf_dtype)dtype, shape, nd, &t);
     free(buffer);
+    if (avoid_known && s == SF_ERR_SHAPE && n == 0) {
+        /* WRONG RESULT REPRO 5: a zero-element shape whose sizes before the 0 overflow is refused */
+        int64_t product = 1;
+        for (size_t i = 0; i < nd && shape[i] != 0; i++) {
+            if (shape[i] > 0 && product > INT64_MAX / shape[i]) return NULL;
+            product *= shape[i];
+        }
+    }
     if (!check_record(s == SF_OK, __FILE__, __LINE__, "from_data of a valid shape works")) {
         fprintf(stderr, "    %s\n", sf_last_error());
         return NULL;
@@ -1896,6 +1904,23 @@ static void repro_checks(void) {
         f = GARBAGE;
         CHECK_ERROR(sf_function_new(program_callback, NULL, NULL, 1, SIZE_MAX, &f), SF_ERR_INVALID_ARGUMENT,
                     "sf_function_new: too many inputs or outputs");
+    }
+
+    /* WRONG RESULT REPRO 5 (no crash): the element-count check multiplies left to right and fails on
+     * overflow before it reaches a 0, so [4, INT64_MAX, 0] (0 elements) is refused with SF_ERR_SHAPE
+     * "has more elements than int64 can count" while [0, INT64_MAX, 4] is accepted (sf_zeros,
+     * sf_tensor_from_data, ...). Both have 0 elements, which fits in int64_t. */
+    {
+        int64_t first[3] = {0, INT64_MAX, 4}, last[3] = {4, INT64_MAX, 0};
+        sf_tensor *t = NULL;
+        CHECK_OK(sf_zeros(first, 3, SF_FLOAT32, &t));
+        sf_tensor_release(t);
+        t = NULL;
+        CHECK_OK(sf_zeros(last, 3, SF_FLOAT32, &t));
+        sf_tensor_release(t);
+        t = NULL;
+        CHECK_OK(sf_tensor_from_data(NULL, SF_FLOAT32, last, 3, &t));
+        sf_tensor_release(t);
     }
 #endif
     sf_tensor_release(scalar);
