@@ -15,8 +15,10 @@
  *  - Dims are int64_t and may be negative (counted from the end, as in torch); a dim outside
  *    [-ndim, ndim) gives SF_ERR_INVALID_ARGUMENT. Array arguments come as (pointer, count); a
  *    NULL pointer with a nonzero count gives SF_ERR_INVALID_ARGUMENT.
- *  - Shapes: every size is >= 0, the rank is at most SF_MAX_NDIM, and the element count must fit
- *    in int64_t; anything else gives SF_ERR_SHAPE.
+ *  - Shapes: every size is >= 0, the rank is at most SF_MAX_NDIM, and the product of the sizes
+ *    other than 0 (the element count of a non-empty shape) must fit in int64_t, also in bytes;
+ *    anything else gives SF_ERR_SHAPE. (So [0, 2^62, 4] is refused although it holds no element:
+ *    every product of some of its dims must stay countable.)
  *  - Binary ops broadcast as numpy/torch do and promote dtypes as torch does: bool < int32 <
  *    int64 < float32 < float64, so an integer with a float gives the float type and bool with
  *    anything gives the other type. A tensor made by sf_scalar() is weakly typed: it takes the

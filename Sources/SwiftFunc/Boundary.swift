@@ -65,8 +65,13 @@ enum Boundary {
         return Status.internal.rawValue
     }
 
+    /// The most inputs or outputs a function may have.
+    static let maxArity = 1 << 16
+
     /// A host array of `count` int64 values as [Int]; NULL is allowed only with count 0.
     static func ints(_ pointer: UnsafePointer<Int64>?, _ count: Int, _ function: String, _ argument: String) throws -> [Int] {
+        // A size_t count past Int.max arrives negative.
+        guard count >= 0 else { throw SwiftFuncError.invalidArgument(function, "\(argument) has \(UInt(bitPattern: count)) entries, too many") }
         guard count > 0 else { return [] }
         guard let pointer else { throw SwiftFuncError.invalidArgument(function, "\(argument) is NULL but its count is \(count)") }
         guard count <= 1 << 20 else { throw SwiftFuncError.invalidArgument(function, "\(argument) has \(count) entries, too many") }
@@ -75,8 +80,8 @@ enum Boundary {
 
     /// A host shape: at most SF_MAX_NDIM sizes, checked by the engine for sign and overflow.
     static func shape(_ pointer: UnsafePointer<Int64>?, _ count: Int, _ function: String) throws -> [Int] {
-        guard count <= ShapeChecks.maxRank else {
-            throw SwiftFuncError.shape(function, "rank \(count) exceeds the maximum of \(ShapeChecks.maxRank)")
+        guard count >= 0, count <= ShapeChecks.maxRank else {
+            throw SwiftFuncError.shape(function, "rank \(UInt(bitPattern: count)) exceeds the maximum of \(ShapeChecks.maxRank)")
         }
         return try ints(pointer, count, function, "shape")
     }
@@ -95,6 +100,9 @@ enum Boundary {
 
     /// A host array of `count` tensor handles; NULL entries are errors.
     static func values(_ pointer: UnsafePointer<TensorHandle?>?, _ count: Int, _ function: String, _ argument: String) throws -> [Value] {
+        guard count >= 0, count <= 1 << 20 else {
+            throw SwiftFuncError.invalidArgument(function, "\(argument) has \(UInt(bitPattern: count)) entries, too many")
+        }
         guard count > 0 else { return [] }
         guard let pointer else { throw SwiftFuncError.invalidArgument(function, "\(argument) is NULL but its count is \(count)") }
         return try (0..<count).map { try value(pointer[$0], function, "\(argument)[\($0)]") }

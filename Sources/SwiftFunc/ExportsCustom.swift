@@ -90,10 +90,13 @@ public func sf_custom_function_new(_ rawDesc: UnsafeRawPointer?, _ out: UnsafeMu
         guard desc.flags & ~UInt32(1) == 0 else {
             throw SwiftFuncError.invalidArgument(op, "custom function '\(name)': unknown flags 0x\(String(desc.flags, radix: 16))")
         }
-        guard desc.nOutputs >= 1 else { throw SwiftFuncError.invalidArgument(op, "custom function '\(name)': n_outputs must be at least 1") }
-        let limit = 1 << 16
-        guard desc.nInputs <= limit, desc.nOutputs <= limit, desc.nResiduals <= limit else {
-            throw SwiftFuncError.invalidArgument(op, "custom function '\(name)': too many inputs, outputs or residuals")
+        // size_t counts past Int.max arrive negative: range checks catch them.
+        let limit = Boundary.maxArity
+        guard (1...limit).contains(desc.nOutputs) else {
+            throw SwiftFuncError.invalidArgument(op, "custom function '\(name)': n_outputs must be between 1 and \(limit), got \(UInt(bitPattern: desc.nOutputs))")
+        }
+        guard (0...limit).contains(desc.nInputs), (0...limit).contains(desc.nResiduals) else {
+            throw SwiftFuncError.invalidArgument(op, "custom function '\(name)': n_inputs and n_residuals must be at most \(limit)")
         }
         let (n, m, r) = (desc.nInputs, desc.nOutputs, desc.nResiduals)
         let forwardFunction = Function(name: "\(name).forward", inputCount: n, outputCount: m + r) { inputs in

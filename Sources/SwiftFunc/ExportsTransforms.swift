@@ -80,9 +80,11 @@ extension Boundary {
 
     /// argnums from the host: NULL/0 means {0}, as torch.func's default.
     static func argnums(_ pointer: UnsafePointer<Int32>?, _ count: Int, _ name: String) throws -> [Int] {
+        guard count >= 0, count <= maxArity else {
+            throw SwiftFuncError.invalidArgument(name, "n_argnums \(UInt(bitPattern: count)) is too large")
+        }
         guard count > 0 else { return [0] }
         guard let pointer else { throw SwiftFuncError.invalidArgument(name, "argnums is NULL but n_argnums is \(count)") }
-        guard count <= 1 << 16 else { throw SwiftFuncError.invalidArgument(name, "n_argnums \(count) is too large") }
         return (0..<count).map { Int(pointer[$0]) }
     }
 
@@ -94,8 +96,10 @@ extension Boundary {
 
     /// Sets `count` entries of a host output array to NULL (nothing when the array is NULL).
     static func clear(_ outputs: UnsafeMutablePointer<TensorHandle?>?, count: Int) {
-        guard let outputs else { return }
-        for i in 0..<Swift.max(0, count) { outputs[i] = nil }
+        // No function has more outputs than maxArity: a larger count is an error reported later,
+        // and writing that many entries could run past any array the host has.
+        guard let outputs, count > 0, count <= maxArity else { return }
+        for i in 0..<count { outputs[i] = nil }
     }
 
     /// Checks an output array and count, then stores `values` as new handles (NULLing it first so
@@ -122,8 +126,13 @@ public func sf_function_new(_ callback: HostCallback?, _ userData: UnsafeMutable
     }
     let data = HostUserData(userData, free: freeUserData)
     return Boundary.runFunction("function_new", out) {
-        guard nOutputs >= 1 else { throw SwiftFuncError.invalidArgument("function_new", "n_outputs must be at least 1") }
-        guard nInputs <= 1 << 16, nOutputs <= 1 << 16 else { throw SwiftFuncError.invalidArgument("function_new", "too many inputs or outputs") }
+        // size_t counts past Int.max arrive negative: range checks catch them.
+        guard (0...Boundary.maxArity).contains(nInputs) else {
+            throw SwiftFuncError.invalidArgument("function_new", "n_inputs must be at most \(Boundary.maxArity), got \(UInt(bitPattern: nInputs))")
+        }
+        guard (1...Boundary.maxArity).contains(nOutputs) else {
+            throw SwiftFuncError.invalidArgument("function_new", "n_outputs must be between 1 and \(Boundary.maxArity), got \(UInt(bitPattern: nOutputs))")
+        }
         return Function(name: "callback", inputCount: nInputs, outputCount: nOutputs) { inputs in
             try Boundary.callHost(callback, data, inputs, outputCount: nOutputs, who: "the callback")
         }

@@ -81,10 +81,19 @@ extension Ops {
             current = underlying
         }
         guard let tensor = current as? Tensor, tensor.dtype.isInteger else { return nil }
-        let values = try doubles(tensor)
-        for (index, entry) in values.enumerated() where !range.contains(Int(entry)) {
-            return (index, Int(entry))
+        let contiguous = try tensor.contiguous(op: "tensor_copy_to")
+        struct Search: DTypeVisitor {
+            let tensor: Tensor, range: Range<Int>
+            func visit<T: Element>(_: T.Type) -> (index: Int, value: Int)? {
+                let p = tensor.elements(as: T.self)
+                for index in 0..<tensor.count {
+                    // exactInt64: int64 values never pass through Double (which would round them).
+                    let value = Int(p[index].exactInt64)
+                    if !range.contains(value) { return (index, value) }
+                }
+                return nil
+            }
         }
-        return nil
+        return try contiguous.dtype.dispatch(Search(tensor: contiguous, range: range))
     }
 }

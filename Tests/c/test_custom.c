@@ -460,7 +460,7 @@ static void test_bad_descriptions(void) {
     desc.forward = host_forward;
 
     desc.n_outputs = 0;
-    CHECK_ERROR(sf_custom_function_new(&desc, &f), SF_ERR_INVALID_ARGUMENT, "n_outputs must be at least 1");
+    CHECK_ERROR(sf_custom_function_new(&desc, &f), SF_ERR_INVALID_ARGUMENT, "n_outputs must be between 1 and 65536, got 0");
     CHECK_EQ(s.freed, 3);
     desc.n_outputs = 1;
 

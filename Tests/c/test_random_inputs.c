@@ -23,12 +23,11 @@
  *   SF_FUZZ_TRACE=1    print every call before making it (the last line before a crash names it)
  *   SF_FUZZ_NOFORK=1   run the batches in this process
  *   SF_FUZZ_VERBOSE=1  print messages that do not name the called function
- *   SF_FUZZ_KNOWN=1    do not steer around the inputs of known crashes
+ *   SF_FUZZ_AVOID_KNOWN=1  steer around the inputs of the (fixed) crashes below
  *   SF_FUZZ_PARANOID=1 touch every pool tensor after each iteration (finds a bad reference early)
  *
  * The deterministic checks at the end are minimal reproductions of what the fuzzer found, marked
- * "CRASH REPRO"; the ones that still crash the library are compiled only with
- * -DSWIFTFUNC_REPRO_CRASHES, so that `make test` stays green until they are fixed. */
+ * "CRASH REPRO" (all fixed: they guard against regressions). */
 #define _DEFAULT_SOURCE
 #include <math.h>
 #include <signal.h>
@@ -61,14 +60,9 @@ const char *__asan_default_options(void) { return "allocator_may_return_null=1";
 static uint64_t rng_state;
 static int trace_on, verbose_on, paranoid_on;
 
-/* Inputs known to crash the library today (see the CRASH REPROs at the end) are steered around
- * unless SWIFTFUNC_REPRO_CRASHES is defined or SF_FUZZ_KNOWN=1, so that the fuzzer keeps finding
- * new ones and `make test` stays green. */
-#ifdef SWIFTFUNC_REPRO_CRASHES
+/* Inputs that once crashed the library (the CRASH REPROs at the end). */
+/* All of them are fixed; SF_FUZZ_AVOID_KNOWN=1 steers around them again. */
 static int avoid_known = 0;
-#else
-static int avoid_known = 1;
-#endif
 
 static uint64_t rnext(void) {
     uint64_t z = (rng_state += 0x9E3779B97F4A7C15ull);
@@ -348,12 +342,21 @@ static sf_tensor *from_data(int dtype, const int64_t *shape, size_t nd) {
     sf_tensor *t = NULL;
     sf_status s = sf_tensor_from_data(n ? buffer : NULL, (sf_dtype)dtype, shape, nd, &t);
     free(buffer);
-    if (avoid_known && s == SF_ERR_SHAPE && n == 0) {
-        /* WRONG RESULT REPRO 5: a zero-element shape whose sizes before the 0 overflow is refused */
-        int64_t product = 1;
-        for (size_t i = 0; i < nd && shape[i] != 0; i++) {
-            if (shape[i] > 0 && product > INT64_MAX / shape[i]) return NULL;
-            product *= shape[i];
+    /* The library refuses a shape when the product of its nonzero sizes (times the element size)
+     * passes int64, even if a 0 makes it empty (REPRO 5). */
+    {
+        static const int64_t item_size[5] = {4, 8, 4, 8, 1};
+        int64_t product = item_size[dtype];
+        int overflow = 0;
+        for (size_t i = 0; i < nd; i++) {
+            int64_t size = shape[i] > 0 ? shape[i] : 1;
+            if (product > INT64_MAX / size) overflow = 1;
+            else product *= size;
+        }
+        if (overflow) {
+            check_record(s == SF_ERR_SHAPE, __FILE__, __LINE__, "from_data refuses a shape past int64");
+            sf_tensor_release(t);
+            return NULL;
         }
     }
     if (!check_record(s == SF_OK, __FILE__, __LINE__, "from_data of a valid shape works")) {
@@ -1820,17 +1823,16 @@ static void repro_checks(void) {
     sf_tensor *scalar = NULL, *logits = NULL, *empty = NULL, *out = NULL;
     CHECK_OK(sf_tensor_from_data(values, SF_FLOAT64, NULL, 0, &scalar));
     CHECK_OK(sf_tensor_from_data(values, SF_FLOAT64, logits_shape, 2, &logits));
-    /* A zero-element tensor whose trailing dims multiply past int64: [0, 5, 2^62 - 1]. */
-    int64_t empty_shape[3] = {0, 5, ((int64_t)1 << 62) - 1}, last_two[2] = {-1, -2};
-    CHECK_OK(sf_zeros(empty_shape, 3, SF_FLOAT32, &empty));
+    /* A zero-element shape whose other dims multiply past int64: [0, 5, 2^62 - 1]. Such shapes are
+     * refused (REPRO 3 and 5 below), so no reduction can multiply those dims. */
+    int64_t empty_shape[3] = {0, 5, ((int64_t)1 << 62) - 1};
+    empty = GARBAGE;
+    CHECK_ERROR(sf_zeros(empty_shape, 3, SF_FLOAT32, &empty), SF_ERR_SHAPE, "sf_zeros: shape [0, 5, 4611686018427387903] has more elements");
+    CHECK(empty == NULL);
 
     /* Baselines that work today: the same inputs with other ops. */
     out = GARBAGE;
     expect_contract(sf_var(scalar, NULL, 0, INT64_MIN + 2, false, &out), &out, "var", 0, __LINE__);
-    out = GARBAGE;
-    expect_contract(sf_sum(empty, last_two, 2, false, &out), &out, "sum", 0, __LINE__);
-    out = GARBAGE;
-    expect_contract(sf_logsumexp(empty, last_two, 2, false, &out), &out, "logsumexp", 0, __LINE__);
     {
         int64_t targets[2] = {0, INT64_MIN};
         sf_tensor *target = NULL;
@@ -1842,15 +1844,14 @@ static void repro_checks(void) {
         sf_tensor_release(target);
     }
 
-#ifdef SWIFTFUNC_REPRO_CRASHES
-    /* CRASH REPRO 1 (SIGILL today): sf_var/sf_std trap when count - correction overflows
+    /* CRASH REPRO 1 (fixed; SIGILL before): sf_var/sf_std trap when count - correction overflows
      * (Composites/Statistics.swift: `count - correction`). A 0-d tensor has count 1. */
     out = GARBAGE;
     expect_contract(sf_var(scalar, NULL, 0, INT64_MIN, false, &out), &out, "var", 0, __LINE__);
     out = GARBAGE;
     expect_contract(sf_std(scalar, NULL, 0, INT64_MIN + 1, false, &out), &out, "std", 0, __LINE__);
 
-    /* CRASH REPRO 2 (SIGILL today): sf_cross_entropy traps on an int64 target near INT64_MAX: the
+    /* CRASH REPRO 2 (fixed; SIGILL before): sf_cross_entropy traps on an int64 target near INT64_MAX: the
      * range check converts targets to Double and back with Int(_:) (DataAccess.swift firstIndex). */
     {
         int64_t targets[2] = {0, INT64_MAX};
@@ -1863,7 +1864,7 @@ static void repro_checks(void) {
         sf_tensor_release(target);
     }
     /* WRONG RESULT REPRO 2b (same cause, no crash): the message of target INT64_MIN + 1 prints
-     * -9223372036854775808, the value rounded through Double. Behind the macro since it fails today. */
+     * -9223372036854775808, the value rounded through Double (fixed). */
     {
         int64_t targets[2] = {0, INT64_MIN + 1};
         sf_tensor *target = NULL;
@@ -1874,19 +1875,19 @@ static void repro_checks(void) {
         sf_tensor_release(target);
     }
 
-    /* CRASH REPRO 3 (SIGILL today): mean, var, std and layer_norm multiply the reduced sizes without
-     * overflow checks (Statistics.swift reducedCount: `$0 * x.shape[$1]`), so reducing the dims
-     * [5, 2^62 - 1] of a zero-element tensor traps. sum/logsumexp of the same work (above). */
-    out = GARBAGE;
-    expect_contract(sf_mean(empty, last_two, 2, false, &out), &out, "mean", 0, __LINE__);
-    out = GARBAGE;
-    expect_contract(sf_var(empty, last_two, 2, 1, false, &out), &out, "var", 0, __LINE__);
-    out = GARBAGE;
-    expect_contract(sf_std(empty, last_two, 2, 1, false, &out), &out, "std", 0, __LINE__);
-    out = GARBAGE;
-    expect_contract(sf_layer_norm(empty, empty_shape + 1, 2, NULL, NULL, 1e-5, &out), &out, "layer_norm", 0, __LINE__);
+    /* CRASH REPRO 3 (fixed; SIGILL before): mean, var, std and layer_norm multiplied the reduced
+     * sizes of a zero-element tensor like [0, 5, 2^62 - 1] without overflow checks. Such shapes are
+     * now refused everywhere (see above and REPRO 5), also through DLPack and expand. */
+    {
+        int64_t one[3] = {0, 1, 1};
+        sf_tensor *small = NULL, *big = GARBAGE;
+        CHECK_OK(sf_zeros(one, 3, SF_FLOAT32, &small));
+        CHECK_ERROR(sf_expand(small, empty_shape, 3, &big), SF_ERR_SHAPE, "sf_expand:");
+        CHECK(big == NULL);
+        sf_tensor_release(small);
+    }
 
-    /* CRASH REPRO 4 (SIGILL today): sf_function_new accepts n_inputs >= 2^63 (SIZE_MAX here),
+    /* CRASH REPRO 4 (fixed; SIGILL before): sf_function_new accepts n_inputs >= 2^63 (SIZE_MAX here),
      * which becomes a negative Int ("a function of -1 inputs"; 2^40 is refused with "too many inputs
      * or outputs"), and sf_vmap with NULL in_dims then traps building its all-zero in_dims. Expected:
      * sf_function_new fails with SF_ERR_INVALID_ARGUMENT, or vmap fails cleanly. */
@@ -1900,29 +1901,27 @@ static void repro_checks(void) {
             sf_function_release(f);
         }
         CHECK_ERROR(s, SF_ERR_INVALID_ARGUMENT, "sf_");
-        /* WRONG RESULT REPRO 4b: n_outputs SIZE_MAX is reported as "n_outputs must be at least 1". */
+        /* WRONG RESULT REPRO 4b (fixed): n_outputs SIZE_MAX was reported as "n_outputs must be at least 1". */
         f = GARBAGE;
         CHECK_ERROR(sf_function_new(program_callback, NULL, NULL, 1, SIZE_MAX, &f), SF_ERR_INVALID_ARGUMENT,
-                    "sf_function_new: too many inputs or outputs");
+                    "sf_function_new: n_outputs must be between 1 and 65536, got 18446744073709551615");
     }
 
-    /* WRONG RESULT REPRO 5 (no crash): the element-count check multiplies left to right and fails on
-     * overflow before it reaches a 0, so [4, INT64_MAX, 0] (0 elements) is refused with SF_ERR_SHAPE
-     * "has more elements than int64 can count" while [0, INT64_MAX, 4] is accepted (sf_zeros,
-     * sf_tensor_from_data, ...). Both have 0 elements, which fits in int64_t. */
+    /* WRONG RESULT REPRO 5 (fixed): acceptance depended on where the 0 was ([0, INT64_MAX, 4] was
+     * accepted, [4, INT64_MAX, 0] refused). Now the product of the nonzero sizes must fit whatever
+     * the order, so both are refused, by every function that takes a shape. */
     {
-        int64_t first[3] = {0, INT64_MAX, 4}, last[3] = {4, INT64_MAX, 0};
-        sf_tensor *t = NULL;
-        CHECK_OK(sf_zeros(first, 3, SF_FLOAT32, &t));
-        sf_tensor_release(t);
+        int64_t first[3] = {0, INT64_MAX, 4}, last[3] = {4, INT64_MAX, 0}, fine[3] = {0, (int64_t)1 << 40, 3};
+        sf_tensor *t = GARBAGE;
+        CHECK_ERROR(sf_zeros(first, 3, SF_FLOAT32, &t), SF_ERR_SHAPE, "sf_zeros:");
+        t = GARBAGE;
+        CHECK_ERROR(sf_zeros(last, 3, SF_FLOAT32, &t), SF_ERR_SHAPE, "sf_zeros:");
+        t = GARBAGE;
+        CHECK_ERROR(sf_tensor_from_data(NULL, SF_FLOAT32, last, 3, &t), SF_ERR_SHAPE, "sf_tensor_from_data:");
         t = NULL;
-        CHECK_OK(sf_zeros(last, 3, SF_FLOAT32, &t));
-        sf_tensor_release(t);
-        t = NULL;
-        CHECK_OK(sf_tensor_from_data(NULL, SF_FLOAT32, last, 3, &t));
+        CHECK_OK(sf_zeros(fine, 3, SF_FLOAT32, &t));
         sf_tensor_release(t);
     }
-#endif
     sf_tensor_release(scalar);
     sf_tensor_release(logits);
     sf_tensor_release(empty);
@@ -1941,7 +1940,7 @@ int main(void) {
     trace_on = (int)env_long("SF_FUZZ_TRACE", 0);
     verbose_on = (int)env_long("SF_FUZZ_VERBOSE", 0);
     paranoid_on = (int)env_long("SF_FUZZ_PARANOID", 0);
-    if (env_long("SF_FUZZ_KNOWN", 0)) avoid_known = 0;
+    if (env_long("SF_FUZZ_AVOID_KNOWN", 0)) avoid_known = 1;
     int crashed = 0, failed_batches = 0;
     for (long b = 0; b < batches; b++) {
         uint64_t s = seed + (uint64_t)b;

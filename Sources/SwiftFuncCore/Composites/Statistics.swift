@@ -1,8 +1,9 @@
 /// Reductions built from primitives: mean, var, std, logsumexp, softmax, log_softmax.
 extension Ops {
-    /// Number of elements a reduction over `dims` (nil: all) of `x` combines.
+    /// Number of elements a reduction over `dims` (nil: all) of `x` combines (validated shapes
+    /// keep every such product within Int).
     private static func reducedCount(_ x: Value, dims: [Int]?, op: String) throws -> Int {
-        try ShapeChecks.normalize(dims: dims, rank: x.rank, op: op).reduce(1) { $0 * x.shape[$1] }
+        try ShapeChecks.normalize(dims: dims, rank: x.rank, op: op).reduce(1) { $0 &* x.shape[$1] }
     }
 
     /// Mean over `dims` (torch.mean); integer and bool inputs are an error, as in torch.
@@ -19,8 +20,9 @@ extension Ops {
         let count = try reducedCount(x, dims: dims, op: "var")
         let centered = try sub(x, mean(x, dims: dims, keepdim: true))
         let squares = try sum(mul(centered, centered), dims: dims, keepdim: keepdim)
-        // A non-positive denominator gives inf or NaN, as in torch.
-        return try div(squares, scalar(Double(Swift.max(0, count - correction))))
+        // A non-positive denominator gives inf or NaN, as in torch. In Double: any int64 correction
+        // from a host is valid input and must not overflow.
+        return try div(squares, scalar(Swift.max(0, Double(count) - Double(correction))))
     }
 
     /// Standard deviation: the square root of `var`.

@@ -5,23 +5,26 @@ public enum ShapeChecks {
     public static let maxRank = 16
 
     /// Validates a shape (rank, non-negative sizes, element count and byte count within Int) and
-    /// returns its element count.
+    /// returns its element count. The product of the sizes other than 0 must fit too, so that the
+    /// product of any subset of dims (a reduction's group, a batch) fits in every kernel even when
+    /// a zero-size dim makes the tensor empty; whether a shape is accepted does not depend on where
+    /// its zeros are.
     @discardableResult
     public static func validate(_ shape: [Int], itemSize: Int = 8, op: String) throws -> Int {
         guard shape.count <= maxRank else {
             throw SwiftFuncError.shape(op, "rank \(shape.count) exceeds the maximum of \(maxRank)")
         }
-        var count = 1
+        var product = 1
         for size in shape {
             guard size >= 0 else { throw SwiftFuncError.shape(op, "negative size \(size) in shape \(formatShape(shape))") }
-            let (product, overflow) = count.multipliedReportingOverflow(by: size)
+            let (next, overflow) = product.multipliedReportingOverflow(by: Swift.max(size, 1))
             guard !overflow else { throw SwiftFuncError.shape(op, "shape \(formatShape(shape)) has more elements than int64 can count") }
-            count = product
+            product = next
         }
-        guard !count.multipliedReportingOverflow(by: itemSize).overflow else {
+        guard !product.multipliedReportingOverflow(by: itemSize).overflow else {
             throw SwiftFuncError.shape(op, "shape \(formatShape(shape)) is too large to allocate")
         }
-        return count
+        return shape.contains(0) ? 0 : product
     }
 
     /// `dim` counted from the end when negative, checked against `rank`.
