@@ -576,8 +576,8 @@ sf_status sf_jvp(sf_function *f, sf_tensor *const *primals, sf_tensor *const *ta
 
 /**
  * torch.func.linearize: evaluates f at primals into outputs and makes *jvp_fn, the function from
- * n input tangents to n_out output tangents at those primals. (This version re-runs the forward
- * pass on each call of jvp_fn.)
+ * n input tangents to n_out output tangents at those primals. f runs once, here: jvp_fn replays
+ * only the recorded tangent computation (f's callbacks are not called again).
  */
 sf_status sf_linearize(sf_function *f, sf_tensor *const *primals, size_t n, sf_tensor **outputs,
                        size_t n_out, sf_function **jvp_fn);

@@ -183,6 +183,38 @@ final class TransformTests: XCTestCase {
         }
     }
 
+    /// linearize runs the function once: its linear map replays only the tangent ops (no sin, no
+    /// cos), agrees with jvp, works for several calls, and can itself be vmapped.
+    func testLinearizeReplaysOnlyTheTangentOps() throws {
+        var rng = TestRandom(seed: 12)
+        let x = try randomTensor([5], rng: &rng), w = try randomTensor([3, 5], rng: &rng)
+        let f = makeFunction("f", inputs: 2, outputs: 2) { args in
+            let y = try Ops.sin(Ops.matmul(args[1], args[0]))
+            return [try Ops.sum(Ops.mul(y, y)), y]
+        }
+        let (outputs, linear) = try Transforms.linearize(f, [x, w])
+        let direct = try f([x, w])
+        for (a, b) in zip(outputs, direct) { try assertValues(a, Ops.doubles(b), shape: b.shape, dtype: .float64) }
+        for seed in [1, 2] as [UInt64] {
+            var r = TestRandom(seed: seed)
+            let tx = try randomTensor([5], rng: &r), tw = try randomTensor([3, 5], rng: &r)
+            let recorder = RecordingInterpreter()
+            let tangents = try recorder.run { try linear([tx, tw]) }
+            XCTAssertEqual(recorder.count(.sin) + recorder.count(.cos), 0, "the map must not recompute the forward pass")
+            let expected = try Transforms.jvp(f, [x, w], [tx, tw]).tangents
+            for (a, b) in zip(tangents, expected) { try assertValues(a, Ops.doubles(b), shape: b.shape, dtype: .float64) }
+        }
+        // vmap over the linear map: a batch of tangents for x, none for w.
+        var r = TestRandom(seed: 3)
+        let batch = try randomTensor([4, 5], rng: &r), zeroW = try Ops.zeros(shape: [3, 5], dtype: .float64)
+        let mapped = try Transforms.vmap(linear, inDims: [0, nil], outDims: [0, 0])([batch, zeroW])
+        for i in 0..<4 {
+            let one = try linear([Batching.select(batch, dim: 0, index: i), zeroW])
+            try assertValues(Batching.select(mapped[1], dim: 0, index: i), Ops.doubles(one[1]), shape: [3], dtype: .float64)
+        }
+        assertThrows(.shape, "tangent 0 has shape [4]") { try linear([try randomTensor([4], rng: &r), zeroW]) }
+    }
+
     func testRandomnessUnderVmap() throws {
         let draw = function("draw", inputs: 1) { x in [try Ops.add(x[0], Ops.rand(shape: [3], dtype: .float64))] }
         let zeros = try Ops.tensor([Double](repeating: 0, count: 6), shape: [2, 3])

@@ -111,14 +111,41 @@ public enum Transforms {
         return (primalsOut, tangentsOut)
     }
 
-    /// The outputs of `f` at `primals` and a function that maps input tangents to output tangents
-    /// at those primals. (Each call of that function re-runs the forward pass under jvp.)
+    /// The outputs of `f` at `primals` and its linear map there: a function from input tangents to
+    /// output tangents. `f` runs once, under jvp with symbolic tangents and partial evaluation
+    /// (`LinearizeInterpreter`): everything that does not depend on the tangents (the primal
+    /// computation, the derivatives' coefficients) is computed now; only the tangent ops are
+    /// recorded, and each call of the map replays those alone.
     public static func linearize(_ f: Function, _ primals: [Value]) throws -> (outputs: [Value], jvp: Function) {
-        let outputs = try f(primals)
-        let jvpFunction = Function(name: "linearize(\(f.name))", inputCount: primals.count, outputCount: f.outputCount) { tangents in
-            try jvp(f, primals, tangents.map { Optional($0) }, op: "linearize").tangents
+        let op = "linearize"
+        let recorder = LinearizeInterpreter(below: Interpreter.current)
+        let differentiable = primals.indices.filter { primals[$0].dtype.isFloatingPoint }
+        let tangentInputs: [Value?] = primals.map { primal in
+            primal.dtype.isFloatingPoint ? recorder.makeInput(type: TensorType(shape: primal.shape, dtype: primal.dtype)) : nil
         }
-        return (outputs, jvpFunction)
+        let (outputs, tangents) = try Interpreter.with(recorder) { try jvp(f, primals, tangentInputs, op: op) }
+        // Each output tangent is recorded (a slot) or does not depend on the tangents (a constant).
+        let outputTangents: [(slot: Int?, constant: Value?)] = tangents.map { tangent in
+            if let symbolic = tangent as? SymbolicTracer, symbolic.owner === recorder { return (symbolic.slot, nil) }
+            return (nil, tangent)
+        }
+        recorder.finish()
+        let linear = Function(name: "linearize(\(f.name))", inputCount: primals.count, outputCount: outputs.count) { tangents in
+            var inputs: [Value] = []
+            for index in differentiable {
+                guard tangents[index].shape == primals[index].shape else {
+                    throw SwiftFuncError.shape(op, "tangent \(index) has shape \(formatShape(tangents[index].shape)) but primal \(index) has shape \(formatShape(primals[index].shape))")
+                }
+                inputs.append(try Differentiation.cast(tangents[index], to: primals[index].dtype))
+            }
+            var replayed = try recorder.replay(inputs: inputs, wanted: outputTangents.compactMap(\.slot)).makeIterator()
+            return try outputTangents.map { entry in
+                if entry.slot != nil, let value = replayed.next() { return value }
+                guard let constant = entry.constant else { throw SwiftFuncError.internal(op, "missing output tangent") }
+                return constant
+            }
+        }
+        return (outputs, linear)
     }
 
     // MARK: vmap
