@@ -339,23 +339,32 @@ class _VJPFunction:
         return self._flat.rebuild(self._pullback(seeds))  # one cotangent per primal (zeros for integer ones)
 
 
-def vjp(func, *primals, has_aux=False):
-    """(func(*primals), vjp_fn[, aux]): vjp_fn(cotangents) gives one cotangent per primal, as a tuple."""
-    name = "vjp"
-    flat = _Args(primals)
+def _evaluate_and_make(c_function, func, flat, has_aux, name, state, arity):
+    """sf_vjp and sf_linearize: run func once at the primals (learning its output structure) and
+    return (output tensors, the Function the transform made, (n_value, n_aux)); arity(n_inputs,
+    n_outputs) gives the made function's (inputs, outputs)."""
     _all_tensors(flat, name)
     inputs = flat.inputs()
-    state = {}
 
     def attempt(config, token):
         f = Function.from_python(_value_and_aux(func, flat, has_aux, name, state, token, config), len(inputs), sum(config))
         n_out = sum(config)
         outputs = _make_outputs(n_out)
-        pullback = ctypes.c_void_p()
-        invoke(lib.sf_vjp, f._h, _capi.handles(inputs), len(inputs), outputs, n_out, ctypes.byref(pullback))
-        return [wrap(h) for h in outputs], Function(pullback.value, n_out, len(inputs)), config
+        made = ctypes.c_void_p()
+        invoke(c_function, f._h, _capi.handles(inputs), len(inputs), outputs, n_out, ctypes.byref(made))
+        return [wrap(h) for h in outputs], Function(made.value, *arity(len(inputs), n_out)), config
 
-    results, pullback, (n_value, _) = _with_discovery(func, (name, flat.key, has_aux), (1, 0), attempt)
+    key = (name, flat.key, has_aux) if has_aux else (name, flat.key)
+    return _with_discovery(func, key, (1, 0), attempt)
+
+
+def vjp(func, *primals, has_aux=False):
+    """(func(*primals), vjp_fn[, aux]): vjp_fn(cotangents) gives one cotangent per primal, as a tuple."""
+    name = "vjp"
+    flat = _Args(primals)
+    state = {}
+    results, pullback, (n_value, _) = _evaluate_and_make(lib.sf_vjp, func, flat, has_aux, name, state,
+                                                         lambda n_in, n_out: (n_out, n_in))
     value, aux = results[:n_value], results[n_value:]
     vjp_fn = _VJPFunction(pullback, flat, state["value"], aux)
     output = state["value"].rebuild(value)
@@ -413,19 +422,10 @@ def linearize(func, *primals):
     """(func(*primals), jvp_fn): jvp_fn(*tangents) is the output tangent at these primals."""
     name = "linearize"
     flat = _Args(primals)
-    _all_tensors(flat, name)
     inputs = flat.inputs()
     state = {}
-
-    def attempt(config, token):
-        f = Function.from_python(_value_and_aux(func, flat, False, name, state, token, config), len(inputs), sum(config))
-        n_out = sum(config)
-        outputs = _make_outputs(n_out)
-        linear = ctypes.c_void_p()
-        invoke(lib.sf_linearize, f._h, _capi.handles(inputs), len(inputs), outputs, n_out, ctypes.byref(linear))
-        return [wrap(h) for h in outputs], Function(linear.value, len(inputs), n_out)
-
-    outputs, linear = _with_discovery(func, (name, flat.key), (1, 0), attempt)
+    outputs, linear, _ = _evaluate_and_make(lib.sf_linearize, func, flat, False, name, state,
+                                            lambda n_in, n_out: (n_in, n_out))
     value_out = state["value"]
 
     def jvp_fn(*tangents):
