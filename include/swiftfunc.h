@@ -535,11 +535,16 @@ void sf_function_retain(sf_function *f);
 /** Drops a reference to `f`. NULL is a no-op. */
 void sf_function_release(sf_function *f);
 
-/** Stores how many inputs and outputs `f` has; either out pointer may be NULL. */
+/**
+ * Stores how many inputs and outputs `f` has; either out pointer may be NULL. n_outputs is
+ * SF_OUTPUTS_AT_RETURN for a function whose output count is known only when it returns (see
+ * sf_function_new_at_return).
+ */
 sf_status sf_function_arity(sf_function *f, size_t *n_inputs, size_t *n_outputs);
 
 /**
- * Calls `f`. n_inputs and n_outputs must equal its arity (SF_ERR_INVALID_ARGUMENT otherwise).
+ * Calls `f`. n_inputs and n_outputs must equal its arity (SF_ERR_INVALID_ARGUMENT otherwise; for a
+ * function whose outputs are known at return, n_outputs must equal what it returns).
  * On SF_OK each outputs[i] is a new reference; on failure every outputs[i] is NULL.
  */
 sf_status sf_call(sf_function *f, sf_tensor *const *inputs, size_t n_inputs, sf_tensor **outputs,
@@ -614,6 +619,97 @@ sf_status sf_hessian(sf_function *f, const int32_t *argnums, size_t n_argnums, s
 sf_status sf_vmap(sf_function *f, const int64_t *in_dims, size_t n_in, const int64_t *out_dims,
                   size_t n_out, int64_t chunk_size, sf_randomness randomness, sf_function **out);
 
+/* ---------------------------------------------------------------------------------------------
+ * Functions whose output count is known when they return
+ *
+ * A host that learns how many tensors its function returns only by running it (Python, whose
+ * function returns a pytree; JAX learns the output structure from its one trace) makes the
+ * function with sf_function_new_at_return: the callback appends its outputs to a list, and the
+ * library learns their number when the callback returns. The function then runs exactly once per
+ * call, whatever transforms are applied to it. Transforms of such a function whose output count
+ * depends on it report SF_OUTPUTS_AT_RETURN from sf_function_arity too; call them with
+ * sf_call_list (or sf_vjp_list, sf_jvp_list, sf_linearize_list), which append the outputs to a
+ * list. sf_call and the array forms still work when the caller knows the count (a different count
+ * is SF_ERR_INVALID_ARGUMENT). Such a function must return at least one output and at most 65536
+ * (the limit of sf_function_new); otherwise the call fails with SF_ERR_CALLBACK.
+ * ------------------------------------------------------------------------------------------- */
+
+/** sf_function_arity's n_outputs for a function whose output count is known only when it returns. */
+#define SF_OUTPUTS_AT_RETURN SIZE_MAX
+
+/** A list of tensor references (outputs of a call whose output count is known when it returns). */
+typedef struct sf_tensor_list sf_tensor_list;
+
+/** Makes an empty list; free it with sf_tensor_list_free. */
+sf_status sf_tensor_list_new(sf_tensor_list **out);
+
+/** Releases the list's references and frees it. NULL is a no-op. */
+void sf_tensor_list_free(sf_tensor_list *list);
+
+/** Appends `t`; the list takes a reference of its own (the caller keeps and releases its one). */
+sf_status sf_tensor_list_append(sf_tensor_list *list, sf_tensor *t);
+
+/**
+ * Appends `t` batched along `dim` (negative dims count from the end; SF_NOT_MAPPED: the same for
+ * every batch element). Only a custom function's batching rule reads the dim; plain
+ * sf_tensor_list_append means dim 0.
+ */
+sf_status sf_tensor_list_append_mapped(sf_tensor_list *list, sf_tensor *t, int64_t dim);
+
+/** Stores the number of tensors in the list. */
+sf_status sf_tensor_list_size(const sf_tensor_list *list, size_t *out_size);
+
+/** Stores a new reference to entry `index` (SF_ERR_INVALID_ARGUMENT past the end). */
+sf_status sf_tensor_list_get(const sf_tensor_list *list, size_t index, sf_tensor **out);
+
+/**
+ * A host function that reports its outputs as it returns: it appends each output to `outputs`
+ * (sf_tensor_list_append) and returns 0; a nonzero return is a failure, as for sf_callback: what
+ * it appended is dropped.
+ */
+typedef int (*sf_list_callback)(void *user_data, sf_tensor *const *inputs, size_t n_inputs,
+                                sf_tensor_list *outputs);
+
+/**
+ * Makes a function of n_inputs inputs whose output count is known when its callback returns
+ * (sf_function_arity reports SF_OUTPUTS_AT_RETURN). free_user_data as for sf_function_new.
+ */
+sf_status sf_function_new_at_return(sf_list_callback callback, void *user_data,
+                                    void (*free_user_data)(void *), size_t n_inputs, sf_function **out);
+
+/** Calls any function and appends its outputs to `outputs` (unchanged on failure). */
+sf_status sf_call_list(sf_function *f, sf_tensor *const *inputs, size_t n_inputs,
+                       sf_tensor_list *outputs);
+
+/** sf_vjp appending f's outputs to `outputs` (unchanged on failure; *vjp_fn is NULL then). */
+sf_status sf_vjp_list(sf_function *f, sf_tensor *const *primals, size_t n, sf_tensor_list *outputs,
+                      sf_function **vjp_fn);
+
+/** sf_jvp appending f's outputs to `outputs` and their tangents to `tangents_out`. */
+sf_status sf_jvp_list(sf_function *f, sf_tensor *const *primals, sf_tensor *const *tangents, size_t n,
+                      sf_tensor_list *outputs, sf_tensor_list *tangents_out);
+
+/** sf_linearize appending f's outputs to `outputs` (unchanged on failure; *jvp_fn is NULL then). */
+sf_status sf_linearize_list(sf_function *f, sf_tensor *const *primals, size_t n,
+                            sf_tensor_list *outputs, sf_function **jvp_fn);
+
+/**
+ * Gives vmap's out_dims once f has returned n_outputs outputs: stores one entry per output in
+ * out_dims (preset to 0; SF_NOT_MAPPED and negative dims as in sf_vmap) and returns 0, or nonzero
+ * with sf_set_error() to fail the call (SF_ERR_CALLBACK).
+ */
+typedef int (*sf_out_dims_callback)(void *user_data, size_t n_outputs, int64_t *out_dims);
+
+/**
+ * sf_vmap whose out_dims are given after f returns, by `out_dims` (JAX's out_axes matched against
+ * the output structure), for functions whose output count is known at return. free_user_data
+ * (may be NULL) is called with user_data exactly once, when the made function dies — also when
+ * this call fails.
+ */
+sf_status sf_vmap_at_return(sf_function *f, const int64_t *in_dims, size_t n_in, sf_out_dims_callback out_dims,
+                            void *user_data, void (*free_user_data)(void *), int64_t chunk_size,
+                            sf_randomness randomness, sf_function **out);
+
 /**
  * How many times, since the library was loaded, vmap batched a primitive by looping over the
  * batch instead of a batching rule. Built-in ops always have rules, so this stays 0 unless host
@@ -678,13 +774,41 @@ typedef int (*sf_custom_batch_callback)(void *user_data, sf_tensor *const *input
                                         size_t n_inputs, int64_t batch_size, sf_tensor **outputs,
                                         int64_t *out_dims, size_t n_outputs);
 
-/** The version of sf_custom_function_desc this header describes. */
-#define SF_CUSTOM_FUNCTION_DESC_VERSION 1
+/**
+ * With SF_CUSTOM_COUNTS_AT_RETURN: the forward appends its outputs to `outputs` and its residuals
+ * to `residuals` (sf_tensor_list_append) and returns 0 (nonzero: failure, as sf_callback). Each
+ * call's counts are what it appended (at least one output).
+ */
+typedef int (*sf_custom_forward_list_callback)(void *user_data, sf_tensor *const *inputs, size_t n_inputs,
+                                               sf_tensor_list *outputs, sf_tensor_list *residuals);
+
+/**
+ * With SF_CUSTOM_COUNTS_AT_RETURN: the batching rule (as sf_custom_batch_callback) appending the
+ * batched outputs and residuals with sf_tensor_list_append_mapped (the dim along which each is
+ * batched, or SF_NOT_MAPPED; sf_tensor_list_append means dim 0).
+ */
+typedef int (*sf_custom_batch_list_callback)(void *user_data, sf_tensor *const *inputs, const int64_t *in_dims,
+                                             size_t n_inputs, int64_t batch_size, sf_tensor_list *outputs,
+                                             sf_tensor_list *residuals);
+
+/**
+ * The version of sf_custom_function_desc this header describes. Version 2 added the flag
+ * SF_CUSTOM_COUNTS_AT_RETURN and the fields after free_user_data; version 1 descs (without them)
+ * are still accepted.
+ */
+#define SF_CUSTOM_FUNCTION_DESC_VERSION 2
 
 /** Flags of sf_custom_function_desc. */
 typedef enum sf_custom_flags {
     SF_CUSTOM_RULES_HOST_KERNELS = 0, /**< the rules read data (the default). */
-    SF_CUSTOM_RULES_USE_OPS = 1       /**< the vjp/jvp/batch callbacks use only sf_* ops. */
+    SF_CUSTOM_RULES_USE_OPS = 1,      /**< the vjp/jvp/batch callbacks use only sf_* ops. */
+    /**
+     * n_outputs and n_residuals are learned per call, when forward_list (or batch_list) returns:
+     * set forward_list (and optionally batch_list) instead of forward/batch, and leave n_outputs,
+     * n_residuals, forward and batch zero. vjp and jvp are called with the arities of the call's
+     * counts (n_inputs = n + 2m + r and n_outputs = n for vjp; 2n + m and m for jvp).
+     */
+    SF_CUSTOM_COUNTS_AT_RETURN = 2
 } sf_custom_flags;
 
 /**
@@ -704,20 +828,24 @@ typedef struct sf_custom_function_desc {
     sf_custom_batch_callback batch; /**< optional (NULL: vmap loops over the batch, counted). */
     void *user_data;         /**< passed to every callback. */
     void (*free_user_data)(void *); /**< may be NULL; see sf_custom_function_new. */
+    /* version 2 */
+    sf_custom_forward_list_callback forward_list; /**< with SF_CUSTOM_COUNTS_AT_RETURN: required. */
+    sf_custom_batch_list_callback batch_list;     /**< with SF_CUSTOM_COUNTS_AT_RETURN: optional. */
 } sf_custom_function_desc;
 
 /** An sf_custom_function_desc of the current version with every other field zero. */
-#define SF_CUSTOM_FUNCTION_DESC_INIT {SF_CUSTOM_FUNCTION_DESC_VERSION, 0, NULL, 0, 0, 0, NULL, NULL, NULL, NULL, NULL, NULL}
+#define SF_CUSTOM_FUNCTION_DESC_INIT {SF_CUSTOM_FUNCTION_DESC_VERSION, 0, NULL, 0, 0, 0, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL}
 
 /**
  * Makes a custom function: an ordinary sf_function of n_inputs inputs and n_outputs outputs,
  * usable with sf_call and every transform. The desc is read during the call only. On SF_OK *out
  * is a new reference; on failure *out is NULL. free_user_data (when set) is called with user_data
  * exactly once: when the function and every function derived from it (transforms, pullbacks) have
- * been released — or before this call returns if it fails with a non-NULL desc of the current
- * version (a desc of another version is not read at all). A NULL desc or
- * out, a version other than SF_CUSTOM_FUNCTION_DESC_VERSION, unknown flags, a NULL forward or
- * n_outputs 0 give SF_ERR_INVALID_ARGUMENT. Callbacks may run on any thread that calls the function.
+ * been released — or before this call returns if it fails with a non-NULL desc of version 1 or 2
+ * (a desc of another version is not read at all). A NULL desc or
+ * out, a version other than 1 or 2, unknown flags, a NULL forward or n_outputs 0 (or, with
+ * SF_CUSTOM_COUNTS_AT_RETURN, a NULL forward_list or a set forward, batch, n_outputs or n_residuals)
+ * give SF_ERR_INVALID_ARGUMENT. Callbacks may run on any thread that calls the function.
  */
 sf_status sf_custom_function_new(const sf_custom_function_desc *desc, sf_function **out);
 

@@ -49,18 +49,50 @@ extension Boundary {
     /// Owns the handles a host callback stored, then checks its status and that it set every output.
     static func takeHostOutputs(_ outputs: [TensorHandle?], status: Int32, who: String) throws -> [Value] {
         let values = outputs.map { $0.map { Unmanaged<Value>.fromOpaque(UnsafeRawPointer($0)).takeRetainedValue() } }
+        try check(status: status, who: who)
+        return try values.enumerated().map { index, value in
+            guard let value else {
+                throw SwiftFuncError(.callback, "call", "\(who) returned \(status) but did not set output \(index)")
+            }
+            return value
+        }
+    }
+
+    /// A host callback's status as an error: SF_ERR_CALLBACK carrying the message it set.
+    static func check(status: Int32, who: String) throws {
         guard status == 0 else {
             let message = LastError.text
             throw SwiftFuncError(status: .callback, message: message.isEmpty
                 ? "sf_call: \(who) returned \(status) without setting an error"
                 : "sf_call: \(who) failed: \(message)")
         }
-        return try values.enumerated().map { index, value in
-            guard let value else {
-                throw SwiftFuncError(.callback, "call", "\(who) returned 0 but did not set output \(index)")
-            }
-            return value
+    }
+
+    /// A host function's input count: at most maxArity (size_t counts past Int.max arrive negative).
+    static func checkInputCount(_ count: Int, _ op: String) throws {
+        guard (0...maxArity).contains(count) else {
+            throw SwiftFuncError.invalidArgument(op, "n_inputs must be at most \(maxArity), got \(UInt(bitPattern: count))")
         }
+    }
+
+    /// vmap's in_dims or out_dims from the host: SF_NOT_MAPPED (INT64_MIN) becomes nil; NULL means
+    /// 0 for every entry; `expected` entries (nil: the count is known only when f returns).
+    static func mapDims(_ pointer: UnsafePointer<Int64>?, _ count: Int, _ expected: Int?, _ op: String, _ name: String) throws -> [Int?]? {
+        guard let pointer else {
+            guard count == 0 else { throw SwiftFuncError.invalidArgument(op, "\(name) is NULL but its count is \(count)") }
+            return expected.map { Array(repeating: 0, count: $0) }
+        }
+        guard count >= 0, count <= maxArity else {
+            throw SwiftFuncError.invalidArgument(op, "\(name) has \(UInt(bitPattern: count)) entries, too many")
+        }
+        if let expected, count != expected {
+            throw SwiftFuncError.invalidArgument(op, "\(name) has \(count) entries but the function has \(expected)")
+        }
+        return (0..<count).map { pointer[$0] == Int64.min ? nil : Int(pointer[$0]) }
+    }
+
+    static func mapDims(_ pointer: UnsafePointer<Int64>?, _ count: Int, _ expected: Int, _ op: String, _ name: String) throws -> [Int?] {
+        try mapDims(pointer, count, Optional(expected), op, name) ?? []
     }
 }
 
@@ -127,9 +159,7 @@ public func sf_function_new(_ callback: HostCallback?, _ userData: UnsafeMutable
     let data = HostUserData(userData, free: freeUserData)
     return Boundary.runFunction("function_new", out) {
         // size_t counts past Int.max arrive negative: range checks catch them.
-        guard (0...Boundary.maxArity).contains(nInputs) else {
-            throw SwiftFuncError.invalidArgument("function_new", "n_inputs must be at most \(Boundary.maxArity), got \(UInt(bitPattern: nInputs))")
-        }
+        try Boundary.checkInputCount(nInputs, "function_new")
         guard (1...Boundary.maxArity).contains(nOutputs) else {
             throw SwiftFuncError.invalidArgument("function_new", "n_outputs must be between 1 and \(Boundary.maxArity), got \(UInt(bitPattern: nOutputs))")
         }
@@ -156,7 +186,7 @@ public func sf_function_arity(_ f: FunctionHandle?, _ nInputs: UnsafeMutablePoin
     Boundary.run("function_arity") {
         let function = try Boundary.function(f, "function_arity")
         nInputs?.pointee = function.inputCount
-        nOutputs?.pointee = function.outputCount
+        nOutputs?.pointee = function.outputCount ?? Int(bitPattern: UInt.max)  // SF_OUTPUTS_AT_RETURN
     }
 }
 
@@ -166,8 +196,8 @@ public func sf_call(_ f: FunctionHandle?, _ inputs: UnsafePointer<TensorHandle?>
     Boundary.run("call") {
         try Boundary.store({
             let function = try Boundary.function(f, "call")
-            guard nInputs == function.inputCount, nOutputs == function.outputCount else {
-                throw SwiftFuncError.invalidArgument("call", "\(function.name) takes \(function.inputCount) inputs and returns \(function.outputCount) outputs, called with \(nInputs) and \(nOutputs)")
+            guard nInputs == function.inputCount, function.outputCount.map({ $0 == nOutputs }) ?? true else {
+                throw SwiftFuncError.invalidArgument("call", "\(function.name) takes \(function.inputCount) inputs and returns \(function.outputsDescription), called with \(nInputs) and \(nOutputs)")
             }
             return try function(Boundary.values(inputs, nInputs, "call", "inputs"))
         }, into: outputs, count: nOutputs, "call")
@@ -192,21 +222,26 @@ public func sf_grad_and_value(_ f: FunctionHandle?, _ argnums: UnsafePointer<Int
 }
 
 extension Boundary {
-    /// The function behind `f`, checked to take `n` inputs and return `nOut` outputs.
+    /// The function behind `f`, checked to take `n` inputs and return `nOut` outputs (when its
+    /// count is known in advance; else the count it returns is checked when it is stored).
     static func function(_ f: FunctionHandle?, _ name: String, inputs n: Int, outputs nOut: Int) throws -> Function {
         let function = try Boundary.function(f, name)
-        guard n == function.inputCount, nOut == function.outputCount else {
-            throw SwiftFuncError.invalidArgument(name, "\(function.name) takes \(function.inputCount) inputs and returns \(function.outputCount) outputs, got n = \(n) and n_out = \(nOut)")
+        guard n == function.inputCount, function.outputCount.map({ $0 == nOut }) ?? true else {
+            throw SwiftFuncError.invalidArgument(name, "\(function.name) takes \(function.inputCount) inputs and returns \(function.outputsDescription), got n = \(n) and n_out = \(nOut)")
         }
         return function
     }
 
+    /// What sf_vjp and sf_linearize do: evaluate f at the primals now and make a function (the
+    /// pullback, or the linear map).
+    typealias EvaluateAndMake = (Function, [Value]) throws -> (outputs: [Value], function: Function)
+
     /// sf_vjp and sf_linearize: evaluate `f` at the primals now, store its outputs, and hand out
-    /// the function the transform made (the pullback, or the linear map).
+    /// the function the transform made.
     static func evaluateAndMake(_ name: String, _ f: FunctionHandle?, _ primals: UnsafePointer<TensorHandle?>?, _ n: Int,
                                 _ outputs: UnsafeMutablePointer<TensorHandle?>?, _ nOut: Int,
                                 _ made: UnsafeMutablePointer<FunctionHandle?>?, _ madeName: String,
-                                _ transform: (Function, [Value]) throws -> (outputs: [Value], function: Function)) -> Int32 {
+                                _ transform: EvaluateAndMake) -> Int32 {
         clear(outputs, count: nOut)
         guard let made else { return fail(SwiftFuncError.invalidArgument(name, "\(madeName) is NULL")) }
         made.pointee = nil
@@ -219,6 +254,24 @@ extension Boundary {
                 return evaluated.outputs
             }, into: outputs, count: nOut, name)
             if let result { made.pointee = FunctionHandle(Unmanaged.passRetained(result).toOpaque()) }
+        }
+    }
+
+    /// sf_vjp_list and sf_linearize_list: the same, appending the outputs to a host list.
+    static func evaluateAndMake(_ name: String, _ f: FunctionHandle?, _ primals: UnsafePointer<TensorHandle?>?, _ n: Int,
+                                _ outputs: TensorListHandle?, _ made: UnsafeMutablePointer<FunctionHandle?>?, _ madeName: String,
+                                _ transform: EvaluateAndMake) -> Int32 {
+        guard let made else { return fail(SwiftFuncError.invalidArgument(name, "\(madeName) is NULL")) }
+        made.pointee = nil
+        return run(name) {
+            let function = try Boundary.function(f, name)
+            let list = try Boundary.list(outputs, name, "outputs")
+            guard n == function.inputCount else {
+                throw SwiftFuncError.invalidArgument(name, "\(function.name) takes \(function.inputCount) inputs, got n = \(n)")
+            }
+            let evaluated = try transform(function, values(primals, n, name, "primals"))
+            append(evaluated.outputs, to: list)
+            made.pointee = FunctionHandle(Unmanaged.passRetained(evaluated.function).toOpaque())
         }
     }
 }
@@ -291,21 +344,16 @@ public func sf_vmap(_ f: FunctionHandle?, _ inDims: UnsafePointer<Int64>?, _ nIn
                     _ chunkSize: Int64, _ randomness: Int32, _ out: UnsafeMutablePointer<FunctionHandle?>?) -> Int32 {
     Boundary.runFunction("vmap", out) {
         let function = try Boundary.function(f, "vmap")
-        /// SF_NOT_MAPPED (INT64_MIN) becomes nil; NULL arrays mean 0 for every entry.
-        func dims(_ pointer: UnsafePointer<Int64>?, _ count: Int, _ expected: Int, _ name: String) throws -> [Int?] {
-            guard let pointer else {
-                guard count == 0 else { throw SwiftFuncError.invalidArgument("vmap", "\(name) is NULL but its count is \(count)") }
-                return Array(repeating: 0, count: expected)
-            }
-            guard count == expected else {
-                throw SwiftFuncError.invalidArgument("vmap", "\(name) has \(count) entries but the function has \(expected)")
-            }
-            return (0..<count).map { pointer[$0] == Int64.min ? nil : Int(pointer[$0]) }
-        }
         guard chunkSize >= 0 else { throw SwiftFuncError.invalidArgument("vmap", "chunk_size must be >= 0, got \(chunkSize)") }
-        return try Transforms.vmap(function, inDims: dims(inDims, nIn, function.inputCount, "in_dims"),
-                                   outDims: dims(outDims, nOut, function.outputCount, "out_dims"),
-                                   chunkSize: Int(chunkSize), randomness: Boundary.randomness(randomness, "vmap"))
+        let inDims = try Boundary.mapDims(inDims, nIn, function.inputCount, "vmap", "in_dims")
+        let mode = try Boundary.randomness(randomness, "vmap")
+        if let outDims = try Boundary.mapDims(outDims, nOut, function.outputCount, "vmap", "out_dims") {
+            return try Transforms.vmap(function, inDims: inDims, outDims: outDims, chunkSize: Int(chunkSize), randomness: mode)
+        }
+        // Outputs known at return and out_dims NULL: 0 for each of them.
+        return try Transforms.vmap(function, inDims: inDims, chunkSize: Int(chunkSize), randomness: mode) {
+            Array(repeating: 0, count: $0)
+        }
     }
 }
 

@@ -20,11 +20,13 @@
 
 /* The desc mirrors a Swift struct field by field: pin its layout (LP64). */
 #if UINTPTR_MAX == UINT64_MAX
-_Static_assert(sizeof(sf_custom_function_desc) == 88, "sf_custom_function_desc layout");
+_Static_assert(sizeof(sf_custom_function_desc) == 104, "sf_custom_function_desc layout");
 _Static_assert(offsetof(sf_custom_function_desc, name) == 8, "name offset");
 _Static_assert(offsetof(sf_custom_function_desc, forward) == 40, "forward offset");
 _Static_assert(offsetof(sf_custom_function_desc, batch) == 64, "batch offset");
 _Static_assert(offsetof(sf_custom_function_desc, free_user_data) == 80, "free_user_data offset");
+_Static_assert(offsetof(sf_custom_function_desc, forward_list) == 88, "forward_list offset (version 2)");
+_Static_assert(offsetof(sf_custom_function_desc, batch_list) == 96, "batch_list offset (version 2)");
 #endif
 
 static double softplus(double x) { return x > 0 ? x + log1p(exp(-x)) : log1p(exp(x)); }

@@ -82,7 +82,7 @@ final class BatchInterpreter: TracingInterpreter, @unchecked Sendable {
         }
     }
 
-    override func processCustom(_ custom: CustomFunction, _ args: [Value]) throws -> [Value] {
+    override func processCustom(_ custom: CustomFunction, _ args: [Value]) throws -> CustomFunction.Results {
         try processCustomBatch(custom, args)
     }
 

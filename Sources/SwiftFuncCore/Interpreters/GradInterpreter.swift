@@ -67,7 +67,7 @@ final class GradInterpreter: TracingInterpreter, @unchecked Sendable {
         return tracer
     }
 
-    override func processCustom(_ custom: CustomFunction, _ args: [Value]) throws -> [Value] {
+    override func processCustom(_ custom: CustomFunction, _ args: [Value]) throws -> CustomFunction.Results {
         try processCustomGrad(custom, args)
     }
 

@@ -20,7 +20,7 @@ public class Interpreter: @unchecked Sendable {
 
     /// Applies a custom function as one unit; returns its outputs followed by its residuals
     /// (see CustomFunction.swift, where each interpreter implements it).
-    public func processCustom(_ custom: CustomFunction, _ args: [Value]) throws -> [Value] {
+    public func processCustom(_ custom: CustomFunction, _ args: [Value]) throws -> CustomFunction.Results {
         throw SwiftFuncError.internal("call", "interpreter does not implement processCustom")
     }
 
@@ -68,7 +68,7 @@ public final class EvalInterpreter: Interpreter, @unchecked Sendable {
         return try rules.eval(tensors, params, type)
     }
 
-    public override func processCustom(_ custom: CustomFunction, _ args: [Value]) throws -> [Value] {
+    public override func processCustom(_ custom: CustomFunction, _ args: [Value]) throws -> CustomFunction.Results {
         try processCustomEval(custom, args)
     }
 }

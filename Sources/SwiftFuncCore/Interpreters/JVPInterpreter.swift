@@ -51,7 +51,7 @@ final class JVPInterpreter: TracingInterpreter, @unchecked Sendable {
         }
     }
 
-    override func processCustom(_ custom: CustomFunction, _ args: [Value]) throws -> [Value] {
+    override func processCustom(_ custom: CustomFunction, _ args: [Value]) throws -> CustomFunction.Results {
         try processCustomJVP(custom, args)
     }
 

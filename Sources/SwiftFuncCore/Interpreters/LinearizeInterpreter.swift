@@ -60,16 +60,16 @@ final class LinearizeInterpreter: TracingInterpreter, @unchecked Sendable {
         return output
     }
 
-    override func processCustom(_ custom: CustomFunction, _ args: [Value]) throws -> [Value] {
+    override func processCustom(_ custom: CustomFunction, _ args: [Value]) throws -> CustomFunction.Results {
         let (arguments, symbolic) = try self.arguments(args, "call")
         guard symbolic else { return try Interpreter.with(below) { try custom.applyAll(args) } }
         // A custom function applied to tangents (e.g. an ops-based JVP rule) is replayed as a unit;
         // its result types come from evaluating it once on zeros of the arguments' types.
         let probe = try args.map { try Differentiation.zeros(like: $0) }
-        let types = try Interpreter.with(below) { try custom.applyAll(probe) }.map(\.type)
-        let outputs = types.map { makeInput(type: $0) }
+        let probed = try Interpreter.with(below) { try custom.applyAll(probe) }
+        let outputs = probed.values.map { makeInput(type: $0.type) }
         steps.append(.custom(custom, arguments, outputs: outputs.map(\.slot)))
-        return outputs
+        return CustomFunction.Results(values: outputs, outputCount: probed.outputCount)
     }
 
     /// Replays the recording: `inputs` fill the first slots (the tangent inputs); returns the
@@ -90,7 +90,7 @@ final class LinearizeInterpreter: TracingInterpreter, @unchecked Sendable {
             case let .primitive(primitive, arguments, params, output):
                 values[output] = try emit(primitive, arguments.map(resolve), params)
             case let .custom(custom, arguments, outputs):
-                for (slot, value) in zip(outputs, try custom.applyAll(arguments.map(resolve))) { values[slot] = value }
+                for (slot, value) in zip(outputs, try custom.applyAll(arguments.map(resolve)).values) { values[slot] = value }
             }
         }
         return try wanted.map { slot in

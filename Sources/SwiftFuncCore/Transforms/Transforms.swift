@@ -35,10 +35,11 @@ public enum Transforms {
     public static func grad(_ f: Function, argnums: [Int], hasAux: Bool, withValue: Bool = false) throws -> Function {
         let op = withValue ? "grad_and_value" : "grad"
         try validate(argnums: argnums, inputCount: f.inputCount, op: op)
-        let auxCount = try auxiliaryCount(f, hasAux: hasAux, op: op)
-        let outputCount = argnums.count + (withValue ? 1 : 0) + auxCount
+        let auxCount = try f.outputCount.map { try auxiliaryCount($0, of: f, hasAux: hasAux, op: op) }
+        let outputCount = auxCount.map { argnums.count + (withValue ? 1 : 0) + $0 }
         return Function(name: "\(op)(\(f.name))", inputCount: f.inputCount, outputCount: outputCount) { args in
             let (outputs, slots, tape) = try record(f, args, wrt: argnums, op: op)
+            if auxCount == nil { _ = try auxiliaryCount(outputs.count, of: f, hasAux: hasAux, op: op) }
             let value = outputs[0]
             guard value.value.rank == 0 else {
                 throw SwiftFuncError.shape(op, "the function must return a scalar (0-d) tensor as its first output, got shape \(formatShape(value.value.shape))")
@@ -155,12 +156,25 @@ public enum Transforms {
     /// batch in pieces of at most that size.
     public static func vmap(_ f: Function, inDims: [Int?], outDims: [Int?], chunkSize: Int = 0,
                             randomness: Randomness = .error) throws -> Function {
+        if let count = f.outputCount, outDims.count != count {
+            throw SwiftFuncError.invalidArgument("vmap", "out_dims has \(outDims.count) entries but the function returns \(count) outputs")
+        }
+        return try vmap(f, inDims: inDims, chunkSize: chunkSize, randomness: randomness) { count in
+            guard outDims.count == count else {
+                throw SwiftFuncError.invalidArgument("vmap", "out_dims has \(outDims.count) entries but the function returned \(count) outputs")
+            }
+            return outDims
+        }
+    }
+
+    /// vmap whose out dims are given once `f` has returned: `outDims(n)` gives the dims of its n
+    /// outputs (JAX's out_axes matched against the output structure its trace produced). The
+    /// same as vmap for a function whose output count is known in advance.
+    public static func vmap(_ f: Function, inDims: [Int?], chunkSize: Int = 0, randomness: Randomness = .error,
+                            outDims: @escaping (Int) throws -> [Int?]) throws -> Function {
         let op = "vmap"
         guard inDims.count == f.inputCount else {
             throw SwiftFuncError.invalidArgument(op, "in_dims has \(inDims.count) entries but the function takes \(f.inputCount) inputs")
-        }
-        guard outDims.count == f.outputCount else {
-            throw SwiftFuncError.invalidArgument(op, "out_dims has \(outDims.count) entries but the function returns \(f.outputCount) outputs")
         }
         guard chunkSize >= 0 else { throw SwiftFuncError.invalidArgument(op, "chunk_size must be >= 0, got \(chunkSize)") }
         return Function(name: "vmap(\(f.name))", inputCount: f.inputCount, outputCount: f.outputCount) { args in
@@ -182,9 +196,10 @@ public enum Transforms {
                 throw SwiftFuncError.invalidArgument(op, "at least one input must be mapped (every in_dims entry is SF_NOT_MAPPED)")
             }
             guard chunkSize > 0, chunkSize < batchSize else {
-                return try mapOnce(f, args, dims: dims, outDims: outDims, batchSize: batchSize, randomness: randomness)
+                return try mapOnce(f, args, dims: dims, outDims: outDims, batchSize: batchSize, randomness: randomness).values
             }
             var pieces: [[Value]] = []
+            var resolved: [Int?] = []
             var start = 0
             while start < batchSize {
                 let count = Swift.min(chunkSize, batchSize - start)
@@ -192,20 +207,26 @@ public enum Transforms {
                     guard let dim else { return arg }
                     return try emit(.slice, [arg], .slice(dim: dim, start: start, count: count, step: 1))
                 }
-                pieces.append(try mapOnce(f, chunk, dims: dims, outDims: outDims, batchSize: count, randomness: randomness))
+                let piece = try mapOnce(f, chunk, dims: dims, outDims: outDims, batchSize: count, randomness: randomness)
+                if let previous = pieces.first, previous.count != piece.values.count {
+                    throw SwiftFuncError.invalidArgument(op, "\(f.name) returned \(previous.count) outputs for one chunk and \(piece.values.count) for another")
+                }
+                pieces.append(piece.values)
+                resolved = piece.dims
                 start += count
             }
-            return try (0..<f.outputCount).map { output in
+            return try resolved.enumerated().map { output, outDim in
                 let parts = pieces.map { $0[output] }
-                guard let outDim = outDims[output] else { return parts[0] }
+                guard let outDim else { return parts[0] }
                 let rank = parts[0].rank
                 return try emit(.cat, parts, .dim(outDim < 0 ? outDim + rank : outDim))
             }
         }
     }
 
-    private static func mapOnce(_ f: Function, _ args: [Value], dims: [Int?], outDims: [Int?], batchSize: Int,
-                                randomness: Randomness) throws -> [Value] {
+    /// One vmap of `f` over a batch: its outputs with the batch moved to their out dims, and those dims.
+    private static func mapOnce(_ f: Function, _ args: [Value], dims: [Int?], outDims: (Int) throws -> [Int?], batchSize: Int,
+                                randomness: Randomness) throws -> (values: [Value], dims: [Int?]) {
         let interpreter = BatchInterpreter(parent: Interpreter.current, batchSize: batchSize, randomness: randomness)
         defer { interpreter.finish() }
         let inputs = zip(args, dims).map { arg, dim -> Value in
@@ -213,8 +234,9 @@ public enum Transforms {
             return BatchTracer(owner: interpreter, value: arg, batchDim: dim)
         }
         let outputs = try Interpreter.with(interpreter) { try f(inputs) }
-        return try outputs.enumerated().map { index, output in
-            guard let outDim = outDims[index] else {
+        let resolved = try outDims(outputs.count)
+        let values = try outputs.enumerated().map { index, output in
+            guard let outDim = resolved[index] else {
                 if let tracer = output as? BatchTracer, tracer.owner === interpreter {
                     throw SwiftFuncError.invalidArgument("vmap", "out_dims[\(index)] is SF_NOT_MAPPED but output \(index) depends on the mapped inputs")
                 }
@@ -226,6 +248,7 @@ public enum Transforms {
             }
             return try interpreter.unwrap(output, outDim: outDim < 0 ? outDim + rank : outDim)
         }
+        return (values, resolved)
     }
 
     // MARK: Jacobians and Hessians
@@ -235,10 +258,10 @@ public enum Transforms {
     public static func jacrev(_ f: Function, argnums: [Int], hasAux: Bool, chunkSize: Int = 0) throws -> Function {
         let op = "jacrev"
         try validate(argnums: argnums, inputCount: f.inputCount, op: op)
-        let auxCount = try auxiliaryCount(f, hasAux: hasAux, op: op, allowMany: true)
-        let valueCount = f.outputCount - auxCount
-        return Function(name: "jacrev(\(f.name))", inputCount: f.inputCount, outputCount: valueCount * argnums.count + auxCount) { args in
+        let outputCount = try jacobianOutputCount(f, argnums: argnums, hasAux: hasAux, op: op)
+        return Function(name: "jacrev(\(f.name))", inputCount: f.inputCount, outputCount: outputCount) { args in
             let (outputs, pullback) = try vjp(f, args, wrt: argnums, op: op)
+            let valueCount = outputs.count - (try auxiliaryCount(outputs.count, of: f, hasAux: hasAux, op: op, allowMany: true))
             var results: [Value] = []
             for i in 0..<valueCount {
                 let output = outputs[i]
@@ -262,9 +285,10 @@ public enum Transforms {
     public static func jacfwd(_ f: Function, argnums: [Int], hasAux: Bool, randomness: Randomness = .error) throws -> Function {
         let op = "jacfwd"
         try validate(argnums: argnums, inputCount: f.inputCount, op: op)
-        let auxCount = try auxiliaryCount(f, hasAux: hasAux, op: op, allowMany: true)
-        let valueCount = f.outputCount - auxCount
-        return Function(name: "jacfwd(\(f.name))", inputCount: f.inputCount, outputCount: valueCount * argnums.count + auxCount) { args in
+        let outputCount = try jacobianOutputCount(f, argnums: argnums, hasAux: hasAux, op: op)
+        /// How many of n outputs of f are values (the rest are aux).
+        func valueCount(_ n: Int) throws -> Int { n - (try auxiliaryCount(n, of: f, hasAux: hasAux, op: op, allowMany: true)) }
+        return Function(name: "jacfwd(\(f.name))", inputCount: f.inputCount, outputCount: outputCount) { args in
             for index in argnums where !args[index].dtype.isFloatingPoint {
                 throw SwiftFuncError.dtype(op, "input \(index) has dtype \(args[index].dtype); only floating-point inputs can be differentiated")
             }
@@ -278,21 +302,28 @@ public enum Transforms {
                     var tangents = [Value?](repeating: nil, count: args.count)
                     tangents[index] = tangent[0]
                     let (outputs, outputTangents) = try jvp(f, args, tangents, op: op)
-                    return Array(outputTangents[..<valueCount]) + outputs[valueCount...]
+                    let values = try valueCount(outputs.count)
+                    return Array(outputTangents[..<values]) + outputs[values...]
                 }
-                let outDims = (0..<f.outputCount).map { $0 < valueCount ? Optional(0) : nil }
-                let mapped = try vmap(pushforward, inDims: [0], outDims: outDims, randomness: randomness)([basis])
-                perInput.append(try (0..<valueCount).map { i in
+                let mapped = try vmap(pushforward, inDims: [0], randomness: randomness) { n in
+                    let values = try valueCount(n)
+                    return (0..<n).map { $0 < values ? Optional(0) : nil }
+                }([basis])
+                let values = try valueCount(mapped.count)
+                perInput.append(try (0..<values).map { i in
                     let columns = try Batching.moveDim(mapped[i], from: 0, to: mapped[i].rank - 1)
                     return try emit(.reshape, [columns], .shape(Array(mapped[i].shape.dropFirst()) + input.shape))
                 })
-                auxiliary = Array(mapped[valueCount...])
+                auxiliary = Array(mapped[values...])
             }
             var results: [Value] = []
-            for i in 0..<valueCount {
+            for i in 0..<(perInput.first?.count ?? 0) {
                 for j in argnums.indices { results.append(perInput[j][i]) }
             }
-            if argnums.isEmpty { auxiliary = Array(try f(args)[valueCount...]) }
+            if argnums.isEmpty {
+                let outputs = try f(args)
+                auxiliary = Array(outputs[(try valueCount(outputs.count))...])
+            }
             return results + auxiliary
         }
     }
@@ -328,16 +359,26 @@ public enum Transforms {
         }
     }
 
-    static func auxiliaryCount(_ f: Function, hasAux: Bool, op: String, allowMany: Bool = false) throws -> Int {
+    /// How many of `count` outputs of `f` are aux outputs (checked when the count is known: when
+    /// `f` is made, or when it returns for a function whose outputs are known at return).
+    static func auxiliaryCount(_ count: Int, of f: Function, hasAux: Bool, op: String, allowMany: Bool = false) throws -> Int {
         if hasAux {
-            guard f.outputCount >= 2 else {
-                throw SwiftFuncError.invalidArgument(op, "has_aux needs a function with at least 2 outputs (value, aux...), \(f.name) has \(f.outputCount)")
+            guard count >= 2 else {
+                throw SwiftFuncError.invalidArgument(op, "has_aux needs a function with at least 2 outputs (value, aux...), \(f.name) has \(count)")
             }
-            return f.outputCount - 1
+            return count - 1
         }
-        guard allowMany || f.outputCount == 1 else {
-            throw SwiftFuncError.invalidArgument(op, "\(f.name) returns \(f.outputCount) outputs; without has_aux it must return exactly 1")
+        guard allowMany || count == 1 else {
+            throw SwiftFuncError.invalidArgument(op, "\(f.name) returns \(count) outputs; without has_aux it must return exactly 1")
         }
         return 0
+    }
+
+    /// jacrev's and jacfwd's output count: one Jacobian per (value output, argnum), then the aux.
+    static func jacobianOutputCount(_ f: Function, argnums: [Int], hasAux: Bool, op: String) throws -> Int? {
+        try f.outputCount.map { count in
+            let aux = try auxiliaryCount(count, of: f, hasAux: hasAux, op: op, allowMany: true)
+            return (count - aux) * argnums.count + aux
+        }
     }
 }
