@@ -210,7 +210,7 @@ def test_custom_function_desc_layout():
     from swiftfunc._function import Function
     from swiftfunc._tensor import borrow, wrap
 
-    assert ctypes.sizeof(_capi.CustomFunctionDesc) == 4 + 4 + 8 * 10
+    assert ctypes.sizeof(_capi.CustomFunctionDesc) == 4 + 4 + 8 * 12  # version 2: forward_list, batch_list
 
     def forward(user_data, inputs, n_in, outputs, n_out):  # x -> 3 x
         result = borrow(inputs[0]) * 3.0

@@ -128,13 +128,28 @@ FREE_USER_DATA = ctypes.CFUNCTYPE(None, c_void_p)
 CUSTOM_BATCH_CALLBACK = ctypes.CFUNCTYPE(c_int, c_void_p, POINTER(c_void_p), POINTER(c_int64), c_size_t, c_int64,
                                          POINTER(c_void_p), POINTER(c_int64), c_size_t)
 
+#: SF_OUTPUTS_AT_RETURN (SIZE_MAX): sf_function_arity's n_outputs when the count is known at return.
+OUTPUTS_AT_RETURN = 2 ** 64 - 1
+tensor_list = c_void_p  # sf_tensor_list *
+#: int (*sf_list_callback)(void *user_data, sf_tensor *const *inputs, size_t n_inputs, sf_tensor_list *outputs)
+LIST_CALLBACK = ctypes.CFUNCTYPE(c_int, c_void_p, POINTER(c_void_p), c_size_t, c_void_p)
+#: int (*sf_out_dims_callback)(void *user_data, size_t n_outputs, int64_t *out_dims)
+OUT_DIMS_CALLBACK = ctypes.CFUNCTYPE(c_int, c_void_p, c_size_t, POINTER(c_int64))
+#: int (*sf_custom_forward_list_callback)(void *user_data, sf_tensor *const *inputs, size_t n_inputs,
+#:     sf_tensor_list *outputs, sf_tensor_list *residuals)
+CUSTOM_FORWARD_LIST_CALLBACK = ctypes.CFUNCTYPE(c_int, c_void_p, POINTER(c_void_p), c_size_t, c_void_p, c_void_p)
+#: int (*sf_custom_batch_list_callback)(void *user_data, sf_tensor *const *inputs, const int64_t *in_dims,
+#:     size_t n_inputs, int64_t batch_size, sf_tensor_list *outputs, sf_tensor_list *residuals)
+CUSTOM_BATCH_LIST_CALLBACK = ctypes.CFUNCTYPE(c_int, c_void_p, POINTER(c_void_p), POINTER(c_int64), c_size_t, c_int64,
+                                              c_void_p, c_void_p)
+
 # sf_custom_flags
-CUSTOM_FUNCTION_DESC_VERSION = 1
-CUSTOM_RULES_HOST_KERNELS, CUSTOM_RULES_USE_OPS = 0, 1
+CUSTOM_FUNCTION_DESC_VERSION = 2
+CUSTOM_RULES_HOST_KERNELS, CUSTOM_RULES_USE_OPS, CUSTOM_COUNTS_AT_RETURN = 0, 1, 2
 
 
 class CustomFunctionDesc(ctypes.Structure):
-    """sf_custom_function_desc (version 1)."""
+    """sf_custom_function_desc (version 2)."""
 
     _fields_ = [
         ("version", c_uint32),
@@ -149,6 +164,8 @@ class CustomFunctionDesc(ctypes.Structure):
         ("batch", CUSTOM_BATCH_CALLBACK),
         ("user_data", c_void_p),
         ("free_user_data", FREE_USER_DATA),
+        ("forward_list", CUSTOM_FORWARD_LIST_CALLBACK),
+        ("batch_list", CUSTOM_BATCH_LIST_CALLBACK),
     ]
 
 _UNARY = ["neg", "exp", "log", "log1p", "expm1", "sin", "cos", "tan", "tanh", "sigmoid", "sqrt", "rsqrt", "abs",
@@ -157,7 +174,8 @@ _BINARY = ["add", "sub", "mul", "div", "pow", "maximum", "minimum", "atan2", "lt
 _REDUCTIONS = ["sum", "prod", "amax", "amin", "argmax", "argmin", "mean"]
 
 #: Functions that may run a host callback: they return the raw status (see the module docstring).
-CALLBACK_RUNNERS = frozenset(["sf_call", "sf_vjp", "sf_jvp", "sf_linearize"])
+CALLBACK_RUNNERS = frozenset(["sf_call", "sf_vjp", "sf_jvp", "sf_linearize", "sf_call_list", "sf_vjp_list", "sf_jvp_list",
+                              "sf_linearize_list"])
 
 _DECLARATIONS = [
     # Versions
@@ -249,6 +267,20 @@ _DECLARATIONS = [
     ("sf_jacfwd", status, [function, int32_array, c_size_t, c_bool, c_int, function_out]),  # sf_randomness
     ("sf_hessian", status, [function, int32_array, c_size_t, function_out]),
     ("sf_vmap", status, [function, int64_array, c_size_t, int64_array, c_size_t, c_int64, c_int, function_out]),
+    # Functions whose output count is known when they return
+    ("sf_tensor_list_new", status, [POINTER(c_void_p)]),
+    ("sf_tensor_list_free", None, [tensor_list]),
+    ("sf_tensor_list_append", status, [tensor_list, tensor]),
+    ("sf_tensor_list_append_mapped", status, [tensor_list, tensor, c_int64]),
+    ("sf_tensor_list_size", status, [tensor_list, POINTER(c_size_t)]),
+    ("sf_tensor_list_get", status, [tensor_list, c_size_t, tensor_out]),
+    ("sf_function_new_at_return", status, [LIST_CALLBACK, c_void_p, FREE_USER_DATA, c_size_t, function_out]),
+    ("sf_call_list", status, [function, tensor_array, c_size_t, tensor_list]),
+    ("sf_vjp_list", status, [function, tensor_array, c_size_t, tensor_list, function_out]),
+    ("sf_jvp_list", status, [function, tensor_array, tensor_array, c_size_t, tensor_list, tensor_list]),
+    ("sf_linearize_list", status, [function, tensor_array, c_size_t, tensor_list, function_out]),
+    ("sf_vmap_at_return", status, [function, int64_array, c_size_t, OUT_DIMS_CALLBACK, c_void_p, FREE_USER_DATA, c_int64,
+                                   c_int, function_out]),
     ("sf_vmap_fallback_count", status, [POINTER(c_uint64)]),
     # Custom differentiable functions
     ("sf_custom_function_new", status, [POINTER(CustomFunctionDesc), function_out]),

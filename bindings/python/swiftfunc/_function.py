@@ -2,7 +2,9 @@
 
 One ctypes trampoline serves every host function: `user_data` is a key into `_registry`, which
 maps it to a flat Python callable (list of Tensors -> list of Tensors); the library calls
-`_free` with the key when the last reference to the function dies.
+`_free` with the key when the last reference to the function dies. Python functions are made with
+sf_function_new_at_return: the trampoline appends the callable's results to the library's list,
+so the number of outputs is learned when the function returns and it runs once per call.
 
 Exceptions: a Python exception raised inside a callback cannot cross the C frames below it. The
 trampoline catches it, pushes it on a per-thread stack, sets sf_set_error(repr(exception)) and
@@ -33,8 +35,22 @@ def _pending():
         return _local.pending
 
 
-def _trampoline(user_data, inputs, n_inputs, outputs, n_outputs):
-    return run_callback(lambda: _registry[user_data], inputs, n_inputs, outputs, n_outputs)
+def _trampoline(user_data, inputs, n_inputs, outputs):
+    try:
+        body = _registry[user_data]
+        append(outputs, body([borrow(inputs[i]) for i in range(n_inputs)]), "a transformed function")
+        return 0
+    except BaseException as exc:  # noqa: B036 - every exception, KeyboardInterrupt too, must reach the caller
+        return stash(exc)
+
+
+def append(tensor_list, results, what):
+    """Appends Tensors to an sf_tensor_list (the list takes its own references)."""
+    for r in results:
+        if not isinstance(r, Tensor):
+            raise TypeError(f"swiftfunc: {what} must return Tensors, got {type(r).__name__}")
+    for r in results:
+        lib.sf_tensor_list_append(tensor_list, r._h)
 
 
 def run_callback(get_body, inputs, n_inputs, outputs, n_outputs):
@@ -74,11 +90,61 @@ def _free(user_data):
         pass
 
 
-_TRAMPOLINE = _capi.CALLBACK(_trampoline)
+def _out_dims_trampoline(user_data, n_outputs, out_dims):
+    try:
+        dims = _registry[user_data](n_outputs)
+        if len(dims) != n_outputs:
+            raise RuntimeError(f"swiftfunc: out_dims has {len(dims)} entries for {n_outputs} outputs")
+        for i, d in enumerate(dims):
+            out_dims[i] = d
+        return 0
+    except BaseException as exc:  # noqa: B036 - every exception must reach the caller
+        return stash(exc)
+
+
+_TRAMPOLINE = _capi.LIST_CALLBACK(_trampoline)
+_OUT_DIMS = _capi.OUT_DIMS_CALLBACK(_out_dims_trampoline)
 _FREE = _capi.FREE_USER_DATA(_free)
 # Functions may be released at interpreter shutdown: keep both thunks alive for good.
 ctypes.pythonapi.Py_IncRef(ctypes.py_object(_TRAMPOLINE))
 ctypes.pythonapi.Py_IncRef(ctypes.py_object(_FREE))
+ctypes.pythonapi.Py_IncRef(ctypes.py_object(_OUT_DIMS))
+
+
+def register(body):
+    """A user_data key for `body`, released by the library through _FREE."""
+    key = next(_keys)
+    _registry[key] = body
+    return key
+
+
+class TensorList:
+    """An owned sf_tensor_list, as a context manager: `with TensorList() as out: ...; out.tensors()`."""
+
+    __slots__ = ("_h",)
+
+    def __init__(self):
+        handle = ctypes.c_void_p()
+        lib.sf_tensor_list_new(ctypes.byref(handle))
+        self._h = handle.value
+
+    def tensors(self):
+        """The list's tensors (new references)."""
+        size = ctypes.c_size_t()
+        lib.sf_tensor_list_size(self._h, ctypes.byref(size))
+        result = []
+        for i in range(size.value):
+            handle = ctypes.c_void_p()
+            lib.sf_tensor_list_get(self._h, i, ctypes.byref(handle))
+            result.append(wrap(handle.value))
+        return result
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        lib.sf_tensor_list_free(self._h)
+        self._h = None
 
 
 def invoke(cfn, *args):
@@ -110,13 +176,12 @@ class Function:
         self.n_outputs = n_outputs
 
     @classmethod
-    def from_python(cls, body, n_inputs, n_outputs):
-        """A host function running `body(list of n_inputs Tensors) -> list of n_outputs Tensors`."""
-        key = next(_keys)
-        _registry[key] = body
+    def from_python(cls, body, n_inputs):
+        """A host function running `body(list of n_inputs Tensors) -> list of Tensors`; the number of
+        outputs is whatever body returns (known when it returns)."""
         out = ctypes.c_void_p()
-        lib.sf_function_new(_TRAMPOLINE, key, _FREE, n_inputs, n_outputs, ctypes.byref(out))  # frees key on failure
-        return cls(out.value, n_inputs, n_outputs)
+        lib.sf_function_new_at_return(_TRAMPOLINE, register(body), _FREE, n_inputs, ctypes.byref(out))  # frees the key on failure
+        return cls(out.value, n_inputs, _capi.OUTPUTS_AT_RETURN)
 
     @classmethod
     def made_by(cls, cfn, *args):
@@ -129,11 +194,22 @@ class Function:
         function.n_inputs, function.n_outputs = n_in.value, n_out.value
         return function
 
+    @classmethod
+    def vmapped(cls, f, in_dims, out_dims, chunk_size, randomness):
+        """sf_vmap_at_return of f: `out_dims(n_outputs)` gives the out dims once f has returned."""
+        return cls.made_by(lib.sf_vmap_at_return, f._h, _capi.int64s(in_dims), len(in_dims), _OUT_DIMS,
+                           register(out_dims), _FREE, chunk_size, randomness)
+
     def __call__(self, inputs):
         """Calls the function on a list of Tensors; returns a list of Tensors."""
         n_out = self.n_outputs
+        handles = _capi.handles(inputs)
+        if n_out == _capi.OUTPUTS_AT_RETURN:
+            with TensorList() as outputs:
+                invoke(lib.sf_call_list, self._h, handles, len(inputs), outputs._h)
+                return outputs.tensors()
         outputs = (ctypes.c_void_p * n_out)()
-        invoke(lib.sf_call, self._h, _capi.handles(inputs), len(inputs), outputs, n_out)
+        invoke(lib.sf_call, self._h, handles, len(inputs), outputs, n_out)
         return [wrap(h) for h in outputs]
 
     def __del__(self, _release=lib.sf_function_release):

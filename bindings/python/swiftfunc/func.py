@@ -8,23 +8,22 @@ untransformed, as in torch.func). The C transform runs that function and the res
 into pytrees. Transforms nest because a transformed function called inside another one's callback
 simply makes and runs its own sf_function on the traced inputs it is given.
 
-The number of Tensor outputs (and vmap's out_dims per output) must be fixed when the sf_function is
-made, before the Python function has run. It is remembered per function and argument structure; the
-first call with an unknown structure guesses one output, and if the callback finds a different one it
-aborts and the call is retried once with the right count (so that first call runs the function twice;
-random ops in it then draw twice).
+The number of Tensor outputs is learned when the Python function returns, as JAX learns an output
+structure from its one trace: the sf_function is made with sf_function_new_at_return, transforms of
+it report their outputs in lists (sf_call_list, sf_vjp_list, ...), and vmap asks for its out_dims
+once the output structure is known (sf_vmap_at_return). So the function runs exactly once per call,
+and its side effects and random draws happen once.
 """
 import ctypes
 import functools
 import numbers
-import weakref
 
 from . import _capi
-from ._capi import int32s, int64s, lib
+from ._capi import int32s, lib
 from ._custom import custom_jvp, custom_vjp
-from ._function import Function, invoke
+from ._function import Function, TensorList, invoke
 from ._pytree import broadcast_prefix, tree_flatten
-from ._tensor import Tensor, wrap
+from ._tensor import Tensor
 
 __all__ = ["grad", "grad_and_value", "vjp", "jvp", "linearize", "jacrev", "jacfwd", "hessian", "vmap",
            "functional_call", "stack_module_state", "custom_vjp", "custom_jvp", "vmap_fallback_count"]
@@ -109,58 +108,6 @@ class _Out:
 
 
 # -------------------------------------------------------------------------------------------------
-# Output structure discovery (see the module docstring)
-# -------------------------------------------------------------------------------------------------
-
-
-class _Retry(Exception):
-    """Raised by a callback whose outputs do not fit the sf_function it runs in."""
-
-    def __init__(self, token, config):
-        super().__init__("swiftfunc: output structure changed; retrying")
-        self.token = token
-        self.config = config
-
-
-_configs = weakref.WeakKeyDictionary()
-
-
-def _config_table(func):
-    # Keyed by code object when there is one: closures made afresh on every call (lambdas inside a
-    # loop or inside another transformed function) share their code and, almost always, their output
-    # structure; when they do not, the retry corrects it.
-    target = getattr(func, "__func__", func)
-    target = getattr(target, "__code__", target)
-    try:
-        return _configs.setdefault(target, {})
-    except TypeError:  # not weakly referenceable: no memory, every first call may retry
-        return {}
-
-
-def _with_discovery(func, key, initial, attempt):
-    """Runs attempt(config, token) with the remembered output config for (func, key); when a callback
-    reports another config through _Retry, runs it again with that one (twice at most)."""
-    table = _config_table(func)
-    config = table.get(key, initial)
-    for _ in range(3):
-        token = object()
-        try:
-            result = attempt(config, token)
-            table[key] = config
-            return result
-        except _Retry as retry:
-            if retry.token is not token:
-                raise
-            config = retry.config
-    raise RuntimeError("swiftfunc: the function's output structure changes from call to call")
-
-
-def _check_config(token, config, actual):
-    if actual != config:
-        raise _Retry(token, actual)
-
-
-# -------------------------------------------------------------------------------------------------
 # Argument checks shared by the transforms
 # -------------------------------------------------------------------------------------------------
 
@@ -220,10 +167,6 @@ def _wraps(func, transform):
     return decorate
 
 
-def _make_outputs(n):
-    return (ctypes.c_void_p * n)()
-
-
 # -------------------------------------------------------------------------------------------------
 # grad, grad_and_value
 # -------------------------------------------------------------------------------------------------
@@ -264,31 +207,31 @@ def _grad_call(func, argnums, has_aux, with_value, name, args, kwargs):
     inputs = flat.inputs()
     state = {}
 
-    def attempt(n_aux, token):
-        def body(tensors):
-            value, aux = _split_aux(func(*flat.rebuild(tensors), **kwargs), has_aux, name)
-            if not isinstance(value, Tensor):
-                raise RuntimeError(f"{name}(f)(*args): Expected f(*args) to return a Tensor, got {type(value)}")
-            aux_out = _Out(aux)
-            _check_config(token, n_aux, len(aux_out.positions))
-            state["aux"] = aux_out
-            return [value] + aux_out.tensors()
+    def body(tensors):
+        value, aux = _split_aux(func(*flat.rebuild(tensors), **kwargs), has_aux, name)
+        if not isinstance(value, Tensor):
+            raise RuntimeError(f"{name}(f)(*args): Expected f(*args) to return a Tensor, got {type(value)}")
+        aux_out = _Out(aux)
+        state["aux"] = aux_out
+        # With has_aux the library needs at least one aux output: aux without Tensors gets a placeholder.
+        return [value] + (aux_out.tensors() or ([_placeholder()] if has_aux else []))
 
-        f = Function.from_python(body, len(inputs), 1 + n_aux)
-        if not wrt:  # nothing to differentiate (empty pytrees): the value alone
-            outputs = f(inputs)
-            return [], outputs[0], outputs[1:]
+    f = Function.from_python(body, len(inputs))
+    if not wrt:  # nothing to differentiate (empty pytrees): the value alone
+        outputs = f(inputs)
+        gradients, value, aux = [], outputs[0], outputs[1:]
+    else:
         cfn = lib.sf_grad_and_value if with_value else lib.sf_grad
-        g = Function.made_by(cfn, f._h, int32s(wrt), len(wrt), n_aux > 0)
-        outputs = g(inputs)
+        outputs = Function.made_by(cfn, f._h, int32s(wrt), len(wrt), has_aux)(inputs)
         k = len(wrt)
-        if with_value:
-            return outputs[:k], outputs[k], outputs[k + 1:]
-        return outputs[:k], None, outputs[k:]
-
-    gradients, value, aux = _with_discovery(func, (name, flat.key, has_aux), 1 if has_aux else 0, attempt)
+        gradients, value, aux = outputs[:k], (outputs[k] if with_value else None), outputs[k + (1 if with_value else 0):]
     gradients = flat.group(nums, gradients, as_tuple)
     return gradients, value, (state["aux"].rebuild(aux) if has_aux else None)
+
+
+def _placeholder():
+    from ._ops import zeros
+    return zeros(())
 
 
 # -------------------------------------------------------------------------------------------------
@@ -302,15 +245,15 @@ def _all_tensors(flat, name):
             raise ValueError(f"{name}: thing passed to transform API must be Tensor, got {type(leaf)}")
 
 
-def _value_and_aux(func, flat, has_aux, name, state, token, config):
-    """The flat callback body shared by vjp, jvp and linearize: value tensors then aux tensors."""
+def _value_and_aux(func, flat, has_aux, name, state):
+    """The flat callback body shared by vjp, jvp, linearize, jacrev, jacfwd and hessian: value tensors
+    then aux tensors; state["value"] and state["aux"] keep their structure."""
     def body(tensors):
         value, aux = _split_aux(func(*flat.rebuild(tensors)), has_aux, name)
         value_out, aux_out = _Out(value), _Out(aux)
         if not value_out.leaves:
             raise RuntimeError(f"{name}(f, ...): Expected f to be a function that has non-empty output (got {value!r})")
         value_out.require_tensors(f"{name}(f, ...): expected f(*primals) to return only tensors, got {{}}")
-        _check_config(token, config, (len(value_out.positions), len(aux_out.positions)))
         state["value"], state["aux"] = value_out, aux_out
         return value_out.tensors() + aux_out.tensors()
 
@@ -340,22 +283,17 @@ class _VJPFunction:
 
 
 def _evaluate_and_make(c_function, func, flat, has_aux, name, state, arity):
-    """sf_vjp and sf_linearize: run func once at the primals (learning its output structure) and
-    return (output tensors, the Function the transform made, (n_value, n_aux)); arity(n_inputs,
-    n_outputs) gives the made function's (inputs, outputs)."""
+    """sf_vjp_list and sf_linearize_list: run func once at the primals and return (output tensors,
+    the Function the transform made, the number of value outputs); arity(n_inputs, n_outputs) gives
+    the made function's (inputs, outputs)."""
     _all_tensors(flat, name)
     inputs = flat.inputs()
-
-    def attempt(config, token):
-        f = Function.from_python(_value_and_aux(func, flat, has_aux, name, state, token, config), len(inputs), sum(config))
-        n_out = sum(config)
-        outputs = _make_outputs(n_out)
-        made = ctypes.c_void_p()
-        invoke(c_function, f._h, _capi.handles(inputs), len(inputs), outputs, n_out, ctypes.byref(made))
-        return [wrap(h) for h in outputs], Function(made.value, *arity(len(inputs), n_out)), config
-
-    key = (name, flat.key, has_aux) if has_aux else (name, flat.key)
-    return _with_discovery(func, key, (1, 0), attempt)
+    f = Function.from_python(_value_and_aux(func, flat, has_aux, name, state), len(inputs))
+    made = ctypes.c_void_p()
+    with TensorList() as outputs:
+        invoke(c_function, f._h, _capi.handles(inputs), len(inputs), outputs._h, ctypes.byref(made))
+        results = outputs.tensors()
+    return results, Function(made.value, *arity(len(inputs), len(results))), len(state["value"].positions)
 
 
 def vjp(func, *primals, has_aux=False):
@@ -363,8 +301,8 @@ def vjp(func, *primals, has_aux=False):
     name = "vjp"
     flat = _Args(primals)
     state = {}
-    results, pullback, (n_value, _) = _evaluate_and_make(lib.sf_vjp, func, flat, has_aux, name, state,
-                                                         lambda n_in, n_out: (n_out, n_in))
+    results, pullback, n_value = _evaluate_and_make(lib.sf_vjp_list, func, flat, has_aux, name, state,
+                                                    lambda n_in, n_out: (n_out, n_in))
     value, aux = results[:n_value], results[n_value:]
     vjp_fn = _VJPFunction(pullback, flat, state["value"], aux)
     output = state["value"].rebuild(value)
@@ -401,17 +339,13 @@ def jvp(func, primals, tangents, *, strict=False, has_aux=False):
     _all_tensors(flat_tangents, name)
     inputs, tangent_inputs = flat.inputs(), flat_tangents.inputs()
     state = {}
-
-    def attempt(config, token):
-        f = Function.from_python(_value_and_aux(func, flat, has_aux, name, state, token, config), len(inputs), sum(config))
-        n_out = sum(config)
-        outputs, tangents_out = _make_outputs(n_out), _make_outputs(n_out)
-        invoke(lib.sf_jvp, f._h, _capi.handles(inputs), _capi.handles(tangent_inputs), len(inputs), outputs,
-               tangents_out, n_out)
-        return [wrap(h) for h in outputs], [wrap(h) for h in tangents_out], config
-
-    outputs, out_tangents, (n_value, _) = _with_discovery(func, (name, flat.key, has_aux), (1, 0), attempt)
+    f = Function.from_python(_value_and_aux(func, flat, has_aux, name, state), len(inputs))
+    with TensorList() as outputs_list, TensorList() as tangents_list:
+        invoke(lib.sf_jvp_list, f._h, _capi.handles(inputs), _capi.handles(tangent_inputs), len(inputs),
+               outputs_list._h, tangents_list._h)
+        outputs, out_tangents = outputs_list.tensors(), tangents_list.tensors()
     value_out = state["value"]
+    n_value = len(value_out.positions)
     result = (value_out.rebuild(outputs[:n_value]), value_out.rebuild(out_tangents[:n_value]))
     if has_aux:
         return result + (state["aux"].rebuild(outputs[n_value:]),)
@@ -424,7 +358,7 @@ def linearize(func, *primals):
     flat = _Args(primals)
     inputs = flat.inputs()
     state = {}
-    outputs, linear, _ = _evaluate_and_make(lib.sf_linearize, func, flat, False, name, state,
+    outputs, linear, _ = _evaluate_and_make(lib.sf_linearize_list, func, flat, False, name, state,
                                             lambda n_in, n_out: (n_in, n_out))
     value_out = state["value"]
 
@@ -449,33 +383,22 @@ def linearize(func, *primals):
 
 
 def _jacobian_call(func, argnums, has_aux, name, args, make, composed):
-    """Shared by jacrev and jacfwd: make(f, wrt, c_has_aux) is the C transform of the flat function;
-    composed(nums, as_tuple) computes (jacobian, aux) from vjp/jvp and vmap when f returns several
-    output tensors besides its aux (which the library's has_aux does not take)."""
+    """Shared by jacrev and jacfwd: make(f, wrt) is the C transform of the flat function (without
+    has_aux: one Jacobian per output tensor and argument leaf). With has_aux, composed(nums, as_tuple)
+    computes (jacobian, aux) from vjp/jvp and vmap, since the output may hold several tensors
+    besides its aux (the library's has_aux takes one value output)."""
     nums, as_tuple = _argnums(argnums, len(args), name)
+    if has_aux:
+        return composed(nums, as_tuple)
     flat = _Args(args)
     wrt = flat.flat_indices(nums, name)
     inputs = flat.inputs()
     state = {}
-
-    def attempt(config, token):
-        n_value, n_aux = config
-        f = Function.from_python(_value_and_aux(func, flat, has_aux, name, state, token, config), len(inputs),
-                                 n_value + n_aux)
-        if n_aux and n_value != 1:  # the library's has_aux takes one value output: compose in Python
-            return None, config
-        # The library's has_aux needs aux tensors; aux made only of other objects comes from the callback.
-        return make(f, wrt, n_aux > 0)(inputs), config
-
-    outputs, (n_value, _) = _with_discovery(func, (name, flat.key, has_aux), (1, 0), attempt)
-    if outputs is None:
-        return composed(nums, as_tuple)
+    f = Function.from_python(_value_and_aux(func, flat, False, name, state), len(inputs))
+    outputs = make(f, wrt)(inputs)
     k = len(wrt)
-    per_output = [flat.group(nums, outputs[i * k:(i + 1) * k], as_tuple) for i in range(n_value)]
-    jacobian = state["value"].rebuild(per_output)
-    if has_aux:
-        return jacobian, state["aux"].rebuild(outputs[n_value * k:])
-    return jacobian
+    per_output = [flat.group(nums, outputs[i * k:(i + 1) * k], as_tuple) for i in range(len(outputs) // k)]
+    return state["value"].rebuild(per_output)
 
 
 def _selected(func, args, nums):
@@ -554,8 +477,8 @@ def jacrev(func, argnums=0, *, has_aux=False, chunk_size=None, _preallocate_and_
     if chunk_size is not None and not (isinstance(chunk_size, int) and chunk_size > 0):
         raise ValueError("jacrev: `chunk_size` should be greater than 0.")
 
-    def make(f, wrt, c_has_aux):
-        return Function.made_by(lib.sf_jacrev, f._h, int32s(wrt), len(wrt), c_has_aux, chunk_size or 0)
+    def make(f, wrt):
+        return Function.made_by(lib.sf_jacrev, f._h, int32s(wrt), len(wrt), False, chunk_size or 0)
 
     @_wraps(func, "jacrev")
     def wrapper(*args):
@@ -572,8 +495,8 @@ def jacfwd(func, argnums=0, has_aux=False, *, randomness="error"):
     _check_argnums_type(argnums, "jacfwd")
     mode = _randomness(randomness)
 
-    def make(f, wrt, c_has_aux):
-        return Function.made_by(lib.sf_jacfwd, f._h, int32s(wrt), len(wrt), c_has_aux, mode)
+    def make(f, wrt):
+        return Function.made_by(lib.sf_jacfwd, f._h, int32s(wrt), len(wrt), False, mode)
 
     @_wraps(func, "jacfwd")
     def wrapper(*args):
@@ -588,7 +511,6 @@ def jacfwd(func, argnums=0, has_aux=False, *, randomness="error"):
 def hessian(func, argnums=0):
     """The Hessian of func: jacfwd(jacrev(func, argnums), argnums)."""
     _check_argnums_type(argnums, "hessian")
-    composed = jacfwd(jacrev(func, argnums), argnums)
     name = "hessian"
 
     @_wraps(func, "hessian")
@@ -598,20 +520,15 @@ def hessian(func, argnums=0):
         wrt = flat.flat_indices(nums, name)
         inputs = flat.inputs()
         state = {}
-
-        def attempt(config, token):
-            f = Function.from_python(_value_and_aux(func, flat, False, name, state, token, config), len(inputs),
-                                     sum(config))
-            if config[0] != 1:
-                return None
-            return Function.made_by(lib.sf_hessian, f._h, int32s(wrt), len(wrt))(inputs)
-
-        outputs = _with_discovery(func, (name, flat.key), (1, 0), attempt)
-        if outputs is None:  # several output tensors: the general composition
-            return composed(*args)
+        f = Function.from_python(_value_and_aux(func, flat, False, name, state), len(inputs))
+        outputs = Function.made_by(lib.sf_hessian, f._h, int32s(wrt), len(wrt))(inputs)
         k = len(wrt)
-        rows = [flat.group(nums, outputs[a * k:(a + 1) * k], as_tuple) for a in range(k)]
-        return state["value"].rebuild([flat.group(nums, rows, as_tuple)])
+        per_output = []
+        for i in range(len(outputs) // (k * k)):  # for each output tensor, k x k blocks
+            block = outputs[i * k * k:(i + 1) * k * k]
+            rows = [flat.group(nums, block[a * k:(a + 1) * k], as_tuple) for a in range(k)]
+            per_output.append(flat.group(nums, rows, as_tuple))
+        return state["value"].rebuild(per_output)
 
     return wrapper
 
@@ -712,24 +629,17 @@ def _vmap_call(func, in_dims, out_dims, mode, chunk_size, args, kwargs):
                                  f"to set out_dims= to None for output?")
         return tuple(result) or (_capi.NOT_MAPPED,)
 
-    def attempt(config, token):
-        def body(tensors):
-            out = _Out(func(*flat.rebuild(tensors), **kwargs))
-            _check_config(token, config, layout(out))
-            state["out"] = out
-            results = out.tensors()
-            if not results:  # only non-Tensor outputs: one placeholder keeps the function's arity >= 1
-                from ._ops import zeros
-                results = [zeros(())]
-            return results
+    def body(tensors):
+        out = _Out(func(*flat.rebuild(tensors), **kwargs))
+        state["out"] = out
+        # Only non-Tensor outputs: one placeholder keeps the function's arity >= 1.
+        return out.tensors() or [_placeholder()]
 
-        f = Function.from_python(body, len(inputs), len(config))
-        mapped = Function.made_by(lib.sf_vmap, f._h, int64s(c_in_dims), len(c_in_dims), int64s(config), len(config),
-                                  chunk_size or 0, mode)
-        return mapped(inputs)
+    def out_dims_for(n_outputs):
+        return layout(state["out"])
 
-    initial = (out_dims,) if isinstance(out_dims, int) else (0,)
-    outputs = _with_discovery(func, ("vmap", flat.key, repr(out_dims)), initial, attempt)
+    f = Function.from_python(body, len(inputs))
+    outputs = Function.vmapped(f, c_in_dims, out_dims_for, chunk_size or 0, mode)(inputs)
     out = state["out"]
     return out.rebuild(outputs[:len(out.positions)])
 
