@@ -14,6 +14,7 @@ import pytest
 
 import swiftfunc as sf
 from swiftfunc import autograd
+from swiftfunc.autograd.function import once_differentiable
 from swiftfunc.func import (custom_jvp, custom_vjp, grad, hessian, jacfwd, jacrev, jvp, vjp, vmap,
                             vmap_fallback_count)
 
@@ -57,12 +58,14 @@ class NumpySoftplus(autograd.Function):
         ctx.save_for_backward(x)
 
     @staticmethod
+    @once_differentiable
     def backward(ctx, g):
         calls["backward"] += 1
         (x,) = ctx.saved_tensors
         return g.numpy() * np_sigmoid(x.numpy())
 
     @staticmethod
+    @once_differentiable
     def jvp(ctx, t):
         calls["jvp"] += 1
         (x,) = ctx.saved_tensors
@@ -73,6 +76,7 @@ class BatchedNumpySoftplus(NumpySoftplus):
     """The same with a batching rule (elementwise: the whole batch at once, dims unchanged)."""
 
     @staticmethod
+    @once_differentiable
     def vmap(info, in_dims, x):
         calls["vmap"] += 1
         assert info.batch_size == x.shape[in_dims[0]]
@@ -227,6 +231,7 @@ def test_several_outputs_and_non_tensor_arguments():
             ctx.save_for_backward(x, y)
 
         @staticmethod
+        @once_differentiable
         def backward(ctx, g_prod, g_sum):
             x, y = (t.numpy() for t in ctx.saved_tensors)
             g_prod, g_sum = g_prod.numpy(), g_sum.numpy()
@@ -287,6 +292,7 @@ def _vjp_fwd(x):
     return np_softplus(a), (np_sigmoid(a), "static")
 
 
+@once_differentiable
 def _vjp_bwd(res, g):
     slope, tag = res
     assert isinstance(slope, np.ndarray) and tag == "static"  # numpy residuals come back as numpy
@@ -338,6 +344,7 @@ def jvp_softplus(x):
 
 
 @jvp_softplus.defjvp
+@once_differentiable
 def _jvp_softplus_rule(primals, tangents):
     (x,), (t,) = primals, tangents
     return None, t.numpy() * np_sigmoid(x.numpy())

@@ -8,11 +8,15 @@ Python callables and the per-call structure (non-Tensor arguments, the output py
 residual comes from). Exceptions raised in the callbacks travel as in `_function` (the original
 exception object reaches the caller).
 
-Structure discovery: the C function needs its output and residual counts before the forward has
-run. They are remembered per front-end object and argument structure; a first call with an
-unknown structure guesses (1 output, 0 residuals), and when the forward (or the batching rule)
-returns another count it aborts with `_Restructure` and the call is made again with the right
-counts — so the first call of a function with several outputs or residuals runs its forward twice.
+Counts: the C function is made with SF_CUSTOM_COUNTS_AT_RETURN, so the forward (and the batching
+rule) report their outputs and residuals in lists as they return: the forward runs once per call.
+
+Defaults (those of the libraries users come from): rules written with swiftfunc ops are
+differentiable again (torch differentiates a backward made of torch ops; JAX differentiates custom
+rules), so the C function gets SF_CUSTOM_RULES_USE_OPS. A rule that reads data (numpy) is marked
+with `once_differentiable` (torch's name): then the rules are host kernels, differentiable once.
+Inside any rule, and inside fwd, a call of the same custom function evaluates its primal function
+(JAX's idiom `def f_fwd(x): return f(x), x`).
 
 Residuals (custom_vjp's `res`): leaves that are (the very objects of) an input or an output are
 passed to the VJP as that input or output, so that a VJP written with swiftfunc ops can be
@@ -25,20 +29,69 @@ import numpy as np
 
 from . import _capi
 from ._capi import lib
-from ._function import Function, _keys, _registry, _FREE, run_callback, stash
+import threading
+
+from ._errors import TransformError
+from ._function import Function, _FREE, _registry, append, register, run_callback, stash
 from ._pytree import broadcast_prefix, tree_flatten
 from ._tensor import Tensor, borrow
 
-__all__ = ["custom_vjp", "custom_jvp"]
+__all__ = ["custom_vjp", "custom_jvp", "once_differentiable"]
 
 
-class _Restructure(Exception):
-    """Raised by a callback whose results do not fit the counts the C function was made with."""
+def once_differentiable(fn):
+    """Marks a custom function's rule as reading data (e.g. through `.numpy()`): the rules are then
+    host kernels, called with concrete tensors and differentiable once (torch's
+    torch.autograd.function.once_differentiable; differentiating them again raises TransformError)."""
+    target = getattr(fn, "__func__", fn)  # also when applied on top of @staticmethod
+    target._swiftfunc_once_differentiable = True
+    return fn
 
-    def __init__(self, rules, config):
-        super().__init__("swiftfunc: custom function output structure changed; retrying")
-        self.rules = rules
-        self.config = config
+
+def _once_differentiable(*rules):
+    """Whether any of the rules is marked once_differentiable."""
+    return any(getattr(getattr(r, "__func__", r), "_swiftfunc_once_differentiable", False) for r in rules if r)
+
+
+_local = threading.local()
+
+
+def _active():
+    """The custom functions whose rule or forward runs on this thread (calls of them inside it
+    evaluate the primal function)."""
+    try:
+        return _local.active
+    except AttributeError:
+        _local.active = []
+        return _local.active
+
+
+class _Running:
+    """`with _Running(owner, what, rules):` marks owner's rule as running; an unmarked (ops) rule that
+    reads a traced value gets a message saying what to do."""
+
+    __slots__ = ("owner", "what", "rules")
+
+    def __init__(self, owner, what, rules):
+        self.owner, self.what, self.rules = owner, what, rules
+
+    def __enter__(self):
+        _active().append(self.owner)
+
+    def __exit__(self, kind, exc, tb):
+        _active().pop()
+        if kind is TransformError and self.rules.use_ops and "cannot be exported" in str(exc):
+            raise TransformError(f"custom function '{self.rules.name}': its {self.what} read the data of a traced "
+                                 f"value ({exc}). Rules are differentiated again by default, so they see traced "
+                                 f"values under transforms; a rule that reads data (e.g. with .numpy()) must be "
+                                 f"marked with @swiftfunc.autograd.function.once_differentiable (it is then "
+                                 f"differentiable once).") from exc
+        return False
+
+
+def running_inside(owner):
+    """Whether a rule (or the forward) of `owner` is running on this thread."""
+    return owner in _active()
 
 
 def _as_tensor(value, what):
@@ -61,14 +114,14 @@ class _Rules:
 
     has_vjp = has_jvp = has_batch = False
 
-    def __init__(self, name, args, config, use_ops):
+    def __init__(self, name, args, use_ops):
         self.name = name
         # The Tensor arguments are not kept: the C function holds these rules (through user_data)
         # until its last user (e.g. a tape node) dies, and a traced argument kept here would keep
         # that tape alive — a reference cycle through C that no collector can see.
         self.positions = [i for i, a in enumerate(args) if isinstance(a, Tensor)]
         self.args = tuple(None if isinstance(a, Tensor) else a for a in args)
-        self.config = config  # (n_outputs, n_residuals)
+        self.counts = None  # (n_outputs, n_residuals) of the latest forward run
         self.use_ops = use_ops
         self.out_spec = None
 
@@ -110,10 +163,6 @@ class _Rules:
             raise RuntimeError(f"custom function '{self.name}': {what} returned no tensor")
         return [_as_tensor(leaf, f"custom function '{self.name}': an output of {what}") for leaf in leaves], spec
 
-    def check_counts(self, n_outputs, n_residuals=0):
-        if (n_outputs, n_residuals) != self.config:
-            raise _Restructure(self, (n_outputs, n_residuals))
-
     def split(self, tensors, *counts):
         parts, start = [], 0
         for c in counts:
@@ -126,32 +175,35 @@ class _Rules:
 
     def make(self):
         """The sf_custom_function of these rules (a new reference, as a Function)."""
-        n_outputs, n_residuals = self.config
-        key = next(_keys)
-        _registry[key] = self
         desc = _capi.CustomFunctionDesc()
         desc.version = _capi.CUSTOM_FUNCTION_DESC_VERSION
-        desc.flags = _capi.CUSTOM_RULES_USE_OPS if self.use_ops else _capi.CUSTOM_RULES_HOST_KERNELS
+        desc.flags = _capi.CUSTOM_COUNTS_AT_RETURN | (_capi.CUSTOM_RULES_USE_OPS if self.use_ops else 0)
         desc.name = self.name.encode("utf-8", "replace")
         desc.n_inputs = len(self.positions)
-        desc.n_outputs = n_outputs
-        desc.n_residuals = n_residuals
-        desc.forward = _FORWARD
+        desc.forward_list = _FORWARD
         if self.has_vjp:
             desc.vjp = _VJP
         if self.has_jvp:
             desc.jvp = _JVP
         if self.has_batch:
-            desc.batch = _BATCH
-        desc.user_data = key
+            desc.batch_list = _BATCH
+        desc.user_data = register(self)
         desc.free_user_data = _FREE
         out = ctypes.c_void_p()
-        lib.sf_custom_function_new(ctypes.byref(desc), ctypes.byref(out))  # frees `key` on failure
-        return Function(out.value, len(self.positions), n_outputs)
+        lib.sf_custom_function_new(ctypes.byref(desc), ctypes.byref(out))  # frees the key on failure
+        return Function(out.value, len(self.positions), _capi.OUTPUTS_AT_RETURN)
 
 
-def _forward(user_data, inputs, n_inputs, outputs, n_outputs):
-    return run_callback(lambda: _registry[user_data].forward, inputs, n_inputs, outputs, n_outputs)
+def _forward(user_data, inputs, n_inputs, outputs, residuals):
+    try:
+        rules = _registry[user_data]
+        produced, saved = rules.forward([borrow(inputs[i]) for i in range(n_inputs)])
+        rules.counts = (len(produced), len(saved))
+        append(outputs, produced, f"custom function '{rules.name}': forward")
+        append(residuals, saved, f"custom function '{rules.name}': forward")
+        return 0
+    except BaseException as exc:  # noqa: B036 - every exception must reach the caller
+        return stash(exc)
 
 
 def _vjp(user_data, inputs, n_inputs, outputs, n_outputs):
@@ -162,28 +214,26 @@ def _jvp(user_data, inputs, n_inputs, outputs, n_outputs):
     return run_callback(lambda: _registry[user_data].jvp, inputs, n_inputs, outputs, n_outputs)
 
 
-def _batch(user_data, inputs, in_dims, n_inputs, batch_size, outputs, out_dims, n_outputs):
+def _batch(user_data, inputs, in_dims, n_inputs, batch_size, outputs, residuals):
     try:
         rules = _registry[user_data]
         args = [borrow(inputs[i]) for i in range(n_inputs)]
         dims = [None if in_dims[i] == _capi.NOT_MAPPED else in_dims[i] for i in range(n_inputs)]
         results, result_dims = rules.batch(args, dims, batch_size)
-        if len(results) != n_outputs or len(result_dims) != n_outputs:
-            raise RuntimeError(f"custom function '{rules.name}': its batching rule returned {len(results)} values, "
-                               f"expected {n_outputs}")
-        for i, (r, d) in enumerate(zip(results, result_dims)):
-            lib.sf_tensor_retain(r._h)
-            outputs[i] = r._h
-            out_dims[i] = _capi.NOT_MAPPED if d is None else d
+        rules.counts = (len(results), 0)
+        for r, d in zip(results, result_dims):
+            if not isinstance(r, Tensor):
+                raise TypeError(f"custom function '{rules.name}': its batching rule must return Tensors")
+            lib.sf_tensor_list_append_mapped(outputs, r._h, _capi.NOT_MAPPED if d is None else d)
         return 0
     except BaseException as exc:  # noqa: B036 - every exception must reach the caller
         return stash(exc)
 
 
-_FORWARD = _capi.CALLBACK(_forward)
+_FORWARD = _capi.CUSTOM_FORWARD_LIST_CALLBACK(_forward)
 _VJP = _capi.CALLBACK(_vjp)
 _JVP = _capi.CALLBACK(_jvp)
-_BATCH = _capi.CUSTOM_BATCH_CALLBACK(_batch)
+_BATCH = _capi.CUSTOM_BATCH_LIST_CALLBACK(_batch)
 # Custom functions may be released at interpreter shutdown: keep the thunks alive for good.
 for _thunk in (_FORWARD, _VJP, _JVP, _BATCH):
     ctypes.pythonapi.Py_IncRef(ctypes.py_object(_thunk))
@@ -201,25 +251,9 @@ def _normalize_dims(dims, values, name):
     return result
 
 
-def call(table, args, make_rules, name):
-    """Calls the custom function the rules from `make_rules(config)` describe on the Tensor arguments
-    in args, discovering its output/residual counts (remembered in `table`); returns (rules, outputs)."""
-    key = (len(args), tuple(i for i, a in enumerate(args) if isinstance(a, Tensor)))
-    inputs = [a for a in args if isinstance(a, Tensor)]
-    config = table.get(key, (1, 0))
-    for _ in range(3):
-        rules = make_rules(config)
-        function = rules.make()
-        try:
-            outputs = function(inputs)
-        except _Restructure as restructure:
-            if restructure.rules is not rules:
-                raise
-            config = restructure.config
-            continue
-        table[key] = config
-        return rules, outputs
-    raise RuntimeError(f"custom function '{name}': the number of outputs or residuals changes from call to call")
+def call(args, rules):
+    """Calls the custom function `rules` describe on the Tensor arguments in args; returns its outputs."""
+    return rules.make()([a for a in args if isinstance(a, Tensor)])
 
 
 def _check_args(args, name):
@@ -235,14 +269,16 @@ def _check_args(args, name):
 class _VJPRules(_Rules):
     has_vjp = True
 
-    def __init__(self, owner, args, config):
-        super().__init__(owner.__name__, args, config, owner.rules_use_ops)
+    def __init__(self, owner, args):
+        use_ops = owner.rules_use_ops
+        super().__init__(owner.__name__, args, not _once_differentiable(owner.bwd) if use_ops is None else use_ops)
         self.owner = owner
         self.recipe = None
         self.res_spec = None
 
     def forward(self, tensors):
-        pair = self.owner.fwd(*self.full_args(tensors))
+        with _Running(self.owner, "fwd", self):
+            pair = self.owner.fwd(*self.full_args(tensors))
         if not (isinstance(pair, tuple) and len(pair) == 2):
             raise TypeError(f"custom_vjp '{self.name}': fwd must return a pair (output, residuals), got "
                             f"{type(pair).__name__}")
@@ -260,12 +296,11 @@ class _VJPRules(_Rules):
                 residuals.append(_as_tensor(leaf, "a residual"))
             else:
                 recipe.append(("static", leaf))
-        self.check_counts(len(outputs), len(residuals))
         self.recipe = recipe
-        return outputs + residuals
+        return outputs, residuals
 
     def vjp(self, tensors):
-        n_outputs, n_residuals = self.config
+        n_outputs, n_residuals = self.counts
         inputs, outputs, residuals, cotangents = self.split(tensors, len(self.positions), n_outputs, n_residuals)
         leaves = []
         for entry in self.recipe:
@@ -278,7 +313,8 @@ class _VJPRules(_Rules):
                 leaves.append(r.numpy() if entry[2] and not self.use_ops else r)
             else:
                 leaves.append(entry[1])
-        result = self.owner.bwd(self.res_spec.unflatten(leaves), self.out_spec.unflatten(cotangents))
+        with _Running(self.owner, "bwd", self):
+            result = self.owner.bwd(self.res_spec.unflatten(leaves), self.out_spec.unflatten(cotangents))
         if not isinstance(result, (tuple, list)):
             raise TypeError(f"custom_vjp '{self.name}': bwd must return a tuple with one cotangent per positional "
                             f"argument, got {type(result).__name__}")
@@ -295,21 +331,23 @@ class custom_vjp:  # noqa: N801 - named like jax.custom_vjp
         f.defvjp(f_fwd, f_bwd)
 
     Positional Tensor arguments are the differentiable inputs; other arguments are passed through
-    unchanged (their cotangent entry must be None). fwd/bwd may run numpy code (`x.numpy()` is a
-    zero-copy view; numpy results are accepted). residuals: a pytree of Tensors, numpy arrays and
-    plain Python values; numpy arrays come back to bwd as numpy arrays.
+    unchanged (their cotangent entry must be None). fwd runs on concrete tensors and may run numpy
+    code (`x.numpy()` is a zero-copy view; numpy results are accepted); fwd may call f itself (the
+    call evaluates f's own body). residuals: a pytree of Tensors, numpy arrays and plain Python
+    values; numpy arrays come back to bwd as numpy arrays.
 
-    `custom_vjp(rules_use_ops=True)` declares that bwd uses swiftfunc ops only: then it is itself
-    differentiated (grad of grad, hessian). By default bwd is a host kernel: differentiable once,
-    and differentiating it again raises TransformError. Forward mode (jvp, jacfwd) raises
+    As in JAX, bwd is differentiated again by default (grad of grad, hessian): it is called like
+    any function, with traced values under transforms, so it must use swiftfunc ops. A bwd that
+    reads data (numpy) is marked `@swiftfunc.autograd.function.once_differentiable`: it is then a
+    host kernel, differentiable once (differentiating it again raises TransformError).
+    `rules_use_ops=True/False` overrides the choice. Forward mode (jvp, jacfwd) raises
     UnsupportedError (no JVP rule, as in JAX); vmap loops over the batch.
     """
 
-    def __init__(self, fun=None, *, rules_use_ops=False, name=None):
+    def __init__(self, fun=None, *, rules_use_ops=None, name=None):
         self.fun = fun
-        self.rules_use_ops = bool(rules_use_ops)
+        self.rules_use_ops = None if rules_use_ops is None else bool(rules_use_ops)
         self.fwd = self.bwd = None
-        self._configs = {}
         if fun is not None:
             self._named(fun, name)
         else:
@@ -335,7 +373,10 @@ class custom_vjp:  # noqa: N801 - named like jax.custom_vjp
         if self.fwd is None:
             raise AttributeError(f"No VJP defined for custom_vjp function {self.__name__} using defvjp.")
         _check_args(args, self.__name__)
-        rules, outputs = call(self._configs, args, lambda config: _VJPRules(self, args, config), self.__name__)
+        if running_inside(self):  # fwd or bwd calling the function itself: its primal function
+            return self.fun(*args)
+        rules = _VJPRules(self, args)
+        outputs = call(args, rules)  # runs the forward, which sets out_spec
         return rules.out_spec.unflatten(outputs)
 
 
@@ -347,19 +388,22 @@ class custom_vjp:  # noqa: N801 - named like jax.custom_vjp
 class _JVPRules(_Rules):
     has_jvp = True
 
-    def __init__(self, owner, args, config):
-        super().__init__(owner.__name__, args, config, owner.rules_use_ops)
+    def __init__(self, owner, args):
+        use_ops = owner.rules_use_ops
+        super().__init__(owner.__name__, args, not _once_differentiable(owner.jvp_rule, owner.vmap_rule)
+                         if use_ops is None else use_ops)
         self.owner = owner
-        self.has_vjp = owner.rules_use_ops
+        self.has_vjp = self.use_ops
         self.has_batch = owner.vmap_rule is not None
 
     def forward(self, tensors):
-        outputs, self.out_spec = self.flatten_outputs(self.owner.fun(*self.full_args(tensors)))
-        self.check_counts(len(outputs))
-        return outputs
+        with _Running(self.owner, "forward", self):
+            outputs, self.out_spec = self.flatten_outputs(self.owner.fun(*self.full_args(tensors)))
+        return outputs, []
 
     def tangent_out(self, inputs, tangents, like):
-        result = self.owner.jvp_rule(self.full_args(inputs), self.per_arg(tangents))
+        with _Running(self.owner, "jvp rule", self):
+            result = self.owner.jvp_rule(self.full_args(inputs), self.per_arg(tangents))
         if not (isinstance(result, tuple) and len(result) == 2):
             raise TypeError(f"custom_jvp '{self.name}': the jvp rule must return (primal_out, tangent_out)")
         leaves, _ = tree_flatten(result[1])
@@ -370,23 +414,23 @@ class _JVPRules(_Rules):
                 for t, o in zip(leaves, like)]
 
     def jvp(self, tensors):
-        inputs, outputs, tangents = self.split(tensors, len(self.positions), self.config[0])
+        inputs, outputs, tangents = self.split(tensors, len(self.positions), self.counts[0])
         return self.tangent_out(inputs, tangents, outputs)
 
     def vjp(self, tensors):
         # Reverse mode from an ops-based JVP rule: the rule is linear in the tangents, so its VJP
         # with respect to them (at zero tangents) is the transpose we need.
-        from . import func
+        from . import func  # func imports this module (custom_vjp, custom_jvp live here)
 
-        inputs, outputs, cotangents = self.split(tensors, len(self.positions), self.config[0])
+        inputs, outputs, cotangents = self.split(tensors, len(self.positions), self.counts[0])
         _, pullback = func.vjp(lambda *t: tuple(self.tangent_out(inputs, list(t), outputs)),
                                *[_zeros_like(x) for x in inputs])
         return list(pullback(tuple(cotangents)))
 
     def batch(self, tensors, dims, batch_size):
-        out, out_dims = self.owner.vmap_rule(batch_size, self.per_arg(dims), *self.full_args(tensors))
+        with _Running(self.owner, "vmap rule", self):
+            out, out_dims = self.owner.vmap_rule(batch_size, self.per_arg(dims), *self.full_args(tensors))
         outputs, self.out_spec = self.flatten_outputs(out, "the vmap rule")
-        self.check_counts(len(outputs))
         per_leaf = broadcast_prefix(out_dims, self.out_spec, "out_dims")
         return outputs, _normalize_dims(per_leaf, outputs, self.name)
 
@@ -401,19 +445,20 @@ class custom_jvp:  # noqa: N801 - named like jax.custom_jvp
             (x,), (t,) = primals, tangents
             return f(x), t * slope(x)                  # (primal_out, tangent_out)
 
-    jvp/jacfwd use the rule (its primal_out is ignored: the forward's output is used). Reverse mode
-    (grad, vjp, jacrev, hessian) needs `custom_jvp(rules_use_ops=True)`: the rule is then written with
-    swiftfunc ops and transposed (it is linear in the tangents), as JAX does; with the default
-    (a host-kernel rule) reverse mode raises UnsupportedError. `f.defvmap(rule)` sets a batching
+    jvp/jacfwd use the rule (its primal_out is ignored: the forward's output is used; a call of f
+    inside the rule evaluates f's own body). As in JAX, the rule is written with swiftfunc ops by
+    default and reverse mode (grad, vjp, jacrev, hessian) transposes it (it is linear in the
+    tangents). A rule that reads data is marked
+    `@swiftfunc.autograd.function.once_differentiable`: it is then a host kernel, and reverse mode
+    raises UnsupportedError. `rules_use_ops=True/False` overrides the choice. `f.defvmap(rule)` sets a batching
     rule `rule(batch_size, in_dims, *args) -> (output, out_dims)`; without one vmap loops.
     """
 
-    def __init__(self, fun=None, *, rules_use_ops=False, name=None):
+    def __init__(self, fun=None, *, rules_use_ops=None, name=None):
         self.fun = fun
-        self.rules_use_ops = bool(rules_use_ops)
+        self.rules_use_ops = None if rules_use_ops is None else bool(rules_use_ops)
         self.jvp_rule = None
         self.vmap_rule = None
-        self._configs = {}
         self.__name__ = name or getattr(fun, "__name__", "custom_jvp")
         if fun is not None:
             self.__doc__ = getattr(fun, "__doc__", None)
@@ -442,5 +487,8 @@ class custom_jvp:  # noqa: N801 - named like jax.custom_jvp
         if self.jvp_rule is None:
             raise AttributeError(f"No JVP defined for custom_jvp function {self.__name__} using defjvp.")
         _check_args(args, self.__name__)
-        rules, outputs = call(self._configs, args, lambda config: _JVPRules(self, args, config), self.__name__)
+        if running_inside(self):  # a rule calling the function itself: its primal function
+            return self.fun(*args)
+        rules = _JVPRules(self, args)
+        outputs = call(args, rules)  # runs the forward, which sets out_spec
         return rules.out_spec.unflatten(outputs)

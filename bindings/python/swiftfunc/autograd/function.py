@@ -43,10 +43,13 @@ Differences from torch (all follow from swiftfunc's design, where every call is 
   mark_dirty (tensors are immutable) and set_materialize_grads is always True (missing output
   gradients arrive as zeros).
 """
-from ._custom import _Rules, _as_tensor, _check_args, _normalize_dims, _zeros_like, call
-from ._pytree import broadcast_prefix, tree_flatten
+import inspect
 
-__all__ = ["Function", "FunctionCtx"]
+from .._custom import (_Rules, _Running, _as_tensor, _check_args, _normalize_dims, _once_differentiable, _zeros_like,
+                       call, once_differentiable, running_inside)
+from .._pytree import broadcast_prefix, tree_flatten
+
+__all__ = ["Function", "FunctionCtx", "once_differentiable"]
 
 
 class FunctionCtx:
@@ -88,9 +91,11 @@ class VmapInfo:
 
 
 class _FunctionRules(_Rules):
-    def __init__(self, cls, args, config):
-        name = cls.__name__
-        super().__init__(name, args, config, bool(getattr(cls, "rules_use_ops", False)))
+    def __init__(self, cls, args):
+        use_ops = cls.rules_use_ops
+        if use_ops is None:  # torch's default: rules are differentiable unless marked once_differentiable
+            use_ops = not _once_differentiable(*(getattr(cls, name) for name in _RULES))
+        super().__init__(cls.__name__, args, bool(use_ops))
         self.cls = cls
         self.has_vjp = _overrides(cls, "backward")
         self.has_jvp = _overrides(cls, "jvp")
@@ -99,22 +104,27 @@ class _FunctionRules(_Rules):
     def context(self, inputs, outputs):
         ctx = FunctionCtx(tuple(i in self.positions and inputs[self.positions.index(i)].is_floating_point()
                                 for i in range(len(self.args))))
-        self.cls.setup_context(ctx, self.full_args(inputs), self.out_spec.unflatten(outputs))
+        with _Running(self.cls, "setup_context", self):
+            self.cls.setup_context(ctx, self.full_args(inputs), self.out_spec.unflatten(outputs))
         return ctx
 
     def forward(self, tensors):
-        outputs, self.out_spec = self.flatten_outputs(self.cls.forward(*self.full_args(tensors)))
-        self.check_counts(len(outputs))
-        return outputs
+        with _Running(self.cls, "forward", self):
+            outputs, self.out_spec = self.flatten_outputs(self.cls.forward(*self.full_args(tensors)))
+        return outputs, []
 
     def vjp(self, tensors):
-        inputs, outputs, cotangents = self.split(tensors, len(self.positions), self.config[0])
-        grads = self.cls.backward(self.context(inputs, outputs), *cotangents)
+        inputs, outputs, cotangents = self.split(tensors, len(self.positions), self.counts[0])
+        ctx = self.context(inputs, outputs)
+        with _Running(self.cls, "backward", self):
+            grads = self.cls.backward(ctx, *cotangents)
         return self.tensor_entries(grads, "backward", inputs)
 
     def jvp(self, tensors):
-        inputs, outputs, tangents = self.split(tensors, len(self.positions), self.config[0])
-        result = self.cls.jvp(self.context(inputs, outputs), *self.per_arg(tangents))
+        inputs, outputs, tangents = self.split(tensors, len(self.positions), self.counts[0])
+        ctx = self.context(inputs, outputs)
+        with _Running(self.cls, "jvp", self):
+            result = self.cls.jvp(ctx, *self.per_arg(tangents))
         leaves, _ = tree_flatten(result)
         if len(leaves) != len(outputs):
             raise RuntimeError(f"custom function '{self.name}': jvp returned {len(leaves)} tangents for "
@@ -123,13 +133,17 @@ class _FunctionRules(_Rules):
                 for t, o in zip(leaves, outputs)]
 
     def batch(self, tensors, dims, batch_size):
-        result = self.cls.vmap(VmapInfo(batch_size), self.per_arg(dims), *self.full_args(tensors))
+        with _Running(self.cls, "vmap", self):
+            result = self.cls.vmap(VmapInfo(batch_size), self.per_arg(dims), *self.full_args(tensors))
         if not (isinstance(result, tuple) and len(result) == 2):
             raise TypeError(f"custom function '{self.name}': vmap must return (output, out_dims)")
         outputs, self.out_spec = self.flatten_outputs(result[0], "vmap")
-        self.check_counts(len(outputs))
         per_leaf = broadcast_prefix(result[1], self.out_spec, "out_dims")
         return outputs, _normalize_dims(per_leaf, outputs, self.name)
+
+
+#: The rules a subclass may define (once_differentiable on any of them makes them all host kernels).
+_RULES = ("setup_context", "backward", "jvp", "vmap")
 
 
 def _overrides(cls, name):
@@ -139,8 +153,9 @@ def _overrides(cls, name):
 class Function:
     """Base class of custom differentiable functions (torch.autograd.Function); see the module doc."""
 
-    #: Whether setup_context/backward/jvp/vmap use swiftfunc ops only (then they are differentiable again).
-    rules_use_ops = False
+    #: Whether setup_context/backward/jvp/vmap use swiftfunc ops only (then they are differentiated again).
+    #: None (the default) means: yes, unless one of them is marked once_differentiable (torch's default).
+    rules_use_ops = None
     #: Accepted for torch compatibility; vmap without a `vmap` staticmethod always loops.
     generate_vmap_rule = False
 
@@ -174,7 +189,8 @@ class Function:
             raise TypeError(f"{cls.__name__}.apply takes positional arguments only")
         if cls is Function:
             raise RuntimeError("call apply on a subclass of swiftfunc.autograd.Function")
-        import inspect
+        if running_inside(cls):  # a rule (or forward) calling the function itself: its forward
+            return cls.forward(*args)
         try:
             parameters = list(inspect.signature(cls.forward).parameters)
         except (TypeError, ValueError):
@@ -183,9 +199,6 @@ class Function:
             raise TypeError(f"{cls.__name__}: forward(ctx, ...) without setup_context is not supported; define "
                             f"forward(*args) and setup_context(ctx, inputs, output), as torch.func requires")
         _check_args(args, cls.__name__)
-        configs = cls.__dict__.get("_swiftfunc_configs")
-        if configs is None:
-            configs = {}
-            setattr(cls, "_swiftfunc_configs", configs)
-        rules, outputs = call(configs, args, lambda config: _FunctionRules(cls, args, config), cls.__name__)
+        rules = _FunctionRules(cls, args)
+        outputs = call(args, rules)  # runs the forward, which sets out_spec
         return rules.out_spec.unflatten(outputs)
