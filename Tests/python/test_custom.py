@@ -510,3 +510,146 @@ def test_no_leaks_over_many_calls():
     if memory is not None:
         assert _mallinfo_in_use() - memory < 256 * 1024  # each leaked round would hold kilobytes
     assert sys.getrefcount(array) == baseline_refs
+
+
+# ------------------------------------------------------------------------------------------------
+# The defaults of the libraries users come from (torch: a backward made of ops is differentiable
+# again; JAX: custom rules are differentiated, and fwd may call the function itself)
+# ------------------------------------------------------------------------------------------------
+
+
+class Cube(autograd.Function):
+    """x**3 with rules written in swiftfunc ops and no rules_use_ops attribute: differentiable again."""
+
+    @staticmethod
+    def forward(x):
+        return x * x * x
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        ctx.save_for_backward(inputs[0])
+
+    @staticmethod
+    def backward(ctx, g):
+        (x,) = ctx.saved_tensors
+        return g * 3 * x * x
+
+    @staticmethod
+    def jvp(ctx, t):
+        (x,) = ctx.saved_tensors
+        return t * 3 * x * x
+
+
+def fd_jacobian(fn, a, h=1e-5):
+    """Central differences in float64 of a numpy function R^n -> R^m at a, as [m, n]."""
+    a = np.asarray(a, dtype=np.float64)
+    columns = []
+    for k in range(a.size):
+        e = np.zeros_like(a)
+        e.flat[k] = h
+        columns.append((np.asarray(fn(a + e)) - np.asarray(fn(a - e))).ravel() / (2 * h))
+    return np.stack(columns, axis=-1)
+
+
+def test_autograd_function_ops_rules_are_differentiable_by_default():
+    x = sf.tensor(X)
+    f = lambda x: Cube.apply(x).sum()  # noqa: E731
+    close(grad(f)(x), fd_jacobian(lambda a: (a ** 3).sum(), X)[0], 1e-6)
+    # order 2, by jacrev(jacrev) and by hessian (jacfwd of jacrev: the JVP rule is differentiated too)
+    expected = fd_jacobian(lambda a: 3 * a ** 2, X)
+    close(jacrev(jacrev(f))(x), expected, 1e-5)
+    close(hessian(f)(x), expected, 1e-5)
+    close(jacfwd(jacfwd(f))(x), expected, 1e-5)
+
+
+def test_once_differentiable_marks_a_numpy_rule():
+    class NumpyCube(autograd.Function):
+        @staticmethod
+        def forward(x):
+            return x.numpy() ** 3
+
+        @staticmethod
+        def setup_context(ctx, inputs, output):
+            ctx.save_for_backward(inputs[0])
+
+        @staticmethod
+        @once_differentiable
+        def backward(ctx, g):
+            (x,) = ctx.saved_tensors
+            return g.numpy() * 3 * x.numpy() ** 2
+
+    x = sf.tensor(X)
+    f = lambda x: NumpyCube.apply(x).sum()  # noqa: E731
+    close(grad(f)(x), 3 * X ** 2, 1e-12)
+    close(vmap(grad(f))(sf.tensor(B)), 3 * B ** 2, 1e-12)  # host kernels loop under vmap
+    with pytest.raises(sf.TransformError, match="'NumpyCube': its VJP is a host kernel and cannot be differentiated"):
+        jacrev(jacrev(f))(x)
+
+
+def test_an_unmarked_rule_reading_data_says_what_to_do():
+    class Unmarked(autograd.Function):
+        @staticmethod
+        def forward(x):
+            return x.numpy() * 2
+
+        @staticmethod
+        def backward(ctx, g):
+            return g.numpy() * 2  # reads data but is not marked once_differentiable
+
+    x = sf.tensor(X)
+    close(grad(lambda x: Unmarked.apply(x).sum())(x), np.full(4, 2.0), 0)  # concrete cotangent: fine
+    with pytest.raises(sf.TransformError, match="'Unmarked': its backward read the data of a traced value.*once_differentiable"):
+        jacrev(Unmarked.apply)(x)  # vmap of the pullback over one-hot cotangents: traced cotangents
+
+
+def test_custom_vjp_fwd_may_call_the_function_itself():
+    @custom_vjp
+    def f(x):
+        return sf.sin(x) * x
+
+    def f_fwd(x):
+        return f(x), x  # JAX's documented idiom: the call evaluates f's own body
+
+    def f_bwd(x, g):
+        return (g * (sf.cos(x) * x + sf.sin(x)),)
+
+    f.defvjp(f_fwd, f_bwd)
+    x = sf.tensor(X)
+    close(f(x), np.sin(X) * X, 1e-15)
+    close(grad(lambda x: f(x).sum())(x), fd_jacobian(lambda a: (np.sin(a) * a).sum(), X)[0], 1e-6)
+    # bwd is made of ops: differentiated again by default (order 2 against finite differences; forward
+    # mode, and so hessian = jacfwd(jacrev), needs a JVP rule, which custom_vjp has not, as in JAX)
+    expected = fd_jacobian(lambda a: np.cos(a) * a + np.sin(a), X)
+    close(jacrev(jacrev(lambda x: f(x).sum()))(x), expected, 1e-5)
+    close(grad(lambda x: grad(lambda x: f(x).sum())(x)[1])(x), expected[1], 1e-5)
+    close(vmap(grad(lambda x: f(x).sum()))(sf.tensor(B)), np.cos(B) * B + np.sin(B), 1e-12)
+
+
+def test_custom_jvp_rules_are_transposed_by_default():
+    @custom_jvp
+    def f(x):
+        return sf.exp(x) * 2
+
+    @f.defjvp
+    def f_jvp(primals, tangents):
+        (x,), (t,) = primals, tangents
+        return f(x), f(x) * t  # f inside its own rule evaluates f's body
+
+    x = sf.tensor(X)
+    close(grad(lambda x: f(x).sum())(x), 2 * np.exp(X), 1e-12)
+    close(hessian(lambda x: f(x).sum())(x), np.diag(2 * np.exp(X)), 1e-12)
+    close(jacfwd(f)(x), fd_jacobian(lambda a: 2 * np.exp(a), X), 1e-5)
+
+    @custom_jvp
+    def g(x):
+        return np.exp(x.numpy())
+
+    @g.defjvp
+    @once_differentiable
+    def g_jvp(primals, tangents):
+        (x,), (t,) = primals, tangents
+        return None, np.exp(x.numpy()) * t.numpy()
+
+    close(jvp(g, (x,), (sf.ones_like(x),))[1], np.exp(X), 1e-12)
+    with pytest.raises(sf.UnsupportedError):
+        grad(lambda x: g(x).sum())(x)
