@@ -7,6 +7,7 @@ import numpy as np
 
 from _common import check, max_diff, sf, to_torch, torch_func
 
+from swiftfunc.autograd.function import once_differentiable
 from swiftfunc.func import grad, jacfwd, jacrev, jvp, vmap, vmap_fallback_count
 
 DT = 0.1
@@ -36,11 +37,13 @@ class Step(sf.autograd.Function):
         ctx.save_for_backward(inputs[0])
 
     @staticmethod
+    @once_differentiable  # reads data with numpy: differentiable once (as torch's decorator)
     def backward(ctx, g):
         (u,) = ctx.saved_tensors
         return step_linearized(u.numpy(), g.numpy())
 
     @staticmethod
+    @once_differentiable
     def jvp(ctx, t):
         (u,) = ctx.saved_tensors
         return step_linearized(u.numpy(), t.numpy())
