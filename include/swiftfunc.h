@@ -751,6 +751,10 @@ sf_status sf_vmap_fallback_count(uint64_t *out_count);
  *   under every transform: differentiated and batched through their ops, so higher-order
  *   derivatives work (hessian needs such a VJP and JVP).
  *
+ * Defaults side by side: in C the default (flags 0) is host kernels, since a C rule usually reads
+ * data; the Python package follows torch and JAX instead (rules are differentiated again, i.e.
+ * SF_CUSTOM_RULES_USE_OPS, unless marked once_differentiable).
+ *
  * Residuals carry no derivative: when a rule is differentiated again and a derivative would flow
  * through a residual, the call fails with SF_ERR_TRANSFORM ("... the derivative of a residual
  * ..."). A rule meant to be differentiated again computes what it differentiates from the inputs
