@@ -292,39 +292,44 @@ public enum Transforms {
             for index in argnums where !args[index].dtype.isFloatingPoint {
                 throw SwiftFuncError.dtype(op, "input \(index) has dtype \(args[index].dtype); only floating-point inputs can be differentiated")
             }
-            // perInput[j][i]: d output_i / d input_j.
-            var perInput: [[Value]] = []
-            var auxiliary: [Value] = []
-            for index in argnums {
-                let input = args[index]
-                let basis = try identityBasis(count: input.count, shape: input.shape, dtype: input.dtype)
-                let pushforward = Function(name: "pushforward", inputCount: 1, outputCount: f.outputCount) { tangent in
-                    var tangents = [Value?](repeating: nil, count: args.count)
-                    tangents[index] = tangent[0]
-                    let (outputs, outputTangents) = try jvp(f, args, tangents, op: op)
-                    let values = try valueCount(outputs.count)
-                    return Array(outputTangents[..<values]) + outputs[values...]
-                }
-                let mapped = try vmap(pushforward, inDims: [0], randomness: randomness) { n in
-                    let values = try valueCount(n)
-                    return (0..<n).map { $0 < values ? Optional(0) : nil }
-                }([basis])
-                let values = try valueCount(mapped.count)
-                perInput.append(try (0..<values).map { i in
-                    let columns = try Batching.moveDim(mapped[i], from: 0, to: mapped[i].rank - 1)
-                    return try emit(.reshape, [columns], .shape(Array(mapped[i].shape.dropFirst()) + input.shape))
-                })
-                auxiliary = Array(mapped[values...])
-            }
-            var results: [Value] = []
-            for i in 0..<(perInput.first?.count ?? 0) {
-                for j in argnums.indices { results.append(perInput[j][i]) }
-            }
             if argnums.isEmpty {
                 let outputs = try f(args)
-                auxiliary = Array(outputs[(try valueCount(outputs.count))...])
+                return Array(outputs[(try valueCount(outputs.count))...])
             }
-            return results + auxiliary
+            // One vmap over the basis of every differentiated input at once (as torch.func and
+            // JAX do), so f runs once: row offsets[j] + k pushes e_k through input argnums[j].
+            let inputs = argnums.map { args[$0] }
+            var offsets: [Int] = []
+            var total = 0
+            for input in inputs {
+                offsets.append(total)
+                total += input.count
+            }
+            let bases = try inputs.enumerated().map { j, input in
+                try identityBasis(count: input.count, shape: input.shape, dtype: input.dtype, rows: total, offset: offsets[j])
+            }
+            let pushforward = Function(name: "pushforward", inputCount: argnums.count, outputCount: f.outputCount) { basis in
+                var tangents = [Value?](repeating: nil, count: args.count)
+                for (j, index) in argnums.enumerated() { tangents[index] = basis[j] }
+                let (outputs, outputTangents) = try jvp(f, args, tangents, op: op)
+                let values = try valueCount(outputs.count)
+                return Array(outputTangents[..<values]) + outputs[values...]
+            }
+            let mapped = try vmap(pushforward, inDims: Array(repeating: 0, count: argnums.count), randomness: randomness) { n in
+                let values = try valueCount(n)
+                return (0..<n).map { $0 < values ? Optional(0) : nil }
+            }(bases)
+            let values = try valueCount(mapped.count)
+            var results: [Value] = []
+            for i in 0..<values {
+                let outputShape = Array(mapped[i].shape.dropFirst())
+                for (j, input) in inputs.enumerated() {
+                    let rows = try emit(.slice, [mapped[i]], .slice(dim: 0, start: offsets[j], count: input.count, step: 1))
+                    let columns = try Batching.moveDim(rows, from: 0, to: rows.rank - 1)
+                    results.append(try emit(.reshape, [columns], .shape(outputShape + input.shape)))
+                }
+            }
+            return results + mapped[values...]
         }
     }
 
@@ -338,13 +343,15 @@ public enum Transforms {
 
     // MARK: Shared checks
 
-    /// Basis vectors e_k reshaped to `[count] + shape`: the identity, one row per element.
-    static func identityBasis(count: Int, shape: [Int], dtype: DType) throws -> Value {
-        let indices = try emit(.arange, [], .arange(start: 0, step: 1, count: count, dtype: .int64))
-        let rows = try emit(.reshape, [indices], .shape([count, 1]))
-        let columns = try emit(.reshape, [indices], .shape([1, count]))
-        let identity = try emit(.cast, [try emit(.eq, [rows, columns])], .dtype(dtype))
-        return try emit(.reshape, [identity], .shape([count] + shape))
+    /// Basis vectors e_k reshaped to `[count] + shape`: the identity, one row per element. With
+    /// `rows` and `offset`, a block of a larger identity: `rows` rows, row offset + k holding e_k.
+    static func identityBasis(count: Int, shape: [Int], dtype: DType, rows: Int? = nil, offset: Int = 0) throws -> Value {
+        let rowCount = rows ?? count
+        let rowIndices = try emit(.arange, [], .arange(start: 0, step: 1, count: rowCount, dtype: .int64))
+        let columnIndices = try emit(.arange, [], .arange(start: Double(offset), step: 1, count: count, dtype: .int64))
+        let identity = try emit(.cast, [try emit(.eq, [try emit(.reshape, [rowIndices], .shape([rowCount, 1])),
+                                                       try emit(.reshape, [columnIndices], .shape([1, count]))])], .dtype(dtype))
+        return try emit(.reshape, [identity], .shape([rowCount] + shape))
     }
 
     static func validate(argnums: [Int], inputCount: Int, op: String) throws {
