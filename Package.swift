@@ -14,7 +14,10 @@ let package = Package(
         .systemLibrary(name: "CDLPack", providers: [.apt(["libdlpack-dev"])]),
         .target(
             name: "SwiftFuncCore",
-            dependencies: ["CBLAS"]),
+            dependencies: ["CBLAS"],
+            // Table entries name their rules as static functions (`type: reshapeType`): such
+            // references are Sendable (Swift 6's inference, SE-0418).
+            swiftSettings: [.enableUpcomingFeature("InferSendableFromCaptures")]),
         .target(name: "SwiftFunc", dependencies: ["SwiftFuncCore", "CDLPack"]),
         .testTarget(name: "SwiftFuncCoreTests", dependencies: ["SwiftFuncCore"]),
     ],

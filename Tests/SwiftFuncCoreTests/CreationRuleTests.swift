@@ -83,7 +83,7 @@ final class CreationRuleTests: XCTestCase {
             let output = try emit(primitive, [], params)
             XCTAssertNil(try XCTUnwrap(rules.jvp)([], [], output, params), "\(primitive)")
             XCTAssertEqual(try XCTUnwrap(rules.vjp)(output, [], output, params, []).count, 0, "\(primitive)")
-            let (value, dim) = try XCTUnwrap(rules.batch)([], [], 4, params)
+            let (value, dim) = try XCTUnwrap(rules.batch)([], [], BatchContext(size: 4, randomness: .error), params)
             XCTAssertNil(dim, "\(primitive)")
             try assertValues(value, expected, shape: output.shape, dtype: .float64)
         }

@@ -7,7 +7,8 @@ final class RandomRuleTests: XCTestCase {
         ("randn", { try Ops.randn(shape: $0, dtype: $1) }),
     ]
 
-    /// Zero tangent, no cotangents, and a batching rule that runs the op unbatched.
+    /// Zero tangent, no cotangents, and a batching rule that runs the op unbatched (under a vmap
+    /// whose randomness is 'same').
     func testRandomRulesDirectly() throws {
         for primitive in [Primitive.uniform, .normal] {
             let rules = Primitive.rules[primitive.rawValue]
@@ -15,7 +16,7 @@ final class RandomRuleTests: XCTestCase {
             let output = try emit(primitive, [], params)
             XCTAssertNil(try XCTUnwrap(rules.jvp)([], [], output, params))
             XCTAssertEqual(try XCTUnwrap(rules.vjp)(output, [], output, params, []).count, 0)
-            let (value, dim) = try XCTUnwrap(rules.batch)([], [], 3, params)
+            let (value, dim) = try XCTUnwrap(rules.batch)([], [], BatchContext(size: 3, randomness: .same), params)
             XCTAssertNil(dim)
             XCTAssertEqual(try Ops.doubles(value), try Ops.doubles(output), "a draw is a pure function of its params")
         }
