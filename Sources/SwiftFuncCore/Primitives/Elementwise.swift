@@ -100,7 +100,7 @@ enum Elementwise {
         comparison(.ne, "ne", NotEqualOp.self),
 
         PrimitiveRules(.select, name: "where", type: selectType, eval: selectEval,
-                       jvp: selectJVP, vjp: selectVJP, batch: Batching.broadcasting(.select)),
+                       jvp: selectJVP, vjp: selectVJP, batch: Batching.broadcasting(.select, promotedFrom: 1)),
     ]
 
     // MARK: Rule builders
