@@ -2,9 +2,11 @@
 #   make demo     runs the main example            make test    runs every test suite
 #   make bench    runs the benchmarks              make install PREFIX=/usr/local [DESTDIR=...]
 SHELL := /bin/bash
-VERSION := 0.1.0
+# Versions are the header's macros (SF_VERSION_MAJOR/MINOR/PATCH, SF_ABI_VERSION), as for the library.
+header_macro = $(shell sed -n 's/^\#define $(1) \([0-9]*\).*/\1/p' include/swiftfunc.h)
+VERSION := $(call header_macro,SF_VERSION_MAJOR).$(call header_macro,SF_VERSION_MINOR).$(call header_macro,SF_VERSION_PATCH)
 SOVERSION := 0
-ABI_VERSION := $(shell sed -n 's/^\#define SF_ABI_VERSION \([0-9]*\).*/\1/p' include/swiftfunc.h)
+ABI_VERSION := $(call header_macro,SF_ABI_VERSION)
 PREFIX ?= /usr/local
 DESTDIR ?=
 BUILD := .build/release

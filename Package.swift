@@ -12,10 +12,15 @@ let package = Package(
     targets: [
         .systemLibrary(name: "CBLAS", providers: [.apt(["libopenblas-dev"])]),
         .systemLibrary(name: "CDLPack", providers: [.apt(["libdlpack-dev"])]),
+        // include/swiftfunc.h seen from Swift: the boundary reads versions and limits from it.
+        .systemLibrary(name: "CSwiftFuncHeader"),
         .target(
             name: "SwiftFuncCore",
-            dependencies: ["CBLAS"]),
-        .target(name: "SwiftFunc", dependencies: ["SwiftFuncCore", "CDLPack"]),
+            dependencies: ["CBLAS"],
+            // Table entries name their rules as static functions (`type: reshapeType`): such
+            // references are Sendable (Swift 6's inference, SE-0418).
+            swiftSettings: [.enableUpcomingFeature("InferSendableFromCaptures")]),
+        .target(name: "SwiftFunc", dependencies: ["SwiftFuncCore", "CDLPack", "CSwiftFuncHeader"]),
         .testTarget(name: "SwiftFuncCoreTests", dependencies: ["SwiftFuncCore"]),
     ],
     swiftLanguageModes: [.v5]

@@ -1,5 +1,6 @@
 /* bench_core.c — core costs of libswiftfunc, measured in one run:
- *   1. sf_matmul 512x512 float32 against cblas_sgemm called directly (same OpenBLAS in-process),
+ *   1. sf_matmul 512x512 float32 against cblas_sgemm called directly (same OpenBLAS in-process;
+ *      the one place this ratio is measured: the test suites only check results),
  *   2. sf_add of 1M float32 (bench_numpy.py compares it with numpy's add),
  *   3. the per-call cost of sf_add on 16 floats (median of single-call timings).
  * Lines starting with "RESULT" are read by bench_numpy.py; keep their format. */

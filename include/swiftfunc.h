@@ -60,6 +60,19 @@ extern "C" {
 /** The largest rank a tensor may have. */
 #define SF_MAX_NDIM 16
 
+/*
+ * Limits on the counts a host passes; a call past one fails with the status given and a message
+ * naming the argument:
+ *  - SF_MAX_NDIM: the rank of a shape (SF_ERR_SHAPE).
+ *  - SF_MAX_ARITY (2^16): n_inputs and n_outputs of sf_function_new; n_inputs, n_outputs and
+ *    n_residuals of a custom function; n_argnums of the transforms (SF_ERR_INVALID_ARGUMENT).
+ *  - SF_MAX_ARRAY_LEN (2^20): the entries of any other array argument, int64_t arrays (dims, pad,
+ *    stride/padding/dilation, normalized_shape, ...) and tensor arrays (sf_cat, sf_stack, sf_call,
+ *    the transforms' inputs, ...) alike (SF_ERR_INVALID_ARGUMENT).
+ */
+#define SF_MAX_ARITY 65536
+#define SF_MAX_ARRAY_LEN 1048576
+
 /** The ABI version of the loaded library (SF_ABI_VERSION of the header it was built with). */
 uint32_t sf_abi_version(void);
 

@@ -1,18 +1,17 @@
 // Library-level exports: versions, errors, handle lifetime, inspection and raw data in/out.
+import CSwiftFuncHeader
 import SwiftFuncCore
 #if canImport(Glibc)
 import Glibc
 #endif
 
-private let versionString: StaticString = "0.1.0"
+// Both versions come from include/swiftfunc.h (SF_ABI_VERSION, SF_VERSION_MAJOR/MINOR/PATCH).
 
 @_cdecl("sf_abi_version")
-public func sf_abi_version() -> UInt32 { 1 }
+public func sf_abi_version() -> UInt32 { UInt32(SF_ABI_VERSION) }
 
 @_cdecl("sf_version")
-public func sf_version() -> UnsafePointer<CChar> {
-    UnsafeRawPointer(versionString.utf8Start).assumingMemoryBound(to: CChar.self)
-}
+public func sf_version() -> UnsafePointer<CChar> { swiftfunc_header_version_string() }
 
 @_cdecl("sf_last_error")
 public func sf_last_error() -> UnsafePointer<CChar> { LastError.current }

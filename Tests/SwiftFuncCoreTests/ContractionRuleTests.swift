@@ -16,14 +16,12 @@ final class ContractionRuleTests: XCTestCase {
     }
 
     func testMatmulDerivativesForEveryRankCombination() throws {
-        try requireTransformRules(movementPrimitives + [.matmul])
         var rng = TestRandom(seed: 1)
         for (a, b) in shapePairs { try checkDerivatives(check(a, b, rng: &rng)) }
     }
 
     func testMatmulBatchingForEveryRankCombination() throws {
         // Nested vmap moves batch dims with permute/reshape inside the rule.
-        try requireTransformRules([.matmul, .reshape, .permute])
         var rng = TestRandom(seed: 2)
         // checkBatching maps each operand alone (the other unmapped), both, and at dims 0, 1, -1.
         for (a, b) in shapePairs { try checkBatching(check(a, b, rng: &rng)) }
@@ -32,7 +30,6 @@ final class ContractionRuleTests: XCTestCase {
     /// d(a @ b) = da @ b + a @ db, against the product rule computed by the naive matmul, with a
     /// float32 operand (its tangent cast through matmul's promotion) and a symbolic-zero tangent.
     func testMatmulJVPMixedPrecisionAndZeroTangents() throws {
-        try requireTransformRules([.matmul, .add])
         var rng = TestRandom(seed: 3)
         let av = randomValues([3, 4], dtype: .float32, rng: &rng), bv = randomValues([4, 2], rng: &rng)
         let tav = randomValues([3, 4], dtype: .float32, rng: &rng), tbv = randomValues([4, 2], rng: &rng)
@@ -51,7 +48,6 @@ final class ContractionRuleTests: XCTestCase {
     /// The VJP's cotangents against closed forms (ct @ b^T, a^T @ ct summed over the batch), for
     /// the folded paths (a shared 2-D operand) and a broadcast batch, with the dtypes of the inputs.
     func testMatmulVJPAgainstClosedForms() throws {
-        try requireTransformRules(movementPrimitives + [.matmul, .cast])
         var rng = TestRandom(seed: 4)
         for (aShape, bShape, dtypeA) in [([2, 3, 4], [4, 5], DType.float64), ([3, 4], [2, 4, 5], .float32),
                                          ([2, 1, 3, 4], [3, 4, 5], .float64), ([4], [2, 4, 5], .float64), ([2, 3, 4], [4], .float32)] {
@@ -121,7 +117,6 @@ final class ContractionRuleTests: XCTestCase {
     /// Rules composed: jacrev (vmap of the backward pass), jacfwd (vmap of the JVP) and the
     /// Hessian of a quadratic form, against closed forms.
     func testMatmulJacobiansAndHessian() throws {
-        try requireTransformRules(movementPrimitives + [.matmul, .mul])
         var rng = TestRandom(seed: 6)
         let n = 3, m = 4
         let av = randomValues([m, n], rng: &rng), xv = randomValues([n], rng: &rng)

@@ -182,38 +182,4 @@ final class ContractionTests: XCTestCase {
         XCTAssertNil(Contraction.MatrixOperand.blasForm(rows: 3, cols: 4, rowStride: 2, colStride: 1))
         XCTAssertNil(Contraction.MatrixOperand.blasForm(rows: 3, cols: 4, rowStride: 1 << 31, colStride: 1))
     }
-
-    /// Not a pass/fail test of speed (the machine is shared), but it prints the ratio so a reviewer
-    /// can see it: sf_matmul 512x512 float32 against a direct cblas_sgemm call.
-    func testMatmulSpeedAgainstDirectBLAS() throws {
-        var rng = TestRandom(seed: 7)
-        let n = 512
-        let a = try makeTensor(randomValues([n, n], dtype: .float32, rng: &rng), shape: [n, n], dtype: .float32)
-        let b = try makeTensor(randomValues([n, n], dtype: .float32, rng: &rng), shape: [n, n], dtype: .float32)
-        let c = try Tensor(uninitialized: TensorType(shape: [n, n], dtype: .float32), op: "test")
-        func time(_ body: () throws -> Void) rethrows -> UInt64 {
-            var best = UInt64.max
-            for _ in 0..<7 {
-                let start = DispatchTimeLike.now()
-                for _ in 0..<5 { try body() }
-                best = min(best, DispatchTimeLike.now() - start)
-            }
-            return best
-        }
-        let direct = time {
-            Float.gemm(transA: false, transB: false, m: n, n: n, k: n, a: a.elements(as: Float.self), lda: n,
-                       b: b.elements(as: Float.self), ldb: n, c: c.elements(as: Float.self), ldc: n)
-        }
-        let ours = try time { _ = try Ops.matmul(a, b) }
-        print("matmul 512x512 float32: direct BLAS / sf_matmul time ratio = \(Double(direct) / Double(ours))")
-    }
-}
-
-/// Monotonic nanoseconds without Foundation.
-enum DispatchTimeLike {
-    static func now() -> UInt64 {
-        var ts = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &ts)
-        return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
-    }
 }

@@ -36,14 +36,12 @@ final class ConvolutionRuleTests: XCTestCase {
     }
 
     func testConv2dDerivatives() throws {
-        try requireTransformRules(movementPrimitives + [.conv2d])
         var rng = TestRandom(seed: 21)
         for item in cases { try checkDerivatives(check(item, rng: &rng)) }
     }
 
     func testConv2dBatching() throws {
         // Nested vmap moves batch dims with permute/reshape inside the rule.
-        try requireTransformRules([.conv2d, .reshape, .permute])
         var rng = TestRandom(seed: 22)
         for item in cases { try checkBatching(check(item, rng: &rng)) }
     }
@@ -51,7 +49,6 @@ final class ConvolutionRuleTests: XCTestCase {
     /// Both cotangents against the definition <ct, conv(e_i, w)> and <ct, conv(x, e_j)> computed
     /// by the naive seven loops, and the input cotangent is exactly zero where no window reads.
     func testConv2dVJPAgainstNaiveDefinition() throws {
-        try requireTransformRules(movementPrimitives + [.conv2d])
         var rng = TestRandom(seed: 23)
         for item in cases {
             let xv = randomValues(item.x, rng: &rng), wv = randomValues(item.w, rng: &rng)
@@ -147,7 +144,6 @@ final class ConvolutionRuleTests: XCTestCase {
     /// jacfwd and jacrev of conv2d with respect to the weight agree (vmap of the JVP and of the
     /// VJP), and a per-sample gradient of a conv layer with bias matches the loop.
     func testConv2dJacobiansAndPerSampleGradients() throws {
-        try requireTransformRules(movementPrimitives + [.conv2d, .mul])
         var rng = TestRandom(seed: 25)
         let item = Case(x: [1, 2, 5, 5], w: [4, 1, 2, 3], stride: [2, 1], padding: [1, 1], dilation: [1, 2], groups: 2)
         let x = try randomTensor(item.x, rng: &rng), w = try randomTensor(item.w, rng: &rng)

@@ -1,19 +1,6 @@
 import XCTest
 @testable import SwiftFuncCore
 
-/// Skips a test whose transforms go through primitives of other families that have no rules yet
-/// (their rules land in other branches); once every rule exists the test always runs.
-func requireTransformRules(_ primitives: [Primitive], file: StaticString = #filePath, line: UInt = #line) throws {
-    let missing = primitives.filter {
-        let rules = Primitive.rules[$0.rawValue]
-        return rules.jvp == nil || rules.vjp == nil || rules.batch == nil
-    }
-    try XCTSkipUnless(missing.isEmpty, "needs the transform rules of \(missing.map(\.name))", file: file, line: line)
-}
-
-/// The primitives the movement parts of the linalg rules (and RuleChecks' flattening) emit.
-let movementPrimitives: [Primitive] = [.reshape, .permute, .expand, .pad, .flip, .cat, .sum, .add]
-
 /// Evaluates like EvalInterpreter and records every primitive that reaches it with its argument
 /// shapes: installed below a vmap, it shows what the batching rules emitted.
 final class RecordingInterpreter: Interpreter, @unchecked Sendable {

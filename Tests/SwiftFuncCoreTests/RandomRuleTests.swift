@@ -7,7 +7,8 @@ final class RandomRuleTests: XCTestCase {
         ("randn", { try Ops.randn(shape: $0, dtype: $1) }),
     ]
 
-    /// Zero tangent, no cotangents, and a batching rule that runs the op unbatched.
+    /// Zero tangent, no cotangents, and a batching rule that runs the op unbatched (under a vmap
+    /// whose randomness is 'same').
     func testRandomRulesDirectly() throws {
         for primitive in [Primitive.uniform, .normal] {
             let rules = Primitive.rules[primitive.rawValue]
@@ -15,7 +16,7 @@ final class RandomRuleTests: XCTestCase {
             let output = try emit(primitive, [], params)
             XCTAssertNil(try XCTUnwrap(rules.jvp)([], [], output, params))
             XCTAssertEqual(try XCTUnwrap(rules.vjp)(output, [], output, params, []).count, 0)
-            let (value, dim) = try XCTUnwrap(rules.batch)([], [], 3, params)
+            let (value, dim) = try XCTUnwrap(rules.batch)([], [], BatchContext(size: 3, randomness: .same), params)
             XCTAssertNil(dim)
             XCTAssertEqual(try Ops.doubles(value), try Ops.doubles(output), "a draw is a pure function of its params")
         }
@@ -55,7 +56,6 @@ final class RandomRuleTests: XCTestCase {
 
     /// Random draws inside jvp and grad are constants: no tangent, no gradient.
     func testRandomDrawsAreConstantsUnderDifferentiation() throws {
-        try requireTransformRules(movementPrimitives + [.mul])
         let f = makeFunction("x * rand", inputs: 1) { x in [try Ops.mul(x[0], Ops.rand(shape: [3], dtype: .float64))] }
         let x = try Ops.tensor([1, 2, 3], shape: [3]), ones = try Ops.tensor([1, 1, 1], shape: [3])
         Ops.manualSeed(5)
@@ -68,7 +68,6 @@ final class RandomRuleTests: XCTestCase {
     // MARK: bernoulli, dropout
 
     func testBernoulliUnderVmapUsesEachExamplesProbabilities() throws {
-        try requireTransformRules(movementPrimitives + [.lt, .mul])
         let f = makeFunction("bernoulli", inputs: 1) { [try Ops.bernoulli($0[0])] }
         // Row 0 has p = 0, row 1 p = 1, row 2 p = 0.5: zeros, ones, and a mix.
         let p = try Ops.tensor([Double](repeating: 0, count: 50) + [Double](repeating: 1, count: 50) + [Double](repeating: 0.5, count: 50), shape: [3, 50])
@@ -88,7 +87,6 @@ final class RandomRuleTests: XCTestCase {
     }
 
     func testDropoutUnderVmap() throws {
-        try requireTransformRules(movementPrimitives + [.lt, .mul])
         let p = 0.25
         let f = makeFunction("dropout", inputs: 1) { [try Ops.dropout($0[0], p: p)] }
         let x = try Ops.tensor([Double](repeating: 1, count: 4 * 40), shape: [4, 40])
@@ -109,7 +107,6 @@ final class RandomRuleTests: XCTestCase {
     /// The gradient of sum(dropout(x)) is the mask scaled by 1/(1-p), the mask being where the
     /// output is nonzero; with p = 1 it is zero.
     func testDropoutGradientIsTheScaledMask() throws {
-        try requireTransformRules(movementPrimitives + [.lt, .mul])
         var rng = TestRandom(seed: 41)
         for p in [0.3, 0.5, 1.0] {
             let xv = randomValues([50], in: (0.5, 2), rng: &rng)  // nonzero, so the mask shows in the output

@@ -31,51 +31,42 @@ final class BatchTracer: Tracer, @unchecked Sendable {
 
 /// vmap: each op runs once on the whole batch through its primitive's batching rule, with the
 /// parent current. Values this interpreter does not own are unbatched and stay unbatched; an op
-/// whose arguments are all unbatched goes straight to the parent.
+/// whose arguments are all unbatched goes straight to the parent, except an op without arguments
+/// (a constant, a random draw), whose batching rule alone can tell whether its result varies.
 final class BatchInterpreter: TracingInterpreter, @unchecked Sendable {
+    /// What batching rules are told: the size of the mapped dim and the randomness mode.
+    let context: BatchContext
     /// Size of the mapped dim.
-    let batchSize: Int
+    var batchSize: Int { context.size }
     /// What random ops do under this vmap.
-    let randomness: Randomness
+    var randomness: Randomness { context.randomness }
 
     init(parent: Interpreter, batchSize: Int, randomness: Randomness) {
-        self.batchSize = batchSize
-        self.randomness = randomness
+        context = BatchContext(size: batchSize, randomness: randomness)
         super.init(below: parent)
     }
 
     override func process(_ primitive: Primitive, _ args: [Value], _ params: Params) throws -> Value {
-        var values: [Value] = []
-        values.reserveCapacity(args.count)
-        var dims: [Int?] = []
-        dims.reserveCapacity(args.count)
-        var batched = false
-        for arg in args {
-            if let tracer = arg as? BatchTracer, tracer.owner === self {
-                values.append(tracer.value)
-                dims.append(tracer.batchDim)
-                batched = true
-            } else {
-                try checkNotEscaped(arg, primitive)
-                values.append(arg)
-                dims.append(nil)
-            }
-        }
+        let split = try self.split(args, op: primitive.name, BatchTracer.self) { ($0.value, $0.batchDim) }
+        let (values, dims) = (split.values, split.info)
         let parent = below
-        if case .random = params {
-            return try processRandom(primitive, params, parent: parent)
-        }
-        guard batched else { return try Interpreter.with(parent) { try emit(primitive, values, params) } }
+        guard split.hasTracer || args.isEmpty else { return try Interpreter.with(parent) { try emit(primitive, values, params) } }
         let rules = Primitive.rules[primitive.rawValue]
-        // Check the op on one example's types first: errors then name the shapes the mapped
-        // function sees, and batching rules may rely on valid per-example arguments.
-        _ = try rules.type(args.map(\.type), params)
+        if split.hasTracer {
+            // Check the op on one example's types first: errors then name the shapes the mapped
+            // function sees, and batching rules may rely on valid per-example arguments.
+            _ = try rules.type(args.map(\.type), params)
+        }
         return try Interpreter.with(parent) {
             let (output, outputDim): (Value, Int?)
             if let rule = rules.batch {
-                (output, outputDim) = try rule(values, dims, batchSize, params)
+                (output, outputDim) = try rule(values, dims, context, params)
             } else {
-                (output, outputDim) = try loopFallback(primitive, values, dims, params)
+                // No rule (only a primitive missing from the table): the counted loop.
+                guard let looped = try applyPerElement(values, dims, { [try emit(primitive, $0, params)] }).first else {
+                    throw SwiftFuncError.internal(primitive.name, "the loop over the batch gave no result")
+                }
+                (output, outputDim) = (looped, 0)
             }
             guard let outputDim else { return output }
             return BatchTracer(owner: self, value: output, batchDim: outputDim)
@@ -86,50 +77,37 @@ final class BatchInterpreter: TracingInterpreter, @unchecked Sendable {
         try processCustomBatch(custom, args)
     }
 
-    /// Random ops have no batched arguments, so `randomness` alone decides what they do.
-    private func processRandom(_ primitive: Primitive, _ params: Params, parent: Interpreter) throws -> Value {
-        guard case let .random(shape, dtype, _, _) = params else { throw SwiftFuncError.internal(primitive.name, "bad params") }
-        switch randomness {
-        case .error:
-            throw SwiftFuncError.transform(primitive.name, "random operations under vmap need randomness 'different' or 'same' (it is 'error')")
-        case .same:
-            return try Interpreter.with(parent) { try emit(primitive, [], params) }
-        case .different:
-            // The op reserved counters for one sample; the whole batch needs its own, larger block.
-            let batchedShape = [batchSize] + shape
-            let count = try ShapeChecks.validate(batchedShape, itemSize: dtype.itemSize, op: primitive.name)
-            let (key, counter) = Random.generator.reserve(Random.blocks(count: count, dtype: dtype))
-            let batchedParams = Params.random(shape: batchedShape, dtype: dtype, key: key, counter: counter)
-            let value = try Interpreter.with(parent) { try emit(primitive, [], batchedParams) }
-            return BatchTracer(owner: self, value: value, batchDim: 0)
-        }
-    }
-
-    /// For primitives without a batching rule (host custom functions): slice each element, apply,
-    /// stack. Counted, so tests can assert that built-in primitives never get here.
-    private func loopFallback(_ primitive: Primitive, _ values: [Value], _ dims: [Int?], _ params: Params) throws -> (Value, Int?) {
+    /// vmap without a batching rule: slices element i of every batched value (unbatched values are
+    /// passed whole), applies `body` to the slices, and stacks each of its results along a new dim
+    /// 0. Runs under whatever interpreter is current (the parent, from a rule's context). With an
+    /// empty batch, `body` runs once on zeros of one element's shapes, for the result types, and
+    /// each result is an empty batch of them. Counted (`BatchingStatistics`), so tests can assert
+    /// that built-in primitives never get here.
+    func applyPerElement(_ values: [Value], _ dims: [Int?], _ body: ([Value]) throws -> [Value]) throws -> [Value] {
         BatchingStatistics.recordFallback()
         guard batchSize > 0 else {
-            // No element to slice: apply the primitive to zeros of one element's shape for the
-            // result type, and return an empty batch of it.
             let example = try zip(values, dims).map { value, dim -> Value in
                 guard let dim else { return value }
                 var shape = value.shape
                 shape.remove(at: dim)
-                return try emit(.full, [], .fill(shape: shape, value: 0, dtype: value.dtype))
+                return try Differentiation.full(0, shape: shape, dtype: value.dtype)
             }
-            let result = try emit(primitive, example, params)
-            return (try emit(.full, [], .fill(shape: [0] + result.shape, value: 0, dtype: result.dtype)), 0)
+            return try body(example).map { try Differentiation.full(0, shape: [0] + $0.shape, dtype: $0.dtype) }
         }
-        var results: [Value] = []
+        var columns: [[Value]] = []
         for index in 0..<batchSize {
             let slices = try zip(values, dims).map { value, dim -> Value in
                 guard let dim else { return value }
                 return try Batching.select(value, dim: dim, index: index)
             }
-            results.append(try Batching.unsqueeze(try emit(primitive, slices, params), dim: 0))
+            let results = try body(slices)
+            if index == 0 { columns = [[Value]](repeating: [], count: results.count) }
+            guard results.count == columns.count else {
+                throw SwiftFuncError.internal("vmap", "element \(index) gave \(results.count) results, element 0 gave \(columns.count)")
+            }
+            for (k, result) in results.enumerated() { columns[k].append(try Batching.unsqueeze(result, dim: 0)) }
         }
-        return (try emit(.cat, results, .dim(0)), 0)
+        return try columns.map { try emit(.cat, $0, .dim(0)) }
     }
 
     /// A function output as a value of the parent with its batch dim at `outDim` (an unbatched

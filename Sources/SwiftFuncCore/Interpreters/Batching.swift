@@ -41,8 +41,9 @@ public enum Batching {
 
     /// Rule for broadcasting n-ary primitives: batched operands get their batch dim in front and
     /// size-1 dims so that the per-example shapes still broadcast from the right; unbatched
-    /// operands broadcast as they are. The result is batched along dim 0.
-    public static func broadcasting(_ primitive: Primitive) -> BatchRule {
+    /// operands broadcast as they are. The result is batched along dim 0. The operands from
+    /// `promotedFrom` on decide the computation dtype (select passes 1: its condition does not).
+    public static func broadcasting(_ primitive: Primitive, promotedFrom: Int = 0) -> BatchRule {
         { args, dims, _, params in
             var exampleRank = 0
             for (arg, dim) in zip(args, dims) { exampleRank = Swift.max(exampleRank, arg.rank - (dim == nil ? 0 : 1)) }
@@ -53,7 +54,7 @@ public enum Batching {
                 if arg.type.isWeak && (dim != 0 || missing > 0) {
                     // permute/reshape make strong values, and a strong float64 would win the
                     // promotion a weak one loses: convert it first to the dtype it would promote to.
-                    arg = try Differentiation.cast(arg, to: weakOperandDType(primitive, args, dims))
+                    arg = try Differentiation.cast(arg, to: weakOperandDType(args, dims, promotedFrom: promotedFrom))
                 }
                 let front = try moveDim(arg, from: dim, to: 0)
                 guard missing > 0 else { return front }
@@ -65,10 +66,10 @@ public enum Batching {
         }
     }
 
-    /// The dtype the per-example operands of a broadcasting primitive promote to (select's
-    /// condition does not take part): what a weak operand becomes in the computation.
-    private static func weakOperandDType(_ primitive: Primitive, _ args: [Value], _ dims: [Int?]) -> DType {
-        let operands = zip(args, dims).dropFirst(primitive == .select ? 1 : 0).map { arg, dim -> TensorType in
+    /// The dtype the per-example operands from `promotedFrom` on promote to: what a weak operand
+    /// becomes in the computation.
+    private static func weakOperandDType(_ args: [Value], _ dims: [Int?], promotedFrom: Int) -> DType {
+        let operands = zip(args, dims).dropFirst(promotedFrom).map { arg, dim -> TensorType in
             var type = arg.type
             if let dim { type.shape.remove(at: dim) }
             return type

@@ -38,22 +38,8 @@ final class GradInterpreter: TracingInterpreter, @unchecked Sendable {
     }
 
     override func process(_ primitive: Primitive, _ args: [Value], _ params: Params) throws -> Value {
-        var primals: [Value] = []
-        primals.reserveCapacity(args.count)
-        var slots: [Int?] = []
-        slots.reserveCapacity(args.count)
-        var tracked = false
-        for arg in args {
-            if let tracer = arg as? GradTracer, tracer.owner === self {
-                primals.append(tracer.primal)
-                slots.append(tracer.slot)
-                tracked = true
-            } else {
-                try checkNotEscaped(arg, primitive)
-                primals.append(arg)
-                slots.append(nil)
-            }
-        }
+        let split = try self.split(args, op: primitive.name, GradTracer.self) { ($0.primal, $0.slot) }
+        let (primals, slots, tracked) = (split.values, split.info, split.hasTracer)
         let output = try Interpreter.with(below) { try emit(primitive, primals, params) }
         // Integer and bool results are not differentiable: nothing to record.
         guard tracked, output.dtype.isFloatingPoint else { return output }

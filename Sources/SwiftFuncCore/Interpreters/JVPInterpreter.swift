@@ -21,32 +21,20 @@ final class JVPTracer: Tracer, @unchecked Sendable {
 /// Values without a tangent here are symbolic zeros and cost nothing.
 final class JVPInterpreter: TracingInterpreter, @unchecked Sendable {
     override func process(_ primitive: Primitive, _ args: [Value], _ params: Params) throws -> Value {
-        var primals: [Value] = []
-        primals.reserveCapacity(args.count)
-        var tangents: [Value?] = []
-        tangents.reserveCapacity(args.count)
-        var hasTangent = false
-        for arg in args {
-            if let tracer = arg as? JVPTracer, tracer.owner === self {
-                if let message = tracer.undifferentiable { throw SwiftFuncError.transform(primitive.name, message) }
-                primals.append(tracer.primal)
-                tangents.append(tracer.tangent)
-                hasTangent = true
-            } else {
-                try checkNotEscaped(arg, primitive)
-                primals.append(arg)
-                tangents.append(nil)
-            }
+        let split = try self.split(args, op: primitive.name, JVPTracer.self) { tracer in
+            if let message = tracer.undifferentiable { throw SwiftFuncError.transform(primitive.name, message) }
+            return (tracer.primal, tracer.tangent)
         }
+        let primals = split.values
         return try Interpreter.with(below) {
             let output = try emit(primitive, primals, params)
             // Integer and bool results (comparisons, argmax, casts to int) have no tangent.
-            guard hasTangent, output.dtype.isFloatingPoint else { return output }
+            guard split.hasTracer, output.dtype.isFloatingPoint else { return output }
             let rules = Primitive.rules[primitive.rawValue]
             guard let rule = rules.jvp else {
                 throw SwiftFuncError.unsupported(rules.name, "has no forward-mode (JVP) rule")
             }
-            guard let tangent = try rule(primals, tangents, output, params) else { return output }
+            guard let tangent = try rule(primals, split.info, output, params) else { return output }
             return JVPTracer(owner: self, primal: output, tangent: tangent)
         }
     }

@@ -37,17 +37,10 @@ final class LinearizeInterpreter: TracingInterpreter, @unchecked Sendable {
         return SymbolicTracer(owner: self, type: type, slot: slotCount)
     }
 
-    private func arguments(_ args: [Value], _ op: String) throws -> (arguments: [Argument], symbolic: Bool) {
-        var symbolic = false
-        let arguments = try args.map { arg -> Argument in
-            if let tracer = arg as? SymbolicTracer, tracer.owner === self {
-                symbolic = true
-                return .slot(tracer.slot)
-            }
-            try checkNotEscaped(arg, op: op)
-            return .known(arg)
-        }
-        return (arguments, symbolic)
+    private func arguments(_ args: [Value], _ op: @autoclosure () -> String) throws -> (arguments: [Argument], symbolic: Bool) {
+        let split = try self.split(args, op: op(), SymbolicTracer.self) { ($0, $0.slot) }
+        let arguments = zip(split.values, split.info).map { value, slot in slot.map(Argument.slot) ?? .known(value) }
+        return (arguments, split.hasTracer)
     }
 
     override func process(_ primitive: Primitive, _ args: [Value], _ params: Params) throws -> Value {

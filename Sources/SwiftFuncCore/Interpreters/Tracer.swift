@@ -36,18 +36,51 @@ public class TracingInterpreter: Interpreter, @unchecked Sendable {
     /// Marks the transform as finished.
     func finish() { isActive = false }
 
-    /// Throws if `value` is a tracer of a finished transform (an escaped tracer).
-    @inline(__always)
-    func checkNotEscaped(_ value: Value, _ primitive: Primitive) throws {
-        try checkNotEscaped(value, op: primitive.name)
-    }
-
     /// Throws if `value` is a tracer of a finished transform; `op` names the operation in the message.
     @inline(__always)
-    func checkNotEscaped(_ value: Value, op: String) throws {
+    func checkNotEscaped(_ value: Value, op: @autoclosure () -> String) throws {
         if let tracer = value as? Tracer, !tracer.owner.isActive {
-            throw SwiftFuncError.transform(op, "a traced value was used after the transform that made it returned (an escaped tracer)")
+            throw SwiftFuncError.transform(op(), "a traced value was used after the transform that made it returned (an escaped tracer)")
         }
+    }
+}
+
+/// An op's arguments as one interpreter sees them (`TracingInterpreter.split`).
+struct SplitArguments<Info> {
+    /// Per argument, the value one level down: what this interpreter's tracer carries (a primal,
+    /// a batched value), or the argument itself when it is not one of its tracers.
+    var values: [Value]
+    /// Per argument, what this interpreter tracks about it (a tangent, a tape slot, a batch dim);
+    /// nil when it is not one of its tracers.
+    var info: [Info?]
+    /// Whether any argument is one of this interpreter's tracers.
+    var hasTracer: Bool
+}
+
+extension TracingInterpreter {
+    /// Splits `args` into this interpreter's tracers, of class `T` and owned by this interpreter,
+    /// and the rest. `unwrap` turns each of its tracers into (value one level down, info) and may
+    /// throw to refuse it; every other argument is checked not to be an escaped tracer (`op`
+    /// names the operation in that message) and passes through as it is, with nil info.
+    @inline(__always)
+    func split<T: Tracer, Info>(_ args: [Value], op: @autoclosure () -> String, _: T.Type,
+                                _ unwrap: (T) throws -> (value: Value, info: Info)) throws -> SplitArguments<Info> {
+        var split = SplitArguments<Info>(values: [], info: [], hasTracer: false)
+        split.values.reserveCapacity(args.count)
+        split.info.reserveCapacity(args.count)
+        for arg in args {
+            if let tracer = arg as? T, tracer.owner === self {
+                let (value, info) = try unwrap(tracer)
+                split.values.append(value)
+                split.info.append(info)
+                split.hasTracer = true
+            } else {
+                try checkNotEscaped(arg, op: op())
+                split.values.append(arg)
+                split.info.append(nil)
+            }
+        }
+        return split
     }
 }
 

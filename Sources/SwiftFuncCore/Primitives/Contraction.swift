@@ -2,44 +2,33 @@ import CBLAS
 
 /// Contraction primitives: `matmul` (torch.matmul semantics) on OpenBLAS GEMM.
 enum Contraction {
-    static func rules(for primitive: Primitive) -> PrimitiveRules {
-        switch primitive {
-        case .matmul: return matmul
-        default:
-            let name = "\(primitive)"
-            return PrimitiveRules(
-                name: name,
-                type: { _, _ in throw SwiftFuncError.internal(name, "not a contraction primitive") },
-                eval: { _, _, _ in throw SwiftFuncError.internal(name, "not a contraction primitive") })
+    static let table: [PrimitiveRules] = [
+        PrimitiveRules(.matmul, name: "matmul", type: matmulType, eval: matmulEval,
+                       jvp: Differentiation.bilinearJVP(.matmul), vjp: matmulVJP, batch: matmulBatch),
+    ]
+
+    // MARK: Rules
+
+    static func matmulType(_ args: [TensorType], _ params: Params) throws -> TensorType {
+        guard args.count == 2 else { throw SwiftFuncError.invalidArgument("matmul", "expects 2 arguments, got \(args.count)") }
+        return try matmulType(args[0], args[1])
+    }
+
+    static func matmulEval(_ args: [Tensor], _ params: Params, _ type: TensorType) throws -> Tensor {
+        switch type.dtype {
+        case .float32: return try matmulKernel(Float.self, args[0], args[1], type)
+        case .float64: return try matmulKernel(Double.self, args[0], args[1], type)
+        default: throw SwiftFuncError.dtype("matmul", "expected float operands, got \(type.dtype)")
         }
     }
 
-    static let matmul = PrimitiveRules(
-        name: "matmul",
-        type: { args, _ in
-            guard args.count == 2 else { throw SwiftFuncError.invalidArgument("matmul", "expects 2 arguments, got \(args.count)") }
-            return try matmulType(args[0], args[1])
-        },
-        eval: { args, _, type in
-            switch type.dtype {
-            case .float32: return try matmulKernel(Float.self, args[0], args[1], type)
-            case .float64: return try matmulKernel(Double.self, args[0], args[1], type)
-            default: throw SwiftFuncError.dtype("matmul", "expected float operands, got \(type.dtype)")
-            }
-        },
-        jvp: { primals, tangents, _, _ in
-            // Bilinear: d(a @ b) = da @ b + a @ db.
-            let (a, b) = (primals[0], primals[1])
-            var result: Value?
-            if let ta = tangents[0] { result = try emit(.matmul, [Differentiation.cast(ta, to: a.dtype), b]) }
-            if let tb = tangents[1] {
-                let term = try emit(.matmul, [a, Differentiation.cast(tb, to: b.dtype)])
-                result = try result.map { try emit(.add, [$0, term]) } ?? term
-            }
-            return result
-        },
-        vjp: { cotangent, primals, _, _, needed in try matmulVJP(cotangent, primals[0], primals[1], needed: needed) },
-        batch: { args, dims, _, _ in try matmulBatch(args[0], dims[0], args[1], dims[1]) })
+    static func matmulVJP(_ cotangent: Value, _ primals: [Value], _ output: Value, _ params: Params, _ needed: [Bool]) throws -> [Value?] {
+        try matmulVJP(cotangent, primals[0], primals[1], needed: needed)
+    }
+
+    static func matmulBatch(_ args: [Value], _ dims: [Int?], _ batch: BatchContext, _ params: Params) throws -> (Value, Int?) {
+        try matmulBatch(args[0], dims[0], args[1], dims[1])
+    }
 
     // MARK: Transform rules
 

@@ -1,51 +1,36 @@
 /// Convolution primitives: `conv2d` (NCHW cross-correlation, torch.nn.functional.conv2d without
 /// bias) by im2col + GEMM.
 enum Convolution {
-    static func rules(for primitive: Primitive) -> PrimitiveRules {
-        switch primitive {
-        case .conv2d: return conv2d
-        default:
-            let name = "\(primitive)"
-            return PrimitiveRules(
-                name: name,
-                type: { _, _ in throw SwiftFuncError.internal(name, "not a convolution primitive") },
-                eval: { _, _, _ in throw SwiftFuncError.internal(name, "not a convolution primitive") })
+    static let table: [PrimitiveRules] = [
+        PrimitiveRules(.conv2d, name: "conv2d", type: conv2dType, eval: conv2dEval,
+                       jvp: Differentiation.bilinearJVP(.conv2d), vjp: conv2dVJP, batch: conv2dBatch),
+    ]
+
+    // MARK: Rules
+
+    static func conv2dType(_ args: [TensorType], _ params: Params) throws -> TensorType {
+        guard args.count == 2 else { throw SwiftFuncError.invalidArgument("conv2d", "expects 2 arguments, got \(args.count)") }
+        return try conv2dGeometry(args[0], args[1], params).type
+    }
+
+    static func conv2dEval(_ args: [Tensor], _ params: Params, _ type: TensorType) throws -> Tensor {
+        let geometry = try conv2dGeometry(args[0].type, args[1].type, params)
+        switch type.dtype {
+        case .float32: return try conv2dKernel(Float.self, args[0], args[1], geometry)
+        case .float64: return try conv2dKernel(Double.self, args[0], args[1], geometry)
+        default: throw SwiftFuncError.dtype("conv2d", "expected float operands, got \(type.dtype)")
         }
     }
 
-    static let conv2d = PrimitiveRules(
-        name: "conv2d",
-        type: { args, params in
-            guard args.count == 2 else { throw SwiftFuncError.invalidArgument("conv2d", "expects 2 arguments, got \(args.count)") }
-            return try conv2dGeometry(args[0], args[1], params).type
-        },
-        eval: { args, params, type in
-            let geometry = try conv2dGeometry(args[0].type, args[1].type, params)
-            switch type.dtype {
-            case .float32: return try conv2dKernel(Float.self, args[0], args[1], geometry)
-            case .float64: return try conv2dKernel(Double.self, args[0], args[1], geometry)
-            default: throw SwiftFuncError.dtype("conv2d", "expected float operands, got \(type.dtype)")
-            }
-        },
-        jvp: { primals, tangents, _, params in
-            // Bilinear: d conv(x, w) = conv(dx, w) + conv(x, dw).
-            let (x, w) = (primals[0], primals[1])
-            var result: Value?
-            if let tx = tangents[0] { result = try emit(.conv2d, [Differentiation.cast(tx, to: x.dtype), w], params) }
-            if let tw = tangents[1] {
-                let term = try emit(.conv2d, [x, Differentiation.cast(tw, to: w.dtype)], params)
-                result = try result.map { try emit(.add, [$0, term]) } ?? term
-            }
-            return result
-        },
-        vjp: { cotangent, primals, _, params, needed in
-            let conv = try ConvParams(params)
-            return [needed[0] ? try inputCotangent(cotangent, inputShape: primals[0].shape, weight: primals[1], conv) : nil,
-                    needed[1] ? try weightCotangent(cotangent, input: primals[0], weightShape: primals[1].shape, conv) : nil]
-        },
-        batch: { args, dims, batchSize, params in
-            try conv2dBatch(args[0], dims[0], args[1], dims[1], batchSize: batchSize, ConvParams(params))
-        })
+    static func conv2dVJP(_ cotangent: Value, _ primals: [Value], _ output: Value, _ params: Params, _ needed: [Bool]) throws -> [Value?] {
+        let conv = try ConvParams(params)
+        return [needed[0] ? try inputCotangent(cotangent, inputShape: primals[0].shape, weight: primals[1], conv) : nil,
+                needed[1] ? try weightCotangent(cotangent, input: primals[0], weightShape: primals[1].shape, conv) : nil]
+    }
+
+    static func conv2dBatch(_ args: [Value], _ dims: [Int?], _ batch: BatchContext, _ params: Params) throws -> (Value, Int?) {
+        try conv2dBatch(args[0], dims[0], args[1], dims[1], batchSize: batch.size, ConvParams(params))
+    }
 
     // MARK: Transform rules
 

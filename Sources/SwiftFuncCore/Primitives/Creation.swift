@@ -1,78 +1,66 @@
 /// Creation and conversion primitives: `cast` (dtype conversion), `full` (a constant fill) and
 /// `arange` (an arithmetic progression), with the public ops built on them.
 enum Creation {
-    static func rules(for primitive: Primitive) -> PrimitiveRules {
-        switch primitive {
-        case .cast: return cast
-        case .full: return full
-        case .arange: return arange
-        default:
-            let name = "\(primitive)"
-            return PrimitiveRules(
-                name: name,
-                type: { _, _ in throw SwiftFuncError.internal(name, "not a creation primitive") },
-                eval: { _, _, _ in throw SwiftFuncError.internal(name, "not a creation primitive") })
-        }
-    }
+    static let table: [PrimitiveRules] = [
+        PrimitiveRules(.cast, name: "cast", type: castType, eval: castEval,
+                       jvp: castJVP, vjp: castVJP, batch: Batching.vectorized(.cast)),
+        // full and arange depend on no input: a symbolic zero tangent, no cotangents.
+        PrimitiveRules(.full, name: "full", type: fullType, eval: fullEval,
+                       jvp: Differentiation.noTangent, vjp: Differentiation.noCotangents, batch: constantBatch(.full)),
+        PrimitiveRules(.arange, name: "arange", type: arangeType, eval: arangeEval,
+                       jvp: Differentiation.noTangent, vjp: Differentiation.noCotangents, batch: constantBatch(.arange)),
+    ]
 
-    // MARK: Rules of primitives without tensor arguments
-
-    /// full, arange, rand and randn depend on no input: their tangent is a symbolic zero.
-    static let constantJVP: JVPRule = { _, _, _, _ in nil }
-    /// ... and they have no inputs to send cotangents to.
-    static let constantVJP: VJPRule = { _, _, _, _, _ in [] }
-    /// With no arguments nothing is batched, so vmap never calls this (random ops are handled by
-    /// BatchInterpreter's randomness modes); it runs the op once, unbatched, to keep the table total.
+    /// The batching rule of a primitive without arguments whose result is the same for every
+    /// element: it runs once, unbatched.
     static func constantBatch(_ primitive: Primitive) -> BatchRule {
         { args, _, _, params in (try emit(primitive, args, params), nil) }
     }
 
     // MARK: cast
 
-    static let cast = PrimitiveRules(
-        name: "cast",
-        type: { args, params in
-            guard args.count == 1 else { throw SwiftFuncError.invalidArgument("cast", "expects 1 argument, got \(args.count)") }
-            guard case .dtype(let dtype) = params else { throw SwiftFuncError.internal("cast", "expects dtype params") }
-            // A converted value is an ordinary (strong) tensor, even when it came from sf_scalar.
-            return TensorType(shape: args[0].shape, dtype: dtype)
-        },
-        eval: { args, _, type in
-            let x = args[0]
-            if x.type == type { return x }
-            // Same element type, only the weak flag changes: a view, no copy.
-            if x.dtype == type.dtype { return x.view(type: type, strides: x.strides, offset: x.offset) }
-            let result = try Tensor(uninitialized: type, op: "cast")
-            try x.copyElements(into: result)
-            return result
-        },
-        jvp: { _, tangents, _, params in
-            // A conversion is linear: the tangent converts too (a non-float target has none).
-            guard case .dtype(let dtype) = params, dtype.isFloatingPoint, let tangent = tangents[0] else { return nil }
-            return try emit(.cast, [tangent], params)
-        },
-        vjp: { cotangent, primals, _, _, _ in
-            // Back to the input's dtype; integer and bool inputs are not differentiable.
-            guard primals[0].dtype.isFloatingPoint else { return [nil] }
-            return [try emit(.cast, [cotangent], .dtype(primals[0].dtype))]
-        },
-        batch: Batching.vectorized(.cast))
+    static func castType(_ args: [TensorType], _ params: Params) throws -> TensorType {
+        guard args.count == 1 else { throw SwiftFuncError.invalidArgument("cast", "expects 1 argument, got \(args.count)") }
+        guard case .dtype(let dtype) = params else { throw SwiftFuncError.internal("cast", "expects dtype params") }
+        // A converted value is an ordinary (strong) tensor, even when it came from sf_scalar.
+        return TensorType(shape: args[0].shape, dtype: dtype)
+    }
+
+    static func castEval(_ args: [Tensor], _ params: Params, _ type: TensorType) throws -> Tensor {
+        let x = args[0]
+        if x.type == type { return x }
+        // Same element type, only the weak flag changes: a view, no copy.
+        if x.dtype == type.dtype { return x.view(type: type, strides: x.strides, offset: x.offset) }
+        let result = try Tensor(uninitialized: type, op: "cast")
+        try x.copyElements(into: result)
+        return result
+    }
+
+    /// A conversion is linear: the tangent converts too (a non-float target has none).
+    static func castJVP(_ primals: [Value], _ tangents: [Value?], _ output: Value, _ params: Params) throws -> Value? {
+        guard case .dtype(let dtype) = params, dtype.isFloatingPoint, let tangent = tangents[0] else { return nil }
+        return try emit(.cast, [tangent], params)
+    }
+
+    /// Back to the input's dtype; integer and bool inputs are not differentiable.
+    static func castVJP(_ cotangent: Value, _ primals: [Value], _ output: Value, _ params: Params, _ needed: [Bool]) throws -> [Value?] {
+        guard primals[0].dtype.isFloatingPoint else { return [nil] }
+        return [try emit(.cast, [cotangent], .dtype(primals[0].dtype))]
+    }
 
     // MARK: full
 
-    static let full = PrimitiveRules(
-        name: "full",
-        type: { args, params in
-            guard args.isEmpty else { throw SwiftFuncError.invalidArgument("full", "expects no tensor arguments, got \(args.count)") }
-            guard case .fill(let shape, _, let dtype) = params else { throw SwiftFuncError.internal("full", "expects fill params") }
-            try ShapeChecks.validate(shape, itemSize: dtype.itemSize, op: "full")
-            return TensorType(shape: shape, dtype: dtype)
-        },
-        eval: { _, params, type in
-            guard case .fill(_, let value, _) = params else { throw SwiftFuncError.internal("full", "expects fill params") }
-            return try filled(type, value, op: "full")
-        },
-        jvp: constantJVP, vjp: constantVJP, batch: constantBatch(.full))
+    static func fullType(_ args: [TensorType], _ params: Params) throws -> TensorType {
+        guard args.isEmpty else { throw SwiftFuncError.invalidArgument("full", "expects no tensor arguments, got \(args.count)") }
+        guard case .fill(let shape, _, let dtype) = params else { throw SwiftFuncError.internal("full", "expects fill params") }
+        try ShapeChecks.validate(shape, itemSize: dtype.itemSize, op: "full")
+        return TensorType(shape: shape, dtype: dtype)
+    }
+
+    static func fullEval(_ args: [Tensor], _ params: Params, _ type: TensorType) throws -> Tensor {
+        guard case .fill(_, let value, _) = params else { throw SwiftFuncError.internal("full", "expects fill params") }
+        return try filled(type, value, op: "full")
+    }
 
     /// A new contiguous tensor of `type` with every element `value` (converted like a cast).
     static func filled(_ type: TensorType, _ value: Double, op: String) throws -> Tensor {
@@ -91,48 +79,46 @@ enum Creation {
 
     // MARK: arange
 
-    static let arange = PrimitiveRules(
-        name: "arange",
-        type: { args, params in
-            guard args.isEmpty else { throw SwiftFuncError.invalidArgument("arange", "expects no tensor arguments, got \(args.count)") }
-            guard case .arange(let start, let step, let count, let dtype) = params else {
-                throw SwiftFuncError.internal("arange", "expects arange params")
+    static func arangeType(_ args: [TensorType], _ params: Params) throws -> TensorType {
+        guard args.isEmpty else { throw SwiftFuncError.invalidArgument("arange", "expects no tensor arguments, got \(args.count)") }
+        guard case .arange(let start, let step, let count, let dtype) = params else {
+            throw SwiftFuncError.internal("arange", "expects arange params")
+        }
+        guard dtype != .bool else { throw SwiftFuncError.dtype("arange", "bool is not supported") }
+        guard start.isFinite && step.isFinite else {
+            throw SwiftFuncError.invalidArgument("arange", "start \(start) and step \(step) must be finite")
+        }
+        try ShapeChecks.validate([count], itemSize: dtype.itemSize, op: "arange")
+        return TensorType(shape: [count], dtype: dtype)
+    }
+
+    static func arangeEval(_ args: [Tensor], _ params: Params, _ type: TensorType) throws -> Tensor {
+        guard case .arange(let start, let step, let count, _) = params else {
+            throw SwiftFuncError.internal("arange", "expects arange params")
+        }
+        let result = try Tensor(uninitialized: type, op: "arange")
+        if type.dtype == .int64, let first = Int64(exactly: start), let delta = Int64(exactly: step) {
+            // Integral bounds: exact int64 arithmetic (Double would round past 2^53). Values
+            // past int64 saturate, as the double path's conversion does.
+            let p = result.elements(as: Int64.self)
+            for i in 0..<count {
+                let (offset, o1) = Int64(truncatingIfNeeded: i).multipliedReportingOverflow(by: delta)
+                let (value, o2) = first.addingReportingOverflow(offset)
+                p[i] = o1 || o2 ? (delta > 0 ? .max : .min) : value
             }
-            guard dtype != .bool else { throw SwiftFuncError.dtype("arange", "bool is not supported") }
-            guard start.isFinite && step.isFinite else {
-                throw SwiftFuncError.invalidArgument("arange", "start \(start) and step \(step) must be finite")
-            }
-            try ShapeChecks.validate([count], itemSize: dtype.itemSize, op: "arange")
-            return TensorType(shape: [count], dtype: dtype)
-        },
-        eval: { _, params, type in
-            guard case .arange(let start, let step, let count, _) = params else {
-                throw SwiftFuncError.internal("arange", "expects arange params")
-            }
-            let result = try Tensor(uninitialized: type, op: "arange")
-            if type.dtype == .int64, let first = Int64(exactly: start), let delta = Int64(exactly: step) {
-                // Integral bounds: exact int64 arithmetic (Double would round past 2^53). Values
-                // past int64 saturate, as the double path's conversion does.
-                let p = result.elements(as: Int64.self)
-                for i in 0..<count {
-                    let (offset, o1) = Int64(truncatingIfNeeded: i).multipliedReportingOverflow(by: delta)
-                    let (value, o2) = first.addingReportingOverflow(offset)
-                    p[i] = o1 || o2 ? (delta > 0 ? .max : .min) : value
-                }
-                return result
-            }
-            struct Fill: DTypeVisitor {
-                let tensor: Tensor, start: Double, step: Double
-                func visit<T: Element>(_: T.Type) {
-                    // As torch: computed in double, then converted.
-                    let p = tensor.elements(as: T.self)
-                    for i in 0..<tensor.count { p[i] = T(fromDouble: start + Double(i) * step) }
-                }
-            }
-            try type.dtype.dispatch(Fill(tensor: result, start: start, step: step))
             return result
-        },
-        jvp: constantJVP, vjp: constantVJP, batch: constantBatch(.arange))
+        }
+        struct Fill: DTypeVisitor {
+            let tensor: Tensor, start: Double, step: Double
+            func visit<T: Element>(_: T.Type) {
+                // As torch: computed in double, then converted.
+                let p = tensor.elements(as: T.self)
+                for i in 0..<tensor.count { p[i] = T(fromDouble: start + Double(i) * step) }
+            }
+        }
+        try type.dtype.dispatch(Fill(tensor: result, start: start, step: step))
+        return result
+    }
 }
 
 extension Ops {

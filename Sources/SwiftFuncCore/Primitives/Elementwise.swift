@@ -3,7 +3,8 @@ import Glibc
 #endif
 
 // Elementwise primitives: unary math, broadcasting binary arithmetic, comparisons and select
-// (torch.where). Each primitive has one table entry (name, type rule, kernel); the kernels are
+// (torch.where). Each primitive has one table entry (name, type rule, kernel, JVP, VJP, batching
+// rule; see `Elementwise.table`); the kernels are
 // generic over the element type and over a small op type, so that every (op, dtype) pair is
 // specialized into a tight loop without closures or existentials on the per-element path.
 //
@@ -24,106 +25,93 @@ import Glibc
 // with other families' helpers; make them internal if another family wants to reuse them.
 // `Elementwise.convert` (dtype conversion into a new contiguous tensor) is internal.
 
-/// Elementwise primitives: one table entry per primitive with its type rule and kernel.
+/// Elementwise primitives. Each primitive has one entry in `table`, made by the builder of its
+/// group (floatUnary, numericUnary, arithmetic, floatBinary, comparison: each builder's comment
+/// lists the five rules it fills in) from what is the primitive's own: its op type (the kernel)
+/// and its derivative. select has its own rules.
 enum Elementwise {
-    static func rules(for primitive: Primitive) -> PrimitiveRules {
-        // Each entry carries its derivative: dy/dx applied to `v` (a tangent in the JVP, a cotangent
-        // in the VJP: the Jacobian of an elementwise op is diagonal, so both are the same product),
-        // from x and y = f(x). nil: the derivative is zero (piecewise constant ops).
-        switch primitive {
-        // Unary ops that promote integers and bool to float32.
-        case .exp: return floatUnary(primitive, "exp", ExpOp.self) { v, _, y in try Ops.mul(v, y) }
-        case .log: return floatUnary(primitive, "log", LogOp.self) { v, x, _ in try Ops.div(v, x) }
-        case .log1p: return floatUnary(primitive, "log1p", Log1pOp.self) { v, x, _ in try Ops.div(v, Ops.add(x, Ops.scalar(1))) }
-        case .expm1: return floatUnary(primitive, "expm1", Expm1Op.self) { v, _, y in try Ops.mul(v, Ops.add(y, Ops.scalar(1))) }
-        case .sin: return floatUnary(primitive, "sin", SinOp.self) { v, x, _ in try Ops.mul(v, Ops.cos(x)) }
-        case .cos: return floatUnary(primitive, "cos", CosOp.self) { v, x, _ in try Ops.mul(v, Ops.neg(Ops.sin(x))) }
-        case .tan: return floatUnary(primitive, "tan", TanOp.self) { v, _, y in try Ops.mul(v, Ops.add(Ops.mul(y, y), Ops.scalar(1))) }
-        case .tanh: return floatUnary(primitive, "tanh", TanhOp.self) { v, _, y in try Ops.mul(v, Ops.sub(Ops.scalar(1), Ops.mul(y, y))) }
-        case .sigmoid:
-            return floatUnary(primitive, "sigmoid", SigmoidOp.self) { v, _, y in try Ops.mul(v, Ops.mul(y, Ops.sub(Ops.scalar(1), y))) }
-        case .sqrt: return floatUnary(primitive, "sqrt", SqrtOp.self) { v, _, y in try Ops.div(v, Ops.mul(y, Ops.scalar(2))) }
-        case .rsqrt:
-            // d/dx x^(-1/2) = -x^(-3/2) / 2 = -y^3 / 2 (torch's rsqrt backward).
-            return floatUnary(primitive, "rsqrt", RsqrtOp.self) { v, _, y in try Ops.mul(v, Ops.mul(Ops.mul(y, y), Ops.mul(y, Ops.scalar(-0.5)))) }
-        case .erf:
-            // d/dx erf(x) = 2 / sqrt(pi) * e^(-x^2).
-            return floatUnary(primitive, "erf", ErfOp.self) { v, x, _ in
-                try Ops.mul(v, Ops.mul(Ops.exp(Ops.neg(Ops.mul(x, x))), Ops.scalar(2 / Double.pi.squareRoot())))
-            }
+    /// Each unary entry carries its derivative: dy/dx applied to `v` (a tangent in the JVP, a
+    /// cotangent in the VJP: the Jacobian of an elementwise op is diagonal, so both are the same
+    /// product), from x and y = f(x); nil: the derivative is zero (piecewise constant ops). Binary
+    /// entries carry their two partials.
+    static let table: [PrimitiveRules] = [
         // Unary ops that keep integer dtypes (integer results never get tangents).
-        case .neg: return numericUnary(primitive, "neg", NegOp.self, acceptsBool: false) { v, _, _ in try Ops.neg(v) }
+        numericUnary(.neg, "neg", NegOp.self, acceptsBool: false) { v, _, _ in try Ops.neg(v) },
+        // Unary ops that promote integers and bool to float32.
+        floatUnary(.exp, "exp", ExpOp.self) { v, _, y in try Ops.mul(v, y) },
+        floatUnary(.log, "log", LogOp.self) { v, x, _ in try Ops.div(v, x) },
+        floatUnary(.log1p, "log1p", Log1pOp.self) { v, x, _ in try Ops.div(v, Ops.add(x, Ops.scalar(1))) },
+        floatUnary(.expm1, "expm1", Expm1Op.self) { v, _, y in try Ops.mul(v, Ops.add(y, Ops.scalar(1))) },
+        floatUnary(.sin, "sin", SinOp.self) { v, x, _ in try Ops.mul(v, Ops.cos(x)) },
+        floatUnary(.cos, "cos", CosOp.self) { v, x, _ in try Ops.mul(v, Ops.neg(Ops.sin(x))) },
+        floatUnary(.tan, "tan", TanOp.self) { v, _, y in try Ops.mul(v, Ops.add(Ops.mul(y, y), Ops.scalar(1))) },
+        floatUnary(.tanh, "tanh", TanhOp.self) { v, _, y in try Ops.mul(v, Ops.sub(Ops.scalar(1), Ops.mul(y, y))) },
+        floatUnary(.sigmoid, "sigmoid", SigmoidOp.self) { v, _, y in try Ops.mul(v, Ops.mul(y, Ops.sub(Ops.scalar(1), y))) },
+        floatUnary(.sqrt, "sqrt", SqrtOp.self) { v, _, y in try Ops.div(v, Ops.mul(y, Ops.scalar(2))) },
+        // d/dx x^(-1/2) = -x^(-3/2) / 2 = -y^3 / 2 (torch's rsqrt backward).
+        floatUnary(.rsqrt, "rsqrt", RsqrtOp.self) { v, _, y in try Ops.mul(v, Ops.mul(Ops.mul(y, y), Ops.mul(y, Ops.scalar(-0.5)))) },
         // abs'(0) = sign(0) = 0, as torch.
-        case .abs: return numericUnary(primitive, "abs", AbsOp.self, acceptsBool: false) { v, x, _ in try Ops.mul(v, Ops.sign(x)) }
-        case .sign: return numericUnary(primitive, "sign", SignOp.self, acceptsBool: true, derivative: nil)
+        numericUnary(.abs, "abs", AbsOp.self, acceptsBool: false) { v, x, _ in try Ops.mul(v, Ops.sign(x)) },
+        numericUnary(.sign, "sign", SignOp.self, acceptsBool: true, derivative: nil),
         // relu'(0) = 0, as torch (threshold_backward); a select, so that inf/NaN tangents where x <= 0 do not leak.
-        case .relu:
-            return numericUnary(primitive, "relu", ReluOp.self, acceptsBool: false) { v, x, _ in
-                try Ops.where(Ops.gt(x, Ops.scalar(0)), v, Ops.scalar(0))
-            }
-        case .floor: return numericUnary(primitive, "floor", FloorOp.self, acceptsBool: false, derivative: nil)
-        case .ceil: return numericUnary(primitive, "ceil", CeilOp.self, acceptsBool: false, derivative: nil)
-        case .round: return numericUnary(primitive, "round", RoundOp.self, acceptsBool: false, derivative: nil)
+        numericUnary(.relu, "relu", ReluOp.self, acceptsBool: false) { v, x, _ in try Ops.where(Ops.gt(x, Ops.scalar(0)), v, Ops.scalar(0)) },
+        numericUnary(.floor, "floor", FloorOp.self, acceptsBool: false, derivative: nil),
+        numericUnary(.ceil, "ceil", CeilOp.self, acceptsBool: false, derivative: nil),
+        numericUnary(.round, "round", RoundOp.self, acceptsBool: false, derivative: nil),
+        // d/dx erf(x) = 2 / sqrt(pi) * e^(-x^2).
+        floatUnary(.erf, "erf", ErfOp.self) { v, x, _ in
+            try Ops.mul(v, Ops.mul(Ops.exp(Ops.neg(Ops.mul(x, x))), Ops.scalar(2 / Double.pi.squareRoot())))
+        },
+
         // Binary arithmetic in the promoted dtype. Partials: (v, a, b, y) -> dy/da ⊙ v and dy/db ⊙ v,
         // at the broadcast shape (the rules bring them to each operand's shape and dtype).
-        case .add:
-            return arithmetic(primitive, "add", AddOp.self, refusesBool: false,
-                              lhs: { v, _, _, _ in v }, rhs: { v, _, _, _ in v })
-        case .sub:
-            return arithmetic(primitive, "sub", SubOp.self, refusesBool: true,
-                              lhs: { v, _, _, _ in v }, rhs: { v, _, _, _ in try Ops.neg(v) })
-        case .mul:
-            return arithmetic(primitive, "mul", MulOp.self, refusesBool: false,
-                              lhs: { v, _, b, _ in try Ops.mul(v, b) }, rhs: { v, a, _, _ in try Ops.mul(v, a) })
-        case .pow:
-            return arithmetic(primitive, "pow", PowOp.self, refusesBool: true,
-                              lhs: { v, a, b, y in try Ops.mul(v, powBaseDerivative(a, b, y)) },
-                              rhs: { v, a, b, y in try Ops.mul(v, powExponentDerivative(a, b, y)) })
+        arithmetic(.add, "add", AddOp.self, refusesBool: false,
+                   lhs: { v, _, _, _ in v }, rhs: { v, _, _, _ in v }),
+        arithmetic(.sub, "sub", SubOp.self, refusesBool: true,
+                   lhs: { v, _, _, _ in v }, rhs: { v, _, _, _ in try Ops.neg(v) }),
+        arithmetic(.mul, "mul", MulOp.self, refusesBool: false,
+                   lhs: { v, _, b, _ in try Ops.mul(v, b) }, rhs: { v, a, _, _ in try Ops.mul(v, a) }),
+        // Binary ops that compute in a float dtype. d/db (a / b) = -a / b^2 = -y / b.
+        floatBinary(.div, "div", DivOp.self,
+                    lhs: { v, _, b, _ in try Ops.div(v, b) },
+                    rhs: { v, _, b, y in try Ops.neg(Ops.div(Ops.mul(v, y), b)) }),
+        arithmetic(.pow, "pow", PowOp.self, refusesBool: true,
+                   lhs: { v, a, b, y in try Ops.mul(v, powBaseDerivative(a, b, y)) },
+                   rhs: { v, a, b, y in try Ops.mul(v, powExponentDerivative(a, b, y)) }),
         // Ties split the gradient half/half (torch's maximum/minimum); NaN comparisons are false, so a
         // NaN operand gives zero to both sides.
-        case .maximum:
-            return arithmetic(primitive, "maximum", MaximumOp.self, refusesBool: false,
-                              lhs: { v, a, b, y in try Ops.mul(v, winnerShare(Ops.gt(a, b), Ops.eq(a, b), y)) },
-                              rhs: { v, a, b, y in try Ops.mul(v, winnerShare(Ops.lt(a, b), Ops.eq(a, b), y)) })
-        case .minimum:
-            return arithmetic(primitive, "minimum", MinimumOp.self, refusesBool: false,
-                              lhs: { v, a, b, y in try Ops.mul(v, winnerShare(Ops.lt(a, b), Ops.eq(a, b), y)) },
-                              rhs: { v, a, b, y in try Ops.mul(v, winnerShare(Ops.gt(a, b), Ops.eq(a, b), y)) })
-        // Binary ops that compute in a float dtype.
-        case .div:
-            // d/db (a / b) = -a / b^2 = -y / b.
-            return floatBinary(primitive, "div", DivOp.self,
-                               lhs: { v, _, b, _ in try Ops.div(v, b) },
-                               rhs: { v, _, b, y in try Ops.neg(Ops.div(Ops.mul(v, y), b)) })
-        case .atan2:
-            // d atan2(a, b) = (b da - a db) / (a^2 + b^2).
-            return floatBinary(primitive, "atan2", Atan2Op.self,
-                               lhs: { v, a, b, _ in try Ops.div(Ops.mul(v, b), Ops.add(Ops.mul(a, a), Ops.mul(b, b))) },
-                               rhs: { v, a, b, _ in try Ops.neg(Ops.div(Ops.mul(v, a), Ops.add(Ops.mul(a, a), Ops.mul(b, b)))) })
+        arithmetic(.maximum, "maximum", MaximumOp.self, refusesBool: false,
+                   lhs: { v, a, b, y in try Ops.mul(v, winnerShare(Ops.gt(a, b), Ops.eq(a, b), y)) },
+                   rhs: { v, a, b, y in try Ops.mul(v, winnerShare(Ops.lt(a, b), Ops.eq(a, b), y)) }),
+        arithmetic(.minimum, "minimum", MinimumOp.self, refusesBool: false,
+                   lhs: { v, a, b, y in try Ops.mul(v, winnerShare(Ops.lt(a, b), Ops.eq(a, b), y)) },
+                   rhs: { v, a, b, y in try Ops.mul(v, winnerShare(Ops.gt(a, b), Ops.eq(a, b), y)) }),
+        // d atan2(a, b) = (b da - a db) / (a^2 + b^2).
+        floatBinary(.atan2, "atan2", Atan2Op.self,
+                    lhs: { v, a, b, _ in try Ops.div(Ops.mul(v, b), Ops.add(Ops.mul(a, a), Ops.mul(b, b))) },
+                    rhs: { v, a, b, _ in try Ops.neg(Ops.div(Ops.mul(v, a), Ops.add(Ops.mul(a, a), Ops.mul(b, b)))) }),
+
         // Comparisons: bool results computed in the promoted dtype; no derivatives.
-        case .lt: return comparison(primitive, "lt", LessOp.self)
-        case .le: return comparison(primitive, "le", LessEqualOp.self)
-        case .gt: return comparison(primitive, "gt", GreaterOp.self)
-        case .ge: return comparison(primitive, "ge", GreaterEqualOp.self)
-        case .eq: return comparison(primitive, "eq", EqualOp.self)
-        case .ne: return comparison(primitive, "ne", NotEqualOp.self)
-        case .select: return selectRules()
-        default:
-            let name = "\(primitive)"
-            return PrimitiveRules(
-                name: name,
-                type: { _, _ in throw SwiftFuncError.internal(name, "not an elementwise primitive") },
-                eval: { _, _, _ in throw SwiftFuncError.internal(name, "not an elementwise primitive") })
-        }
-    }
+        comparison(.lt, "lt", LessOp.self),
+        comparison(.le, "le", LessEqualOp.self),
+        comparison(.gt, "gt", GreaterOp.self),
+        comparison(.ge, "ge", GreaterEqualOp.self),
+        comparison(.eq, "eq", EqualOp.self),
+        comparison(.ne, "ne", NotEqualOp.self),
+
+        PrimitiveRules(.select, name: "where", type: selectType, eval: selectEval,
+                       jvp: selectJVP, vjp: selectVJP, batch: Batching.broadcasting(.select, promotedFrom: 1)),
+    ]
 
     // MARK: Rule builders
 
-    /// A unary op that computes in float: integer and bool inputs give float32.
+    /// A unary op that computes in float: integer and bool inputs give float32. Type: the input's
+    /// shape, float-promoted dtype; kernel: `Op` per element (FloatUnaryVisitor); JVP and VJP:
+    /// `derivative` (unaryJVP, unaryVJP); batching: Batching.vectorized.
     private static func floatUnary<Op: FloatUnaryOp>(_ primitive: Primitive, _ name: String, _: Op.Type,
                                                      derivative: UnaryDerivative?) -> PrimitiveRules {
         PrimitiveRules(
-            name: name,
+            primitive, name: name,
             type: { args, _ in
                 let x = try unaryArgument(args, name)
                 return TensorType(shape: x.shape, dtype: x.dtype.floatingPointPromoted, isWeak: x.isWeak)
@@ -138,11 +126,13 @@ enum Elementwise {
             jvp: unaryJVP(derivative), vjp: unaryVJP(derivative), batch: Batching.vectorized(primitive))
     }
 
-    /// A unary op that keeps the input dtype (bool only when `acceptsBool`).
+    /// A unary op that keeps the input dtype (bool only when `acceptsBool`). Kernel: `Op` per
+    /// element (NumericUnaryVisitor); JVP and VJP: `derivative` (unaryJVP, unaryVJP); batching:
+    /// Batching.vectorized.
     private static func numericUnary<Op: NumericUnaryOp>(_ primitive: Primitive, _ name: String, _: Op.Type, acceptsBool: Bool,
                                                          derivative: UnaryDerivative?) -> PrimitiveRules {
         PrimitiveRules(
-            name: name,
+            primitive, name: name,
             type: { args, _ in
                 let x = try unaryArgument(args, name)
                 guard acceptsBool || x.dtype != .bool else {
@@ -160,11 +150,13 @@ enum Elementwise {
     }
 
     /// A broadcasting binary op in the promoted dtype. `refusesBool` rejects two bool operands.
+    /// Kernel: `Op` on the broadcast operands (ArithmeticVisitor); JVP and VJP: the partials `lhs`
+    /// and `rhs` (binaryJVP, binaryVJP); batching: Batching.broadcasting.
     private static func arithmetic<Op: ArithmeticOp>(_ primitive: Primitive, _ name: String, _: Op.Type, refusesBool: Bool,
                                                      lhs: @escaping Partial, rhs: @escaping Partial) -> PrimitiveRules {
         let isPow = name == "pow"
         return PrimitiveRules(
-            name: name,
+            primitive, name: name,
             type: { args, _ in
                 let (a, b) = try binaryArguments(args, name)
                 let dtype = DType.promote(a, b)
@@ -189,10 +181,12 @@ enum Elementwise {
     }
 
     /// A broadcasting binary op that computes in the promoted float dtype (float32 for integers).
+    /// Kernel: `Op` (FloatBinaryVisitor); JVP and VJP: the partials (binaryJVP, binaryVJP);
+    /// batching: Batching.broadcasting.
     private static func floatBinary<Op: FloatBinaryOp>(_ primitive: Primitive, _ name: String, _: Op.Type,
                                                        lhs: @escaping Partial, rhs: @escaping Partial) -> PrimitiveRules {
         PrimitiveRules(
-            name: name,
+            primitive, name: name,
             type: { args, _ in
                 let (a, b) = try binaryArguments(args, name)
                 return TensorType(shape: try broadcastShape(a.shape, b.shape, name),
@@ -207,10 +201,12 @@ enum Elementwise {
             jvp: binaryJVP(lhs, rhs), vjp: binaryVJP(lhs, rhs), batch: Batching.broadcasting(primitive))
     }
 
-    /// A broadcasting comparison: computed in the promoted dtype, bool result.
+    /// A broadcasting comparison: computed in the promoted dtype, bool result. Kernel: `Op`
+    /// (ComparisonVisitor); JVP and VJP: none flow (Differentiation.noTangent, noCotangents: the
+    /// interpreters never ask for bool results' derivatives); batching: Batching.broadcasting.
     private static func comparison<Op: ComparisonOp>(_ primitive: Primitive, _ name: String, _: Op.Type) -> PrimitiveRules {
         PrimitiveRules(
-            name: name,
+            primitive, name: name,
             type: { args, _ in
                 let (a, b) = try binaryArguments(args, name)
                 return TensorType(shape: try broadcastShape(a.shape, b.shape, name), dtype: .bool)
@@ -221,57 +217,56 @@ enum Elementwise {
                 try DType.promote(a.type, b.type).dispatch(ComparisonVisitor<Op>(a: a, b: b, result: result, op: name))
                 return result
             },
-            // Bool results: the interpreters never ask for these tangents, but a zero is the answer.
-            jvp: { _, _, _, _ in nil }, vjp: { _, _, _, _, _ in [nil, nil] }, batch: Batching.broadcasting(primitive))
+            jvp: Differentiation.noTangent, vjp: Differentiation.noCotangents, batch: Batching.broadcasting(primitive))
     }
 
-    /// select (torch.where): cond ? a : b with all three broadcast; the result dtype is promote(a, b).
-    private static func selectRules() -> PrimitiveRules {
+    // MARK: select (torch.where): cond ? a : b with all three broadcast; the result dtype is promote(a, b)
+
+    private static func selectType(_ args: [TensorType], _ params: Params) throws -> TensorType {
         let name = "where"
-        return PrimitiveRules(
-            name: name,
-            type: { args, _ in
-                guard args.count == 3 else { throw SwiftFuncError.internal(name, "expects 3 arguments, got \(args.count)") }
-                let (cond, a, b) = (args[0], args[1], args[2])
-                guard cond.dtype == .bool else {
-                    throw SwiftFuncError.dtype(name, "cond must be a bool tensor, got \(cond.dtype)")
-                }
-                let shape: [Int]
-                if cond.shape == a.shape && a.shape == b.shape {
-                    shape = a.shape
-                } else {
-                    do {
-                        shape = try ShapeChecks.broadcast(ShapeChecks.broadcast(cond.shape, a.shape, op: name), b.shape, op: name)
-                    } catch {
-                        throw SwiftFuncError.shape(name, "shapes \(formatShape(cond.shape)) (cond), \(formatShape(a.shape)) (a) "
-                                                        + "and \(formatShape(b.shape)) (b) cannot be broadcast together")
-                    }
-                }
-                return TensorType(shape: shape, dtype: DType.promote(a, b), isWeak: a.isWeak && b.isWeak)
-            },
-            eval: { args, _, type in
-                guard args.count == 3 else { throw SwiftFuncError.internal(name, "expects 3 arguments, got \(args.count)") }
-                let a = args[1].dtype == type.dtype ? args[1] : try Elementwise.convert(args[1], to: type.dtype, op: name)
-                let b = args[2].dtype == type.dtype ? args[2] : try Elementwise.convert(args[2], to: type.dtype, op: name)
-                let result = try Tensor(uninitialized: type, op: name)
-                try type.dtype.dispatch(SelectVisitor(cond: args[0], a: a, b: b, result: result))
-                return result
-            },
-            jvp: { primals, tangents, output, _ in
-                // The condition is bool: it has no tangent. A missing side is a zero of the other's dtype.
-                let (ta, tb) = (tangents[1], tangents[2])
-                guard ta != nil || tb != nil else { return nil }
-                let zero = try Ops.scalar(0)
-                return try fit(Ops.where(primals[0], ta ?? zero, tb ?? zero), to: output)
-            },
-            vjp: { cotangent, primals, _, _, _ in
-                let (cond, a, b) = (primals[0], primals[1], primals[2])
-                let zero = try Ops.scalar(0)
-                return [nil,
-                        a.dtype.isFloatingPoint ? try reduce(Ops.where(cond, cotangent, zero), to: a) : nil,
-                        b.dtype.isFloatingPoint ? try reduce(Ops.where(cond, zero, cotangent), to: b) : nil]
-            },
-            batch: Batching.broadcasting(.select))
+        guard args.count == 3 else { throw SwiftFuncError.internal(name, "expects 3 arguments, got \(args.count)") }
+        let (cond, a, b) = (args[0], args[1], args[2])
+        guard cond.dtype == .bool else {
+            throw SwiftFuncError.dtype(name, "cond must be a bool tensor, got \(cond.dtype)")
+        }
+        let shape: [Int]
+        if cond.shape == a.shape && a.shape == b.shape {
+            shape = a.shape
+        } else {
+            do {
+                shape = try ShapeChecks.broadcast(ShapeChecks.broadcast(cond.shape, a.shape, op: name), b.shape, op: name)
+            } catch {
+                throw SwiftFuncError.shape(name, "shapes \(formatShape(cond.shape)) (cond), \(formatShape(a.shape)) (a) "
+                                                + "and \(formatShape(b.shape)) (b) cannot be broadcast together")
+            }
+        }
+        return TensorType(shape: shape, dtype: DType.promote(a, b), isWeak: a.isWeak && b.isWeak)
+    }
+
+    private static func selectEval(_ args: [Tensor], _ params: Params, _ type: TensorType) throws -> Tensor {
+        let name = "where"
+        guard args.count == 3 else { throw SwiftFuncError.internal(name, "expects 3 arguments, got \(args.count)") }
+        let a = args[1].dtype == type.dtype ? args[1] : try Elementwise.convert(args[1], to: type.dtype, op: name)
+        let b = args[2].dtype == type.dtype ? args[2] : try Elementwise.convert(args[2], to: type.dtype, op: name)
+        let result = try Tensor(uninitialized: type, op: name)
+        try type.dtype.dispatch(SelectVisitor(cond: args[0], a: a, b: b, result: result))
+        return result
+    }
+
+    /// The condition is bool: it has no tangent. A missing side is a zero of the other's dtype.
+    private static func selectJVP(_ primals: [Value], _ tangents: [Value?], _ output: Value, _ params: Params) throws -> Value? {
+        let (ta, tb) = (tangents[1], tangents[2])
+        guard ta != nil || tb != nil else { return nil }
+        let zero = try Ops.scalar(0)
+        return try fit(Ops.where(primals[0], ta ?? zero, tb ?? zero), to: output)
+    }
+
+    private static func selectVJP(_ cotangent: Value, _ primals: [Value], _ output: Value, _ params: Params, _ needed: [Bool]) throws -> [Value?] {
+        let (cond, a, b) = (primals[0], primals[1], primals[2])
+        let zero = try Ops.scalar(0)
+        return [nil,
+                a.dtype.isFloatingPoint ? try reduce(Ops.where(cond, cotangent, zero), to: a) : nil,
+                b.dtype.isFloatingPoint ? try reduce(Ops.where(cond, zero, cotangent), to: b) : nil]
     }
 
     // MARK: Transform rules

@@ -4,22 +4,14 @@
 ///
 /// A 0-d tensor is treated as having one dim of size 1, as torch does, so that dim 0 and -1 work.
 enum Indexing {
-    static func rules(for primitive: Primitive) -> PrimitiveRules {
-        switch primitive {
-        case .gather:
-            return PrimitiveRules(name: "gather", type: { try gatherType($0, $1) }, eval: { try gatherEval($0, $1, $2) },
-                                  jvp: { try gatherJVP($0, $1, $2, $3) }, vjp: { try gatherVJP($0, $1, $2, $3, $4) },
-                                  batch: { try gatherBatch($0, $1, $2, $3) })
-        case .indexSelect:
-            return PrimitiveRules(name: "index_select", type: { try indexSelectType($0, $1) }, eval: { try indexSelectEval($0, $1, $2) },
-                                  jvp: { try indexSelectJVP($0, $1, $2, $3) }, vjp: { try indexSelectVJP($0, $1, $2, $3, $4) },
-                                  batch: { try indexSelectBatch($0, $1, $2, $3) })
-        default:
-            return PrimitiveRules(name: "scatter_add", type: { try scatterAddType($0, $1) }, eval: { try scatterAddEval($0, $1, $2) },
-                                  jvp: { try scatterAddJVP($0, $1, $2, $3) }, vjp: { try scatterAddVJP($0, $1, $2, $3, $4) },
-                                  batch: { try scatterAddBatch($0, $1, $2, $3) })
-        }
-    }
+    static let table: [PrimitiveRules] = [
+        PrimitiveRules(.gather, name: "gather", type: gatherType, eval: gatherEval,
+                       jvp: gatherJVP, vjp: gatherVJP, batch: gatherBatch),
+        PrimitiveRules(.indexSelect, name: "index_select", type: indexSelectType, eval: indexSelectEval,
+                       jvp: indexSelectJVP, vjp: indexSelectVJP, batch: indexSelectBatch),
+        PrimitiveRules(.scatterAdd, name: "scatter_add", type: scatterAddType, eval: scatterAddEval,
+                       jvp: scatterAddJVP, vjp: scatterAddVJP, batch: scatterAddBatch),
+    ]
 
     /// The dim from the params, checked against the rank (a 0-d tensor has dim 0).
     private static func dim(_ params: Params, rank: Int, op: String) throws -> Int {
@@ -316,7 +308,8 @@ extension Indexing {
 
     private static func exampleRank(_ arg: Value, _ dim: Int?) -> Int { arg.rank - (dim == nil ? 0 : 1) }
 
-    static func gatherBatch(_ args: [Value], _ dims: [Int?], _ size: Int, _ params: Params) throws -> (Value, Int?) {
+    static func gatherBatch(_ args: [Value], _ dims: [Int?], _ batch: BatchContext, _ params: Params) throws -> (Value, Int?) {
+        let size = batch.size
         let d = try dimParam(params, "gather")
         let lift = exampleRank(args[0], dims[0]) == 0
         let operands = try batchFirst(args, dims, size, lift: lift)
@@ -324,7 +317,8 @@ extension Indexing {
         return (lift ? try emit(.reshape, [result], .shape([size])) : result, 0)
     }
 
-    static func scatterAddBatch(_ args: [Value], _ dims: [Int?], _ size: Int, _ params: Params) throws -> (Value, Int?) {
+    static func scatterAddBatch(_ args: [Value], _ dims: [Int?], _ batch: BatchContext, _ params: Params) throws -> (Value, Int?) {
+        let size = batch.size
         let d = try dimParam(params, "scatter_add")
         let lift = exampleRank(args[0], dims[0]) == 0
         let operands = try batchFirst(args, dims, size, lift: lift)
@@ -332,7 +326,8 @@ extension Indexing {
         return (lift ? try emit(.reshape, [result], .shape([size])) : result, 0)
     }
 
-    static func indexSelectBatch(_ args: [Value], _ dims: [Int?], _ size: Int, _ params: Params) throws -> (Value, Int?) {
+    static func indexSelectBatch(_ args: [Value], _ dims: [Int?], _ batch: BatchContext, _ params: Params) throws -> (Value, Int?) {
+        let size = batch.size
         let d = try dimParam(params, "index_select")
         var x = args[0], index = args[1]
         let xDim = dims[0], indexDim = dims[1]

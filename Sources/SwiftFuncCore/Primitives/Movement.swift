@@ -5,35 +5,25 @@
 /// their input's storage; a view only ever reaches elements its input reaches, so it stays inside
 /// the storage. pad and cat (and reshapes that cannot be views) make new contiguous tensors.
 enum Movement {
-    static func rules(for primitive: Primitive) -> PrimitiveRules {
-        switch primitive {
-        case .reshape:
-            return PrimitiveRules(name: "reshape", type: { try reshapeType($0, $1) }, eval: { try reshapeEval($0, $1, $2) },
-                                  jvp: linearJVP(.reshape), vjp: { try reshapeVJP($0, $1, $2, $3, $4) }, batch: { try reshapeBatch($0, $1, $2, $3) })
-        case .permute:
-            return PrimitiveRules(name: "permute", type: { try permuteType($0, $1) }, eval: { try permuteEval($0, $1, $2) },
-                                  jvp: linearJVP(.permute), vjp: { try permuteVJP($0, $1, $2, $3, $4) }, batch: { try permuteBatch($0, $1, $2, $3) })
-        case .expand:
-            return PrimitiveRules(name: "expand", type: { try expandType($0, $1) }, eval: { try expandEval($0, $1, $2) },
-                                  jvp: linearJVP(.expand), vjp: { try expandVJP($0, $1, $2, $3, $4) }, batch: { try expandBatch($0, $1, $2, $3) })
-        case .slice:
-            return PrimitiveRules(name: "slice", type: { try sliceType($0, $1) }, eval: { try sliceEval($0, $1, $2) },
-                                  jvp: linearJVP(.slice), vjp: { try sliceVJP($0, $1, $2, $3, $4) }, batch: { try sliceBatch($0, $1, $2, $3) })
-        case .flip:
-            return PrimitiveRules(name: "flip", type: { try flipType($0, $1) }, eval: { try flipEval($0, $1, $2) },
-                                  jvp: linearJVP(.flip), vjp: { try flipVJP($0, $1, $2, $3, $4) }, batch: { try flipBatch($0, $1, $2, $3) })
-        case .pad:
-            return PrimitiveRules(name: "pad", type: { try padType($0, $1) }, eval: { try padEval($0, $1, $2) },
-                                  jvp: { try padJVP($0, $1, $2, $3) }, vjp: { try padVJP($0, $1, $2, $3, $4) }, batch: { try padBatch($0, $1, $2, $3) })
-        case .cat:
-            return PrimitiveRules(name: "cat", type: { try catType($0, $1) }, eval: { try catEval($0, $1, $2) },
-                                  jvp: { try catJVP($0, $1, $2, $3) }, vjp: { try catVJP($0, $1, $2, $3, $4) }, batch: { try catBatch($0, $1, $2, $3) })
-        default:
-            // detach: no tangent flows through, no cotangent flows back.
-            return PrimitiveRules(name: "detach", type: { try detachType($0, $1) }, eval: { try detachEval($0, $1, $2) },
-                                  jvp: { _, _, _, _ in nil }, vjp: { _, _, _, _, _ in [nil] }, batch: Batching.vectorized(.stopGradient))
-        }
-    }
+    static let table: [PrimitiveRules] = [
+        PrimitiveRules(.reshape, name: "reshape", type: reshapeType, eval: reshapeEval,
+                       jvp: linearJVP(.reshape), vjp: reshapeVJP, batch: reshapeBatch),
+        PrimitiveRules(.permute, name: "permute", type: permuteType, eval: permuteEval,
+                       jvp: linearJVP(.permute), vjp: permuteVJP, batch: permuteBatch),
+        PrimitiveRules(.expand, name: "expand", type: expandType, eval: expandEval,
+                       jvp: linearJVP(.expand), vjp: expandVJP, batch: expandBatch),
+        PrimitiveRules(.slice, name: "slice", type: sliceType, eval: sliceEval,
+                       jvp: linearJVP(.slice), vjp: sliceVJP, batch: sliceBatch),
+        PrimitiveRules(.flip, name: "flip", type: flipType, eval: flipEval,
+                       jvp: linearJVP(.flip), vjp: flipVJP, batch: flipBatch),
+        PrimitiveRules(.pad, name: "pad", type: padType, eval: padEval,
+                       jvp: padJVP, vjp: padVJP, batch: padBatch),
+        PrimitiveRules(.cat, name: "cat", type: catType, eval: catEval,
+                       jvp: catJVP, vjp: catVJP, batch: catBatch),
+        // detach: no tangent flows through, no cotangent flows back.
+        PrimitiveRules(.stopGradient, name: "detach", type: detachType, eval: detachEval,
+                       jvp: Differentiation.noTangent, vjp: Differentiation.noCotangents, batch: Batching.vectorized(.stopGradient)),
+    ]
 
     private static func single(_ args: [TensorType], _ name: String) throws -> TensorType {
         guard args.count == 1 else { throw SwiftFuncError.internal(name, "expects one tensor, got \(args.count)") }
@@ -338,10 +328,10 @@ extension Movement {
         [try emit(.reshape, [cotangent], .shape(primals[0].shape))]
     }
 
-    static func reshapeBatch(_ args: [Value], _ dims: [Int?], _ size: Int, _ params: Params) throws -> (Value, Int?) {
+    static func reshapeBatch(_ args: [Value], _ dims: [Int?], _ batch: BatchContext, _ params: Params) throws -> (Value, Int?) {
         guard case let .shape(shape) = params else { throw SwiftFuncError.internal("reshape", "expects a shape") }
         let front = try Batching.moveDim(args[0], from: try batchDim(dims, "reshape"), to: 0)
-        return (try emit(.reshape, [front], .shape([size] + shape)), 0)
+        return (try emit(.reshape, [front], .shape([batch.size] + shape)), 0)
     }
 
     // permute: the inverse permutation; batched, the batch dim stays in front of the permuted dims.
@@ -353,7 +343,7 @@ extension Movement {
         return [try emit(.permute, [cotangent], .permutation(inverse))]
     }
 
-    static func permuteBatch(_ args: [Value], _ dims: [Int?], _ size: Int, _ params: Params) throws -> (Value, Int?) {
+    static func permuteBatch(_ args: [Value], _ dims: [Int?], _ batch: BatchContext, _ params: Params) throws -> (Value, Int?) {
         guard case let .permutation(permutation) = params else { throw SwiftFuncError.internal("permute", "expects a permutation") }
         let b = try batchDim(dims, "permute")
         // One permute does both: the batch dim to the front, the example's dims permuted behind it.
@@ -367,7 +357,7 @@ extension Movement {
         [try Differentiation.unbroadcast(cotangent, to: primals[0].shape)]
     }
 
-    static func expandBatch(_ args: [Value], _ dims: [Int?], _ size: Int, _ params: Params) throws -> (Value, Int?) {
+    static func expandBatch(_ args: [Value], _ dims: [Int?], _ batch: BatchContext, _ params: Params) throws -> (Value, Int?) {
         guard case let .shape(shape) = params else { throw SwiftFuncError.internal("expand", "expects a shape") }
         var front = try Batching.moveDim(args[0], from: try batchDim(dims, "expand"), to: 0)
         let missing = shape.count - (front.rank - 1)
@@ -376,7 +366,7 @@ extension Movement {
             aligned.insert(contentsOf: [Int](repeating: 1, count: missing), at: 1)
             front = try emit(.reshape, [front], .shape(aligned))
         }
-        return (try emit(.expand, [front], .shape([size] + shape)), 0)
+        return (try emit(.expand, [front], .shape([batch.size] + shape)), 0)
     }
 
     // slice: the cotangent placed back among zeros; batched, the dim shifts past the batch dim.
@@ -408,7 +398,7 @@ extension Movement {
         return [try emit(.pad, [spread], .pad(before: before, after: after, value: 0))]
     }
 
-    static func sliceBatch(_ args: [Value], _ dims: [Int?], _ size: Int, _ params: Params) throws -> (Value, Int?) {
+    static func sliceBatch(_ args: [Value], _ dims: [Int?], _ batch: BatchContext, _ params: Params) throws -> (Value, Int?) {
         guard case let .slice(dim, start, count, step) = params else { throw SwiftFuncError.internal("slice", "expects slice parameters") }
         let b = try batchDim(dims, "slice")
         return (try emit(.slice, [args[0]], .slice(dim: shifted(dim, around: b), start: start, count: count, step: step)), b)
@@ -420,7 +410,7 @@ extension Movement {
         [try emit(.flip, [cotangent], params)]
     }
 
-    static func flipBatch(_ args: [Value], _ dims: [Int?], _ size: Int, _ params: Params) throws -> (Value, Int?) {
+    static func flipBatch(_ args: [Value], _ dims: [Int?], _ batch: BatchContext, _ params: Params) throws -> (Value, Int?) {
         guard case let .dims(flipped) = params else { throw SwiftFuncError.internal("flip", "expects dims") }
         let b = try batchDim(dims, "flip")
         return (try emit(.flip, [args[0]], .dims(flipped.map { shifted($0, around: b) })), b)
@@ -439,7 +429,7 @@ extension Movement {
         return [try emit(.pad, [cotangent], .pad(before: before.map { -$0 }, after: after.map { -$0 }, value: 0))]
     }
 
-    static func padBatch(_ args: [Value], _ dims: [Int?], _ size: Int, _ params: Params) throws -> (Value, Int?) {
+    static func padBatch(_ args: [Value], _ dims: [Int?], _ batch: BatchContext, _ params: Params) throws -> (Value, Int?) {
         guard case let .pad(before, after, value) = params else { throw SwiftFuncError.internal("pad", "expects pad parameters") }
         let b = try batchDim(dims, "pad")
         var batchedBefore = before, batchedAfter = after
@@ -473,7 +463,7 @@ extension Movement {
         }
     }
 
-    static func catBatch(_ args: [Value], _ dims: [Int?], _ size: Int, _ params: Params) throws -> (Value, Int?) {
+    static func catBatch(_ args: [Value], _ dims: [Int?], _ batch: BatchContext, _ params: Params) throws -> (Value, Int?) {
         guard case let .dim(dim) = params, let first = args.first else { throw SwiftFuncError.internal("cat", "expects a dim") }
         var dtype = first.dtype
         for arg in args.dropFirst() { dtype = DType.promoteStrong(dtype, arg.dtype) }
@@ -485,10 +475,10 @@ extension Movement {
             // (batched, it would have rank 2 and no longer be skipped).
             if example == [0] { continue }
             // cat cannot broadcast: unbatched members are expanded along the batch (a view).
-            members.append(try Batching.materialize(arg, batchDim: batchDim, size: size))
+            members.append(try Batching.materialize(arg, batchDim: batchDim, size: batch.size))
         }
         guard !members.isEmpty else {
-            return (try Differentiation.full(0, shape: [size, 0], dtype: dtype), 0)
+            return (try Differentiation.full(0, shape: [batch.size, 0], dtype: dtype), 0)
         }
         // The dropped members still count for the result's dtype.
         return (try Differentiation.cast(try emit(.cat, members, .dim(dim + 1)), to: dtype), 0)

@@ -24,30 +24,35 @@ public enum Primitive: Int, CaseIterable, Sendable {
     public var name: String { Primitive.rules[rawValue].name }
 
     /// Every primitive's rules, indexed by raw value: an array, not a dictionary, since it is on the
-    /// per-op path.
-    public static let rules: [PrimitiveRules] = allCases.map { primitive in
-        let rules: PrimitiveRules
-        switch primitive {
-        case .neg, .exp, .log, .log1p, .expm1, .sin, .cos, .tan, .tanh, .sigmoid, .sqrt, .rsqrt, .abs, .sign, .relu,
-             .floor, .ceil, .round, .erf,
-             .add, .sub, .mul, .div, .pow, .maximum, .minimum, .atan2, .lt, .le, .gt, .ge, .eq, .ne, .select:
-            rules = Elementwise.rules(for: primitive)
-        case .sum, .prod, .amax, .amin, .argmax, .argmin:
-            rules = Reductions.rules(for: primitive)
-        case .reshape, .permute, .expand, .slice, .flip, .pad, .cat, .stopGradient:
-            rules = Movement.rules(for: primitive)
-        case .matmul:
-            rules = Contraction.rules(for: primitive)
-        case .conv2d:
-            rules = Convolution.rules(for: primitive)
-        case .gather, .indexSelect, .scatterAdd:
-            rules = Indexing.rules(for: primitive)
-        case .cast, .full, .arange:
-            rules = Creation.rules(for: primitive)
-        case .uniform, .normal:
-            rules = Random.rules(for: primitive)
+    /// per-op path. Assembled from the families' tables; see `index(_:)` for what a gap becomes.
+    public static let rules: [PrimitiveRules] = index(familyTables.flatMap { $0 }).rules
+
+    /// Each family's table: one entry per primitive, all its rules side by side.
+    static var familyTables: [[PrimitiveRules]] {
+        [Elementwise.table, Reductions.table, Movement.table, Contraction.table, Convolution.table,
+         Indexing.table, Creation.table, Random.table]
+    }
+
+    /// `entries` indexed by raw value. A primitive that no entry names gets `PrimitiveRules.missing`
+    /// (no transform rules; its type rule and kernel throw SF_ERR_INTERNAL), never another
+    /// primitive's rules; a primitive named by several entries keeps the first. `problems` lists
+    /// both cases, and TableTests requires it to be empty.
+    static func index(_ entries: [PrimitiveRules]) -> (rules: [PrimitiveRules], problems: [String]) {
+        var rules = allCases.map(PrimitiveRules.missing)
+        var listed = [Int](repeating: 0, count: allCases.count)
+        for entry in entries {
+            let slot = entry.primitive.rawValue
+            if listed[slot] == 0 { rules[slot] = entry }
+            listed[slot] += 1
         }
-        return rules
+        let problems = allCases.compactMap { primitive -> String? in
+            switch listed[primitive.rawValue] {
+            case 0: return "\(primitive) has no table entry"
+            case 1: return nil
+            case let count: return "\(primitive) has \(count) table entries"
+            }
+        }
+        return (rules, problems)
     }
 }
 
@@ -99,27 +104,47 @@ public typealias JVPRule = @Sendable (_ primals: [Value], _ tangents: [Value?], 
 /// Written with `emit`, so the backward pass is differentiable and batchable.
 public typealias VJPRule = @Sendable (_ cotangent: Value, _ primals: [Value], _ output: Value, _ params: Params, _ needed: [Bool]) throws -> [Value?]
 
-/// vmap: applies the primitive once to arguments whose batch dims are `batchDims` (nil = not
-/// batched) and returns the result with its batch dim.
-public typealias BatchRule = @Sendable (_ args: [Value], _ batchDims: [Int?], _ batchSize: Int, _ params: Params) throws -> (Value, Int?)
+/// What a batching rule is told about the vmap it runs under (the same for every primitive).
+public struct BatchContext: Sendable {
+    /// Size of the mapped dim.
+    public let size: Int
+    /// What random primitives do under this vmap.
+    public let randomness: Randomness
 
-/// Everything about one primitive, side by side: its name, type rule, kernel and transform rules.
+    public init(size: Int, randomness: Randomness) {
+        self.size = size
+        self.randomness = randomness
+    }
+}
+
+/// vmap: applies the primitive once to arguments whose batch dims are `batchDims` (nil = not
+/// batched) and returns the result with its batch dim (nil: the result is the same for every
+/// element). vmap calls it when some argument is batched, and always for a primitive without
+/// arguments (constants, random draws), whose rule alone decides.
+public typealias BatchRule = @Sendable (_ args: [Value], _ batchDims: [Int?], _ batch: BatchContext, _ params: Params) throws -> (Value, Int?)
+
+/// One table entry: a primitive and everything about it, side by side — its name, type rule,
+/// kernel and transform rules.
 public struct PrimitiveRules: Sendable {
+    /// The primitive this entry is for.
+    public let primitive: Primitive
     /// torch's name for the op.
     public let name: String
     /// Shape and dtype checking.
     public let type: TypeRule
     /// The eager kernel.
     public let eval: EvalRule
-    /// Forward-mode rule (nil until the transforms provide one).
+    /// Forward-mode rule (nil only for `missing`).
     public let jvp: JVPRule?
-    /// Reverse-mode rule.
+    /// Reverse-mode rule (nil only for `missing`).
     public let vjp: VJPRule?
-    /// Batching rule.
+    /// Batching rule (nil only for `missing`).
     public let batch: BatchRule?
 
-    public init(name: String, type: @escaping TypeRule, eval: @escaping EvalRule,
-                jvp: JVPRule? = nil, vjp: VJPRule? = nil, batch: BatchRule? = nil) {
+    /// A table entry: every rule is required.
+    public init(_ primitive: Primitive, name: String, type: @escaping TypeRule, eval: @escaping EvalRule,
+                jvp: @escaping JVPRule, vjp: @escaping VJPRule, batch: @escaping BatchRule) {
+        self.primitive = primitive
         self.name = name
         self.type = type
         self.eval = eval
@@ -127,4 +152,19 @@ public struct PrimitiveRules: Sendable {
         self.vjp = vjp
         self.batch = batch
     }
+
+    private init(missing primitive: Primitive) {
+        let name = "\(primitive)"
+        self.primitive = primitive
+        self.name = name
+        type = { _, _ in throw SwiftFuncError.internal(name, "the primitive has no table entry") }
+        eval = { _, _, _ in throw SwiftFuncError.internal(name, "the primitive has no table entry") }
+        jvp = nil
+        vjp = nil
+        batch = nil
+    }
+
+    /// What `Primitive.index` puts where a family forgot a primitive: an entry that fails (never
+    /// traps) whenever it is used, and that TableTests reports.
+    static func missing(_ primitive: Primitive) -> PrimitiveRules { PrimitiveRules(missing: primitive) }
 }

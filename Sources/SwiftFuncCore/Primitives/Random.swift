@@ -9,41 +9,60 @@ import Glibc
 /// public ops touch the process-wide state, reserving a fresh range of counters per draw. That is
 /// what lets a transform (vmap's randomness modes) decide keys and counters itself.
 enum Random {
-    static func rules(for primitive: Primitive) -> PrimitiveRules {
-        switch primitive {
-        case .uniform: return rules(.uniform, name: "rand", normal: false)
-        case .normal: return rules(.normal, name: "randn", normal: true)
-        default:
-            let name = "\(primitive)"
-            return PrimitiveRules(
-                name: name,
-                type: { _, _ in throw SwiftFuncError.internal(name, "not a random primitive") },
-                eval: { _, _, _ in throw SwiftFuncError.internal(name, "not a random primitive") })
+    static let table: [PrimitiveRules] = [
+        // A random draw does not depend on any input: zero tangent, no cotangents. Under vmap it
+        // follows the vmap's randomness (drawBatch).
+        PrimitiveRules(.uniform, name: "rand", type: drawType("rand"), eval: drawEval("rand", normal: false),
+                       jvp: Differentiation.noTangent, vjp: Differentiation.noCotangents, batch: drawBatch(.uniform)),
+        PrimitiveRules(.normal, name: "randn", type: drawType("randn"), eval: drawEval("randn", normal: true),
+                       jvp: Differentiation.noTangent, vjp: Differentiation.noCotangents, batch: drawBatch(.normal)),
+    ]
+
+    /// The type rule of a draw: its params' shape and float dtype.
+    static func drawType(_ name: String) -> TypeRule {
+        { args, params in
+            guard args.isEmpty else { throw SwiftFuncError.invalidArgument(name, "expects no tensor arguments, got \(args.count)") }
+            guard case .random(let shape, let dtype, _, _) = params else { throw SwiftFuncError.internal(name, "expects random params") }
+            try checkDType(dtype, op: name)
+            try ShapeChecks.validate(shape, itemSize: dtype.itemSize, op: name)
+            return TensorType(shape: shape, dtype: dtype)
         }
     }
 
-    private static func rules(_ primitive: Primitive, name: String, normal: Bool) -> PrimitiveRules {
-        PrimitiveRules(
-            name: name,
-            type: { args, params in
-                guard args.isEmpty else { throw SwiftFuncError.invalidArgument(name, "expects no tensor arguments, got \(args.count)") }
-                guard case .random(let shape, let dtype, _, _) = params else { throw SwiftFuncError.internal(name, "expects random params") }
-                try checkDType(dtype, op: name)
-                try ShapeChecks.validate(shape, itemSize: dtype.itemSize, op: name)
-                return TensorType(shape: shape, dtype: dtype)
-            },
-            eval: { _, params, type in
-                guard case .random(_, _, let key, let counter) = params else { throw SwiftFuncError.internal(name, "expects random params") }
-                let result = try Tensor(uninitialized: type, op: name)
-                if type.dtype == .float32 {
-                    fill(result.elements(as: Float.self), count: result.count, key: key, counter: counter, normal: normal)
-                } else {
-                    fill(result.elements(as: Double.self), count: result.count, key: key, counter: counter, normal: normal)
-                }
-                return result
-            },
-            // A random draw does not depend on any input: zero tangent, no cotangents.
-            jvp: Creation.constantJVP, vjp: Creation.constantVJP, batch: Creation.constantBatch(primitive))
+    /// The kernel of a draw: Philox blocks from the params' key and counter, as uniforms in [0, 1)
+    /// or (`normal`) standard normals by Box–Muller.
+    static func drawEval(_ name: String, normal: Bool) -> EvalRule {
+        { _, params, type in
+            guard case .random(_, _, let key, let counter) = params else { throw SwiftFuncError.internal(name, "expects random params") }
+            let result = try Tensor(uninitialized: type, op: name)
+            if type.dtype == .float32 {
+                fill(result.elements(as: Float.self), count: result.count, key: key, counter: counter, normal: normal)
+            } else {
+                fill(result.elements(as: Double.self), count: result.count, key: key, counter: counter, normal: normal)
+            }
+            return result
+        }
+    }
+
+    /// vmap of a draw (it has no arguments, so vmap always asks this rule): the vmap's randomness
+    /// decides. 'error' refuses; 'same' draws once, unbatched, for the whole batch; 'different'
+    /// draws the whole batch at once from a fresh block of counters (the op reserved counters for
+    /// one sample only).
+    static func drawBatch(_ primitive: Primitive) -> BatchRule {
+        { _, _, batch, params in
+            guard case let .random(shape, dtype, _, _) = params else { throw SwiftFuncError.internal(primitive.name, "bad params") }
+            switch batch.randomness {
+            case .error:
+                throw SwiftFuncError.transform(primitive.name, "random operations under vmap need randomness 'different' or 'same' (it is 'error')")
+            case .same:
+                return (try emit(primitive, [], params), nil)
+            case .different:
+                let batchedShape = [batch.size] + shape
+                let count = try ShapeChecks.validate(batchedShape, itemSize: dtype.itemSize, op: primitive.name)
+                let (key, counter) = generator.reserve(blocks(count: count, dtype: dtype))
+                return (try emit(primitive, [], .random(shape: batchedShape, dtype: dtype, key: key, counter: counter)), 0)
+            }
+        }
     }
 
     static func checkDType(_ dtype: DType, op: String) throws {

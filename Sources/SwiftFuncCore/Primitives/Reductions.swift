@@ -7,56 +7,58 @@
 /// pairwise (a binary cascade). float32 is rounded once at the end, so its sums are as exact as
 /// float32 can hold; float64 gets the O(log n) error growth of pairwise summation.
 enum Reductions {
-    static func rules(for primitive: Primitive) -> PrimitiveRules {
-        let name: String
-        switch primitive {
-        case .sum: name = "sum"
-        case .prod: name = "prod"
-        case .amax: name = "amax"
-        case .amin: name = "amin"
-        case .argmax: name = "argmax"
-        default: name = "argmin"
-        }
-        return PrimitiveRules(
-            name: name,
-            type: { args, params in try resultType(primitive, name, args, params) },
-            eval: { args, params, type in try evaluate(primitive, name, args, params, type) },
-            jvp: { primals, tangents, output, params in try jvp(primitive, primals, tangents, output, params) },
-            vjp: { cotangent, primals, output, params, _ in try vjp(primitive, cotangent, primals, output, params) },
-            batch: Batching.reducing(primitive))
-    }
+    static let table: [PrimitiveRules] = [
+        PrimitiveRules(.sum, name: "sum", type: reductionType("sum", hasIdentity: true, dtype: sumDType),
+                       eval: reductionEval("sum", SumKernel()),
+                       jvp: weightedJVP(nil), vjp: weightedVJP(nil), batch: Batching.reducing(.sum)),
+        PrimitiveRules(.prod, name: "prod", type: reductionType("prod", hasIdentity: true, dtype: sumDType),
+                       eval: reductionEval("prod", ProductKernel()),
+                       jvp: weightedJVP(byProductOfOthers), vjp: weightedVJP(byProductOfOthers), batch: Batching.reducing(.prod)),
+        PrimitiveRules(.amax, name: "amax", type: reductionType("amax", hasIdentity: false, dtype: { $0 }),
+                       eval: reductionEval("amax", ExtremeKernel(maximum: true)),
+                       jvp: weightedJVP(byTiedExtremes), vjp: weightedVJP(byTiedExtremes), batch: Batching.reducing(.amax)),
+        PrimitiveRules(.amin, name: "amin", type: reductionType("amin", hasIdentity: false, dtype: { $0 }),
+                       eval: reductionEval("amin", ExtremeKernel(maximum: false)),
+                       jvp: weightedJVP(byTiedExtremes), vjp: weightedVJP(byTiedExtremes), batch: Batching.reducing(.amin)),
+        // Integer results: no tangent, no cotangent.
+        PrimitiveRules(.argmax, name: "argmax", type: reductionType("argmax", hasIdentity: false, dtype: { _ in .int64 }),
+                       eval: reductionEval("argmax", ArgExtremeKernel(maximum: true)),
+                       jvp: Differentiation.noTangent, vjp: Differentiation.noCotangents, batch: Batching.reducing(.argmax)),
+        PrimitiveRules(.argmin, name: "argmin", type: reductionType("argmin", hasIdentity: false, dtype: { _ in .int64 }),
+                       eval: reductionEval("argmin", ArgExtremeKernel(maximum: false)),
+                       jvp: Differentiation.noTangent, vjp: Differentiation.noCotangents, batch: Batching.reducing(.argmin)),
+    ]
 
-    /// Checks the reduced dims and computes the result's shape and dtype.
-    static func resultType(_ primitive: Primitive, _ name: String, _ args: [TensorType], _ params: Params) throws -> TensorType {
-        guard args.count == 1, case let .reduction(dims, keepdim) = params else {
-            throw SwiftFuncError.internal(name, "expects one tensor and reduction parameters")
-        }
-        let x = args[0]
-        try checkSortedDims(dims, rank: x.rank, op: name)
-        var shape: [Int] = []
-        var next = 0
-        for d in 0..<x.rank {
-            if next < dims.count && dims[next] == d {
-                next += 1
-                if keepdim { shape.append(1) }
-            } else {
-                shape.append(x.shape[d])
+    /// sum and prod: float dtypes are kept, bool and integers give int64.
+    static func sumDType(_ dtype: DType) -> DType { dtype.isFloatingPoint ? dtype : .int64 }
+
+    /// The type rule of a reduction: checks the reduced dims and computes the result's shape;
+    /// `dtype` gives the result dtype from the input's. An op without identity (`hasIdentity`
+    /// false) refuses to reduce a dim of size 0: there is nothing to return.
+    static func reductionType(_ name: String, hasIdentity: Bool, dtype: @escaping @Sendable (DType) -> DType) -> TypeRule {
+        { args, params in
+            guard args.count == 1, case let .reduction(dims, keepdim) = params else {
+                throw SwiftFuncError.internal(name, "expects one tensor and reduction parameters")
             }
-        }
-        let dtype: DType
-        switch primitive {
-        case .sum, .prod:
-            dtype = x.dtype.isFloatingPoint ? x.dtype : .int64
-        case .amax, .amin, .argmax, .argmin:
-            // These have no identity value, so there is nothing to return for an empty reduction.
-            for d in dims where x.shape[d] == 0 {
-                throw SwiftFuncError.shape(name, "cannot reduce dim \(d) of size 0 (shape \(formatShape(x.shape))): the op has no identity")
+            let x = args[0]
+            try checkSortedDims(dims, rank: x.rank, op: name)
+            var shape: [Int] = []
+            var next = 0
+            for d in 0..<x.rank {
+                if next < dims.count && dims[next] == d {
+                    next += 1
+                    if keepdim { shape.append(1) }
+                } else {
+                    shape.append(x.shape[d])
+                }
             }
-            dtype = primitive == .amax || primitive == .amin ? x.dtype : .int64
-        default:
-            throw SwiftFuncError.internal(name, "is not a reduction")
+            if !hasIdentity {
+                for d in dims where x.shape[d] == 0 {
+                    throw SwiftFuncError.shape(name, "cannot reduce dim \(d) of size 0 (shape \(formatShape(x.shape))): the op has no identity")
+                }
+            }
+            return TensorType(shape: shape, dtype: dtype(x.dtype))
         }
-        return TensorType(shape: shape, dtype: dtype)
     }
 
     /// Dims that rules receive must be strictly increasing and within the rank.
@@ -70,91 +72,117 @@ enum Reductions {
         }
     }
 
-    static func evaluate(_ primitive: Primitive, _ name: String, _ args: [Tensor], _ params: Params, _ type: TensorType) throws -> Tensor {
-        guard case let .reduction(dims, _) = params else { throw SwiftFuncError.internal(name, "expects reduction parameters") }
-        let x = args[0]
-        let result = try Tensor(uninitialized: type, op: name)
-        let plan = ReductionPlan(shape: x.shape, strides: x.strides, reduced: dims)
-        try x.dtype.dispatch(Kernel(primitive: primitive, x: x, result: result, plan: plan))
-        return result
-    }
-
-    /// Picks the row reducer for the primitive and the input's element type.
-    private struct Kernel: DTypeVisitor {
-        let primitive: Primitive, x: Tensor, result: Tensor, plan: ReductionPlan
-
-        func visit<T: Element>(_: T.Type) {
-            let source = UnsafePointer(x.elements(as: T.self))
-            switch primitive {
-            case .sum where T.isFloatingPointElement:
-                if plan.suitsColumnSum {
-                    plan.columnSum(source: source, into: result.elements(as: T.self))
-                } else {
-                    var reducer = FloatSum<T>()
-                    plan.run(&reducer, source: source, into: result.elements(as: T.self))
-                }
-            case .sum:
-                var reducer = IntegerSum<T>()
-                plan.run(&reducer, source: source, into: result.elements(as: Int64.self))
-            case .prod where T.isFloatingPointElement:
-                var reducer = FloatProduct<T>()
-                plan.run(&reducer, source: source, into: result.elements(as: T.self))
-            case .prod:
-                var reducer = IntegerProduct<T>()
-                plan.run(&reducer, source: source, into: result.elements(as: Int64.self))
-            case .amax, .amin:
-                var reducer = Extreme<T>(maximum: primitive == .amax)
-                plan.run(&reducer, source: source, into: result.elements(as: T.self))
-            default:
-                var reducer = ArgExtreme<T>(maximum: primitive == .argmax)
-                plan.run(&reducer, source: source, into: result.elements(as: Int64.self))
-            }
+    /// The kernel of a reduction: `kernel` reduces each output's elements, walked by a
+    /// `ReductionPlan` in the row-major order of the reduced dims.
+    static func reductionEval<K: ReductionKernel>(_ name: String, _ kernel: K) -> EvalRule {
+        { args, params, type in
+            guard case let .reduction(dims, _) = params else { throw SwiftFuncError.internal(name, "expects reduction parameters") }
+            let x = args[0]
+            let result = try Tensor(uninitialized: type, op: name)
+            let plan = ReductionPlan(shape: x.shape, strides: x.strides, reduced: dims)
+            try x.dtype.dispatch(ReductionVisitor(kernel: kernel, x: x, result: result, plan: plan))
+            return result
         }
+    }
+}
+
+/// One reduction's element loop: picks the row reducer for the input's element type.
+protocol ReductionKernel: Sendable {
+    func reduce<T: Element>(_ source: UnsafePointer<T>, _ result: Tensor, _ plan: ReductionPlan)
+}
+
+/// Runs a reduction kernel specialized for the input's element type.
+private struct ReductionVisitor<K: ReductionKernel>: DTypeVisitor {
+    let kernel: K, x: Tensor, result: Tensor, plan: ReductionPlan
+
+    func visit<T: Element>(_: T.Type) {
+        kernel.reduce(UnsafePointer(x.elements(as: T.self)), result, plan)
+    }
+}
+
+/// sum: floats in Double (pairwise blocks; a column walk for sums over a strided batch dim),
+/// bool and integers in int64.
+private struct SumKernel: ReductionKernel {
+    func reduce<T: Element>(_ source: UnsafePointer<T>, _ result: Tensor, _ plan: ReductionPlan) {
+        if T.isFloatingPointElement {
+            if plan.suitsColumnSum {
+                plan.columnSum(source: source, into: result.elements(as: T.self))
+            } else {
+                var reducer = FloatSum<T>()
+                plan.run(&reducer, source: source, into: result.elements(as: T.self))
+            }
+        } else {
+            var reducer = IntegerSum<T>()
+            plan.run(&reducer, source: source, into: result.elements(as: Int64.self))
+        }
+    }
+}
+
+/// prod: floats in Double, bool and integers in int64.
+private struct ProductKernel: ReductionKernel {
+    func reduce<T: Element>(_ source: UnsafePointer<T>, _ result: Tensor, _ plan: ReductionPlan) {
+        if T.isFloatingPointElement {
+            var reducer = FloatProduct<T>()
+            plan.run(&reducer, source: source, into: result.elements(as: T.self))
+        } else {
+            var reducer = IntegerProduct<T>()
+            plan.run(&reducer, source: source, into: result.elements(as: Int64.self))
+        }
+    }
+}
+
+/// amax (`maximum`) and amin: the extreme value, in the input's dtype.
+private struct ExtremeKernel: ReductionKernel {
+    let maximum: Bool
+    func reduce<T: Element>(_ source: UnsafePointer<T>, _ result: Tensor, _ plan: ReductionPlan) {
+        var reducer = Extreme<T>(maximum: maximum)
+        plan.run(&reducer, source: source, into: result.elements(as: T.self))
+    }
+}
+
+/// argmax (`maximum`) and argmin: the int64 position of the first extreme value.
+private struct ArgExtremeKernel: ReductionKernel {
+    let maximum: Bool
+    func reduce<T: Element>(_ source: UnsafePointer<T>, _ result: Tensor, _ plan: ReductionPlan) {
+        var reducer = ArgExtreme<T>(maximum: maximum)
+        plan.run(&reducer, source: source, into: result.elements(as: Int64.self))
     }
 }
 
 // MARK: - Transform rules
 
 extension Reductions {
-    /// Forward mode: sum is linear; prod weighs each tangent by the product of the other reduced
-    /// elements; amax/amin share the tangent evenly among the tied extremes; argmax/argmin have
-    /// integer results and no tangent.
-    static func jvp(_ primitive: Primitive, _ primals: [Value], _ tangents: [Value?], _ output: Value, _ params: Params) throws -> Value? {
-        guard let tangent = tangents[0], case let .reduction(dims, keepdim) = params else { return nil }
-        let x = primals[0]
-        let weighted: Value
-        switch primitive {
-        case .sum:
-            weighted = tangent
-        case .prod:
-            weighted = try emit(.mul, [tangent, try productOfOthers(x, dims: dims)])
-        case .amax, .amin:
-            weighted = try emit(.mul, [tangent, try extremeWeights(x, output, dims: dims, keepdim: keepdim)])
-        default:
-            return nil
+    /// What the JVP and VJP of a reduction weigh each reduced element by, from x, the output and the
+    /// params' dims and keepdim (nil weights: 1, as for sum).
+    typealias Weights = @Sendable (_ x: Value, _ output: Value, _ dims: [Int], _ keepdim: Bool) throws -> Value
+
+    /// prod: each element weighs the product of the other elements of its group.
+    static let byProductOfOthers: Weights = { x, _, dims, _ in try productOfOthers(x, dims: dims) }
+
+    /// amax/amin: the tangent is shared evenly among the tied extremes.
+    static let byTiedExtremes: Weights = { x, output, dims, keepdim in try extremeWeights(x, output, dims: dims, keepdim: keepdim) }
+
+    /// Forward mode of a reduction that is linear in its input up to `weights`: the weighted tangent
+    /// reduced like the input.
+    static func weightedJVP(_ weights: Weights?) -> JVPRule {
+        { primals, tangents, output, params in
+            guard let tangent = tangents[0], case let .reduction(dims, keepdim) = params else { return nil }
+            let weighted = try weights.map { try emit(.mul, [tangent, try $0(primals[0], output, dims, keepdim)]) } ?? tangent
+            return try Differentiation.cast(try emit(.sum, [weighted], params), to: output.dtype)
         }
-        return try Differentiation.cast(try emit(.sum, [weighted], params), to: output.dtype)
     }
 
     /// Reverse mode: the cotangent broadcast back over the reduced dims, times the same weights as
     /// the JVP.
-    static func vjp(_ primitive: Primitive, _ cotangent: Value, _ primals: [Value], _ output: Value, _ params: Params) throws -> [Value?] {
-        guard case let .reduction(dims, keepdim) = params else { return [nil] }
-        let x = primals[0]
-        guard x.dtype.isFloatingPoint else { return [nil] }
-        let spread: () throws -> Value = { try broadcastBack(cotangent, to: x.shape, dims: dims, keepdim: keepdim) }
-        let result: Value
-        switch primitive {
-        case .sum:
-            result = try spread()
-        case .prod:
-            result = try emit(.mul, [try spread(), try productOfOthers(x, dims: dims)])
-        case .amax, .amin:
-            result = try emit(.mul, [try spread(), try extremeWeights(x, output, dims: dims, keepdim: keepdim)])
-        default:
-            return [nil]
+    static func weightedVJP(_ weights: Weights?) -> VJPRule {
+        { cotangent, primals, output, params, _ in
+            guard case let .reduction(dims, keepdim) = params else { return [nil] }
+            let x = primals[0]
+            guard x.dtype.isFloatingPoint else { return [nil] }
+            let spread = try broadcastBack(cotangent, to: x.shape, dims: dims, keepdim: keepdim)
+            let result = try weights.map { try emit(.mul, [spread, try $0(x, output, dims, keepdim)]) } ?? spread
+            return [try Differentiation.cast(result, to: x.dtype)]
         }
-        return [try Differentiation.cast(result, to: x.dtype)]
     }
 
     /// `shape` with the reduced dims set to 1 (the keepdim shape).
