@@ -643,8 +643,8 @@ sf_status sf_vmap(sf_function *f, const int64_t *in_dims, size_t n_in, const int
  * depends on it report SF_OUTPUTS_AT_RETURN from sf_function_arity too; call them with
  * sf_call_list (or sf_vjp_list, sf_jvp_list, sf_linearize_list), which append the outputs to a
  * list. sf_call and the array forms still work when the caller knows the count (a different count
- * is SF_ERR_INVALID_ARGUMENT). Such a function must return at least one output and at most 65536
- * (the limit of sf_function_new); otherwise the call fails with SF_ERR_CALLBACK.
+ * is SF_ERR_INVALID_ARGUMENT). Such a function must return at least one output and at most SF_MAX_ARITY
+ * outputs; otherwise the call fails with SF_ERR_CALLBACK.
  * ------------------------------------------------------------------------------------------- */
 
 /** sf_function_arity's n_outputs for a function whose output count is known only when it returns. */

@@ -1,6 +1,7 @@
 // The C boundary: converts handles and C arrays to engine values, validates what the engine cannot
 // check itself (NULL pointers, counts), runs the engine, and maps thrown errors to a status plus
 // the thread's last-error message. It holds no logic of its own; nothing here may trap.
+import CSwiftFuncHeader
 import SwiftFuncCore
 #if canImport(Glibc)
 import Glibc
@@ -66,7 +67,7 @@ enum Boundary {
     }
 
     /// The most inputs or outputs a function may have.
-    static let maxArity = 1 << 16
+    static let maxArity = Int(SF_MAX_ARITY)
 
     /// A host array of `count` int64 values as [Int]; NULL is allowed only with count 0.
     static func ints(_ pointer: UnsafePointer<Int64>?, _ count: Int, _ function: String, _ argument: String) throws -> [Int] {
@@ -74,7 +75,7 @@ enum Boundary {
         guard count >= 0 else { throw SwiftFuncError.invalidArgument(function, "\(argument) has \(UInt(bitPattern: count)) entries, too many") }
         guard count > 0 else { return [] }
         guard let pointer else { throw SwiftFuncError.invalidArgument(function, "\(argument) is NULL but its count is \(count)") }
-        guard count <= 1 << 20 else { throw SwiftFuncError.invalidArgument(function, "\(argument) has \(count) entries, too many") }
+        guard count <= Int(SF_MAX_ARRAY_LEN) else { throw SwiftFuncError.invalidArgument(function, "\(argument) has \(count) entries, too many") }
         return (0..<count).map { Int(pointer[$0]) }
     }
 
@@ -100,7 +101,7 @@ enum Boundary {
 
     /// A host array of `count` tensor handles; NULL entries are errors.
     static func values(_ pointer: UnsafePointer<TensorHandle?>?, _ count: Int, _ function: String, _ argument: String) throws -> [Value] {
-        guard count >= 0, count <= 1 << 20 else {
+        guard count >= 0, count <= Int(SF_MAX_ARRAY_LEN) else {
             throw SwiftFuncError.invalidArgument(function, "\(argument) has \(UInt(bitPattern: count)) entries, too many")
         }
         guard count > 0 else { return [] }

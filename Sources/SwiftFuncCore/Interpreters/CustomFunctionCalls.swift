@@ -20,24 +20,14 @@ extension JVPInterpreter {
     /// Primal outputs from the custom function one level down; output tangents from its JVP rule
     /// (with the parent current, so the rule is transformed below); residuals get no tangent.
     func processCustomJVP(_ custom: CustomFunction, _ args: [Value]) throws -> CustomFunction.Results {
-        var primals: [Value] = []
-        var tangents: [Value?] = []
-        var hasTangent = false
-        for arg in args {
-            if let tracer = arg as? JVPTracer, tracer.owner === self {
-                guard custom.hasJVP else { throw custom.missingRule("JVP") }
-                if let message = tracer.undifferentiable { throw SwiftFuncError.transform("call", message) }
-                primals.append(tracer.primal)
-                tangents.append(tracer.tangent)
-                hasTangent = true
-            } else {
-                try checkNotEscaped(arg, op: "call")
-                primals.append(arg)
-                tangents.append(nil)
-            }
+        let split = try self.split(args, op: "call", JVPTracer.self) { tracer -> (value: Value, info: Value) in
+            guard custom.hasJVP else { throw custom.missingRule("JVP") }
+            if let message = tracer.undifferentiable { throw SwiftFuncError.transform("call", message) }
+            return (tracer.primal, tracer.tangent)
         }
+        let (primals, tangents) = (split.values, split.info)
         let parent = below
-        guard hasTangent else { return try Interpreter.with(parent) { try custom.applyAll(primals) } }
+        guard split.hasTracer else { return try Interpreter.with(parent) { try custom.applyAll(primals) } }
         return try Interpreter.with(parent) {
             let all = try custom.applyAll(primals)
             let rule = try custom.jvpRule(for: all.counts)
@@ -61,22 +51,10 @@ extension GradInterpreter {
     /// Outputs and residuals from the custom function one level down; one tape node whose
     /// pullback runs the VJP rule under whatever interpreter is current at backward time.
     func processCustomGrad(_ custom: CustomFunction, _ args: [Value]) throws -> CustomFunction.Results {
-        var primals: [Value] = []
-        var slots: [Int?] = []
-        var tracked = false
-        for arg in args {
-            if let tracer = arg as? GradTracer, tracer.owner === self {
-                primals.append(tracer.primal)
-                slots.append(tracer.slot)
-                tracked = true
-            } else {
-                try checkNotEscaped(arg, op: "call")
-                primals.append(arg)
-                slots.append(nil)
-            }
-        }
+        let split = try self.split(args, op: "call", GradTracer.self) { ($0.primal, $0.slot) }
+        let (primals, slots) = (split.values, split.info)
         let all = try Interpreter.with(below) { try custom.applyAll(primals) }
-        guard tracked else { return all }
+        guard split.hasTracer else { return all }
         let rule = try custom.vjpRule(for: all.counts)
         let count = all.outputCount
         let outputs = Array(all.outputs)
@@ -109,22 +87,10 @@ extension GradInterpreter {
 extension BatchInterpreter {
     /// The batching rule with the parent current, or a loop over the batch (counted).
     func processCustomBatch(_ custom: CustomFunction, _ args: [Value]) throws -> CustomFunction.Results {
-        var values: [Value] = []
-        var dims: [Int?] = []
-        var batched = false
-        for arg in args {
-            if let tracer = arg as? BatchTracer, tracer.owner === self {
-                values.append(tracer.value)
-                dims.append(tracer.batchDim)
-                batched = true
-            } else {
-                try checkNotEscaped(arg, op: "call")
-                values.append(arg)
-                dims.append(nil)
-            }
-        }
+        let split = try self.split(args, op: "call", BatchTracer.self) { ($0.value, $0.batchDim) }
+        let (values, dims) = (split.values, split.info)
         let parent = below
-        guard batched else { return try Interpreter.with(parent) { try custom.applyAll(values) } }
+        guard split.hasTracer else { return try Interpreter.with(parent) { try custom.applyAll(values) } }
         return try Interpreter.with(parent) {
             let results: CustomFunction.Results
             let resultDims: [Int?]
@@ -169,39 +135,15 @@ extension BatchInterpreter {
 
     /// Slice each batched value, apply the custom function (through the lower interpreters), stack.
     private func customLoop(_ custom: CustomFunction, _ values: [Value], _ dims: [Int?]) throws -> (CustomFunction.Results, [Int?]) {
-        BatchingStatistics.recordFallback()
-        guard batchSize > 0 else {
-            // No element to slice: apply to zeros of one element's shape for the result types.
-            let example = try zip(values, dims).map { value, dim -> Value in
-                guard let dim else { return value }
-                var shape = value.shape
-                shape.remove(at: dim)
-                return try Differentiation.full(0, shape: shape, dtype: value.dtype)
-            }
-            let results = try custom.applyAll(example)
-            let empty = try results.values.map { try Differentiation.full(0, shape: [0] + $0.shape, dtype: $0.dtype) }
-            return (CustomFunction.Results(values: empty, outputCount: results.outputCount), Array(repeating: 0, count: empty.count))
-        }
-        var columns: [[Value]] = []
         var counts: CustomFunction.Counts?
-        for index in 0..<batchSize {
-            let slices = try zip(values, dims).map { value, dim -> Value in
-                guard let dim else { return value }
-                return try Batching.select(value, dim: dim, index: index)
-            }
-            let results = try custom.applyAll(slices)
+        let stacked = try applyPerElement(values, dims) { element in
+            let results = try custom.applyAll(element)
             if let counts, counts != results.counts {
                 throw SwiftFuncError.invalidArgument("vmap", "custom function '\(custom.name)': its forward returned \(results.outputCount) outputs and \(results.counts.residuals) residuals for one batch element but \(counts.outputs) and \(counts.residuals) for another")
             }
-            if counts == nil {
-                counts = results.counts
-                columns = Array(repeating: [], count: results.values.count)
-            }
-            for (k, result) in results.values.enumerated() {
-                columns[k].append(try Batching.unsqueeze(result, dim: 0))
-            }
+            counts = results.counts
+            return results.values
         }
-        let stacked = try columns.map { try emit(.cat, $0, .dim(0)) }
         return (CustomFunction.Results(values: stacked, outputCount: counts?.outputs ?? 0), Array(repeating: 0, count: stacked.count))
     }
 }
