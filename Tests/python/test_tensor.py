@@ -483,6 +483,19 @@ def test_repr_shows_values():
     assert "\n" in repr(sf.zeros(2, 2)) and str(sf.zeros(1)) == repr(sf.zeros(1))
 
 
+def test_ops_take_python_data_where_tensors_go():
+    """Python data in a tensor argument is converted, and the converted tensor stays alive for the call
+    (a temporary's handle was released before the library read it: wrong values or a crash)."""
+    data = np.linspace(-1.0, 1.0, 50_000)
+    for _ in range(20):
+        assert_close(sf.exp(data.tolist()), np.exp(data).astype(np.float32))
+        assert sf.reshape([1, 2, 3, 4], (2, 2)).tolist() == [[1, 2], [3, 4]]
+        assert sf.matmul([[1.0, 2.0]], [[3.0], [4.0]]).tolist() == [[11.0]]
+        assert sf.sum([1, 2, 3], dtype=sf.float64).item() == 6.0
+        assert sf.softmax([0.0, 0.0], 0, dtype=sf.float64).tolist() == [0.5, 0.5]
+        assert sf.gather([[1, 2], [3, 4]], 1, [[1], [0]]).tolist() == [[2], [3]]
+
+
 def test_errors_carry_the_library_message():
     with pytest.raises(sf.ShapeError) as info:
         sf.ones(2, 3) + sf.ones(4)

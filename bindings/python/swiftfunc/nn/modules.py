@@ -10,6 +10,7 @@ import math
 import numbers
 
 from .. import _ops
+from .._ops.conversion import tensor_of
 from .._tensor import Tensor, as_dtype, default_float
 from . import functional as F
 
@@ -190,9 +191,9 @@ class Module:
             if name in expected:
                 owner, leaf = self._owner(name)
                 if leaf in owner._parameters:
-                    owner._parameters[leaf] = value if isinstance(value, Parameter) else Parameter(_ops._t(value))
+                    owner._parameters[leaf] = value if isinstance(value, Parameter) else Parameter(tensor_of(value))
                 else:
-                    owner._buffers[leaf] = _ops._t(value)
+                    owner._buffers[leaf] = tensor_of(value)
         return collections.namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])(missing, unexpected)
 
     def _owner(self, dotted):
