@@ -64,8 +64,12 @@ class DTypeError(Error, TypeError):
     status = ERR_DTYPE
 
 
-class DeviceError(Error, ValueError):
-    """SF_ERR_DEVICE: a DLPack tensor that is not on the CPU."""
+class DeviceError(Error, ValueError, RuntimeError, BufferError):
+    """SF_ERR_DEVICE: a device other than the CPU, the only one swiftfunc has: a DLPack tensor that is not on
+    the CPU, or device='cuda' (or any other device) asked of a creation function, Tensor.to or Module.to.
+
+    A RuntimeError, as torch raises for a device it does not have; a BufferError, as the DLPack protocol
+    and the array API's from_dlpack report a device they cannot exchange with."""
 
     status = ERR_DEVICE
 
