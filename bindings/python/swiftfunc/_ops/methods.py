@@ -34,46 +34,32 @@ def _construct(cls, data=None, *, dtype=None, device=None):
     return made if cls is Tensor else cls._adopt(made)
 
 
+def _with_operand(body):
+    """A binary operator method: `other` becomes a Tensor operand by torch's rules (NotImplemented when it
+    cannot, so that Python tries the other operand), then body(self, operand)."""
+    def method(self, other):
+        o = operand(other, self)
+        if o is None:
+            return NotImplemented
+        return body(self, o)
+
+    return method
+
+
 def _operator(cfn, reverse=False):
-    def method(self, other):
-        o = operand(other, self)
-        if o is None:
-            return NotImplemented
-        return new(cfn, o._h, self._h) if reverse else new(cfn, self._h, o._h)
-
-    return method
-
-
-def _reflected(fn):
-    def method(self, other):
-        o = operand(other, self)
-        if o is None:
-            return NotImplemented
-        return fn(o, self)
-
-    return method
-
-
-def _forward(fn):
-    def method(self, other):
-        o = operand(other, self)
-        if o is None:
-            return NotImplemented
-        return fn(self, o)
-
-    return method
+    """self <op> other through sf_<op> (reverse: other <op> self, for __radd__ and the like)."""
+    if reverse:
+        return _with_operand(lambda self, o: new(cfn, o._h, self._h))
+    return _with_operand(lambda self, o: new(cfn, self._h, o._h))
 
 
 def _bool_only(fn, name):
-    def method(self, other):
-        o = operand(other, self)
-        if o is None:
-            return NotImplemented
+    def body(self, o):
         if self.dtype is not bool_ or o.dtype is not bool_:
             raise TypeError(f"'{name}' is only supported between bool tensors in swiftfunc")
         return fn(self, o)
 
-    return method
+    return _with_operand(body)
 
 
 def _invert(self):
@@ -131,8 +117,10 @@ def attach():
     T.__truediv__, T.__rtruediv__ = _operator(lib.sf_div), _operator(lib.sf_div, True)
     T.__pow__, T.__rpow__ = _operator(lib.sf_pow), _operator(lib.sf_pow, True)
     T.__matmul__, T.__rmatmul__ = _operator(lib.sf_matmul), _operator(lib.sf_matmul, True)
-    T.__floordiv__, T.__rfloordiv__ = _forward(pointwise.floor_divide), _reflected(pointwise.floor_divide)
-    T.__mod__, T.__rmod__ = _forward(pointwise.remainder), _reflected(pointwise.remainder)
+    T.__floordiv__ = _with_operand(pointwise.floor_divide)
+    T.__rfloordiv__ = _with_operand(lambda self, o: pointwise.floor_divide(o, self))
+    T.__mod__ = _with_operand(pointwise.remainder)
+    T.__rmod__ = _with_operand(lambda self, o: pointwise.remainder(o, self))
     T.__lt__, T.__le__ = _operator(lib.sf_lt), _operator(lib.sf_le)
     T.__gt__, T.__ge__ = _operator(lib.sf_gt), _operator(lib.sf_ge)
     T.__eq__, T.__ne__ = _operator(lib.sf_eq), _operator(lib.sf_ne)

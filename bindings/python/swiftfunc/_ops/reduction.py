@@ -58,22 +58,22 @@ def argmin(input, dim=None, keepdim=False):
 values_indices = collections.namedtuple("values_indices", ["values", "indices"])
 
 
+def _extreme(values, indices, elementwise, input, dim, keepdim):
+    if dim is None:
+        return values(input)
+    if isinstance(dim, Tensor):
+        return elementwise(input, dim)
+    return values_indices(values(input, dim, keepdim), indices(input, dim, keepdim))
+
+
 def max(input, dim=None, keepdim=False):
     """torch.max: the largest value; with an int dim, (values, indices); with a tensor, elementwise maximum."""
-    if dim is None:
-        return amax(input)
-    if isinstance(dim, Tensor):
-        return maximum(input, dim)
-    return values_indices(amax(input, dim, keepdim), _argmax(input, dim, keepdim))
+    return _extreme(amax, _argmax, maximum, input, dim, keepdim)
 
 
 def min(input, dim=None, keepdim=False):
     """torch.min: the smallest value; with an int dim, (values, indices); with a tensor, elementwise minimum."""
-    if dim is None:
-        return amin(input)
-    if isinstance(dim, Tensor):
-        return minimum(input, dim)
-    return values_indices(amin(input, dim, keepdim), _argmin(input, dim, keepdim))
+    return _extreme(amin, _argmin, minimum, input, dim, keepdim)
 
 
 def _correction(unbiased, correction):
