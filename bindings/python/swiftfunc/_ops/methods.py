@@ -12,11 +12,11 @@ _OPS = {name: getattr(module, name) for module in (conversion, creation, indexin
                                                    reduction, shape) for name in module.__all__}
 
 #: Ops that are also Tensor methods under the same name (with the tensor as the first argument).
-METHODS = ("neg", "exp", "log", "log1p", "expm1", "sin", "cos", "tan", "tanh", "sigmoid", "sqrt", "rsqrt", "abs", "sign",
-           "relu", "floor", "ceil", "round", "negative", "absolute", "square", "reciprocal", "clamp", "clip", "log2",
-           "log10", "isnan", "isinf", "isfinite", "logical_not", "logical_and", "logical_or", "logical_xor", "add",
-           "sub", "subtract", "mul", "multiply", "div", "divide", "true_divide", "floor_divide", "remainder", "pow",
-           "maximum", "minimum", "atan2", "arctan2", "lt", "le", "gt", "ge", "eq", "ne", "less", "less_equal",
+METHODS = ("neg", "exp", "log", "log1p", "expm1", "sin", "cos", "tan", "tanh", "sigmoid", "sqrt", "rsqrt", "abs",
+           "sign", "relu", "floor", "ceil", "round", "negative", "absolute", "square", "reciprocal", "clamp", "clip",
+           "log2", "log10", "isnan", "isinf", "isfinite", "logical_not", "logical_and", "logical_or", "logical_xor",
+           "add", "sub", "subtract", "mul", "multiply", "div", "divide", "true_divide", "floor_divide", "remainder",
+           "pow", "maximum", "minimum", "atan2", "arctan2", "lt", "le", "gt", "ge", "eq", "ne", "less", "less_equal",
            "greater", "greater_equal", "not_equal", "sum", "prod", "mean", "amax", "amin", "argmax", "argmin", "max",
            "min", "var", "std", "logsumexp", "all", "any", "softmax", "log_softmax", "view_as", "reshape_as",
            "flatten", "unflatten", "transpose", "swapaxes", "swapdims", "t", "movedim", "moveaxis", "broadcast_to",

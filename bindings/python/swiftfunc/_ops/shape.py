@@ -13,9 +13,9 @@ from .._tensor import new
 from .conversion import dims_of, shape_of, tensor_of
 
 __all__ = ["reshape", "view", "view_as", "reshape_as", "flatten", "unflatten", "permute", "transpose", "swapaxes",
-           "swapdims", "t", "movedim", "moveaxis", "expand", "expand_as", "broadcast_to", "broadcast_tensors", "squeeze",
-           "unsqueeze", "flip", "narrow", "select", "split", "chunk", "unbind", "cat", "concat", "concatenate",
-           "stack", "hstack", "vstack"]
+           "swapdims", "t", "movedim", "moveaxis", "expand", "expand_as", "broadcast_to", "broadcast_tensors",
+           "squeeze", "unsqueeze", "flip", "narrow", "select", "split", "chunk", "unbind", "cat", "concat",
+           "concatenate", "stack", "hstack", "vstack"]
 
 
 def reshape(input, *shape):
