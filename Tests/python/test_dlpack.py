@@ -238,12 +238,24 @@ def test_ops_on_imported_views_read_strides():
 
 
 def test_unconsumed_export_is_freed():
-    t = sf.arange(5.0)
-    for _ in range(100):
-        capsule = t.__dlpack__(max_version=(1, 0))
-        del capsule
-    capsule = t.__dlpack__()
-    del capsule, t
+    """A capsule nobody consumes releases what it holds when it dies: the tensor views a numpy array, so each
+    live export keeps the array referenced, and the array's refcount tells whether the exports let go."""
+    array = np.arange(5.0)
+    baseline = sys.getrefcount(array)
+    t = sf.from_dlpack(array)
+    assert sys.getrefcount(array) > baseline  # swiftfunc's view holds the array
+    for versioned in (True, False):
+        for _ in range(100):
+            capsule = t.__dlpack__(max_version=(1, 0) if versioned else None)
+            assert _dlpack.capsule_name(capsule) == (b"dltensor_versioned" if versioned else b"dltensor")
+            del capsule
+    kept = t.__dlpack__(max_version=(1, 0))
+    del t
+    gc.collect()
+    assert sys.getrefcount(array) > baseline  # an unconsumed capsule keeps the memory alive...
+    del kept
+    gc.collect()
+    assert sys.getrefcount(array) == baseline  # ...and frees it when it dies; so did the 200 above
 
 
 def _mallinfo_in_use():

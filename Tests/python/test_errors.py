@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import swiftfunc as sf
-from swiftfunc import _capi, _function
+from swiftfunc import _capi, _errors, _function
 from swiftfunc.func import grad, hessian, jacfwd, jacrev, jvp, linearize, vjp, vmap
 
 HEADER = os.path.join(os.path.dirname(__file__), "..", "..", "include", "swiftfunc.h")
@@ -68,6 +68,22 @@ def test_enum_values_match_the_header():
     assert issubclass(sf.InvalidArgumentError, ValueError) and issubclass(sf.DTypeError, TypeError)
     assert issubclass(sf.OutOfMemoryError, MemoryError) and issubclass(sf.TransformError, RuntimeError)
     assert issubclass(sf.UnsupportedError, NotImplementedError)
+
+
+def test_status_values_match_the_header():
+    """Every sf_status enumerator of the header, by name and value: in _capi (OK, ERR_...), re-exported from
+    _errors, where they are defined once, and as the status of exactly one exception class."""
+    body = re.search(r"typedef enum sf_status \{(.*?)\} sf_status;", open(HEADER).read(), flags=re.S).group(1)
+    header = {name: int(value) for name, value in re.findall(r"\bSF_(\w+) = (\d+)", re.sub(r"/\*.*?\*/", "", body))}
+    assert header["OK"] == 0 and len(header) == 10
+    assert {name: getattr(_capi, name) for name in header} == header
+    assert {name: getattr(_errors, name) for name in header} == header
+    classes = [c for c in vars(sf).values() if isinstance(c, type) and issubclass(c, sf.Error) and c is not sf.Error]
+    assert sorted(cls.status for cls in classes) == sorted(v for name, v in header.items() if name != "OK")
+    for name, value in header.items():
+        if name != "OK":
+            error = _errors.error_for_status(value, "message")
+            assert error.status == value and type(error).__doc__.startswith(f"SF_{name}:"), name
 
 
 def test_abi_mismatch_is_a_clear_error(monkeypatch):

@@ -223,6 +223,53 @@ def test_custom_module_train_eval_and_state_dict():
         net.nothing  # noqa: B018
 
 
+def test_module_to_and_float_double_like_torch():
+    sf.manual_seed(3)
+    model = make_model()
+    model[0].register_buffer("running", sf.ones(8))
+    model[0].register_buffer("steps", sf.tensor([4]))  # an integer buffer keeps its dtype, as in torch
+    tied = nn.Sequential(model, nn.Linear(3, 8))
+    tied[1].weight = model[2].weight  # one Parameter in two modules (the shape does not matter: never called)
+    x = np.random.default_rng(0).normal(size=(5, 4))
+    before = {name: v(p) for name, p in tied.state_dict().items()}
+    expected = v(model(sf.tensor(x, dtype=sf.float32)))
+    params = list(tied.parameters())
+
+    assert tied.to("cpu") is tied and tied.to(sf.device("cpu")) is tied and tied.cpu() is tied
+    assert all(a is b for a, b in zip(tied.parameters(), params))
+    assert tied.to(sf.float32) is tied and all(a is b for a, b in zip(tied.parameters(), params))
+
+    assert tied.to(sf.float64) is tied  # in place, returning the module
+    for name, value in tied.state_dict().items():
+        expected_dtype = sf.int64 if name.endswith("steps") else sf.float64
+        assert value.dtype is expected_dtype, name
+        np.testing.assert_array_equal(v(value), before[name].astype(expected_dtype.numpy))
+    assert all(isinstance(p, nn.Parameter) for p in tied.parameters())
+    assert tied[1].weight is model[2].weight  # still shared
+    assert len(list(tied.parameters())) == len(params)
+    np.testing.assert_allclose(v(model(sf.tensor(x, dtype=sf.float64))), expected, rtol=1e-5, atol=1e-6)
+
+    assert tied.float() is tied and model[0].weight.dtype is sf.float32 and model[0].running.dtype is sf.float32
+    assert tied.double() is tied and model[0].weight.dtype is sf.float64 and model[0].steps.dtype is sf.int64
+    assert tied.to("cpu", sf.float32) is tied and model[2].bias.dtype is sf.float32
+    assert tied.to(dtype=sf.float64) is tied and model[2].bias.dtype is sf.float64
+    assert tied.to(device="cpu:0", dtype=sf.float32) is tied and model[2].bias.dtype is sf.float32
+    assert tied.to(sf.zeros(1, dtype=sf.float64)) is tied and model[2].bias.dtype is sf.float64  # to(tensor)
+    with pytest.raises(TypeError, match="floating point"):
+        tied.to(sf.int64)  # torch: "nn.Module.to only accepts floating point or complex dtypes"
+    for device in ("cuda", "cuda:0", "mps", "meta", sf.device("cuda", 1)):
+        with pytest.raises(sf.DeviceError, match=f"device '{sf.device(device)}' is not available"):
+            tied.to(device)
+        with pytest.raises(RuntimeError, match=f"'{sf.device(device)}'"):
+            tied.to(device, sf.float32)
+        assert model[2].bias.dtype is sf.float64  # nothing converted
+    for make in (lambda d: nn.Linear(2, 3, device=d), lambda d: nn.Conv2d(1, 2, 3, device=d),
+                 lambda d: nn.LayerNorm(4, device=d)):
+        with pytest.raises(sf.DeviceError, match="device 'cuda' is not available"):
+            make("cuda")
+        assert make("cpu").weight.dtype is sf.float32
+
+
 def test_functional_call_and_grad():
     sf.manual_seed(1)
     model = make_model()

@@ -473,6 +473,132 @@ def test_metadata_and_conversion():
     assert not t.requires_grad
 
 
+class TorchLikeDevice:
+    """What swiftfunc sees of a torch.device: .type and .index."""
+
+    def __init__(self, type, index=None):  # noqa: A002
+        self.type, self.index = type, index
+
+
+OTHER_DEVICES = ["cuda", "cuda:0", "cuda:1", "meta", "mps", sf.device("cuda", 1), TorchLikeDevice("cuda", 0),
+                 TorchLikeDevice("mps"), 0]
+CPU_DEVICES = [None, "cpu", "cpu:0", sf.device("cpu"), sf.device("cpu", 0), TorchLikeDevice("cpu")]
+
+
+def device_name(device):
+    """How an error names `device` (an int is torch's accelerator index)."""
+    if isinstance(device, int):
+        return f"cuda:{device}"
+    return str(sf.device(device))
+
+
+def test_tensor_device_is_the_cpu_like_torch():
+    d = sf.ones(2).device
+    assert isinstance(d, sf.device) and d.type == "cpu" and d.index is None
+    assert str(d) == "cpu" and repr(d) == "device(type='cpu')"
+    assert d == sf.device("cpu") and d == "cpu" and d != "cuda" and d != sf.device("cpu", 0) and d != 0
+    assert hash(d) == hash("cpu") and {d: 1}["cpu"] == 1
+    assert pickle.loads(pickle.dumps(d)) == d
+    cuda = sf.device("cuda", 1)  # any device can be named, as in torch; only the CPU holds tensors
+    assert (cuda.type, cuda.index, str(cuda), repr(cuda)) == ("cuda", 1, "cuda:1", "device(type='cuda', index=1)")
+    assert sf.device("cuda:1") == cuda and sf.device(TorchLikeDevice("cuda", 1)) == cuda
+    assert sf.device("cpu:0").index == 0
+    with pytest.raises(sf.DeviceError, match="CPU device index"):
+        sf.device("cpu:1")  # torch: "CPU device index must be -1 or zero"
+    with pytest.raises(sf.DeviceError, match="invalid device string"):
+        sf.device("cuda:x")
+    with pytest.raises(TypeError):
+        sf.device(1.5)
+    with pytest.raises(AttributeError):
+        d.type = "cuda"
+
+
+def test_device_error_is_what_torch_and_array_api_users_catch():
+    assert issubclass(sf.DeviceError, sf.Error) and sf.DeviceError.status == 4
+    assert issubclass(sf.DeviceError, RuntimeError)  # torch: RuntimeError for an unavailable device
+    assert issubclass(sf.DeviceError, BufferError)  # array API from_dlpack: BufferError for an unsupported device
+    assert issubclass(sf.DeviceError, ValueError)  # as before
+
+
+CREATION = {
+    "tensor": lambda device: sf.tensor([1.0, 2.0], device=device),
+    "Tensor": lambda device: sf.Tensor([1.0, 2.0], device=device),
+    "asarray": lambda device: sf.asarray(np.arange(3.0), device=device),
+    "as_tensor": lambda device: sf.as_tensor([1, 2], device=device),
+    "from_dlpack": lambda device: sf.from_dlpack(np.arange(3.0), device=device),
+    "zeros": lambda device: sf.zeros(2, 3, device=device),
+    "ones": lambda device: sf.ones((2,), device=device),
+    "empty": lambda device: sf.empty(2, device=device),
+    "full": lambda device: sf.full((2,), 7, device=device),
+    "arange": lambda device: sf.arange(5, device=device),
+    "eye": lambda device: sf.eye(3, device=device),
+    "linspace": lambda device: sf.linspace(0, 1, 5, device=device),
+    "rand": lambda device: sf.rand(3, device=device),
+    "randn": lambda device: sf.randn(3, device=device),
+    "randint": lambda device: sf.randint(0, 10, (4,), device=device),
+    "zeros_like": lambda device: sf.zeros_like(sf.ones(2), device=device),
+    "ones_like": lambda device: sf.ones_like(sf.ones(2), device=device),
+    "empty_like": lambda device: sf.empty_like(sf.ones(2), device=device),
+    "full_like": lambda device: sf.full_like(sf.ones(2), 3.0, device=device),
+    "rand_like": lambda device: sf.rand_like(sf.ones(2), device=device),
+    "randn_like": lambda device: sf.randn_like(sf.ones(2), device=device),
+    "new_zeros": lambda device: sf.ones(2).new_zeros(3, device=device),
+    "new_ones": lambda device: sf.ones(2).new_ones(3, device=device),
+    "new_full": lambda device: sf.ones(2).new_full((3,), 2.0, device=device),
+    "new_tensor": lambda device: sf.ones(2).new_tensor([1, 2], device=device),
+}
+
+
+@pytest.mark.parametrize("name", CREATION)
+def test_creation_refuses_other_devices_by_name(name):
+    make = CREATION[name]
+    for device in OTHER_DEVICES:
+        with pytest.raises(sf.DeviceError, match=f"device '{device_name(device)}' is not available"):
+            make(device)
+    sf.manual_seed(5)
+    expected = make(None)
+    assert expected.device == "cpu"
+    for device in CPU_DEVICES:
+        sf.manual_seed(5)
+        made = make(device)
+        assert made.device == "cpu" and made.dtype is expected.dtype
+        np.testing.assert_array_equal(made.numpy(), expected.numpy())
+
+
+def test_to_takes_torchs_forms():
+    x = np.arange(6.0).reshape(2, 3)
+    t = sf.tensor(x, dtype=sf.float32)
+    for device in CPU_DEVICES:
+        assert t.to(device) is t
+    np.testing.assert_array_equal(t.to("cpu", sf.float64).numpy(), x)
+    assert t.to("cpu", sf.float64).dtype is sf.float64 and t.to(sf.device("cpu"), sf.int64).dtype is sf.int64
+    assert t.to(dtype=sf.float64).dtype is sf.float64 and t.to(device="cpu") is t
+    assert t.to(device="cpu:0", dtype=sf.int32).dtype is sf.int32
+    assert t.to("cpu", dtype=sf.float64).dtype is sf.float64
+    other = sf.zeros(1, dtype=sf.int64)
+    assert t.to(other).dtype is sf.int64 and t.to(other).tolist() == x.astype(np.int64).tolist()
+    assert t.to(sf.float32) is t and t.to(sf.float32, copy=False) is t
+    copied = t.to(sf.float32, copy=True)  # copy=True: a new tensor even when nothing changes
+    assert copied is not t and copied.numpy().ctypes.data != t.numpy().ctypes.data
+    np.testing.assert_array_equal(copied.numpy(), t.numpy())
+    assert t.to(sf.float32, False, True) is not t  # to(dtype, non_blocking, copy)
+    assert t.to("cpu", sf.float32, False, True) is not t  # to(device, dtype, non_blocking, copy)
+    assert t.to(t, copy=True) is not t and t.to(t) is t
+    assert t.to(np.float64).dtype is sf.float64 and t.to("float64").dtype is sf.float64  # dtype names, as elsewhere
+    for device in OTHER_DEVICES:
+        name = device_name(device)
+        with pytest.raises(sf.DeviceError, match=f"device '{name}' is not available"):
+            t.to(device)
+        with pytest.raises(RuntimeError, match=f"'{name}'"):
+            t.to(device, sf.float64)
+        with pytest.raises(sf.DeviceError, match=f"'{name}'"):
+            t.to(device=device, dtype=sf.float64)
+    with pytest.raises(sf.DeviceError, match="invalid device string"):
+        t.to("nonsense:x")
+    with pytest.raises(TypeError, match="at most 4 positional"):
+        t.to("cpu", sf.float32, False, False, None)
+
+
 def test_repr_shows_values():
     assert repr(sf.tensor([1.0, 2.5])) == "tensor([1.0, 2.5])"
     assert repr(sf.tensor([1, 2])) == "tensor([1, 2])"
@@ -481,6 +607,19 @@ def test_repr_shows_values():
     assert repr(sf.tensor(True)) == "tensor(True)"
     assert "size=(0, 3)" in repr(sf.zeros(0, 3))
     assert "\n" in repr(sf.zeros(2, 2)) and str(sf.zeros(1)) == repr(sf.zeros(1))
+
+
+def test_ops_take_python_data_where_tensors_go():
+    """Python data in a tensor argument is converted, and the converted tensor stays alive for the call
+    (a temporary's handle was released before the library read it: wrong values or a crash)."""
+    data = np.linspace(-1.0, 1.0, 50_000)
+    for _ in range(20):
+        assert_close(sf.exp(data.tolist()), np.exp(data).astype(np.float32))
+        assert sf.reshape([1, 2, 3, 4], (2, 2)).tolist() == [[1, 2], [3, 4]]
+        assert sf.matmul([[1.0, 2.0]], [[3.0], [4.0]]).tolist() == [[11.0]]
+        assert sf.sum([1, 2, 3], dtype=sf.float64).item() == 6.0
+        assert sf.softmax([0.0, 0.0], 0, dtype=sf.float64).tolist() == [0.5, 0.5]
+        assert sf.gather([[1, 2], [3, 4]], 1, [[1], [0]]).tolist() == [[2], [3]]
 
 
 def test_errors_carry_the_library_message():

@@ -14,6 +14,7 @@ Arrays cross to and from numpy, PyTorch and JAX without copying through DLPack (
 from ._capi import lib as _lib
 from ._errors import (CallbackError, DeviceError, DTypeError, Error, InternalError, InvalidArgumentError,
                       OutOfMemoryError, ShapeError, TransformError, UnsupportedError)
+from ._device import device
 from ._tensor import Tensor, dtype, float32, float64, int32, int64
 from ._tensor import bool_ as _bool
 from ._ops import (abs, absolute, add, all, allclose, amax, amin, any, arange, arctan2, argmax, argmin, as_tensor,

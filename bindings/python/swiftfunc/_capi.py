@@ -15,7 +15,8 @@ import ctypes
 import os
 from ctypes import POINTER, c_bool, c_char_p, c_double, c_int, c_int32, c_int64, c_size_t, c_uint16, c_uint32, c_uint8, c_uint64, c_void_p
 
-from ._errors import error_for_status
+from ._errors import (ERR_CALLBACK, ERR_DEVICE, ERR_DTYPE, ERR_INTERNAL, ERR_INVALID_ARGUMENT,  # noqa: F401
+                      ERR_OUT_OF_MEMORY, ERR_SHAPE, ERR_TRANSFORM, ERR_UNSUPPORTED, OK, error_for_status)
 
 # -------------------------------------------------------------------------------------------------
 # Constants of the header
@@ -28,17 +29,8 @@ MAX_NDIM = 16
 #: SF_NOT_MAPPED (INT64_MIN), the "not mapped" entry of sf_vmap's in_dims/out_dims.
 NOT_MAPPED = -(2 ** 63)
 
-# sf_status
-OK = 0
-ERR_INVALID_ARGUMENT = 1
-ERR_SHAPE = 2
-ERR_DTYPE = 3
-ERR_DEVICE = 4
-ERR_OUT_OF_MEMORY = 5
-ERR_TRANSFORM = 6
-ERR_CALLBACK = 7
-ERR_UNSUPPORTED = 8
-ERR_INTERNAL = 9
+# sf_status: OK and ERR_* are defined once, in _errors (its exception classes are keyed by them), and
+# re-exported here by the import at the top of this module.
 
 # sf_dtype
 FLOAT32, FLOAT64, INT32, INT64, BOOL = 0, 1, 2, 3, 4

@@ -16,6 +16,7 @@ import ctypes
 
 from . import _capi
 from ._capi import DLPACK_DELETER, DLManagedTensor, DLManagedTensorVersioned, lib
+from ._errors import DeviceError
 
 
 def _proto(name, restype, *argtypes):
@@ -124,7 +125,7 @@ def _capsule_from(obj):
     if device is not None:
         device_type, _ = device()
         if int(device_type) not in (_capi.DL_CPU, 3, 11, 13):  # CPU, CUDA host, ROCm host, CUDA managed
-            raise BufferError(f"swiftfunc imports CPU tensors only; this one is on DLPack device {int(device_type)}")
+            raise DeviceError(f"swiftfunc imports CPU tensors only; this one is on DLPack device {int(device_type)}")
     try:
         return producer(max_version=(1, 0))
     except TypeError:

@@ -1,14 +1,15 @@
 """`swiftfunc.Tensor` (an owning wrapper of one sf_tensor reference) and the dtypes.
 
 This module holds what a tensor *is*: its handle, metadata, reading its values, DLPack export and
-repr. The ops (arithmetic, reductions, indexing, ...) live in `_ops.py`, which also attaches them
-to Tensor as methods and operators, so that each op is written once.
+repr. The ops (arithmetic, reductions, indexing, ...) live in the `_ops` package, whose `methods`
+module attaches them to Tensor as methods and operators, so that each op is written once; the
+constructor `Tensor(data)` is attached there too. This module imports none of the ops.
 """
 import ctypes
 
 import numpy as np
 
-from . import _capi, _dlpack
+from . import _capi, _device, _dlpack
 from ._capi import lib
 from ._errors import Error
 
@@ -109,7 +110,10 @@ def borrow(handle):
 
 
 def new(cfn, *args):
-    """Calls `cfn(*args, &out)` and wraps the new tensor."""
+    """Calls `cfn(*args, &out)` and wraps the new tensor.
+
+    Pass the handles of tensors held in variables: `new(cfn, make()._h)` would release a temporary
+    tensor, and with it the handle, before the call."""
     out = ctypes.c_void_p()
     cfn(*args, ctypes.byref(out))
     return wrap(out.value)
@@ -118,7 +122,8 @@ def new(cfn, *args):
 class Tensor:
     """An immutable, reference-counted CPU tensor, shaped like torch.Tensor.
 
-    Create tensors with `swiftfunc.tensor`, `swiftfunc.zeros`, ... or `swiftfunc.from_dlpack`.
+    Create tensors with `swiftfunc.tensor`, `swiftfunc.zeros`, ... or `swiftfunc.from_dlpack`;
+    `Tensor(data)` is torch.Tensor(data), a float32 copy (attached by `_ops.methods`).
     Inside a transformed function the same class carries traced values: they have the per-example
     shape and dtype; reading their values works under grad/jvp and fails under vmap.
     """
@@ -127,13 +132,6 @@ class Tensor:
 
     # numpy defers to Tensor's operators (ndarray @ tensor calls Tensor.__rmatmul__) instead of converting it.
     __array_ufunc__ = None
-
-    def __new__(cls, data=None, *, dtype=None):
-        from ._ops import tensor as _make  # Tensor(data) as torch.Tensor(data): a float32 copy by default
-        made = _make([] if data is None else data, dtype=dtype or (None if isinstance(data, Tensor) else default_float))
-        if cls is Tensor:
-            return made
-        return cls._adopt(made)
 
     @classmethod
     def _adopt(cls, other):
@@ -208,7 +206,8 @@ class Tensor:
 
     @property
     def device(self):
-        return "cpu"
+        """device(type='cpu'), the only device (it also compares equal to 'cpu')."""
+        return _device.cpu
 
     @property
     def itemsize(self):

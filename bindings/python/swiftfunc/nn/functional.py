@@ -3,6 +3,7 @@ import numbers
 
 from .. import _ops
 from .._capi import int64s, lib
+from .._ops.conversion import tensor_of
 from .._tensor import Tensor, int64, new
 
 __all__ = ["relu", "gelu", "silu", "sigmoid", "tanh", "softmax", "log_softmax", "cross_entropy", "mse_loss", "linear",
@@ -57,11 +58,13 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-1
         class_dim = 0 if input.ndim == 1 else 1
         losses = -_ops.sum(target * _ops.log_softmax(input, class_dim), class_dim)
         return losses if mode == 0 else (_ops.sum(losses) if mode == 2 else _ops.mean(losses))
-    return new(lib.sf_cross_entropy, input._h, _ops._t(target)._h, mode)
+    target = tensor_of(target)
+    return new(lib.sf_cross_entropy, input._h, target._h, mode)
 
 
 def mse_loss(input, target, size_average=None, reduce=None, reduction="mean"):
-    return new(lib.sf_mse_loss, input._h, _ops._t(target)._h, _reduction(reduction))
+    target = tensor_of(target)
+    return new(lib.sf_mse_loss, input._h, target._h, _reduction(reduction))
 
 
 def linear(input, weight, bias=None):

@@ -10,7 +10,9 @@ import math
 import numbers
 
 from .. import _ops
-from .._tensor import Tensor, as_dtype, default_float
+from .._ops.conversion import cast, parse_to, tensor_of
+from .._ops.creation import creation_dtype
+from .._tensor import Tensor, float32, float64
 from . import functional as F
 
 __all__ = ["Parameter", "Module", "Sequential", "ModuleList", "Linear", "Conv2d", "LayerNorm", "ReLU", "Tanh",
@@ -190,9 +192,9 @@ class Module:
             if name in expected:
                 owner, leaf = self._owner(name)
                 if leaf in owner._parameters:
-                    owner._parameters[leaf] = value if isinstance(value, Parameter) else Parameter(_ops._t(value))
+                    owner._parameters[leaf] = value if isinstance(value, Parameter) else Parameter(tensor_of(value))
                 else:
-                    owner._buffers[leaf] = _ops._t(value)
+                    owner._buffers[leaf] = tensor_of(value)
         return collections.namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])(missing, unexpected)
 
     def _owner(self, dotted):
@@ -222,6 +224,50 @@ class Module:
                     table.pop(leaf, None)
                 else:
                     table[leaf] = old
+
+    # -- dtypes and devices -----------------------------------------------------------------------
+
+    def to(self, *args, **kwargs):
+        """torch's Module.to: to(device), to(dtype), to(device, dtype), to(tensor), or keywords device= and
+        dtype=. Floating point parameters and buffers become `dtype` (integer ones keep theirs; dtype must be
+        a floating point one); the CPU is the only device (any other raises DeviceError naming it). Converts
+        the module in place and returns it."""
+        if "copy" in kwargs:
+            raise TypeError("Module.to() takes no copy argument")
+        dtype, _ = parse_to(*args, **kwargs)
+        if dtype is None:
+            return self
+        if not dtype.is_floating_point:
+            raise TypeError(f"nn.Module.to only accepts floating point dtypes, but got desired dtype={dtype}")
+        return self._cast_floating(dtype)
+
+    def float(self):
+        """Floating point parameters and buffers as float32, in place; returns the module."""
+        return self._cast_floating(float32)
+
+    def double(self):
+        """Floating point parameters and buffers as float64, in place; returns the module."""
+        return self._cast_floating(float64)
+
+    def cpu(self):
+        return self
+
+    def _cast_floating(self, dtype):
+        """Replaces each floating point parameter and buffer of another dtype by its cast to `dtype`, as
+        load_state_dict replaces them (tensors are immutable; torch does the same with
+        torch.__future__.set_overwrite_module_params_on_conversion(True)). Parameters stay Parameters,
+        and a tensor that several modules share stays shared."""
+        converted = {}  # id(old) -> (old, new): holding old keeps its id from being reused meanwhile
+        for module in self.modules():
+            for table in (module._parameters, module._buffers):
+                for name, value in table.items():
+                    if value is None or not value.dtype.is_floating_point or value.dtype is dtype:
+                        continue
+                    if id(value) not in converted:
+                        new = cast(value, dtype)
+                        converted[id(value)] = (value, Parameter(new) if isinstance(value, Parameter) else new)
+                    table[name] = converted[id(value)][1]
+        return self
 
     # -- calling ----------------------------------------------------------------------------------
 
@@ -259,7 +305,7 @@ class Linear(Module):
 
     def __init__(self, in_features, out_features, bias=True, device=None, dtype=None):
         super().__init__()
-        d = as_dtype(dtype) if dtype is not None else default_float
+        d = creation_dtype(dtype, device)
         self.in_features, self.out_features = in_features, out_features
         bound = 1.0 / math.sqrt(in_features) if in_features > 0 else 0.0
         self.weight = Parameter(_uniform((out_features, in_features), bound, d))
@@ -289,7 +335,7 @@ class Conv2d(Module):
             raise NotImplementedError("Conv2d: only padding_mode='zeros' is supported")
         if in_channels % groups or out_channels % groups:
             raise ValueError("Conv2d: in_channels and out_channels must be divisible by groups")
-        d = as_dtype(dtype) if dtype is not None else default_float
+        d = creation_dtype(dtype, device)
         self.in_channels, self.out_channels = in_channels, out_channels
         self.kernel_size, self.stride = _pair(kernel_size), _pair(stride)
         self.padding = padding if isinstance(padding, str) else _pair(padding)
@@ -315,7 +361,7 @@ class LayerNorm(Module):
 
     def __init__(self, normalized_shape, eps=1e-5, elementwise_affine=True, bias=True, device=None, dtype=None):
         super().__init__()
-        d = as_dtype(dtype) if dtype is not None else default_float
+        d = creation_dtype(dtype, device)
         shape = (normalized_shape,) if isinstance(normalized_shape, numbers.Integral) else tuple(normalized_shape)
         self.normalized_shape, self.eps, self.elementwise_affine = shape, eps, elementwise_affine
         if elementwise_affine:
