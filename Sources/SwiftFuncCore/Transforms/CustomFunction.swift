@@ -190,7 +190,7 @@ public final class CustomFunction: @unchecked Sendable {
                 throw SwiftFuncError.internal("call", "custom function '\(name)' produced \(produced.outputs) outputs and \(produced.residuals) residuals instead of \(counts.outputs) and \(counts.residuals)")
             }
         } else if produced.outputs < 1 || produced.residuals < 0 {
-            throw SwiftFuncError.invalidArgument("call", "custom function '\(name)': its \(what) returned \(produced.outputs) outputs; at least 1 is needed")
+            throw SwiftFuncError(.callback, "call", "custom function '\(name)': its \(what) returned \(produced.outputs) outputs; at least 1 is needed")
         }
     }
 

@@ -35,11 +35,13 @@ public enum Transforms {
     public static func grad(_ f: Function, argnums: [Int], hasAux: Bool, withValue: Bool = false) throws -> Function {
         let op = withValue ? "grad_and_value" : "grad"
         try validate(argnums: argnums, inputCount: f.inputCount, op: op)
-        let auxCount = try f.outputCount.map { try auxiliaryCount($0, of: f, hasAux: hasAux, op: op) }
+        // Without has_aux f must return one output, so the count is known even when f reports its
+        // outputs at return; with has_aux it follows f's.
+        let auxCount = try f.outputCount.map { try auxiliaryCount($0, of: f, hasAux: hasAux, op: op) } ?? (hasAux ? nil : 0)
         let outputCount = auxCount.map { argnums.count + (withValue ? 1 : 0) + $0 }
         return Function(name: "\(op)(\(f.name))", inputCount: f.inputCount, outputCount: outputCount) { args in
             let (outputs, slots, tape) = try record(f, args, wrt: argnums, op: op)
-            if auxCount == nil { _ = try auxiliaryCount(outputs.count, of: f, hasAux: hasAux, op: op) }
+            if f.outputCount == nil { _ = try auxiliaryCount(outputs.count, of: f, hasAux: hasAux, op: op) }
             let value = outputs[0]
             guard value.value.rank == 0 else {
                 throw SwiftFuncError.shape(op, "the function must return a scalar (0-d) tensor as its first output, got shape \(formatShape(value.value.shape))")

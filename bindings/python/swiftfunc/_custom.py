@@ -32,7 +32,8 @@ from ._capi import lib
 import threading
 
 from ._errors import TransformError
-from ._function import Function, _FREE, _registry, append, register, run_callback, stash
+from ._function import Function, _FREE, _registry, append, evaluate_and_make, register, run_callback, stash
+from ._ops import asarray, zeros_like
 from ._pytree import broadcast_prefix, tree_flatten
 from ._tensor import Tensor, borrow
 
@@ -99,14 +100,8 @@ def _as_tensor(value, what):
     if isinstance(value, Tensor):
         return value
     if isinstance(value, (np.ndarray, np.generic, int, float, bool)):
-        from ._ops import asarray
         return asarray(value)
     raise TypeError(f"{what} must be a Tensor or a numpy array, got {type(value).__name__}")
-
-
-def _zeros_like(t):
-    from ._ops import zeros_like
-    return zeros_like(t)
 
 
 class _Rules:
@@ -152,7 +147,7 @@ class _Rules:
         result = []
         for k, position in enumerate(self.positions):
             value = values[position]
-            result.append(_zeros_like(like[k]) if value is None else _as_tensor(value, f"{self.name}: {what} {position}"))
+            result.append(zeros_like(like[k]) if value is None else _as_tensor(value, f"{self.name}: {what} {position}"))
         return result
 
     # ---- outputs -----------------------------------------------------------------------------
@@ -410,7 +405,7 @@ class _JVPRules(_Rules):
         if len(leaves) != len(like):
             raise RuntimeError(f"custom_jvp '{self.name}': the jvp rule returned {len(leaves)} tangents for "
                                f"{len(like)} outputs")
-        return [_zeros_like(o) if t is None else _as_tensor(t, f"custom_jvp '{self.name}': a tangent")
+        return [zeros_like(o) if t is None else _as_tensor(t, f"custom_jvp '{self.name}': a tangent")
                 for t, o in zip(leaves, like)]
 
     def jvp(self, tensors):
@@ -420,12 +415,10 @@ class _JVPRules(_Rules):
     def vjp(self, tensors):
         # Reverse mode from an ops-based JVP rule: the rule is linear in the tangents, so its VJP
         # with respect to them (at zero tangents) is the transpose we need.
-        from . import func  # func imports this module (custom_vjp, custom_jvp live here)
-
         inputs, outputs, cotangents = self.split(tensors, len(self.positions), self.counts[0])
-        _, pullback = func.vjp(lambda *t: tuple(self.tangent_out(inputs, list(t), outputs)),
-                               *[_zeros_like(x) for x in inputs])
-        return list(pullback(tuple(cotangents)))
+        rule = Function.from_python(lambda t: self.tangent_out(inputs, t, outputs), len(inputs))
+        _, pullback = evaluate_and_make(lib.sf_vjp_list, rule, [zeros_like(x) for x in inputs])
+        return Function(pullback, len(outputs), len(inputs))(cotangents)
 
     def batch(self, tensors, dims, batch_size):
         with _Running(self.owner, "vmap rule", self):

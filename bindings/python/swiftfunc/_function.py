@@ -219,6 +219,15 @@ class Function:
             _release(handle)
 
 
+def evaluate_and_make(cfn, f, inputs):
+    """sf_vjp_list or sf_linearize_list of the Function f at inputs: runs f once and returns (its
+    output Tensors, the handle of the function the transform made, a new reference)."""
+    made = ctypes.c_void_p()
+    with TensorList() as outputs:
+        invoke(cfn, f._h, _capi.handles(inputs), len(inputs), outputs._h, ctypes.byref(made))
+        return outputs.tensors(), made.value
+
+
 def vmap_fallback_count():
     """How many times vmap ran a primitive by looping instead of a batching rule (sf_vmap_fallback_count)."""
     count = ctypes.c_uint64()

@@ -14,14 +14,14 @@ it report their outputs in lists (sf_call_list, sf_vjp_list, ...), and vmap asks
 once the output structure is known (sf_vmap_at_return). So the function runs exactly once per call,
 and its side effects and random draws happen once.
 """
-import ctypes
 import functools
 import numbers
 
 from . import _capi
 from ._capi import int32s, lib
 from ._custom import custom_jvp, custom_vjp
-from ._function import Function, TensorList, invoke
+from ._function import Function, TensorList, evaluate_and_make, invoke, vmap_fallback_count
+from ._ops import eye, movedim, stack, zeros, zeros_like
 from ._pytree import broadcast_prefix, tree_flatten
 from ._tensor import Tensor
 
@@ -230,7 +230,6 @@ def _grad_call(func, argnums, has_aux, with_value, name, args, kwargs):
 
 
 def _placeholder():
-    from ._ops import zeros
     return zeros(())
 
 
@@ -277,7 +276,6 @@ class _VJPFunction:
         for leaf in leaves:
             if not isinstance(leaf, Tensor):
                 raise ValueError(f"vjp_fn: cotangents must be Tensors, got {type(leaf)}")
-        from ._ops import zeros_like
         seeds = leaves + [zeros_like(a) for a in self._aux]
         return self._flat.rebuild(self._pullback(seeds))  # one cotangent per primal (zeros for integer ones)
 
@@ -289,11 +287,8 @@ def _evaluate_and_make(c_function, func, flat, has_aux, name, state, arity):
     _all_tensors(flat, name)
     inputs = flat.inputs()
     f = Function.from_python(_value_and_aux(func, flat, has_aux, name, state), len(inputs))
-    made = ctypes.c_void_p()
-    with TensorList() as outputs:
-        invoke(c_function, f._h, _capi.handles(inputs), len(inputs), outputs._h, ctypes.byref(made))
-        results = outputs.tensors()
-    return results, Function(made.value, *arity(len(inputs), len(results))), len(state["value"].positions)
+    results, made = evaluate_and_make(c_function, f, inputs)
+    return results, Function(made, *arity(len(inputs), len(results))), len(state["value"].positions)
 
 
 def vjp(func, *primals, has_aux=False):
@@ -414,16 +409,12 @@ def _selected(func, args, nums):
 
 def _basis(leaf):
     """The identity as [numel, *leaf.shape]: one one-hot tangent/cotangent per element."""
-    from ._ops import eye
-
     n = leaf.numel()
     return eye(n, dtype=leaf.dtype).reshape((n,) + leaf.shape)
 
 
 def _jacrev_composed(func, args, nums, as_tuple, chunk_size):
     """jacrev with has_aux for several output tensors: vmap of vjp_fn over one-hot cotangents."""
-    from ._ops import zeros_like
-
     partial, primals = _selected(func, args, nums)
     out, vjp_fn, aux = vjp(partial, *primals, has_aux=True)
     leaves, spec = tree_flatten(out)
@@ -441,8 +432,6 @@ def _jacrev_composed(func, args, nums, as_tuple, chunk_size):
 
 def _jacfwd_composed(func, args, nums, as_tuple, randomness):
     """jacfwd with has_aux for several output tensors: vmap of jvp over one-hot tangents."""
-    from ._ops import movedim, zeros_like
-
     partial, primals = _selected(func, args, nums)
     inputs, input_spec = tree_flatten(primals)
     columns, aux, out_spec = [], None, None
@@ -682,8 +671,6 @@ def functional_call(module, parameter_and_buffer_dicts, args=None, kwargs=None, 
 
 def stack_module_state(models):
     """(params, buffers): each parameter and buffer of the (same-class) models stacked along a new dim 0."""
-    from ._ops import stack
-
     models = list(models)
     if not models:
         raise RuntimeError("stack_module_state: Expected at least one model, got 0.")
@@ -696,10 +683,3 @@ def stack_module_state(models):
               for name, _ in models[0].named_parameters()}
     buffers = {name: stack([dict(m.named_buffers())[name] for m in models]) for name, _ in models[0].named_buffers()}
     return params, buffers
-
-
-def vmap_fallback_count():
-    """How often vmap looped over a batch for lack of a batching rule (0 for built-in ops)."""
-    from ._function import vmap_fallback_count as count
-
-    return count()

@@ -45,8 +45,9 @@ Differences from torch (all follow from swiftfunc's design, where every call is 
 """
 import inspect
 
-from .._custom import (_Rules, _Running, _as_tensor, _check_args, _normalize_dims, _once_differentiable, _zeros_like,
+from .._custom import (_Rules, _Running, _as_tensor, _check_args, _normalize_dims, _once_differentiable,
                        call, once_differentiable, running_inside)
+from .._ops import zeros_like
 from .._pytree import broadcast_prefix, tree_flatten
 
 __all__ = ["Function", "FunctionCtx", "once_differentiable"]
@@ -129,7 +130,7 @@ class _FunctionRules(_Rules):
         if len(leaves) != len(outputs):
             raise RuntimeError(f"custom function '{self.name}': jvp returned {len(leaves)} tangents for "
                                f"{len(outputs)} outputs")
-        return [_zeros_like(o) if t is None else _as_tensor(t, f"custom function '{self.name}': a tangent")
+        return [zeros_like(o) if t is None else _as_tensor(t, f"custom function '{self.name}': a tangent")
                 for t, o in zip(leaves, outputs)]
 
     def batch(self, tensors, dims, batch_size):
