@@ -194,11 +194,8 @@ public func sf_custom_function_new(_ rawDesc: UnsafeRawPointer?, _ out: UnsafeMu
         let forwardFunction = Function(name: "\(name).forward", inputCount: n, outputCount: m + r) { inputs in
             try context.call(forward, "forward", inputs, outputCount: m + r)
         }
-        let batchRule = v1.batch.map { batch -> CustomFunction.BatchRule in
-            { values, dims, batchSize in
-                let (batched, resultDims) = try context.callBatch(batch, values, dims, batchSize: batchSize, outputCount: m + r)
-                return (CustomFunction.Results(values: batched, outputCount: m), resultDims)
-            }
+        let batchRule = v1.batch.map { batch -> CustomFunction.FixedBatchRule in
+            { values, dims, batchSize in try context.callBatch(batch, values, dims, batchSize: batchSize, outputCount: m + r) }
         }
         let custom = try CustomFunction(name: name, inputCount: n, outputCount: m, residualCount: r, forward: forwardFunction,
                                         vjp: vjpRule(counts), jvp: jvpRule(counts), batch: batchRule,

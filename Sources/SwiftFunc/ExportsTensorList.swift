@@ -147,19 +147,13 @@ public func sf_call_list(_ f: FunctionHandle?, _ inputs: UnsafePointer<TensorHan
 @_cdecl("sf_vjp_list")
 public func sf_vjp_list(_ f: FunctionHandle?, _ primals: UnsafePointer<TensorHandle?>?, _ n: Int, _ outputs: TensorListHandle?,
                         _ vjpFunction: UnsafeMutablePointer<FunctionHandle?>?) -> Int32 {
-    Boundary.evaluateAndMake("vjp_list", f, primals, n, outputs, vjpFunction, "vjp_fn") { function, primals in
-        let result = try Transforms.vjp(function, primals)
-        return (result.outputs, result.pullback)
-    }
+    Boundary.evaluateAndMake("vjp_list", f, primals, n, outputs, vjpFunction, "vjp_fn", Boundary.pullback)
 }
 
 @_cdecl("sf_linearize_list")
 public func sf_linearize_list(_ f: FunctionHandle?, _ primals: UnsafePointer<TensorHandle?>?, _ n: Int, _ outputs: TensorListHandle?,
                               _ jvpFunction: UnsafeMutablePointer<FunctionHandle?>?) -> Int32 {
-    Boundary.evaluateAndMake("linearize_list", f, primals, n, outputs, jvpFunction, "jvp_fn") { function, primals in
-        let result = try Transforms.linearize(function, primals)
-        return (result.outputs, result.jvp)
-    }
+    Boundary.evaluateAndMake("linearize_list", f, primals, n, outputs, jvpFunction, "jvp_fn", Boundary.linearMap)
 }
 
 @_cdecl("sf_jvp_list")

@@ -236,6 +236,18 @@ extension Boundary {
     /// pullback, or the linear map).
     typealias EvaluateAndMake = (Function, [Value]) throws -> (outputs: [Value], function: Function)
 
+    /// sf_vjp and sf_vjp_list: the outputs and the pullback.
+    static func pullback(_ function: Function, _ primals: [Value]) throws -> (outputs: [Value], function: Function) {
+        let result = try Transforms.vjp(function, primals)
+        return (result.outputs, result.pullback)
+    }
+
+    /// sf_linearize and sf_linearize_list: the outputs and the linear map.
+    static func linearMap(_ function: Function, _ primals: [Value]) throws -> (outputs: [Value], function: Function) {
+        let result = try Transforms.linearize(function, primals)
+        return (result.outputs, result.jvp)
+    }
+
     /// sf_vjp and sf_linearize: evaluate `f` at the primals now, store its outputs, and hand out
     /// the function the transform made.
     static func evaluateAndMake(_ name: String, _ f: FunctionHandle?, _ primals: UnsafePointer<TensorHandle?>?, _ n: Int,
@@ -279,10 +291,7 @@ extension Boundary {
 @_cdecl("sf_vjp")
 public func sf_vjp(_ f: FunctionHandle?, _ primals: UnsafePointer<TensorHandle?>?, _ n: Int,
                    _ outputs: UnsafeMutablePointer<TensorHandle?>?, _ nOut: Int, _ vjpFunction: UnsafeMutablePointer<FunctionHandle?>?) -> Int32 {
-    Boundary.evaluateAndMake("vjp", f, primals, n, outputs, nOut, vjpFunction, "vjp_fn") { function, primals in
-        let result = try Transforms.vjp(function, primals)
-        return (result.outputs, result.pullback)
-    }
+    Boundary.evaluateAndMake("vjp", f, primals, n, outputs, nOut, vjpFunction, "vjp_fn", Boundary.pullback)
 }
 
 @_cdecl("sf_jvp")
@@ -306,10 +315,7 @@ public func sf_jvp(_ f: FunctionHandle?, _ primals: UnsafePointer<TensorHandle?>
 @_cdecl("sf_linearize")
 public func sf_linearize(_ f: FunctionHandle?, _ primals: UnsafePointer<TensorHandle?>?, _ n: Int,
                          _ outputs: UnsafeMutablePointer<TensorHandle?>?, _ nOut: Int, _ jvpFunction: UnsafeMutablePointer<FunctionHandle?>?) -> Int32 {
-    Boundary.evaluateAndMake("linearize", f, primals, n, outputs, nOut, jvpFunction, "jvp_fn") { function, primals in
-        let result = try Transforms.linearize(function, primals)
-        return (result.outputs, result.jvp)
-    }
+    Boundary.evaluateAndMake("linearize", f, primals, n, outputs, nOut, jvpFunction, "jvp_fn", Boundary.linearMap)
 }
 
 @_cdecl("sf_jacrev")

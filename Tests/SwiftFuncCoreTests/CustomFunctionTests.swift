@@ -40,7 +40,7 @@ final class CustomFunctionTests: XCTestCase {
             calls.jvp += 1
             return [try Ops.mul(args[2], Ops.sigmoid(args[0]))]
         }
-        let batchRule: CustomFunction.BatchRule = { values, dims, _ in
+        let batchRule: CustomFunction.FixedBatchRule = { values, dims, _ in
             calls.batch += 1
             let y = try Ops.log1p(Ops.exp(values[0]))
             return useResidual ? ([y, try Ops.sigmoid(values[0])], [dims[0], dims[0]]) : ([y], [dims[0]])
@@ -74,7 +74,7 @@ final class CustomFunctionTests: XCTestCase {
             calls.jvp += 1
             return [try Self.hostZip(args[2], args[0]) { t, x in t * Self.sigmoid(x) }]
         }
-        let batchRule: CustomFunction.BatchRule = { values, dims, _ in
+        let batchRule: CustomFunction.FixedBatchRule = { values, dims, _ in
             calls.batch += 1
             return ([try Self.hostMap(values[0], Self.softplus), try Self.hostMap(values[0], Self.sigmoid)], [dims[0], dims[0]])
         }

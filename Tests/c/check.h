@@ -1,13 +1,24 @@
 /* check.h — a tiny test harness for the C suites: CHECK macros that print file:line on failure
- * and count results, and a summary line "N passed, M failed". */
+ * and count results, and a summary line "N passed, M failed". Tensor helpers built on it are in
+ * tensor_check.h, the op arena for host callbacks in arena.h. */
 #ifndef SWIFTFUNC_TEST_CHECK_H
 #define SWIFTFUNC_TEST_CHECK_H
 
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "swiftfunc.h"
+
+/* A sentinel for `out` pointers: every failing call must overwrite it with NULL. */
+#define GARBAGE ((void *)(uintptr_t)0x1)
+
+/* The number of elements of an array. */
+#define COUNT(array) (sizeof(array) / sizeof((array)[0]))
+
+/* A parameter (of a callback) that is not read. */
+#define UNUSED __attribute__((unused))
 
 static int check_passed_count;
 static int check_failed_count;
@@ -61,6 +72,14 @@ static inline int check_record(int ok, const char *file, int line, const char *w
         if (!check_record(strstr(sf_last_error(), (fragment)) != NULL, __FILE__, __LINE__,      \
                           "sf_last_error() contains \"" fragment "\""))                         \
             fprintf(stderr, "    message: \"%s\"\n", sf_last_error());                          \
+    } while (0)
+
+/** A call that must fail as CHECK_ERROR says and leave the handle `out`, preset to GARBAGE, NULL. */
+#define CHECK_ERROR_NULL(out, call, expected, fragment)                                         \
+    do {                                                                                        \
+        (out) = GARBAGE;                                                                        \
+        CHECK_ERROR(call, expected, fragment);                                                  \
+        CHECK((out) == NULL);                                                                   \
     } while (0)
 
 /** Prints "N passed, M failed" and returns the process exit status (nonzero on failure). */

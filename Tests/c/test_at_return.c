@@ -33,140 +33,18 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "arena.h"
 #include "check.h"
 #include "swiftfunc.h"
-
-/* A sentinel for `out` pointers: every failing call must overwrite it with NULL. */
-#define GARBAGE ((void *)(uintptr_t)0x1)
-
-#define UNUSED __attribute__((unused))
-
-#define COUNT(array) (sizeof(array) / sizeof((array)[0]))
+#include "tensor_check.h"
 
 /* Tolerances: closed forms in float64, and central differences with h = 1e-5. */
 #define TOL 1e-12
 #define FD_TOL 1e-6
 
 /* ------------------------------------------------------------------------------------------------
- * Tensors in and out
+ * Lists (single tensors in and out: tensor_check.h)
  * ---------------------------------------------------------------------------------------------- */
-
-static sf_tensor *make64(const double *values, const int64_t *shape, size_t ndim) {
-    sf_tensor *t = NULL;
-    CHECK_OK(sf_tensor_from_data(values, SF_FLOAT64, shape, ndim, &t));
-    return t;
-}
-
-static sf_tensor *int_scalar(int64_t value) {
-    sf_tensor *t = NULL;
-    CHECK_OK(sf_tensor_from_data(&value, SF_INT64, NULL, 0, &t));
-    return t;
-}
-
-static int64_t shape_numel(const int64_t *shape, size_t ndim) {
-    int64_t n = 1;
-    for (size_t i = 0; i < ndim; i++) n *= shape[i];
-    return n;
-}
-
-/* Reads a float64 tensor of exactly n elements into dst; returns 0 (without recording) otherwise. */
-static int read64(sf_tensor *t, double *dst, int64_t n) {
-    sf_dtype dtype;
-    int64_t numel = -1;
-    if (t == NULL || sf_tensor_dtype(t, &dtype) != SF_OK || dtype != SF_FLOAT64) return 0;
-    if (sf_tensor_numel(t, &numel) != SF_OK || numel != n) return 0;
-    return sf_tensor_copy_to(t, n ? dst : NULL, sizeof(double) * (size_t)n) == SF_OK;
-}
-
-/* Records one check: `t` is a float64 tensor of `shape` whose values are within
- * tol * (1 + |expected|) of `expected`. Prints what differs. */
-static int check_tensor(sf_tensor *t, const int64_t *shape, size_t ndim, const double *expected,
-                        double tol, const char *file, int line, const char *what) {
-    char label[256];
-    snprintf(label, sizeof label, "%s matches the reference", what);
-    if (t == NULL) {
-        check_record(0, file, line, label);
-        fprintf(stderr, "    the tensor is NULL (last error: %s)\n", sf_last_error());
-        return 0;
-    }
-    size_t got_ndim = 0;
-    int64_t got_shape[SF_MAX_NDIM] = {0};
-    sf_dtype dtype = SF_BOOL;
-    if (sf_tensor_ndim(t, &got_ndim) != SF_OK || sf_tensor_dtype(t, &dtype) != SF_OK ||
-        got_ndim > SF_MAX_NDIM || sf_tensor_shape(t, got_shape, SF_MAX_NDIM) != SF_OK) {
-        check_record(0, file, line, label);
-        fprintf(stderr, "    cannot query the tensor: %s\n", sf_last_error());
-        return 0;
-    }
-    int shape_ok = got_ndim == ndim;
-    for (size_t i = 0; shape_ok && i < ndim; i++) shape_ok = got_shape[i] == shape[i];
-    if (!shape_ok || dtype != SF_FLOAT64) {
-        check_record(0, file, line, label);
-        fprintf(stderr, "    got dtype %d shape [", (int)dtype);
-        for (size_t i = 0; i < got_ndim; i++) fprintf(stderr, "%s%lld", i ? ", " : "", (long long)got_shape[i]);
-        fprintf(stderr, "], expected float64 shape [");
-        for (size_t i = 0; i < ndim; i++) fprintf(stderr, "%s%lld", i ? ", " : "", (long long)shape[i]);
-        fprintf(stderr, "]\n");
-        return 0;
-    }
-    int64_t n = shape_numel(shape, ndim);
-    double *got = malloc(sizeof(double) * (size_t)(n > 0 ? n : 1));
-    int ok = read64(t, got, n);
-    int64_t bad = -1;
-    for (int64_t i = 0; ok && i < n; i++) {
-        if (!(fabs(got[i] - expected[i]) <= tol * (1 + fabs(expected[i])))) {
-            ok = 0;
-            bad = i;
-        }
-    }
-    check_record(ok, file, line, label);
-    if (!ok && bad >= 0)
-        fprintf(stderr, "    element %lld: got %.17g, expected %.17g\n", (long long)bad, got[bad], expected[bad]);
-    else if (!ok)
-        fprintf(stderr, "    cannot read the values: %s\n", sf_last_error());
-    free(got);
-    return ok;
-}
-
-#define CHECK_TENSOR(t, shape, ndim, expected, tol)                                             \
-    check_tensor((t), (shape), (ndim), (expected), (tol), __FILE__, __LINE__, #t)
-
-#define CHECK_SCALAR(t, expected, tol)                                                          \
-    do {                                                                                        \
-        double check_expected_ = (expected);                                                    \
-        check_tensor((t), NULL, 0, &check_expected_, (tol), __FILE__, __LINE__, #t);            \
-    } while (0)
-
-/* An int64 tensor of `n` elements that are all zero. */
-static int is_int64_zeros(sf_tensor *t, int64_t n) {
-    sf_dtype dtype = SF_FLOAT32;
-    int64_t numel = -1, values[16];
-    if (t == NULL || n > 16 || sf_tensor_dtype(t, &dtype) != SF_OK || dtype != SF_INT64) return 0;
-    if (sf_tensor_numel(t, &numel) != SF_OK || numel != n) return 0;
-    if (sf_tensor_copy_to(t, n ? values : NULL, sizeof(int64_t) * (size_t)n) != SF_OK) return 0;
-    for (int64_t i = 0; i < n; i++)
-        if (values[i] != 0) return 0;
-    return 1;
-}
-
-static int all_null(sf_tensor **handles, size_t count) {
-    for (size_t i = 0; i < count; i++)
-        if (handles[i] != NULL) return 0;
-    return 1;
-}
-
-static void release_all(sf_tensor **handles, size_t count) {
-    for (size_t i = 0; i < count; i++) {
-        sf_tensor_release(handles[i]);
-        handles[i] = NULL;
-    }
-}
-
-static void fill_garbage(sf_tensor **handles, size_t count) {
-    for (size_t i = 0; i < count; i++) handles[i] = GARBAGE;
-}
-
-/* ---- lists ---------------------------------------------------------------------------------- */
 
 static sf_tensor_list *list_new(void) {
     sf_tensor_list *list = NULL;
@@ -206,88 +84,70 @@ static void check_entry(sf_tensor_list *list, size_t i, const int64_t *shape, si
 #define CHECK_ENTRY(list, i, shape, ndim, expected, tol)                                        \
     check_entry((list), (i), (shape), (ndim), (expected), (tol), __FILE__, __LINE__)
 
+/* What a list entry must be: a float64 tensor of `shape` within `tol` of `values`. */
+typedef struct entry {
+    const int64_t *shape;
+    size_t ndim;
+    const double *values;
+    double tol;
+} entry;
+
+/* A new list holding what `fn` returns for `in`: two checks (the new list, then the call). */
+static sf_tensor_list *call_list(sf_function *fn, sf_tensor *const *in, size_t n_in, const char *file, int line) {
+    sf_tensor_list *list = list_new();
+    sf_status status = sf_call_list(fn, in, n_in, list);
+    if (!check_record(status == SF_OK, file, line, "sf_call_list(...) == SF_OK"))
+        fprintf(stderr, "    got status %d (%s)\n", (int)status, sf_last_error());
+    return list;
+}
+
+#define CALL_LIST(fn, in, n_in) call_list((fn), (in), (n_in), __FILE__, __LINE__)
+
+/* `list` holds `size` entries, the first `count` of them as `want` says: the size (two checks, as
+ * CHECK_EQ(list_size(list), size)) and one check per entry. Then frees the list. */
+static void check_list(sf_tensor_list *list, size_t size, const entry *want, size_t count, const char *file, int line) {
+    size_t got = list_size(list);
+    if (!check_record(got == size, file, line, "list_size(list) == size"))
+        fprintf(stderr, "    got %zu entries, expected %zu\n", got, size);
+    for (size_t i = 0; i < count; i++)
+        check_entry(list, i, want[i].shape, want[i].ndim, want[i].values, want[i].tol, file, line);
+    sf_tensor_list_free(list);
+}
+
+/* Exactly the entries of the array `want`; the first COUNT(want) of `size` entries. */
+#define CHECK_LIST(list, want) check_list((list), COUNT(want), (want), COUNT(want), __FILE__, __LINE__)
+#define CHECK_LIST_HEAD(list, size, want) check_list((list), (size), (want), COUNT(want), __FILE__, __LINE__)
+
+/* sf_call_list of `fn` on a new list fails as CHECK_ERROR says and appends nothing. */
+#define CHECK_CALL_LIST_ERROR(fn, in, n_in, expected, fragment)                                 \
+    do {                                                                                        \
+        sf_tensor_list *failing_ = list_new();                                                  \
+        CHECK_ERROR(sf_call_list((fn), (in), (n_in), failing_), expected, fragment);            \
+        CHECK_EQ(list_size(failing_), 0);                                                       \
+        sf_tensor_list_free(failing_);                                                          \
+    } while (0)
+
 /* ------------------------------------------------------------------------------------------------
- * An arena for callbacks: each op's result is kept and released at the end; the first failure
- * stops the chain (its message stays the thread's last error, which the library forwards).
+ * What the callbacks below add to the op arena of arena.h (op1, op2, sum_all, put, finish)
  * ---------------------------------------------------------------------------------------------- */
-
-typedef struct arena {
-    sf_tensor *temps[96];
-    int n;
-    int failed;
-} arena;
-
-typedef sf_status (*unary_fn)(sf_tensor *, sf_tensor **);
-typedef sf_status (*binary_fn)(sf_tensor *, sf_tensor *, sf_tensor **);
-
-static sf_tensor *keep(arena *a, sf_status status, sf_tensor *t) {
-    if (status != SF_OK) {
-        a->failed = 1;
-        return NULL;
-    }
-    if (a->n == (int)COUNT(a->temps)) {
-        sf_tensor_release(t);
-        sf_set_error("test arena is full");
-        a->failed = 1;
-        return NULL;
-    }
-    a->temps[a->n++] = t;
-    return t;
-}
-
-static sf_tensor *op1(arena *a, unary_fn fn, sf_tensor *x) {
-    sf_tensor *r = NULL;
-    if (a->failed) return NULL;
-    sf_status status = fn(x, &r);
-    return keep(a, status, r);
-}
-
-static sf_tensor *op2(arena *a, binary_fn fn, sf_tensor *x, sf_tensor *y) {
-    sf_tensor *r = NULL;
-    if (a->failed) return NULL;
-    sf_status status = fn(x, y, &r);
-    return keep(a, status, r);
-}
-
-static sf_tensor *sum_all(arena *a, sf_tensor *x) {
-    sf_tensor *r = NULL;
-    if (a->failed) return NULL;
-    sf_status status = sf_sum(x, NULL, 0, false, &r);
-    return keep(a, status, r);
-}
 
 /* A weakly typed scalar (takes x's float64 dtype). */
 static sf_tensor *weak(arena *a, double value) {
     sf_tensor *r = NULL;
     if (a->failed) return NULL;
-    sf_status status = sf_scalar(value, &r);
-    return keep(a, status, r);
+    return keep(a, sf_scalar(value, &r), &r);
 }
 
 static sf_tensor *full64(arena *a, const int64_t *shape, size_t ndim, double value) {
     sf_tensor *r = NULL;
     if (a->failed) return NULL;
-    sf_status status = sf_full(shape, ndim, value, SF_FLOAT64, &r);
-    return keep(a, status, r);
+    return keep(a, sf_full(shape, ndim, value, SF_FLOAT64, &r), &r);
 }
 
 /* Appends t to `list` (which takes its own reference). */
 static void emit(arena *a, sf_tensor_list *list, sf_tensor *t) {
     if (a->failed || t == NULL) return;
     if (sf_tensor_list_append(list, t) != SF_OK) a->failed = 1;
-}
-
-/* Stores a new reference to t in outputs[i] (for sf_callback rules). */
-static void put(arena *a, sf_tensor **outputs, size_t i, sf_tensor *t) {
-    if (a->failed || t == NULL) return;
-    sf_tensor_retain(t);
-    outputs[i] = t;
-}
-
-static int finish(arena *a) {
-    for (int i = 0; i < a->n; i++) sf_tensor_release(a->temps[i]);
-    a->n = 0;
-    return a->failed ? 1 : 0;
 }
 
 /* ------------------------------------------------------------------------------------------------
@@ -391,24 +251,50 @@ static void ref_cos(const double *x, double *out) {
     for (int i = 0; i < L; i++) out[i] = cos(x[i]);
 }
 
+/* d out_0 along t: sum(cos(x) t). */
+static double ref_dsum_sin(const double *x, const double *t) {
+    double d = 0;
+    for (int i = 0; i < L; i++) d += cos(x[i]) * t[i];
+    return d;
+}
+
 /* diag(v) as an L x L matrix. */
 static void diag(const double *v, double *out) {
     for (int i = 0; i < L; i++)
         for (int j = 0; j < L; j++) out[i * L + j] = i == j ? v[i] : 0.0;
 }
 
-/* Checks list entries [offset, offset + count) against the family's outputs at x. */
-static void check_family(sf_tensor_list *list, size_t offset, const double *x, int count, const char *file, int line) {
+/* Checks list entries offset + j, j in [first, count), against the family's outputs out_j at x. */
+static void check_family(sf_tensor_list *list, size_t offset, const double *x, int first, int count, const char *file,
+                         int line) {
     double v[L];
     double s = ref_sum_sin(x);
-    check_entry(list, offset, NULL, 0, &s, TOL, file, line);
-    for (int j = 1; j < count; j++) {
+    if (first == 0) check_entry(list, offset, NULL, 0, &s, TOL, file, line);
+    for (int j = first > 1 ? first : 1; j < count; j++) {
         ref_out(x, j, v);
         check_entry(list, offset + (size_t)j, SHAPE_L, 1, v, TOL, file, line);
     }
 }
 
-#define CHECK_FAMILY(list, offset, x, count) check_family((list), (offset), (x), (count), __FILE__, __LINE__)
+/* Entries [offset, offset + count): out_0 .. out_{count-1}. */
+#define CHECK_FAMILY(list, offset, x, count) check_family((list), (offset), (x), 0, (count), __FILE__, __LINE__)
+
+/* Entries 1 .. count - 1: out_1 .. out_{count-1}, the aux outputs behind a derivative of out_0. */
+#define CHECK_AUX(list, x, count) check_family((list), 0, (x), 1, (count), __FILE__, __LINE__)
+
+/* Entries 0 .. count - 1: the tangents of out_0 .. out_{count-1} at x along t. */
+static void check_family_tangents(sf_tensor_list *list, const double *x, const double *t, int count, const char *file,
+                                  int line) {
+    double d = ref_dsum_sin(x, t), v[L], w[L];
+    check_entry(list, 0, NULL, 0, &d, TOL, file, line);
+    for (int j = 1; j < count; j++) {
+        ref_dout(x, j, v);
+        for (int i = 0; i < L; i++) w[i] = v[i] * t[i];
+        check_entry(list, (size_t)j, SHAPE_L, 1, w, TOL, file, line);
+    }
+}
+
+#define CHECK_TANGENTS(list, x, t, count) check_family_tangents((list), (x), (t), (count), __FILE__, __LINE__)
 
 /* ------------------------------------------------------------------------------------------------
  * A C-owned DLPack producer whose deleter counts its calls: the one observer of reference counts.
@@ -611,7 +497,7 @@ static void test_call(void) {
     fam sk = {0};
     sf_function *fk = family(&sk, 2);
     for (int64_t k = 1; k <= 4; k++) {
-        sf_tensor *kt = int_scalar(k), *in[2] = {x, kt};
+        sf_tensor *kt = scalar_i64(k), *in[2] = {x, kt};
         list = list_new();
         CHECK_OK(sf_call_list(fk, in, 2, list));
         CHECK_EQ(list_size(list), k);
@@ -792,7 +678,7 @@ static void test_grad(void) {
     CHECK_OK(sf_function_arity(gv, &n_in, &n_out));
     CHECK_EQ(n_out, 2);
 
-    sf_tensor *k1 = int_scalar(1), *in1[2] = {x, k1};
+    sf_tensor *k1 = scalar_i64(1), *in1[2] = {x, k1};
     s.calls = 0;
     CHECK_OK(sf_call(g, in1, 2, r, 1));
     CHECK_EQ(s.calls, 1);
@@ -818,7 +704,7 @@ static void test_grad(void) {
 
     /* has_aux with a variable number of aux outputs: k - 1 of them. */
     for (int64_t k = 2; k <= 4; k++) {
-        sf_tensor *kt = int_scalar(k), *in[2] = {x, kt};
+        sf_tensor *kt = scalar_i64(k), *in[2] = {x, kt};
         s.calls = 0;
         list = list_new();
         CHECK_OK(sf_call_list(ga, in, 2, list));
@@ -874,7 +760,7 @@ static void test_grad(void) {
 static void test_vjp_jvp_linearize(void) {
     fam s = {0}; /* count from k */
     sf_function *f = family(&s, 2), *pullback = GARBAGE, *jvp_fn = GARBAGE;
-    sf_tensor *x = make64(X, SHAPE_L, 1), *k3 = int_scalar(3), *in[2] = {x, k3};
+    sf_tensor *x = make64(X, SHAPE_L, 1), *k3 = scalar_i64(3), *in[2] = {x, k3};
     double v[L], w[L];
 
     /* ---- sf_vjp_list: the function runs once, the pullback never runs it. */
@@ -940,7 +826,7 @@ static void test_vjp_jvp_linearize(void) {
 
     /* ---- sf_jvp_list: out_0' = sum(cos(x) t), out_j' = c_j exp(c_j x) t. */
     const double tv[L] = {0.5, -1.5, 2.0};
-    sf_tensor *tx = make64(tv, SHAPE_L, 1), *tk = int_scalar(0), *tangents[2] = {tx, tk};
+    sf_tensor *tx = make64(tv, SHAPE_L, 1), *tk = scalar_i64(0), *tangents[2] = {tx, tk};
     double dot = 0;
     for (int i = 0; i < L; i++) dot += cos(X[i]) * tv[i];
     outputs = list_new();
@@ -1060,7 +946,7 @@ static void test_vjp_jvp_linearize(void) {
 static void test_jacobians(void) {
     fam s = {0}; /* count from k */
     sf_function *f = family(&s, 2), *jr = NULL, *jr2 = NULL, *jra = NULL, *jf = NULL, *jfa = NULL, *h = NULL;
-    sf_tensor *x = make64(X, SHAPE_L, 1), *k3 = int_scalar(3), *in[2] = {x, k3};
+    sf_tensor *x = make64(X, SHAPE_L, 1), *k3 = scalar_i64(3), *in[2] = {x, k3};
     double cos_x[L], v[L], m1[L * L], m2[L * L];
     ref_cos(X, cos_x);
     ref_dout(X, 1, v);
@@ -1098,7 +984,7 @@ static void test_jacobians(void) {
     sf_function *with_aux[2] = {jra, jfa};
     for (size_t t = 0; t < 2; t++) {
         for (int64_t k = 2; k <= 4; k++) {
-            sf_tensor *kt = int_scalar(k), *ink[2] = {x, kt};
+            sf_tensor *kt = scalar_i64(k), *ink[2] = {x, kt};
             sf_tensor_list *list = list_new();
             s.calls = 0;
             CHECK_OK(sf_call_list(with_aux[t], ink, 2, list));
@@ -1121,7 +1007,7 @@ static void test_jacobians(void) {
     /* hessian: k = 1: diag(-sin x); k = 2 also d2 exp(c x)/dx2 = c^2 exp(c x) on the diagonal of
      * an [L, L, L] tensor. Checked against closed forms and central differences of the gradient. */
     CHECK_OK(sf_hessian(f, NULL, 0, &h));
-    sf_tensor *k1 = int_scalar(1), *in1[2] = {x, k1}, *k2 = int_scalar(2), *in2[2] = {x, k2};
+    sf_tensor *k1 = scalar_i64(1), *in1[2] = {x, k1}, *k2 = scalar_i64(2), *in2[2] = {x, k2};
     double minus_sin[L], hess0[L * L], fd0[L * L], hess1[L * L * L];
     for (int i = 0; i < L; i++) minus_sin[i] = -sin(X[i]);
     diag(minus_sin, hess0);
@@ -1220,7 +1106,7 @@ static void test_vmap(void) {
     fam s = {0};
     sf_function *f = family(&s, 2), *m0 = NULL, *m_arr = NULL, *m_wrong = NULL, *m_chunk = NULL;
     const int64_t shape_bl[2] = {B, L}, shape_lb[2] = {L, B}, shape_b[1] = {B};
-    sf_tensor *xb = make64(XB, shape_bl, 2), *k3 = int_scalar(3), *in[2] = {xb, k3};
+    sf_tensor *xb = make64(XB, shape_bl, 2), *k3 = scalar_i64(3), *in[2] = {xb, k3};
     const int64_t in_dims[2] = {0, SF_NOT_MAPPED};
     double sums[B], o1[B * L], o2[B * L], o1t[B * L], o2t[B * L];
     ref_batched_sum_sin(sums);
@@ -1271,7 +1157,7 @@ static void test_vmap(void) {
     CHECK_STATUS(sf_call(m_wrong, in, 2, r, 3), SF_ERR_INVALID_ARGUMENT);
     CHECK(all_null(r, 3));
     /* k = 2 makes the two-entry array right. */
-    sf_tensor *k2 = int_scalar(2), *in2[2] = {xb, k2};
+    sf_tensor *k2 = scalar_i64(2), *in2[2] = {xb, k2};
     CHECK_OK(sf_call(m_wrong, in2, 2, r, 2));
     CHECK_TENSOR(r[1], shape_bl, 2, o1, TOL);
     release_all(r, 2);
@@ -1334,7 +1220,7 @@ static void test_vmap_at_return(void) {
     s.with_const = 1; /* f(x, k): out_0, out_1, out_2 (k = 3), then full([2], 7) */
     sf_function *f = family(&s, 2), *m = NULL;
     const int64_t shape_bl[2] = {B, L}, shape_lb[2] = {L, B}, shape_b[1] = {B}, shape_2[1] = {2};
-    sf_tensor *xb = make64(XB, shape_bl, 2), *k3 = int_scalar(3), *in[2] = {xb, k3};
+    sf_tensor *xb = make64(XB, shape_bl, 2), *k3 = scalar_i64(3), *in[2] = {xb, k3};
     const int64_t in_dims[2] = {0, SF_NOT_MAPPED};
     double sums[B], o1t[B * L], o2[B * L];
     const double sevens[2] = {7, 7};
@@ -1394,7 +1280,7 @@ static void test_vmap_at_return(void) {
     CHECK_STATUS(sf_call(m, in, 2, r, 5), SF_ERR_INVALID_ARGUMENT);
     CHECK(all_null(r, 5));
     /* Another count: the callback is told it. */
-    sf_tensor *k2 = int_scalar(2), *in2[2] = {xb, k2};
+    sf_tensor *k2 = scalar_i64(2), *in2[2] = {xb, k2};
     CHECK_OK(sf_call_list(m, in2, 2, list));
     CHECK_EQ(d.last_n, 3);
     CHECK_EQ(list_size(list), 3);
@@ -1501,7 +1387,7 @@ static void test_nesting(void) {
     double grads[B * L], aux[B * L];
     for (int b = 0; b < B; b++) ref_cos(xrow(b), grads + b * L);
     for (int64_t k = 2; k <= 4; k++) {
-        sf_tensor *kt = int_scalar(k), *in[2] = {xb, kt};
+        sf_tensor *kt = scalar_i64(k), *in[2] = {xb, kt};
         sf_tensor_list *list = list_new();
         s.calls = 0;
         d.calls = 0;
@@ -1523,7 +1409,7 @@ static void test_nesting(void) {
     sf_function *v = NULL, *jv = NULL;
     CHECK_OK(sf_vmap(f, in_dims, 2, NULL, 0, 0, SF_RANDOMNESS_ERROR, &v));
     CHECK_OK(sf_jacrev(v, NULL, 0, false, 0, &jv));
-    sf_tensor *k1 = int_scalar(1), *in1[2] = {xb, k1};
+    sf_tensor *k1 = scalar_i64(1), *in1[2] = {xb, k1};
     sf_tensor_list *list = list_new();
     s.calls = 0;
     CHECK_OK(sf_call_list(jv, in1, 2, list));
@@ -1634,7 +1520,7 @@ static void test_more_compositions(void) {
     sf_function *fk = family(&sk, 2), *gk = NULL;
     const int32_t argnum1[1] = {1};
     CHECK_OK(sf_grad(fk, argnum1, 1, false, &gk));
-    sf_tensor *k1 = int_scalar(1), *xk[2] = {x, k1};
+    sf_tensor *k1 = scalar_i64(1), *xk[2] = {x, k1};
     outputs = list_new();
     CHECK_STATUS(sf_call_list(gk, xk, 2, outputs), SF_ERR_DTYPE);
     CHECK_EQ(list_size(outputs), 0);
@@ -1904,23 +1790,6 @@ static double ipow(double x, int k) {
     return r;
 }
 
-/* Reads a float64 tensor into a malloc'd buffer (shape into shape[SF_MAX_NDIM]); NULL on failure. */
-static double *host_read(sf_tensor *t, int64_t *shape, size_t *ndim, int64_t *numel) {
-    sf_dtype dtype;
-    if (sf_tensor_dtype(t, &dtype) != SF_OK || sf_tensor_ndim(t, ndim) != SF_OK ||
-        sf_tensor_shape(t, shape, SF_MAX_NDIM) != SF_OK || sf_tensor_numel(t, numel) != SF_OK) return NULL;
-    if (dtype != SF_FLOAT64) {
-        sf_set_error("powers kernel: expects float64");
-        return NULL;
-    }
-    double *data = malloc(sizeof(double) * (size_t)(*numel > 0 ? *numel : 1));
-    if (sf_tensor_copy_to(t, *numel > 0 ? data : NULL, sizeof(double) * (size_t)*numel) != SF_OK) {
-        free(data);
-        return NULL;
-    }
-    return data;
-}
-
 /* Whether t holds `numel` values equal to expected[k] (within 1e-12 relative). */
 static int host_equals(sf_tensor *t, const double *expected, int64_t numel) {
     int64_t shape[SF_MAX_NDIM], n = 0;
@@ -2174,16 +2043,14 @@ static int cb_custom_loss(void *ud, sf_tensor *const *in, size_t n_in UNUSED, sf
     for (size_t j = 0; j < m && !a.failed; j++) {
         if (u->only > 0 && j + 1 != (size_t)u->only) continue;
         sf_tensor *y = NULL;
-        sf_status status = sf_tensor_list_get(ys, j, &y);
-        y = keep(&a, status, y);
+        y = keep(&a, sf_tensor_list_get(ys, j, &y), &y);
         sf_tensor *term = op2(&a, sf_mul, sum_all(&a, y), weak(&a, (double)(j + 1)));
         total = total ? op2(&a, sf_add, total, term) : term;
     }
     emit(&a, outputs, total);
     for (size_t j = 0; u->with_aux && j < m && !a.failed; j++) {
         sf_tensor *y = NULL;
-        sf_status status = sf_tensor_list_get(ys, j, &y);
-        emit(&a, outputs, keep(&a, status, y));
+        emit(&a, outputs, keep(&a, sf_tensor_list_get(ys, j, &y), &y));
     }
     sf_tensor_list_free(ys);
     return finish(&a);

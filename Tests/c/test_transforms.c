@@ -15,162 +15,23 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "arena.h"
 #include "check.h"
 #include "swiftfunc.h"
-
-/* A sentinel for `out` pointers: every failing call must overwrite it with NULL. */
-#define GARBAGE ((void *)(uintptr_t)0x1)
-
-#define UNUSED __attribute__((unused))
+#include "tensor_check.h"
 
 /* Declares a host callback (sf_callback) named `name`. */
 #define CALLBACK(name)                                                                          \
     static int name(void *ud UNUSED, sf_tensor *const *in UNUSED, size_t n_in UNUSED,           \
                     sf_tensor **out UNUSED, size_t n_out UNUSED)
 
-#define COUNT(array) (sizeof(array) / sizeof((array)[0]))
-
 /* Tolerances: closed forms in float64, and central differences with h = 1e-5. */
 #define TOL 1e-10
 #define FD_TOL 1e-6
 
 /* ------------------------------------------------------------------------------------------------
- * Tensors in and out
+ * Tensors in and out (make64, CHECK_TENSOR, CHECK_SAME, ...: tensor_check.h)
  * ---------------------------------------------------------------------------------------------- */
-
-/* A float64 tensor of `shape` holding `values` (row-major). */
-static sf_tensor *make64(const double *values, const int64_t *shape, size_t ndim) {
-    sf_tensor *t = NULL;
-    CHECK_OK(sf_tensor_from_data(values, SF_FLOAT64, shape, ndim, &t));
-    return t;
-}
-
-/* A 0-d float64 tensor (strongly typed, unlike sf_scalar). */
-static sf_tensor *scalar64(double value) { return make64(&value, NULL, 0); }
-
-static sf_tensor *make_i64(const int64_t *values, const int64_t *shape, size_t ndim) {
-    sf_tensor *t = NULL;
-    CHECK_OK(sf_tensor_from_data(values, SF_INT64, shape, ndim, &t));
-    return t;
-}
-
-static int64_t shape_numel(const int64_t *shape, size_t ndim) {
-    int64_t n = 1;
-    for (size_t i = 0; i < ndim; i++) n *= shape[i];
-    return n;
-}
-
-/* Reads a float64 tensor of exactly n elements into dst; returns 0 (without recording) otherwise. */
-static int read64(sf_tensor *t, double *dst, int64_t n) {
-    sf_dtype dtype;
-    int64_t numel = -1;
-    if (t == NULL || sf_tensor_dtype(t, &dtype) != SF_OK || dtype != SF_FLOAT64) return 0;
-    if (sf_tensor_numel(t, &numel) != SF_OK || numel != n) return 0;
-    return sf_tensor_copy_to(t, n ? dst : NULL, sizeof(double) * (size_t)n) == SF_OK;
-}
-
-/* Records one check: `t` is a float64 tensor of `shape` whose values are within
- * tol * (1 + |expected|) of `expected`. Prints what differs. */
-static int check_tensor(sf_tensor *t, const int64_t *shape, size_t ndim, const double *expected,
-                        double tol, const char *file, int line, const char *what) {
-    char label[256];
-    snprintf(label, sizeof label, "%s matches the reference", what);
-    if (t == NULL) {
-        check_record(0, file, line, label);
-        fprintf(stderr, "    the tensor is NULL (last error: %s)\n", sf_last_error());
-        return 0;
-    }
-    size_t got_ndim = 0;
-    int64_t got_shape[SF_MAX_NDIM] = {0};
-    sf_dtype dtype = SF_BOOL;
-    if (sf_tensor_ndim(t, &got_ndim) != SF_OK || sf_tensor_dtype(t, &dtype) != SF_OK ||
-        got_ndim > SF_MAX_NDIM || sf_tensor_shape(t, got_shape, SF_MAX_NDIM) != SF_OK) {
-        check_record(0, file, line, label);
-        fprintf(stderr, "    cannot query the tensor: %s\n", sf_last_error());
-        return 0;
-    }
-    int shape_ok = got_ndim == ndim;
-    for (size_t i = 0; shape_ok && i < ndim; i++) shape_ok = got_shape[i] == shape[i];
-    if (!shape_ok || dtype != SF_FLOAT64) {
-        check_record(0, file, line, label);
-        fprintf(stderr, "    got dtype %d shape [", (int)dtype);
-        for (size_t i = 0; i < got_ndim; i++) fprintf(stderr, "%s%lld", i ? ", " : "", (long long)got_shape[i]);
-        fprintf(stderr, "], expected float64 shape [");
-        for (size_t i = 0; i < ndim; i++) fprintf(stderr, "%s%lld", i ? ", " : "", (long long)shape[i]);
-        fprintf(stderr, "]\n");
-        return 0;
-    }
-    int64_t n = shape_numel(shape, ndim);
-    double *got = malloc(sizeof(double) * (size_t)(n > 0 ? n : 1));
-    int ok = read64(t, got, n);
-    int64_t bad = -1;
-    for (int64_t i = 0; ok && i < n; i++) {
-        if (!(fabs(got[i] - expected[i]) <= tol * (1 + fabs(expected[i])))) {
-            ok = 0;
-            bad = i;
-        }
-    }
-    check_record(ok, file, line, label);
-    if (!ok && bad >= 0)
-        fprintf(stderr, "    element %lld: got %.17g, expected %.17g\n", (long long)bad, got[bad], expected[bad]);
-    else if (!ok)
-        fprintf(stderr, "    cannot read the values: %s\n", sf_last_error());
-    free(got);
-    return ok;
-}
-
-#define CHECK_TENSOR(t, shape, ndim, expected, tol)                                             \
-    check_tensor((t), (shape), (ndim), (expected), (tol), __FILE__, __LINE__, #t)
-
-/* A 0-d float64 tensor near `expected`. */
-#define CHECK_SCALAR(t, expected, tol)                                                          \
-    do {                                                                                        \
-        double check_expected_ = (expected);                                                    \
-        check_tensor((t), NULL, 0, &check_expected_, (tol), __FILE__, __LINE__, #t);            \
-    } while (0)
-
-/* Two float64 tensors of the same shape with the same values (within tol). */
-static int check_same(sf_tensor *a, sf_tensor *b, double tol, const char *file, int line, const char *what) {
-    size_t ndim = 0;
-    int64_t shape[SF_MAX_NDIM] = {0};
-    if (a == NULL || b == NULL || sf_tensor_ndim(b, &ndim) != SF_OK || ndim > SF_MAX_NDIM ||
-        sf_tensor_shape(b, shape, SF_MAX_NDIM) != SF_OK) {
-        check_record(0, file, line, what);
-        fprintf(stderr, "    a tensor is NULL or unreadable (last error: %s)\n", sf_last_error());
-        return 0;
-    }
-    int64_t n = shape_numel(shape, ndim);
-    double *expected = malloc(sizeof(double) * (size_t)(n > 0 ? n : 1));
-    int ok = read64(b, expected, n);
-    if (!ok) {
-        check_record(0, file, line, what);
-        fprintf(stderr, "    the reference cannot be read: %s\n", sf_last_error());
-    } else {
-        ok = check_tensor(a, shape, ndim, expected, tol, file, line, what);
-    }
-    free(expected);
-    return ok;
-}
-
-#define CHECK_SAME(a, b, tol) check_same((a), (b), (tol), __FILE__, __LINE__, #a " equals " #b)
-
-/* The first `count` handles all NULL (what every failed call must leave behind). */
-static int all_null(sf_tensor **handles, size_t count) {
-    for (size_t i = 0; i < count; i++)
-        if (handles[i] != NULL) return 0;
-    return 1;
-}
-
-static void release_all(sf_tensor **handles, size_t count) {
-    for (size_t i = 0; i < count; i++) {
-        sf_tensor_release(handles[i]);
-        handles[i] = NULL;
-    }
-}
-
-static void fill_garbage(sf_tensor **handles, size_t count) {
-    for (size_t i = 0; i < count; i++) handles[i] = GARBAGE;
-}
 
 /* Element (i) of a [B, ...] tensor along dim 0 as a new tensor (through sf_slice + sf_reshape). */
 static sf_tensor *row_of(sf_tensor *t, int64_t i, const int64_t *row_shape, size_t row_ndim) {
@@ -182,55 +43,9 @@ static sf_tensor *row_of(sf_tensor *t, int64_t i, const int64_t *row_shape, size
 }
 
 /* ------------------------------------------------------------------------------------------------
- * An arena for callbacks: each op's result is kept and released at the end, the first failure
- * stops the chain (the failing call's message stays the thread's last error, which the library
- * forwards), and outputs get their own reference.
+ * Callbacks are written with the op arena of arena.h (op1, op2, sum_all, put, finish); what
+ * else they need:
  * ---------------------------------------------------------------------------------------------- */
-
-typedef struct arena {
-    sf_tensor *temps[64];
-    int n;
-    int failed;
-} arena;
-
-typedef sf_status (*unary_fn)(sf_tensor *, sf_tensor **);
-typedef sf_status (*binary_fn)(sf_tensor *, sf_tensor *, sf_tensor **);
-
-/* Keeps *result (read after the call that produced `status` has run, hence the pointer). */
-static sf_tensor *keep(arena *a, sf_status status, sf_tensor **result) {
-    sf_tensor *t = *result;
-    if (status != SF_OK) {
-        a->failed = 1;
-        return NULL;
-    }
-    if (a->n == (int)COUNT(a->temps)) {
-        sf_tensor_release(t);
-        sf_set_error("test arena is full");
-        a->failed = 1;
-        return NULL;
-    }
-    a->temps[a->n++] = t;
-    return t;
-}
-
-static sf_tensor *op1(arena *a, unary_fn fn, sf_tensor *x) {
-    sf_tensor *r = NULL;
-    if (a->failed) return NULL;
-    return keep(a, fn(x, &r), &r);
-}
-
-static sf_tensor *op2(arena *a, binary_fn fn, sf_tensor *x, sf_tensor *y) {
-    sf_tensor *r = NULL;
-    if (a->failed) return NULL;
-    return keep(a, fn(x, y, &r), &r);
-}
-
-/* sum over all dims. */
-static sf_tensor *sum_all(arena *a, sf_tensor *x) {
-    sf_tensor *r = NULL;
-    if (a->failed) return NULL;
-    return keep(a, sf_sum(x, NULL, 0, false, &r), &r);
-}
 
 /* A float64 constant tensor of `shape`. */
 static sf_tensor *constant(arena *a, const double *values, const int64_t *shape, size_t ndim) {
@@ -244,20 +59,6 @@ static const double A_VALUES[6] = {0.3, -0.5, 0.8, 0.6, 0.2, -0.4};
 static const int64_t A_SHAPE[2] = {2, 3};
 
 static sf_tensor *matrix_a(arena *a) { return constant(a, A_VALUES, A_SHAPE, 2); }
-
-/* Stores a new reference to `t` in outputs[i] (nothing after a failure). */
-static void put(arena *a, sf_tensor **outputs, size_t i, sf_tensor *t) {
-    if (a->failed || t == NULL) return;
-    sf_tensor_retain(t);
-    outputs[i] = t;
-}
-
-/* Releases the temporaries; the callback's return value. */
-static int finish(arena *a) {
-    for (int i = 0; i < a->n; i++) sf_tensor_release(a->temps[i]);
-    a->n = 0;
-    return a->failed ? 1 : 0;
-}
 
 /* A new function for `callback` with no user data. */
 static sf_function *function(sf_callback callback, size_t n_in, size_t n_out) {
@@ -1683,7 +1484,7 @@ static void exp_ax_hessian(const double *x, double *h) {
 }
 
 /* gradient of sum(exp(A x)) = A^T exp(A x). */
-static void exp_ax_gradient(const double *x, double *g) {
+static void exp_ax_gradient(const double *x, double *g, void *ctx UNUSED) {
     double y[2];
     mat_vec(A_VALUES, x, y, 2, 3);
     for (int j = 0; j < 3; j++) {
@@ -1746,13 +1547,9 @@ static void test_hessian(void) {
 static void test_jvp_of_grad(void) {
     const double xv[3] = {-0.3, 0.8, 0.1}, vv[3] = {0.5, -1.0, 2.0};
     const int64_t s3[] = {3};
-    const double h = 1e-5;
-    double hv[3], gp[3], gm[3], xp[3], xm[3], grad_x[3];
-    for (int i = 0; i < 3; i++) xp[i] = xv[i] + h * vv[i], xm[i] = xv[i] - h * vv[i];
-    exp_ax_gradient(xp, gp);
-    exp_ax_gradient(xm, gm);
-    exp_ax_gradient(xv, grad_x);
-    for (int i = 0; i < 3; i++) hv[i] = (gp[i] - gm[i]) / (2 * h);
+    double hv[3], grad_x[3];
+    central_difference_along(exp_ax_gradient, NULL, xv, vv, 3, 3, 1e-5, hv);
+    exp_ax_gradient(xv, grad_x, NULL);
 
     sf_tensor *x = make64(xv, s3, 1), *v = make64(vv, s3, 1), *primal = NULL, *tangent = NULL;
     sf_function *f = function(cb_exp_ax, 1, 1), *g = NULL;

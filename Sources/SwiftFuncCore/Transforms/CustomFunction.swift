@@ -58,6 +58,9 @@ public final class CustomFunction: @unchecked Sendable {
     /// The batching rule of a custom function: the forward applied to a batch; `dims` are the
     /// batched dims of the results (nil: not batched).
     public typealias BatchRule = (_ values: [Value], _ dims: [Int?], _ batchSize: Int) throws -> (results: Results, dims: [Int?])
+    /// The batching rule of a custom function whose counts are known in advance: the batched
+    /// outputs followed by the residuals, and their dims.
+    public typealias FixedBatchRule = (_ values: [Value], _ dims: [Int?], _ batchSize: Int) throws -> (values: [Value], dims: [Int?])
     /// A derivative rule for the counts of one call (its arity depends on them).
     public typealias RuleForCounts = (Counts) throws -> Function
 
@@ -81,7 +84,7 @@ public final class CustomFunction: @unchecked Sendable {
     /// returns `outputCount` outputs and `residualCount` residuals; `vjp` and `jvp` (optional)
     /// follow the conventions above and must have matching arities.
     public convenience init(name: String, inputCount: Int, outputCount: Int, residualCount: Int, forward: Function,
-                            vjp: Function?, jvp: Function?, batch: BatchRule?, rulesAreHostKernels: Bool) throws {
+                            vjp: Function?, jvp: Function?, batch: FixedBatchRule?, rulesAreHostKernels: Bool) throws {
         let op = "custom_function_new"
         guard inputCount >= 0, outputCount >= 1, residualCount >= 0 else {
             throw SwiftFuncError.invalidArgument(op, "custom function '\(name)': n_outputs must be at least 1 (n_inputs \(inputCount), n_outputs \(outputCount), n_residuals \(residualCount))")
@@ -96,7 +99,11 @@ public final class CustomFunction: @unchecked Sendable {
         self.init(name: name, inputCount: inputCount, counts: counts,
                   forward: { Results(values: try forward($0), outputCount: outputCount) },
                   vjp: vjpRule.map { rule in { _ in rule } }, jvp: jvpRule.map { rule in { _ in rule } },
-                  batch: batch, rulesAreHostKernels: rulesAreHostKernels, hostRule: nil)
+                  batch: batch.map { rule in { values, dims, size in
+                      let (batched, batchedDims) = try rule(values, dims, size)
+                      return (Results(values: batched, outputCount: outputCount), batchedDims)
+                  } },
+                  rulesAreHostKernels: rulesAreHostKernels, hostRule: nil)
     }
 
     /// A custom function whose counts are known when its forward (or batching rule) returns.
