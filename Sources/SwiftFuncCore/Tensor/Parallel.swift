@@ -1,0 +1,149 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The library's own thread pool (pthreads; no Foundation, no Dispatch): `Parallel.forEach` splits
+/// an index range into chunks that the calling thread and the pool's workers take in turn. It is
+/// the one place kernels go parallel, so the thread count is set in one place
+/// (`Parallel.threadCount`) and nested calls (a parallel kernel inside a parallel kernel) run
+/// serially on the thread that makes them instead of waiting on the pool they occupy.
+public enum Parallel {
+    /// How many threads kernels use (the caller included): the online CPUs unless set.
+    public static var threadCount: Int {
+        get { Pool.shared.threadCount }
+        set { Pool.shared.setThreadCount(newValue) }
+    }
+
+    /// Calls `body(range)` for disjoint chunks covering `0..<count`, each of at least `grain`
+    /// indices (except the last), on up to `threadCount` threads; returns when all have run.
+    /// Small counts (one chunk) run on the calling thread with no synchronization at all. The
+    /// chunking depends only on `count`, `grain` and the thread count, so results that each
+    /// chunk writes to its own indices are the same from run to run.
+    /// `body` is escaping because the workers hold the job while they look for chunks (they never
+    /// call it once all chunks are taken, and the pool drops it before this returns).
+    public static func forEach(_ count: Int, grain: Int, _ body: @escaping (Range<Int>) -> Void) {
+        let grain = Swift.max(1, grain)
+        let threads = Pool.shared.threadCount
+        let chunks = Swift.min(threads, (count + grain - 1) / grain)
+        guard chunks > 1, !Pool.isWorkerOrBusy else {
+            if count > 0 { body(0..<count) }
+            return
+        }
+        let size = (count + chunks - 1) / chunks
+        Pool.shared.run(chunks: chunks) { chunk in
+            let start = chunk * size
+            body(start..<Swift.min(count, start + size))
+        }
+    }
+}
+
+/// Worker threads waiting on a condition variable for a job: a chunk count and a body. The caller
+/// takes chunks too; one job runs at a time (a second caller on another thread runs serially).
+private final class Pool: @unchecked Sendable {
+    static let shared = Pool()
+
+    private var mutex = pthread_mutex_t()
+    private var wake = pthread_cond_t()
+    private var done = pthread_cond_t()
+    private var workers = 0
+    private(set) var threadCount: Int
+    // The current job, guarded by `mutex`.
+    private var job: ((Int) -> Void)?
+    private var generation = 0
+    private var nextChunk = 0
+    private var chunkCount = 0
+    private var running = 0
+    private var busy = false
+
+    private init() {
+        pthread_mutex_init(&mutex, nil)
+        pthread_cond_init(&wake, nil)
+        pthread_cond_init(&done, nil)
+        threadCount = Swift.max(1, sysconf(Int32(_SC_NPROCESSORS_ONLN)))
+    }
+
+    /// Thread-local marker: this thread is one of the pool's workers.
+    private static let workerKey: pthread_key_t = {
+        var key = pthread_key_t()
+        pthread_key_create(&key, nil)
+        return key
+    }()
+
+    /// True on a worker thread, or while another thread's job holds the pool: run serially then.
+    static var isWorkerOrBusy: Bool {
+        if pthread_getspecific(workerKey) != nil { return true }
+        let pool = shared
+        pthread_mutex_lock(&pool.mutex)
+        defer { pthread_mutex_unlock(&pool.mutex) }
+        return pool.busy
+    }
+
+    func setThreadCount(_ count: Int) {
+        pthread_mutex_lock(&mutex)
+        threadCount = Swift.max(1, count)
+        pthread_mutex_unlock(&mutex)
+    }
+
+    /// Starts workers until `threadCount - 1` exist (they are never stopped: a smaller count just
+    /// leaves some idle). Called with `mutex` held.
+    private func ensureWorkers() {
+        while workers < threadCount - 1 {
+            var thread = pthread_t()
+            let context = Unmanaged.passUnretained(self).toOpaque()
+            guard pthread_create(&thread, nil, { context in
+                let pool = Unmanaged<Pool>.fromOpaque(context!).takeUnretainedValue()
+                pthread_setspecific(Pool.workerKey, UnsafeRawPointer(bitPattern: 1))
+                pool.workLoop()
+            }, context) == 0 else { return }  // no thread: the caller does the work itself
+            pthread_detach(thread)
+            workers += 1
+        }
+    }
+
+    /// Runs `body(chunk)` for every chunk in 0..<chunks on the caller and the workers.
+    func run(chunks: Int, _ body: @escaping (Int) -> Void) {
+        pthread_mutex_lock(&mutex)
+        if busy {  // another thread's job: do this one alone
+            pthread_mutex_unlock(&mutex)
+            for chunk in 0..<chunks { body(chunk) }
+            return
+        }
+        busy = true
+        ensureWorkers()
+        job = body
+        nextChunk = 0
+        chunkCount = chunks
+        running = 0
+        generation &+= 1
+        pthread_cond_broadcast(&wake)
+        takeChunks(body)
+        while nextChunk < chunkCount || running > 0 { pthread_cond_wait(&done, &mutex) }
+        job = nil
+        busy = false
+        pthread_mutex_unlock(&mutex)
+    }
+
+    /// Takes and runs chunks until none is left. Called and returns with `mutex` held.
+    private func takeChunks(_ body: (Int) -> Void) {
+        while nextChunk < chunkCount {
+            let chunk = nextChunk
+            nextChunk += 1
+            running += 1
+            pthread_mutex_unlock(&mutex)
+            body(chunk)
+            pthread_mutex_lock(&mutex)
+            running -= 1
+        }
+        if running == 0 { pthread_cond_broadcast(&done) }
+    }
+
+    private func workLoop() -> Never {
+        pthread_mutex_lock(&mutex)
+        var seen = generation
+        while true {
+            while generation == seen || job == nil { pthread_cond_wait(&wake, &mutex) }
+            seen = generation
+            if let body = job { takeChunks(body) }
+        }
+    }
+}
