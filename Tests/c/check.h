@@ -65,14 +65,21 @@ static inline int check_record(int ok, const char *file, int line, const char *w
 /** A call that must succeed. */
 #define CHECK_OK(call) CHECK_STATUS(call, SF_OK)
 
-/** A call that must fail with `expected` and a message containing `fragment`. */
+/* Records two results: `status` (of the call `what` names) is `expected`, and sf_last_error()
+ * contains `fragment`. */
+static inline void check_error(sf_status status, sf_status expected, const char *fragment, const char *file, int line,
+                               const char *what) {
+    if (!check_record(status == expected, file, line, what))
+        fprintf(stderr, "    got status %d (%s)\n", (int)status, sf_last_error());
+    char label[256];
+    snprintf(label, sizeof label, "sf_last_error() contains \"%s\"", fragment);
+    if (!check_record(strstr(sf_last_error(), fragment) != NULL, file, line, label))
+        fprintf(stderr, "    message: \"%s\"\n", sf_last_error());
+}
+
+/** A call that must fail with `expected` and a message containing `fragment` (two results). */
 #define CHECK_ERROR(call, expected, fragment)                                                   \
-    do {                                                                                        \
-        CHECK_STATUS(call, expected);                                                           \
-        if (!check_record(strstr(sf_last_error(), (fragment)) != NULL, __FILE__, __LINE__,      \
-                          "sf_last_error() contains \"" fragment "\""))                         \
-            fprintf(stderr, "    message: \"%s\"\n", sf_last_error());                          \
-    } while (0)
+    check_error((call), (expected), (fragment), __FILE__, __LINE__, #call " == " #expected)
 
 /** A call that must fail as CHECK_ERROR says and leave the handle `out`, preset to GARBAGE, NULL. */
 #define CHECK_ERROR_NULL(out, call, expected, fragment)                                         \

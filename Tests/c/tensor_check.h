@@ -1,7 +1,7 @@
 /* tensor_check.h — tensors in and out for the C suites, on top of check.h: making float64 and
- * int64 tensors (each a recorded CHECK_OK), reading them back, CHECK_TENSOR / CHECK_SCALAR /
- * CHECK_SAME (one recorded result each, printing what differs), handle arrays, reading a tensor
- * inside a host kernel, and central differences.
+ * int64 tensors and custom functions (each a recorded CHECK_OK), reading tensors back,
+ * CHECK_TENSOR / CHECK_SCALAR / CHECK_SAME (one recorded result each, printing what differs),
+ * arrays of handles, reading a tensor inside a host kernel, and central differences.
  *
  * Everything is `static inline`, so a suite that uses only part of it compiles cleanly with
  * -Wall -Wextra -Werror -pedantic. */
@@ -16,7 +16,7 @@
 #include "swiftfunc.h"
 
 /* ------------------------------------------------------------------------------------------------
- * Making tensors
+ * Making tensors (and custom functions)
  * ---------------------------------------------------------------------------------------------- */
 
 /* A float64 tensor of `shape` holding `values` (row-major). */
@@ -38,6 +38,13 @@ static inline sf_tensor *make_i64(const int64_t *values, const int64_t *shape, s
 
 /* A 0-d int64 tensor. */
 static inline sf_tensor *scalar_i64(int64_t value) { return make_i64(&value, NULL, 0); }
+
+/* A custom function made from `desc` (one recorded CHECK_OK; NULL on failure). */
+static inline sf_function *custom_function(const sf_custom_function_desc *desc) {
+    sf_function *f = NULL;
+    CHECK_OK(sf_custom_function_new(desc, &f));
+    return f;
+}
 
 /* ------------------------------------------------------------------------------------------------
  * Reading and checking them

@@ -104,19 +104,24 @@ static sf_tensor_list *call_list(sf_function *fn, sf_tensor *const *in, size_t n
 #define CALL_LIST(fn, in, n_in) call_list((fn), (in), (n_in), __FILE__, __LINE__)
 
 /* `list` holds `size` entries, the first `count` of them as `want` says: the size (two checks, as
- * CHECK_EQ(list_size(list), size)) and one check per entry. Then frees the list. */
-static void check_list(sf_tensor_list *list, size_t size, const entry *want, size_t count, const char *file, int line) {
+ * CHECK_EQ(list_size(list), size)) and one check per entry. Then frees the list if `free_list`. */
+static void check_list(sf_tensor_list *list, size_t size, const entry *want, size_t count, const char *file, int line,
+                       int free_list) {
     size_t got = list_size(list);
     if (!check_record(got == size, file, line, "list_size(list) == size"))
         fprintf(stderr, "    got %zu entries, expected %zu\n", got, size);
     for (size_t i = 0; i < count; i++)
         check_entry(list, i, want[i].shape, want[i].ndim, want[i].values, want[i].tol, file, line);
-    sf_tensor_list_free(list);
+    if (free_list) sf_tensor_list_free(list);
 }
 
-/* Exactly the entries of the array `want`; the first COUNT(want) of `size` entries. */
-#define CHECK_LIST(list, want) check_list((list), COUNT(want), (want), COUNT(want), __FILE__, __LINE__)
-#define CHECK_LIST_HEAD(list, size, want) check_list((list), (size), (want), COUNT(want), __FILE__, __LINE__)
+/* The list holds exactly the entries of the array `want` (CHECK_LIST_HEAD: `size` entries, the
+ * first COUNT(want) of them checked); then it is freed. */
+#define CHECK_LIST(list, want) check_list((list), COUNT(want), (want), COUNT(want), __FILE__, __LINE__, 1)
+#define CHECK_LIST_HEAD(list, size, want) check_list((list), (size), (want), COUNT(want), __FILE__, __LINE__, 1)
+
+/* The list holds `size` entries (their values unchecked); then it is freed. */
+#define CHECK_LIST_SIZE(list, size) check_list((list), (size), NULL, 0, __FILE__, __LINE__, 1)
 
 /* sf_call_list of `fn` on a new list fails as CHECK_ERROR says and appends nothing. */
 #define CHECK_CALL_LIST_ERROR(fn, in, n_in, expected, fragment)                                 \
@@ -251,6 +256,9 @@ static void ref_cos(const double *x, double *out) {
     for (int i = 0; i < L; i++) out[i] = cos(x[i]);
 }
 
+/* ref_cos as a vector_fn (for central differences). */
+static void cos_fn(const double *x, double *out, void *ctx UNUSED) { ref_cos(x, out); }
+
 /* d out_0 along t: sum(cos(x) t). */
 static double ref_dsum_sin(const double *x, const double *t) {
     double d = 0;
@@ -267,34 +275,59 @@ static void diag(const double *v, double *out) {
 /* Checks list entries offset + j, j in [first, count), against the family's outputs out_j at x. */
 static void check_family(sf_tensor_list *list, size_t offset, const double *x, int first, int count, const char *file,
                          int line) {
-    double v[L];
-    double s = ref_sum_sin(x);
-    if (first == 0) check_entry(list, offset, NULL, 0, &s, TOL, file, line);
-    for (int j = first > 1 ? first : 1; j < count; j++) {
-        ref_out(x, j, v);
-        check_entry(list, offset + (size_t)j, SHAPE_L, 1, v, TOL, file, line);
+    double v[L], s = ref_sum_sin(x);
+    for (int j = first; j < count; j++) {
+        if (j == 0) {
+            check_entry(list, offset, NULL, 0, &s, TOL, file, line);
+        } else {
+            ref_out(x, j, v);
+            check_entry(list, offset + (size_t)j, SHAPE_L, 1, v, TOL, file, line);
+        }
     }
 }
 
 /* Entries [offset, offset + count): out_0 .. out_{count-1}. */
 #define CHECK_FAMILY(list, offset, x, count) check_family((list), (offset), (x), 0, (count), __FILE__, __LINE__)
 
-/* Entries 1 .. count - 1: out_1 .. out_{count-1}, the aux outputs behind a derivative of out_0. */
-#define CHECK_AUX(list, x, count) check_family((list), 0, (x), 1, (count), __FILE__, __LINE__)
+/* `list` holds exactly out_0 .. out_{count-1} at x (the size checked as by CHECK_EQ(list_size(list),
+ * count)); frees it. */
+static void check_family_list(sf_tensor_list *list, const double *x, int count, const char *file, int line) {
+    check_list(list, (size_t)count, NULL, 0, file, line, 0);
+    check_family(list, 0, x, 0, count, file, line);
+    sf_tensor_list_free(list);
+}
 
-/* Entries 0 .. count - 1: the tangents of out_0 .. out_{count-1} at x along t. */
-static void check_family_tangents(sf_tensor_list *list, const double *x, const double *t, int count, const char *file,
-                                  int line) {
+#define CHECK_FAMILY_LIST(list, x, count) check_family_list((list), (x), (count), __FILE__, __LINE__)
+
+/* `list` holds exactly cos(X) (what grad or a Jacobian gives for out_0 at X), then, with_value,
+ * out_0 .. out_{count-1} or else the aux outputs out_1 .. out_{count-1}; frees it. */
+static void check_gradient_list(sf_tensor_list *list, int with_value, int count, const char *file, int line) {
+    double cos_x[L];
+    ref_cos(X, cos_x);
+    const entry gradient[1] = {{SHAPE_L, 1, cos_x, TOL}};
+    check_list(list, (size_t)(count + with_value), gradient, 1, file, line, 0);
+    check_family(list, (size_t)with_value, X, !with_value, count, file, line);
+    sf_tensor_list_free(list);
+}
+
+#define CHECK_GRADIENT_AND_AUX(list, count) check_gradient_list((list), 0, (count), __FILE__, __LINE__)
+#define CHECK_GRADIENT_VALUE_AND_AUX(list, count) check_gradient_list((list), 1, (count), __FILE__, __LINE__)
+
+/* `list` holds exactly the tangents of out_0 .. out_{count-1} at x along t; frees it. */
+static void check_tangent_list(sf_tensor_list *list, const double *x, const double *t, int count, const char *file,
+                               int line) {
     double d = ref_dsum_sin(x, t), v[L], w[L];
+    check_list(list, (size_t)count, NULL, 0, file, line, 0);
     check_entry(list, 0, NULL, 0, &d, TOL, file, line);
     for (int j = 1; j < count; j++) {
         ref_dout(x, j, v);
         for (int i = 0; i < L; i++) w[i] = v[i] * t[i];
         check_entry(list, (size_t)j, SHAPE_L, 1, w, TOL, file, line);
     }
+    sf_tensor_list_free(list);
 }
 
-#define CHECK_TANGENTS(list, x, t, count) check_family_tangents((list), (x), (t), (count), __FILE__, __LINE__)
+#define CHECK_TANGENT_LIST(list, x, t, count) check_tangent_list((list), (x), (t), (count), __FILE__, __LINE__)
 
 /* ------------------------------------------------------------------------------------------------
  * A C-owned DLPack producer whose deleter counts its calls: the one observer of reference counts.
@@ -377,16 +410,11 @@ static void test_tensor_list(void) {
     CHECK_ENTRY(list, 0, SHAPE_L, 1, values, 0);
 
     /* Out of range and NULL arguments: SF_ERR_INVALID_ARGUMENT naming the function, out NULL. */
-    sf_tensor *out = GARBAGE;
-    CHECK_ERROR(sf_tensor_list_get(list, 4, &out), SF_ERR_INVALID_ARGUMENT, "sf_tensor_list_get");
-    CHECK(out == NULL);
+    sf_tensor *out = NULL;
+    CHECK_ERROR_NULL(out, sf_tensor_list_get(list, 4, &out), SF_ERR_INVALID_ARGUMENT, "sf_tensor_list_get");
     CHECK(strstr(sf_last_error(), "out of range") != NULL);
-    out = GARBAGE;
-    CHECK_ERROR(sf_tensor_list_get(list, SIZE_MAX, &out), SF_ERR_INVALID_ARGUMENT, "sf_tensor_list_get");
-    CHECK(out == NULL);
-    out = GARBAGE;
-    CHECK_ERROR(sf_tensor_list_get(NULL, 0, &out), SF_ERR_INVALID_ARGUMENT, "sf_tensor_list_get");
-    CHECK(out == NULL);
+    CHECK_ERROR_NULL(out, sf_tensor_list_get(list, SIZE_MAX, &out), SF_ERR_INVALID_ARGUMENT, "sf_tensor_list_get");
+    CHECK_ERROR_NULL(out, sf_tensor_list_get(NULL, 0, &out), SF_ERR_INVALID_ARGUMENT, "sf_tensor_list_get");
     CHECK_ERROR(sf_tensor_list_get(list, 0, NULL), SF_ERR_INVALID_ARGUMENT, "sf_tensor_list_get");
     size_t n = 77;
     CHECK_ERROR(sf_tensor_list_size(NULL, &n), SF_ERR_INVALID_ARGUMENT, "sf_tensor_list_size");
@@ -450,12 +478,8 @@ static void test_call(void) {
 
     /* The same function returns another count when its user data says so. */
     s.count = 5;
-    list = list_new();
-    CHECK_OK(sf_call_list(f, &x, 1, list));
+    CHECK_FAMILY_LIST(CALL_LIST(f, &x, 1), X, 5);
     CHECK_EQ(s.calls, 2);
-    CHECK_EQ(list_size(list), 5);
-    CHECK_FAMILY(list, 0, X, 5);
-    sf_tensor_list_free(list);
 
     /* sf_call with the right count works; a wrong one is SF_ERR_INVALID_ARGUMENT, outputs NULL. */
     sf_tensor *r[6] = {NULL};
@@ -498,11 +522,7 @@ static void test_call(void) {
     sf_function *fk = family(&sk, 2);
     for (int64_t k = 1; k <= 4; k++) {
         sf_tensor *kt = scalar_i64(k), *in[2] = {x, kt};
-        list = list_new();
-        CHECK_OK(sf_call_list(fk, in, 2, list));
-        CHECK_EQ(list_size(list), k);
-        CHECK_FAMILY(list, 0, X, (int)k);
-        sf_tensor_list_free(list);
+        CHECK_FAMILY_LIST(CALL_LIST(fk, in, 2), X, (int)k);
         fill_garbage(r, 6);
         CHECK_OK(sf_call(fk, in, 2, r, (size_t)k));
         CHECK_SCALAR(r[0], ref_sum_sin(X), TOL);
@@ -516,30 +536,22 @@ static void test_call(void) {
      * also under vmap, where out_dims (NULL: 0) decide. */
     s.count = 2;
     s.mapped_dims = 1;
-    list = list_new();
-    CHECK_OK(sf_call_list(f, &x, 1, list));
-    CHECK_EQ(list_size(list), 2);
-    CHECK_FAMILY(list, 0, X, 2);
-    sf_tensor_list_free(list);
+    CHECK_FAMILY_LIST(CALL_LIST(f, &x, 1), X, 2);
     const int64_t shape_bl[2] = {2, L};
     double two_rows[2 * L], e1[2 * L];
     for (int i = 0; i < L; i++) two_rows[i] = X[i], two_rows[L + i] = -X[i];
+    for (int i = 0; i < 2 * L; i++) e1[i] = exp(coef(1) * two_rows[i]);
     sf_tensor *xb = make64(two_rows, shape_bl, 2);
     sf_function *vf = NULL;
     CHECK_OK(sf_vmap(f, NULL, 0, NULL, 0, 0, SF_RANDOMNESS_ERROR, &vf));
-    list = list_new();
-    CHECK_OK(sf_call_list(vf, &xb, 1, list));
+    list = CALL_LIST(vf, &xb, 1);
     CHECK_EQ(list_size(list), 2);
-    for (int i = 0; i < 2 * L; i++) e1[i] = exp(coef(1) * two_rows[i]);
     CHECK_ENTRY(list, 1, shape_bl, 2, e1, TOL);
     sf_tensor_list_free(list);
-    sf_function_release(vf);
-    sf_tensor_release(xb);
+    RELEASE_FUNCTIONS(vf, fk);
+    RELEASE_TENSORS(xb, marker, x);
     s.mapped_dims = 0;
 
-    sf_tensor_release(marker);
-    sf_tensor_release(x);
-    sf_function_release(fk);
     CHECK_EQ(sk.freed, 1);
     CHECK_EQ(s.freed, 0);
     sf_function_release(f);
@@ -605,22 +617,17 @@ static void test_call_failures(void) {
     CHECK_EQ(s.freed, 1);
 
     /* free_user_data runs exactly once, also when sf_function_new_at_return fails. */
+    const struct {
+        sf_list_callback callback;
+        size_t n_inputs;
+    } refused[] = {{NULL, 1}, {cb_family, SF_MAX_ARITY + 1}, {cb_family, SIZE_MAX}};
     fam bad = {0};
-    sf_function *g = GARBAGE;
-    CHECK_ERROR(sf_function_new_at_return(NULL, &bad, free_fam, 1, &g), SF_ERR_INVALID_ARGUMENT,
-                "sf_function_new_at_return");
-    CHECK(g == NULL);
-    CHECK_EQ(bad.freed, 1);
-    g = GARBAGE;
-    CHECK_ERROR(sf_function_new_at_return(cb_family, &bad, free_fam, SF_MAX_ARITY + 1, &g), SF_ERR_INVALID_ARGUMENT,
-                "sf_function_new_at_return");
-    CHECK(g == NULL);
-    CHECK_EQ(bad.freed, 2);
-    g = GARBAGE;
-    CHECK_ERROR(sf_function_new_at_return(cb_family, &bad, free_fam, SIZE_MAX, &g), SF_ERR_INVALID_ARGUMENT,
-                "sf_function_new_at_return");
-    CHECK(g == NULL);
-    CHECK_EQ(bad.freed, 3);
+    sf_function *g = NULL;
+    for (size_t i = 0; i < COUNT(refused); i++) {
+        CHECK_ERROR_NULL(g, sf_function_new_at_return(refused[i].callback, &bad, free_fam, refused[i].n_inputs, &g),
+                         SF_ERR_INVALID_ARGUMENT, "sf_function_new_at_return");
+        CHECK_EQ(bad.freed, i + 1);
+    }
     CHECK_ERROR(sf_function_new_at_return(cb_family, &bad, free_fam, 1, NULL), SF_ERR_INVALID_ARGUMENT,
                 "sf_function_new_at_return");
     CHECK_EQ(bad.freed, 4);
@@ -640,8 +647,7 @@ static void test_call_failures(void) {
     x = make64(X, SHAPE_L, 1);
     sf_tensor *grad = NULL;
     CHECK_OK(sf_call(gh, &x, 1, &grad, 1));
-    sf_tensor_release(grad);
-    sf_tensor_release(x);
+    RELEASE_TENSORS(grad, x);
     sf_function_release(gh);
     CHECK_EQ(kept.freed, 1);
 }
@@ -654,7 +660,7 @@ static void test_grad(void) {
     fam s = {0}; /* count from k */
     sf_function *f = family(&s, 2), *g = NULL, *ga = NULL, *gv = NULL, *gva = NULL;
     sf_tensor *x = make64(X, SHAPE_L, 1), *r[8] = {NULL};
-    double cos_x[L], v[L];
+    double cos_x[L];
     ref_cos(X, cos_x);
 
     CHECK_OK(sf_grad(f, NULL, 0, false, &g));
@@ -684,12 +690,8 @@ static void test_grad(void) {
     CHECK_EQ(s.calls, 1);
     CHECK_TENSOR(r[0], SHAPE_L, 1, cos_x, TOL);
     release_all(r, 1);
-    sf_tensor_list *list = list_new();
-    CHECK_OK(sf_call_list(g, in1, 2, list));
+    CHECK_GRADIENT_AND_AUX(CALL_LIST(g, in1, 2), 1);
     CHECK_EQ(s.calls, 2);
-    CHECK_EQ(list_size(list), 1);
-    CHECK_ENTRY(list, 0, SHAPE_L, 1, cos_x, TOL);
-    sf_tensor_list_free(list);
     CHECK_OK(sf_call(gv, in1, 2, r, 2));
     CHECK_EQ(s.calls, 3);
     CHECK_TENSOR(r[0], SHAPE_L, 1, cos_x, TOL);
@@ -697,39 +699,17 @@ static void test_grad(void) {
     release_all(r, 2);
 
     /* has_aux with f returning a single output: an error at call time. */
-    fill_garbage(r, 1);
-    CHECK_ERROR(sf_call_list(ga, in1, 2, list = list_new()), SF_ERR_INVALID_ARGUMENT, "has_aux");
-    CHECK_EQ(list_size(list), 0);
-    sf_tensor_list_free(list);
+    CHECK_CALL_LIST_ERROR(ga, in1, 2, SF_ERR_INVALID_ARGUMENT, "has_aux");
 
     /* has_aux with a variable number of aux outputs: k - 1 of them. */
     for (int64_t k = 2; k <= 4; k++) {
         sf_tensor *kt = scalar_i64(k), *in[2] = {x, kt};
         s.calls = 0;
-        list = list_new();
-        CHECK_OK(sf_call_list(ga, in, 2, list));
+        CHECK_GRADIENT_AND_AUX(CALL_LIST(ga, in, 2), (int)k);
         CHECK_EQ(s.calls, 1);
-        CHECK_EQ(list_size(list), k);
-        CHECK_ENTRY(list, 0, SHAPE_L, 1, cos_x, TOL);
-        for (int j = 1; j < k; j++) {
-            ref_out(X, j, v);
-            CHECK_ENTRY(list, (size_t)j, SHAPE_L, 1, v, TOL);
-        }
-        sf_tensor_list_free(list);
-
         /* grad_and_value: gradient, value, aux. */
-        list = list_new();
-        CHECK_OK(sf_call_list(gva, in, 2, list));
+        CHECK_GRADIENT_VALUE_AND_AUX(CALL_LIST(gva, in, 2), (int)k);
         CHECK_EQ(s.calls, 2);
-        CHECK_EQ(list_size(list), k + 1);
-        CHECK_ENTRY(list, 0, SHAPE_L, 1, cos_x, TOL);
-        double value = ref_sum_sin(X);
-        CHECK_ENTRY(list, 1, NULL, 0, &value, TOL);
-        for (int j = 1; j < k; j++) {
-            ref_out(X, j, v);
-            CHECK_ENTRY(list, (size_t)j + 1, SHAPE_L, 1, v, TOL);
-        }
-        sf_tensor_list_free(list);
 
         /* sf_call with the right count, and a wrong one. */
         CHECK_OK(sf_call(ga, in, 2, r, (size_t)k));
@@ -747,21 +727,15 @@ static void test_grad(void) {
         sf_tensor_release(kt);
     }
 
-    sf_tensor_release(k1);
-    sf_tensor_release(x);
-    sf_function_release(g);
-    sf_function_release(ga);
-    sf_function_release(gv);
-    sf_function_release(gva);
-    sf_function_release(f);
+    RELEASE_TENSORS(k1, x);
+    RELEASE_FUNCTIONS(g, ga, gv, gva, f);
     CHECK_EQ(s.freed, 1);
 }
 
 static void test_vjp_jvp_linearize(void) {
     fam s = {0}; /* count from k */
-    sf_function *f = family(&s, 2), *pullback = GARBAGE, *jvp_fn = GARBAGE;
-    sf_tensor *x = make64(X, SHAPE_L, 1), *k3 = scalar_i64(3), *in[2] = {x, k3};
-    double v[L], w[L];
+    sf_function *f = family(&s, 2), *pullback = NULL, *jvp_fn = NULL;
+    sf_tensor *x = make64(X, SHAPE_L, 1), *k3 = scalar_i64(3), *in[2] = {x, k3}, *r[4];
 
     /* ---- sf_vjp_list: the function runs once, the pullback never runs it. */
     sf_tensor_list *outputs = list_new();
@@ -775,7 +749,7 @@ static void test_vjp_jvp_linearize(void) {
     CHECK_EQ(n_out, 2);
     /* cotangents g0 (0-d), g1, g2: xbar = g0 cos(x) + sum_j g_j c_j exp(c_j x); kbar = 0 (int64). */
     const double g0 = 0.7, g1[L] = {1.0, -2.0, 0.5}, g2[L] = {-0.3, 0.4, 2.5};
-    sf_tensor *cot[3] = {make64(&g0, NULL, 0), make64(g1, SHAPE_L, 1), make64(g2, SHAPE_L, 1)}, *bars[2] = {NULL};
+    sf_tensor *cot[3] = {scalar64(g0), make64(g1, SHAPE_L, 1), make64(g2, SHAPE_L, 1)}, *bars[2] = {NULL};
     for (int rep = 0; rep < 2; rep++) {
         CHECK_OK(sf_call(pullback, cot, 3, bars, 2));
         double expected[L], d1[L], d2[L];
@@ -790,61 +764,16 @@ static void test_vjp_jvp_linearize(void) {
     sf_function_release(pullback);
     sf_tensor_list_free(outputs);
 
-    /* failures: the list unchanged, vjp_fn NULL */
-    outputs = list_new();
-    pullback = GARBAGE;
-    CHECK_ERROR(sf_vjp_list(f, in, 1, outputs, &pullback), SF_ERR_INVALID_ARGUMENT, "sf_vjp_list");
-    CHECK(pullback == NULL);
-    CHECK_ERROR(sf_vjp_list(f, in, 2, outputs, NULL), SF_ERR_INVALID_ARGUMENT, "sf_vjp_list");
-    pullback = GARBAGE;
-    CHECK_ERROR(sf_vjp_list(f, in, 2, NULL, &pullback), SF_ERR_INVALID_ARGUMENT, "sf_vjp_list");
-    CHECK(pullback == NULL);
-    pullback = GARBAGE;
-    CHECK_ERROR(sf_vjp_list(NULL, in, 2, outputs, &pullback), SF_ERR_INVALID_ARGUMENT, "sf_vjp_list");
-    CHECK(pullback == NULL);
-    s.fail = 1;
-    pullback = GARBAGE;
-    CHECK_ERROR(sf_vjp_list(f, in, 2, outputs, &pullback), SF_ERR_CALLBACK, "at-return callback exploded");
-    CHECK(pullback == NULL);
-    s.fail = 0;
-    CHECK_EQ(list_size(outputs), 0);
-    sf_tensor_list_free(outputs);
-
-    /* the array form: the right count works, a wrong one fails with everything NULL */
-    sf_tensor *r[4];
-    s.calls = 0;
-    CHECK_OK(sf_vjp(f, in, 2, r, 3, &pullback));
-    CHECK_EQ(s.calls, 1);
-    CHECK_SCALAR(r[0], ref_sum_sin(X), TOL);
-    release_all(r, 3);
-    sf_function_release(pullback);
-    fill_garbage(r, 4);
-    pullback = GARBAGE;
-    CHECK_ERROR(sf_vjp(f, in, 2, r, 4, &pullback), SF_ERR_INVALID_ARGUMENT, "sf_vjp");
-    CHECK(all_null(r, 4));
-    CHECK(pullback == NULL);
-
     /* ---- sf_jvp_list: out_0' = sum(cos(x) t), out_j' = c_j exp(c_j x) t. */
     const double tv[L] = {0.5, -1.5, 2.0};
     sf_tensor *tx = make64(tv, SHAPE_L, 1), *tk = scalar_i64(0), *tangents[2] = {tx, tk};
-    double dot = 0;
-    for (int i = 0; i < L; i++) dot += cos(X[i]) * tv[i];
     outputs = list_new();
     sf_tensor_list *touts = list_new();
     s.calls = 0;
     CHECK_OK(sf_jvp_list(f, in, tangents, 2, outputs, touts));
     CHECK_EQ(s.calls, 1);
-    CHECK_EQ(list_size(outputs), 3);
-    CHECK_EQ(list_size(touts), 3);
-    CHECK_FAMILY(outputs, 0, X, 3);
-    CHECK_ENTRY(touts, 0, NULL, 0, &dot, TOL);
-    for (int j = 1; j < 3; j++) {
-        ref_dout(X, j, v);
-        for (int i = 0; i < L; i++) w[i] = v[i] * tv[i];
-        CHECK_ENTRY(touts, (size_t)j, SHAPE_L, 1, w, TOL);
-    }
-    sf_tensor_list_free(outputs);
-    sf_tensor_list_free(touts);
+    CHECK_FAMILY_LIST(outputs, X, 3);
+    CHECK_TANGENT_LIST(touts, X, tv, 3);
     outputs = list_new();
     touts = list_new();
     CHECK_ERROR(sf_jvp_list(f, in, tangents, 2, outputs, NULL), SF_ERR_INVALID_ARGUMENT, "sf_jvp_list");
@@ -863,7 +792,7 @@ static void test_vjp_jvp_linearize(void) {
     s.calls = 0;
     CHECK_OK(sf_jvp(f, in, tangents, 2, r, tr, 3));
     CHECK_EQ(s.calls, 1);
-    CHECK_SCALAR(tr[0], dot, TOL);
+    CHECK_SCALAR(tr[0], ref_dsum_sin(X, tv), TOL);
     release_all(r, 3);
     release_all(tr, 3);
     fill_garbage(r, 4);
@@ -886,59 +815,62 @@ static void test_vjp_jvp_linearize(void) {
     for (int rep = 0; rep < 2; rep++) {
         const double *tvals = rep ? tv2 : tv;
         sf_tensor *tin[2] = {rep ? tx2 : tx, tk};
-        double d = 0;
-        for (int i = 0; i < L; i++) d += cos(X[i]) * tvals[i];
-        touts = list_new();
-        CHECK_OK(sf_call_list(jvp_fn, tin, 2, touts));
-        CHECK_EQ(list_size(touts), 3);
-        CHECK_ENTRY(touts, 0, NULL, 0, &d, TOL);
-        for (int j = 1; j < 3; j++) {
-            ref_dout(X, j, v);
-            for (int i = 0; i < L; i++) w[i] = v[i] * tvals[i];
-            CHECK_ENTRY(touts, (size_t)j, SHAPE_L, 1, w, TOL);
-        }
-        sf_tensor_list_free(touts);
+        CHECK_TANGENT_LIST(CALL_LIST(jvp_fn, tin, 2), X, tvals, 3);
         CHECK_OK(sf_call(jvp_fn, tin, 2, tr, 3));
-        CHECK_SCALAR(tr[0], d, TOL);
+        CHECK_SCALAR(tr[0], ref_dsum_sin(X, tvals), TOL);
         release_all(tr, 3);
     }
     CHECK_EQ(s.calls, 1);
     sf_function_release(jvp_fn);
     sf_tensor_list_free(outputs);
 
-    outputs = list_new();
-    jvp_fn = GARBAGE;
-    CHECK_ERROR(sf_linearize_list(f, in, 3, outputs, &jvp_fn), SF_ERR_INVALID_ARGUMENT, "sf_linearize_list");
-    CHECK(jvp_fn == NULL);
-    CHECK_ERROR(sf_linearize_list(f, in, 2, outputs, NULL), SF_ERR_INVALID_ARGUMENT, "sf_linearize_list");
-    jvp_fn = GARBAGE;
-    CHECK_ERROR(sf_linearize_list(f, in, 2, NULL, &jvp_fn), SF_ERR_INVALID_ARGUMENT, "sf_linearize_list");
-    CHECK(jvp_fn == NULL);
-    s.fail = 1;
-    jvp_fn = GARBAGE;
-    CHECK_ERROR(sf_linearize_list(f, in, 2, outputs, &jvp_fn), SF_ERR_CALLBACK, "at-return callback exploded");
-    CHECK(jvp_fn == NULL);
-    s.fail = 0;
-    CHECK_EQ(list_size(outputs), 0);
-    sf_tensor_list_free(outputs);
+    /* ---- What sf_vjp* and sf_linearize* (the same signatures) do alike. The array forms: the right
+     * count runs f once (sf_vjp's out_0 checked too), a wrong one fails with every output NULL.
+     * Bad calls: an error naming the function, the made function NULL, the list unchanged (the
+     * list forms; sf_vjp_list also with f NULL). */
+    typedef sf_status (*list_form)(sf_function *, sf_tensor *const *, size_t, sf_tensor_list *, sf_function **);
+    typedef sf_status (*array_form)(sf_function *, sf_tensor *const *, size_t, sf_tensor **, size_t, sf_function **);
+    const struct {
+        list_form list_fn;
+        const char *list_name;
+        size_t wrong_n_in;
+        int null_f;
+        array_form array_fn;
+        const char *array_name;
+        size_t wrong_n_out;
+        int out0_checked;
+    } makers[] = {{sf_vjp_list, "sf_vjp_list", 1, 1, sf_vjp, "sf_vjp", 4, 1},
+                  {sf_linearize_list, "sf_linearize_list", 3, 0, sf_linearize, "sf_linearize", 2, 0}};
+    for (size_t i = 0; i < COUNT(makers); i++) {
+        sf_function *made = NULL;
+        s.calls = 0;
+        CHECK_OK(makers[i].array_fn(f, in, 2, r, 3, &made));
+        CHECK_EQ(s.calls, 1);
+        if (makers[i].out0_checked) CHECK_SCALAR(r[0], ref_sum_sin(X), TOL);
+        release_all(r, 3);
+        sf_function_release(made);
+        fill_garbage(r, 4);
+        CHECK_ERROR_NULL(made, makers[i].array_fn(f, in, 2, r, makers[i].wrong_n_out, &made), SF_ERR_INVALID_ARGUMENT,
+                         makers[i].array_name);
+        CHECK(all_null(r, makers[i].wrong_n_out));
 
-    s.calls = 0;
-    CHECK_OK(sf_linearize(f, in, 2, r, 3, &jvp_fn));
-    CHECK_EQ(s.calls, 1);
-    release_all(r, 3);
-    sf_function_release(jvp_fn);
-    fill_garbage(r, 4);
-    jvp_fn = GARBAGE;
-    CHECK_ERROR(sf_linearize(f, in, 2, r, 2, &jvp_fn), SF_ERR_INVALID_ARGUMENT, "sf_linearize");
-    CHECK(all_null(r, 2));
-    CHECK(jvp_fn == NULL);
+        list_form make = makers[i].list_fn;
+        const char *name = makers[i].list_name;
+        outputs = list_new();
+        CHECK_ERROR_NULL(made, make(f, in, makers[i].wrong_n_in, outputs, &made), SF_ERR_INVALID_ARGUMENT, name);
+        CHECK_ERROR(make(f, in, 2, outputs, NULL), SF_ERR_INVALID_ARGUMENT, name);
+        CHECK_ERROR_NULL(made, make(f, in, 2, NULL, &made), SF_ERR_INVALID_ARGUMENT, name);
+        if (makers[i].null_f)
+            CHECK_ERROR_NULL(made, make(NULL, in, 2, outputs, &made), SF_ERR_INVALID_ARGUMENT, name);
+        s.fail = 1;
+        CHECK_ERROR_NULL(made, make(f, in, 2, outputs, &made), SF_ERR_CALLBACK, "at-return callback exploded");
+        s.fail = 0;
+        CHECK_EQ(list_size(outputs), 0);
+        sf_tensor_list_free(outputs);
+    }
 
-    for (size_t i = 0; i < 3; i++) sf_tensor_release(cot[i]);
-    sf_tensor_release(tx);
-    sf_tensor_release(tx2);
-    sf_tensor_release(tk);
-    sf_tensor_release(k3);
-    sf_tensor_release(x);
+    release_all(cot, 3);
+    RELEASE_TENSORS(tx, tx2, tk, k3, x);
     sf_function_release(f);
     CHECK_EQ(s.freed, 1);
 }
@@ -967,36 +899,22 @@ static void test_jacobians(void) {
     CHECK(n_out == SF_OUTPUTS_AT_RETURN);
 
     /* Without has_aux: one Jacobian per output: cos(x) [L], diag(c_j exp(c_j x)) [L, L]. */
+    const entry jacobians[3] = {{SHAPE_L, 1, cos_x, TOL}, {shape_ll, 2, m1, TOL}, {shape_ll, 2, m2, TOL}};
     sf_function *without_aux[3] = {jr, jr2, jf};
     for (size_t t = 0; t < 3; t++) {
-        sf_tensor_list *list = list_new();
         s.calls = 0;
-        CHECK_OK(sf_call_list(without_aux[t], in, 2, list));
+        CHECK_LIST(CALL_LIST(without_aux[t], in, 2), jacobians);
         CHECK_EQ(s.calls, 1);
-        CHECK_EQ(list_size(list), 3);
-        CHECK_ENTRY(list, 0, SHAPE_L, 1, cos_x, TOL);
-        CHECK_ENTRY(list, 1, shape_ll, 2, m1, TOL);
-        CHECK_ENTRY(list, 2, shape_ll, 2, m2, TOL);
-        sf_tensor_list_free(list);
     }
 
     /* With has_aux: the Jacobian of out_0, then out_1, out_2 untouched; a variable aux count. */
     sf_function *with_aux[2] = {jra, jfa};
     for (size_t t = 0; t < 2; t++) {
         for (int64_t k = 2; k <= 4; k++) {
-            sf_tensor *kt = scalar_i64(k), *ink[2] = {x, kt};
-            sf_tensor_list *list = list_new();
+            sf_tensor *kt = scalar_i64(k), *ink[2] = {x, kt}, *r[4];
             s.calls = 0;
-            CHECK_OK(sf_call_list(with_aux[t], ink, 2, list));
+            CHECK_GRADIENT_AND_AUX(CALL_LIST(with_aux[t], ink, 2), (int)k);
             CHECK_EQ(s.calls, 1);
-            CHECK_EQ(list_size(list), k);
-            CHECK_ENTRY(list, 0, SHAPE_L, 1, cos_x, TOL);
-            for (int j = 1; j < k; j++) {
-                ref_out(X, j, v);
-                CHECK_ENTRY(list, (size_t)j, SHAPE_L, 1, v, TOL);
-            }
-            sf_tensor_list_free(list);
-            sf_tensor *r[4];
             CHECK_OK(sf_call(with_aux[t], ink, 2, r, (size_t)k));
             CHECK_TENSOR(r[0], SHAPE_L, 1, cos_x, TOL);
             release_all(r, (size_t)k);
@@ -1011,47 +929,24 @@ static void test_jacobians(void) {
     double minus_sin[L], hess0[L * L], fd0[L * L], hess1[L * L * L];
     for (int i = 0; i < L; i++) minus_sin[i] = -sin(X[i]);
     diag(minus_sin, hess0);
-    const double step = 1e-5;
-    for (int i = 0; i < L; i++) /* d(cos x_i)/dx_j by central differences */
-        for (int j = 0; j < L; j++) {
-            double xp[L], xm[L];
-            memcpy(xp, X, sizeof xp);
-            memcpy(xm, X, sizeof xm);
-            xp[j] += step;
-            xm[j] -= step;
-            fd0[i * L + j] = (cos(xp[i]) - cos(xm[i])) / (2 * step);
-        }
+    central_difference_jacobian(cos_fn, NULL, X, L, L, 1e-5, fd0); /* d(cos x_i)/dx_j */
     for (int i = 0; i < L * L * L; i++) hess1[i] = 0;
     for (int i = 0; i < L; i++) hess1[i * L * L + i * L + i] = coef(1) * coef(1) * exp(coef(1) * X[i]);
-    sf_tensor_list *list = list_new();
+    const int64_t shape_lll[3] = {L, L, L};
+    const entry hessians[2] = {{shape_ll, 2, hess0, TOL}, {shape_lll, 3, hess1, TOL}};
     s.calls = 0;
-    CHECK_OK(sf_call_list(h, in1, 2, list));
+    sf_tensor_list *list = CALL_LIST(h, in1, 2);
     CHECK_EQ(s.calls, 1);
     CHECK_EQ(list_size(list), 1);
     CHECK_ENTRY(list, 0, shape_ll, 2, hess0, TOL);
     CHECK_ENTRY(list, 0, shape_ll, 2, fd0, FD_TOL);
     sf_tensor_list_free(list);
-    list = list_new();
     s.calls = 0;
-    CHECK_OK(sf_call_list(h, in2, 2, list));
+    CHECK_LIST(CALL_LIST(h, in2, 2), hessians);
     CHECK_EQ(s.calls, 1);
-    CHECK_EQ(list_size(list), 2);
-    const int64_t shape_lll[3] = {L, L, L};
-    CHECK_ENTRY(list, 0, shape_ll, 2, hess0, TOL);
-    CHECK_ENTRY(list, 1, shape_lll, 3, hess1, TOL);
-    sf_tensor_list_free(list);
 
-    sf_tensor_release(k1);
-    sf_tensor_release(k2);
-    sf_tensor_release(k3);
-    sf_tensor_release(x);
-    sf_function_release(h);
-    sf_function_release(jr);
-    sf_function_release(jr2);
-    sf_function_release(jra);
-    sf_function_release(jf);
-    sf_function_release(jfa);
-    sf_function_release(f);
+    RELEASE_TENSORS(k1, k2, k3, x);
+    RELEASE_FUNCTIONS(h, jr, jr2, jra, jf, jfa, f);
     CHECK_EQ(s.freed, 1);
 }
 
@@ -1114,6 +1009,7 @@ static void test_vmap(void) {
     ref_batched_out(2, 0, o2);
     ref_batched_out(1, 1, o1t);
     ref_batched_out(2, 1, o2t);
+    const entry batched[3] = {{shape_b, 1, sums, TOL}, {shape_bl, 2, o1, TOL}, {shape_bl, 2, o2, TOL}};
 
     /* out_dims NULL: every output batched at 0; the function runs once per call. */
     CHECK_OK(sf_vmap(f, in_dims, 2, NULL, 0, 0, SF_RANDOMNESS_ERROR, &m0));
@@ -1121,15 +1017,9 @@ static void test_vmap(void) {
     CHECK_OK(sf_function_arity(m0, NULL, &n_out));
     CHECK(n_out == SF_OUTPUTS_AT_RETURN);
     for (int rep = 1; rep <= 2; rep++) {
-        sf_tensor_list *list = list_new();
         s.calls = 0;
-        CHECK_OK(sf_call_list(m0, in, 2, list));
+        CHECK_LIST(CALL_LIST(m0, in, 2), batched);
         CHECK_EQ(s.calls, 1);
-        CHECK_EQ(list_size(list), 3);
-        CHECK_ENTRY(list, 0, shape_b, 1, sums, TOL);
-        CHECK_ENTRY(list, 1, shape_bl, 2, o1, TOL);
-        CHECK_ENTRY(list, 2, shape_bl, 2, o2, TOL);
-        sf_tensor_list_free(list);
     }
     sf_tensor *r[4];
     CHECK_OK(sf_call(m0, in, 2, r, 3));
@@ -1149,10 +1039,7 @@ static void test_vmap(void) {
     /* ... and the wrong count is accepted when the function is made, refused when it returns. */
     const int64_t dims2[2] = {0, 0};
     CHECK_OK(sf_vmap(f, in_dims, 2, dims2, 2, 0, SF_RANDOMNESS_ERROR, &m_wrong));
-    sf_tensor_list *list = list_new();
-    CHECK_ERROR(sf_call_list(m_wrong, in, 2, list), SF_ERR_INVALID_ARGUMENT, "out_dims");
-    CHECK_EQ(list_size(list), 0);
-    sf_tensor_list_free(list);
+    CHECK_CALL_LIST_ERROR(m_wrong, in, 2, SF_ERR_INVALID_ARGUMENT, "out_dims");
     fill_garbage(r, 3);
     CHECK_STATUS(sf_call(m_wrong, in, 2, r, 3), SF_ERR_INVALID_ARGUMENT);
     CHECK(all_null(r, 3));
@@ -1162,54 +1049,34 @@ static void test_vmap(void) {
     CHECK_TENSOR(r[1], shape_bl, 2, o1, TOL);
     release_all(r, 2);
     /* Bad arrays are still refused when the function is made. */
-    sf_function *bad = GARBAGE;
-    CHECK_ERROR(sf_vmap(f, in_dims, 2, NULL, 2, 0, SF_RANDOMNESS_ERROR, &bad), SF_ERR_INVALID_ARGUMENT, "sf_vmap");
-    CHECK(bad == NULL);
-    bad = GARBAGE;
-    CHECK_ERROR(sf_vmap(f, in_dims, 1, NULL, 0, 0, SF_RANDOMNESS_ERROR, &bad), SF_ERR_INVALID_ARGUMENT, "sf_vmap");
-    CHECK(bad == NULL);
+    sf_function *bad = NULL;
+    CHECK_ERROR_NULL(bad, sf_vmap(f, in_dims, 2, NULL, 2, 0, SF_RANDOMNESS_ERROR, &bad), SF_ERR_INVALID_ARGUMENT,
+                     "sf_vmap");
+    CHECK_ERROR_NULL(bad, sf_vmap(f, in_dims, 1, NULL, 0, 0, SF_RANDOMNESS_ERROR, &bad), SF_ERR_INVALID_ARGUMENT,
+                     "sf_vmap");
 
     /* chunk_size 2 over B = 5: three chunks, so three runs, and the same values. */
     CHECK_OK(sf_vmap(f, in_dims, 2, NULL, 0, 2, SF_RANDOMNESS_ERROR, &m_chunk));
-    list = list_new();
     s.calls = 0;
-    CHECK_OK(sf_call_list(m_chunk, in, 2, list));
+    CHECK_LIST(CALL_LIST(m_chunk, in, 2), batched);
     CHECK_EQ(s.calls, 3);
-    CHECK_EQ(list_size(list), 3);
-    CHECK_ENTRY(list, 0, shape_b, 1, sums, TOL);
-    CHECK_ENTRY(list, 1, shape_bl, 2, o1, TOL);
-    CHECK_ENTRY(list, 2, shape_bl, 2, o2, TOL);
-    sf_tensor_list_free(list);
 
     /* A function that returns a different count for each chunk: an error, not a wrong result. */
     fam alt = {0};
     alt.alternate = 1;
     sf_function *fa = family(&alt, 1), *ma = NULL;
     CHECK_OK(sf_vmap(fa, NULL, 0, NULL, 0, 2, SF_RANDOMNESS_ERROR, &ma));
-    list = list_new();
-    CHECK_STATUS(sf_call_list(ma, &xb, 1, list), SF_ERR_INVALID_ARGUMENT);
-    CHECK(strstr(sf_last_error(), "chunk") != NULL);
-    CHECK_EQ(list_size(list), 0);
-    sf_tensor_list_free(list);
-    sf_function_release(ma);
-    sf_function_release(fa);
+    CHECK_CALL_LIST_ERROR(ma, &xb, 1, SF_ERR_INVALID_ARGUMENT, "chunk");
+    RELEASE_FUNCTIONS(ma, fa);
     CHECK_EQ(alt.freed, 1);
 
     /* A failing callback under vmap. */
     s.fail = 1;
-    list = list_new();
-    CHECK_ERROR(sf_call_list(m0, in, 2, list), SF_ERR_CALLBACK, "at-return callback exploded");
-    CHECK_EQ(list_size(list), 0);
-    sf_tensor_list_free(list);
+    CHECK_CALL_LIST_ERROR(m0, in, 2, SF_ERR_CALLBACK, "at-return callback exploded");
     s.fail = 0;
 
-    sf_tensor_release(k2);
-    sf_tensor_release(k3);
-    sf_tensor_release(xb);
-    sf_function_release(m0);
-    sf_function_release(m_arr);
-    sf_function_release(m_wrong);
-    sf_function_release(m_chunk);
+    RELEASE_TENSORS(k2, k3, xb);
+    RELEASE_FUNCTIONS(m0, m_arr, m_wrong, m_chunk);
     CHECK_EQ(s.freed, 0);
     sf_function_release(f);
     CHECK_EQ(s.freed, 1);
@@ -1227,6 +1094,7 @@ static void test_vmap_at_return(void) {
     ref_batched_sum_sin(sums);
     ref_batched_out(1, 1, o1t);
     ref_batched_out(2, 0, o2);
+    const entry mixed[4] = {{shape_b, 1, sums, TOL}, {shape_lb, 2, o1t, TOL}, {shape_bl, 2, o2, TOL}, {shape_2, 1, sevens, 0}};
 
     /* Mixed dims: 0, 1, -2 (= 0 for a [B, L] result), SF_NOT_MAPPED for the constant. */
     dims_spec d = {0};
@@ -1241,18 +1109,11 @@ static void test_vmap_at_return(void) {
     CHECK(n_out == SF_OUTPUTS_AT_RETURN);
     CHECK_EQ(d.calls, 0); /* asked only when f returns */
     for (int rep = 1; rep <= 2; rep++) {
-        sf_tensor_list *list = list_new();
         s.calls = 0;
-        CHECK_OK(sf_call_list(m, in, 2, list));
+        CHECK_LIST(CALL_LIST(m, in, 2), mixed);
         CHECK_EQ(s.calls, 1);
         CHECK_EQ(d.calls, rep);
         CHECK_EQ(d.last_n, 4);
-        CHECK_EQ(list_size(list), 4);
-        CHECK_ENTRY(list, 0, shape_b, 1, sums, TOL);
-        CHECK_ENTRY(list, 1, shape_lb, 2, o1t, TOL);
-        CHECK_ENTRY(list, 2, shape_bl, 2, o2, TOL);
-        CHECK_ENTRY(list, 3, shape_2, 1, sevens, 0);
-        sf_tensor_list_free(list);
     }
     CHECK_EQ(d.not_preset, 0);
 
@@ -1281,17 +1142,14 @@ static void test_vmap_at_return(void) {
     CHECK(all_null(r, 5));
     /* Another count: the callback is told it. */
     sf_tensor *k2 = scalar_i64(2), *in2[2] = {xb, k2};
-    CHECK_OK(sf_call_list(m, in2, 2, list));
-    CHECK_EQ(d.last_n, 3);
-    CHECK_EQ(list_size(list), 3);
-    CHECK_ENTRY(list, 0, shape_b, 1, sums, TOL);
-    CHECK_ENTRY(list, 1, shape_lb, 2, o1t, TOL);
     /* dims[2] = -2 now falls on the constant: unbatched, so broadcast along -2 + 2 = 0 */
     const int64_t shape_b2[2] = {B, 2};
     double sevens_b[B * 2];
     for (int i = 0; i < B * 2; i++) sevens_b[i] = 7;
-    CHECK_ENTRY(list, 2, shape_b2, 2, sevens_b, 0);
-    sf_tensor_list_free(list);
+    const entry mixed2[3] = {{shape_b, 1, sums, TOL}, {shape_lb, 2, o1t, TOL}, {shape_b2, 2, sevens_b, 0}};
+    CHECK_OK(sf_call_list(m, in2, 2, list));
+    CHECK_EQ(d.last_n, 3);
+    CHECK_LIST(list, mixed2);
 
     /* chunk_size: one run of f and one out_dims question per chunk; the same values. */
     dims_spec dc = d;
@@ -1299,50 +1157,39 @@ static void test_vmap_at_return(void) {
     dc.freed = 0;
     sf_function *mc = NULL;
     CHECK_OK(sf_vmap_at_return(f, in_dims, 2, cb_dims, &dc, free_dims, 2, SF_RANDOMNESS_ERROR, &mc));
-    list = list_new();
     s.calls = 0;
-    CHECK_OK(sf_call_list(mc, in, 2, list));
+    CHECK_LIST(CALL_LIST(mc, in, 2), mixed);
     CHECK_EQ(s.calls, 3);
     CHECK_EQ(dc.calls, 3);
-    CHECK_EQ(list_size(list), 4);
-    CHECK_ENTRY(list, 0, shape_b, 1, sums, TOL);
-    CHECK_ENTRY(list, 1, shape_lb, 2, o1t, TOL);
-    CHECK_ENTRY(list, 2, shape_bl, 2, o2, TOL);
-    CHECK_ENTRY(list, 3, shape_2, 1, sevens, 0);
-    sf_tensor_list_free(list);
     sf_function_release(mc);
     CHECK_EQ(dc.freed, 1);
 
-    /* free_user_data: once when the made function dies, and once when sf_vmap_at_return fails. */
+    /* free_user_data: once when the made function dies, and once when sf_vmap_at_return fails
+     * (f NULL, out_dims NULL, chunk_size -1, in_dims of the wrong count, an unknown randomness,
+     * out NULL). */
     CHECK_EQ(d.freed, 0);
     sf_function_release(m);
     CHECK_EQ(d.freed, 1);
+    const struct {
+        sf_function *f;
+        size_t n_in;
+        sf_out_dims_callback out_dims;
+        int64_t chunk_size;
+        sf_randomness randomness;
+    } refused[] = {{NULL, 2, cb_dims, 0, SF_RANDOMNESS_ERROR},
+                   {f, 2, NULL, 0, SF_RANDOMNESS_ERROR},
+                   {f, 2, cb_dims, -1, SF_RANDOMNESS_ERROR},
+                   {f, 1, cb_dims, 0, SF_RANDOMNESS_ERROR},
+                   {f, 2, cb_dims, 0, (sf_randomness)7}};
     dims_spec e = {0};
-    sf_function *bad = GARBAGE;
-    CHECK_ERROR(sf_vmap_at_return(NULL, in_dims, 2, cb_dims, &e, free_dims, 0, SF_RANDOMNESS_ERROR, &bad),
-                SF_ERR_INVALID_ARGUMENT, "sf_vmap_at_return");
-    CHECK(bad == NULL);
-    CHECK_EQ(e.freed, 1);
-    bad = GARBAGE;
-    CHECK_ERROR(sf_vmap_at_return(f, in_dims, 2, NULL, &e, free_dims, 0, SF_RANDOMNESS_ERROR, &bad),
-                SF_ERR_INVALID_ARGUMENT, "sf_vmap_at_return");
-    CHECK(bad == NULL);
-    CHECK_EQ(e.freed, 2);
-    bad = GARBAGE;
-    CHECK_ERROR(sf_vmap_at_return(f, in_dims, 2, cb_dims, &e, free_dims, -1, SF_RANDOMNESS_ERROR, &bad),
-                SF_ERR_INVALID_ARGUMENT, "sf_vmap_at_return");
-    CHECK(bad == NULL);
-    CHECK_EQ(e.freed, 3);
-    bad = GARBAGE;
-    CHECK_ERROR(sf_vmap_at_return(f, in_dims, 1, cb_dims, &e, free_dims, 0, SF_RANDOMNESS_ERROR, &bad),
-                SF_ERR_INVALID_ARGUMENT, "sf_vmap_at_return");
-    CHECK(bad == NULL);
-    CHECK_EQ(e.freed, 4);
-    bad = GARBAGE;
-    CHECK_ERROR(sf_vmap_at_return(f, in_dims, 2, cb_dims, &e, free_dims, 0, (sf_randomness)7, &bad),
-                SF_ERR_INVALID_ARGUMENT, "sf_vmap_at_return");
-    CHECK(bad == NULL);
-    CHECK_EQ(e.freed, 5);
+    sf_function *bad = NULL;
+    for (size_t i = 0; i < COUNT(refused); i++) {
+        CHECK_ERROR_NULL(bad,
+                         sf_vmap_at_return(refused[i].f, in_dims, refused[i].n_in, refused[i].out_dims, &e, free_dims,
+                                           refused[i].chunk_size, refused[i].randomness, &bad),
+                         SF_ERR_INVALID_ARGUMENT, "sf_vmap_at_return");
+        CHECK_EQ(e.freed, i + 1);
+    }
     CHECK_ERROR(sf_vmap_at_return(f, in_dims, 2, cb_dims, &e, free_dims, 0, SF_RANDOMNESS_ERROR, NULL),
                 SF_ERR_INVALID_ARGUMENT, "sf_vmap_at_return");
     CHECK_EQ(e.freed, 6);
@@ -1351,21 +1198,15 @@ static void test_vmap_at_return(void) {
     one.count = 2;
     sf_function *f1 = family(&one, 1), *m1 = NULL;
     CHECK_OK(sf_vmap_at_return(f1, NULL, 0, cb_dims, &e, NULL, 0, SF_RANDOMNESS_ERROR, &m1));
-    list = list_new();
     e.n_set = 0;
     e.rest = 0;
-    CHECK_OK(sf_call_list(m1, &xb, 1, list));
-    CHECK_EQ(list_size(list), 2);
-    CHECK_ENTRY(list, 0, shape_b, 1, sums, TOL);
-    sf_tensor_list_free(list);
-    sf_function_release(m1);
-    sf_function_release(f1);
+    const entry sums_only[1] = {{shape_b, 1, sums, TOL}};
+    CHECK_LIST_HEAD(CALL_LIST(m1, &xb, 1), 2, sums_only);
+    RELEASE_FUNCTIONS(m1, f1);
     CHECK_EQ(e.freed, 6);
     CHECK_EQ(one.freed, 1);
 
-    sf_tensor_release(k2);
-    sf_tensor_release(k3);
-    sf_tensor_release(xb);
+    RELEASE_TENSORS(k2, k3, xb);
     sf_function_release(f);
     CHECK_EQ(s.freed, 1);
 }
@@ -1375,10 +1216,7 @@ static void test_nesting(void) {
     fam s = {0};
     sf_function *f = family(&s, 2), *g = NULL, *m = NULL;
     CHECK_OK(sf_grad(f, NULL, 0, true, &g));
-    dims_spec d = {0};
-    d.n_set = 1;
-    d.dims[0] = 0;
-    d.rest = 1;
+    dims_spec d = {.n_set = 1, .dims = {0}, .rest = 1};
     const int64_t in_dims[2] = {0, SF_NOT_MAPPED};
     CHECK_OK(sf_vmap_at_return(g, in_dims, 2, cb_dims, &d, free_dims, 0, SF_RANDOMNESS_ERROR, &m));
     sf_function_release(g); /* m holds it */
@@ -1388,10 +1226,9 @@ static void test_nesting(void) {
     for (int b = 0; b < B; b++) ref_cos(xrow(b), grads + b * L);
     for (int64_t k = 2; k <= 4; k++) {
         sf_tensor *kt = scalar_i64(k), *in[2] = {xb, kt};
-        sf_tensor_list *list = list_new();
         s.calls = 0;
         d.calls = 0;
-        CHECK_OK(sf_call_list(m, in, 2, list));
+        sf_tensor_list *list = CALL_LIST(m, in, 2);
         CHECK_EQ(s.calls, 1);
         CHECK_EQ(d.calls, 1);
         CHECK_EQ(d.last_n, k);
@@ -1405,30 +1242,23 @@ static void test_nesting(void) {
         sf_tensor_release(kt);
     }
 
-    /* jacrev of vmap: f's first output per example is sum(sin(x_b)). */
-    sf_function *v = NULL, *jv = NULL;
-    CHECK_OK(sf_vmap(f, in_dims, 2, NULL, 0, 0, SF_RANDOMNESS_ERROR, &v));
-    CHECK_OK(sf_jacrev(v, NULL, 0, false, 0, &jv));
-    sf_tensor *k1 = scalar_i64(1), *in1[2] = {xb, k1};
-    sf_tensor_list *list = list_new();
-    s.calls = 0;
-    CHECK_OK(sf_call_list(jv, in1, 2, list));
-    CHECK_EQ(s.calls, 1);
-    CHECK_EQ(list_size(list), 1);
-    /* d out0[b] / d x[c, i] = (b == c) cos(x[b, i]): [B, B, L] */
+    /* jacrev of vmap: f's first output per example is sum(sin(x_b)).
+     * d out0[b] / d x[c, i] = (b == c) cos(x[b, i]): [B, B, L] */
     double jac[B * B * L];
     for (int b = 0; b < B; b++)
         for (int c = 0; c < B; c++)
             for (int i = 0; i < L; i++) jac[(b * B + c) * L + i] = b == c ? cos(XB[c * L + i]) : 0.0;
     const int64_t shape_bbl[3] = {B, B, L};
-    CHECK_ENTRY(list, 0, shape_bbl, 3, jac, TOL);
-    sf_tensor_list_free(list);
-    sf_function_release(jv);
-    sf_function_release(v);
-    sf_tensor_release(k1);
-
-    sf_tensor_release(xb);
-    sf_function_release(m);
+    const entry jacobian[1] = {{shape_bbl, 3, jac, TOL}};
+    sf_function *v = NULL, *jv = NULL;
+    CHECK_OK(sf_vmap(f, in_dims, 2, NULL, 0, 0, SF_RANDOMNESS_ERROR, &v));
+    CHECK_OK(sf_jacrev(v, NULL, 0, false, 0, &jv));
+    sf_tensor *k1 = scalar_i64(1), *in1[2] = {xb, k1};
+    s.calls = 0;
+    CHECK_LIST(CALL_LIST(jv, in1, 2), jacobian);
+    CHECK_EQ(s.calls, 1);
+    RELEASE_FUNCTIONS(jv, v, m);
+    RELEASE_TENSORS(k1, xb);
     CHECK_EQ(d.freed, 1);
     sf_function_release(f);
     CHECK_EQ(s.freed, 1);
@@ -1465,8 +1295,7 @@ static void test_more_compositions(void) {
     outputs = list_new();
     s.calls = 0;
     CHECK_OK(sf_linearize_list(f, &x, 1, outputs, &jvp_fn));
-    touts = list_new();
-    CHECK_OK(sf_call_list(jvp_fn, &t, 1, touts));
+    touts = CALL_LIST(jvp_fn, &t, 1);
     CHECK_EQ(list_size(touts), 3);
     ref_dout(X, 1, v);
     for (int i = 0; i < L; i++) w[i] = v[i] * tv[i];
@@ -1481,15 +1310,13 @@ static void test_more_compositions(void) {
     outputs = list_new();
     CHECK_OK(sf_vjp_list(f, &x, 1, outputs, &pullback));
     const double g0 = -1.25, g1[L] = {2.0, 0.5, -1.0}, g2[2] = {3, 4};
-    sf_tensor *cots[3] = {make64(&g0, NULL, 0), make64(g1, SHAPE_L, 1), make64(g2, shape_2, 1)}, *xbar = NULL;
+    sf_tensor *cots[3] = {scalar64(g0), make64(g1, SHAPE_L, 1), make64(g2, shape_2, 1)}, *xbar = NULL;
     CHECK_OK(sf_call(pullback, cots, 3, &xbar, 1));
     for (int i = 0; i < L; i++) w[i] = g0 * cos(X[i]) + g1[i] * v[i];
     CHECK_TENSOR(xbar, SHAPE_L, 1, w, TOL);
     sf_tensor_release(xbar);
     sf_tensor *wrong[3] = {cots[0], cots[1], cots[1]};
-    xbar = GARBAGE;
-    CHECK_ERROR(sf_call(pullback, wrong, 3, &xbar, 1), SF_ERR_SHAPE, "cotangent 2");
-    CHECK(xbar == NULL);
+    CHECK_ERROR_NULL(xbar, sf_call(pullback, wrong, 3, &xbar, 1), SF_ERR_SHAPE, "cotangent 2");
     xbar = GARBAGE;
     CHECK_STATUS(sf_call(pullback, cots, 2, &xbar, 1), SF_ERR_INVALID_ARGUMENT);
     CHECK(xbar == NULL);
@@ -1530,28 +1357,22 @@ static void test_more_compositions(void) {
     /* vmap over an empty batch: the shapes of zero elements. */
     s1.count = 2;
     const int64_t shape_0l[2] = {0, L}, shape_0[1] = {0};
+    const entry empty[2] = {{shape_0, 1, NULL, 0}, {shape_0l, 2, NULL, 0}};
     sf_tensor *x0 = make64(NULL, shape_0l, 2);
     sf_function *vm = NULL;
     CHECK_OK(sf_vmap(f1, NULL, 0, NULL, 0, 0, SF_RANDOMNESS_ERROR, &vm));
-    outputs = list_new();
-    CHECK_OK(sf_call_list(vm, &x0, 1, outputs));
-    CHECK_EQ(list_size(outputs), 2);
-    CHECK_ENTRY(outputs, 0, shape_0, 1, NULL, 0);
-    CHECK_ENTRY(outputs, 1, shape_0l, 2, NULL, 0);
-    sf_tensor_list_free(outputs);
+    CHECK_LIST(CALL_LIST(vm, &x0, 1), empty);
 
     /* linearize of vmap: once at linearize time, never for the linear map. */
     double tbv[B * L], d0[B], d1[B * L], sums[B], o1[B * L];
     for (int i = 0; i < B * L; i++) tbv[i] = 0.1 * (i % 7) - 0.3;
     for (int b = 0; b < B; b++) {
-        d0[b] = 0;
-        for (int i = 0; i < L; i++) {
-            d0[b] += cos(XB[b * L + i]) * tbv[b * L + i];
-            d1[b * L + i] = coef(1) * exp(coef(1) * XB[b * L + i]) * tbv[b * L + i];
-        }
+        d0[b] = ref_dsum_sin(xrow(b), tbv + b * L);
+        for (int i = 0; i < L; i++) d1[b * L + i] = coef(1) * exp(coef(1) * XB[b * L + i]) * tbv[b * L + i];
     }
     ref_batched_sum_sin(sums);
     ref_batched_out(1, 0, o1);
+    const entry batched_tangents[2] = {{shape_b, 1, d0, TOL}, {shape_bl, 2, d1, TOL}};
     sf_tensor *tb = make64(tbv, shape_bl, 2);
     outputs = list_new();
     s1.calls = 0;
@@ -1560,14 +1381,7 @@ static void test_more_compositions(void) {
     CHECK_EQ(list_size(outputs), 2);
     CHECK_ENTRY(outputs, 0, shape_b, 1, sums, TOL);
     CHECK_ENTRY(outputs, 1, shape_bl, 2, o1, TOL);
-    for (int rep = 0; rep < 2; rep++) {
-        touts = list_new();
-        CHECK_OK(sf_call_list(jvp_fn, &tb, 1, touts));
-        CHECK_EQ(list_size(touts), 2);
-        CHECK_ENTRY(touts, 0, shape_b, 1, d0, TOL);
-        CHECK_ENTRY(touts, 1, shape_bl, 2, d1, TOL);
-        sf_tensor_list_free(touts);
-    }
+    for (int rep = 0; rep < 2; rep++) CHECK_LIST(CALL_LIST(jvp_fn, &tb, 1), batched_tangents);
     CHECK_EQ(s1.calls, 1);
     sf_tensor_list_free(outputs);
     sf_function_release(jvp_fn);
@@ -1576,61 +1390,42 @@ static void test_more_compositions(void) {
     double x3v[2 * B * L];
     for (int i = 0; i < B * L; i++) x3v[i] = XB[i], x3v[B * L + i] = 0.5 * XB[i] - 0.1;
     const int64_t shape_2bl[3] = {2, B, L}, shape_2b[2] = {2, B}, shape_2lb[3] = {2, L, B};
-    sf_tensor *x3 = make64(x3v, shape_2bl, 3);
-    dims_spec d = {0};
-    d.n_set = 1;
-    d.dims[0] = 0;
-    d.rest = 1;
-    sf_function *inner = NULL, *outer = NULL;
-    CHECK_OK(sf_vmap_at_return(f1, NULL, 0, cb_dims, &d, free_dims, 0, SF_RANDOMNESS_ERROR, &inner));
-    CHECK_OK(sf_vmap(inner, NULL, 0, NULL, 0, 0, SF_RANDOMNESS_ERROR, &outer));
-    outputs = list_new();
-    s1.calls = 0;
-    CHECK_OK(sf_call_list(outer, &x3, 1, outputs));
-    CHECK_EQ(s1.calls, 1);
-    CHECK_EQ(d.calls, 1);
-    CHECK_EQ(list_size(outputs), 2);
     double e0[2 * B], e1[2 * L * B];
     for (int o = 0; o < 2; o++)
         for (int b = 0; b < B; b++) {
             e0[o * B + b] = ref_sum_sin(x3v + (o * B + b) * L);
             for (int i = 0; i < L; i++) e1[(o * L + i) * B + b] = exp(coef(1) * x3v[(o * B + b) * L + i]);
         }
-    CHECK_ENTRY(outputs, 0, shape_2b, 2, e0, TOL);
-    CHECK_ENTRY(outputs, 1, shape_2lb, 3, e1, TOL);
-    sf_tensor_list_free(outputs);
-    sf_function_release(outer);
-    sf_function_release(inner);
+    const entry nested[2] = {{shape_2b, 2, e0, TOL}, {shape_2lb, 3, e1, TOL}};
+    sf_tensor *x3 = make64(x3v, shape_2bl, 3);
+    dims_spec d = {.n_set = 1, .dims = {0}, .rest = 1};
+    sf_function *inner = NULL, *outer = NULL;
+    CHECK_OK(sf_vmap_at_return(f1, NULL, 0, cb_dims, &d, free_dims, 0, SF_RANDOMNESS_ERROR, &inner));
+    CHECK_OK(sf_vmap(inner, NULL, 0, NULL, 0, 0, SF_RANDOMNESS_ERROR, &outer));
+    s1.calls = 0;
+    CHECK_LIST(CALL_LIST(outer, &x3, 1), nested);
+    CHECK_EQ(s1.calls, 1);
+    CHECK_EQ(d.calls, 1);
+    RELEASE_FUNCTIONS(outer, inner);
     CHECK_EQ(d.freed, 1);
 
     /* vmap_at_return of a function whose count is known: the callback is told it; sf_call_list
      * calls known-count functions too. */
+    double sinb[B * L], cosb[B * L];
+    for (int b = 0; b < B; b++)
+        for (int i = 0; i < L; i++) sinb[i * B + b] = sin(XB[b * L + i]), cosb[b * L + i] = cos(XB[b * L + i]);
+    for (int i = 0; i < L; i++) v[i] = sin(X[i]);
+    const entry sin_cos_b[2] = {{shape_lb, 2, sinb, TOL}, {shape_bl, 2, cosb, TOL}}, sin_x[1] = {{SHAPE_L, 1, v, TOL}};
     sf_function *sc = NULL, *vsc = NULL;
     CHECK_OK(sf_function_new(cb_sin_cos, NULL, NULL, 1, 2, &sc));
-    dims_spec dk = {0};
-    dk.n_set = 2;
-    dk.dims[0] = 1;
-    dk.dims[1] = 0;
+    dims_spec dk = {.n_set = 2, .dims = {1, 0}};
     CHECK_OK(sf_vmap_at_return(sc, NULL, 0, cb_dims, &dk, free_dims, 0, SF_RANDOMNESS_ERROR, &vsc));
     size_t n_out = 0;
     CHECK_OK(sf_function_arity(vsc, NULL, &n_out));
     CHECK_EQ(n_out, 2);
-    outputs = list_new();
-    CHECK_OK(sf_call_list(vsc, &xb, 1, outputs));
+    CHECK_LIST(CALL_LIST(vsc, &xb, 1), sin_cos_b);
     CHECK_EQ(dk.last_n, 2);
-    CHECK_EQ(list_size(outputs), 2);
-    double sinb[B * L], cosb[B * L];
-    for (int b = 0; b < B; b++)
-        for (int i = 0; i < L; i++) sinb[i * B + b] = sin(XB[b * L + i]), cosb[b * L + i] = cos(XB[b * L + i]);
-    CHECK_ENTRY(outputs, 0, shape_lb, 2, sinb, TOL);
-    CHECK_ENTRY(outputs, 1, shape_bl, 2, cosb, TOL);
-    sf_tensor_list_free(outputs);
-    outputs = list_new();
-    CHECK_OK(sf_call_list(sc, &x, 1, outputs));
-    CHECK_EQ(list_size(outputs), 2);
-    for (int i = 0; i < L; i++) v[i] = sin(X[i]);
-    CHECK_ENTRY(outputs, 0, SHAPE_L, 1, v, TOL);
-    sf_tensor_list_free(outputs);
+    CHECK_LIST_HEAD(CALL_LIST(sc, &x, 1), 2, sin_x);
     sf_function_release(vsc);
     CHECK_EQ(dk.freed, 1);
     sf_function_release(sc);
@@ -1644,39 +1439,21 @@ static void test_more_compositions(void) {
     CHECK_OK(sf_jacfwd(f2, both, 2, false, SF_RANDOMNESS_ERROR, &jf2));
     CHECK_OK(sf_hessian(f2, both, 2, &h2));
     sf_tensor *xy[2] = {x, t};
-    outputs = list_new();
-    s2.calls = 0;
-    CHECK_OK(sf_call_list(jf2, xy, 2, outputs));
-    CHECK_EQ(list_size(outputs), 2);
     ref_cos(X, v);
-    CHECK_ENTRY(outputs, 0, SHAPE_L, 1, v, TOL);
-    CHECK_ENTRY(outputs, 1, SHAPE_L, 1, ((const double[L]){0}), 0); /* out_0 ignores input 1 */
-    CHECK_EQ(s2.calls, 1);
-    sf_tensor_list_free(outputs);
-    outputs = list_new();
+    const entry jacobians[2] = {{SHAPE_L, 1, v, TOL}, {SHAPE_L, 1, ((const double[L]){0}), 0}}; /* out_0 ignores y */
     s2.calls = 0;
-    CHECK_OK(sf_call_list(h2, xy, 2, outputs));
-    CHECK_EQ(list_size(outputs), 4);
+    CHECK_LIST(CALL_LIST(jf2, xy, 2), jacobians);
     CHECK_EQ(s2.calls, 1);
-    sf_tensor_list_free(outputs);
-    sf_function_release(jf2);
-    sf_function_release(h2);
-    sf_function_release(f2);
+    s2.calls = 0;
+    CHECK_LIST_SIZE(CALL_LIST(h2, xy, 2), 4);
+    CHECK_EQ(s2.calls, 1);
+    RELEASE_FUNCTIONS(jf2, h2, f2);
     CHECK_EQ(s2.freed, 1);
 
-    sf_tensor_release(x3);
-    sf_tensor_release(tb);
-    sf_tensor_release(x0);
-    sf_function_release(vm);
-    sf_tensor_release(k1);
-    sf_function_release(fk);
-    sf_function_release(g1f);
-    sf_function_release(f1);
+    RELEASE_TENSORS(x3, tb, x0, k1, t, xb, x);
+    RELEASE_FUNCTIONS(vm, fk, g1f, f1);
     CHECK_EQ(s1.freed, 1);
     CHECK_EQ(sk.freed, 1);
-    sf_tensor_release(t);
-    sf_tensor_release(xb);
-    sf_tensor_release(x);
 }
 
 /* Runs `body` in a child process (so that a crash of the library fails one check instead of
@@ -1744,23 +1521,19 @@ static void test_count_changing_between_runs(void) {
     sf_status status = sf_call_list(jf, in, 2, list);
     if (status == SF_OK) {
         CHECK_EQ(s.calls, 2); /* one run */
-        CHECK_EQ(list_size(list), 4);
         double cos_x[L], v[L], m1[L * L], zeros[L * L] = {0};
         const int64_t shape_ll[2] = {L, L};
         ref_cos(X, cos_x);
         ref_dout(X, 1, v);
         diag(v, m1);
-        CHECK_ENTRY(list, 0, SHAPE_L, 1, cos_x, TOL);
-        CHECK_ENTRY(list, 1, SHAPE_L, 1, zeros, 0);
-        CHECK_ENTRY(list, 2, shape_ll, 2, m1, TOL);
-        CHECK_ENTRY(list, 3, shape_ll, 2, zeros, 0);
+        const entry jacobians[4] = {
+            {SHAPE_L, 1, cos_x, TOL}, {SHAPE_L, 1, zeros, 0}, {shape_ll, 2, m1, TOL}, {shape_ll, 2, zeros, 0}};
+        CHECK_LIST(list, jacobians);
     } else {
-        CHECK_EQ(list_size(list), 0);
+        CHECK_LIST_SIZE(list, 0);
     }
-    sf_tensor_list_free(list);
     sf_tensor_release(x);
-    sf_function_release(jf);
-    sf_function_release(f);
+    RELEASE_FUNCTIONS(jf, f);
     CHECK_EQ(s.freed, 1);
 }
 
@@ -2018,9 +1791,7 @@ static sf_function *powers(cstate *s, uint32_t flags, int with_batch, int ops_ru
     desc.jvp = ops_rules ? powers_jvp_ops : powers_jvp;
     desc.user_data = s;
     desc.free_user_data = free_cstate;
-    sf_function *f = NULL;
-    CHECK_OK(sf_custom_function_new(&desc, &f));
-    return f;
+    return custom_function(&desc);
 }
 
 /* loss(x) = sum_j (j+1) sum(y_j) with y = custom(x); with_aux: then y_0..y_{m-1} as aux. */
@@ -2069,6 +1840,33 @@ static void ref_loss_grad(const double *x, int n, int m, double *out) {
     }
 }
 
+/* Entries offset + j, j < m, are y_j = x^(j+1), x holding the values of a tensor of `shape`. */
+static void check_powers(sf_tensor_list *list, size_t offset, const double *x, const int64_t *shape, size_t ndim, int m,
+                         const char *file, int line) {
+    int n = (int)shape_numel(shape, ndim);
+    double *y = malloc(sizeof(double) * (size_t)n);
+    for (int j = 0; j < m; j++) {
+        ref_pow(x, n, j, y);
+        check_entry(list, offset + (size_t)j, shape, ndim, y, TOL, file, line);
+    }
+    free(y);
+}
+
+#define CHECK_POWERS(list, offset, x, shape, ndim, m)                                           \
+    check_powers((list), (offset), (x), (shape), (ndim), (m), __FILE__, __LINE__)
+
+/* A custom forward_list or batch_list that appended no output: a failure (`status`) naming the
+ * function and the rule ("at least 1"), with nothing appended to `list`. */
+static void check_no_output(sf_status status, sf_tensor_list *list, const char *file, int line) {
+    check_record(status != SF_OK, file, line, "the call fails");
+    check_record(strstr(sf_last_error(), "custom function 'powers'") != NULL, file, line, "the message names 'powers'");
+    check_record(strstr(sf_last_error(), "at least 1") != NULL, file, line, "the message says \"at least 1\"");
+    size_t size = list_size(list);
+    if (!check_record(size == 0, file, line, "nothing appended")) fprintf(stderr, "    %zu entries\n", size);
+}
+
+#define CHECK_NO_OUTPUT(call, list) check_no_output((call), (list), __FILE__, __LINE__)
+
 static void test_custom_at_return(void) {
     cstate s = {0};
     s.m = 3;
@@ -2084,14 +1882,10 @@ static void test_custom_at_return(void) {
     for (int m = 1; m <= 4; m++) {
         s.m = m;
         s.forward_calls = 0;
-        sf_tensor_list *list = list_new();
-        CHECK_OK(sf_call_list(custom, &x, 1, list));
+        sf_tensor_list *list = CALL_LIST(custom, &x, 1);
         CHECK_EQ(s.forward_calls, 1);
         CHECK_EQ(list_size(list), m);
-        for (int j = 0; j < m; j++) {
-            ref_pow(X, L, j, v);
-            CHECK_ENTRY(list, (size_t)j, SHAPE_L, 1, v, TOL);
-        }
+        CHECK_POWERS(list, 0, X, SHAPE_L, 1, m);
         sf_tensor_list_free(list);
     }
     s.m = 2;
@@ -2111,8 +1905,7 @@ static void test_custom_at_return(void) {
     for (int m = 1; m <= 3; m++) {
         s.m = m;
         s.forward_calls = s.vjp_calls = 0;
-        sf_tensor_list *list = list_new();
-        CHECK_OK(sf_call_list(g, &x, 1, list));
+        sf_tensor_list *list = CALL_LIST(g, &x, 1);
         CHECK_EQ(s.forward_calls, 1);
         CHECK_EQ(s.vjp_calls, 1);
         CHECK_EQ(s.vjp_n_in, 3 * m + 2);
@@ -2120,10 +1913,7 @@ static void test_custom_at_return(void) {
         CHECK_EQ(list_size(list), 1 + m);
         ref_loss_grad(X, L, m, v);
         CHECK_ENTRY(list, 0, SHAPE_L, 1, v, TOL);
-        for (int j = 0; j < m; j++) {
-            ref_pow(X, L, j, v);
-            CHECK_ENTRY(list, (size_t)j + 1, SHAPE_L, 1, v, TOL);
-        }
+        CHECK_POWERS(list, 1, X, SHAPE_L, 1, m);
         sf_tensor_list_free(list);
     }
 
@@ -2141,8 +1931,7 @@ static void test_custom_at_return(void) {
     CHECK_EQ(s.vjp_calls, 1);
     CHECK_EQ(s.vjp_n_in, 3 * 3 + 2);
     sf_tensor_release(grad_one);
-    sf_function_release(g_one);
-    sf_function_release(loss_one);
+    RELEASE_FUNCTIONS(g_one, loss_one);
 
     /* sf_vjp_list on the custom function with explicit cotangents. */
     s.m = 2;
@@ -2182,9 +1971,8 @@ static void test_custom_at_return(void) {
         CHECK_EQ(s.jvp_n_out, m);
         CHECK_EQ(list_size(outputs), m);
         CHECK_EQ(list_size(touts), m);
+        CHECK_POWERS(outputs, 0, X, SHAPE_L, 1, m);
         for (int j = 0; j < m; j++) {
-            ref_pow(X, L, j, v);
-            CHECK_ENTRY(outputs, (size_t)j, SHAPE_L, 1, v, TOL);
             for (int i = 0; i < L; i++) w[i] = tv[i] * (j + 1) * ipow(X[i], j);
             CHECK_ENTRY(touts, (size_t)j, SHAPE_L, 1, w, TOL);
         }
@@ -2195,8 +1983,7 @@ static void test_custom_at_return(void) {
     s.m = 2;
     sf_function *jf = NULL;
     CHECK_OK(sf_jacfwd(custom, NULL, 0, false, SF_RANDOMNESS_ERROR, &jf));
-    outputs = list_new();
-    CHECK_OK(sf_call_list(jf, &x, 1, outputs));
+    outputs = CALL_LIST(jf, &x, 1);
     CHECK_EQ(list_size(outputs), 2);
     const int64_t shape_ll[2] = {L, L};
     double dm[L * L];
@@ -2227,16 +2014,11 @@ static void test_custom_at_return(void) {
         uint64_t before = 0, after = 0;
         CHECK_OK(sf_vmap_fallback_count(&before));
         st->forward_calls = st->batch_calls = 0;
-        outputs = list_new();
         sf_tensor *arg = variant == 1 ? xbt : xb;
-        CHECK_OK(sf_call_list(mapped, &arg, 1, outputs));
+        outputs = CALL_LIST(mapped, &arg, 1);
         CHECK_OK(sf_vmap_fallback_count(&after));
         CHECK_EQ(list_size(outputs), 3);
-        for (int j = 0; j < 3; j++) {
-            double e[B * L];
-            ref_pow(XB, B * L, j, e);
-            CHECK_ENTRY(outputs, (size_t)j, shape_bl, 2, e, TOL);
-        }
+        CHECK_POWERS(outputs, 0, XB, shape_bl, 2, 3);
         sf_tensor_list_free(outputs);
         CHECK_EQ(after - before, variant == 2 ? 1 : 0);
         CHECK_EQ(st->batch_calls, variant == 2 ? 0 : 1);
@@ -2250,31 +2032,21 @@ static void test_custom_at_return(void) {
         CHECK_OK(sf_function_new_at_return(cb_custom_loss, &plain, NULL, 1, &lf));
         CHECK_OK(sf_grad(lf, NULL, 0, false, &lg));
         CHECK_OK(sf_vmap(lg, &in_dim, 1, NULL, 0, 0, SF_RANDOMNESS_ERROR, &per_example));
-        st->vjp_calls = 0;
-        outputs = list_new();
-        CHECK_OK(sf_call_list(per_example, &arg, 1, outputs));
-        CHECK_EQ(list_size(outputs), 1);
         double e[B * L];
         ref_loss_grad(XB, B * L, 3, e);
-        CHECK_ENTRY(outputs, 0, shape_bl, 2, e, TOL);
+        const entry grads[1] = {{shape_bl, 2, e, TOL}};
+        st->vjp_calls = 0;
+        CHECK_LIST(CALL_LIST(per_example, &arg, 1), grads);
         CHECK_EQ(st->vjp_calls, B);
         CHECK_EQ(st->vjp_n_in, 3 * 3 + 2);
-        sf_tensor_list_free(outputs);
-        sf_function_release(per_example);
-        sf_function_release(lg);
-        sf_function_release(lf);
-        sf_function_release(mapped);
+        RELEASE_FUNCTIONS(per_example, lg, lf, mapped);
     }
 
     /* The loop refuses a forward whose counts differ between batch elements. */
     s2.alternate = 1;
     sf_function *mapped = NULL;
     CHECK_OK(sf_vmap(looped, NULL, 0, NULL, 0, 0, SF_RANDOMNESS_ERROR, &mapped));
-    outputs = list_new();
-    CHECK_STATUS(sf_call_list(mapped, &xb, 1, outputs), SF_ERR_INVALID_ARGUMENT);
-    CHECK(strstr(sf_last_error(), "powers") != NULL);
-    CHECK_EQ(list_size(outputs), 0);
-    sf_tensor_list_free(outputs);
+    CHECK_CALL_LIST_ERROR(mapped, &xb, 1, SF_ERR_INVALID_ARGUMENT, "powers");
     sf_function_release(mapped);
     s2.alternate = 0;
 
@@ -2289,10 +2061,7 @@ static void test_custom_at_return(void) {
     /* Appending no output: a failure naming the function (the header gives no status for a
      * custom forward_list; sf_function_new_at_return's callback gets SF_ERR_CALLBACK). */
     s.zero_outputs = 1;
-    CHECK(sf_call_list(custom, &x, 1, outputs) != SF_OK);
-    CHECK(strstr(sf_last_error(), "custom function 'powers'") != NULL);
-    CHECK(strstr(sf_last_error(), "at least 1") != NULL);
-    CHECK_EQ(list_size(outputs), 0);
+    CHECK_NO_OUTPUT(sf_call_list(custom, &x, 1, outputs), outputs);
     s.zero_outputs = 0;
     CHECK_OK(sf_vmap(custom, NULL, 0, NULL, 0, 0, SF_RANDOMNESS_ERROR, &mapped));
     s.fail_batch = 1;
@@ -2300,14 +2069,10 @@ static void test_custom_at_return(void) {
     CHECK_EQ(list_size(outputs), 0);
     s.fail_batch = 0;
     s.zero_batch_outputs = 1;
-    CHECK(sf_call_list(mapped, &xb, 1, outputs) != SF_OK);
-    CHECK(strstr(sf_last_error(), "custom function 'powers'") != NULL);
-    CHECK(strstr(sf_last_error(), "at least 1") != NULL);
-    CHECK_EQ(list_size(outputs), 0);
+    CHECK_NO_OUTPUT(sf_call_list(mapped, &xb, 1, outputs), outputs);
     s.zero_batch_outputs = 0;
     CHECK_OK(sf_call_list(mapped, &xb, 1, outputs)); /* works again */
-    CHECK_EQ(list_size(outputs), 2);
-    sf_tensor_list_free(outputs);
+    CHECK_LIST_SIZE(outputs, 2);
     sf_function_release(mapped);
 
     CHECK_EQ(s.layout_errors, 0);
@@ -2322,21 +2087,18 @@ static void test_custom_at_return(void) {
     outputs = list_new();
     CHECK_ERROR(sf_call_list(h, &x, 1, outputs), SF_ERR_TRANSFORM, "cannot be differentiated again");
     sf_tensor_list_free(outputs);
-    sf_function_release(h);
-    sf_function_release(lossh);
+    RELEASE_FUNCTIONS(h, lossh);
 
-    sf_tensor_release(t);
-    sf_tensor_release(xb);
-    sf_tensor_release(xbt);
-    sf_tensor_release(x);
-    sf_function_release(g);
-    sf_function_release(loss);
-    sf_function_release(looped);
+    RELEASE_TENSORS(t, xb, xbt, x);
+    RELEASE_FUNCTIONS(g, loss, looped);
     CHECK_EQ(s2.freed, 1);
     CHECK_EQ(s.freed, 0);
     sf_function_release(custom);
     CHECK_EQ(s.freed, 1);
 }
+
+/* ref_loss_grad over L values as a vector_fn (ctx: the int m), for central differences. */
+static void loss_grad_fn(const double *x, double *out, void *m) { ref_loss_grad(x, L, *(const int *)m, out); }
 
 /* SF_CUSTOM_RULES_USE_OPS | SF_CUSTOM_COUNTS_AT_RETURN: the rules differentiate (hessian). */
 static void test_custom_ops_rules(void) {
@@ -2353,13 +2115,11 @@ static void test_custom_ops_rules(void) {
     for (int m = 1; m <= 3; m++) {
         s.m = m;
         double v[L], hd[L], hm[L * L];
-        sf_tensor_list *list = list_new();
-        CHECK_OK(sf_call_list(g, &x, 1, list));
+        sf_tensor_list *list = CALL_LIST(g, &x, 1);
         ref_loss_grad(X, L, m, v);
         CHECK_ENTRY(list, 0, SHAPE_L, 1, v, TOL);
         sf_tensor_list_free(list);
-        list = list_new();
-        CHECK_OK(sf_call_list(h, &x, 1, list));
+        list = CALL_LIST(h, &x, 1);
         CHECK_EQ(list_size(list), 1);
         for (int i = 0; i < L; i++) {
             hd[i] = 0;
@@ -2369,26 +2129,13 @@ static void test_custom_ops_rules(void) {
         CHECK_ENTRY(list, 0, shape_ll, 2, hm, TOL);
         /* and against central differences of the closed-form gradient */
         double fd[L * L];
-        for (int i = 0; i < L; i++)
-            for (int j = 0; j < L; j++) {
-                double xp[L], xm[L], gp[L], gm[L];
-                memcpy(xp, X, sizeof xp);
-                memcpy(xm, X, sizeof xm);
-                xp[j] += 1e-5;
-                xm[j] -= 1e-5;
-                ref_loss_grad(xp, L, m, gp);
-                ref_loss_grad(xm, L, m, gm);
-                fd[i * L + j] = (gp[i] - gm[i]) / 2e-5;
-            }
+        central_difference_jacobian(loss_grad_fn, &m, X, L, L, 1e-5, fd);
         CHECK_ENTRY(list, 0, shape_ll, 2, fd, FD_TOL);
         sf_tensor_list_free(list);
         CHECK_EQ(s.vjp_n_in, 3 * m + 2);
     }
     sf_tensor_release(x);
-    sf_function_release(h);
-    sf_function_release(g);
-    sf_function_release(loss);
-    sf_function_release(custom);
+    RELEASE_FUNCTIONS(h, g, loss, custom);
     CHECK_EQ(s.freed, 1);
 }
 
@@ -2454,7 +2201,7 @@ static int dummy_batch(void *ud UNUSED, sf_tensor *const *in UNUSED, const int64
 static void test_custom_descs(void) {
     cstate s = {0};
     s.m = 2;
-    sf_function *f = GARBAGE;
+    sf_function *f = NULL;
 
     /* SF_CUSTOM_COUNTS_AT_RETURN with fields that must stay zero, or without forward_list. */
     sf_custom_function_desc desc = SF_CUSTOM_FUNCTION_DESC_INIT;
@@ -2466,16 +2213,13 @@ static void test_custom_descs(void) {
     desc.free_user_data = free_cstate;
 
     desc.forward = square_forward;
-    CHECK_ERROR(sf_custom_function_new(&desc, &f), SF_ERR_INVALID_ARGUMENT, "sf_custom_function_new");
-    CHECK(f == NULL);
+    CHECK_ERROR_NULL(f, sf_custom_function_new(&desc, &f), SF_ERR_INVALID_ARGUMENT, "sf_custom_function_new");
     CHECK(strstr(sf_last_error(), "'bad'") != NULL);
     CHECK_EQ(s.freed, 1);
     desc.forward = NULL;
 
     desc.n_outputs = 1;
-    f = GARBAGE;
-    CHECK_ERROR(sf_custom_function_new(&desc, &f), SF_ERR_INVALID_ARGUMENT, "n_outputs");
-    CHECK(f == NULL);
+    CHECK_ERROR_NULL(f, sf_custom_function_new(&desc, &f), SF_ERR_INVALID_ARGUMENT, "n_outputs");
     CHECK_EQ(s.freed, 2);
     desc.n_outputs = 0;
 
@@ -2490,9 +2234,7 @@ static void test_custom_descs(void) {
     desc.batch = NULL;
 
     desc.forward_list = NULL;
-    f = GARBAGE;
-    CHECK_ERROR(sf_custom_function_new(&desc, &f), SF_ERR_INVALID_ARGUMENT, "forward_list");
-    CHECK(f == NULL);
+    CHECK_ERROR_NULL(f, sf_custom_function_new(&desc, &f), SF_ERR_INVALID_ARGUMENT, "forward_list");
     CHECK_EQ(s.freed, 5);
     desc.forward_list = powers_forward_list;
 
@@ -2503,16 +2245,12 @@ static void test_custom_descs(void) {
 
     /* version 3: refused, and the desc is not read (free_user_data not called). */
     desc.version = 3;
-    f = GARBAGE;
-    CHECK_ERROR(sf_custom_function_new(&desc, &f), SF_ERR_INVALID_ARGUMENT, "version is 3");
-    CHECK(f == NULL);
+    CHECK_ERROR_NULL(f, sf_custom_function_new(&desc, &f), SF_ERR_INVALID_ARGUMENT, "version is 3");
     CHECK_EQ(s.freed, 6);
 
     /* version 1 with SF_CUSTOM_COUNTS_AT_RETURN: the flag does not exist in version 1. */
     desc.version = 1;
-    f = GARBAGE;
-    CHECK_ERROR(sf_custom_function_new(&desc, &f), SF_ERR_INVALID_ARGUMENT, "flags");
-    CHECK(f == NULL);
+    CHECK_ERROR_NULL(f, sf_custom_function_new(&desc, &f), SF_ERR_INVALID_ARGUMENT, "flags");
     CHECK_EQ(s.freed, 7);
 
     /* The valid version-2 desc. */
@@ -2552,17 +2290,13 @@ static void test_custom_descs(void) {
     for (int i = 0; i < L; i++) v[i] = 2 * X[i] * gv[i];
     CHECK_TENSOR(xbar, SHAPE_L, 1, v, TOL);
     CHECK_EQ(s1.vjp_n_in, 3);
-    sf_tensor_release(xbar);
-    sf_tensor_release(out1);
-    sf_function_release(pullback);
-    sf_function_release(sq);
+    RELEASE_TENSORS(xbar, out1);
+    RELEASE_FUNCTIONS(pullback, sq);
     CHECK_EQ(s1.freed, 1);
     /* version 1 with flag 2, from the version-1 struct */
     v1->flags = SF_CUSTOM_COUNTS_AT_RETURN;
-    sq = GARBAGE;
-    CHECK_ERROR(sf_custom_function_new((const sf_custom_function_desc *)(const void *)v1, &sq), SF_ERR_INVALID_ARGUMENT,
-                "flags");
-    CHECK(sq == NULL);
+    CHECK_ERROR_NULL(sq, sf_custom_function_new((const sf_custom_function_desc *)(const void *)v1, &sq),
+                     SF_ERR_INVALID_ARGUMENT, "flags");
     CHECK_EQ(s1.freed, 2);
     free(v1);
 
@@ -2587,9 +2321,7 @@ static void test_custom_descs(void) {
     CHECK_EQ(s3.forward_calls, 1);
     sf_function_release(sq);
     CHECK_EQ(s3.freed, 1);
-
-    sf_tensor_release(gt);
-    sf_tensor_release(x);
+    RELEASE_TENSORS(gt, x);
 }
 
 int main(void) {

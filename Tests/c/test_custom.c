@@ -13,8 +13,8 @@
 
 #include "check.h"
 #include "swiftfunc.h"
+#include "tensor_check.h"
 
-#define UNUSED __attribute__((unused))
 #define FD_TOL 1e-7
 #define TOL 1e-12
 
@@ -43,29 +43,16 @@ static void free_state(void *ud) { ((state *)ud)->freed++; }
 
 /* ---- host kernels --------------------------------------------------------------------------- */
 
-/* Reads a float64 tensor into a malloc'd buffer; stores its shape. Returns NULL on failure. */
-static double *read64(sf_tensor *t, int64_t *shape, size_t *ndim, int64_t *numel) {
-    sf_dtype dtype;
-    if (sf_tensor_dtype(t, &dtype) != SF_OK || sf_tensor_ndim(t, ndim) != SF_OK || *ndim > 8 ||
-        sf_tensor_shape(t, shape, 8) != SF_OK || sf_tensor_numel(t, numel) != SF_OK) return NULL;
-    if (dtype != SF_FLOAT64) { sf_set_error("softplus kernel: expects float64"); return NULL; }
-    double *data = malloc(sizeof(double) * (size_t)(*numel > 0 ? *numel : 1));
-    if (sf_tensor_copy_to(t, *numel > 0 ? data : NULL, sizeof(double) * (size_t)*numel) != SF_OK) {
-        free(data);
-        return NULL;
-    }
-    return data;
-}
-
-/* out[k] = f(a[k]) (and, with b, f(a[k], b[k])) as a new float64 tensor of a's shape. */
+/* out[k] = f(a[k]) (and, with b, f(a[k], b[k])) as a new float64 tensor of a's shape (tensors
+ * read with host_read of tensor_check.h). */
 static int host_map(sf_tensor *a, sf_tensor *b, double (*f1)(double), double (*f2)(double, double), sf_tensor **out) {
-    int64_t shape[8], numel, shape_b[8], numel_b = 0;
+    int64_t shape[SF_MAX_NDIM], numel, shape_b[SF_MAX_NDIM], numel_b = 0;
     size_t ndim, ndim_b;
-    double *x = read64(a, shape, &ndim, &numel);
+    double *x = host_read(a, shape, &ndim, &numel);
     if (!x) return 1;
     double *y = NULL;
     if (b) {
-        y = read64(b, shape_b, &ndim_b, &numel_b);
+        y = host_read(b, shape_b, &ndim_b, &numel_b);
         if (!y || numel_b != numel) { free(x); free(y); if (y) sf_set_error("softplus kernel: shapes differ"); return 1; }
     }
     for (int64_t k = 0; k < numel; k++) x[k] = b ? f2(x[k], y[k]) : f1(x[k]);
@@ -157,9 +144,7 @@ static sf_function *host_softplus(state *s, int with_batch, int with_jvp) {
     desc.batch = with_batch ? host_batch : NULL;
     desc.user_data = s;
     desc.free_user_data = free_state;
-    sf_function *f = NULL;
-    CHECK_OK(sf_custom_function_new(&desc, &f));
-    return f;
+    return custom_function(&desc);
 }
 
 /* The forward is still the C kernel (without residual); the rules use ops. */
@@ -174,9 +159,7 @@ static sf_function *ops_softplus(state *s) {
     desc.jvp = ops_jvp;
     desc.user_data = s;
     desc.free_user_data = free_state;
-    sf_function *f = NULL;
-    CHECK_OK(sf_custom_function_new(&desc, &f));
-    return f;
+    return custom_function(&desc);
 }
 
 /* loss(x) = sum(custom(x)); user_data is the custom function. */
@@ -194,17 +177,11 @@ static sf_function *loss_of(sf_function *custom) {
     return f;
 }
 
-static sf_tensor *vec(const double *values, int64_t n) {
-    sf_tensor *t = NULL;
-    CHECK_OK(sf_tensor_from_data(values, SF_FLOAT64, &n, 1, &t));
-    return t;
-}
+static sf_tensor *vec(const double *values, int64_t n) { return make64(values, &n, 1); }
 
 static sf_tensor *mat(const double *values, int64_t rows, int64_t cols) {
-    int64_t shape[2] = {rows, cols};
-    sf_tensor *t = NULL;
-    CHECK_OK(sf_tensor_from_data(values, SF_FLOAT64, shape, 2, &t));
-    return t;
+    const int64_t shape[2] = {rows, cols};
+    return make64(values, shape, 2);
 }
 
 /* Reads n float64 values (all zero on failure) and releases t. */
@@ -218,8 +195,8 @@ static void take(sf_tensor *t, double *values, size_t n) {
 static const double X[4] = {-1.5, -0.2, 0.3, 2.0};
 static const double H = 1e-5;
 
-static double fd_softplus(double x) { return (softplus(x + H) - softplus(x - H)) / (2 * H); }
-static double fd_sigmoid(double x) { return (sigmoid(x + H) - sigmoid(x - H)) / (2 * H); }
+static double fd_softplus(double x) { return central_difference(softplus, x, H); }
+static double fd_sigmoid(double x) { return central_difference(sigmoid, x, H); }
 
 /* ---- tests ---------------------------------------------------------------------------------- */
 
@@ -255,13 +232,8 @@ static void test_call_and_grad(void) {
     CHECK_OK(sf_call(pullback, &cot, 1, &xbar, 1));
     take(xbar, out, 4);
     for (int k = 0; k < 4; k++) CHECK_NEAR(out[k], cot_values[k] * fd_softplus(X[k]), FD_TOL);
-    sf_tensor_release(outputs[0]);
-    sf_tensor_release(cot);
-    sf_function_release(pullback);
-
-    sf_function_release(g);
-    sf_function_release(f);
-    sf_tensor_release(x);
+    RELEASE_TENSORS(outputs[0], cot, x);
+    RELEASE_FUNCTIONS(pullback, g, f);
     CHECK_EQ(s.freed, 0);
     sf_function_release(custom);
     CHECK_EQ(s.freed, 1);
@@ -299,14 +271,11 @@ static void test_jvp(void) {
     CHECK(y == NULL && ty == NULL);
     sf_function *jf = NULL;
     CHECK_OK(sf_jacfwd(nojvp, NULL, 0, false, SF_RANDOMNESS_ERROR, &jf));
-    sf_tensor *jac = (sf_tensor *)1;
-    CHECK_ERROR(sf_call(jf, &x, 1, &jac, 1), SF_ERR_UNSUPPORTED, "has no JVP rule");
-    CHECK(jac == NULL);
-    sf_function_release(jf);
-    sf_function_release(nojvp);
+    sf_tensor *jac = NULL;
+    CHECK_ERROR_NULL(jac, sf_call(jf, &x, 1, &jac, 1), SF_ERR_UNSUPPORTED, "has no JVP rule");
+    RELEASE_FUNCTIONS(jf, nojvp);
     CHECK_EQ(s2.freed, 1);
-    sf_tensor_release(x);
-    sf_tensor_release(t);
+    RELEASE_TENSORS(x, t);
 }
 
 static void test_vmap(void) {
@@ -346,12 +315,7 @@ static void test_vmap(void) {
         for (int k = 0; k < 6; k++) CHECK_NEAR(out[k], fd_softplus(B[k]), FD_TOL);
         CHECK_EQ(s.batch_calls, 0);
 
-        sf_function_release(g2);
-        sf_function_release(mapped_loss);
-        sf_function_release(per_example);
-        sf_function_release(g);
-        sf_function_release(f);
-        sf_function_release(mapped);
+        RELEASE_FUNCTIONS(g2, mapped_loss, per_example, g, f, mapped);
         sf_tensor_release(x);
         sf_function_release(custom);
         CHECK_EQ(s.freed, 1);
@@ -376,10 +340,7 @@ static void test_hessian(void) {
     CHECK_OK(sf_call(g, &x, 1, &grad, 1));
     take(grad, out, 4);
     for (int k = 0; k < 4; k++) CHECK_NEAR(out[k], fd_softplus(X[k]), FD_TOL);
-    sf_function_release(g);
-    sf_function_release(h);
-    sf_function_release(f);
-    sf_function_release(custom);
+    RELEASE_FUNCTIONS(g, h, f, custom);
     CHECK_EQ(s.freed, 1);
 
     /* Host-kernel rules: differentiating them again is a clear error, not a wrong answer. */
@@ -387,13 +348,9 @@ static void test_hessian(void) {
     custom = host_softplus(&s2, 1, 1);
     f = loss_of(custom);
     CHECK_OK(sf_hessian(f, NULL, 0, &h));
-    hess = (sf_tensor *)1;
-    CHECK_ERROR(sf_call(h, &x, 1, &hess, 1), SF_ERR_TRANSFORM,
-                "custom function 'softplus': its VJP is a host kernel and cannot be differentiated again");
-    CHECK(hess == NULL);
-    sf_function_release(h);
-    sf_function_release(f);
-    sf_function_release(custom);
+    CHECK_ERROR_NULL(hess, sf_call(h, &x, 1, &hess, 1), SF_ERR_TRANSFORM,
+                     "custom function 'softplus': its VJP is a host kernel and cannot be differentiated again");
+    RELEASE_FUNCTIONS(h, f, custom);
     CHECK_EQ(s2.freed, 1);
     sf_tensor_release(x);
 }
@@ -425,19 +382,14 @@ static void test_callback_failures(void) {
     CHECK_OK(sf_call(g, &x, 1, &y, 1));
     sf_tensor_release(y);
 
-    sf_tensor_release(x);
-    sf_tensor_release(m);
-    sf_function_release(mapped);
-    sf_function_release(g);
-    sf_function_release(f);
-    sf_function_release(custom);
+    RELEASE_TENSORS(x, m);
+    RELEASE_FUNCTIONS(mapped, g, f, custom);
     CHECK_EQ(s.freed, 1);
 }
 
 static void test_bad_descriptions(void) {
-    sf_function *f = (sf_function *)1;
-    CHECK_ERROR(sf_custom_function_new(NULL, &f), SF_ERR_INVALID_ARGUMENT, "desc is NULL");
-    CHECK(f == NULL);
+    sf_function *f = NULL;
+    CHECK_ERROR_NULL(f, sf_custom_function_new(NULL, &f), SF_ERR_INVALID_ARGUMENT, "desc is NULL");
 
     state s = {0};
     sf_custom_function_desc desc = SF_CUSTOM_FUNCTION_DESC_INIT;
@@ -450,9 +402,7 @@ static void test_bad_descriptions(void) {
     CHECK_EQ(s.freed, 1);
 
     desc.version = 99;
-    f = (sf_function *)1;
-    CHECK_ERROR(sf_custom_function_new(&desc, &f), SF_ERR_INVALID_ARGUMENT, "version is 99");
-    CHECK(f == NULL);
+    CHECK_ERROR_NULL(f, sf_custom_function_new(&desc, &f), SF_ERR_INVALID_ARGUMENT, "version is 99");
     CHECK_EQ(s.freed, 1); /* a desc of an unknown version is not read */
     desc.version = SF_CUSTOM_FUNCTION_DESC_VERSION;
 

@@ -11,9 +11,6 @@
 #define DLPACK_FLAG_READ_ONLY (1ULL << 0)
 #define DL_BOOL_CODE 6
 
-/* A sentinel for `out` pointers: every failing call must overwrite it with NULL. */
-#define GARBAGE ((void *)(uintptr_t)0x1)
-
 /* ------------------------------------------------------------------------------------------------
  * A C-owned DLPack producer. Its tensor memory and the structs are malloc'd and freed by the
  * deleter, so ASan reports any read of imported memory after the deleter ran.

@@ -22,9 +22,7 @@
 #include "check.h"
 #include "swiftfunc.h"
 
-/* A sentinel for `out` pointers: every failing call must overwrite it with NULL. */
-#define GARBAGE ((void *)(uintptr_t)0x1)
-#define COUNT(array) (sizeof(array) / sizeof((array)[0]))
+/* GARBAGE (the sentinel for `out` pointers) and COUNT come from check.h. */
 #define TOL 1e-12
 
 /* ------------------------------------------------------------------------------------------------

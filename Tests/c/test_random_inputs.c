@@ -42,9 +42,6 @@
 #include "check.h"
 #include "swiftfunc.h"
 
-#define UNUSED __attribute__((unused))
-#define GARBAGE ((void *)(uintptr_t)0x1)
-#define COUNT(array) (sizeof(array) / sizeof((array)[0]))
 #define POOL 24
 #define MAX_KEEP 4096 /* results with more elements are checked but not kept in the pool */
 #define MAX_READ (1 << 16)
