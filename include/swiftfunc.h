@@ -723,6 +723,44 @@ sf_status sf_vmap_at_return(sf_function *f, const int64_t *in_dims, size_t n_in,
                             void *user_data, void (*free_user_data)(void *), int64_t chunk_size,
                             sf_randomness randomness, sf_function **out);
 
+/* ---------------------------------------------------------------------------------------------
+ * Staged execution (JAX's jit, torch.compile)
+ *
+ * sf_jit(f) makes a function with f's arity. Its first call with an input signature (the shapes,
+ * dtypes and weak-typedness of the inputs) traces f with abstract values: f's callbacks run once,
+ * their ops are recorded into a graph (ops on values that do not depend on the inputs run then
+ * and become constants), and the graph is optimized (common subexpressions merged, dead code
+ * removed) and cached (at most 64 signatures; the least recently used is dropped). Later calls with
+ * that signature replay the graph without calling f's callbacks. A jitted function is an
+ * ordinary function: sf_grad(sf_jit(f)), sf_vmap of it, sf_jit of a transformed function and jit
+ * inside a callback all work, since a replay goes through the same op entry point as eager calls.
+ * - Reading a value that depends on the inputs while tracing (sf_tensor_copy_to, DLPack export)
+ *   fails with SF_ERR_TRANSFORM (JAX's concretization error): control flow on input values is not
+ *   staged; compute such values outside the jitted function.
+ * - Random ops are recorded, not their numbers: every replay draws fresh numbers from the
+ *   generator, as the eager call would. Custom functions are recorded as calls: a replay calls
+ *   their callbacks (the only host calls it makes).
+ * - A graph that captured a traced value of an enclosing transform (a callback closing over a
+ *   value of an outer grad, say) is used for that call only, not cached.
+ * ------------------------------------------------------------------------------------------- */
+
+/** Makes the staged version of f (see above). */
+sf_status sf_jit(sf_function *f, sf_function **out);
+
+/** Stores how many traces a function made by sf_jit has made (SF_ERR_INVALID_ARGUMENT for others). */
+sf_status sf_jit_trace_count(sf_function *f, uint64_t *out_count);
+
+/**
+ * Stores in *out_text a readable listing of the optimized graph of f at the signature of `inputs`,
+ * one equation a line with variable names, types and params (as jax.make_jaxpr prints). For a
+ * function made by sf_jit this is its cached graph (traced if needed); any other function is traced
+ * for the listing. Free the text with sf_string_free.
+ */
+sf_status sf_function_graph(sf_function *f, sf_tensor *const *inputs, size_t n_inputs, char **out_text);
+
+/** Frees a string the library returned (sf_function_graph). NULL is a no-op. */
+void sf_string_free(char *text);
+
 /**
  * How many times, since the library was loaded, vmap batched a primitive by looping over the
  * batch instead of a batching rule. Built-in ops always have rules, so this stays 0 unless host

@@ -15,6 +15,9 @@ public class Tracer: Value, @unchecked Sendable {
     /// differentiation; nil when reading is not meaningful, as for a batched value).
     var readableValue: Value? { nil }
 
+    /// Why the data cannot be read when `readableValue` is nil (for the error message).
+    var unreadableReason: String { "cannot read the values of a batched tensor inside vmap" }
+
     /// The value one level down that holds this tracer's data whatever the transform (the primal,
     /// or the batched value): for validating integer arguments, which no transform changes.
     var underlyingValue: Value? { readableValue }
@@ -96,7 +99,7 @@ extension Ops {
                 throw SwiftFuncError.transform(op, "a traced value was used after the transform that made it returned (an escaped tracer)")
             }
             guard let next = tracer.readableValue else {
-                throw SwiftFuncError.transform(op, "cannot read the values of a batched tensor inside vmap")
+                throw SwiftFuncError.transform(op, tracer.unreadableReason)
             }
             current = next
         }

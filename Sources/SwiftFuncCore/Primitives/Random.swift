@@ -75,6 +75,16 @@ enum Random {
     /// two (53 random bits); Box–Muller takes two uniforms per pair of normals, so the rate is the same.
     static func elementsPerBlock(_ dtype: DType) -> Int { dtype == .float32 ? 4 : 2 }
 
+    /// The params of a random draw with a fresh key and counter from the generator, as the public
+    /// op reserves them (a staged graph replays a draw this way, so every replay draws anew, as
+    /// the eager call would); other params unchanged.
+    static func redrawn(_ params: Params) -> Params {
+        guard case let .random(shape, dtype, _, _) = params else { return params }
+        let count = shape.reduce(1, &*)
+        let (key, counter) = generator.reserve(blocks(count: count, dtype: dtype))
+        return .random(shape: shape, dtype: dtype, key: key, counter: counter)
+    }
+
     /// Counters a draw of `count` elements of `dtype` uses.
     static func blocks(count: Int, dtype: DType) -> UInt64 {
         let per = elementsPerBlock(dtype)
@@ -196,6 +206,21 @@ enum Random {
             pthread_mutex_lock(mutex)
             key = seed
             counter = 0
+            pthread_mutex_unlock(mutex)
+        }
+
+        /// The key and next counter, to put back with `restore` (tracing for jit draws nothing for
+        /// real: the graph's replays do, as the eager call would have).
+        func snapshot() -> (key: UInt64, counter: UInt64) {
+            pthread_mutex_lock(mutex)
+            defer { pthread_mutex_unlock(mutex) }
+            return (key, counter)
+        }
+
+        /// Puts back a state `snapshot` returned.
+        func restore(_ state: (key: UInt64, counter: UInt64)) {
+            pthread_mutex_lock(mutex)
+            (key, counter) = state
             pthread_mutex_unlock(mutex)
         }
 

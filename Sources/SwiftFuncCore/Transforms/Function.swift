@@ -9,12 +9,16 @@ public final class Function: @unchecked Sendable {
     public let outputCount: Int?
     /// A name for messages ("callback", "grad(callback)", ...).
     public let name: String
+    /// For a function made by `Transforms.jit`: its graph cache (trace count, graphs).
+    public let jitCache: JitCache?
     private let body: ([Value]) throws -> [Value]
 
     /// A function of `inputCount` inputs and `outputCount` outputs (nil: known at return) computed
     /// by `body`.
-    public init(name: String, inputCount: Int, outputCount: Int?, body: @escaping ([Value]) throws -> [Value]) {
+    public init(name: String, inputCount: Int, outputCount: Int?, jitCache: JitCache? = nil,
+                body: @escaping ([Value]) throws -> [Value]) {
         self.name = name
+        self.jitCache = jitCache
         self.inputCount = inputCount
         self.outputCount = outputCount
         self.body = body

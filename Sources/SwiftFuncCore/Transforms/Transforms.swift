@@ -116,23 +116,20 @@ public enum Transforms {
 
     /// The outputs of `f` at `primals` and its linear map there: a function from input tangents to
     /// output tangents. `f` runs once, under jvp with symbolic tangents and partial evaluation
-    /// (`LinearizeInterpreter`): everything that does not depend on the tangents (the primal
+    /// (`StagingInterpreter`): everything that does not depend on the tangents (the primal
     /// computation, the derivatives' coefficients) is computed now; only the tangent ops are
-    /// recorded, and each call of the map replays those alone.
+    /// recorded into a graph, and each call of the map replays that graph alone.
     public static func linearize(_ f: Function, _ primals: [Value]) throws -> (outputs: [Value], jvp: Function) {
         let op = "linearize"
-        let recorder = LinearizeInterpreter(below: Interpreter.current)
         let differentiable = primals.indices.filter { primals[$0].dtype.isFloatingPoint }
-        let tangentInputs: [Value?] = primals.map { primal in
-            primal.dtype.isFloatingPoint ? recorder.makeInput(type: TensorType(shape: primal.shape, dtype: primal.dtype)) : nil
-        }
+        let recorder = StagingInterpreter(below: Interpreter.current,
+                                          inputTypes: differentiable.map { TensorType(shape: primals[$0].shape, dtype: primals[$0].dtype) },
+                                          recordsRandomDraws: false)
+        var symbolicTangents = recorder.inputs.makeIterator()
+        let tangentInputs: [Value?] = primals.map { $0.dtype.isFloatingPoint ? symbolicTangents.next() : nil }
         let (outputs, tangents) = try Interpreter.with(recorder) { try jvp(f, primals, tangentInputs, op: op) }
-        // Each output tangent is recorded (a slot) or does not depend on the tangents (a constant).
-        let outputTangents: [(slot: Int?, constant: Value?)] = tangents.map { tangent in
-            if let symbolic = tangent as? SymbolicTracer, symbolic.owner === recorder { return (symbolic.slot, nil) }
-            return (nil, tangent)
-        }
-        recorder.finish()
+        // Each output tangent is a graph variable, or does not depend on the tangents (a constant).
+        let graph = recorder.finish(outputs: tangents).optimized()
         let linear = Function(name: "linearize(\(f.name))", inputCount: primals.count, outputCount: outputs.count) { tangents in
             var inputs: [Value] = []
             for index in differentiable {
@@ -141,12 +138,7 @@ public enum Transforms {
                 }
                 inputs.append(try Differentiation.cast(tangents[index], to: primals[index].dtype))
             }
-            var replayed = try recorder.replay(inputs: inputs, wanted: outputTangents.compactMap(\.slot)).makeIterator()
-            return try outputTangents.map { entry in
-                if entry.slot != nil, let value = replayed.next() { return value }
-                guard let constant = entry.constant else { throw SwiftFuncError.internal(op, "missing output tangent") }
-                return constant
-            }
+            return try graph.evaluate(inputs)
         }
         return (outputs, linear)
     }

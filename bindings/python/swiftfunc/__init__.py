@@ -33,6 +33,24 @@ from ._ops import (abs, absolute, add, all, allclose, amax, amin, any, arange, a
 from . import autograd, func, nn
 from .func import vmap
 
+
+def compile(model=None, **options):  # noqa: A001 - torch.compile's name
+    """torch.compile over swiftfunc.func.jit: compile(fn) or @compile (also @compile(...)). A Module is
+    staged with its parameters and buffers as inputs (func.functional_call), so that updating them does
+    not leave stale constants in the graph. Options (mode, fullgraph, ...) are accepted and ignored."""
+    if model is None:
+        return lambda m: compile(m, **options)
+    if isinstance(model, nn.Module):
+        staged = func.jit(lambda state, *args, **kwargs: func.functional_call(model, state, args, kwargs))
+
+        def run(*args, **kwargs):
+            state = dict(model.named_parameters())
+            state.update(model.named_buffers())
+            return staged(state, *args, **kwargs)
+
+        return run
+    return func.jit(model)
+
 __version__ = "0.1.0"
 
 

@@ -167,7 +167,7 @@ _REDUCTIONS = ["sum", "prod", "amax", "amin", "argmax", "argmin", "mean"]
 
 #: Functions that may run a host callback: they return the raw status (see the module docstring).
 CALLBACK_RUNNERS = frozenset(["sf_call", "sf_vjp", "sf_jvp", "sf_linearize", "sf_call_list", "sf_vjp_list", "sf_jvp_list",
-                              "sf_linearize_list"])
+                              "sf_linearize_list", "sf_function_graph"])
 
 _DECLARATIONS = [
     # Versions
@@ -273,6 +273,11 @@ _DECLARATIONS = [
     ("sf_linearize_list", status, [function, tensor_array, c_size_t, tensor_list, function_out]),
     ("sf_vmap_at_return", status, [function, int64_array, c_size_t, OUT_DIMS_CALLBACK, c_void_p, FREE_USER_DATA, c_int64,
                                    c_int, function_out]),
+    # Staged execution
+    ("sf_jit", status, [function, function_out]),
+    ("sf_jit_trace_count", status, [function, POINTER(c_uint64)]),
+    ("sf_function_graph", status, [function, tensor_array, c_size_t, POINTER(c_void_p)]),  # char **out_text
+    ("sf_string_free", None, [c_void_p]),
     ("sf_vmap_fallback_count", status, [POINTER(c_uint64)]),
     # Custom differentiable functions
     ("sf_custom_function_new", status, [POINTER(CustomFunctionDesc), function_out]),

@@ -14,6 +14,7 @@ it report their outputs in lists (sf_call_list, sf_vjp_list, ...), and vmap asks
 once the output structure is known (sf_vmap_at_return). So the function runs exactly once per call,
 and its side effects and random draws happen once.
 """
+import ctypes
 import functools
 import numbers
 
@@ -26,7 +27,7 @@ from ._pytree import broadcast_prefix, tree_flatten
 from ._tensor import Tensor
 
 __all__ = ["grad", "grad_and_value", "vjp", "jvp", "linearize", "jacrev", "jacfwd", "hessian", "vmap",
-           "functional_call", "stack_module_state", "custom_vjp", "custom_jvp", "vmap_fallback_count"]
+           "functional_call", "stack_module_state", "custom_vjp", "custom_jvp", "vmap_fallback_count", "jit", "make_graph"]
 
 _RANDOMNESS = {"error": _capi.RANDOMNESS_ERROR, "different": _capi.RANDOMNESS_DIFFERENT, "same": _capi.RANDOMNESS_SAME}
 
@@ -631,6 +632,120 @@ def _vmap_call(func, in_dims, out_dims, mode, chunk_size, args, kwargs):
     outputs = Function.vmapped(f, c_in_dims, out_dims_for, chunk_size or 0, mode)(inputs)
     out = state["out"]
     return out.rebuild(outputs[:len(out.positions)])
+
+
+# -------------------------------------------------------------------------------------------------
+# jit, make_graph
+# -------------------------------------------------------------------------------------------------
+
+
+def _static_key(value):
+    """A non-Tensor leaf or static argument as part of a cache key (by value when hashable)."""
+    try:
+        hash(value)
+        return (type(value), value)
+    except TypeError:
+        return (type(value), id(value))
+
+
+class _Staged:
+    """One structure of a jitted function's arguments: its sf_jit function and its output structure."""
+
+    __slots__ = ("function", "state")
+
+    def __init__(self, func, flat, statics, kwargs):
+        self.state = {}
+
+        def body(tensors):
+            out = _Out(func(*_with_statics(flat.rebuild(tensors), statics), **kwargs))
+            self.state["out"] = out
+            return out.tensors() or [_placeholder()]  # only non-Tensor outputs: arity >= 1
+
+        traced = Function.from_python(body, len(flat.positions))
+        self.function = Function.made_by(lib.sf_jit, traced._h)
+
+
+def _with_statics(dynamic, statics):
+    """The positional arguments: `statics` ({position: value}) in their places, `dynamic` around them."""
+    args, rest = [], iter(dynamic)
+    for position in range(len(dynamic) + len(statics)):
+        args.append(statics[position] if position in statics else next(rest))
+    return tuple(args)
+
+
+def jit(func, static_argnums=()):
+    """func staged (jax.jit): the first call with a given argument structure and Tensor shapes/dtypes
+    traces func into a graph (it runs once, on abstract values); later calls replay the graph without
+    running func. Non-Tensor arguments and kwargs are part of the cache key, as are the arguments in
+    static_argnums (passed to func as they are). Reading a traced value's data while tracing (.item(),
+    bool(), .numpy(), .tolist()) raises TransformError: the value depends on the inputs. A jitted
+    function can be transformed (grad(jit(f)), vmap(jit(f))) and can stage transforms (jit(vmap(f))).
+    """
+    if isinstance(static_argnums, int):
+        static_argnums = (static_argnums,)
+    static_argnums = tuple(sorted(static_argnums))
+    staged = {}
+
+    @_wraps(func, "jit")
+    def wrapper(*args, **kwargs):
+        statics = {n % len(args): args[n] for n in static_argnums} if args else {}
+        flat = _Args(tuple(a for i, a in enumerate(args) if i not in statics))
+        leaves = tuple(_static_key(leaf) for leaf in flat.leaves if not isinstance(leaf, Tensor))
+        key = (flat.key, leaves, tuple((n, _static_key(v)) for n, v in sorted(statics.items())),
+               tuple((k, _static_key(v)) for k, v in sorted(kwargs.items())))
+        entry = staged.get(key)
+        if entry is None:
+            entry = staged[key] = _Staged(func, flat, statics, kwargs)
+        outputs = entry.function(flat.inputs())
+        out = entry.state["out"]
+        return out.rebuild(outputs[:len(out.positions)])
+
+    def trace_count():
+        """How many traces the jitted function has made (over all argument structures)."""
+        total = 0
+        for entry in staged.values():
+            count = ctypes.c_uint64()
+            lib.sf_jit_trace_count(entry.function._h, ctypes.byref(count))
+            total += count.value
+        return total
+
+    wrapper.trace_count = trace_count
+    return wrapper
+
+
+class Graph:
+    """The listing of a function's optimized graph (what make_graph returns); print it or str() it."""
+
+    def __init__(self, text):
+        self.text = text
+
+    def __str__(self):
+        return self.text
+
+    __repr__ = __str__
+
+
+def make_graph(func):
+    """make_graph(f)(*args): the optimized graph f stages at these arguments (jax.make_jaxpr)."""
+    def listing(*args, **kwargs):
+        flat = _Args(args)
+        state = {}
+
+        def body(tensors):
+            out = _Out(func(*flat.rebuild(tensors), **kwargs))
+            state["out"] = out
+            return out.tensors() or [_placeholder()]
+
+        f = Function.from_python(body, len(flat.positions))
+        inputs = flat.inputs()
+        text = ctypes.c_void_p()
+        invoke(lib.sf_function_graph, f._h, _capi.handles(inputs), len(inputs), ctypes.byref(text))
+        try:
+            return Graph(ctypes.string_at(text.value).decode("utf-8", "replace"))
+        finally:
+            lib.sf_string_free(text.value)
+
+    return listing
 
 
 # -------------------------------------------------------------------------------------------------

@@ -1,0 +1,96 @@
+/// A staged computation (JAX's jaxpr): typed input variables, equations in order, outputs. Tracing
+/// (`StagingInterpreter`) produces it; linearize's linear map and jit replay it; passes rewrite it.
+/// Variables are numbered: inputs take 0..<inputTypes.count, each equation's outputs the next ones.
+public struct Graph: Sendable {
+    /// An argument or output: a variable, or a value known when the graph was made (a constant).
+    public enum Atom: @unchecked Sendable {
+        case variable(Int)
+        case constant(Value)
+    }
+
+    /// What an equation applies.
+    public enum Operation: @unchecked Sendable {
+        case primitive(Primitive, Params)
+        /// A custom function applied as one unit (its outputs, then its residuals).
+        case custom(CustomFunction, outputCount: Int)
+    }
+
+    /// One step: `outputs` are fresh variables of types `types`.
+    public struct Equation: @unchecked Sendable {
+        public var operation: Operation
+        public var arguments: [Atom]
+        public var outputs: [Int]
+        public var types: [TensorType]
+    }
+
+    public var inputTypes: [TensorType]
+    public var equations: [Equation] = []
+    public var outputs: [Atom] = []
+    /// How many variables exist (inputs and equation outputs).
+    public private(set) var variableCount: Int
+
+    public init(inputTypes: [TensorType]) {
+        self.inputTypes = inputTypes
+        self.variableCount = inputTypes.count
+    }
+
+    /// A new variable number.
+    mutating func newVariable() -> Int {
+        defer { variableCount += 1 }
+        return variableCount
+    }
+
+    /// Replays the graph with `inputs` through `emit`, under whatever interpreter is current: on
+    /// concrete tensors it computes; under outer transforms their rules apply to every equation.
+    /// Random equations draw fresh numbers from the generator, as the eager call would.
+    public func evaluate(_ inputs: [Value]) throws -> [Value] {
+        guard inputs.count == inputTypes.count else {
+            throw SwiftFuncError.internal("jit", "the graph takes \(inputTypes.count) inputs, given \(inputs.count)")
+        }
+        var values = [Value?](repeating: nil, count: variableCount)
+        for (index, value) in inputs.enumerated() { values[index] = value }
+        func resolve(_ atom: Atom) throws -> Value {
+            switch atom {
+            case .constant(let value): return value
+            case .variable(let variable):
+                guard let value = values[variable] else { throw SwiftFuncError.internal("jit", "v\(variable) used before it was computed") }
+                return value
+            }
+        }
+        for equation in equations {
+            let arguments = try equation.arguments.map(resolve)
+            switch equation.operation {
+            case let .primitive(primitive, params):
+                values[equation.outputs[0]] = try emit(primitive, arguments, Random.redrawn(params))
+            case let .custom(custom, _):
+                for (variable, value) in zip(equation.outputs, try custom.applyAll(arguments).values) { values[variable] = value }
+            }
+        }
+        return try outputs.map(resolve)
+    }
+
+    /// A readable listing, one equation a line (as `jax.make_jaxpr` prints):
+    /// `{ lambda ; v0:f32[3] . let v1:f32[3] = sin v0 ; in (v1) }` spread over lines.
+    public var listing: String {
+        func name(_ atom: Atom) -> String {
+            switch atom {
+            case .variable(let variable): return "v\(variable)"
+            case .constant(let value): return "const:\(value.type)"
+            }
+        }
+        var lines = ["{ lambda " + inputTypes.enumerated().map { "v\($0.offset):\($0.element)" }.joined(separator: " ") + " ."]
+        for equation in equations {
+            let results = zip(equation.outputs, equation.types).map { "v\($0):\($1)" }.joined(separator: " ")
+            let arguments = equation.arguments.map(name).joined(separator: " ")
+            switch equation.operation {
+            case let .primitive(primitive, params):
+                let shownParams = params == .none ? "" : "[\(params)]"
+                lines.append("  \(results) = \(primitive.name)\(shownParams) \(arguments)")
+            case let .custom(custom, outputCount):
+                lines.append("  \(results) = custom[\(custom.name), outputs: \(outputCount)] \(arguments)")
+            }
+        }
+        lines.append("  in (" + outputs.map(name).joined(separator: ", ") + ") }")
+        return lines.joined(separator: "\n")
+    }
+}

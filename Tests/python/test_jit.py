@@ -1,0 +1,190 @@
+"""swiftfunc.func.jit and swiftfunc.compile: jitted workloads match eager results, the function runs once
+per signature, retraces on new shapes and non-Tensor arguments, concretization errors, randomness,
+graph listings, transforms of jitted functions and jit of transforms, threads."""
+import threading
+
+import numpy as np
+import pytest
+
+import swiftfunc as sf
+import swiftfunc.nn.functional as F
+from swiftfunc.func import functional_call, grad, hessian, jacfwd, jacrev, jit, jvp, make_graph, vjp, vmap
+
+
+def v(t):
+    return np.asarray(t.tolist())
+
+
+def rnd(*shape, seed=0):
+    return sf.tensor(np.random.default_rng(seed).normal(size=shape))
+
+
+def close(a, b, tol=1e-12):
+    np.testing.assert_allclose(v(a), v(b), rtol=tol, atol=tol)
+
+
+def f(w, x):
+    return sf.tanh(x @ w).sum() + (sf.sin(w) ** 2).mean()
+
+
+W, X = rnd(4, 3), rnd(5, 4, seed=1)
+
+WORKLOADS = {  # name: (function, arguments)
+    "plain": (f, (W, X)),
+    "grad": (grad(f), (W, X)),
+    "jacrev": (jacrev(lambda w: sf.tanh(X @ w)), (W,)),
+    "jacfwd": (jacfwd(lambda w: sf.tanh(X @ w)), (W,)),
+    "hessian": (hessian(lambda w: sf.tanh(X @ w).sum()), (W,)),
+    "vmap_grad": (vmap(grad(f), in_dims=(None, 0)), (W, X.unsqueeze(1))),
+}
+
+
+@pytest.mark.parametrize("name", sorted(WORKLOADS))
+def test_jitted_workloads_match_eager(name):
+    fn, args = WORKLOADS[name]
+    eager = fn(*args)
+    jitted = jit(fn)
+    close(jitted(*args), eager)  # the tracing call
+    close(jitted(*args), eager)  # a replay
+    assert jitted.trace_count() == 1
+
+
+def test_transforms_of_a_jitted_function():
+    j = jit(f)
+    close(grad(j)(W, X), grad(f)(W, X))
+    close(vmap(j, in_dims=(None, 0))(W, X.unsqueeze(1)), vmap(f, in_dims=(None, 0))(W, X.unsqueeze(1)))
+    close(hessian(lambda w: j(w, X))(W), hessian(lambda w: f(w, X))(W), 1e-10)
+    out, pullback = vjp(j, W, X)
+    out_eager, pullback_eager = vjp(f, W, X)
+    close(out, out_eager)
+    for a, b in zip(pullback(sf.ones_like(out)), pullback_eager(sf.ones_like(out_eager))):
+        close(a, b)
+    _, tangent = jvp(j, (W, X), (sf.ones_like(W), sf.zeros_like(X)))
+    _, tangent_eager = jvp(f, (W, X), (sf.ones_like(W), sf.zeros_like(X)))
+    close(tangent, tangent_eager)
+
+
+def test_jit_inside_a_transformed_function():
+    inner = jit(lambda a: sf.exp(a) * a)
+    close(grad(lambda w: inner(w).sum())(W), grad(lambda w: (sf.exp(w) * w).sum())(W))
+    close(vmap(grad(lambda w: inner(w).sum()))(X), vmap(grad(lambda w: (sf.exp(w) * w).sum()))(X))
+
+
+def test_the_function_runs_once_per_signature_and_retraces_on_new_ones():
+    calls = []
+
+    def g(x, scale=1.0):
+        calls.append(1)
+        return sf.sin(x) * scale
+
+    j = jit(g)
+    x3 = rnd(3)
+    close(j(x3), sf.sin(x3))
+    assert (len(calls), j.trace_count()) == (1, 1)
+    for _ in range(3):
+        close(j(x3 * 2), sf.sin(x3 * 2))
+    assert (len(calls), j.trace_count()) == (1, 1)
+    close(j(rnd(4)), sf.sin(rnd(4)))  # new shape: a retrace
+    assert (len(calls), j.trace_count()) == (2, 2)
+    j(x3.float())  # new dtype
+    assert j.trace_count() == 3
+    close(j(x3, scale=3.0), sf.sin(x3) * 3.0)  # a non-Tensor argument is part of the key
+    close(j(x3, scale=4.0), sf.sin(x3) * 4.0)
+    assert len(calls) == 5
+    j(x3, scale=4.0)
+    assert len(calls) == 5
+
+
+def test_static_argnums_are_part_of_the_key():
+    calls = []
+
+    def power(x, n):
+        calls.append(n)
+        out = x
+        for _ in range(n - 1):  # Python control flow on a static argument
+            out = out * x
+        return out
+
+    j = jit(power, static_argnums=1)
+    x = rnd(3)
+    close(j(x, 3), x * x * x)
+    close(j(x, 2), x * x)
+    close(j(x * 2, 3), (x * 2) ** 3, 1e-12)
+    assert calls == [3, 2]
+
+
+def test_reading_a_traced_value_is_a_concretization_error():
+    def g(x):
+        if x.sum().item() > 0:  # data-dependent control flow cannot be staged
+            return x
+        return -x
+
+    with pytest.raises(sf.TransformError, match="depends on the inputs"):
+        jit(g)(rnd(3))
+    with pytest.raises(sf.TransformError, match="depends on the inputs"):
+        jit(lambda x: x * float(x.sum()))(rnd(3))
+    c = rnd(3, seed=5)  # a captured concrete value can be read
+    close(jit(lambda x: x * c.sum().item())(rnd(3)), rnd(3) * c.sum().item())
+
+
+def test_random_draws_match_eager_draws():
+    j = jit(lambda x: x + sf.rand(3, dtype=sf.float64))
+    x = rnd(3)
+    sf.manual_seed(7)
+    first, second = v(j(x)), v(j(x))
+    sf.manual_seed(7)
+    eager_first = v(x + sf.rand(3, dtype=sf.float64))
+    eager_second = v(x + sf.rand(3, dtype=sf.float64))
+    np.testing.assert_array_equal(first, eager_first)
+    np.testing.assert_array_equal(second, eager_second)
+    assert not np.array_equal(first, second)
+
+
+def test_graph_listing_has_no_dead_code_and_merges_repeats():
+    def g(x):
+        unused = sf.exp(x)  # noqa: F841 - dead code
+        return (sf.sin(x) * sf.sin(x)).sum()
+
+    listing = str(make_graph(g)(rnd(3)))
+    assert "exp" not in listing
+    assert listing.count("sin") == 1
+    assert "mul" in listing and "sum" in listing
+    assert listing.startswith("{ lambda v0:float64[3]")
+
+
+def test_threads_share_a_jitted_function():
+    j = jit(f)
+    expected = v(f(W, X))
+    results, errors = [None] * 8, []
+
+    def run(i):
+        try:
+            results[i] = v(j(W, X))
+        except Exception as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    for r in results:
+        np.testing.assert_array_equal(r, expected)
+
+
+def test_compile_a_module_follows_parameter_updates():
+    model = sf.nn.Sequential(sf.nn.Linear(4, 8), sf.nn.Tanh(), sf.nn.Linear(8, 2))
+    compiled = sf.compile(model)
+    x = rnd(5, 4)
+    close(compiled(x), model(x), 1e-6)
+    params = dict(model.named_parameters())
+    updated = {k: p * 0.5 for k, p in params.items()}
+    with model._swapped(updated):
+        close(compiled(x), functional_call(model, updated, (x,)), 1e-6)
+
+    @sf.compile
+    def loss(w, x):
+        return F.mse_loss(x @ w, sf.zeros(5, 3))
+
+    close(loss(W.float(), x), F.mse_loss(x @ W.float(), sf.zeros(5, 3)), 1e-6)
