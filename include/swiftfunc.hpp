@@ -1504,6 +1504,20 @@ inline Function hessian(const Function& f, const HessianOptions& options = {}) {
     return Function::adopt(out);
 }
 
+/** jax.jit / torch.compile: f staged into a graph traced once per input signature (sf_jit). */
+inline Function jit(const Function& f) {
+    sf_function* out = nullptr;
+    detail::check(sf_jit(f.get(), &out));
+    return Function::adopt(out);
+}
+
+/** How many traces a function made by jit has made (sf_jit_trace_count). */
+inline uint64_t jit_trace_count(const Function& f) {
+    uint64_t count = 0;
+    detail::check(sf_jit_trace_count(f.get(), &count));
+    return count;
+}
+
 /** torch.func.vmap: f mapped over a batch dim of its inputs. */
 inline Function vmap(const Function& f, const VmapOptions& options = {}) {
     sf_function* out = nullptr;

@@ -945,6 +945,26 @@ TEST(vjp_jvp_linearize) {
     CHECK_CLOSE(l.jvp_fn(sf::from_data({2.0, 0.0}))[0], (V{2 * dfx[0], 0}), 1e-12);
 }
 
+TEST(jit_matches_eager_and_traces_once_per_signature) {
+    V xs = {0.1, 0.7, -1.2}, ys = {2.0, -1.0, 0.5};
+    sf::Tensor x = sf::from_data(xs), y = sf::from_data(ys);
+    int calls = 0;
+    sf::Function f = [&calls](const sf::Tensor& a, const sf::Tensor& b) {
+        calls++;
+        return sf::sum(sf::sin(a) * b);
+    };
+    sf::Function jitted = sf::jit(sf::grad(f));
+    V dx;
+    for (size_t i = 0; i < 3; i++) dx.push_back(std::cos(xs[i]) * ys[i]);
+    CHECK(sf::jit_trace_count(jitted) == 0);
+    CHECK_CLOSE(jitted(x, y)[0], dx, 1e-12);
+    CHECK_CLOSE(jitted(x, y)[0], dx, 1e-12);
+    CHECK(calls == 1);
+    CHECK(sf::jit_trace_count(jitted) == 1);
+    CHECK_CLOSE(sf::grad(sf::jit(f))(x, y)[0], dx, 1e-12);
+    CHECK_ERROR(sf::jit_trace_count(f), SF_ERR_INVALID_ARGUMENT, "was not made by sf_jit");
+}
+
 TEST(jacobians_and_hessian) {
     sf::Tensor a = sf::from_data({1.0, 2.0, 0.0, -1.0, 3.0, 0.5}, {3, 2});
     sf::Function f = [a](const sf::Tensor& x) { return sf::tanh(sf::matmul(a, x)); };

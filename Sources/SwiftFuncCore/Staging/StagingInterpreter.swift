@@ -37,9 +37,10 @@ final class StagingInterpreter: TracingInterpreter, @unchecked Sendable {
         super.init(below: below)
     }
 
-    /// The symbolic values standing for the graph's inputs.
-    lazy var inputs: [SymbolicTracer] = graph.inputTypes.enumerated().map {
-        SymbolicTracer(owner: self, type: $0.element, variable: $0.offset)
+    /// The symbolic values standing for the graph's inputs (made afresh on each access: the
+    /// interpreter must not hold its own tracers, which hold it).
+    var inputs: [SymbolicTracer] {
+        graph.inputTypes.enumerated().map { SymbolicTracer(owner: self, type: $0.element, variable: $0.offset) }
     }
 
     /// An argument as a graph atom: this interpreter's symbolic value, or a known constant.
