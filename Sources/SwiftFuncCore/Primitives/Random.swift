@@ -75,13 +75,11 @@ enum Random {
     /// two (53 random bits); Box–Muller takes two uniforms per pair of normals, so the rate is the same.
     static func elementsPerBlock(_ dtype: DType) -> Int { dtype == .float32 ? 4 : 2 }
 
-    /// The params of a random draw with a fresh key and counter from the generator, as the public
-    /// op reserves them (a staged graph replays a draw this way, so every replay draws anew, as
-    /// the eager call would); other params unchanged.
+    /// The params of a draw with a fresh key and counter from the generator, as the public op
+    /// reserves them (a staged graph replays a draw this way); other params unchanged.
     static func redrawn(_ params: Params) -> Params {
         guard case let .random(shape, dtype, _, _) = params else { return params }
-        let count = shape.reduce(1, &*)
-        let (key, counter) = generator.reserve(blocks(count: count, dtype: dtype))
+        let (key, counter) = generator.reserve(blocks(count: shape.reduce(1, &*), dtype: dtype))
         return .random(shape: shape, dtype: dtype, key: key, counter: counter)
     }
 

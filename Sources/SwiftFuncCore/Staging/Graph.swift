@@ -23,8 +23,20 @@ public struct Graph: Sendable {
         public var types: [TensorType]
     }
 
+    /// How a replay reserves generator counters so that it draws exactly what an eager call would:
+    /// before each random equation, `gap` blocks that the traced call reserved above the recorder
+    /// (e.g. the public op's one-sample reservation before vmap's batched draw), then the draw's
+    /// own; after the last equation, `tail` more. Reservations made below the recorder recur by
+    /// themselves, since a replay goes through `emit`.
+    public struct DrawPlan: Sendable {
+        public var gaps: [Int: UInt64] = [:]  // equation output variable -> blocks to skip first
+        public var tail: UInt64 = 0
+    }
+
     public var inputTypes: [TensorType]
     public var equations: [Equation] = []
+    /// Set for a graph whose draws replay as eager draws (jit); nil: recorded params as they are.
+    public var drawPlan: DrawPlan?
     public var outputs: [Atom] = []
     /// How many variables exist (inputs and equation outputs).
     public private(set) var variableCount: Int
@@ -61,11 +73,17 @@ public struct Graph: Sendable {
             let arguments = try equation.arguments.map(resolve)
             switch equation.operation {
             case let .primitive(primitive, params):
-                values[equation.outputs[0]] = try emit(primitive, arguments, Random.redrawn(params))
+                var replayed = params
+                if let plan = drawPlan {
+                    _ = Random.generator.reserve(plan.gaps[equation.outputs[0]] ?? 0)
+                    replayed = Random.redrawn(params)
+                }
+                values[equation.outputs[0]] = try emit(primitive, arguments, replayed)
             case let .custom(custom, _):
                 for (variable, value) in zip(equation.outputs, try custom.applyAll(arguments).values) { values[variable] = value }
             }
         }
+        if let tail = drawPlan?.tail, tail > 0 { _ = Random.generator.reserve(tail) }
         return try outputs.map(resolve)
     }
 

@@ -29,41 +29,42 @@ public final class JitCache: @unchecked Sendable {
         return traces
     }
 
-    /// The optimized graph of the function for the types of `inputs`, traced if not cached.
-    public func graph(for inputs: [Value]) throws -> Graph {
-        let signature = inputs.map(\.type)
-        pthread_mutex_lock(&mutex)
-        if let index = entries.firstIndex(where: { $0.signature == signature }) {
-            let entry = entries.remove(at: index)
-            entries.append(entry)
-            pthread_mutex_unlock(&mutex)
-            return entry.graph
-        }
-        traces += 1
-        pthread_mutex_unlock(&mutex)
-        // Traced without the lock: the function may call this jitted function itself (another
-        // signature) or run on other threads; two threads tracing one signature at once both trace.
-        let (graph, cacheable) = try trace(signature)
-        guard cacheable else { return graph }
-        pthread_mutex_lock(&mutex)
-        if !entries.contains(where: { $0.signature == signature }) {
-            entries.append((signature, graph))
-            if entries.count > Self.capacity { entries.removeFirst() }
-        }
-        pthread_mutex_unlock(&mutex)
-        return graph
+    /// Calls the function: replays the cached graph of the inputs' signature, or, on a new
+    /// signature, traces the function on these inputs (its results are this call's) and caches
+    /// the optimized graph.
+    public func call(_ inputs: [Value]) throws -> [Value] {
+        if let graph = cached(inputs) { return try graph.evaluate(inputs) }
+        return try trace(inputs).outputs
     }
 
-    /// Runs the function once on abstract values of `signature`; returns the optimized graph and
-    /// whether it may be cached (not when it captured a traced value of an enclosing transform,
-    /// which is only valid during that transform's current call).
-    private func trace(_ signature: [TensorType]) throws -> (Graph, cacheable: Bool) {
-        let stager = StagingInterpreter(below: Interpreter.current, inputTypes: signature, recordsRandomDraws: true)
-        // The draws the trace records reserve counters; the replays reserve their own, so the
-        // generator is put back as if the trace had not drawn (the first call then draws what
-        // the eager call would).
-        let generatorState = Random.generator.snapshot()
-        defer { Random.generator.restore(generatorState) }
+    /// The optimized graph for the types of `inputs` (traced on them if not cached).
+    public func graph(for inputs: [Value]) throws -> Graph {
+        if let graph = cached(inputs) { return graph }
+        return try trace(inputs).graph
+    }
+
+    private func cached(_ inputs: [Value]) -> Graph? {
+        let signature = inputs.map(\.type)
+        pthread_mutex_lock(&mutex)
+        defer { pthread_mutex_unlock(&mutex) }
+        guard let index = entries.firstIndex(where: { $0.signature == signature }) else { return nil }
+        let entry = entries.remove(at: index)
+        entries.append(entry)
+        return entry.graph
+    }
+
+    /// Runs the function once on `inputs` under a recorder: every op on them is computed (the
+    /// results are this call's) and recorded. The optimized graph is cached unless it captured a
+    /// traced value of an enclosing transform, which is only valid during that transform's call.
+    /// Traced without the lock: the function may call this jitted function itself (another
+    /// signature) or run on other threads; two threads tracing one signature at once both trace.
+    private func trace(_ inputs: [Value]) throws -> (outputs: [Value], graph: Graph) {
+        pthread_mutex_lock(&mutex)
+        traces += 1
+        pthread_mutex_unlock(&mutex)
+        let signature = inputs.map(\.type)
+        let stager = StagingInterpreter(below: Interpreter.current, inputTypes: signature, recordsRandomDraws: true,
+                                        examples: inputs)
         let outputs: [Value]
         do {
             outputs = try Interpreter.with(stager) { try function(stager.inputs) }
@@ -71,8 +72,19 @@ public final class JitCache: @unchecked Sendable {
             stager.finish()
             throw error
         }
-        let graph = stager.finish(outputs: outputs)
-        return (graph.optimized(), !stager.capturesTracers)
+        guard let results = stager.exampleValues(of: outputs) else {
+            throw SwiftFuncError.internal("jit", "the trace has no example values")
+        }
+        let graph = stager.finish(outputs: outputs).optimized()
+        if !stager.capturesTracers {
+            pthread_mutex_lock(&mutex)
+            if !entries.contains(where: { $0.signature == signature }) {
+                entries.append((signature, graph))
+                if entries.count > Self.capacity { entries.removeFirst() }
+            }
+            pthread_mutex_unlock(&mutex)
+        }
+        return (results, graph)
     }
 }
 
@@ -81,7 +93,7 @@ extension Transforms {
     public static func jit(_ f: Function) -> Function {
         let cache = JitCache(f)
         return Function(name: "jit(\(f.name))", inputCount: f.inputCount, outputCount: f.outputCount, jitCache: cache) { inputs in
-            try cache.graph(for: inputs).evaluate(inputs)
+            try cache.call(inputs)
         }
     }
 }
