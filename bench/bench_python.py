@@ -100,6 +100,8 @@ def per_sample_grads():
 
     s_fn = sff.vmap(sff.grad(sloss), in_dims=(None, 0, 0))
     runs["swiftfunc"] = lambda: s_fn(sp, sx, sy)
+    sj_fn = sff.jit(s_fn)
+    runs["swiftfunc.jit"] = lambda: sj_fn(sp, sx, sy)
     if torch is not None:
         tp = {k: torch.tensor(v) for k, v in params.items()}
         tx, ty = torch.tensor(x), torch.tensor(y)
@@ -133,6 +135,8 @@ def jacobian(mode):
         sa, sx = sf.tensor(a), sf.tensor(x)
         s_fn = (sff.jacrev if mode == "rev" else sff.jacfwd)(lambda x: sf.sin(sa @ x))
         runs = {"swiftfunc": lambda: s_fn(sx)}
+        sj_fn = sff.jit(s_fn)
+        runs["swiftfunc.jit"] = lambda: sj_fn(sx)
         if torch is not None:
             ta, tx = torch.tensor(a), torch.tensor(x)
             t_fn = (torch.func.jacrev if mode == "rev" else torch.func.jacfwd)(lambda x: torch.sin(ta @ x))
@@ -154,6 +158,8 @@ def hessian():
     sa, sx = sf.tensor(a), sf.tensor(x)
     s_fn = sff.hessian(lambda x: sf.tanh(sa @ x).sum())
     runs = {"swiftfunc": lambda: s_fn(sx)}
+    sj_fn = sff.jit(s_fn)
+    runs["swiftfunc.jit"] = lambda: sj_fn(sx)
     if torch is not None:
         ta, tx = torch.tensor(a), torch.tensor(x)
         t_fn = torch.func.hessian(lambda x: torch.tanh(ta @ x).sum())
@@ -173,6 +179,8 @@ def batched_jacobians():
     sa, sx = sf.tensor(a), sf.tensor(x)
     s_fn = sff.vmap(sff.jacrev(lambda x: sf.sin(sa @ x)))
     runs = {"swiftfunc": lambda: s_fn(sx)}
+    sj_fn = sff.jit(s_fn)
+    runs["swiftfunc.jit"] = lambda: sj_fn(sx)
     if torch is not None:
         ta, tx = torch.tensor(a), torch.tensor(x)
         t_fn = torch.func.vmap(torch.func.jacrev(lambda x: torch.sin(ta @ x)))
@@ -198,6 +206,8 @@ def ensemble():
 
     s_fn = sff.vmap(smodel, in_dims=(0, None))
     runs = {"swiftfunc": lambda: s_fn(sp, sx)}
+    sj_fn = sff.jit(s_fn)
+    runs["swiftfunc.jit"] = lambda: sj_fn(sp, sx)
     if torch is not None:
         tp = {k: torch.tensor(v) for k, v in stacked.items()}
         tx = torch.tensor(x)
@@ -239,6 +249,8 @@ def elementwise_chain():
     s_fn = sff.grad(chain(sf.sin, sf.tanh))
     sx = sf.tensor(x)
     runs = {"swiftfunc": lambda: s_fn(sx)}
+    sj_fn = sff.jit(s_fn)
+    runs["swiftfunc.jit"] = lambda: sj_fn(sx)
     if torch is not None:
         t_fn = torch.func.grad(chain(torch.sin, torch.tanh))
         tx = torch.tensor(x)
@@ -258,6 +270,8 @@ def matmul_grad():
     sa, sb = sf.tensor(a), sf.tensor(b)
     s_fn = sff.grad(lambda a, b: (a @ b).sum(), argnums=(0, 1))
     runs = {"swiftfunc": lambda: s_fn(sa, sb)}
+    sj_fn = sff.jit(s_fn)
+    runs["swiftfunc.jit"] = lambda: sj_fn(sa, sb)
     if torch is not None:
         ta, tb = torch.tensor(a), torch.tensor(b)
         t_fn = torch.func.grad(lambda a, b: (a @ b).sum(), argnums=(0, 1))
@@ -281,7 +295,7 @@ WORKLOADS = [
     ("grad of 100 elementwise ops on 16 floats", elementwise_chain),
     ("grad of sum(A @ B), 512 x 512", matmul_grad),
 ]
-FRAMEWORKS = ["swiftfunc", "torch.func", "jax", "jax.jit"]
+FRAMEWORKS = ["swiftfunc", "swiftfunc.jit", "torch.func", "jax", "jax.jit"]
 
 
 def check_agreement(name, runs):
@@ -345,7 +359,7 @@ def main():
     print("Python benchmark: " + ", ".join(versions))
     print(f"{platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}; median time per call "
           f"after a warm-up call, each framework in its own process; ratio = swiftfunc time / torch.func time")
-    present = [f for f in FRAMEWORKS if f == "swiftfunc" or (f == "torch.func" and torch) or (f.startswith("jax") and jax)]
+    present = [f for f in FRAMEWORKS if f.startswith("swiftfunc") or (f == "torch.func" and torch) or (f.startswith("jax") and jax)]
     for name, make in WORKLOADS:
         check_agreement(name, make())
     times = {f: measure_in_subprocess(f, budget) for f in present}
