@@ -170,10 +170,11 @@ sf_status sf_tensor_from_data(const void *data, sf_dtype dtype, const int64_t *s
  * the next request of the same class without asking the OS: repeated transform calls reuse their
  * large buffers instead of page-faulting them in again. Smaller blocks come from malloc.
  *
- * The cache's budget follows what the process uses: the bytes cached stay within the high-water
- * mark of the bytes in use (the most that live tensors have held since the library started or
- * sf_memory_release_cached last ran); over it, the least recently freed blocks go back to the OS.
- * An optional limit (sf_set_memory_limit) bounds the bytes in use plus the bytes cached.
+ * The cache's budget follows what the process uses: the bytes in use plus the bytes cached stay
+ * within twice the high-water mark of the bytes in use (the most that live tensors have held since
+ * the library started or sf_memory_release_cached last ran), checked whenever a large block is
+ * allocated or freed; over it, the least recently freed blocks go back to the OS. An optional
+ * limit (sf_set_memory_limit) bounds the bytes in use plus the bytes cached.
  *
  * Byte counts are those of the blocks: a small block counts its request, a large block its size
  * class (at most 2 MiB, or 12.5% from 16 MiB on, more than the tensor's bytes; the pages past the
@@ -194,9 +195,9 @@ struct sf_memory_stats {
     uint64_t bytes_cached;       /**< bytes of freed large blocks kept for reuse (not returned to the OS). */
     uint64_t peak_bytes_in_use;  /**< the most bytes_in_use since the start or sf_memory_reset_peak. */
     uint64_t limit;              /**< the limit set by sf_set_memory_limit; 0: none. */
-    uint64_t cache_budget;       /**< the most bytes_cached may hold: the high-water mark of bytes_in_use
-                                      since the start or sf_memory_release_cached (never reset by
-                                      sf_memory_reset_peak). */
+    uint64_t high_water_bytes_in_use; /**< the most bytes_in_use since the start or
+                                      sf_memory_release_cached (sf_memory_reset_peak leaves it): the
+                                      cache keeps bytes_in_use + bytes_cached within twice this. */
     uint64_t cache_hits;         /**< large allocations served from the cache. */
     uint64_t os_allocations;     /**< large blocks mapped from the OS (cache misses). */
     uint64_t os_releases;        /**< large blocks returned to the OS (over the budget or the limit, or released). */

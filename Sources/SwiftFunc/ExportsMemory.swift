@@ -27,7 +27,7 @@ public func sf_memory_stats(_ out: UnsafeMutableRawPointer?) -> Int32 {
         full.bytes_cached = UInt64(stats.bytesCached)
         full.peak_bytes_in_use = UInt64(stats.peakBytesInUse)
         full.limit = UInt64(stats.limit)
-        full.cache_budget = UInt64(stats.cacheBudget)
+        full.high_water_bytes_in_use = UInt64(stats.highWaterBytesInUse)
         full.cache_hits = UInt64(stats.cacheHits)
         full.os_allocations = UInt64(stats.osAllocations)
         full.os_releases = UInt64(stats.osReleases)

@@ -59,7 +59,7 @@ static void test_stats_arguments(void) {
     CHECK_OK(sf_memory_stats(&old));
     CHECK_EQ(old.struct_size, sizeof(size_t) + 4 * sizeof(uint64_t));
     CHECK(old.limit == 0);
-    CHECK(old.cache_budget == 0xABABABABABABABABull && old.failed_allocations == 0xABABABABABABABABull);
+    CHECK(old.high_water_bytes_in_use == 0xABABABABABABABABull && old.failed_allocations == 0xABABABABABABABABull);
 
     /* A caller with a newer, larger struct: this library fills what it has and says how much. */
     struct {
@@ -83,7 +83,7 @@ static void test_stats_follow_tensors(void) {
     CHECK_OK(sf_memory_release_cached());
     struct sf_memory_stats s0 = stats_now();
     CHECK(s0.bytes_cached == 0);
-    CHECK(s0.cache_budget == s0.bytes_in_use);
+    CHECK(s0.high_water_bytes_in_use == s0.bytes_in_use);
 
     sf_tensor *small = filled(400, 1);
     struct sf_memory_stats s1 = stats_now();
@@ -95,7 +95,7 @@ static void test_stats_follow_tensors(void) {
     CHECK_EQ(s2.bytes_in_use, s1.bytes_in_use + 8 * MIB);
     CHECK_EQ(s2.os_allocations, s1.os_allocations + 1);
     CHECK(s2.peak_bytes_in_use >= s2.bytes_in_use);
-    CHECK_EQ(s2.cache_budget, s2.bytes_in_use);
+    CHECK_EQ(s2.high_water_bytes_in_use, s2.bytes_in_use);
 
     /* Rounded up to classes: 2 MiB steps from 4 MiB, 128 KiB steps from 1 MiB. */
     sf_tensor *odd = filled(8 * MIB + 4, 2);
@@ -117,7 +117,7 @@ static void test_stats_follow_tensors(void) {
     struct sf_memory_stats s5 = stats_now();
     CHECK_EQ(s5.bytes_cached, 0);
     CHECK_EQ(s5.os_releases, s4.os_releases + 3);
-    CHECK_EQ(s5.cache_budget, s5.bytes_in_use);
+    CHECK_EQ(s5.high_water_bytes_in_use, s5.bytes_in_use);
 }
 
 static void test_peak_and_reset(void) {
@@ -130,11 +130,11 @@ static void test_peak_and_reset(void) {
     struct sf_memory_stats s1 = stats_now();
     CHECK_EQ(s1.bytes_in_use, s0.bytes_in_use);
     CHECK(s1.peak_bytes_in_use >= s0.bytes_in_use + 32 * MIB);
-    CHECK(s1.cache_budget >= s0.bytes_in_use + 32 * MIB);
+    CHECK(s1.high_water_bytes_in_use >= s0.bytes_in_use + 32 * MIB);
     CHECK_OK(sf_memory_reset_peak());
     struct sf_memory_stats s2 = stats_now();
     CHECK_EQ(s2.peak_bytes_in_use, s2.bytes_in_use);
-    CHECK_EQ(s2.cache_budget, s1.cache_budget);  /* the peak's reset leaves the cache alone */
+    CHECK_EQ(s2.high_water_bytes_in_use, s1.high_water_bytes_in_use);  /* the peak's reset leaves it */
     CHECK_OK(sf_memory_release_cached());
 }
 
@@ -182,26 +182,36 @@ static void test_reuse_has_no_stale_values(void) {
     CHECK_OK(sf_memory_release_cached());
 }
 
-/* Over the budget (the high-water mark of bytes in use), the oldest cached blocks go to the OS. */
+/* Over the budget (bytes in use + cached within twice the high-water mark of the bytes in use), the
+ * least recently freed blocks go back to the OS. */
 static void test_budget_returns_memory(void) {
     CHECK_OK(sf_memory_release_cached());
     struct sf_memory_stats s0 = stats_now();
+    CHECK(s0.bytes_in_use < 8 * MIB);  /* so that the sizes below pass the budget */
     sf_tensor *a = filled(32 * MIB, 1);
     sf_tensor_release(a);
     struct sf_memory_stats s1 = stats_now();
-    CHECK_EQ(s1.cache_budget, s0.bytes_in_use + 32 * MIB);
+    CHECK_EQ(s1.high_water_bytes_in_use, s0.bytes_in_use + 32 * MIB);
     CHECK_EQ(s1.bytes_cached, 32 * MIB);
 
-    sf_tensor *b = filled(16 * MIB, 1);  /* another class: a miss; a's block stays cached meanwhile */
+    sf_tensor *b = filled(24 * MIB, 1);  /* another class: a miss; within the budget, a's block stays */
+    sf_tensor_release(b);
     struct sf_memory_stats s2 = stats_now();
     CHECK_EQ(s2.os_allocations, s1.os_allocations + 1);
-    CHECK_EQ(s2.bytes_cached, 32 * MIB);
-    sf_tensor_release(b);  /* 48 MiB would be cached, over the 32 MiB budget: a's block goes */
+    CHECK_EQ(s2.bytes_cached, 56 * MIB);
+    CHECK_EQ(s2.os_releases, s1.os_releases);
+
+    sf_tensor *c = filled(16 * MIB, 1);  /* 16 in use + 56 cached > 2 x 32: a's block goes */
     struct sf_memory_stats s3 = stats_now();
     CHECK_EQ(s3.os_releases, s2.os_releases + 1);
-    CHECK_EQ(s3.bytes_cached, 16 * MIB);
-    CHECK(s3.bytes_cached <= s3.cache_budget);
-    CHECK_EQ(s3.bytes_in_use, s0.bytes_in_use);
+    CHECK_EQ(s3.bytes_cached, 24 * MIB);
+    CHECK(s3.bytes_in_use + s3.bytes_cached <= 2 * s3.high_water_bytes_in_use);
+    sf_tensor_release(c);
+    sf_tensor *again = filled(24 * MIB, 0);  /* b's block is still there */
+    CHECK_EQ(stats_now().cache_hits, s3.cache_hits + 1);
+    CHECK(all_equal(again, 0));
+    sf_tensor_release(again);
+    CHECK_EQ(stats_now().bytes_in_use, s0.bytes_in_use);
     CHECK_OK(sf_memory_release_cached());
 }
 
@@ -357,7 +367,7 @@ static void test_threads(void) {
     CHECK_EQ(failures, 0);
     struct sf_memory_stats s1 = stats_now();
     CHECK_EQ(s1.bytes_in_use, s0.bytes_in_use);
-    CHECK(s1.bytes_cached <= s1.cache_budget);
+    CHECK(s1.bytes_in_use + s1.bytes_cached <= 2 * s1.high_water_bytes_in_use);
     CHECK(s1.cache_hits > s0.cache_hits);
     CHECK_OK(sf_memory_release_cached());
 }

@@ -164,7 +164,7 @@ class MemoryStats(ctypes.Structure):
     """struct sf_memory_stats (every field the header has; struct_size says how many were filled)."""
 
     _fields_ = [("struct_size", c_size_t)] + [(name, c_uint64) for name in (
-        "bytes_in_use", "bytes_cached", "peak_bytes_in_use", "limit", "cache_budget", "cache_hits", "os_allocations",
+        "bytes_in_use", "bytes_cached", "peak_bytes_in_use", "limit", "high_water_bytes_in_use", "cache_hits", "os_allocations",
         "os_releases", "failed_allocations")]
 
 

@@ -8,8 +8,8 @@ from ._capi import MemoryStats, lib
 
 def memory_stats():
     """The pool's counters as a dict of ints (the fields of struct sf_memory_stats): bytes_in_use,
-    bytes_cached, peak_bytes_in_use, limit (0: none), cache_budget, cache_hits, os_allocations,
-    os_releases, failed_allocations."""
+    bytes_cached, peak_bytes_in_use, limit (0: none), high_water_bytes_in_use, cache_hits,
+    os_allocations, os_releases, failed_allocations."""
     stats = MemoryStats(struct_size=ctypes.sizeof(MemoryStats))
     lib.sf_memory_stats(ctypes.byref(stats))
     return {name: getattr(stats, name) for name, _ in MemoryStats._fields_[1:]
@@ -32,5 +32,6 @@ def reset_peak_memory_stats():
 
 
 def empty_cache():
-    """Returns every cached block to the OS (and restarts the cache's budget from the bytes in use)."""
+    """Returns every cached block to the OS (and restarts the high-water mark that sets the cache's budget
+    from the bytes in use)."""
     lib.sf_memory_release_cached()
