@@ -12,19 +12,9 @@
 #include <sys/resource.h>
 
 #include "../examples/c/example_util.h"
+#include "bench_mlp.h"
 
 enum { H = 128, C = 10, N = 64, REPS = 15 };
-
-static int mlp_loss(void *ud, sf_tensor *const *in, size_t n_in, sf_tensor **out, size_t n_out) {
-    (void)ud, (void)n_in, (void)n_out;
-    sf_tensor *pre = NULL, *hidden = NULL, *logits = NULL;
-    sf_status s = sf_linear(in[4], in[0], in[1], &pre);
-    if (s == SF_OK) s = sf_relu(pre, &hidden);
-    if (s == SF_OK) s = sf_linear(hidden, in[2], in[3], &logits);
-    if (s == SF_OK) s = sf_cross_entropy(logits, in[5], SF_REDUCTION_MEAN, &out[0]);
-    sf_tensor_release(pre), sf_tensor_release(hidden), sf_tensor_release(logits);
-    return s != SF_OK;
-}
 
 static long minor_faults(void) {
     struct rusage usage;
@@ -40,20 +30,9 @@ static int compare_longs(const void *a, const void *b) {
 /* Per-sample gradients of a d-128-10 MLP: median and best seconds per call, median faults per call. */
 static void per_sample_grads(int64_t d) {
     unsigned rng = 1;
-    const int64_t w1s[] = {H, d}, b1s[] = {H}, w2s[] = {C, H}, b2s[] = {C}, xs[] = {N, d}, ys[] = {N};
-    sf_tensor *w1 = example_random(w1s, 2, 0.05, &rng), *b1 = example_random(b1s, 1, 0.05, &rng);
-    sf_tensor *w2 = example_random(w2s, 2, 0.1, &rng), *b2 = example_random(b2s, 1, 0.1, &rng);
-    sf_tensor *x = example_random(xs, 2, 1.0, &rng), *y = NULL;
-    int64_t labels[N];
-    for (int i = 0; i < N; i++) labels[i] = i % C;
-    SF_CHECK(sf_tensor_from_data(labels, SF_INT64, ys, 1, &y));
+    sf_tensor *in[6], *out[4] = {NULL};
     sf_function *loss = NULL, *grad = NULL, *per_sample = NULL;
-    SF_CHECK(sf_function_new(mlp_loss, NULL, NULL, 6, 1, &loss));
-    const int32_t params[] = {0, 1, 2, 3};
-    SF_CHECK(sf_grad(loss, params, 4, false, &grad));
-    const int64_t in_dims[] = {SF_NOT_MAPPED, SF_NOT_MAPPED, SF_NOT_MAPPED, SF_NOT_MAPPED, 0, 0};
-    SF_CHECK(sf_vmap(grad, in_dims, 6, NULL, 0, 0, SF_RANDOMNESS_ERROR, &per_sample));
-    sf_tensor *in[6] = {w1, b1, w2, b2, x, y}, *out[4] = {NULL};
+    mlp_workload(d, H, C, N, &rng, in, &loss, &grad, &per_sample);
 
     double times[REPS];
     long faults[REPS];
@@ -85,8 +64,7 @@ static void per_sample_grads(int64_t d) {
            (unsigned long long)stats.cache_hits, (unsigned long long)stats.os_allocations,
            (unsigned long long)stats.os_releases);
 #endif
-    sf_tensor *all[] = {w1, b1, w2, b2, x, y};
-    for (size_t i = 0; i < sizeof all / sizeof *all; i++) sf_tensor_release(all[i]);
+    for (int i = 0; i < 6; i++) sf_tensor_release(in[i]);
     sf_function_release(loss), sf_function_release(grad), sf_function_release(per_sample);
 }
 
