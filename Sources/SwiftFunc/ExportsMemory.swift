@@ -23,15 +23,15 @@ public func sf_memory_stats(_ out: UnsafeMutableRawPointer?) -> Int32 {
         }
         let stats = MemoryPool.shared.stats()
         var full = MemoryStatsStruct()
-        full.bytes_in_use = UInt64(stats.bytesInUse)
-        full.bytes_cached = UInt64(stats.bytesCached)
-        full.peak_bytes_in_use = UInt64(stats.peakBytesInUse)
-        full.limit = UInt64(stats.limit)
-        full.high_water_bytes_in_use = UInt64(stats.highWaterBytesInUse)
-        full.cache_hits = UInt64(stats.cacheHits)
-        full.os_allocations = UInt64(stats.osAllocations)
-        full.os_releases = UInt64(stats.osReleases)
-        full.failed_allocations = UInt64(stats.failedAllocations)
+        full.bytes_in_use = UInt64(clamping: stats.bytesInUse)
+        full.bytes_cached = UInt64(clamping: stats.bytesCached)
+        full.peak_bytes_in_use = UInt64(clamping: stats.peakBytesInUse)
+        full.limit = UInt64(clamping: stats.limit)
+        full.high_water_bytes_in_use = UInt64(clamping: stats.highWaterBytesInUse)
+        full.cache_hits = UInt64(clamping: stats.cacheHits)
+        full.os_allocations = UInt64(clamping: stats.osAllocations)
+        full.os_releases = UInt64(clamping: stats.osReleases)
+        full.failed_allocations = UInt64(clamping: stats.failedAllocations)
         // Whole fields that fit in the caller's struct, which may be older (smaller) or newer.
         let filled = Swift.min(callerSize, MemoryLayout<MemoryStatsStruct>.size) / field * field
         full.struct_size = filled
