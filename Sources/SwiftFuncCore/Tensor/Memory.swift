@@ -8,8 +8,8 @@ import Synchronization
 ///
 /// - Small blocks (below `largeBlock`, 1 MiB) come from malloc, 64-byte aligned; malloc recycles them
 ///   well. Their only shared state is an atomic byte count: no lock.
-/// - Large blocks are rounded up to a size class (`blockSize(for:)`: 8 classes per doubling, so at
-///   most 12.5% over the request) and mapped directly with mmap; from `hugeBlock` (4 MiB) on, classes
+/// - Large blocks are rounded up to a size class (`blockSize(for:)`: 8 classes per doubling, at most
+///   2 MiB or 12.5% over the request) and mapped directly with mmap; from `hugeBlock` (4 MiB) on, classes
 ///   are multiples of 2 MiB, blocks are 2 MiB aligned and advised `MADV_HUGEPAGE`, so that a fresh
 ///   block costs a fault per 2 MiB instead of per 4 KiB. A freed large block goes to a cache (under
 ///   a mutex) from which a request of the same class is served without touching the OS: transform
