@@ -12,16 +12,7 @@
 /* ---- 1. per-sample gradients ---- */
 enum { D = 784, H = 128, C = 10, N = 64 };
 
-static int mlp_loss(void *ud, sf_tensor *const *in, size_t n_in, sf_tensor **out, size_t n_out) {
-    (void)ud, (void)n_in, (void)n_out;
-    sf_tensor *pre = NULL, *hidden = NULL, *logits = NULL;
-    sf_status s = sf_linear(in[4], in[0], in[1], &pre);
-    if (s == SF_OK) s = sf_relu(pre, &hidden);
-    if (s == SF_OK) s = sf_linear(hidden, in[2], in[3], &logits);
-    if (s == SF_OK) s = sf_cross_entropy(logits, in[5], SF_REDUCTION_MEAN, &out[0]);
-    sf_tensor_release(pre), sf_tensor_release(hidden), sf_tensor_release(logits);
-    return s != SF_OK;
-}
+#include "bench_mlp.h"
 
 /* The loop of grad as one function, so that both variants are timed the same way. */
 static int loop_of_grad(void *ud, sf_tensor *const *in, size_t n_in, sf_tensor **out, size_t n_out) {
@@ -85,21 +76,11 @@ int main(void) {
     printf("swiftfunc %s transform benchmarks (median of repeated runs)\n", sf_version());
 
     /* 1. */
-    const int64_t w1s[] = {H, D}, b1s[] = {H}, w2s[] = {C, H}, b2s[] = {C}, xs[] = {N, D}, ys[] = {N};
-    sf_tensor *w1 = example_random(w1s, 2, 0.05, &rng), *b1 = example_random(b1s, 1, 0.05, &rng);
-    sf_tensor *w2 = example_random(w2s, 2, 0.1, &rng), *b2 = example_random(b2s, 1, 0.1, &rng);
-    sf_tensor *x = example_random(xs, 2, 1.0, &rng), *y = NULL;
-    int64_t labels[N];
-    for (int i = 0; i < N; i++) labels[i] = i % C;
-    SF_CHECK(sf_tensor_from_data(labels, SF_INT64, ys, 1, &y));
+    sf_tensor *mlp_in[6];
     sf_function *loss = NULL, *grad = NULL, *per_sample = NULL, *loop = NULL;
-    SF_CHECK(sf_function_new(mlp_loss, NULL, NULL, 6, 1, &loss));
-    const int32_t params[] = {0, 1, 2, 3};
-    SF_CHECK(sf_grad(loss, params, 4, false, &grad));
-    const int64_t in_dims[] = {SF_NOT_MAPPED, SF_NOT_MAPPED, SF_NOT_MAPPED, SF_NOT_MAPPED, 0, 0};
-    SF_CHECK(sf_vmap(grad, in_dims, 6, NULL, 0, 0, SF_RANDOMNESS_ERROR, &per_sample));
+    mlp_workload(D, H, C, N, &rng, mlp_in, &loss, &grad, &per_sample);
+    sf_tensor *w1 = mlp_in[0], *b1 = mlp_in[1], *w2 = mlp_in[2], *b2 = mlp_in[3], *x = mlp_in[4], *y = mlp_in[5];
     SF_CHECK(sf_function_new(loop_of_grad, grad, NULL, 6, 4, &loop));
-    sf_tensor *mlp_in[6] = {w1, b1, w2, b2, x, y};
     double t_vmap = example_time_call(per_sample, mlp_in, 6, 4, 20), t_loop = example_time_call(loop, mlp_in, 6, 4, 10);
     printf("per-sample grads, MLP %d-%d-%d, batch %d: vmap(grad) %8.3f ms   loop of grad %8.3f ms   speedup %.1fx\n",
            D, H, C, N, 1e3 * t_vmap, 1e3 * t_loop, t_loop / t_vmap);

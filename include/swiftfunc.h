@@ -162,6 +162,76 @@ sf_status sf_tensor_from_data(const void *data, sf_dtype dtype, const int64_t *s
                               sf_tensor **out);
 
 /* ---------------------------------------------------------------------------------------------
+ * Memory (torch.cuda.memory_stats / set_per_process_memory_fraction / empty_cache, for the CPU)
+ *
+ * The memory of every tensor swiftfunc makes comes from one process-wide pool. Blocks of 1 MiB
+ * and more are rounded up to a size class (8 per doubling; multiples of 2 MiB, 2 MiB aligned and
+ * advised for transparent huge pages from 4 MiB on) and, when freed, kept in a cache that serves
+ * the next request of the same class without asking the OS: repeated transform calls reuse their
+ * large buffers instead of page-faulting them in again. Smaller blocks come from malloc.
+ *
+ * The cache's budget follows what the process uses: the bytes in use plus the bytes cached stay
+ * within twice the high-water mark of the bytes in use (the most that live tensors have held since
+ * the library started or sf_memory_release_cached last ran), checked whenever a large block is
+ * allocated or freed; over it, the least recently freed blocks go back to the OS. An optional
+ * limit (sf_set_memory_limit) bounds the bytes in use plus the bytes cached.
+ *
+ * Byte counts are those of the blocks: a small block counts its request, a large block its size
+ * class (at most 2 MiB, or 12.5% from 16 MiB on, more than the tensor's bytes; the pages past the
+ * request are never touched, so the rounding costs address space, not memory). Memory imported
+ * through DLPack and the library's own bookkeeping are not counted.
+ * ------------------------------------------------------------------------------------------- */
+
+/**
+ * The pool's counters, filled by sf_memory_stats. The struct grows by appending fields: set
+ * struct_size to sizeof(struct sf_memory_stats) (SF_MEMORY_STATS_INIT does) and the library fills
+ * the fields that fit in it and sets struct_size to the bytes it filled, so programs built against
+ * an older or newer header keep working. (The type is `struct sf_memory_stats`, as POSIX's `struct
+ * stat` beside stat(): the function takes the plain name.)
+ */
+struct sf_memory_stats {
+    size_t struct_size;          /**< in: sizeof the caller's struct; out: the bytes filled. */
+    uint64_t bytes_in_use;       /**< bytes of the blocks that live tensors hold. */
+    uint64_t bytes_cached;       /**< bytes of freed large blocks kept for reuse (not returned to the OS). */
+    uint64_t peak_bytes_in_use;  /**< the most bytes_in_use since the start or sf_memory_reset_peak. */
+    uint64_t limit;              /**< the limit set by sf_set_memory_limit; 0: none. */
+    uint64_t high_water_bytes_in_use; /**< the most bytes_in_use since the start or
+                                      sf_memory_release_cached (sf_memory_reset_peak leaves it): the
+                                      cache keeps bytes_in_use + bytes_cached within twice this. */
+    uint64_t cache_hits;         /**< large allocations served from the cache. */
+    uint64_t os_allocations;     /**< large blocks mapped from the OS (cache misses). */
+    uint64_t os_releases;        /**< large blocks returned to the OS (over the budget or the limit, or released). */
+    uint64_t failed_allocations; /**< allocations refused: past the limit, or the OS had no memory. */
+};
+
+/** A struct sf_memory_stats ready for sf_memory_stats (struct_size set, the rest zero). */
+#define SF_MEMORY_STATS_INIT {sizeof(struct sf_memory_stats), 0, 0, 0, 0, 0, 0, 0, 0, 0}
+
+/**
+ * Fills *out (see struct sf_memory_stats). A NULL out, or a struct_size smaller than
+ * sizeof(size_t) + 4 * sizeof(uint64_t) (the first five fields), gives SF_ERR_INVALID_ARGUMENT.
+ */
+sf_status sf_memory_stats(struct sf_memory_stats *out);
+
+/**
+ * Limits the bytes in use plus the bytes cached to `bytes` (0: no limit, the default). An
+ * allocation that would pass the limit first returns cached blocks to the OS; if the bytes in use
+ * alone would still pass it, the call that allocates fails with SF_ERR_OUT_OF_MEMORY naming it, and
+ * leaves nothing behind (no tensor, no memory in use). Lowering the limit returns cached blocks as
+ * far as needed at once; tensors already alive are not affected. Always SF_OK.
+ */
+sf_status sf_set_memory_limit(uint64_t bytes);
+
+/** Restarts peak_bytes_in_use from the bytes now in use. Always SF_OK. */
+sf_status sf_memory_reset_peak(void);
+
+/**
+ * Returns every cached block to the OS (torch's empty_cache) and restarts the cache's budget from
+ * the bytes now in use. Tensors alive are not affected. Always SF_OK.
+ */
+sf_status sf_memory_release_cached(void);
+
+/* ---------------------------------------------------------------------------------------------
  * DLPack exchange (zero-copy in both directions)
  * ------------------------------------------------------------------------------------------- */
 

@@ -15,6 +15,7 @@ from ._capi import lib as _lib
 from ._errors import (CallbackError, DeviceError, DTypeError, Error, InternalError, InvalidArgumentError,
                       OutOfMemoryError, ShapeError, TransformError, UnsupportedError)
 from ._device import device
+from ._memory import empty_cache, memory_stats, reset_peak_memory_stats, set_memory_limit
 from ._tensor import Tensor, dtype, float32, float64, int32, int64
 from ._tensor import bool_ as _bool
 from ._ops import (abs, absolute, add, all, allclose, amax, amin, any, arange, arctan2, argmax, argmin, as_tensor,

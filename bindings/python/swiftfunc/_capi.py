@@ -160,6 +160,14 @@ class CustomFunctionDesc(ctypes.Structure):
         ("batch_list", CUSTOM_BATCH_LIST_CALLBACK),
     ]
 
+class MemoryStats(ctypes.Structure):
+    """struct sf_memory_stats (every field the header has; struct_size says how many were filled)."""
+
+    _fields_ = [("struct_size", c_size_t)] + [(name, c_uint64) for name in (
+        "bytes_in_use", "bytes_cached", "peak_bytes_in_use", "limit", "high_water_bytes_in_use", "cache_hits", "os_allocations",
+        "os_releases", "failed_allocations")]
+
+
 _UNARY = ["neg", "exp", "log", "log1p", "expm1", "sin", "cos", "tan", "tanh", "sigmoid", "sqrt", "rsqrt", "abs",
           "sign", "relu", "floor", "ceil", "round", "silu"]
 _BINARY = ["add", "sub", "mul", "div", "pow", "maximum", "minimum", "atan2", "lt", "le", "gt", "ge", "eq", "ne"]
@@ -185,6 +193,11 @@ _DECLARATIONS = [
     ("sf_tensor_numel", status, [tensor, POINTER(c_int64)]),
     ("sf_tensor_copy_to", status, [tensor, c_void_p, c_size_t]),
     ("sf_tensor_from_data", status, [c_void_p, dtype, int64_array, c_size_t, tensor_out]),
+    # Memory
+    ("sf_memory_stats", status, [POINTER(MemoryStats)]),  # struct sf_memory_stats *out
+    ("sf_set_memory_limit", status, [c_uint64]),
+    ("sf_memory_reset_peak", status, []),
+    ("sf_memory_release_cached", status, []),
     # DLPack
     ("sf_from_dlpack", status, [c_void_p, tensor_out]),            # DLManagedTensor *managed
     ("sf_from_dlpack_versioned", status, [c_void_p, tensor_out]),  # struct DLManagedTensorVersioned *managed
