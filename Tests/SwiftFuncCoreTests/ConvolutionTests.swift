@@ -140,3 +140,102 @@ final class ConvolutionTests: XCTestCase {
         try assertValues(unbatched, Ops.doubles(batched), shape: [3, 3, 3], dtype: .float64)
     }
 }
+
+/// The GEMM kernel's paths: chunks of images (staged products, a last chunk of one image written in
+/// place), both packing layouts, padding written by the packing, threads.
+extension ConvolutionTests {
+    /// Runs `body` with the kernel's chunk budget, thread grain and thread count set.
+    func withKernelSettings<R>(chunkBytes: Int? = nil, threadGrain: Int? = nil, threads: Int? = nil,
+                               _ body: () throws -> R) rethrows -> R {
+        let saved = (Convolution.chunkBytes, Convolution.threadGrain, Parallel.threadCount)
+        defer { (Convolution.chunkBytes, Convolution.threadGrain, Parallel.threadCount) = saved }
+        if let chunkBytes { Convolution.chunkBytes = chunkBytes }
+        if let threadGrain { Convolution.threadGrain = threadGrain }
+        if let threads { Parallel.threadCount = threads }
+        return try body()
+    }
+
+    /// Bytes the kernel packs per image of `item` in `dtype`.
+    func packedBytes(_ item: Case, _ dtype: DType) -> Int {
+        let oh = (item.x[2] + 2 * item.padding.0 - item.dilation.0 * (item.w[2] - 1) - 1) / item.stride.0 + 1
+        let ow = (item.x[3] + 2 * item.padding.1 - item.dilation.1 * (item.w[3] - 1) - 1) / item.stride.1 + 1
+        return item.w[1] * item.w[2] * item.w[3] * oh * ow * dtype.itemSize
+    }
+
+    var kernelCases: [Case] {
+        [
+            // Packed by columns (kernel rows shorter than output rows), groups, odd strides and padding.
+            Case(x: [5, 4, 7, 6], w: [6, 2, 3, 2], stride: (2, 1), padding: (1, 2), dilation: (1, 2), groups: 2),
+            // Packed by rows (kernel rows longer than output rows), as the per-sample weight gradient.
+            Case(x: [7, 3, 9, 8], w: [4, 3, 5, 6]),
+            Case(x: [5, 2, 6, 5], w: [4, 1, 3, 4], stride: (2, 3), padding: (2, 3), dilation: (2, 1), groups: 2),
+            // Many groups of one channel with a large kernel and a 3x3 output.
+            Case(x: [4, 6, 9, 8], w: [12, 1, 7, 6], groups: 6),
+            // Padding beyond the kernel's reach: whole rows and columns of taps are padding.
+            Case(x: [3, 2, 5, 4], w: [3, 2, 2, 2], stride: (2, 2), padding: (3, 3)),
+            // 1x1: packed when several images make a chunk, read in place when one does.
+            Case(x: [5, 4, 3, 5], w: [6, 2, 1, 1], groups: 2),
+            // A batch of one.
+            Case(x: [1, 3, 6, 7], w: [2, 3, 3, 3], stride: (1, 2), padding: (1, 1)),
+        ]
+    }
+
+    func checkAgainstNaive(_ item: Case, _ dtype: DType, _ layout: Layout, rng: inout TestRandom, _ message: String) throws {
+        let xv = randomValues(item.x, dtype: dtype, rng: &rng), wv = randomValues(item.w, dtype: dtype, rng: &rng)
+        let x = try makeTensor(xv, shape: item.x, dtype: dtype, layout: layout)
+        let w = try makeTensor(wv, shape: item.w, dtype: dtype, layout: layout)
+        let expected = naiveConv2d(xv, item.x, wv, item.w, stride: item.stride, padding: item.padding,
+                                   dilation: item.dilation, groups: item.groups)
+        let y = try Ops.conv2d(x, w, stride: [item.stride.0, item.stride.1], padding: [item.padding.0, item.padding.1],
+                               dilation: [item.dilation.0, item.dilation.1], groups: item.groups)
+        try assertValues(y, expected.values, shape: expected.shape, dtype: dtype,
+                         tolerance: dtype == .float32 ? 1e-4 : 1e-12, message)
+    }
+
+    /// Chunks of 1, 2 and 3 images (so that chunks do not divide batches of 5 and 7), every layout
+    /// of both operands, float32 and float64.
+    func testChunkedKernelMatchesNaive() throws {
+        var rng = TestRandom(seed: 13)
+        for item in kernelCases {
+            for dtype in [DType.float32, .float64] {
+                for images in [1, 2, 3] {
+                    try withKernelSettings(chunkBytes: images * packedBytes(item, dtype)) {
+                        for layout in Layout.allCases {
+                            try checkAgainstNaive(item, dtype, layout, rng: &rng, "\(item) \(dtype) \(layout) chunks of \(images)")
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Packing and unstaging split across threads (a grain of one element, four threads) give the
+    /// same bits as one thread, on every run.
+    func testThreadedKernelIsBitwiseIdentical() throws {
+        var rng = TestRandom(seed: 14)
+        for item in kernelCases + [Case(x: [6, 8, 12, 11], w: [10, 4, 3, 3], padding: (1, 1), groups: 2)] {
+            for dtype in [DType.float32, .float64] {
+                let x = try makeTensor(randomValues(item.x, dtype: dtype, rng: &rng), shape: item.x, dtype: dtype, layout: .strided)
+                let w = try makeTensor(randomValues(item.w, dtype: dtype, rng: &rng), shape: item.w, dtype: dtype)
+                let run = {
+                    try Ops.doubles(Ops.conv2d(x, w, stride: [item.stride.0, item.stride.1], padding: [item.padding.0, item.padding.1],
+                                               dilation: [item.dilation.0, item.dilation.1], groups: item.groups))
+                }
+                let chunk = 2 * packedBytes(item, dtype)
+                let serial = try withKernelSettings(chunkBytes: chunk, threads: 1) { try run() }
+                for _ in 0..<3 {
+                    let threaded = try withKernelSettings(chunkBytes: chunk, threadGrain: 1, threads: 4) { try run() }
+                    XCTAssertEqual(threaded, serial, "\(item) \(dtype)")
+                }
+                try withKernelSettings(threadGrain: 1, threads: 3) {
+                    try checkAgainstNaive(item, dtype, .transposed, rng: &rng, "\(item) \(dtype) threaded")
+                }
+            }
+        }
+    }
+
+    /// Zero-size batches and outputs under chunking.
+    func testChunkedKernelZeroSizes() throws {
+        try withKernelSettings(chunkBytes: 1, threadGrain: 1, threads: 2) { try testZeroSizes() }
+    }
+}

@@ -60,16 +60,22 @@ enum Convolution {
         order == Array(order.indices) ? value : try emit(.permute, [value], .permutation(order))
     }
 
-    /// Zero padding (negative values crop) of the two spatial dims of an NCHW tensor.
-    static func padSpatial(_ value: Value, before: [Int], after: [Int]) throws -> Value {
-        if before.allSatisfy({ $0 == 0 }) && after.allSatisfy({ $0 == 0 }) { return value }
-        return try emit(.pad, [value], .pad(before: [0, 0] + before, after: [0, 0] + after, value: 0))
+    /// Rows start[0]..<start[0] + size[0] and columns start[1]..<start[1] + size[1] of an NCHW
+    /// tensor (a view).
+    static func cropSpatial(_ value: Value, start: [Int], size: [Int]) throws -> Value {
+        var result = value
+        for axis in 0..<2 where start[axis] != 0 || result.shape[2 + axis] != size[axis] {
+            result = try emit(.slice, [result], .slice(dim: 2 + axis, start: start[axis], count: size[axis], step: 1))
+        }
+        return result
     }
 
     /// The input cotangent (a transposed convolution) as a stride-1 conv2d: the cotangent with
-    /// stride - 1 zeros between its elements, padded by dilation * (kernel - 1) - padding (negative
-    /// crops) plus, at the end, the rows the forward pass never reached (which get zero), against
-    /// the flipped kernel with its in/out channels swapped within each group.
+    /// stride - 1 zeros after each of its elements, against the flipped kernel with its in/out
+    /// channels swapped within each group, padded by dilation * (kernel - 1) - padding inside the
+    /// kernel (when that is negative, the cotangent's first rows are cropped instead: a view).
+    /// Input rows the forward pass never reached come out as zeros, and the rows past the input
+    /// size are cropped (a view).
     static func inputCotangent(_ cotangent: Value, inputShape: [Int], weight: Value, _ p: ConvParams) throws -> Value {
         let (n, o) = (cotangent.shape[0], cotangent.shape[1])
         let outSize = [cotangent.shape[2], cotangent.shape[3]]
@@ -80,33 +86,33 @@ enum Convolution {
         var spread = cotangent
         if p.stride != [1, 1] {
             // [N, O, OH, 1, OW, 1] padded to [N, O, OH, s0, OW, s1]: each element followed by
-            // stride - 1 zeros (stride - 1 too many at the end, cropped below).
+            // stride - 1 zeros.
             spread = try reshape(spread, [n, o, outSize[0], 1, outSize[1], 1])
             spread = try emit(.pad, [spread], .pad(before: [0, 0, 0, 0, 0, 0],
                                                   after: [0, 0, 0, p.stride[0] - 1, 0, p.stride[1] - 1], value: 0))
             spread = try reshape(spread, [n, o, outSize[0] * p.stride[0], outSize[1] * p.stride[1]])
         }
-        var before = [0, 0], after = [0, 0]
+        // Input row r sums spread rows r - before + dilation * k: `before` zeros (or a crop) in
+        // front; the padding after is as large, which leaves at least the input's rows.
+        var padding = [0, 0], crop = [0, 0]
         for axis in 0..<2 {
-            let size = inputShape[2 + axis], reach = p.dilation[axis] * (kernel[axis] - 1)
-            // Input rows past the last window: (size + 2 padding - reach - 1) mod stride of them.
-            let unused = (size + 2 * p.padding[axis] - reach - 1) % p.stride[axis]
-            before[axis] = reach - p.padding[axis]
-            after[axis] = reach - p.padding[axis] + unused - (p.stride[axis] - 1)
+            let before = p.dilation[axis] * (kernel[axis] - 1) - p.padding[axis]
+            (padding[axis], crop[axis]) = (Swift.max(0, before), Swift.max(0, -before))
         }
-        spread = try padSpatial(spread, before: before, after: after)
+        spread = try cropSpatial(spread, start: crop, size: [spread.shape[2] - crop[0], spread.shape[3] - crop[1]])
         // [O, C/g, KH, KW] -> [g, O/g, C/g, KH, KW] -> [g, C/g, O/g, KH, KW] -> [C, O/g, KH, KW], flipped.
         let g = p.groups, cg = weight.shape[1]
         let grouped = try reshape(weight, [g, o / g, cg, kernel[0], kernel[1]])
         let swapped = try reshape(permute(grouped, [0, 2, 1, 3, 4]), [g * cg, o / g, kernel[0], kernel[1]])
         let flipped = try emit(.flip, [swapped], .dims([2, 3]))
-        let params = ConvParams(stride: [1, 1], padding: [0, 0], dilation: p.dilation, groups: g)
-        return try emit(.conv2d, [spread, flipped], params.params)
+        let params = ConvParams(stride: [1, 1], padding: padding, dilation: p.dilation, groups: g)
+        let result = try emit(.conv2d, [spread, flipped], params.params)
+        return try cropSpatial(result, start: [0, 0], size: [inputShape[2], inputShape[3]])
     }
 
     /// The weight cotangent as a conv2d of the input (batch and channels exchanged, the groups
     /// moved into the channels) with the cotangent as the kernel, stride and dilation exchanged,
-    /// cropped to the kernel size.
+    /// cropped to the kernel size (a view).
     static func weightCotangent(_ cotangent: Value, input: Value, weightShape: [Int], _ p: ConvParams) throws -> Value {
         let n = input.shape[0]
         let (o, cg) = (weightShape[0], weightShape[1])
@@ -122,9 +128,8 @@ enum Convolution {
         let ctGrouped = try reshape(cotangent, [n, g, o / g, outSize[0], outSize[1]])
         let kernel = try reshape(permute(ctGrouped, [1, 2, 0, 3, 4]), [o, n, outSize[0], outSize[1]])
         let params = ConvParams(stride: p.dilation, padding: p.padding, dilation: p.stride, groups: g)
-        var result = try emit(.conv2d, [images, kernel], params.params)  // [C/g, O, KH', KW'], KH' >= KH
-        result = try padSpatial(result, before: [0, 0], after: [weightShape[2] - result.shape[2], weightShape[3] - result.shape[3]])
-        return try permute(result, [1, 0, 2, 3])
+        let result = try emit(.conv2d, [images, kernel], params.params)  // [C/g, O, KH', KW'], KH' >= KH
+        return try permute(cropSpatial(result, start: [0, 0], size: [weightShape[2], weightShape[3]]), [1, 0, 2, 3])
     }
 
     /// vmap of conv2d with one conv2d: a batched input folds into N, a batched weight into the
@@ -252,12 +257,39 @@ enum Convolution {
         return result
     }
 
+    // MARK: Kernel
+
+    /// Bytes of packed receptive fields one chunk of images may take (the product staged for the
+    /// chunk is smaller): a chunk is multiplied in one GEMM, so images with small output planes
+    /// (the per-sample weight gradient's 3x3 ones) still make one large product, while the packed
+    /// matrix stays near the size of the L2 cache.
+    nonisolated(unsafe) static var chunkBytes = 1 << 20
+    /// Elements each thread packs or copies at least: smaller convs stay on the calling thread.
+    nonisolated(unsafe) static var threadGrain = 1 << 14
+
+    /// The input as the kernel reads it: element [n, c, h, w] at base + n*sN + c*sC + h*sH + w*sW.
+    struct Images<T> {
+        var base: UnsafeMutablePointer<T>
+        var sN: Int, sC: Int, sH: Int, sW: Int
+
+        init(_ x: Tensor) {
+            base = x.elements(as: T.self)
+            (sN, sC, sH, sW) = (x.strides[0], x.strides[1], x.strides[2], x.strides[3])
+        }
+    }
+
+    /// conv2d by GEMM. For each chunk of images and each group, the chunk's receptive fields are
+    /// packed into one matrix (zeros for taps in the padding: padding costs no copy of the input),
+    /// which one GEMM multiplies by the group's filters [O/g, C/g*KH*KW]; the product
+    /// [O/g, chunk*OH*OW] is then copied into the images' output planes (a chunk of one image is
+    /// written in place). Packing and copying are split across `Parallel`'s threads; the GEMMs run on
+    /// the calling thread, threaded by OpenBLAS itself. Every element is computed by one GEMM whatever
+    /// the thread count, so results are the same from run to run.
     static func conv2dKernel<T: GEMMScalar>(_: T.Type, _ x: Tensor, _ weight: Tensor, _ g: Geometry) throws -> Tensor {
         let op = "conv2d"
         let result = try Tensor(uninitialized: g.type, op: op)
         guard result.count > 0 else { return result }
         let groupChannels = g.channels / g.groups, groupOut = g.outChannels / g.groups
-        // GEMM per (image, group): out[Og, P] = W[Og, Kc] · cols[Kc, P].
         let kc = groupChannels &* g.kernelHeight &* g.kernelWidth  // <= weight.count: no overflow
         let p = g.outHeight &* g.outWidth                           // <= result.count
         if kc == 0 {
@@ -266,62 +298,218 @@ enum Convolution {
         guard kc <= Int(Int32.max), p <= Int(Int32.max), groupOut <= Int(Int32.max) else {
             throw SwiftFuncError.unsupported(op, "the im2col matrix [\(kc), \(p)] exceeds the BLAS backend's 32-bit sizes")
         }
-        let w = try weight.contiguous(op: op)
-        let pw = w.elements(as: T.self), out = result.elements(as: T.self)
-        let px = x.elements(as: T.self)
-        let (sN, sC, sH, sW) = (x.strides[0], x.strides[1], x.strides[2], x.strides[3])
+        let filters = try filterMatrix(weight, columns: kc, op: op)
+        let pw = filters.tensor.elements(as: T.self), filterStride = filters.tensor.strides[0]
+        let images = Images<T>(x)
+        let out = result.elements(as: T.self)
 
-        // A 1x1 kernel with unit stride and no padding reads the input plane directly: cols is x.
-        let direct = g.kernelHeight == 1 && g.kernelWidth == 1 && g.stride == (1, 1) && g.padding == (0, 0)
-            && sW == 1 && sH == g.width && (groupChannels == 1 || sC == p)
-        let columns = direct ? nil : try Tensor(uninitialized: TensorType(shape: [kc, p], dtype: T.dtype), op: op)
-        let cols = columns?.elements(as: T.self)
+        // Images per chunk: as many as fit chunkBytes (at least one), with chunk * p within blasint.
+        let (perImage, overflow) = kc.multipliedReportingOverflow(by: p &* T.dtype.itemSize)
+        let chunk = overflow ? 1 : Swift.max(1, Swift.min(g.batch, chunkBytes / perImage, Int(Int32.max) / p))
 
-        for n in 0..<g.batch {
-            for group in 0..<g.groups {
-                let firstChannel = group &* groupChannels
-                let input = px + (n &* sN &+ firstChannel &* sC)
-                let matrix: UnsafePointer<T>
-                if let cols {
-                    im2col(input, channelStride: sC, rowStride: sH, colStride: sW, channels: groupChannels, g, into: cols)
-                    matrix = UnsafePointer(cols)
-                } else {
-                    matrix = UnsafePointer(input)
+        // A 1x1 kernel with unit stride and no padding reads a one-image chunk straight from the
+        // input when each group's channels form a BLAS matrix [C/g, H*W].
+        if chunk == 1, g.kernelHeight == 1, g.kernelWidth == 1, g.stride == (1, 1), g.padding == (0, 0),
+           runStride([g.height, g.width], [images.sH, images.sW]) == 1,
+           groupChannels == 1 || (images.sC >= p && images.sC <= Int(Int32.max)) {
+            let ldb = groupChannels == 1 ? p : images.sC
+            for n in 0..<g.batch {
+                for group in 0..<g.groups {
+                    T.gemm(transA: filters.transposed, transB: false, m: groupOut, n: p, k: kc,
+                           a: pw + group &* groupOut &* filterStride, lda: filters.ld,
+                           b: images.base + (n &* images.sN &+ group &* groupChannels &* images.sC), ldb: ldb,
+                           c: out + (n &* g.outChannels &+ group &* groupOut) &* p, ldc: p)
                 }
-                T.gemm(transA: false, transB: false, m: groupOut, n: p, k: kc,
-                       a: pw + group &* groupOut &* kc, lda: kc, b: matrix, ldb: p,
-                       c: out + (n &* g.outChannels &+ group &* groupOut) &* p, ldc: p)
+            }
+            return result
+        }
+
+        // Packed as [(n, oh, ow), (c, i, j)] when kernel rows are longer than output rows (the
+        // contiguous runs copied are then the kernel's), else as [(c, i, j), (n, oh, ow)].
+        let byRows = g.kernelWidth > g.outWidth
+        let packed = try Tensor(uninitialized: TensorType(shape: [chunk, p, kc], dtype: T.dtype), op: op)
+        let staged = chunk > 1 ? try Tensor(uninitialized: TensorType(shape: [groupOut, chunk, p], dtype: T.dtype), op: op) : nil
+        let pb = packed.elements(as: T.self)
+        for first in stride(from: 0, to: g.batch, by: chunk) {
+            let count = Swift.min(chunk, g.batch - first)
+            let columns = count &* p
+            for group in 0..<g.groups {
+                let source = images.base + (first &* images.sN &+ group &* groupChannels &* images.sC)
+                if byRows {
+                    packRows(source, images, count: count, channels: groupChannels, g, into: pb)
+                } else {
+                    packColumns(source, images, count: count, channels: groupChannels, g, into: pb)
+                }
+                let target = out + (first &* g.outChannels &+ group &* groupOut) &* p
+                let product = count == 1 ? target : staged!.elements(as: T.self)
+                T.gemm(transA: filters.transposed, transB: byRows, m: groupOut, n: columns, k: kc,
+                       a: pw + group &* groupOut &* filterStride, lda: filters.ld,
+                       b: pb, ldb: byRows ? kc : columns,
+                       c: product, ldc: count == 1 ? p : columns)
+                if count > 1 {
+                    unstage(product, rows: groupOut, count: count, plane: p, into: target, imageStride: g.outChannels &* p)
+                }
             }
         }
         return result
     }
 
-    /// Fills cols[(c, i, j), (oh, ow)] = x[c, oh*stride - pad + i*dilation, ow*stride - pad + j*dilation]
-    /// (0 outside the input) for one image and group, reading x through its strides.
-    static func im2col<T: Element>(_ x: UnsafeMutablePointer<T>, channelStride: Int, rowStride: Int, colStride: Int,
-                                   channels: Int, _ g: Geometry, into cols: UnsafeMutablePointer<T>) {
-        let zero = T(fromDouble: 0)
-        var row = cols
-        for c in 0..<channels {
-            let plane = x + c &* channelStride
-            for i in 0..<g.kernelHeight {
-                for j in 0..<g.kernelWidth {
-                    let dw = j &* g.dilation.1 &- g.padding.1
+    /// The weight [O, C/g, KH, KW] as a BLAS matrix [O, C/g*KH*KW] (row i at row i * strides[0]):
+    /// the weight itself when its strides allow, else a contiguous copy.
+    static func filterMatrix(_ weight: Tensor, columns: Int, op: String) throws -> (tensor: Tensor, transposed: Bool, ld: Int) {
+        if let run = runStride(weight.shape.dropFirst(), weight.strides.dropFirst()),
+           let form = Contraction.MatrixOperand.blasForm(rows: weight.shape[0], cols: columns,
+                                                         rowStride: weight.strides[0], colStride: run) {
+            return (weight, form.transposed, form.ld)
+        }
+        return (try weight.contiguous(op: op), false, columns)
+    }
+
+    /// The step between consecutive elements of `shape`'s dims read in row-major order when they
+    /// form one evenly strided run (dims of size 1 do not count; 1 if no other is left), else nil.
+    static func runStride(_ shape: ArraySlice<Int>, _ strides: ArraySlice<Int>) -> Int? {
+        var step = 1, next: Int?
+        for d in shape.indices.reversed() where shape[d] != 1 {
+            if let expected = next {
+                guard strides[d] == expected else { return nil }
+            } else {
+                step = strides[d]
+            }
+            next = strides[d] &* shape[d]
+        }
+        return step
+    }
+
+    /// Packs [(c, i, j), (n, oh, ow)] for `count` images of `channels` channels from `source`:
+    /// row (c, i, j) holds x[n, c, oh*stride - pad + i*dilation, ow*stride - pad + j*dilation]
+    /// (0 outside the input). Rows are split across threads.
+    static func packColumns<T: Element>(_ source: UnsafeMutablePointer<T>, _ x: Images<T>, count: Int, channels: Int,
+                                        _ g: Geometry, into packed: UnsafeMutablePointer<T>) {
+        let kernelSize = g.kernelHeight &* g.kernelWidth, plane = g.outHeight &* g.outWidth
+        let rowLength = count &* plane
+        Parallel.forEach(channels &* kernelSize, grain: threadGrain / rowLength + 1) { rows in
+            for row in rows {
+                let c = row / kernelSize, i = (row % kernelSize) / g.kernelWidth, j = row % g.kernelWidth
+                let taps = Taps(first: j &* g.dilation.1 &- g.padding.1, step: g.stride.1, count: g.outWidth, limit: g.width)
+                var target = packed + row &* rowLength
+                for n in 0..<count {
+                    let channel = source + (n &* x.sN &+ c &* x.sC)
                     for oh in 0..<g.outHeight {
                         let h = oh &* g.stride.0 &- g.padding.0 &+ i &* g.dilation.0
-                        let target = row + oh &* g.outWidth
-                        guard h >= 0 && h < g.height else {
-                            target.update(repeating: zero, count: g.outWidth)
-                            continue
+                        if h >= 0 && h < g.height {
+                            gatherRun(channel + h &* x.sH, elementStride: x.sW, taps, into: target)
+                        } else {
+                            fillZeros(target, count: g.outWidth)
                         }
-                        let line = plane + h &* rowStride
-                        for ow in 0..<g.outWidth {
-                            let w = ow &* g.stride.1 &+ dw
-                            target[ow] = w >= 0 && w < g.width ? line[w &* colStride] : zero
+                        target += g.outWidth
+                    }
+                }
+            }
+        }
+    }
+
+    /// Packs [(n, oh, ow), (c, i, j)]: the transpose of `packColumns`' matrix, whose contiguous
+    /// runs are kernel rows. Output rows (n, oh) are split across threads.
+    static func packRows<T: Element>(_ source: UnsafeMutablePointer<T>, _ x: Images<T>, count: Int, channels: Int,
+                                     _ g: Geometry, into packed: UnsafeMutablePointer<T>) {
+        let kc = channels &* g.kernelHeight &* g.kernelWidth
+        let lineLength = g.outWidth &* kc
+        Parallel.forEach(count &* g.outHeight, grain: threadGrain / lineLength + 1) { lines in
+            for line in lines {
+                let n = line / g.outHeight, oh = line % g.outHeight
+                let image = source + n &* x.sN
+                var target = packed + line &* lineLength
+                for ow in 0..<g.outWidth {
+                    let taps = Taps(first: ow &* g.stride.1 &- g.padding.1, step: g.dilation.1, count: g.kernelWidth, limit: g.width)
+                    for c in 0..<channels {
+                        let channel = image + c &* x.sC
+                        for i in 0..<g.kernelHeight {
+                            let h = oh &* g.stride.0 &- g.padding.0 &+ i &* g.dilation.0
+                            if h >= 0 && h < g.height {
+                                gatherRun(channel + h &* x.sH, elementStride: x.sW, taps, into: target)
+                            } else {
+                                fillZeros(target, count: g.kernelWidth)
+                            }
+                            target += g.kernelWidth
                         }
                     }
-                    row += g.outHeight &* g.outWidth
                 }
+            }
+        }
+    }
+
+    /// The taps k in 0..<count of a run whose positions first + k*step lie in 0..<limit: one range
+    /// `inside` (empty at `count` when none does).
+    struct Taps {
+        var first: Int, step: Int, count: Int, inside: Range<Int>
+
+        init(first: Int, step: Int, count: Int, limit: Int) {
+            var low = first >= 0 ? 0 : (step &- 1 &- first) / step
+            let high = first >= limit ? 0 : (limit &- 1 &- first) / step &+ 1
+            low = Swift.min(low, count)
+            (self.first, self.step, self.count) = (first, step, count)
+            inside = low..<Swift.max(low, Swift.min(high, count))
+        }
+    }
+
+    /// target[k] = line[(first + k*step) * elementStride] for k in taps.inside, 0 for the other
+    /// k in 0..<count: the in-bounds taps are one run, copied without per-element checks.
+    @inline(__always)
+    static func gatherRun<T: Element>(_ line: UnsafeMutablePointer<T>, elementStride: Int, _ taps: Taps,
+                                      into target: UnsafeMutablePointer<T>) {
+        let (low, high) = (taps.inside.lowerBound, taps.inside.upperBound)
+        if low > 0 { fillZeros(target, count: low) }
+        let start = line + (taps.first &+ low &* taps.step) &* elementStride
+        let readStride = taps.step &* elementStride
+        if readStride == 1 {
+            copyRun(from: start, to: target + low, count: high &- low)
+        } else {
+            for k in 0..<(high &- low) { target[low &+ k] = start[k &* readStride] }
+        }
+        if high < taps.count { fillZeros(target + high, count: taps.count &- high) }
+    }
+
+    /// Copies `count` elements inline: the runs packed are a few dozen elements long, shorter than
+    /// what a call to memmove pays for.
+    @inline(__always)
+    static func copyRun<T>(from source: UnsafePointer<T>, to target: UnsafeMutablePointer<T>, count: Int) {
+        let bytes = count &* MemoryLayout<T>.stride
+        let from = UnsafeRawPointer(source), to = UnsafeMutableRawPointer(target)
+        var offset = 0
+        while offset &+ 32 <= bytes {
+            to.storeBytes(of: from.loadUnaligned(fromByteOffset: offset, as: SIMD8<UInt32>.self), toByteOffset: offset, as: SIMD8<UInt32>.self)
+            offset &+= 32
+        }
+        while offset < bytes {  // element sizes are multiples of 4 bytes
+            to.storeBytes(of: from.loadUnaligned(fromByteOffset: offset, as: UInt32.self), toByteOffset: offset, as: UInt32.self)
+            offset &+= 4
+        }
+    }
+
+    /// Writes `count` zeros inline (all-zero bits are 0 for float32 and float64).
+    @inline(__always)
+    static func fillZeros<T>(_ target: UnsafeMutablePointer<T>, count: Int) {
+        let bytes = count &* MemoryLayout<T>.stride
+        let to = UnsafeMutableRawPointer(target)
+        var offset = 0
+        while offset &+ 32 <= bytes {
+            to.storeBytes(of: SIMD8<UInt32>(), toByteOffset: offset, as: SIMD8<UInt32>.self)
+            offset &+= 32
+        }
+        while offset < bytes {
+            to.storeBytes(of: UInt32(0), toByteOffset: offset, as: UInt32.self)
+            offset &+= 4
+        }
+    }
+
+    /// Copies a chunk's product [rows, count * plane] into the output planes of its images
+    /// (image n's row r at target + n * imageStride + r * plane), rows split across threads.
+    static func unstage<T: Element>(_ product: UnsafeMutablePointer<T>, rows: Int, count: Int, plane: Int,
+                                    into target: UnsafeMutablePointer<T>, imageStride: Int) {
+        Parallel.forEach(rows &* count, grain: threadGrain / plane + 1) { runs in
+            for run in runs {
+                let r = run / count, n = run % count
+                (target + (n &* imageStride &+ r &* plane)).update(from: product + run &* plane, count: plane)
             }
         }
     }
