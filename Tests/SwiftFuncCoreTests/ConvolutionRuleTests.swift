@@ -133,10 +133,10 @@ final class ConvolutionRuleTests: XCTestCase {
     func testConv2dBatchingEmptyBatch() throws {
         let x = try Ops.tensor([], shape: [0, 2, 3, 4, 4]), w = try Ops.tensor([], shape: [0, 5, 3, 3, 3])
         let params = Convolution.ConvParams(stride: [1, 1], padding: [1, 1], dilation: [1, 1], groups: 1)
-        let (result, dim) = try Convolution.conv2dBatch(x, 0, w, 0, batchSize: 0, params)
+        let (result, dim) = try Convolution.convBatch(.conv2d, x, 0, w, 0, batchSize: 0, params)
         XCTAssertEqual(result.shape, [0, 2, 5, 4, 4])
         XCTAssertEqual(dim, 0)
-        let (onlyW, wDim) = try Convolution.conv2dBatch(try Ops.tensor([], shape: [0, 3, 4, 4]), nil, w, 0, batchSize: 0, params)
+        let (onlyW, wDim) = try Convolution.convBatch(.conv2d, try Ops.tensor([], shape: [0, 3, 4, 4]), nil, w, 0, batchSize: 0, params)
         XCTAssertEqual(onlyW.shape, [0, 0, 5, 4, 4])
         XCTAssertEqual(wDim, 1)
     }
@@ -187,6 +187,40 @@ extension ConvolutionRuleTests {
         let x4 = try Ops.tensor([Double](repeating: 1, count: 2 * 2 * 16), shape: [2, 1, 2, 4, 4])
         assertThrows(.shape, "do not match for groups = 1") {
             try Transforms.vmap(f, inDims: [0, nil], outDims: [0])([x4, w])
+        }
+    }
+}
+
+/// conv_transpose2d's own rules (it is conv2d's input cotangent, so conv2d's second derivatives
+/// and batched input cotangents go through them too).
+extension ConvolutionRuleTests {
+    func transposeCheck(_ item: ConvolutionTests.TransposeCase, rng: inout TestRandom) throws -> RuleCheck {
+        RuleCheck(name: "conv_transpose2d \(item)", body: { try emit(.convTranspose2d, $0, item.params) },
+                  inputs: [try randomTensor(item.x, rng: &rng), try randomTensor(item.w, rng: &rng)])
+    }
+
+    func testConvTranspose2dDerivativesAndBatching() throws {
+        var rng = TestRandom(seed: 26)
+        for item in ConvolutionTests.transposeCases {
+            let check = try transposeCheck(item, rng: &rng)
+            try checkDerivatives(check)
+            try checkBatching(check)
+        }
+    }
+
+    /// The input cotangent is one conv_transpose2d: no padded or zero-spread copy of the cotangent,
+    /// no flipped weight.
+    func testInputCotangentIsOneTransposedConv() throws {
+        var rng = TestRandom(seed: 27)
+        for item in cases {
+            let x = try randomTensor(item.x, rng: &rng), w = try randomTensor(item.w, rng: &rng)
+            let f = makeFunction("conv2d", inputs: 2) { [try self.body(item)($0)] }
+            let (outputs, pullback) = try Transforms.vjp(f, [x, w])
+            let recorder = RecordingInterpreter()
+            let ones = try Ops.ones(shape: outputs[0].shape, dtype: .float64)
+            _ = try recorder.run { try pullback([ones]) }
+            XCTAssertEqual(recorder.count(.convTranspose2d), 1, "\(item)")
+            XCTAssertEqual(recorder.count(.pad) + recorder.count(.flip), 0, "\(item)")
         }
     }
 }

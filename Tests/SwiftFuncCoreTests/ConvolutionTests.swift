@@ -239,3 +239,125 @@ extension ConvolutionTests {
         try withKernelSettings(chunkBytes: 1, threadGrain: 1, threads: 2) { try testZeroSizes() }
     }
 }
+
+/// conv_transpose2d (conv2d's input cotangent) written as the textbook loops: every input element
+/// times every tap of its group's filters, added where the tap lands inside the output.
+func naiveConvTranspose2d(_ x: [Double], _ xs: [Int], _ w: [Double], _ ws: [Int], stride: (Int, Int), padding: (Int, Int),
+                          dilation: (Int, Int), groups: Int, outputPadding: (Int, Int)) -> (values: [Double], shape: [Int]) {
+    let (n, cin, h, wd) = (xs[0], xs[1], xs[2], xs[3])
+    let (cg, kh, kw) = (ws[1], ws[2], ws[3])
+    let oh = (h - 1) * stride.0 - 2 * padding.0 + dilation.0 * (kh - 1) + outputPadding.0 + 1
+    let ow = (wd - 1) * stride.1 - 2 * padding.1 + dilation.1 * (kw - 1) + outputPadding.1 + 1
+    let c = cg * groups, perGroup = cin / groups
+    var out = [Double](repeating: 0, count: n * c * oh * ow)
+    for b in 0..<n {
+        for ci in 0..<cin {
+            for y in 0..<h {
+                for xpos in 0..<wd {
+                    let value = x[((b * cin + ci) * h + y) * wd + xpos]
+                    for co in 0..<cg {
+                        for i in 0..<kh {
+                            for j in 0..<kw {
+                                let hy = y * stride.0 - padding.0 + i * dilation.0
+                                let wx = xpos * stride.1 - padding.1 + j * dilation.1
+                                guard hy >= 0 && hy < oh && wx >= 0 && wx < ow else { continue }
+                                let channel = (ci / perGroup) * cg + co
+                                out[((b * c + channel) * oh + hy) * ow + wx] += value * w[((ci * cg + co) * kh + i) * kw + j]
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    return (out, [n, c, oh, ow])
+}
+
+extension ConvolutionTests {
+    struct TransposeCase {
+        var x: [Int], w: [Int]
+        var stride = (1, 1), padding = (0, 0), dilation = (1, 1), groups = 1, outputPadding = (0, 0)
+
+        var params: Params {
+            .convTranspose(stride: [stride.0, stride.1], padding: [padding.0, padding.1], dilation: [dilation.0, dilation.1],
+                           groups: groups, outputPadding: [outputPadding.0, outputPadding.1])
+        }
+    }
+
+    static let transposeCases: [TransposeCase] = [
+        TransposeCase(x: [2, 4, 5, 6], w: [4, 3, 3, 3]),
+        // Strides, output padding and padding beyond the kernel's reach (taps outside are skipped).
+        TransposeCase(x: [3, 2, 4, 3], w: [2, 3, 3, 2], stride: (2, 3), padding: (1, 2), outputPadding: (1, 2)),
+        TransposeCase(x: [2, 4, 3, 4], w: [4, 2, 2, 3], stride: (3, 2), padding: (2, 0), dilation: (2, 3), groups: 2, outputPadding: (2, 1)),
+        // Depthwise, a kernel larger than the input, a batch of one.
+        TransposeCase(x: [1, 3, 4, 4], w: [3, 2, 3, 3], padding: (1, 1), groups: 3),
+        TransposeCase(x: [2, 2, 2, 3], w: [2, 2, 5, 4], stride: (2, 1)),
+        TransposeCase(x: [1, 2, 3, 3], w: [2, 1, 1, 1], stride: (2, 2), padding: (1, 0), outputPadding: (1, 1)),
+    ]
+
+    /// Every layout, float32 and float64, chunks of 1, 2 and 3 images (batches of 2 and 3), and
+    /// col2im and staging split across threads with the same bits as one thread.
+    func testTransposedKernelMatchesNaive() throws {
+        var rng = TestRandom(seed: 15)
+        for item in Self.transposeCases {
+            let expectedShape = naiveConvTranspose2d([], [0] + item.x.dropFirst(), [], item.w, stride: item.stride, padding: item.padding,
+                                                     dilation: item.dilation, groups: item.groups, outputPadding: item.outputPadding).shape
+            let perImage = item.w[1] * item.w[2] * item.w[3] * item.x[2] * item.x[3]
+            for dtype in [DType.float32, .float64] {
+                for images in [1, 2, 3] {
+                    try withKernelSettings(chunkBytes: images * perImage * dtype.itemSize) {
+                        for layout in Layout.allCases {
+                            let xv = randomValues(item.x, dtype: dtype, rng: &rng), wv = randomValues(item.w, dtype: dtype, rng: &rng)
+                            let x = try makeTensor(xv, shape: item.x, dtype: dtype, layout: layout)
+                            let w = try makeTensor(wv, shape: item.w, dtype: dtype, layout: layout)
+                            let expected = naiveConvTranspose2d(xv, item.x, wv, item.w, stride: item.stride, padding: item.padding,
+                                                                dilation: item.dilation, groups: item.groups, outputPadding: item.outputPadding)
+                            XCTAssertEqual(expected.shape.dropFirst(), expectedShape.dropFirst())
+                            let y = try emit(.convTranspose2d, [x, w], item.params)
+                            try assertValues(y, expected.values, shape: expected.shape, dtype: dtype,
+                                             tolerance: dtype == .float32 ? 1e-4 : 1e-12, "\(item) \(dtype) \(layout) chunks of \(images)")
+                            let serial = try withKernelSettings(threads: 1) { try Ops.doubles(emit(.convTranspose2d, [x, w], item.params)) }
+                            let threaded = try withKernelSettings(threadGrain: 1, threads: 4) {
+                                try Ops.doubles(emit(.convTranspose2d, [x, w], item.params))
+                            }
+                            XCTAssertEqual(threaded, serial, "\(item) \(dtype) \(layout) threaded")
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    func testTransposedZeroSizesAndErrors() throws {
+        let zeroParams = Params.convTranspose(stride: [2, 1], padding: [1, 0], dilation: [1, 1], groups: 1, outputPadding: [1, 0])
+        for (xs, ws, shape) in [([0, 2, 3, 3], [2, 3, 3, 3], [0, 3, 6, 5]),  // no images
+                                ([1, 0, 3, 3], [0, 3, 3, 3], [1, 3, 6, 5]),  // no input channels: zeros
+                                ([1, 2, 3, 3], [2, 0, 3, 3], [1, 0, 6, 5])] {  // no output channels
+            let x = try Ops.tensor([Double](repeating: 1, count: xs.reduce(1, *)), shape: xs)
+            let w = try Ops.tensor([Double](repeating: 1, count: ws.reduce(1, *)), shape: ws)
+            try assertValues(emit(.convTranspose2d, [x, w], zeroParams), [Double](repeating: 0, count: shape.reduce(1, *)),
+                             shape: shape, dtype: .float64, "\(xs) \(ws)")
+        }
+        let x = try Ops.tensor([Double](repeating: 1, count: 2 * 4 * 9), shape: [2, 4, 3, 3])
+        let w = try Ops.tensor([Double](repeating: 1, count: 4 * 2 * 9), shape: [4, 2, 3, 3])
+        func params(stride: Int = 1, padding: Int = 0, groups: Int = 1, outputPadding: Int = 0) -> Params {
+            .convTranspose(stride: [stride, stride], padding: [padding, padding], dilation: [1, 1], groups: groups,
+                           outputPadding: [outputPadding, outputPadding])
+        }
+        assertThrows(.invalidArgument, "output_padding must be an (H, W) pair >= 0 and < stride") {
+            try emit(.convTranspose2d, [x, w], params(stride: 2, outputPadding: 2))
+        }
+        assertThrows(.invalidArgument, "stride must be >= 1") { try emit(.convTranspose2d, [x, w], params(stride: 0)) }
+        assertThrows(.shape, "do not match for groups = 3") { try emit(.convTranspose2d, [x, w], params(groups: 3)) }
+        assertThrows(.shape, "negative output size") { try emit(.convTranspose2d, [x, w], params(padding: 4)) }
+        assertThrows(.shape, "weight must be [C_in, C_out/groups, KH, KW]") {
+            try emit(.convTranspose2d, [x, Ops.tensor([1, 2], shape: [2])], params())
+        }
+        assertThrows(.shape, "stride, padding or dilation is too large") {
+            try emit(.convTranspose2d, [x, w], params(stride: Int.max / 2))
+        }
+        assertThrows(.dtype, "got float64 and float32") {
+            try emit(.convTranspose2d, [x, Ops.cast(w, to: .float32)], params())
+        }
+    }
+}

@@ -1,9 +1,12 @@
 /// Convolution primitives: `conv2d` (NCHW cross-correlation, torch.nn.functional.conv2d without
-/// bias) by im2col + GEMM.
+/// bias) by im2col + GEMM, and `conv_transpose2d` (its transpose, torch.nn.functional.conv_transpose2d
+/// without bias: conv2d's input cotangent) by GEMM + col2im.
 enum Convolution {
     static let table: [PrimitiveRules] = [
         PrimitiveRules(.conv2d, name: "conv2d", type: conv2dType, eval: conv2dEval,
                        jvp: Differentiation.bilinearJVP(.conv2d), vjp: conv2dVJP, batch: conv2dBatch),
+        PrimitiveRules(.convTranspose2d, name: "conv_transpose2d", type: convTranspose2dType, eval: convTranspose2dEval,
+                       jvp: Differentiation.bilinearJVP(.convTranspose2d), vjp: convTranspose2dVJP, batch: convTranspose2dBatch),
     ]
 
     // MARK: Rules
@@ -29,27 +32,70 @@ enum Convolution {
     }
 
     static func conv2dBatch(_ args: [Value], _ dims: [Int?], _ batch: BatchContext, _ params: Params) throws -> (Value, Int?) {
-        try conv2dBatch(args[0], dims[0], args[1], dims[1], batchSize: batch.size, ConvParams(params))
+        try convBatch(.conv2d, args[0], dims[0], args[1], dims[1], batchSize: batch.size, ConvParams(params))
+    }
+
+    static func convTranspose2dType(_ args: [TensorType], _ params: Params) throws -> TensorType {
+        guard args.count == 2 else { throw SwiftFuncError.invalidArgument("conv_transpose2d", "expects 2 arguments, got \(args.count)") }
+        return try convTranspose2dGeometry(args[0], args[1], params).type
+    }
+
+    static func convTranspose2dEval(_ args: [Tensor], _ params: Params, _ type: TensorType) throws -> Tensor {
+        let geometry = try convTranspose2dGeometry(args[0].type, args[1].type, params)
+        switch type.dtype {
+        case .float32: return try convTranspose2dKernel(Float.self, args[0], args[1], geometry)
+        case .float64: return try convTranspose2dKernel(Double.self, args[0], args[1], geometry)
+        default: throw SwiftFuncError.dtype("conv_transpose2d", "expected float operands, got \(type.dtype)")
+        }
+    }
+
+    /// conv_transpose2d(x, w) is linear in each operand, with <g, conv_transpose2d(x, w)> =
+    /// <conv2d(g, w), x>: the cotangent of x is that conv2d (whose output has x's size, since the
+    /// output padding is below the stride), the cotangent of w conv2d's weight cotangent with x as
+    /// the output cotangent and g as the input.
+    static func convTranspose2dVJP(_ cotangent: Value, _ primals: [Value], _ output: Value, _ params: Params, _ needed: [Bool]) throws -> [Value?] {
+        let conv = try ConvParams(params)
+        return [needed[0] ? try emit(.conv2d, [cotangent, primals[1]], conv.params) : nil,
+                needed[1] ? try weightCotangent(primals[0], input: cotangent, weightShape: primals[1].shape, conv) : nil]
+    }
+
+    static func convTranspose2dBatch(_ args: [Value], _ dims: [Int?], _ batch: BatchContext, _ params: Params) throws -> (Value, Int?) {
+        try convBatch(.convTranspose2d, args[0], dims[0], args[1], dims[1], batchSize: batch.size, ConvParams(params))
     }
 
     // MARK: Transform rules
 
-    /// conv2d's params unpacked.
+    /// conv2d's and conv_transpose2d's params unpacked (conv2d's output padding is 0).
     struct ConvParams {
         var stride: [Int], padding: [Int], dilation: [Int], groups: Int
+        var outputPadding = [0, 0]
 
         init(_ params: Params) throws {
-            guard case let .conv(stride, padding, dilation, groups) = params else {
+            switch params {
+            case let .conv(stride, padding, dilation, groups):
+                (self.stride, self.padding, self.dilation, self.groups) = (stride, padding, dilation, groups)
+            case let .convTranspose(stride, padding, dilation, groups, outputPadding):
+                (self.stride, self.padding, self.dilation, self.groups) = (stride, padding, dilation, groups)
+                self.outputPadding = outputPadding
+            default:
                 throw SwiftFuncError.internal("conv2d", "expects conv params")
             }
-            (self.stride, self.padding, self.dilation, self.groups) = (stride, padding, dilation, groups)
         }
 
-        init(stride: [Int], padding: [Int], dilation: [Int], groups: Int) {
+        init(stride: [Int], padding: [Int], dilation: [Int], groups: Int, outputPadding: [Int] = [0, 0]) {
             (self.stride, self.padding, self.dilation, self.groups) = (stride, padding, dilation, groups)
+            self.outputPadding = outputPadding
         }
 
+        /// conv2d's params.
         var params: Params { .conv(stride: stride, padding: padding, dilation: dilation, groups: groups) }
+
+        /// conv_transpose2d's params.
+        var transposeParams: Params {
+            .convTranspose(stride: stride, padding: padding, dilation: dilation, groups: groups, outputPadding: outputPadding)
+        }
+
+        func params(for primitive: Primitive) -> Params { primitive == .conv2d ? params : transposeParams }
     }
 
     static func reshape(_ value: Value, _ shape: [Int]) throws -> Value {
@@ -70,44 +116,19 @@ enum Convolution {
         return result
     }
 
-    /// The input cotangent (a transposed convolution) as a stride-1 conv2d: the cotangent with
-    /// stride - 1 zeros after each of its elements, against the flipped kernel with its in/out
-    /// channels swapped within each group, padded by dilation * (kernel - 1) - padding inside the
-    /// kernel (when that is negative, the cotangent's first rows are cropped instead: a view).
-    /// Input rows the forward pass never reached come out as zeros, and the rows past the input
-    /// size are cropped (a view).
+    /// The input cotangent: conv_transpose2d of the cotangent with the same weight and params,
+    /// with the input rows past the last window, (size + 2 padding - dilation (kernel - 1) - 1)
+    /// mod stride of them, as output padding (they get zero).
     static func inputCotangent(_ cotangent: Value, inputShape: [Int], weight: Value, _ p: ConvParams) throws -> Value {
-        let (n, o) = (cotangent.shape[0], cotangent.shape[1])
-        let outSize = [cotangent.shape[2], cotangent.shape[3]]
-        let kernel = [weight.shape[2], weight.shape[3]]
         if cotangent.count == 0 || weight.count == 0 || inputShape.contains(0) {
             return try Differentiation.full(0, shape: inputShape, dtype: cotangent.dtype)
         }
-        var spread = cotangent
-        if p.stride != [1, 1] {
-            // [N, O, OH, 1, OW, 1] padded to [N, O, OH, s0, OW, s1]: each element followed by
-            // stride - 1 zeros.
-            spread = try reshape(spread, [n, o, outSize[0], 1, outSize[1], 1])
-            spread = try emit(.pad, [spread], .pad(before: [0, 0, 0, 0, 0, 0],
-                                                  after: [0, 0, 0, p.stride[0] - 1, 0, p.stride[1] - 1], value: 0))
-            spread = try reshape(spread, [n, o, outSize[0] * p.stride[0], outSize[1] * p.stride[1]])
-        }
-        // Input row r sums spread rows r - before + dilation * k: `before` zeros (or a crop) in
-        // front; the padding after is as large, which leaves at least the input's rows.
-        var padding = [0, 0], crop = [0, 0]
+        var transposed = p
         for axis in 0..<2 {
-            let before = p.dilation[axis] * (kernel[axis] - 1) - p.padding[axis]
-            (padding[axis], crop[axis]) = (Swift.max(0, before), Swift.max(0, -before))
+            let reach = p.dilation[axis] * (weight.shape[2 + axis] - 1)
+            transposed.outputPadding[axis] = (inputShape[2 + axis] + 2 * p.padding[axis] - reach - 1) % p.stride[axis]
         }
-        spread = try cropSpatial(spread, start: crop, size: [spread.shape[2] - crop[0], spread.shape[3] - crop[1]])
-        // [O, C/g, KH, KW] -> [g, O/g, C/g, KH, KW] -> [g, C/g, O/g, KH, KW] -> [C, O/g, KH, KW], flipped.
-        let g = p.groups, cg = weight.shape[1]
-        let grouped = try reshape(weight, [g, o / g, cg, kernel[0], kernel[1]])
-        let swapped = try reshape(permute(grouped, [0, 2, 1, 3, 4]), [g * cg, o / g, kernel[0], kernel[1]])
-        let flipped = try emit(.flip, [swapped], .dims([2, 3]))
-        let params = ConvParams(stride: [1, 1], padding: padding, dilation: p.dilation, groups: g)
-        let result = try emit(.conv2d, [spread, flipped], params.params)
-        return try cropSpatial(result, start: [0, 0], size: [inputShape[2], inputShape[3]])
+        return try emit(.convTranspose2d, [cotangent, weight], transposed.transposeParams)
     }
 
     /// The weight cotangent as a conv2d of the input (batch and channels exchanged, the groups
@@ -132,53 +153,66 @@ enum Convolution {
         return try permute(cropSpatial(result, start: [0, 0], size: [weightShape[2], weightShape[3]]), [1, 0, 2, 3])
     }
 
-    /// vmap of conv2d with one conv2d: a batched input folds into N, a batched weight into the
-    /// output channels, and both batched into the groups (B * groups).
-    static func conv2dBatch(_ x: Value, _ dimX: Int?, _ w: Value, _ dimW: Int?, batchSize: Int, _ p: ConvParams) throws -> (Value, Int?) {
+    /// vmap of conv2d or conv_transpose2d with one op of the same primitive: a batched input
+    /// folds into N, a batched weight into the output channels, and both batched into the groups
+    /// (B * groups).
+    static func convBatch(_ primitive: Primitive, _ x: Value, _ dimX: Int?, _ w: Value, _ dimW: Int?,
+                          batchSize: Int, _ p: ConvParams) throws -> (Value, Int?) {
+        let params = p.params(for: primitive)
         // vmap does not type-check the examples; the reshapes below rely on 4-D examples.
-        let exampleOutput = try conv2dGeometry(Contraction.exampleType(x, dimX), Contraction.exampleType(w, dimW), p.params).type
+        let (exampleX, exampleW) = (Contraction.exampleType(x, dimX), Contraction.exampleType(w, dimW))
+        let exampleOutput = try (primitive == .conv2d ? conv2dGeometry(exampleX, exampleW, params)
+                                                      : convTranspose2dGeometry(exampleX, exampleW, params)).type
         switch (dimX, dimW) {
         case let (dx?, nil):
             // N and B adjacent (in either order) merge into one batch of images.
             let dim = dx <= 1 ? dx : 0
             let images = try Batching.moveDim(x, from: dx, to: dim)
             let s = images.shape
-            let output = try emit(.conv2d, [reshape(images, [s[0] * s[1], s[2], s[3], s[4]]), w], p.params)
+            let output = try emit(primitive, [reshape(images, [s[0] * s[1], s[2], s[3], s[4]]), w], params)
             let t = output.shape
             return (try reshape(output, [s[0], s[1], t[1], t[2], t[3]]), dim)
 
         case let (nil, dw?):
-            let weights = try Batching.moveDim(w, from: dw, to: 0)  // [B, O, C/g, KH, KW]
-            let (o, cg, kh, kw) = (weights.shape[1], weights.shape[2], weights.shape[3], weights.shape[4])
+            let weights = try Batching.moveDim(w, from: dw, to: 0)  // [B, W0, W1, KH, KW]
+            let (w0, w1, kh, kw) = (weights.shape[1], weights.shape[2], weights.shape[3], weights.shape[4])
             let g = p.groups
-            // Output channels ordered (group, b, o') so that each group's channels stay together.
-            let grouped = try reshape(weights, [batchSize, g, o / g, cg, kh, kw])
-            let folded = try reshape(permute(grouped, [1, 0, 2, 3, 4, 5]), [g * batchSize * (o / g), cg, kh, kw])
-            let output = try emit(.conv2d, [x, folded], p.params)  // [N, g*B*O/g, OH, OW]
+            // Output channels ordered (group, b, channel in group) so that each group's channels
+            // stay together: conv2d's weight is [O, C/g] (its output channels first),
+            // conv_transpose2d's [C_in, C_out/g].
+            let folded: Value, perGroup: Int
+            if primitive == .conv2d {
+                perGroup = w0 / g
+                let grouped = try reshape(weights, [batchSize, g, perGroup, w1, kh, kw])
+                folded = try reshape(permute(grouped, [1, 0, 2, 3, 4, 5]), [g * batchSize * perGroup, w1, kh, kw])
+            } else {
+                perGroup = w1
+                folded = try reshape(permute(weights, [1, 0, 2, 3, 4]), [w0, batchSize * perGroup, kh, kw])
+            }
+            let output = try emit(primitive, [x, folded], params)  // [N, g*B*perGroup, H', W']
             let t = output.shape
-            let split = try reshape(output, [t[0], g, batchSize, o / g, t[2], t[3]])
-            return (try reshape(permute(split, [0, 2, 1, 3, 4, 5]), [t[0], batchSize, o, t[2], t[3]]), 1)
+            let split = try reshape(output, [t[0], g, batchSize, perGroup, t[2], t[3]])
+            return (try reshape(permute(split, [0, 2, 1, 3, 4, 5]), [t[0], batchSize, g * perGroup, t[2], t[3]]), 1)
 
         case let (dx?, dw?):
             let images = try Batching.moveDim(x, from: dx, to: 1)  // [N, B, C, H, W]
-            let weights = try Batching.moveDim(w, from: dw, to: 0)  // [B, O, C/g, KH, KW]
+            let weights = try Batching.moveDim(w, from: dw, to: 0)  // [B, W0, W1, KH, KW]
             let (n, c) = (images.shape[0], images.shape[2])
-            let o = weights.shape[1]
             if batchSize == 0 {
                 // groups would be 0: an empty result of the per-example output type.
                 return (try Differentiation.full(0, shape: [0] + exampleOutput.shape, dtype: exampleOutput.dtype), 0)
             }
-            // Channels (b, c) against output channels (b, o): group b * groups + i sees only its own.
+            // Channels (b, c) against weights (b, w0): group b * groups + i sees only its own.
             let stacked = try reshape(images, [n, batchSize * c, images.shape[3], images.shape[4]])
-            let kernels = try reshape(weights, [batchSize * o] + Array(weights.shape.suffix(3)))
-            var params = p
-            params.groups = p.groups * batchSize
-            let output = try emit(.conv2d, [stacked, kernels], params.params)
+            let kernels = try reshape(weights, [batchSize * weights.shape[1]] + Array(weights.shape.suffix(3)))
+            var folded = p
+            folded.groups = p.groups * batchSize
+            let output = try emit(primitive, [stacked, kernels], folded.params(for: primitive))
             let t = output.shape
-            return (try reshape(output, [n, batchSize, o, t[2], t[3]]), 1)
+            return (try reshape(output, [n, batchSize, t[1] / batchSize, t[2], t[3]]), 1)
 
         case (nil, nil):
-            return (try emit(.conv2d, [x, w], p.params), nil)
+            return (try emit(primitive, [x, w], params), nil)
         }
     }
 
@@ -224,9 +258,68 @@ enum Convolution {
         return g
     }
 
+    /// conv_transpose2d's geometry, described as the conv2d it transposes: its input x [N, C_in,
+    /// H, W] is that conv's output (outChannels, outHeight, outWidth) and its result [N, C_out, H',
+    /// W'] that conv's input (channels, height, width), H' = (H - 1) stride - 2 padding + dilation
+    /// (KH - 1) + output padding + 1.
+    static func convTranspose2dGeometry(_ x: TensorType, _ w: TensorType, _ params: Params) throws -> Geometry {
+        let op = "conv_transpose2d"
+        guard case let .convTranspose(stride, padding, dilation, groups, outputPadding) = params else {
+            throw SwiftFuncError.internal(op, "expects conv_transpose params")
+        }
+        try checkConvParams(stride: stride, padding: padding, dilation: dilation, groups: groups, op: op)
+        guard outputPadding.count == 2, (0..<2).allSatisfy({ outputPadding[$0] >= 0 && outputPadding[$0] < stride[$0] }) else {
+            throw SwiftFuncError.invalidArgument(op, "output_padding must be an (H, W) pair >= 0 and < stride, got \(formatShape(outputPadding))")
+        }
+        guard x.rank == 4 else { throw SwiftFuncError.shape(op, "input must be [N, C_in, H, W], got shape \(formatShape(x.shape))") }
+        guard w.rank == 4 else { throw SwiftFuncError.shape(op, "weight must be [C_in, C_out/groups, KH, KW], got shape \(formatShape(w.shape))") }
+        try Contraction.checkFloatOperands(x.dtype, w.dtype, op: op)
+        guard x.dtype == w.dtype else {
+            throw SwiftFuncError.dtype(op, "operands must have one dtype, got \(x.dtype) and \(w.dtype)")
+        }
+        var g = Geometry(type: x)
+        (g.batch, g.outChannels, g.outHeight, g.outWidth) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
+        (g.kernelHeight, g.kernelWidth) = (w.shape[2], w.shape[3])
+        let (channels, overflow) = w.shape[1].multipliedReportingOverflow(by: groups)
+        guard w.shape[0] == g.outChannels, g.outChannels % groups == 0, !overflow else {
+            throw SwiftFuncError.shape(op, "input \(formatShape(x.shape)) and weight \(formatShape(w.shape)) do not match for groups = \(groups) "
+                + "(weight.size(0) must be C_in, a multiple of groups)")
+        }
+        g.channels = channels
+        g.stride = (stride[0], stride[1])
+        g.padding = (padding[0], padding[1])
+        g.dilation = (dilation[0], dilation[1])
+        g.groups = groups
+        g.height = try transposedSize(g.outHeight, kernel: g.kernelHeight, stride: stride[0], padding: padding[0],
+                                      dilation: dilation[0], outputPadding: outputPadding[0])
+        g.width = try transposedSize(g.outWidth, kernel: g.kernelWidth, stride: stride[1], padding: padding[1],
+                                     dilation: dilation[1], outputPadding: outputPadding[1])
+        let shape = [g.batch, g.channels, g.height, g.width]
+        try ShapeChecks.validate(shape, itemSize: x.dtype.itemSize, op: op)
+        g.type = TensorType(shape: shape, dtype: x.dtype)
+        return g
+    }
+
+    /// (size - 1) stride - 2 padding + dilation (kernel - 1) + outputPadding + 1, with overflow
+    /// checks; a negative size is a shape error.
+    static func transposedSize(_ size: Int, kernel: Int, stride: Int, padding: Int, dilation: Int, outputPadding: Int) throws -> Int {
+        let op = "conv_transpose2d"
+        let (spread, o1) = (size - 1).multipliedReportingOverflow(by: stride)
+        let (twice, o2) = padding.multipliedReportingOverflow(by: 2)
+        let (reach, o3) = dilation.multipliedReportingOverflow(by: kernel - 1)
+        let (cropped, o4) = spread.subtractingReportingOverflow(twice)
+        let (extended, o5) = cropped.addingReportingOverflow(reach)
+        let (result, o6) = extended.addingReportingOverflow(outputPadding + 1)  // outputPadding < stride
+        guard !o1, !o2, !o3, !o4, !o5, !o6 else { throw SwiftFuncError.shape(op, "stride, padding or dilation is too large") }
+        guard result >= 0 else {
+            throw SwiftFuncError.shape(op, "input size \(size) with kernel \(kernel), stride \(stride), padding \(padding) and dilation \(dilation) "
+                + "gives a negative output size")
+        }
+        return result
+    }
+
     /// Checks the (H, W) pairs and the group count.
-    static func checkConvParams(stride: [Int], padding: [Int], dilation: [Int], groups: Int) throws {
-        let op = "conv2d"
+    static func checkConvParams(stride: [Int], padding: [Int], dilation: [Int], groups: Int, op: String = "conv2d") throws {
         guard stride.count == 2, padding.count == 2, dilation.count == 2 else {
             throw SwiftFuncError.invalidArgument(op, "stride, padding and dilation must be (H, W) pairs")
         }
@@ -303,9 +396,7 @@ enum Convolution {
         let images = Images<T>(x)
         let out = result.elements(as: T.self)
 
-        // Images per chunk: as many as fit chunkBytes (at least one), with chunk * p within blasint.
-        let (perImage, overflow) = kc.multipliedReportingOverflow(by: p &* T.dtype.itemSize)
-        let chunk = overflow ? 1 : Swift.max(1, Swift.min(g.batch, chunkBytes / perImage, Int(Int32.max) / p))
+        let chunk = imagesPerChunk(columns: kc, plane: p, itemSize: T.dtype.itemSize, batch: g.batch)
 
         // A 1x1 kernel with unit stride and no padding reads a one-image chunk straight from the
         // input when each group's channels form a BLAS matrix [C/g, H*W].
@@ -347,11 +438,101 @@ enum Convolution {
                        b: pb, ldb: byRows ? kc : columns,
                        c: product, ldc: count == 1 ? p : columns)
                 if count > 1 {
-                    unstage(product, rows: groupOut, count: count, plane: p, into: target, imageStride: g.outChannels &* p)
+                    copyPlanes(rows: groupOut, count: count, plane: p, from: product, sourceRow: columns, sourceImage: p,
+                               to: target, targetRow: p, targetImage: g.outChannels &* p)
                 }
             }
         }
         return result
+    }
+
+    /// Images per chunk when each takes a [columns, plane] matrix: as many as fit chunkBytes (at
+    /// least one), with chunk * plane within blasint.
+    static func imagesPerChunk(columns: Int, plane: Int, itemSize: Int, batch: Int) -> Int {
+        let (perImage, overflow) = columns.multipliedReportingOverflow(by: plane &* itemSize)
+        return overflow ? 1 : Swift.max(1, Swift.min(batch, chunkBytes / perImage, Int(Int32.max) / plane))
+    }
+
+    /// conv_transpose2d by GEMM + col2im, with `g` the geometry of the conv2d it transposes (x is
+    /// that conv's output, the result its input). For each chunk of images and each group, one
+    /// GEMM multiplies the group's transposed filters [C/g*KH*KW, O/g] by the chunk's planes
+    /// [O/g, chunk*OH*OW] (staged when the chunk has several images, read in place otherwise), and
+    /// col2im adds each column into the output positions its taps come from. No zeros are inserted
+    /// for strides and nothing is padded: taps outside the output are skipped. col2im runs on
+    /// `Parallel`'s threads, each output plane summed by one thread in a fixed order.
+    static func convTranspose2dKernel<T: GEMMScalar>(_: T.Type, _ x: Tensor, _ weight: Tensor, _ g: Geometry) throws -> Tensor {
+        let op = "conv_transpose2d"
+        let result = try Tensor(uninitialized: g.type, op: op)
+        guard result.count > 0 else { return result }
+        let groupChannels = g.channels / g.groups, groupIn = g.outChannels / g.groups
+        let kc = groupChannels &* g.kernelHeight &* g.kernelWidth  // <= weight.count: no overflow
+        let p = g.outHeight &* g.outWidth                           // <= x.count
+        if kc == 0 || p == 0 || groupIn == 0 {  // empty sums
+            return try Tensor(uninitialized: g.type, zeroed: true, op: op)
+        }
+        guard kc <= Int(Int32.max), p <= Int(Int32.max), groupIn <= Int(Int32.max) else {
+            throw SwiftFuncError.unsupported(op, "the col2im matrix [\(kc), \(p)] exceeds the BLAS backend's 32-bit sizes")
+        }
+        let filters = try filterMatrix(weight, columns: kc, op: op)
+        let pw = filters.tensor.elements(as: T.self), filterStride = filters.tensor.strides[0]
+        let source = try x.contiguous(op: op)
+        let px = source.elements(as: T.self), out = result.elements(as: T.self)
+        let chunk = imagesPerChunk(columns: kc, plane: p, itemSize: T.dtype.itemSize, batch: g.batch)
+        let columnsMatrix = try Tensor(uninitialized: TensorType(shape: [chunk, kc, p], dtype: T.dtype), op: op)
+        let staged = chunk > 1 ? try Tensor(uninitialized: TensorType(shape: [groupIn, chunk, p], dtype: T.dtype), op: op) : nil
+        let pc = columnsMatrix.elements(as: T.self)
+        let plane = g.height &* g.width
+        for first in stride(from: 0, to: g.batch, by: chunk) {
+            let count = Swift.min(chunk, g.batch - first)
+            let columns = count &* p
+            for group in 0..<g.groups {
+                var planes = UnsafePointer(px + (first &* g.outChannels &+ group &* groupIn) &* p)
+                if count > 1, let staged {
+                    copyPlanes(rows: groupIn, count: count, plane: p, from: planes, sourceRow: p, sourceImage: g.outChannels &* p,
+                               to: staged.elements(as: T.self), targetRow: columns, targetImage: p)
+                    planes = UnsafePointer(staged.elements(as: T.self))
+                }
+                T.gemm(transA: !filters.transposed, transB: false, m: kc, n: columns, k: groupIn,
+                       a: pw + group &* groupIn &* filterStride, lda: filters.ld, b: planes, ldb: columns,
+                       c: pc, ldc: columns)
+                col2im(pc, count: count, channels: groupChannels, g,
+                       into: out + (first &* g.channels &+ group &* groupChannels) &* plane, imageStride: g.channels &* plane)
+            }
+        }
+        return result
+    }
+
+    /// The transpose of `packColumns`: output plane (n, c) (at target + n * imageStride + c * H*W,
+    /// row-major) is the sum of the columns' entries [(c, i, j), (n, oh, ow)] over the taps that
+    /// land inside it. Planes are split across threads; each is summed in a fixed order.
+    static func col2im<T: GEMMScalar>(_ columns: UnsafeMutablePointer<T>, count: Int, channels: Int, _ g: Geometry,
+                                      into target: UnsafeMutablePointer<T>, imageStride: Int) {
+        let kernelSize = g.kernelHeight &* g.kernelWidth, p = g.outHeight &* g.outWidth
+        let rowLength = count &* p, plane = g.height &* g.width
+        Parallel.forEach(count &* channels, grain: threadGrain / (kernelSize &* p &+ plane) + 1) { planes in
+            for index in planes {
+                let n = index / channels, c = index % channels
+                let output = target + (n &* imageStride &+ c &* plane)
+                fillZeros(output, count: plane)
+                for i in 0..<g.kernelHeight {
+                    for j in 0..<g.kernelWidth {
+                        let taps = Taps(first: j &* g.dilation.1 &- g.padding.1, step: g.stride.1, count: g.outWidth, limit: g.width)
+                        var row = columns + (((c &* g.kernelHeight &+ i) &* g.kernelWidth &+ j) &* rowLength &+ n &* p)
+                        for oh in 0..<g.outHeight {
+                            defer { row += g.outWidth }
+                            let h = oh &* g.stride.0 &- g.padding.0 &+ i &* g.dilation.0
+                            guard h >= 0 && h < g.height else { continue }
+                            let line = output + (h &* g.width &+ taps.first)
+                            if taps.step == 1 {
+                                for ow in taps.inside { line[ow] += row[ow] }
+                            } else {
+                                for ow in taps.inside { line[ow &* taps.step] += row[ow] }
+                            }
+                        }
+                    }
+                }
+            }
+        }
     }
 
     /// The weight [O, C/g, KH, KW] as a BLAS matrix [O, C/g*KH*KW] (row i at row i * strides[0]):
@@ -502,14 +683,16 @@ enum Convolution {
         }
     }
 
-    /// Copies a chunk's product [rows, count * plane] into the output planes of its images
-    /// (image n's row r at target + n * imageStride + r * plane), rows split across threads.
-    static func unstage<T: Element>(_ product: UnsafeMutablePointer<T>, rows: Int, count: Int, plane: Int,
-                                    into target: UnsafeMutablePointer<T>, imageStride: Int) {
+    /// Copies rows x count planes of `plane` elements, plane (r, n) from source + r * sourceRow +
+    /// n * sourceImage to target + r * targetRow + n * targetImage, split across threads: a chunk's
+    /// product into its images' output planes, or a chunk's input planes side by side.
+    static func copyPlanes<T>(rows: Int, count: Int, plane: Int, from source: UnsafePointer<T>, sourceRow: Int, sourceImage: Int,
+                              to target: UnsafeMutablePointer<T>, targetRow: Int, targetImage: Int) {
         Parallel.forEach(rows &* count, grain: threadGrain / plane + 1) { runs in
             for run in runs {
                 let r = run / count, n = run % count
-                (target + (n &* imageStride &+ r &* plane)).update(from: product + run &* plane, count: plane)
+                copyRun(from: source + (r &* sourceRow &+ n &* sourceImage),
+                        to: target + (r &* targetRow &+ n &* targetImage), count: plane)
             }
         }
     }
