@@ -141,20 +141,20 @@ final class ConvolutionTests: XCTestCase {
     }
 }
 
+/// Runs `body` with the conv kernels' chunk budget, thread grain and thread count set.
+func withKernelSettings<R>(chunkBytes: Int? = nil, threadGrain: Int? = nil, threads: Int? = nil,
+                           _ body: () throws -> R) rethrows -> R {
+    let saved = (Convolution.chunkBytes, Convolution.threadGrain, Parallel.threadCount)
+    defer { (Convolution.chunkBytes, Convolution.threadGrain, Parallel.threadCount) = saved }
+    if let chunkBytes { Convolution.chunkBytes = chunkBytes }
+    if let threadGrain { Convolution.threadGrain = threadGrain }
+    if let threads { Parallel.threadCount = threads }
+    return try body()
+}
+
 /// The GEMM kernel's paths: chunks of images (staged products, a last chunk of one image written in
 /// place), both packing layouts, padding written by the packing, threads.
 extension ConvolutionTests {
-    /// Runs `body` with the kernel's chunk budget, thread grain and thread count set.
-    func withKernelSettings<R>(chunkBytes: Int? = nil, threadGrain: Int? = nil, threads: Int? = nil,
-                               _ body: () throws -> R) rethrows -> R {
-        let saved = (Convolution.chunkBytes, Convolution.threadGrain, Parallel.threadCount)
-        defer { (Convolution.chunkBytes, Convolution.threadGrain, Parallel.threadCount) = saved }
-        if let chunkBytes { Convolution.chunkBytes = chunkBytes }
-        if let threadGrain { Convolution.threadGrain = threadGrain }
-        if let threads { Parallel.threadCount = threads }
-        return try body()
-    }
-
     /// Bytes the kernel packs per image of `item` in `dtype`.
     func packedBytes(_ item: Case, _ dtype: DType) -> Int {
         let oh = (item.x[2] + 2 * item.padding.0 - item.dilation.0 * (item.w[2] - 1) - 1) / item.stride.0 + 1
