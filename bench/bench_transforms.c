@@ -126,24 +126,7 @@ static int per_sample_weight_conv(void *ud, sf_tensor *const *in, size_t n_in, s
     return sf_conv2d(in[0], in[1], NULL, unit, none, unit, CNN_N, &out[0]) != SF_OK;
 }
 
-/* Median, minimum and maximum seconds of `reps` (at most 64) calls of f after one warm-up call. */
-typedef struct timing { double median, min, max; } timing;
-
-static timing time_call(sf_function *f, sf_tensor *const *inputs, size_t n_in, size_t n_out, int reps) {
-    double times[64];
-    sf_tensor *outputs[16];
-    if (reps > 64) reps = 64;
-    for (int r = -1; r < reps; r++) {
-        double t0 = example_seconds();
-        SF_CHECK(sf_call(f, inputs, n_in, outputs, n_out));
-        if (r >= 0) times[r] = example_seconds() - t0;
-        for (size_t k = 0; k < n_out; k++) sf_tensor_release(outputs[k]);
-    }
-    qsort(times, (size_t)reps, sizeof *times, example_compare_doubles);
-    return (timing){times[reps / 2], times[0], times[reps - 1]};
-}
-
-static void print_timing(const char *what, const char *key, timing t, double gflop) {
+static void print_timing(const char *what, const char *key, example_timing t, double gflop) {
     printf("  %-52s %8.2f ms (%.2f-%.2f)", what, 1e3 * t.median, 1e3 * t.min, 1e3 * t.max);
     if (gflop > 0) printf("  %6.1f GFLOP/s", gflop / t.median);
     printf("\nRESULT %s_ms %.4f\nRESULT %s_min_ms %.4f\nRESULT %s_max_ms %.4f\n", key, 1e3 * t.median, key,
@@ -208,7 +191,7 @@ static void bench_cnn(unsigned *rng) {
     in_dims[8] = in_dims[9] = 0;
     SF_CHECK(sf_vmap(grad, in_dims, 10, NULL, 0, 0, SF_RANDOMNESS_ERROR, &per_sample));
     sf_tensor *cnn_in[10] = {p[0], p[1], p[2], p[3], p[4], p[5], p[6], p[7], x, y};
-    timing t_cnn = time_call(per_sample, cnn_in, 10, 8, 10);
+    example_timing t_cnn = example_time_calls(per_sample, cnn_in, 10, 8, 10);
 
     /* conv2 alone: forward, input gradient (the pullback of x -> conv2d(x, w2)), and the
      * per-sample weight gradient's conv ([32, 64, 26, 26] view of the batch against [4096, 1, 24, 24]
@@ -224,14 +207,16 @@ static void bench_cnn(unsigned *rng) {
     SF_CHECK(sf_vjp(fwd, &x2, 1, &y2, 1, &pullback));
     SF_CHECK(sf_function_new(per_sample_weight_conv, NULL, NULL, 2, 1, &wconv));
     sf_tensor *w_in[2] = {images, ct_kernels};
-    timing t_fwd = time_call(fwd, &x2, 1, 1, 15), t_in = time_call(pullback, &ct, 1, 1, 15);
-    timing t_w = time_call(wconv, w_in, 2, 1, 15);
+    example_timing t_fwd = example_time_calls(fwd, &x2, 1, 1, 15), t_in = example_time_calls(pullback, &ct, 1, 1, 15);
+    example_timing t_w = example_time_calls(wconv, w_in, 2, 1, 15);
 
     /* The floor: GFLOP of the whole computation at the machine's sgemm rate, plus one write of the
      * per-sample fc1 weight gradients. */
+    /* conv2's input and weight gradients have its forward's multiply-adds (each output element
+     * times each tap once); conv1's input gradient is not needed. */
     double conv1 = 2.0 * CNN_N * 32 * 26 * 26 * 9, conv2 = 2.0 * CNN_N * 64 * 24 * 24 * 288;
-    double conv2_in = 2.0 * CNN_N * 32 * 26 * 26 * 576, fc1 = 2.0 * CNN_N * 9216 * 128;
-    double gflop = (2 * conv1 + 2 * conv2 + conv2_in + 2 * fc1) * 1e-9;
+    double fc1 = 2.0 * CNN_N * 9216 * 128;
+    double gflop = (2 * conv1 + 3 * conv2 + 2 * fc1) * 1e-9;
     double gemm_median = 0, gemm_best = sgemm_gflops(512, 512, 512, 30, &gemm_median);
     double conv_gemm_median = 0, conv_gemm_best = sgemm_gflops(64, 24 * 24 * 8, 288, 30, &conv_gemm_median);
     double bandwidth = write_bandwidth((size_t)256 << 20, 5);
@@ -244,7 +229,7 @@ static void bench_cnn(unsigned *rng) {
     print_timing("vmap(grad) of the CNN loss", "cnn_per_sample_grad", t_cnn, gflop);
     printf("  (%.1fx the floor)\n", t_cnn.median / floor_s);
     print_timing("conv2 forward [64,32,26,26] * [64,32,3,3]", "cnn_conv2_forward", t_fwd, conv2 * 1e-9);
-    print_timing("conv2 input gradient (pullback)", "cnn_conv2_input_grad", t_in, conv2_in * 1e-9);
+    print_timing("conv2 input gradient (pullback)", "cnn_conv2_input_grad", t_in, conv2 * 1e-9);
     print_timing("conv2 per-sample weight gradient (groups 64)", "cnn_conv2_weight_grad", t_w, conv2 * 1e-9);
     printf("RESULT sgemm_512_gflops %.2f\nRESULT write_gbs %.2f\nRESULT cnn_floor_ms %.3f\n", gemm_best, bandwidth,
            1e3 * floor_s);

@@ -133,10 +133,10 @@ final class ConvolutionRuleTests: XCTestCase {
     func testConv2dBatchingEmptyBatch() throws {
         let x = try Ops.tensor([], shape: [0, 2, 3, 4, 4]), w = try Ops.tensor([], shape: [0, 5, 3, 3, 3])
         let params = Convolution.ConvParams(stride: [1, 1], padding: [1, 1], dilation: [1, 1], groups: 1)
-        let (result, dim) = try Convolution.convBatch(.conv2d, x, 0, w, 0, batchSize: 0, params)
+        let (result, dim) = try Convolution.convBatch(.forward, x, 0, w, 0, batchSize: 0, params)
         XCTAssertEqual(result.shape, [0, 2, 5, 4, 4])
         XCTAssertEqual(dim, 0)
-        let (onlyW, wDim) = try Convolution.convBatch(.conv2d, try Ops.tensor([], shape: [0, 3, 4, 4]), nil, w, 0, batchSize: 0, params)
+        let (onlyW, wDim) = try Convolution.convBatch(.forward, try Ops.tensor([], shape: [0, 3, 4, 4]), nil, w, 0, batchSize: 0, params)
         XCTAssertEqual(onlyW.shape, [0, 0, 5, 4, 4])
         XCTAssertEqual(wDim, 1)
     }

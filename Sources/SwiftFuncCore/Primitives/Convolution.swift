@@ -3,50 +3,78 @@
 /// without bias: conv2d's input cotangent) by GEMM + col2im.
 enum Convolution {
     static let table: [PrimitiveRules] = [
-        PrimitiveRules(.conv2d, name: "conv2d", type: conv2dType, eval: conv2dEval,
-                       jvp: Differentiation.bilinearJVP(.conv2d), vjp: conv2dVJP, batch: conv2dBatch),
-        PrimitiveRules(.convTranspose2d, name: "conv_transpose2d", type: convTranspose2dType, eval: convTranspose2dEval,
-                       jvp: Differentiation.bilinearJVP(.convTranspose2d), vjp: convTranspose2dVJP, batch: convTranspose2dBatch),
+        convolution(.forward, vjp: conv2dVJP),
+        convolution(.transposed, vjp: convTranspose2dVJP),
     ]
 
     // MARK: Rules
 
-    static func conv2dType(_ args: [TensorType], _ params: Params) throws -> TensorType {
-        guard args.count == 2 else { throw SwiftFuncError.invalidArgument("conv2d", "expects 2 arguments, got \(args.count)") }
-        return try conv2dGeometry(args[0], args[1], params).type
+    /// What conv2d and conv_transpose2d differ in, for the rules they share.
+    struct Kind: Sendable {
+        let primitive: Primitive
+        let name: String
+        /// Checks the operands and params: the geometry of the conv2d involved (for
+        /// conv_transpose2d, the conv it transposes) and the result type.
+        let geometry: @Sendable (_ x: TensorType, _ w: TensorType, _ params: Params) throws -> Geometry
+        let float32: @Sendable (_ x: Tensor, _ w: Tensor, _ geometry: Geometry) throws -> Tensor
+        let float64: @Sendable (_ x: Tensor, _ w: Tensor, _ geometry: Geometry) throws -> Tensor
+        /// The primitive's params.
+        let params: @Sendable (ConvParams) -> Params
+        /// Weights [B, W0, W1, KH, KW] as one weight whose output channels are each group's
+        /// channels of every example, ordered (group, b, channel), and the output channels per
+        /// group of one example.
+        let foldBatchIntoOutputs: @Sendable (_ weights: Value, _ batchSize: Int, _ groups: Int) throws -> (Value, Int)
+
+        /// conv2d: weight [O, C/g, KH, KW], its output channels first.
+        static let forward = Kind(
+            primitive: .conv2d, name: "conv2d", geometry: conv2dGeometry,
+            float32: { try conv2dKernel(Float.self, $0, $1, $2) }, float64: { try conv2dKernel(Double.self, $0, $1, $2) },
+            params: { $0.params },
+            foldBatchIntoOutputs: { weights, batchSize, g in
+                let s = weights.shape, perGroup = s[1] / g
+                let grouped = try reshape(weights, [batchSize, g, perGroup, s[2], s[3], s[4]])
+                return (try reshape(permute(grouped, [1, 0, 2, 3, 4, 5]), [g * batchSize * perGroup, s[2], s[3], s[4]]), perGroup)
+            })
+
+        /// conv_transpose2d: weight [C_in, C_out/g, KH, KW], its output channels second.
+        static let transposed = Kind(
+            primitive: .convTranspose2d, name: "conv_transpose2d", geometry: convTranspose2dGeometry,
+            float32: { try convTranspose2dKernel(Float.self, $0, $1, $2) },
+            float64: { try convTranspose2dKernel(Double.self, $0, $1, $2) },
+            params: { $0.transposeParams },
+            foldBatchIntoOutputs: { weights, batchSize, _ in
+                let s = weights.shape
+                return (try reshape(permute(weights, [1, 0, 2, 3, 4]), [s[1], batchSize * s[2], s[3], s[4]]), s[2])
+            })
     }
 
-    static func conv2dEval(_ args: [Tensor], _ params: Params, _ type: TensorType) throws -> Tensor {
-        let geometry = try conv2dGeometry(args[0].type, args[1].type, params)
-        switch type.dtype {
-        case .float32: return try conv2dKernel(Float.self, args[0], args[1], geometry)
-        case .float64: return try conv2dKernel(Double.self, args[0], args[1], geometry)
-        default: throw SwiftFuncError.dtype("conv2d", "expected float operands, got \(type.dtype)")
-        }
+    /// A convolution's entry. Type: `kind.geometry`; kernel: `kind.float32`/`float64`; JVP:
+    /// bilinear; VJP: `vjp`; batching: `convBatch`.
+    static func convolution(_ kind: Kind, vjp: @escaping VJPRule) -> PrimitiveRules {
+        PrimitiveRules(
+            kind.primitive, name: kind.name,
+            type: { args, params in
+                guard args.count == 2 else { throw SwiftFuncError.invalidArgument(kind.name, "expects 2 arguments, got \(args.count)") }
+                return try kind.geometry(args[0], args[1], params).type
+            },
+            eval: { args, params, type in
+                let geometry = try kind.geometry(args[0].type, args[1].type, params)
+                switch type.dtype {
+                case .float32: return try kind.float32(args[0], args[1], geometry)
+                case .float64: return try kind.float64(args[0], args[1], geometry)
+                default: throw SwiftFuncError.dtype(kind.name, "expected float operands, got \(type.dtype)")
+                }
+            },
+            jvp: Differentiation.bilinearJVP(kind.primitive), vjp: vjp,
+            batch: { args, dims, batch, params in
+                try convBatch(kind, args[0], dims[0], args[1], dims[1], batchSize: batch.size, ConvParams(params))
+            })
     }
 
     static func conv2dVJP(_ cotangent: Value, _ primals: [Value], _ output: Value, _ params: Params, _ needed: [Bool]) throws -> [Value?] {
         let conv = try ConvParams(params)
         return [needed[0] ? try inputCotangent(cotangent, inputShape: primals[0].shape, weight: primals[1], conv) : nil,
                 needed[1] ? try weightCotangent(cotangent, input: primals[0], weightShape: primals[1].shape, conv) : nil]
-    }
-
-    static func conv2dBatch(_ args: [Value], _ dims: [Int?], _ batch: BatchContext, _ params: Params) throws -> (Value, Int?) {
-        try convBatch(.conv2d, args[0], dims[0], args[1], dims[1], batchSize: batch.size, ConvParams(params))
-    }
-
-    static func convTranspose2dType(_ args: [TensorType], _ params: Params) throws -> TensorType {
-        guard args.count == 2 else { throw SwiftFuncError.invalidArgument("conv_transpose2d", "expects 2 arguments, got \(args.count)") }
-        return try convTranspose2dGeometry(args[0], args[1], params).type
-    }
-
-    static func convTranspose2dEval(_ args: [Tensor], _ params: Params, _ type: TensorType) throws -> Tensor {
-        let geometry = try convTranspose2dGeometry(args[0].type, args[1].type, params)
-        switch type.dtype {
-        case .float32: return try convTranspose2dKernel(Float.self, args[0], args[1], geometry)
-        case .float64: return try convTranspose2dKernel(Double.self, args[0], args[1], geometry)
-        default: throw SwiftFuncError.dtype("conv_transpose2d", "expected float operands, got \(type.dtype)")
-        }
     }
 
     /// conv_transpose2d(x, w) is linear in each operand, with <g, conv_transpose2d(x, w)> =
@@ -57,10 +85,6 @@ enum Convolution {
         let conv = try ConvParams(params)
         return [needed[0] ? try emit(.conv2d, [cotangent, primals[1]], conv.params) : nil,
                 needed[1] ? try weightCotangent(primals[0], input: cotangent, weightShape: primals[1].shape, conv) : nil]
-    }
-
-    static func convTranspose2dBatch(_ args: [Value], _ dims: [Int?], _ batch: BatchContext, _ params: Params) throws -> (Value, Int?) {
-        try convBatch(.convTranspose2d, args[0], dims[0], args[1], dims[1], batchSize: batch.size, ConvParams(params))
     }
 
     // MARK: Transform rules
@@ -94,8 +118,6 @@ enum Convolution {
         var transposeParams: Params {
             .convTranspose(stride: stride, padding: padding, dilation: dilation, groups: groups, outputPadding: outputPadding)
         }
-
-        func params(for primitive: Primitive) -> Params { primitive == .conv2d ? params : transposeParams }
     }
 
     static func reshape(_ value: Value, _ shape: [Int]) throws -> Value {
@@ -156,13 +178,11 @@ enum Convolution {
     /// vmap of conv2d or conv_transpose2d with one op of the same primitive: a batched input
     /// folds into N, a batched weight into the output channels, and both batched into the groups
     /// (B * groups).
-    static func convBatch(_ primitive: Primitive, _ x: Value, _ dimX: Int?, _ w: Value, _ dimW: Int?,
+    static func convBatch(_ kind: Kind, _ x: Value, _ dimX: Int?, _ w: Value, _ dimW: Int?,
                           batchSize: Int, _ p: ConvParams) throws -> (Value, Int?) {
-        let params = p.params(for: primitive)
+        let (primitive, params) = (kind.primitive, kind.params(p))
         // vmap does not type-check the examples; the reshapes below rely on 4-D examples.
-        let (exampleX, exampleW) = (Contraction.exampleType(x, dimX), Contraction.exampleType(w, dimW))
-        let exampleOutput = try (primitive == .conv2d ? conv2dGeometry(exampleX, exampleW, params)
-                                                      : convTranspose2dGeometry(exampleX, exampleW, params)).type
+        let exampleOutput = try kind.geometry(Contraction.exampleType(x, dimX), Contraction.exampleType(w, dimW), params).type
         switch (dimX, dimW) {
         case let (dx?, nil):
             // N and B adjacent (in either order) merge into one batch of images.
@@ -175,20 +195,9 @@ enum Convolution {
 
         case let (nil, dw?):
             let weights = try Batching.moveDim(w, from: dw, to: 0)  // [B, W0, W1, KH, KW]
-            let (w0, w1, kh, kw) = (weights.shape[1], weights.shape[2], weights.shape[3], weights.shape[4])
             let g = p.groups
-            // Output channels ordered (group, b, channel in group) so that each group's channels
-            // stay together: conv2d's weight is [O, C/g] (its output channels first),
-            // conv_transpose2d's [C_in, C_out/g].
-            let folded: Value, perGroup: Int
-            if primitive == .conv2d {
-                perGroup = w0 / g
-                let grouped = try reshape(weights, [batchSize, g, perGroup, w1, kh, kw])
-                folded = try reshape(permute(grouped, [1, 0, 2, 3, 4, 5]), [g * batchSize * perGroup, w1, kh, kw])
-            } else {
-                perGroup = w1
-                folded = try reshape(permute(weights, [1, 0, 2, 3, 4]), [w0, batchSize * perGroup, kh, kw])
-            }
+            // Output channels ordered (group, b, channel in group): each group's stay together.
+            let (folded, perGroup) = try kind.foldBatchIntoOutputs(weights, batchSize, g)
             let output = try emit(primitive, [x, folded], params)  // [N, g*B*perGroup, H', W']
             let t = output.shape
             let split = try reshape(output, [t[0], g, batchSize, perGroup, t[2], t[3]])
@@ -207,7 +216,7 @@ enum Convolution {
             let kernels = try reshape(weights, [batchSize * weights.shape[1]] + Array(weights.shape.suffix(3)))
             var folded = p
             folded.groups = p.groups * batchSize
-            let output = try emit(primitive, [stacked, kernels], folded.params(for: primitive))
+            let output = try emit(primitive, [stacked, kernels], kind.params(folded))
             let t = output.shape
             return (try reshape(output, [n, batchSize, t[1] / batchSize, t[2], t[3]]), 1)
 
@@ -222,8 +231,29 @@ enum Convolution {
         var batch = 0, channels = 0, height = 0, width = 0
         var outChannels = 0, kernelHeight = 0, kernelWidth = 0
         var outHeight = 0, outWidth = 0
-        var stride = (1, 1), padding = (0, 0), dilation = (1, 1)
-        var groups = 1
+        var stride: (Int, Int), padding: (Int, Int), dilation: (Int, Int)
+        var groups: Int
+
+        /// Input channels and output channels of each group.
+        var groupChannels: Int { channels / groups }
+        var groupOut: Int { outChannels / groups }
+        /// Taps of one output element (its receptive field), and output positions per channel.
+        var taps: Int { groupChannels &* kernelHeight &* kernelWidth }  // <= weight.count: no overflow
+        var outPlane: Int { outHeight &* outWidth }                    // <= the output's count
+
+        /// Throws unless the kernels' GEMM dims fit the BLAS backend's 32-bit sizes.
+        func checkBLASSizes(op: String) throws {
+            guard taps <= Int(Int32.max), outPlane <= Int(Int32.max), groupOut <= Int(Int32.max) else {
+                throw SwiftFuncError.unsupported(op, "the im2col matrix [\(taps), \(outPlane)] exceeds the BLAS backend's 32-bit sizes")
+            }
+        }
+
+        /// The params' (H, W) pairs (checked to be pairs) and group count; sizes to be filled in.
+        init(type: TensorType, stride: [Int], padding: [Int], dilation: [Int], groups: Int) {
+            self.type = type
+            (self.stride, self.padding, self.dilation) = ((stride[0], stride[1]), (padding[0], padding[1]), (dilation[0], dilation[1]))
+            self.groups = groups
+        }
     }
 
     /// Validates conv2d's operands and params and computes its geometry and result type.
@@ -233,23 +263,14 @@ enum Convolution {
             throw SwiftFuncError.internal(op, "expects conv params")
         }
         try checkConvParams(stride: stride, padding: padding, dilation: dilation, groups: groups)
-        guard x.rank == 4 else { throw SwiftFuncError.shape(op, "input must be [N, C, H, W], got shape \(formatShape(x.shape))") }
-        guard w.rank == 4 else { throw SwiftFuncError.shape(op, "weight must be [O, C/groups, KH, KW], got shape \(formatShape(w.shape))") }
-        try Contraction.checkFloatOperands(x.dtype, w.dtype, op: op)
-        guard x.dtype == w.dtype else {
-            throw SwiftFuncError.dtype(op, "operands must have one dtype, got \(x.dtype) and \(w.dtype)")
-        }
-        var g = Geometry(type: x)
+        try checkOperands(x, "[N, C, H, W]", w, "[O, C/groups, KH, KW]", op: op)
+        var g = Geometry(type: x, stride: stride, padding: padding, dilation: dilation, groups: groups)
         (g.batch, g.channels, g.height, g.width) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
         (g.outChannels, g.kernelHeight, g.kernelWidth) = (w.shape[0], w.shape[2], w.shape[3])
         guard g.channels % groups == 0, g.outChannels % groups == 0, w.shape[1] == g.channels / groups else {
             throw SwiftFuncError.shape(op, "input \(formatShape(x.shape)) and weight \(formatShape(w.shape)) do not match for groups = \(groups) "
                 + "(C and O must be multiples of groups and weight.size(1) must be C / groups)")
         }
-        g.stride = (stride[0], stride[1])
-        g.padding = (padding[0], padding[1])
-        g.dilation = (dilation[0], dilation[1])
-        g.groups = groups
         g.outHeight = try outputSize(g.height, kernel: g.kernelHeight, stride: stride[0], padding: padding[0], dilation: dilation[0], x, w)
         g.outWidth = try outputSize(g.width, kernel: g.kernelWidth, stride: stride[1], padding: padding[1], dilation: dilation[1], x, w)
         let shape = [g.batch, g.outChannels, g.outHeight, g.outWidth]
@@ -271,13 +292,8 @@ enum Convolution {
         guard outputPadding.count == 2, (0..<2).allSatisfy({ outputPadding[$0] >= 0 && outputPadding[$0] < stride[$0] }) else {
             throw SwiftFuncError.invalidArgument(op, "output_padding must be an (H, W) pair >= 0 and < stride, got \(formatShape(outputPadding))")
         }
-        guard x.rank == 4 else { throw SwiftFuncError.shape(op, "input must be [N, C_in, H, W], got shape \(formatShape(x.shape))") }
-        guard w.rank == 4 else { throw SwiftFuncError.shape(op, "weight must be [C_in, C_out/groups, KH, KW], got shape \(formatShape(w.shape))") }
-        try Contraction.checkFloatOperands(x.dtype, w.dtype, op: op)
-        guard x.dtype == w.dtype else {
-            throw SwiftFuncError.dtype(op, "operands must have one dtype, got \(x.dtype) and \(w.dtype)")
-        }
-        var g = Geometry(type: x)
+        try checkOperands(x, "[N, C_in, H, W]", w, "[C_in, C_out/groups, KH, KW]", op: op)
+        var g = Geometry(type: x, stride: stride, padding: padding, dilation: dilation, groups: groups)
         (g.batch, g.outChannels, g.outHeight, g.outWidth) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
         (g.kernelHeight, g.kernelWidth) = (w.shape[2], w.shape[3])
         let (channels, overflow) = w.shape[1].multipliedReportingOverflow(by: groups)
@@ -286,10 +302,6 @@ enum Convolution {
                 + "(weight.size(0) must be C_in, a multiple of groups)")
         }
         g.channels = channels
-        g.stride = (stride[0], stride[1])
-        g.padding = (padding[0], padding[1])
-        g.dilation = (dilation[0], dilation[1])
-        g.groups = groups
         g.height = try transposedSize(g.outHeight, kernel: g.kernelHeight, stride: stride[0], padding: padding[0],
                                       dilation: dilation[0], outputPadding: outputPadding[0])
         g.width = try transposedSize(g.outWidth, kernel: g.kernelWidth, stride: stride[1], padding: padding[1],
@@ -316,6 +328,17 @@ enum Convolution {
                 + "gives a negative output size")
         }
         return result
+    }
+
+    /// Checks that both operands are 4-D (`input` and `weight` say what they must be) and float,
+    /// of one dtype.
+    static func checkOperands(_ x: TensorType, _ input: String, _ w: TensorType, _ weight: String, op: String) throws {
+        guard x.rank == 4 else { throw SwiftFuncError.shape(op, "input must be \(input), got shape \(formatShape(x.shape))") }
+        guard w.rank == 4 else { throw SwiftFuncError.shape(op, "weight must be \(weight), got shape \(formatShape(w.shape))") }
+        try Contraction.checkFloatOperands(x.dtype, w.dtype, op: op)
+        guard x.dtype == w.dtype else {
+            throw SwiftFuncError.dtype(op, "operands must have one dtype, got \(x.dtype) and \(w.dtype)")
+        }
     }
 
     /// Checks the (H, W) pairs and the group count.
@@ -382,15 +405,11 @@ enum Convolution {
         let op = "conv2d"
         let result = try Tensor(uninitialized: g.type, op: op)
         guard result.count > 0 else { return result }
-        let groupChannels = g.channels / g.groups, groupOut = g.outChannels / g.groups
-        let kc = groupChannels &* g.kernelHeight &* g.kernelWidth  // <= weight.count: no overflow
-        let p = g.outHeight &* g.outWidth                           // <= result.count
+        let (groupChannels, groupOut, kc, p) = (g.groupChannels, g.groupOut, g.taps, g.outPlane)
         if kc == 0 {
             return try Tensor(uninitialized: g.type, zeroed: true, op: op)
         }
-        guard kc <= Int(Int32.max), p <= Int(Int32.max), groupOut <= Int(Int32.max) else {
-            throw SwiftFuncError.unsupported(op, "the im2col matrix [\(kc), \(p)] exceeds the BLAS backend's 32-bit sizes")
-        }
+        try g.checkBLASSizes(op: op)
         let filters = try filterMatrix(weight, columns: kc, op: op)
         let pw = filters.tensor.elements(as: T.self), filterStride = filters.tensor.strides[0]
         let images = Images<T>(x)
@@ -464,15 +483,12 @@ enum Convolution {
         let op = "conv_transpose2d"
         let result = try Tensor(uninitialized: g.type, op: op)
         guard result.count > 0 else { return result }
-        let groupChannels = g.channels / g.groups, groupIn = g.outChannels / g.groups
-        let kc = groupChannels &* g.kernelHeight &* g.kernelWidth  // <= weight.count: no overflow
-        let p = g.outHeight &* g.outWidth                           // <= x.count
+        // The transposed conv's input channels are the conv's output channels.
+        let (groupChannels, groupIn, kc, p) = (g.groupChannels, g.groupOut, g.taps, g.outPlane)
         if kc == 0 || p == 0 || groupIn == 0 {  // empty sums
             return try Tensor(uninitialized: g.type, zeroed: true, op: op)
         }
-        guard kc <= Int(Int32.max), p <= Int(Int32.max), groupIn <= Int(Int32.max) else {
-            throw SwiftFuncError.unsupported(op, "the col2im matrix [\(kc), \(p)] exceeds the BLAS backend's 32-bit sizes")
-        }
+        try g.checkBLASSizes(op: op)
         let filters = try filterMatrix(weight, columns: kc, op: op)
         let pw = filters.tensor.elements(as: T.self), filterStride = filters.tensor.strides[0]
         let source = try x.contiguous(op: op)
@@ -576,12 +592,7 @@ enum Convolution {
                 for n in 0..<count {
                     let channel = source + (n &* x.sN &+ c &* x.sC)
                     for oh in 0..<g.outHeight {
-                        let h = oh &* g.stride.0 &- g.padding.0 &+ i &* g.dilation.0
-                        if h >= 0 && h < g.height {
-                            gatherRun(channel + h &* x.sH, elementStride: x.sW, taps, into: target)
-                        } else {
-                            fillZeros(target, count: g.outWidth)
-                        }
+                        gatherRun(channel, row: oh &* g.stride.0 &- g.padding.0 &+ i &* g.dilation.0, x, g, taps, into: target)
                         target += g.outWidth
                     }
                 }
@@ -605,12 +616,7 @@ enum Convolution {
                     for c in 0..<channels {
                         let channel = image + c &* x.sC
                         for i in 0..<g.kernelHeight {
-                            let h = oh &* g.stride.0 &- g.padding.0 &+ i &* g.dilation.0
-                            if h >= 0 && h < g.height {
-                                gatherRun(channel + h &* x.sH, elementStride: x.sW, taps, into: target)
-                            } else {
-                                fillZeros(target, count: g.kernelWidth)
-                            }
+                            gatherRun(channel, row: oh &* g.stride.0 &- g.padding.0 &+ i &* g.dilation.0, x, g, taps, into: target)
                             target += g.kernelWidth
                         }
                     }
@@ -633,15 +639,20 @@ enum Convolution {
         }
     }
 
-    /// target[k] = line[(first + k*step) * elementStride] for k in taps.inside, 0 for the other
-    /// k in 0..<count: the in-bounds taps are one run, copied without per-element checks.
+    /// target[k] = x[channel, row, taps.first + k*taps.step] for k in taps.inside, 0 for the other
+    /// k in 0..<taps.count and for a row outside the input: the in-bounds taps are one run, copied
+    /// without per-element checks.
     @inline(__always)
-    static func gatherRun<T: Element>(_ line: UnsafeMutablePointer<T>, elementStride: Int, _ taps: Taps,
+    static func gatherRun<T: Element>(_ channel: UnsafeMutablePointer<T>, row: Int, _ x: Images<T>, _ g: Geometry, _ taps: Taps,
                                       into target: UnsafeMutablePointer<T>) {
+        guard row >= 0 && row < g.height else {
+            fillZeros(target, count: taps.count)
+            return
+        }
         let (low, high) = (taps.inside.lowerBound, taps.inside.upperBound)
         if low > 0 { fillZeros(target, count: low) }
-        let start = line + (taps.first &+ low &* taps.step) &* elementStride
-        let readStride = taps.step &* elementStride
+        let start = channel + (row &* x.sH &+ (taps.first &+ low &* taps.step) &* x.sW)
+        let readStride = taps.step &* x.sW
         if readStride == 1 {
             copyRun(from: start, to: target + low, count: high &- low)
         } else {
