@@ -133,12 +133,19 @@ final class ConvolutionTests: XCTestCase {
     }
 }
 
-/// Runs `body` with the conv kernels' chunk budget, thread grain and thread count set.
-func withKernelSettings<R>(chunkBytes: Int? = nil, threadGrain: Int? = nil, threads: Int? = nil,
-                           _ body: () throws -> R) rethrows -> R {
-    let saved = (Convolution.chunkBytes, Convolution.threadGrain, Parallel.threadCount)
-    defer { (Convolution.chunkBytes, Convolution.threadGrain, Parallel.threadCount) = saved }
-    if let chunkBytes { Convolution.chunkBytes = chunkBytes }
+/// Runs `body` with the conv kernels' chunk budget (chunks of exactly chunkBytes / image bytes
+/// images unless minimumColumns is given too), thread grain and thread count set.
+func withKernelSettings<R>(chunkBytes: Int? = nil, minimumColumns: Int? = nil, maxChunkBytes: Int? = nil,
+                           threadGrain: Int? = nil, threads: Int? = nil, _ body: () throws -> R) rethrows -> R {
+    let saved = (Convolution.chunkBytes, Convolution.minimumColumns, Convolution.maxChunkBytes,
+                 Convolution.threadGrain, Parallel.threadCount)
+    defer {
+        (Convolution.chunkBytes, Convolution.minimumColumns, Convolution.maxChunkBytes,
+         Convolution.threadGrain, Parallel.threadCount) = saved
+    }
+    if let chunkBytes { (Convolution.chunkBytes, Convolution.minimumColumns) = (chunkBytes, 0) }
+    if let minimumColumns { Convolution.minimumColumns = minimumColumns }
+    if let maxChunkBytes { Convolution.maxChunkBytes = maxChunkBytes }
     if let threadGrain { Convolution.threadGrain = threadGrain }
     if let threads { Parallel.threadCount = threads }
     return try body()
@@ -221,6 +228,22 @@ extension ConvolutionTests {
                 }
                 try withKernelSettings(threadGrain: 1, threads: 3) {
                     try checkAgainstNaive(item, dtype, .transposed, rng: &rng, "\(item) \(dtype) threaded")
+                }
+            }
+        }
+    }
+
+    /// Images with few output positions are taken together for a GEMM of at least
+    /// minimumColumns columns, within maxChunkBytes: chunks of 3 and of 2 (the byte cap) for 7 images.
+    func testMinimumColumnsTakeMoreImages() throws {
+        var rng = TestRandom(seed: 16)
+        let item = Case(x: [7, 8, 7, 7], w: [3, 8, 5, 5])  // 3x3 outputs, 200 taps
+        for dtype in [DType.float32, .float64] {
+            let perImage = packedBytes(item, dtype)
+            for cap in [3 * perImage, 2 * perImage] {
+                try withKernelSettings(chunkBytes: 1, minimumColumns: 25, maxChunkBytes: cap) {
+                    XCTAssertEqual(Convolution.imagesPerChunk(columns: 200, plane: 9, itemSize: dtype.itemSize, batch: 7), cap / perImage)
+                    try checkAgainstNaive(item, dtype, .strided, rng: &rng, "\(dtype) cap \(cap)")
                 }
             }
         }

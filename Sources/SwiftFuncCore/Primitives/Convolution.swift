@@ -380,6 +380,11 @@ enum Convolution {
     /// (the per-sample weight gradient's 3x3 ones) still make one large product, while the packed
     /// matrix stays near the size of the L2 cache.
     nonisolated(unsafe) static var chunkBytes = 1 << 20
+    /// Columns a chunk's GEMM gets at least, by taking more images, as long as its packed matrix
+    /// stays within `maxChunkBytes`: a GEMM of a few columns (one image with a 3x3 output, as in
+    /// a batch's weight gradient) runs at a fraction of BLAS speed.
+    nonisolated(unsafe) static var minimumColumns = 128
+    nonisolated(unsafe) static var maxChunkBytes = 16 << 20
     /// Elements each thread packs or copies at least: smaller convs stay on the calling thread.
     nonisolated(unsafe) static var threadGrain = 1 << 14
 
@@ -465,11 +470,14 @@ enum Convolution {
         return result
     }
 
-    /// Images per chunk when each takes a [columns, plane] matrix: as many as fit chunkBytes (at
-    /// least one), with chunk * plane within blasint.
+    /// Images per chunk when each takes a [columns, plane] matrix: as many as fit chunkBytes, or
+    /// more for minimumColumns within maxChunkBytes (at least one), with chunk * plane within
+    /// blasint.
     static func imagesPerChunk(columns: Int, plane: Int, itemSize: Int, batch: Int) -> Int {
         let (perImage, overflow) = columns.multipliedReportingOverflow(by: plane &* itemSize)
-        return overflow ? 1 : Swift.max(1, Swift.min(batch, chunkBytes / perImage, Int(Int32.max) / plane))
+        guard !overflow else { return 1 }
+        let wide = Swift.min((minimumColumns + plane - 1) / plane, maxChunkBytes / perImage)
+        return Swift.max(1, Swift.min(batch, Swift.max(chunkBytes / perImage, wide), Int(Int32.max) / plane))
     }
 
     /// conv_transpose2d by GEMM + col2im, with `g` the geometry of the conv2d it transposes (x is
