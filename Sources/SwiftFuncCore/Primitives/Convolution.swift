@@ -375,8 +375,8 @@ enum Convolution {
 
     // MARK: Kernel
 
-    /// Bytes of packed receptive fields one chunk of images may take (the product staged for the
-    /// chunk is smaller): a chunk is multiplied in one GEMM, so images with small output planes
+    /// Bytes of packed receptive fields one chunk of images may take (besides the product staged
+    /// for the chunk): a chunk is multiplied in one GEMM, so images with small output planes
     /// (the per-sample weight gradient's 3x3 ones) still make one large product, while the packed
     /// matrix stays near the size of the L2 cache.
     nonisolated(unsafe) static var chunkBytes = 1 << 20
@@ -444,7 +444,7 @@ enum Convolution {
         let byRows = g.kernelWidth > g.outWidth
         let packed = try Tensor(uninitialized: TensorType(shape: [chunk, p, kc], dtype: T.dtype), op: op)
         let staged = chunk > 1 ? try Tensor(uninitialized: TensorType(shape: [groupOut, chunk, p], dtype: T.dtype), op: op) : nil
-        let pb = packed.elements(as: T.self)
+        let pb = packed.elements(as: T.self), stagedProduct = staged?.elements(as: T.self)
         for first in stride(from: 0, to: g.batch, by: chunk) {
             let count = Swift.min(chunk, g.batch - first)
             let columns = count &* p
@@ -456,12 +456,12 @@ enum Convolution {
                     packColumns(source, images, count: count, channels: groupChannels, g, into: pb)
                 }
                 let target = out + (first &* g.outChannels &+ group &* groupOut) &* p
-                let product = count == 1 ? target : staged!.elements(as: T.self)
+                let product = count > 1 ? stagedProduct : nil  // nil: in place
                 T.gemm(transA: filters.transposed, transB: byRows, m: groupOut, n: columns, k: kc,
                        a: pw + group &* groupOut &* filterStride, lda: filters.ld,
                        b: pb, ldb: byRows ? kc : columns,
-                       c: product, ldc: count == 1 ? p : columns)
-                if count > 1 {
+                       c: product ?? target, ldc: product == nil ? p : columns)
+                if let product {
                     copyPlanes(rows: groupOut, count: count, plane: p, from: product, sourceRow: columns, sourceImage: p,
                                to: target, targetRow: p, targetImage: g.outChannels &* p)
                 }
