@@ -133,10 +133,10 @@ final class ConvolutionRuleTests: XCTestCase {
     func testConv2dBatchingEmptyBatch() throws {
         let x = try Ops.tensor([], shape: [0, 2, 3, 4, 4]), w = try Ops.tensor([], shape: [0, 5, 3, 3, 3])
         let params = Convolution.ConvParams(stride: [1, 1], padding: [1, 1], dilation: [1, 1], groups: 1)
-        let (result, dim) = try Convolution.conv2dBatch(x, 0, w, 0, batchSize: 0, params)
+        let (result, dim) = try Convolution.convBatch(.forward, x, 0, w, 0, batchSize: 0, params)
         XCTAssertEqual(result.shape, [0, 2, 5, 4, 4])
         XCTAssertEqual(dim, 0)
-        let (onlyW, wDim) = try Convolution.conv2dBatch(try Ops.tensor([], shape: [0, 3, 4, 4]), nil, w, 0, batchSize: 0, params)
+        let (onlyW, wDim) = try Convolution.convBatch(.forward, try Ops.tensor([], shape: [0, 3, 4, 4]), nil, w, 0, batchSize: 0, params)
         XCTAssertEqual(onlyW.shape, [0, 0, 5, 4, 4])
         XCTAssertEqual(wDim, 1)
     }
@@ -187,6 +187,115 @@ extension ConvolutionRuleTests {
         let x4 = try Ops.tensor([Double](repeating: 1, count: 2 * 2 * 16), shape: [2, 1, 2, 4, 4])
         assertThrows(.shape, "do not match for groups = 1") {
             try Transforms.vmap(f, inDims: [0, nil], outDims: [0])([x4, w])
+        }
+    }
+}
+
+/// conv_transpose2d's own rules (it is conv2d's input cotangent, so conv2d's second derivatives
+/// and batched input cotangents go through them too).
+extension ConvolutionRuleTests {
+    func transposeCheck(_ item: ConvolutionTests.TransposeCase, rng: inout TestRandom) throws -> RuleCheck {
+        RuleCheck(name: "conv_transpose2d \(item)", body: { try emit(.convTranspose2d, $0, item.params) },
+                  inputs: [try randomTensor(item.x, rng: &rng), try randomTensor(item.w, rng: &rng)])
+    }
+
+    func testConvTranspose2dDerivativesAndBatching() throws {
+        var rng = TestRandom(seed: 26)
+        for item in ConvolutionTests.transposeCases {
+            let check = try transposeCheck(item, rng: &rng)
+            try checkDerivatives(check)
+            try checkBatching(check)
+        }
+    }
+
+    /// The input cotangent is one conv_transpose2d: no padded or zero-spread copy of the cotangent,
+    /// no flipped weight.
+    func testInputCotangentIsOneTransposedConv() throws {
+        var rng = TestRandom(seed: 27)
+        for item in cases {
+            let x = try randomTensor(item.x, rng: &rng), w = try randomTensor(item.w, rng: &rng)
+            let f = makeFunction("conv2d", inputs: 2) { [try self.body(item)($0)] }
+            let (outputs, pullback) = try Transforms.vjp(f, [x, w])
+            let recorder = RecordingInterpreter()
+            let ones = try Ops.ones(shape: outputs[0].shape, dtype: .float64)
+            _ = try recorder.run { try pullback([ones]) }
+            XCTAssertEqual(recorder.count(.convTranspose2d), 1, "\(item)")
+            XCTAssertEqual(recorder.count(.pad) + recorder.count(.flip), 0, "\(item)")
+        }
+    }
+}
+
+/// The per-sample weight gradient (vmap of grad with the images and cotangents batched): one conv2d
+/// with the batch folded into the groups, whose kernel multiplies each group over all its images
+/// at once, chunked or not, against the naive weight cotangent of each sample.
+extension ConvolutionRuleTests {
+    /// d/dw of sum(conv2d(x, w) * ct) for one sample: x [C, H, W], ct [O, OH, OW].
+    func naiveWeightGradient(_ x: [Double], _ ct: [Double], _ item: Case) -> [Double] {
+        let (h, wd) = (item.x[2], item.x[3])
+        let (o, cg, kh, kw) = (item.w[0], item.w[1], item.w[2], item.w[3])
+        let outShape = naive([Double](repeating: 0, count: item.x.reduce(1, *)), [Double](repeating: 0, count: item.w.reduce(1, *)), item).shape
+        let (oh, ow) = (outShape[2], outShape[3])
+        var grad = [Double](repeating: 0, count: o * cg * kh * kw)
+        for oc in 0..<o {
+            let group = oc / (o / item.groups)
+            for ic in 0..<cg {
+                for i in 0..<kh {
+                    for j in 0..<kw {
+                        var sum = 0.0
+                        for y in 0..<oh {
+                            for xpos in 0..<ow {
+                                let hy = y * item.stride[0] - item.padding[0] + i * item.dilation[0]
+                                let wx = xpos * item.stride[1] - item.padding[1] + j * item.dilation[1]
+                                guard hy >= 0 && hy < h && wx >= 0 && wx < wd else { continue }
+                                sum += ct[(oc * oh + y) * ow + xpos] * x[((group * cg + ic) * h + hy) * wd + wx]
+                            }
+                        }
+                        grad[((oc * cg + ic) * kh + i) * kw + j] = sum
+                    }
+                }
+            }
+        }
+        return grad
+    }
+
+    func testPerSampleWeightGradientsMatchNaive() throws {
+        var rng = TestRandom(seed: 28)
+        let b = 5
+        for item in [Case(x: [1, 3, 9, 8], w: [4, 3, 3, 3]),
+                     Case(x: [1, 4, 7, 8], w: [6, 2, 2, 3], stride: [2, 1], padding: [1, 2], dilation: [1, 2], groups: 2)] {
+            let outShape = naive([Double](repeating: 0, count: item.x.reduce(1, *)), [Double](repeating: 0, count: item.w.reduce(1, *)), item).shape
+            let sampleCount = item.x.reduce(1, *), ctCount = outShape.reduce(1, *)
+            let loss = makeFunction("loss", inputs: 3) { args in
+                [try Ops.sum(Ops.mul(self.body(item)([args[1], args[0]]), args[2]))]
+            }
+            let grad = try Transforms.grad(loss, argnums: [0], hasAux: false)
+            let perSample = try Transforms.vmap(grad, inDims: [nil, 0, 0], outDims: [0])
+            for dtype in [DType.float32, .float64] {
+                let xv = randomValues([b] + item.x, dtype: dtype, rng: &rng), wv = randomValues(item.w, dtype: dtype, rng: &rng)
+                let ctv = randomValues([b] + outShape, dtype: dtype, rng: &rng)
+                let inputs = [try Ops.tensor(wv, shape: item.w, dtype: dtype), try Ops.tensor(xv, shape: [b] + item.x, dtype: dtype),
+                              try Ops.tensor(ctv, shape: [b] + outShape, dtype: dtype)]
+                var expected: [Double] = []
+                for s in 0..<b {
+                    expected += naiveWeightGradient(Array(xv[(s * sampleCount)..<((s + 1) * sampleCount)]),
+                                                    Array(ctv[(s * ctCount)..<((s + 1) * ctCount)]), item)
+                }
+                // The folded conv's images are the input channels of a group (C/g of them): chunks of
+                // one image, of two (not dividing 3), and all of them.
+                let cg = item.w[1], taps = item.w[2] * item.w[3] * outShape[2] * outShape[3] * dtype.itemSize
+                for images in [1, 2, cg] {
+                    let recorder = RecordingInterpreter()
+                    let result = try withKernelSettings(chunkBytes: images * taps) {
+                        try recorder.run { try perSample(inputs)[0] }
+                    }
+                    let folded = recorder.calls.filter { $0.primitive == .conv2d }.compactMap { call -> Int? in
+                        if case let .conv(_, _, _, groups) = call.params { return groups } else { return nil }
+                    }
+                    XCTAssertTrue(folded.contains(b * item.groups), "\(folded)")
+                    try assertValues(result, expected, shape: [b] + item.w, dtype: dtype,
+                                     tolerance: dtype == .float32 ? 1e-4 : 1e-12, "\(item) \(dtype) chunks of \(images)")
+                }
+            }
         }
     }
 }

@@ -62,15 +62,7 @@ final class ConvolutionTests: XCTestCase {
         for item in cases {
             for dtype in [DType.float32, .float64] {
                 for layout in Layout.allCases {
-                    let xv = randomValues(item.x, dtype: dtype, rng: &rng), wv = randomValues(item.w, dtype: dtype, rng: &rng)
-                    let x = try makeTensor(xv, shape: item.x, dtype: dtype, layout: layout)
-                    let w = try makeTensor(wv, shape: item.w, dtype: dtype, layout: layout)
-                    let expected = naiveConv2d(xv, item.x, wv, item.w, stride: item.stride, padding: item.padding,
-                                               dilation: item.dilation, groups: item.groups)
-                    let y = try Ops.conv2d(x, w, stride: [item.stride.0, item.stride.1], padding: [item.padding.0, item.padding.1],
-                                           dilation: [item.dilation.0, item.dilation.1], groups: item.groups)
-                    try assertValues(y, expected.values, shape: expected.shape, dtype: dtype,
-                                     tolerance: dtype == .float32 ? 1e-4 : 1e-12, "\(item) \(layout) \(dtype)")
+                    try checkAgainstNaive(item, dtype, layout, rng: &rng, "\(item) \(layout) \(dtype)")
                 }
             }
         }
@@ -138,5 +130,229 @@ final class ConvolutionTests: XCTestCase {
         let unbatched = try Ops.conv2d(single, w, bias: makeTensor(bias, shape: [3]))
         let batched = try Ops.conv2d(Ops.reshape(single, shape: [1, 4, 5, 5]), w, bias: makeTensor(bias, shape: [3]))
         try assertValues(unbatched, Ops.doubles(batched), shape: [3, 3, 3], dtype: .float64)
+    }
+}
+
+/// Runs `body` with the conv kernels' chunk budget (chunks of exactly chunkBytes / image bytes
+/// images unless minimumColumns is given too), thread grain and thread count set.
+func withKernelSettings<R>(chunkBytes: Int? = nil, minimumColumns: Int? = nil, maxChunkBytes: Int? = nil,
+                           threadGrain: Int? = nil, threads: Int? = nil, _ body: () throws -> R) rethrows -> R {
+    let saved = (Convolution.chunkBytes, Convolution.minimumColumns, Convolution.maxChunkBytes,
+                 Convolution.threadGrain, Parallel.threadCount)
+    defer {
+        (Convolution.chunkBytes, Convolution.minimumColumns, Convolution.maxChunkBytes,
+         Convolution.threadGrain, Parallel.threadCount) = saved
+    }
+    if let chunkBytes { (Convolution.chunkBytes, Convolution.minimumColumns) = (chunkBytes, 0) }
+    if let minimumColumns { Convolution.minimumColumns = minimumColumns }
+    if let maxChunkBytes { Convolution.maxChunkBytes = maxChunkBytes }
+    if let threadGrain { Convolution.threadGrain = threadGrain }
+    if let threads { Parallel.threadCount = threads }
+    return try body()
+}
+
+/// The GEMM kernel's paths: chunks of images (staged products, a last chunk of one image written in
+/// place), both packing layouts, padding written by the packing, threads.
+extension ConvolutionTests {
+    /// Bytes the kernel packs per image of `item` in `dtype`.
+    func packedBytes(_ item: Case, _ dtype: DType) -> Int {
+        let oh = (item.x[2] + 2 * item.padding.0 - item.dilation.0 * (item.w[2] - 1) - 1) / item.stride.0 + 1
+        let ow = (item.x[3] + 2 * item.padding.1 - item.dilation.1 * (item.w[3] - 1) - 1) / item.stride.1 + 1
+        return item.w[1] * item.w[2] * item.w[3] * oh * ow * dtype.itemSize
+    }
+
+    var kernelCases: [Case] {
+        [
+            // Packed by columns (kernel rows shorter than output rows), groups, odd strides and padding.
+            Case(x: [5, 4, 7, 6], w: [6, 2, 3, 2], stride: (2, 1), padding: (1, 2), dilation: (1, 2), groups: 2),
+            // Packed by rows (kernel rows longer than output rows), as the per-sample weight gradient.
+            Case(x: [7, 3, 9, 8], w: [4, 3, 5, 6]),
+            Case(x: [5, 2, 6, 5], w: [4, 1, 3, 4], stride: (2, 3), padding: (2, 3), dilation: (2, 1), groups: 2),
+            // Many groups of one channel with a large kernel and a 3x3 output.
+            Case(x: [4, 6, 9, 8], w: [12, 1, 7, 6], groups: 6),
+            // Padding beyond the kernel's reach: whole rows and columns of taps are padding.
+            Case(x: [3, 2, 5, 4], w: [3, 2, 2, 2], stride: (2, 2), padding: (3, 3)),
+            // 1x1: packed when several images make a chunk, read in place when one does.
+            Case(x: [5, 4, 3, 5], w: [6, 2, 1, 1], groups: 2),
+            // A batch of one.
+            Case(x: [1, 3, 6, 7], w: [2, 3, 3, 3], stride: (1, 2), padding: (1, 1)),
+        ]
+    }
+
+    func checkAgainstNaive(_ item: Case, _ dtype: DType, _ layout: Layout, rng: inout TestRandom, _ message: String) throws {
+        let xv = randomValues(item.x, dtype: dtype, rng: &rng), wv = randomValues(item.w, dtype: dtype, rng: &rng)
+        let x = try makeTensor(xv, shape: item.x, dtype: dtype, layout: layout)
+        let w = try makeTensor(wv, shape: item.w, dtype: dtype, layout: layout)
+        let expected = naiveConv2d(xv, item.x, wv, item.w, stride: item.stride, padding: item.padding,
+                                   dilation: item.dilation, groups: item.groups)
+        let y = try Ops.conv2d(x, w, stride: [item.stride.0, item.stride.1], padding: [item.padding.0, item.padding.1],
+                               dilation: [item.dilation.0, item.dilation.1], groups: item.groups)
+        try assertValues(y, expected.values, shape: expected.shape, dtype: dtype,
+                         tolerance: dtype == .float32 ? 1e-4 : 1e-12, message)
+    }
+
+    /// Chunks of 1, 2 and 3 images (so that chunks do not divide batches of 5 and 7), every layout
+    /// of both operands, float32 and float64.
+    func testChunkedKernelMatchesNaive() throws {
+        var rng = TestRandom(seed: 13)
+        for item in kernelCases {
+            for dtype in [DType.float32, .float64] {
+                for images in [1, 2, 3] {
+                    try withKernelSettings(chunkBytes: images * packedBytes(item, dtype)) {
+                        for layout in Layout.allCases {
+                            try checkAgainstNaive(item, dtype, layout, rng: &rng, "\(item) \(dtype) \(layout) chunks of \(images)")
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Packing and unstaging split across threads (a grain of one element, four threads) give the
+    /// same bits as one thread, on every run.
+    func testThreadedKernelIsBitwiseIdentical() throws {
+        var rng = TestRandom(seed: 14)
+        for item in kernelCases + [Case(x: [6, 8, 12, 11], w: [10, 4, 3, 3], padding: (1, 1), groups: 2)] {
+            for dtype in [DType.float32, .float64] {
+                let x = try makeTensor(randomValues(item.x, dtype: dtype, rng: &rng), shape: item.x, dtype: dtype, layout: .strided)
+                let w = try makeTensor(randomValues(item.w, dtype: dtype, rng: &rng), shape: item.w, dtype: dtype)
+                let run = {
+                    try Ops.doubles(Ops.conv2d(x, w, stride: [item.stride.0, item.stride.1], padding: [item.padding.0, item.padding.1],
+                                               dilation: [item.dilation.0, item.dilation.1], groups: item.groups))
+                }
+                let chunk = 2 * packedBytes(item, dtype)
+                let serial = try withKernelSettings(chunkBytes: chunk, threads: 1) { try run() }
+                for _ in 0..<3 {
+                    let threaded = try withKernelSettings(chunkBytes: chunk, threadGrain: 1, threads: 4) { try run() }
+                    XCTAssertEqual(threaded, serial, "\(item) \(dtype)")
+                }
+                try withKernelSettings(threadGrain: 1, threads: 3) {
+                    try checkAgainstNaive(item, dtype, .transposed, rng: &rng, "\(item) \(dtype) threaded")
+                }
+            }
+        }
+    }
+
+    /// Images with few output positions are taken together for a GEMM of at least
+    /// minimumColumns columns, within maxChunkBytes: chunks of 3 and of 2 (the byte cap) for 7 images.
+    func testMinimumColumnsTakeMoreImages() throws {
+        var rng = TestRandom(seed: 16)
+        let item = Case(x: [7, 8, 7, 7], w: [3, 8, 5, 5])  // 3x3 outputs, 200 taps
+        for dtype in [DType.float32, .float64] {
+            let perImage = packedBytes(item, dtype)
+            for cap in [3 * perImage, 2 * perImage] {
+                try withKernelSettings(chunkBytes: 1, minimumColumns: 25, maxChunkBytes: cap) {
+                    XCTAssertEqual(Convolution.imagesPerChunk(columns: 200, plane: 9, itemSize: dtype.itemSize, batch: 7), cap / perImage)
+                    try checkAgainstNaive(item, dtype, .strided, rng: &rng, "\(dtype) cap \(cap)")
+                }
+            }
+        }
+    }
+
+    /// Zero-size batches and outputs under chunking.
+    func testChunkedKernelZeroSizes() throws {
+        try withKernelSettings(chunkBytes: 1, threadGrain: 1, threads: 2) { try testZeroSizes() }
+    }
+}
+
+/// conv_transpose2d by its definition as conv2d's adjoint: element k of the result is
+/// <x, conv2d(e_k, w)>, with e_k the k-th unit tensor of the result's shape (the naive loops).
+func naiveConvTranspose2d(_ x: [Double], _ xs: [Int], _ w: [Double], _ ws: [Int], stride: (Int, Int), padding: (Int, Int),
+                          dilation: (Int, Int), groups: Int, outputPadding: (Int, Int)) -> (values: [Double], shape: [Int]) {
+    let height = (xs[2] - 1) * stride.0 - 2 * padding.0 + dilation.0 * (ws[2] - 1) + outputPadding.0 + 1
+    let width = (xs[3] - 1) * stride.1 - 2 * padding.1 + dilation.1 * (ws[3] - 1) + outputPadding.1 + 1
+    let shape = [xs[0], ws[1] * groups, height, width], count = shape.reduce(1, *)
+    let values = (0..<count).map { k -> Double in
+        var unit = [Double](repeating: 0, count: count)
+        unit[k] = 1
+        let y = naiveConv2d(unit, shape, w, ws, stride: stride, padding: padding, dilation: dilation, groups: groups).values
+        return zip(y, x).reduce(0) { $0 + $1.0 * $1.1 }
+    }
+    return (values, shape)
+}
+
+extension ConvolutionTests {
+    struct TransposeCase {
+        var x: [Int], w: [Int]
+        var stride = (1, 1), padding = (0, 0), dilation = (1, 1), groups = 1, outputPadding = (0, 0)
+
+        var params: Params {
+            .convTranspose(stride: [stride.0, stride.1], padding: [padding.0, padding.1], dilation: [dilation.0, dilation.1],
+                           groups: groups, outputPadding: [outputPadding.0, outputPadding.1])
+        }
+    }
+
+    static let transposeCases: [TransposeCase] = [
+        TransposeCase(x: [2, 4, 5, 6], w: [4, 3, 3, 3]),
+        // Strides, output padding and padding beyond the kernel's reach (taps outside are skipped).
+        TransposeCase(x: [3, 2, 4, 3], w: [2, 3, 3, 2], stride: (2, 3), padding: (1, 2), outputPadding: (1, 2)),
+        TransposeCase(x: [2, 4, 3, 4], w: [4, 2, 2, 3], stride: (3, 2), padding: (2, 0), dilation: (2, 3), groups: 2, outputPadding: (2, 1)),
+        // Depthwise, a kernel larger than the input, a batch of one.
+        TransposeCase(x: [1, 3, 4, 4], w: [3, 2, 3, 3], padding: (1, 1), groups: 3),
+        TransposeCase(x: [2, 2, 2, 3], w: [2, 2, 5, 4], stride: (2, 1)),
+        TransposeCase(x: [1, 2, 3, 3], w: [2, 1, 1, 1], stride: (2, 2), padding: (1, 0), outputPadding: (1, 1)),
+    ]
+
+    /// Every layout, float32 and float64, chunks of 1, 2 and 3 images (batches of 2 and 3), and
+    /// col2im and staging split across threads with the same bits as one thread.
+    func testTransposedKernelMatchesNaive() throws {
+        var rng = TestRandom(seed: 15)
+        for item in Self.transposeCases {
+            let perImage = item.w[1] * item.w[2] * item.w[3] * item.x[2] * item.x[3]
+            for dtype in [DType.float32, .float64] {
+                let xv = randomValues(item.x, dtype: dtype, rng: &rng), wv = randomValues(item.w, dtype: dtype, rng: &rng)
+                let expected = naiveConvTranspose2d(xv, item.x, wv, item.w, stride: item.stride, padding: item.padding,
+                                                    dilation: item.dilation, groups: item.groups, outputPadding: item.outputPadding)
+                for images in [1, 2, 3] {
+                    try withKernelSettings(chunkBytes: images * perImage * dtype.itemSize) {
+                        for layout in Layout.allCases {
+                            let x = try makeTensor(xv, shape: item.x, dtype: dtype, layout: layout)
+                            let w = try makeTensor(wv, shape: item.w, dtype: dtype, layout: layout)
+                            let y = try emit(.convTranspose2d, [x, w], item.params)
+                            try assertValues(y, expected.values, shape: expected.shape, dtype: dtype,
+                                             tolerance: dtype == .float32 ? 1e-4 : 1e-12, "\(item) \(dtype) \(layout) chunks of \(images)")
+                            let serial = try withKernelSettings(threads: 1) { try Ops.doubles(emit(.convTranspose2d, [x, w], item.params)) }
+                            let threaded = try withKernelSettings(threadGrain: 1, threads: 4) {
+                                try Ops.doubles(emit(.convTranspose2d, [x, w], item.params))
+                            }
+                            XCTAssertEqual(threaded, serial, "\(item) \(dtype) \(layout) threaded")
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    func testTransposedZeroSizesAndErrors() throws {
+        let zeroParams = Params.convTranspose(stride: [2, 1], padding: [1, 0], dilation: [1, 1], groups: 1, outputPadding: [1, 0])
+        for (xs, ws, shape) in [([0, 2, 3, 3], [2, 3, 3, 3], [0, 3, 6, 5]),  // no images
+                                ([1, 0, 3, 3], [0, 3, 3, 3], [1, 3, 6, 5]),  // no input channels: zeros
+                                ([1, 2, 3, 3], [2, 0, 3, 3], [1, 0, 6, 5])] {  // no output channels
+            let x = try Ops.tensor([Double](repeating: 1, count: xs.reduce(1, *)), shape: xs)
+            let w = try Ops.tensor([Double](repeating: 1, count: ws.reduce(1, *)), shape: ws)
+            try assertValues(emit(.convTranspose2d, [x, w], zeroParams), [Double](repeating: 0, count: shape.reduce(1, *)),
+                             shape: shape, dtype: .float64, "\(xs) \(ws)")
+        }
+        let x = try Ops.tensor([Double](repeating: 1, count: 2 * 4 * 9), shape: [2, 4, 3, 3])
+        let w = try Ops.tensor([Double](repeating: 1, count: 4 * 2 * 9), shape: [4, 2, 3, 3])
+        func params(stride: Int = 1, padding: Int = 0, groups: Int = 1, outputPadding: Int = 0) -> Params {
+            .convTranspose(stride: [stride, stride], padding: [padding, padding], dilation: [1, 1], groups: groups,
+                           outputPadding: [outputPadding, outputPadding])
+        }
+        assertThrows(.invalidArgument, "output_padding must be an (H, W) pair >= 0 and < stride") {
+            try emit(.convTranspose2d, [x, w], params(stride: 2, outputPadding: 2))
+        }
+        assertThrows(.invalidArgument, "stride must be >= 1") { try emit(.convTranspose2d, [x, w], params(stride: 0)) }
+        assertThrows(.shape, "do not match for groups = 3") { try emit(.convTranspose2d, [x, w], params(groups: 3)) }
+        assertThrows(.shape, "negative output size") { try emit(.convTranspose2d, [x, w], params(padding: 4)) }
+        assertThrows(.shape, "weight must be [C_in, C_out/groups, KH, KW]") {
+            try emit(.convTranspose2d, [x, Ops.tensor([1, 2], shape: [2])], params())
+        }
+        assertThrows(.shape, "stride, padding or dilation is too large") {
+            try emit(.convTranspose2d, [x, w], params(stride: Int.max / 2))
+        }
+        assertThrows(.dtype, "got float64 and float32") {
+            try emit(.convTranspose2d, [x, Ops.cast(w, to: .float32)], params())
+        }
     }
 }

@@ -24,9 +24,10 @@ final class ParallelTests: XCTestCase {
     func testEveryIndexOnceForEveryThreadCount() {
         let saved = Parallel.threadCount
         defer { Parallel.threadCount = saved }
-        for threads in [1, 2, 3, 8] {
+        for threads in [1, 2, 3, 4, 8] {
             Parallel.threadCount = threads
-            for (count, grain) in [(0, 1), (1, 1), (7, 100), (100, 1), (1000, 64), (1001, 10)] {
+            // (5, 1) on 4 threads: chunks of 2 cover it in 3 chunks.
+            for (count, grain) in [(0, 1), (1, 1), (5, 1), (9, 2), (7, 100), (100, 1), (1000, 64), (1001, 10)] {
                 let (counts, chunks) = visits(count, grain: grain)
                 XCTAssertEqual(counts, Array(repeating: 1, count: count), "threads \(threads) count \(count) grain \(grain)")
                 XCTAssertLessThanOrEqual(chunks.count, threads)

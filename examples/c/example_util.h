@@ -117,8 +117,13 @@ static inline int example_compare_doubles(const void *a, const void *b) {
     return (x > y) - (x < y);
 }
 
-/* Median seconds of `reps` (at most 64) calls of f after one warm-up call; outputs are released. */
-static inline double example_time_call(sf_function *f, sf_tensor *const *inputs, size_t n_in, size_t n_out, int reps) {
+/* Median, minimum and maximum seconds of `reps` (at most 64) calls of f after one warm-up call;
+ * outputs are released. */
+typedef struct example_timing {
+    double median, min, max;
+} example_timing;
+
+static inline example_timing example_time_calls(sf_function *f, sf_tensor *const *inputs, size_t n_in, size_t n_out, int reps) {
     double times[64];
     sf_tensor *outputs[16];
     if (reps > 64) reps = 64;
@@ -130,7 +135,12 @@ static inline double example_time_call(sf_function *f, sf_tensor *const *inputs,
         for (size_t k = 0; k < n_out; k++) sf_tensor_release(outputs[k]);
     }
     qsort(times, (size_t)reps, sizeof *times, example_compare_doubles);
-    return times[reps / 2];
+    return (example_timing){times[reps / 2], times[0], times[reps - 1]};
+}
+
+/* Median seconds of `reps` (at most 64) calls of f after one warm-up call; outputs are released. */
+static inline double example_time_call(sf_function *f, sf_tensor *const *inputs, size_t n_in, size_t n_out, int reps) {
+    return example_time_calls(f, inputs, n_in, n_out, reps).median;
 }
 
 #endif

@@ -14,7 +14,7 @@ public enum Primitive: Int, CaseIterable, Sendable {
     // Movement (Movement.swift)
     case reshape, permute, expand, slice, flip, pad, cat, stopGradient
     // Contraction and convolution (Contraction.swift, Convolution.swift)
-    case matmul, conv2d
+    case matmul, conv2d, convTranspose2d
     // Indexing (Indexing.swift)
     case gather, indexSelect, scatterAdd
     // Creation, conversion and random numbers (Creation.swift, Random.swift)
@@ -77,6 +77,9 @@ public enum Params: Sendable, Equatable {
     case dim(Int)
     /// conv2d: (H, W) pairs and the group count.
     case conv(stride: [Int], padding: [Int], dilation: [Int], groups: Int)
+    /// conv_transpose2d: conv2d's params and the rows/columns added at the end of the output
+    /// (each in 0..<stride), which fix the output size.
+    case convTranspose(stride: [Int], padding: [Int], dilation: [Int], groups: Int, outputPadding: [Int])
     /// cast: the target dtype.
     case dtype(DType)
     /// full: shape, value and dtype of the result.

@@ -29,8 +29,10 @@ public enum Parallel {
             if count > 0 { body(0..<count) }
             return
         }
+        // Chunks of `size` indices: rounding up can leave fewer chunks than planned (5 indices in
+        // 4 chunks are 2 + 2 + 1), never a chunk that starts past the end.
         let size = (count + chunks - 1) / chunks
-        Pool.shared.run(chunks: chunks) { chunk in
+        Pool.shared.run(chunks: (count + size - 1) / size) { chunk in
             let start = chunk * size
             body(start..<Swift.min(count, start + size))
         }
