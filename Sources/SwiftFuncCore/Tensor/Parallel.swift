@@ -29,7 +29,7 @@ public enum Parallel {
     /// serially; this only answers what the sizes and the thread count decide.)
     @inline(__always)
     public static func splits(_ count: Int, grain: Int) -> Bool {
-        count > Swift.max(1, grain) && threadCount > 1
+        count / Swift.max(1, grain) > 1 && threadCount > 1
     }
 
     /// `forEach` for kernels: the same chunks, but a work too small to split runs `body(0..<count)`
@@ -54,7 +54,7 @@ public enum Parallel {
     public static func forEach(_ count: Int, grain: Int, _ body: @escaping (Range<Int>) -> Void) {
         let grain = Swift.max(1, grain)
         let threads = Pool.shared.threadCount
-        let chunks = Swift.min(threads, (count + grain - 1) / grain)
+        let chunks = Swift.min(threads, count / grain)
         guard chunks > 1, !Pool.isWorkerOrBusy else {
             if count > 0 { body(0..<count) }
             return
