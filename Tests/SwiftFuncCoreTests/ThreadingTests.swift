@@ -46,7 +46,7 @@ final class ThreadingTests: XCTestCase {
 
     func testRunSplitsFromTwiceTheGrain() {
         Parallel.threadCount = 2
-        for (count, chunks) in [(0, 0), (1, 1), (199, 1), (200, 2), (201, 2), (10_000, 2)] {
+        for (count, chunks) in [(0, 0), (1, 1), (199, 1), (200, 2), (201, 2), (799, 7), (10_000, 2 * Parallel.chunksPerThread)] {
             var seen: [Range<Int>] = []
             var lock = pthread_mutex_t()
             pthread_mutex_init(&lock, nil)

@@ -44,9 +44,14 @@ public enum Parallel {
         withoutActuallyEscaping(body) { forEach(count, grain: grain, $0) }
     }
 
-    /// Calls `body(range)` for disjoint chunks covering `0..<count`, each of at least `grain`
-    /// indices (except the last), on up to `threadCount` threads; returns when all have run.
-    /// Small counts (one chunk) run on the calling thread with no synchronization at all. The
+    /// Chunks per thread: a job is cut finer than one chunk per thread, so that a worker that
+    /// wakes late (its core busy with another process, or with OpenBLAS's spinning threads) only
+    /// delays the chunks it takes; the calling thread takes the rest.
+    static var chunksPerThread: Int { 4 }
+
+    /// Calls `body(range)` for disjoint chunks covering `0..<count`, of equal sizes (within one)
+    /// and each of at least `grain` indices, on up to `threadCount` threads; returns when all have
+    /// run. Small counts (one chunk) run on the calling thread with no synchronization at all. The
     /// chunking depends only on `count`, `grain` and the thread count, so results that each
     /// chunk writes to its own indices are the same from run to run.
     /// `body` is escaping because the workers hold the job while they look for chunks (they never
@@ -54,15 +59,16 @@ public enum Parallel {
     public static func forEach(_ count: Int, grain: Int, _ body: @escaping (Range<Int>) -> Void) {
         let grain = Swift.max(1, grain)
         let threads = Pool.shared.threadCount
-        let chunks = Swift.min(threads, count / grain)
+        let chunks = threads > 1 ? Swift.min(threads &* chunksPerThread, count / grain) : 1
         guard chunks > 1, !Pool.isWorkerOrBusy else {
             if count > 0 { body(0..<count) }
             return
         }
-        let size = (count + chunks - 1) / chunks
+        // Chunk c starts at c * size + min(c, extra): the first `extra` chunks get one more.
+        let size = count / chunks, extra = count % chunks
         Pool.shared.run(chunks: chunks) { chunk in
-            let start = chunk * size
-            body(start..<Swift.min(count, start + size))
+            let start = chunk &* size &+ Swift.min(chunk, extra)
+            body(start..<(start &+ size &+ (chunk < extra ? 1 : 0)))
         }
     }
 }
