@@ -111,6 +111,30 @@ const char *sf_last_error(void);
 void sf_set_error(const char *message);
 
 /* ---------------------------------------------------------------------------------------------
+ * Threads
+ *
+ * Large elementwise, copy and reduction kernels split their work across the library's own thread
+ * pool; small ones (below some tens of thousands of elements) run on the calling thread alone.
+ * Matrix products and convolutions run in OpenBLAS, which has its own threads. One count governs
+ * both (torch.set_num_threads): by default the number of online CPUs for each, as in torch
+ * (OpenBLAS's own environment variables, such as OPENBLAS_NUM_THREADS, still decide its count
+ * until sf_set_num_threads is called). Kernels and GEMMs of one call run one after the other, so
+ * at most that many threads compute at a time. Results do not depend on the count: every output
+ * element is computed by one thread in the same order as on one thread, bit for bit.
+ * ------------------------------------------------------------------------------------------- */
+
+/**
+ * Sets the number of threads kernels use, the calling thread included, for the library's pool and
+ * for OpenBLAS alike; 1 makes every kernel run on the calling thread. n < 1 or n > 1024 gives
+ * SF_ERR_INVALID_ARGUMENT (and changes nothing). Work already running keeps the count it started
+ * with. Process-wide.
+ */
+sf_status sf_set_num_threads(int n);
+
+/** The thread count: what sf_set_num_threads set last, else the number of online CPUs. */
+sf_status sf_get_num_threads(int *out);
+
+/* ---------------------------------------------------------------------------------------------
  * Tensors
  * ------------------------------------------------------------------------------------------- */
 

@@ -105,6 +105,18 @@ inline void check_abi() {
                                             std::to_string(SF_ABI_VERSION));
 }
 
+// MARK: - Threads
+
+/** Sets the threads kernels use, the library's pool and OpenBLAS alike (torch::set_num_threads). */
+inline void set_num_threads(int n) { detail::check(sf_set_num_threads(n)); }
+
+/** The thread count (torch::get_num_threads): the online CPUs unless set. */
+inline int get_num_threads() {
+    int n = 0;
+    detail::check(sf_get_num_threads(&n));
+    return n;
+}
+
 // MARK: - Enums and small argument types
 
 /** Element types (torch's dtypes); the values are sf_dtype's. */

@@ -1,4 +1,4 @@
-// Library-level exports: versions, errors, handle lifetime, inspection and raw data in/out.
+// Library-level exports: versions, errors, threads, handle lifetime, inspection and raw data in/out.
 import CSwiftFuncHeader
 import SwiftFuncCore
 #if canImport(Glibc)
@@ -19,6 +19,19 @@ public func sf_last_error() -> UnsafePointer<CChar> { LastError.current }
 @_cdecl("sf_set_error")
 public func sf_set_error(_ message: UnsafePointer<CChar>?) {
     LastError.set(message.map { String(cString: $0) } ?? "")
+}
+
+@_cdecl("sf_set_num_threads")
+public func sf_set_num_threads(_ n: Int32) -> Int32 {
+    Boundary.run("set_num_threads") { try Parallel.setNumThreads(Int(n), op: "set_num_threads") }
+}
+
+@_cdecl("sf_get_num_threads")
+public func sf_get_num_threads(_ out: UnsafeMutablePointer<Int32>?) -> Int32 {
+    Boundary.run("get_num_threads") {
+        guard let out else { throw SwiftFuncError.invalidArgument("get_num_threads", "out is NULL") }
+        out.pointee = Int32(clamping: Parallel.threadCount)
+    }
 }
 
 @_cdecl("sf_tensor_retain")

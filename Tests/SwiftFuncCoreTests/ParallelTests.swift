@@ -26,12 +26,13 @@ final class ParallelTests: XCTestCase {
         defer { Parallel.threadCount = saved }
         for threads in [1, 2, 3, 4, 8] {
             Parallel.threadCount = threads
-            // (5, 1) on 4 threads: chunks of 2 cover it in 3 chunks.
-            for (count, grain) in [(0, 1), (1, 1), (5, 1), (9, 2), (7, 100), (100, 1), (1000, 64), (1001, 10)] {
+            for (count, grain) in [(0, 1), (1, 1), (5, 1), (7, 100), (100, 1), (1000, 64), (1001, 10), (19, 10), (20, 10), (9, 2)] {
                 let (counts, chunks) = visits(count, grain: grain)
                 XCTAssertEqual(counts, Array(repeating: 1, count: count), "threads \(threads) count \(count) grain \(grain)")
-                XCTAssertLessThanOrEqual(chunks.count, threads)
-                for chunk in chunks.dropLast() { XCTAssertGreaterThanOrEqual(chunk.count, grain) }
+                XCTAssertLessThanOrEqual(chunks.count, threads * Parallel.chunksPerThread)
+                XCTAssertEqual(chunks.count > 1, threads > 1 && count >= 2 * grain)
+                for chunk in chunks where chunks.count > 1 { XCTAssertGreaterThanOrEqual(chunk.count, grain) }
+                XCTAssertLessThanOrEqual((chunks.map(\.count).max() ?? 0) - (chunks.map(\.count).min() ?? 0), 1)
                 XCTAssertEqual(chunks.map(\.count).reduce(0, +), count)
             }
         }

@@ -164,6 +164,16 @@ TEST(version_and_abi) {
     CHECK(sf::version() == expected);
 }
 
+TEST(thread_count) {
+    int saved = sf::get_num_threads();
+    sf::set_num_threads(1);
+    CHECK(sf::get_num_threads() == 1);
+    CHECK_ERROR(sf::set_num_threads(0), SF_ERR_INVALID_ARGUMENT, "sf_set_num_threads: the thread count must be between 1 and 1024");
+    CHECK(sf::get_num_threads() == 1);
+    sf::set_num_threads(saved);
+    CHECK(sf::get_num_threads() == saved);
+}
+
 TEST(error_carries_status_and_message) {
     sf::Tensor a = sf::ones({3, 4}), b = sf::ones({5, 6});
     CHECK_ERROR(sf::matmul(a, b), SF_ERR_SHAPE, "sf_matmul: shapes [3, 4] and [5, 6]");

@@ -102,15 +102,6 @@ extension Ops {
         return try mul(mul(x, keep), scalar(1 / (1 - p)))
     }
 
-    /// An n x m identity matrix (torch.eye).
-    public static func eye(_ n: Int, _ m: Int, dtype: DType = .float32) throws -> Value {
-        guard n >= 0, m >= 0 else { throw SwiftFuncError.invalidArgument("eye", "sizes must be >= 0, got \(n) and \(m)") }
-        try ShapeChecks.validate([n, m], itemSize: dtype.itemSize, op: "eye")
-        let rows = try reshape(arange(0, Double(n), 1, dtype: .int64), shape: [n, 1])
-        let columns = try reshape(arange(0, Double(m), 1, dtype: .int64), shape: [1, m])
-        return try cast(eq(rows, columns), to: dtype)
-    }
-
     /// `steps` evenly spaced values from start to end inclusive (torch.linspace): the first half
     /// counts up from start and the second half down from end, so both ends are exact.
     public static func linspace(_ start: Double, _ end: Double, steps: Int, dtype: DType = .float32) throws -> Value {

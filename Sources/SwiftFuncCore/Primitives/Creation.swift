@@ -1,5 +1,6 @@
-/// Creation and conversion primitives: `cast` (dtype conversion), `full` (a constant fill) and
-/// `arange` (an arithmetic progression), with the public ops built on them.
+/// Creation and conversion primitives: `cast` (dtype conversion), `full` (a constant fill),
+/// `arange` (an arithmetic progression) and `eye` (a zero fill with ones on one diagonal: torch.eye,
+/// and the identity bases of jacrev and jacfwd), with the public ops built on them.
 enum Creation {
     static let table: [PrimitiveRules] = [
         PrimitiveRules(.cast, name: "cast", type: castType, eval: castEval,
@@ -9,6 +10,8 @@ enum Creation {
                        jvp: Differentiation.noTangent, vjp: Differentiation.noCotangents, batch: constantBatch(.full)),
         PrimitiveRules(.arange, name: "arange", type: arangeType, eval: arangeEval,
                        jvp: Differentiation.noTangent, vjp: Differentiation.noCotangents, batch: constantBatch(.arange)),
+        PrimitiveRules(.eye, name: "eye", type: eyeType, eval: eyeEval,
+                       jvp: Differentiation.noTangent, vjp: Differentiation.noCotangents, batch: constantBatch(.eye)),
     ]
 
     /// The batching rule of a primitive without arguments whose result is the same for every
@@ -119,6 +122,38 @@ enum Creation {
         try type.dtype.dispatch(Fill(tensor: result, start: start, step: step))
         return result
     }
+
+    // MARK: eye
+
+    static func eyeType(_ args: [TensorType], _ params: Params) throws -> TensorType {
+        guard args.isEmpty else { throw SwiftFuncError.invalidArgument("eye", "expects no tensor arguments, got \(args.count)") }
+        guard case .eye(let rows, let columns, _, let dtype) = params else { throw SwiftFuncError.internal("eye", "expects eye params") }
+        guard rows >= 0, columns >= 0 else {
+            throw SwiftFuncError.invalidArgument("eye", "sizes must be >= 0, got \(rows) and \(columns)")
+        }
+        try ShapeChecks.validate([rows, columns], itemSize: dtype.itemSize, op: "eye")
+        return TensorType(shape: [rows, columns], dtype: dtype)
+    }
+
+    /// Zeros from the allocator, then the ones written where they go: no index tensors.
+    static func eyeEval(_ args: [Tensor], _ params: Params, _ type: TensorType) throws -> Tensor {
+        guard case .eye(let rows, let columns, let offset, _) = params else { throw SwiftFuncError.internal("eye", "expects eye params") }
+        let result = try Tensor(uninitialized: type, zeroed: true, op: "eye")
+        // The rows i < rows with 0 <= i + offset < columns; any offset, without overflow.
+        let first = offset >= 0 ? 0 : Int(Swift.min(UInt(rows), offset.magnitude))
+        let (limit, overflow) = columns.subtractingReportingOverflow(offset)
+        let end = overflow ? rows : Swift.min(rows, limit)
+        guard first < end else { return result }
+        struct Ones: DTypeVisitor {
+            let tensor: Tensor, rows: Range<Int>, offset: Int, columns: Int
+            func visit<T: Element>(_: T.Type) {
+                let p = tensor.elements(as: T.self), one = T(fromDouble: 1)
+                for i in rows { p[i &* columns &+ i &+ offset] = one }
+            }
+        }
+        try type.dtype.dispatch(Ones(tensor: result, rows: first..<end, offset: offset, columns: columns))
+        return result
+    }
 }
 
 extension Ops {
@@ -148,6 +183,14 @@ extension Ops {
     public static func ones(shape: [Int], dtype: DType = .float32) throws -> Value {
         try ShapeChecks.validate(shape, itemSize: dtype.itemSize, op: "ones")
         return try emit(.full, [], .fill(shape: shape, value: 1, dtype: dtype))
+    }
+
+    /// An n x m matrix of zeros with ones at (i, i + offset) (torch.eye for offset 0; numpy's eye
+    /// with k = offset). n, m >= 0; any offset.
+    public static func eye(_ n: Int, _ m: Int, offset: Int = 0, dtype: DType = .float32) throws -> Value {
+        guard n >= 0, m >= 0 else { throw SwiftFuncError.invalidArgument("eye", "sizes must be >= 0, got \(n) and \(m)") }
+        try ShapeChecks.validate([n, m], itemSize: dtype.itemSize, op: "eye")
+        return try emit(.eye, [], .eye(rows: n, columns: m, offset: offset, dtype: dtype))
     }
 
     /// The values start, start + step, ... short of `end` (torch.arange). The count is torch's

@@ -498,11 +498,19 @@ extension DType {
 
 // MARK: - Op types (one per primitive; generic static functions so loops specialize per dtype)
 
-fileprivate protocol FloatUnaryOp { static func apply<T: FloatElement>(_ x: T) -> T }
-fileprivate protocol NumericUnaryOp { static func apply<T: Element>(_ x: T) -> T }
-fileprivate protocol ArithmeticOp { static func apply<T: Element>(_ a: T, _ b: T) -> T }
-fileprivate protocol FloatBinaryOp { static func apply<T: FloatElement>(_ a: T, _ b: T) -> T }
+// Each op type also names its grain (Parallel.memoryGrain or mathGrain): the smallest chunk of
+// elements worth a thread, by what the op costs per element. The defaults below are the common
+// case of each group; the libm binary ops (pow, atan2) override theirs.
+fileprivate protocol FloatUnaryOp { static func apply<T: FloatElement>(_ x: T) -> T; static var grain: Int { get } }
+fileprivate protocol NumericUnaryOp { static func apply<T: Element>(_ x: T) -> T; static var grain: Int { get } }
+fileprivate protocol ArithmeticOp { static func apply<T: Element>(_ a: T, _ b: T) -> T; static var grain: Int { get } }
+fileprivate protocol FloatBinaryOp { static func apply<T: FloatElement>(_ a: T, _ b: T) -> T; static var grain: Int { get } }
 fileprivate protocol ComparisonOp { static func apply<T: Element>(_ a: T, _ b: T) -> Bool }
+
+extension FloatUnaryOp { static var grain: Int { Parallel.mathGrain } }
+extension NumericUnaryOp { static var grain: Int { Parallel.memoryGrain } }
+extension ArithmeticOp { static var grain: Int { Parallel.memoryGrain } }
+extension FloatBinaryOp { static var grain: Int { Parallel.memoryGrain } }
 
 fileprivate enum ExpOp: FloatUnaryOp { @inline(__always) static func apply<T: FloatElement>(_ x: T) -> T { T.exp(x) } }
 fileprivate enum LogOp: FloatUnaryOp { @inline(__always) static func apply<T: FloatElement>(_ x: T) -> T { T.log(x) } }
@@ -537,7 +545,10 @@ fileprivate enum RoundOp: NumericUnaryOp { @inline(__always) static func apply<T
 fileprivate enum AddOp: ArithmeticOp { @inline(__always) static func apply<T: Element>(_ a: T, _ b: T) -> T { T.add(a, b) } }
 fileprivate enum SubOp: ArithmeticOp { @inline(__always) static func apply<T: Element>(_ a: T, _ b: T) -> T { T.subtract(a, b) } }
 fileprivate enum MulOp: ArithmeticOp { @inline(__always) static func apply<T: Element>(_ a: T, _ b: T) -> T { T.multiply(a, b) } }
-fileprivate enum PowOp: ArithmeticOp { @inline(__always) static func apply<T: Element>(_ a: T, _ b: T) -> T { T.power(a, b) } }
+fileprivate enum PowOp: ArithmeticOp {
+    @inline(__always) static func apply<T: Element>(_ a: T, _ b: T) -> T { T.power(a, b) }
+    static var grain: Int { Parallel.mathGrain }
+}
 fileprivate enum MaximumOp: ArithmeticOp {
     @inline(__always) static func apply<T: Element>(_ a: T, _ b: T) -> T { T.propagatingMaximum(a, b) }
 }
@@ -546,7 +557,10 @@ fileprivate enum MinimumOp: ArithmeticOp {
 }
 
 fileprivate enum DivOp: FloatBinaryOp { @inline(__always) static func apply<T: FloatElement>(_ a: T, _ b: T) -> T { a / b } }
-fileprivate enum Atan2Op: FloatBinaryOp { @inline(__always) static func apply<T: FloatElement>(_ a: T, _ b: T) -> T { T.atan2(a, b) } }
+fileprivate enum Atan2Op: FloatBinaryOp {
+    @inline(__always) static func apply<T: FloatElement>(_ a: T, _ b: T) -> T { T.atan2(a, b) }
+    static var grain: Int { Parallel.mathGrain }
+}
 
 // Comparisons use IEEE semantics: every comparison with NaN is false except ne.
 fileprivate enum LessOp: ComparisonOp { @inline(__always) static func apply<T: Element>(_ a: T, _ b: T) -> Bool { a < b } }
@@ -558,38 +572,45 @@ fileprivate enum NotEqualOp: ComparisonOp { @inline(__always) static func apply<
 
 // MARK: - Kernels: an op bound to element types
 
-/// A per-element function from one input type to an output type.
+/// A per-element function from one input type to an output type, and its grain.
 fileprivate protocol UnaryKernel {
     associatedtype Input: Element
     associatedtype Output: Element
     static func apply(_ x: Input) -> Output
+    static var grain: Int { get }
 }
 
-/// A per-element function of two inputs of one type.
+/// A per-element function of two inputs of one type, and its grain.
 fileprivate protocol BinaryKernel {
     associatedtype Input: Element
     associatedtype Output: Element
     static func apply(_ a: Input, _ b: Input) -> Output
+    static var grain: Int { get }
 }
 
 private struct FloatUnaryKernel<Op: FloatUnaryOp, T: FloatElement>: UnaryKernel {
     @inline(__always) static func apply(_ x: T) -> T { Op.apply(x) }
+    static var grain: Int { Op.grain }
 }
 
 private struct NumericUnaryKernel<Op: NumericUnaryOp, T: Element>: UnaryKernel {
     @inline(__always) static func apply(_ x: T) -> T { Op.apply(x) }
+    static var grain: Int { Op.grain }
 }
 
 private struct ArithmeticKernel<Op: ArithmeticOp, T: Element>: BinaryKernel {
     @inline(__always) static func apply(_ a: T, _ b: T) -> T { Op.apply(a, b) }
+    static var grain: Int { Op.grain }
 }
 
 private struct FloatBinaryKernel<Op: FloatBinaryOp, T: FloatElement>: BinaryKernel {
     @inline(__always) static func apply(_ a: T, _ b: T) -> T { Op.apply(a, b) }
+    static var grain: Int { Op.grain }
 }
 
 private struct ComparisonKernel<Op: ComparisonOp, T: Element>: BinaryKernel {
     @inline(__always) static func apply(_ a: T, _ b: T) -> UInt8 { Op.apply(a.normalized, b.normalized) ? 1 : 0 }
+    static var grain: Int { Parallel.memoryGrain }
 }
 
 // MARK: - Visitors: from the runtime dtype to a specialized kernel
@@ -627,20 +648,20 @@ private func mapUnary<K: UnaryKernel>(_: K.Type, _ input: Tensor, into result: T
     guard total > 0 else { return }
     let src = input.elements(as: K.Input.self), dst = result.elements(as: K.Output.self)
     if input.isContiguous {
-        for i in 0..<total { dst[i] = K.apply(src[i]) }
+        Parallel.run(total, grain: K.grain) { range in
+            for i in range { dst[i] = K.apply(src[i]) }
+        }
         return
     }
     let loop = StridedLoop(shape: input.shape, strides: [input.strides])
-    let n = loop.rowLength, step = loop.innerStride(0)
-    var out = 0
-    loop.forEachRow { offsets in
-        let row = src + offsets[0], target = dst + out
+    let step = loop.innerStride(0)
+    loop.forEachRunInParallel(grain: K.grain) { offsets, n, position in
+        let row = src + offsets[0], target = dst + position
         if step == 1 {
             for i in 0..<n { target[i] = K.apply(row[i]) }
         } else {
             for i in 0..<n { target[i] = K.apply(row[i &* step]) }
         }
-        out &+= n
     }
 }
 
@@ -657,17 +678,23 @@ private func mapBinary<K: BinaryKernel>(_: K.Type, _ a: Tensor, _ b: Tensor, int
         let pa = a.elements(as: K.Input.self)
         if b.dtype == inputType && b.isContiguous && b.count == total {
             let pb = b.elements(as: K.Input.self)
-            for i in 0..<total { dst[i] = K.apply(pa[i], pb[i]) }
+            Parallel.run(total, grain: K.grain) { range in
+                for i in range { dst[i] = K.apply(pa[i], pb[i]) }
+            }
             return
         }
         if b.isUniform {
             let s = try uniformValue(b, as: K.Input.self)
-            for i in 0..<total { dst[i] = K.apply(pa[i], s) }
+            Parallel.run(total, grain: K.grain) { range in
+                for i in range { dst[i] = K.apply(pa[i], s) }
+            }
             return
         }
     } else if a.isUniform && b.dtype == inputType && b.isContiguous && b.count == total {
         let s = try uniformValue(a, as: K.Input.self), pb = b.elements(as: K.Input.self)
-        for i in 0..<total { dst[i] = K.apply(s, pb[i]) }
+        Parallel.run(total, grain: K.grain) { range in
+            for i in range { dst[i] = K.apply(s, pb[i]) }
+        }
         return
     }
 
@@ -679,10 +706,9 @@ private func mapBinary<K: BinaryKernel>(_: K.Type, _ a: Tensor, _ b: Tensor, int
         ShapeChecks.broadcastStrides(shape: b.shape, strides: b.strides, to: shape),
     ])
     let pa = a.elements(as: K.Input.self), pb = b.elements(as: K.Input.self)
-    let n = loop.rowLength, sa = loop.innerStride(0), sb = loop.innerStride(1)
-    var out = 0
-    loop.forEachRow { offsets in
-        let ra = pa + offsets[0], rb = pb + offsets[1], target = dst + out
+    let sa = loop.innerStride(0), sb = loop.innerStride(1)
+    loop.forEachRunInParallel(grain: K.grain) { offsets, n, position in
+        let ra = pa + offsets[0], rb = pb + offsets[1], target = dst + position
         if sa == 1 && sb == 1 {
             for i in 0..<n { target[i] = K.apply(ra[i], rb[i]) }
         } else if sa == 1 && sb == 0 {
@@ -694,7 +720,6 @@ private func mapBinary<K: BinaryKernel>(_: K.Type, _ a: Tensor, _ b: Tensor, int
         } else {
             for i in 0..<n { target[i] = K.apply(ra[i &* sa], rb[i &* sb]) }
         }
-        out &+= n
     }
 }
 
@@ -708,7 +733,9 @@ private struct SelectVisitor: DTypeVisitor {
         let dst = result.elements(as: T.self)
         if cond.isContiguous && a.isContiguous && b.isContiguous
             && cond.count == total && a.count == total && b.count == total {
-            for i in 0..<total { dst[i] = pc[i] != 0 ? pa[i] : pb[i] }
+            Parallel.run(total, grain: Parallel.memoryGrain) { range in
+                for i in range { dst[i] = pc[i] != 0 ? pa[i] : pb[i] }
+            }
             return
         }
         let shape = result.shape
@@ -717,12 +744,10 @@ private struct SelectVisitor: DTypeVisitor {
             ShapeChecks.broadcastStrides(shape: a.shape, strides: a.strides, to: shape),
             ShapeChecks.broadcastStrides(shape: b.shape, strides: b.strides, to: shape),
         ])
-        let n = loop.rowLength, sc = loop.innerStride(0), sa = loop.innerStride(1), sb = loop.innerStride(2)
-        var out = 0
-        loop.forEachRow { offsets in
-            let rc = pc + offsets[0], ra = pa + offsets[1], rb = pb + offsets[2], target = dst + out
+        let sc = loop.innerStride(0), sa = loop.innerStride(1), sb = loop.innerStride(2)
+        loop.forEachRunInParallel(grain: Parallel.memoryGrain) { offsets, n, position in
+            let rc = pc + offsets[0], ra = pa + offsets[1], rb = pb + offsets[2], target = dst + position
             for i in 0..<n { target[i] = rc[i &* sc] != 0 ? ra[i &* sa] : rb[i &* sb] }
-            out &+= n
         }
     }
 }

@@ -18,7 +18,7 @@ public enum Primitive: Int, CaseIterable, Sendable {
     // Indexing (Indexing.swift)
     case gather, indexSelect, scatterAdd
     // Creation, conversion and random numbers (Creation.swift, Random.swift)
-    case cast, full, arange, uniform, normal
+    case cast, full, arange, eye, uniform, normal
 
     /// The op's public name (torch's), used in messages as `sf_<name>`.
     public var name: String { Primitive.rules[rawValue].name }
@@ -86,6 +86,8 @@ public enum Params: Sendable, Equatable {
     case fill(shape: [Int], value: Double, dtype: DType)
     /// arange: start + i * step for i in 0..<count.
     case arange(start: Double, step: Double, count: Int, dtype: DType)
+    /// eye: a rows x columns matrix of zeros with ones at (i, i + offset).
+    case eye(rows: Int, columns: Int, offset: Int, dtype: DType)
     /// uniform/normal: shape, dtype and the generator key and first counter of this draw.
     case random(shape: [Int], dtype: DType, key: UInt64, counter: UInt64)
 }

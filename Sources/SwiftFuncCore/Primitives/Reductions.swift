@@ -100,20 +100,26 @@ private struct ReductionVisitor<K: ReductionKernel>: DTypeVisitor {
     }
 }
 
-/// sum: floats in Double (pairwise blocks; a column walk for sums over a strided batch dim),
-/// bool and integers in int64.
+/// sum: floats in Double (pairwise blocks), bool and integers in int64. Small groups go across
+/// the kept dims (`runLanes`); float sums over one strided batch dim walk columns (`columnSum`).
 private struct SumKernel: ReductionKernel {
     func reduce<T: Element>(_ source: UnsafePointer<T>, _ result: Tensor, _ plan: ReductionPlan) {
         if T.isFloatingPointElement {
-            if plan.suitsColumnSum {
-                plan.columnSum(source: source, into: result.elements(as: T.self))
+            let out = result.elements(as: T.self)
+            if plan.suitsLanes {
+                plan.runLanes(FloatSumLanes<T>(), source: source, into: out)
+            } else if plan.suitsColumnSum {
+                plan.columnSum(source: source, into: out)
             } else {
-                var reducer = FloatSum<T>()
-                plan.run(&reducer, source: source, into: result.elements(as: T.self))
+                plan.run(FloatSum<T>(), source: source, into: out)
             }
         } else {
-            var reducer = IntegerSum<T>()
-            plan.run(&reducer, source: source, into: result.elements(as: Int64.self))
+            let out = result.elements(as: Int64.self)
+            if plan.suitsLanes {
+                plan.runLanes(IntegerSumLanes<T>(), source: source, into: out)
+            } else {
+                plan.run(IntegerSum<T>(), source: source, into: out)
+            }
         }
     }
 }
@@ -122,11 +128,19 @@ private struct SumKernel: ReductionKernel {
 private struct ProductKernel: ReductionKernel {
     func reduce<T: Element>(_ source: UnsafePointer<T>, _ result: Tensor, _ plan: ReductionPlan) {
         if T.isFloatingPointElement {
-            var reducer = FloatProduct<T>()
-            plan.run(&reducer, source: source, into: result.elements(as: T.self))
+            let out = result.elements(as: T.self)
+            if plan.suitsLanes {
+                plan.runLanes(FloatProductLanes<T>(), source: source, into: out)
+            } else {
+                plan.run(FloatProduct<T>(), source: source, into: out)
+            }
         } else {
-            var reducer = IntegerProduct<T>()
-            plan.run(&reducer, source: source, into: result.elements(as: Int64.self))
+            let out = result.elements(as: Int64.self)
+            if plan.suitsLanes {
+                plan.runLanes(IntegerProductLanes<T>(), source: source, into: out)
+            } else {
+                plan.run(IntegerProduct<T>(), source: source, into: out)
+            }
         }
     }
 }
@@ -135,8 +149,16 @@ private struct ProductKernel: ReductionKernel {
 private struct ExtremeKernel: ReductionKernel {
     let maximum: Bool
     func reduce<T: Element>(_ source: UnsafePointer<T>, _ result: Tensor, _ plan: ReductionPlan) {
-        var reducer = Extreme<T>(maximum: maximum)
-        plan.run(&reducer, source: source, into: result.elements(as: T.self))
+        let out = result.elements(as: T.self)
+        if plan.suitsLanes {
+            if maximum {
+                plan.runLanes(ExtremeLanes<T, Larger>(), source: source, into: out)
+            } else {
+                plan.runLanes(ExtremeLanes<T, Smaller>(), source: source, into: out)
+            }
+        } else {
+            plan.run(Extreme<T>(maximum: maximum), source: source, into: out)
+        }
     }
 }
 
@@ -144,8 +166,7 @@ private struct ExtremeKernel: ReductionKernel {
 private struct ArgExtremeKernel: ReductionKernel {
     let maximum: Bool
     func reduce<T: Element>(_ source: UnsafePointer<T>, _ result: Tensor, _ plan: ReductionPlan) {
-        var reducer = ArgExtreme<T>(maximum: maximum)
-        plan.run(&reducer, source: source, into: result.elements(as: Int64.self))
+        plan.run(ArgExtreme<T>(maximum: maximum), source: source, into: result.elements(as: Int64.self))
     }
 }
 
@@ -309,10 +330,23 @@ protocol RowReducer {
     mutating func consume(_ row: UnsafePointer<Input>, count: Int, stride: Int)
     /// The output for everything consumed since `reset`.
     mutating func result() -> Output
+    /// When consecutive pieces of one output's elements, each consumed by its own reducer, can be
+    /// joined with `append` into exactly (bit for bit) what one reducer consuming them all gives:
+    /// every piece but the last must hold the same power of two times this many elements. nil when
+    /// pieces cannot be joined exactly (float products, whose rounding depends on the order).
+    static var pieceAlignment: Int? { get }
+    /// Joins the state of a reducer that consumed the elements right after this one's (only
+    /// called on pieces `pieceAlignment` allows).
+    mutating func append(_ later: Self)
 }
 
 /// The input split into kept (outer) and reduced (inner) dims, each merged where the strides allow
 /// without changing the row-major visiting order.
+///
+/// Threads: outputs are split across `Parallel`'s threads, and each output is computed whole by one
+/// thread in the same order as on one thread, so results do not depend on the thread count. With
+/// fewer outputs than threads, a large group is cut into aligned pieces that `RowReducer.append`
+/// joins exactly.
 struct ReductionPlan {
     let outerShape: [Int], outerStrides: [Int]
     let innerShape: [Int], innerStrides: [Int]
@@ -342,47 +376,233 @@ struct ReductionPlan {
         return sizes.isEmpty ? ([1], [0]) : (sizes, steps)
     }
 
+    /// Number of outputs.
+    var outerCount: Int { outerShape.reduce(1, &*) }
+
+    /// Number of elements reduced into each output.
+    var innerCount: Int { innerShape.reduce(1, &*) }
+
+    /// The kept dims but the innermost (rows of outputs), for the walks that go along the innermost.
+    private var rowShape: [Int] { Array(outerShape.dropLast()) }
+    private var rowStrides: [Int] { Array(outerStrides.dropLast()) }
+
     /// Writes one result per combination of kept dims, in row-major order, into `out`.
-    func run<R: RowReducer>(_ reducer: inout R, source: UnsafePointer<R.Input>, into out: UnsafeMutablePointer<R.Output>) {
-        if outerShape[0] == 0 { return }
-        let outerCount = outerShape.reduce(1, &*)
-        let innerEmpty = innerShape[0] == 0
-        let innerLast = innerShape.count - 1, outerLast = outerShape.count - 1
-        let rowLength = innerShape[innerLast], rowStride = innerStrides[innerLast]
-        var outerIndex = [Int](repeating: 0, count: outerShape.count)
-        var innerIndex = [Int](repeating: 0, count: innerShape.count)
-        var outerOffset = 0
-        for k in 0..<outerCount {
-            reducer.reset()
-            if !innerEmpty {
-                var offset = outerOffset
-                while true {
-                    reducer.consume(source + offset, count: rowLength, stride: rowStride)
-                    // Odometer over the reduced dims other than the row dim.
-                    var d = innerLast - 1
-                    while d >= 0 {
-                        innerIndex[d] &+= 1
-                        offset &+= innerStrides[d]
-                        if innerIndex[d] < innerShape[d] { break }
-                        offset &-= innerStrides[d] &* innerShape[d]
-                        innerIndex[d] = 0
-                        d -= 1
-                    }
-                    if d < 0 { break }
-                }
+    func run<R: RowReducer>(_ prototype: R, source: UnsafePointer<R.Input>, into out: UnsafeMutablePointer<R.Output>) {
+        let outputs = outerCount, group = innerCount
+        if outputs == 0 { return }
+        if outputs < Parallel.threadCount, let alignment = R.pieceAlignment, Parallel.splits(group, grain: Parallel.memoryGrain) {
+            var outer = Odometer(shape: outerShape, strides: [outerStrides])
+            for k in 0..<outputs {
+                out[k] = reduceInPieces(prototype, alignment: alignment, source: source + outer.offset)
+                outer.advance()
             }
-            out[k] = reducer.result()
-            var d = outerLast
-            while d >= 0 {
-                outerIndex[d] &+= 1
-                outerOffset &+= outerStrides[d]
-                if outerIndex[d] < outerShape[d] { break }
-                outerOffset &-= outerStrides[d] &* outerShape[d]
-                outerIndex[d] = 0
-                d -= 1
+            return
+        }
+        Parallel.run(outputs, grain: Swift.max(1, Parallel.memoryGrain / Swift.max(1, group))) { outputs in
+            var reducer = prototype
+            var outer = Odometer(shape: outerShape, strides: [outerStrides], start: outputs.lowerBound)
+            var innerIndex = [Int](repeating: 0, count: innerShape.count)
+            for k in outputs {
+                reducer.reset()
+                consumeGroup(&reducer, source: source + outer.offset, index: &innerIndex)
+                out[k] = reducer.result()
+                outer.advance()
             }
         }
     }
+
+    /// Feeds the group of elements starting at `source` to `reducer`, row by row; `index` is
+    /// scratch space of the inner rank (all zeros before and after).
+    private func consumeGroup<R: RowReducer>(_ reducer: inout R, source: UnsafePointer<R.Input>, index: inout [Int]) {
+        if innerShape[0] == 0 { return }
+        let last = innerShape.count - 1
+        let rowLength = innerShape[last], rowStride = innerStrides[last]
+        var offset = 0
+        while true {
+            reducer.consume(source + offset, count: rowLength, stride: rowStride)
+            // Odometer over the reduced dims other than the row dim.
+            var d = last - 1
+            while d >= 0 {
+                index[d] &+= 1
+                offset &+= innerStrides[d]
+                if index[d] < innerShape[d] { break }
+                offset &-= innerStrides[d] &* innerShape[d]
+                index[d] = 0
+                d -= 1
+            }
+            if d < 0 { return }
+        }
+    }
+
+    /// One output whose group starts at `source`, cut into pieces of `alignment` times a power of
+    /// two elements (at least the grain) that the pool's threads reduce, joined in order.
+    private func reduceInPieces<R: RowReducer>(_ prototype: R, alignment: Int, source: UnsafePointer<R.Input>) -> R.Output {
+        let group = innerCount
+        var piece = alignment
+        while piece < Parallel.memoryGrain { piece &*= 2 }
+        let pieces = (group + piece - 1) / piece
+        let walk = StridedLoop(shape: innerShape, strides: [innerStrides])
+        let step = walk.innerStride(0)
+        var states = [R](repeating: prototype, count: pieces)
+        states.withUnsafeMutableBufferPointer { states in
+            Parallel.run(pieces, grain: 1) { range in
+                for p in range {
+                    var reducer = prototype
+                    reducer.reset()
+                    walk.forEachRun(in: p &* piece ..< Swift.min(group, (p &+ 1) &* piece)) { offsets, count, _ in
+                        reducer.consume(source + offsets[0], count: count, stride: step)
+                    }
+                    states[p] = reducer
+                }
+            }
+        }
+        var total = states[0]
+        for p in 1..<pieces { total.append(states[p]) }
+        return total.result()
+    }
+}
+
+// MARK: - Small groups across the kept dims
+
+/// A reduction done across outputs: one accumulator per output of a tile, all updated with the
+/// first element of their groups, then the second, ... Each output gets exactly the operations
+/// of its row reducer, in the same order, so the results are the same bits; the loop over a tile
+/// has no dependency between iterations, so it vectorizes where the row loop cannot.
+protocol LaneReducer {
+    associatedtype Input: Element
+    associatedtype Accumulator
+    associatedtype Output
+    /// The accumulator after the group's first element.
+    func start(_ x: Input) -> Accumulator
+    /// The accumulator after one more element.
+    func combine(_ accumulator: Accumulator, _ x: Input) -> Accumulator
+    func finish(_ accumulator: Accumulator) -> Output
+}
+
+extension ReductionPlan {
+    /// Groups of up to this many elements go across the kept dims. Below FloatSum's block size, so
+    /// float sums there are one block (no cascade): a plain sequential sum in each lane.
+    static var laneGroupLimit: Int { 64 }
+
+    /// Whether `runLanes` fits: small non-empty groups and at least two outputs along the innermost
+    /// kept dim (pooling windows, per-row sums of short rows, any strides).
+    var suitsLanes: Bool {
+        outerShape[0] != 0 && innerShape[0] != 0 && innerCount <= Self.laneGroupLimit && outerShape[outerShape.count - 1] >= 2
+    }
+
+    /// The offsets of a group's elements, in row-major order of the reduced dims.
+    private var groupOffsets: [Int] {
+        var member = Odometer(shape: innerShape, strides: [innerStrides])
+        return (0..<innerCount).map { _ in
+            defer { member.advance() }
+            return member.offset
+        }
+    }
+
+    /// The reduction for `suitsLanes` plans: tiles of outputs along the innermost kept dim, each
+    /// element of the group added to every lane of the tile in turn. Tiles are split across threads.
+    func runLanes<L: LaneReducer>(_ lanes: L, source: UnsafePointer<L.Input>, into out: UnsafeMutablePointer<L.Output>) {
+        let tile = 64
+        let width = outerShape[outerShape.count - 1], step = outerStrides[outerStrides.count - 1]
+        let rows = rowShape.reduce(1, &*), tiles = (width + tile - 1) / tile
+        let members = groupOffsets, group = members.count
+        let grain = Swift.max(1, Parallel.memoryGrain / (Swift.min(tile, width) * group))
+        Parallel.run(rows &* tiles, grain: grain) { units in
+            withUnsafeTemporaryAllocation(of: L.Accumulator.self, capacity: tile) { lane in
+                var row = Odometer(shape: rowShape, strides: [rowStrides], start: units.lowerBound / tiles)
+                var tileIndex = units.lowerBound % tiles
+                for unit in units {
+                    let first = tileIndex &* tile, count = Swift.min(tile, width &- first)
+                    let base = source + (row.offset &+ first &* step)
+                    let target = out + ((unit / tiles) &* width &+ first)
+                    // Constant steps, so that the loops over lanes load with a fixed stride
+                    // (vectorized, also for the stride 2 of pooling windows).
+                    switch step {
+                    case 1: Self.reduceTile(lanes, lane, members, base, count, step: 1, into: target)
+                    case 2: Self.reduceTile(lanes, lane, members, base, count, step: 2, into: target)
+                    default: Self.reduceTile(lanes, lane, members, base, count, step: step, into: target)
+                    }
+                    tileIndex &+= 1
+                    if tileIndex == tiles {
+                        tileIndex = 0
+                        row.advance()
+                    }
+                }
+            }
+        }
+    }
+}
+
+extension ReductionPlan {
+    /// One tile of `runLanes`: `count` outputs `step` apart from `base`, each reducing the elements
+    /// at `members` from its own position. The groups' last elements go straight to the outputs.
+    @inline(__always)
+    fileprivate static func reduceTile<L: LaneReducer>(_ lanes: L, _ lane: UnsafeMutableBufferPointer<L.Accumulator>, _ members: [Int],
+                                                       _ base: UnsafePointer<L.Input>, _ count: Int, step: Int,
+                                                       into target: UnsafeMutablePointer<L.Output>) {
+        let group = members.count
+        let p = base + members[0]
+        guard group > 1 else {
+            for j in 0..<count { target[j] = lanes.finish(lanes.start(p[j &* step])) }
+            return
+        }
+        for j in 0..<count { lane[j] = lanes.start(p[j &* step]) }
+        for m in 1..<(group &- 1) {
+            let p = base + members[m]
+            for j in 0..<count { lane[j] = lanes.combine(lane[j], p[j &* step]) }
+        }
+        let last = base + members[group &- 1]
+        for j in 0..<count { target[j] = lanes.finish(lanes.combine(lane[j], last[j &* step])) }
+    }
+}
+
+/// FloatSum's operations: 0 + x0 + x1 + ... in Double, rounded once.
+struct FloatSumLanes<T: Element>: LaneReducer {
+    @inline(__always) func start(_ x: T) -> Double { 0.0 + x.doubleValue }
+    @inline(__always) func combine(_ accumulator: Double, _ x: T) -> Double { accumulator + x.doubleValue }
+    @inline(__always) func finish(_ accumulator: Double) -> T { T(fromDouble: accumulator) }
+}
+
+/// IntegerSum's: wrapping int64.
+struct IntegerSumLanes<T: Element>: LaneReducer {
+    @inline(__always) func start(_ x: T) -> Int64 { x.exactInt64 }
+    @inline(__always) func combine(_ accumulator: Int64, _ x: T) -> Int64 { accumulator &+ x.exactInt64 }
+    @inline(__always) func finish(_ accumulator: Int64) -> Int64 { accumulator }
+}
+
+/// FloatProduct's: 1 * x0 * x1 * ... in Double, rounded once.
+struct FloatProductLanes<T: Element>: LaneReducer {
+    @inline(__always) func start(_ x: T) -> Double { 1.0 * x.doubleValue }
+    @inline(__always) func combine(_ accumulator: Double, _ x: T) -> Double { accumulator * x.doubleValue }
+    @inline(__always) func finish(_ accumulator: Double) -> T { T(fromDouble: accumulator) }
+}
+
+/// IntegerProduct's: wrapping int64.
+struct IntegerProductLanes<T: Element>: LaneReducer {
+    @inline(__always) func start(_ x: T) -> Int64 { x.exactInt64 }
+    @inline(__always) func combine(_ accumulator: Int64, _ x: T) -> Int64 { accumulator &* x.exactInt64 }
+    @inline(__always) func finish(_ accumulator: Int64) -> Int64 { accumulator }
+}
+
+/// Which extreme a lane keeps (a type, so the comparison is fixed when the loop is specialized).
+protocol ExtremeOrder {
+    /// Whether `x` replaces `best`: x is strictly better, or x is NaN (and best is not).
+    static func replaces<T: Element>(_ x: T, _ best: T) -> Bool
+}
+// Written with comparisons only (a NaN fails them all; integers never are NaN), so the tile loop
+// compiles to compares and selects instead of branches on the data.
+enum Larger: ExtremeOrder {
+    @inline(__always) static func replaces<T: Element>(_ x: T, _ best: T) -> Bool { best == best && !(x <= best) }
+}
+enum Smaller: ExtremeOrder {
+    @inline(__always) static func replaces<T: Element>(_ x: T, _ best: T) -> Bool { best == best && !(x >= best) }
+}
+
+/// Extreme's: the first element, replaced by a strictly better one, and by the first NaN for good.
+struct ExtremeLanes<T: Element, Order: ExtremeOrder>: LaneReducer {
+    @inline(__always) func start(_ x: T) -> T { x }
+    @inline(__always) func combine(_ accumulator: T, _ x: T) -> T { Order.replaces(x, accumulator) ? x : accumulator }
+    @inline(__always) func finish(_ accumulator: T) -> T { accumulator }
 }
 
 // MARK: - Float sums over a strided dim
@@ -397,34 +617,34 @@ extension ReductionPlan {
 
     /// The float sum for `suitsColumnSum` plans. Each output sees exactly the additions `FloatSum`
     /// makes (sequential blocks of `FloatSum.blockSize`, then the same cascade), done for a tile of
-    /// outputs side by side, so the results are bit-identical to the other path.
+    /// outputs side by side, so the results are bit-identical to the other path. Tiles are split
+    /// across threads.
     func columnSum<T: Element>(source: UnsafePointer<T>, into out: UnsafeMutablePointer<T>) {
         let tile = 256, blockSize = FloatSum<T>.blockSize
         let count = innerShape[0], step = innerStrides[0]
         let columns = outerShape[outerShape.count - 1]
-        let outerDims = outerShape.count - 1
-        let groups = outerShape.dropLast().reduce(1, &*)
-        // Block sums and the cascade's partial sums, one row of `tile` per level.
-        var block = [Double](repeating: 0, count: tile)
-        var partials = [Double](repeating: 0, count: 64 &* tile)
-        var levels: [Int] = []
-        levels.reserveCapacity(64)
-        var index = [Int](repeating: 0, count: Swift.max(outerDims, 1))
-        var base = 0, written = 0
-        block.withUnsafeMutableBufferPointer { block in
-            partials.withUnsafeMutableBufferPointer { partials in
-                guard let acc = block.baseAddress, let stack = partials.baseAddress else { return }
-                for _ in 0..<groups {
-                    var start = 0
-                    while start < columns {
-                        let width = Swift.min(tile, columns &- start)
+        let rows = rowShape.reduce(1, &*), tiles = (columns + tile - 1) / tile
+        let grain = Swift.max(1, Parallel.memoryGrain / (Swift.min(tile, columns) &* count))
+        Parallel.run(rows &* tiles, grain: grain) { units in
+            // Block sums and the cascade's partial sums, one row of `tile` per level.
+            var block = [Double](repeating: 0, count: tile)
+            var partials = [Double](repeating: 0, count: 64 &* tile)
+            var levels: [Int] = []
+            levels.reserveCapacity(64)
+            var row = Odometer(shape: rowShape, strides: [rowStrides], start: units.lowerBound / tiles)
+            var tileIndex = units.lowerBound % tiles
+            block.withUnsafeMutableBufferPointer { block in
+                partials.withUnsafeMutableBufferPointer { partials in
+                    guard let acc = block.baseAddress, let stack = partials.baseAddress else { return }
+                    for unit in units {
+                        let start = tileIndex &* tile, width = Swift.min(tile, columns &- start)
                         levels.removeAll(keepingCapacity: true)
                         for j in 0..<width { acc[j] = 0 }
                         var blockCount = 0
-                        var row = source + (base &+ start)
+                        var element = source + (row.offset &+ start)
                         for _ in 0..<count {
-                            for j in 0..<width { acc[j] += row[j].doubleValue }
-                            row += step
+                            for j in 0..<width { acc[j] += element[j].doubleValue }
+                            element += step
                             blockCount &+= 1
                             if blockCount == blockSize {
                                 // Push the block sums, merging equal levels exactly as FloatSum does.
@@ -445,19 +665,13 @@ extension ReductionPlan {
                             let partial = stack + k &* tile
                             for j in 0..<width { acc[j] = partial[j] + acc[j] }
                         }
-                        let target = out + (written &+ start)
+                        let target = out + ((unit / tiles) &* columns &+ start)
                         for j in 0..<width { target[j] = T(fromDouble: acc[j]) }
-                        start &+= width
-                    }
-                    written &+= columns
-                    var d = outerDims - 1
-                    while d >= 0 {
-                        index[d] &+= 1
-                        base &+= outerStrides[d]
-                        if index[d] < outerShape[d] { break }
-                        base &-= outerStrides[d] &* outerShape[d]
-                        index[d] = 0
-                        d -= 1
+                        tileIndex &+= 1
+                        if tileIndex == tiles {
+                            tileIndex = 0
+                            row.advance()
+                        }
                     }
                 }
             }
@@ -471,6 +685,9 @@ extension ReductionPlan {
 /// cascade over the block sums. Block boundaries depend only on the element count, not on rows.
 struct FloatSum<T: Element>: RowReducer {
     static var blockSize: Int { 128 }
+    /// Pieces of a block count that is a power of two end on one level of the cascade, where the
+    /// next piece's partial sums continue it as one pass would.
+    static var pieceAlignment: Int? { blockSize }
     private var block = 0.0, blockCount = 0
     /// Pending partial sums and their levels (a level-k entry sums 2^k blocks).
     private var partials: [Double] = [], levels: [Int] = []
@@ -502,12 +719,17 @@ struct FloatSum<T: Element>: RowReducer {
             block = sum
             blockCount &+= take
             i &+= take
-            if blockCount == Self.blockSize { pushBlock() }
+            if blockCount == Self.blockSize {
+                push(block, level: 0)
+                block = 0
+                blockCount = 0
+            }
         }
     }
 
-    private mutating func pushBlock() {
-        var value = block, level = 0
+    /// Adds a partial sum of 2^level blocks, merging it with the pending ones of its level.
+    private mutating func push(_ sum: Double, level: Int) {
+        var value = sum, level = level
         while let last = levels.last, last == level {
             value = partials.removeLast() + value
             levels.removeLast()
@@ -515,8 +737,14 @@ struct FloatSum<T: Element>: RowReducer {
         }
         partials.append(value)
         levels.append(level)
-        block = 0
-        blockCount = 0
+    }
+
+    mutating func append(_ later: FloatSum) {
+        // This piece ended on a block boundary: the later piece's partial sums enter the cascade
+        // where its blocks would have, and its open block becomes this one's.
+        for k in later.partials.indices { push(later.partials[k], level: later.levels[k]) }
+        block = later.block
+        blockCount = later.blockCount
     }
 
     mutating func result() -> T {
@@ -528,6 +756,7 @@ struct FloatSum<T: Element>: RowReducer {
 
 /// Sum of bool/int32/int64 in int64, wrapping on overflow as torch does.
 struct IntegerSum<T: Element>: RowReducer {
+    static var pieceAlignment: Int? { 1 }
     private var total: Int64 = 0
     mutating func reset() { total = 0 }
     mutating func consume(_ row: UnsafePointer<T>, count: Int, stride: Int) {
@@ -535,11 +764,14 @@ struct IntegerSum<T: Element>: RowReducer {
         for j in 0..<count { sum &+= row[j &* stride].exactInt64 }
         total = sum
     }
+    mutating func append(_ later: IntegerSum) { total &+= later.total }
     mutating func result() -> Int64 { total }
 }
 
 /// Product of float32/float64 in Double, in order.
 struct FloatProduct<T: Element>: RowReducer {
+    /// Rounding makes the product depend on the grouping: never cut into pieces.
+    static var pieceAlignment: Int? { nil }
     private var total = 1.0
     mutating func reset() { total = 1 }
     mutating func consume(_ row: UnsafePointer<T>, count: Int, stride: Int) {
@@ -547,11 +779,13 @@ struct FloatProduct<T: Element>: RowReducer {
         for j in 0..<count { product *= row[j &* stride].doubleValue }
         total = product
     }
+    mutating func append(_ later: FloatProduct) { total *= later.total }
     mutating func result() -> T { T(fromDouble: total) }
 }
 
 /// Product of bool/int32/int64 in int64, wrapping on overflow.
 struct IntegerProduct<T: Element>: RowReducer {
+    static var pieceAlignment: Int? { 1 }
     private var total: Int64 = 1
     mutating func reset() { total = 1 }
     mutating func consume(_ row: UnsafePointer<T>, count: Int, stride: Int) {
@@ -559,12 +793,14 @@ struct IntegerProduct<T: Element>: RowReducer {
         for j in 0..<count { product &*= row[j &* stride].exactInt64 }
         total = product
     }
+    mutating func append(_ later: IntegerProduct) { total &*= later.total }
     mutating func result() -> Int64 { total }
 }
 
 /// amax/amin: the extreme value; the first NaN ends the search. Never reset onto an empty reduction
 /// (the type rule refuses those).
 struct Extreme<T: Element>: RowReducer {
+    static var pieceAlignment: Int? { 1 }
     let maximum: Bool
     private var best: T?
     private var done = false
@@ -591,12 +827,21 @@ struct Extreme<T: Element>: RowReducer {
         best = current
     }
 
+    /// The earlier piece wins ties and keeps its NaN; a NaN of the later one wins over numbers.
+    mutating func append(_ later: Extreme) {
+        guard !done, let other = later.best else { return }
+        if let current = best, !later.done, !(maximum ? other > current : other < current) { return }
+        best = other
+        done = later.done
+    }
+
     mutating func result() -> T { best ?? T(fromDouble: 0) }
 }
 
 /// argmax/argmin: the position, counted over everything consumed, of the first extreme value;
 /// the first NaN is the extreme.
 struct ArgExtreme<T: Element>: RowReducer {
+    static var pieceAlignment: Int? { 1 }
     let maximum: Bool
     private var best: T?
     private var bestIndex = 0, position = 0
@@ -630,6 +875,16 @@ struct ArgExtreme<T: Element>: RowReducer {
         best = current
         bestIndex = index
         position &+= count
+    }
+
+    /// As Extreme's, with the later piece's positions counted after this one's.
+    mutating func append(_ later: ArgExtreme) {
+        defer { position &+= later.position }
+        guard !done, let other = later.best else { return }
+        if let current = best, !later.done, !(maximum ? other > current : other < current) { return }
+        best = other
+        bestIndex = position &+ later.bestIndex
+        done = later.done
     }
 
     mutating func result() -> Int64 { Int64(bestIndex) }

@@ -1,3 +1,4 @@
+import CBLAS
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -14,9 +15,43 @@ public enum Parallel {
         set { Pool.shared.setThreadCount(newValue) }
     }
 
-    /// Calls `body(range)` for disjoint chunks covering `0..<count`, each of at least `grain`
-    /// indices (except the last), on up to `threadCount` threads; returns when all have run.
-    /// Small counts (one chunk) run on the calling thread with no synchronization at all. The
+    /// The smallest chunk, in elements, that a kernel hands to a thread (below twice this an op
+    /// runs on the calling thread), for kernels that do little per element: copies, casts,
+    /// arithmetic, comparisons, reductions. Waking a worker costs about as much as this many
+    /// elements of an add (docs/benchmarks.md, "Threads and reductions").
+    public static var memoryGrain: Int { 1 << 16 }
+
+    /// The same for the libm functions (exp, tanh, pow, ...), tens of times dearer per element.
+    public static var mathGrain: Int { 1 << 12 }
+
+    /// Whether `forEach(count, grain:)` splits the work: more than one chunk and more than one
+    /// thread. (A nested call, or one made while another thread's job holds the pool, still runs
+    /// serially; this only answers what the sizes and the thread count decide.)
+    @inline(__always)
+    public static func splits(_ count: Int, grain: Int) -> Bool {
+        count / Swift.max(1, grain) > 1 && threadCount > 1
+    }
+
+    /// `forEach` for kernels: the same chunks, but a work too small to split runs `body(0..<count)`
+    /// directly, so small ops make no closure context and take no lock (their latency is the
+    /// kernel's alone). `body` does not escape: the pool drops the job before `forEach` returns.
+    @inline(__always)
+    public static func run(_ count: Int, grain: Int, _ body: (Range<Int>) -> Void) {
+        guard splits(count, grain: grain) else {
+            if count > 0 { body(0..<count) }
+            return
+        }
+        withoutActuallyEscaping(body) { forEach(count, grain: grain, $0) }
+    }
+
+    /// Chunks per thread: a job is cut finer than one chunk per thread, so that a worker that
+    /// wakes late (its core busy with another process, or with OpenBLAS's spinning threads) only
+    /// delays the chunks it takes; the calling thread takes the rest.
+    static var chunksPerThread: Int { 4 }
+
+    /// Calls `body(range)` for disjoint chunks covering `0..<count`, of equal sizes (within one)
+    /// and each of at least `grain` indices, on up to `threadCount` threads; returns when all have
+    /// run. Small counts (one chunk) run on the calling thread with no synchronization at all. The
     /// chunking depends only on `count`, `grain` and the thread count, so results that each
     /// chunk writes to its own indices are the same from run to run.
     /// `body` is escaping because the workers hold the job while they look for chunks (they never
@@ -24,18 +59,36 @@ public enum Parallel {
     public static func forEach(_ count: Int, grain: Int, _ body: @escaping (Range<Int>) -> Void) {
         let grain = Swift.max(1, grain)
         let threads = Pool.shared.threadCount
-        let chunks = Swift.min(threads, (count + grain - 1) / grain)
+        let chunks = threads > 1 ? Swift.min(threads &* chunksPerThread, count / grain) : 1
         guard chunks > 1, !Pool.isWorkerOrBusy else {
             if count > 0 { body(0..<count) }
             return
         }
-        // Chunks of `size` indices: rounding up can leave fewer chunks than planned (5 indices in
-        // 4 chunks are 2 + 2 + 1), never a chunk that starts past the end.
-        let size = (count + chunks - 1) / chunks
-        Pool.shared.run(chunks: (count + size - 1) / size) { chunk in
-            let start = chunk * size
-            body(start..<Swift.min(count, start + size))
+        // Chunk c starts at c * size + min(c, extra): the first `extra` chunks get one more.
+        let size = count / chunks, extra = count % chunks
+        Pool.shared.run(chunks: chunks) { chunk in
+            let start = chunk &* size &+ Swift.min(chunk, extra)
+            body(start..<(start &+ size &+ (chunk < extra ? 1 : 0)))
         }
+    }
+}
+
+extension Parallel {
+    /// The most threads `setNumThreads` takes: a count past it is a mistake, not a wish for a
+    /// thousand threads.
+    public static var maximumThreads: Int { 1024 }
+
+    /// The library's thread count (sf_set_num_threads, torch.set_num_threads): the pool's and
+    /// OpenBLAS's together. Both default to the online CPUs (torch's default); one call sets both,
+    /// so the two never add up to more threads than the host asked for — the pool's kernels and
+    /// OpenBLAS's GEMMs run one after the other on the calling thread, each with up to `n` threads.
+    /// Work already running keeps the count it started with.
+    public static func setNumThreads(_ n: Int, op: String) throws {
+        guard n >= 1 && n <= maximumThreads else {
+            throw SwiftFuncError.invalidArgument(op, "the thread count must be between 1 and \(maximumThreads), got \(n)")
+        }
+        threadCount = n
+        openblas_set_num_threads(Int32(n))
     }
 }
 
@@ -141,11 +194,21 @@ private final class Pool: @unchecked Sendable {
 
     private func workLoop() -> Never {
         pthread_mutex_lock(&mutex)
-        var seen = generation
+        // A worker started by a job's `ensureWorkers` joins that job (it has not seen it yet).
+        var seen = generation &- 1
         while true {
             while generation == seen || job == nil { pthread_cond_wait(&wake, &mutex) }
             seen = generation
-            if let body = job { takeChunks(body) }
+            joinJob()
         }
+    }
+
+    /// Takes chunks of the current job. Its own reference to the job ends with this function,
+    /// with `mutex` held: the caller of `run` sees no worker holding the body once it has the
+    /// mutex back (which `Parallel.run`'s non-escaping bodies rely on), whatever the optimizer
+    /// does with a binding's lifetime in a loop.
+    private func joinJob() {
+        guard let body = job else { return }
+        takeChunks(body)
     }
 }

@@ -35,29 +35,89 @@ public struct StridedLoop {
     /// Inner stride of operand `k`.
     public func innerStride(_ k: Int) -> Int { strides[k][shape.count - 1] }
 
+    /// Number of elements walked.
+    public var count: Int { shape.reduce(1, &*) }
+
     /// Calls `body` once per row with each operand's element offset at the row's start.
     /// Rows come in row-major order, so output operand offsets can simply be counted by the caller.
     public func forEachRow(_ body: (UnsafeBufferPointer<Int>) throws -> Void) rethrows {
-        if shape.contains(0) { return }
-        let operands = strides.count
-        let outer = shape.count - 1
-        var offsets = [Int](repeating: 0, count: operands)
-        var index = [Int](repeating: 0, count: Swift.max(outer, 1))
-        try offsets.withUnsafeMutableBufferPointer { offsets in
-            while true {
-                try body(UnsafeBufferPointer(offsets))
-                // Advance the outer index like an odometer, updating offsets incrementally.
-                var d = outer - 1
-                while d >= 0 {
-                    index[d] &+= 1
-                    for k in 0..<operands { offsets[k] &+= strides[k][d] }
-                    if index[d] < shape[d] { break }
-                    for k in 0..<operands { offsets[k] &-= strides[k][d] &* shape[d] }
-                    index[d] = 0
-                    d -= 1
-                }
-                if d < 0 { return }
-            }
+        try forEachRun(in: 0..<count) { offsets, _, _ in try body(offsets) }
+    }
+
+    /// Calls `body(offsets, count, position)` for the runs of consecutive elements of one row that
+    /// cover the row-major positions `positions`, in order: `offsets` are each operand's element
+    /// offsets at the run's first element, `position` its row-major position (where a contiguous
+    /// output's run starts). A row cut by the range's ends gives a partial run.
+    public func forEachRun(in positions: Range<Int>,
+                           _ body: (UnsafeBufferPointer<Int>, _ count: Int, _ position: Int) throws -> Void) rethrows {
+        if positions.isEmpty || shape.contains(0) { return }
+        let last = shape.count - 1, n = shape[last]
+        let firstRow = positions.lowerBound / n
+        var start = positions.lowerBound - firstRow * n  // the column within the first row
+        var rows = Odometer(shape: Array(shape[..<last]), strides: strides.map { Array($0[..<last]) }, start: firstRow)
+        let inner = strides.map { $0[last] }
+        var offsets = rows.offsets
+        var position = positions.lowerBound
+        while true {
+            for k in offsets.indices { offsets[k] = rows.offsets[k] &+ start &* inner[k] }
+            let take = Swift.min(n &- start, positions.upperBound &- position)
+            try offsets.withUnsafeBufferPointer { try body($0, take, position) }
+            position &+= take
+            if position == positions.upperBound { return }
+            start = 0
+            rows.advance()
+        }
+    }
+
+    /// `forEachRun` over every element, split into position ranges of at least `grain` elements
+    /// that run on `Parallel`'s threads. Each element is visited once, by one thread, so a kernel
+    /// that writes each output from its own inputs gives the same result on any thread count.
+    public func forEachRunInParallel(grain: Int, _ body: (UnsafeBufferPointer<Int>, _ count: Int, _ position: Int) -> Void) {
+        Parallel.run(count, grain: grain) { positions in forEachRun(in: positions, body) }
+    }
+}
+
+/// A row-major walk over a shape for several operands at once: the multi-index and each operand's
+/// element offset, started at any row-major position and advanced one step at a time (dims of
+/// size 0 are never walked). The one odometer of the strided loops and the reductions.
+public struct Odometer {
+    public let shape: [Int]
+    /// Per operand, the strides in elements.
+    public let strides: [[Int]]
+    /// The current multi-index.
+    public private(set) var index: [Int]
+    /// Per operand, the element offset of the current multi-index.
+    public private(set) var offsets: [Int]
+
+    /// At row-major position `start` (in `0..<shape.product`).
+    public init(shape: [Int], strides: [[Int]], start: Int = 0) {
+        self.shape = shape
+        self.strides = strides
+        index = [Int](repeating: 0, count: shape.count)
+        offsets = [Int](repeating: 0, count: strides.count)
+        var rest = start
+        for d in stride(from: shape.count - 1, through: 0, by: -1) where shape[d] > 0 {
+            index[d] = rest % shape[d]
+            rest /= shape[d]
+            for k in strides.indices { offsets[k] &+= index[d] &* strides[k][d] }
+        }
+    }
+
+    /// One operand's offset (the common case of a single operand).
+    @inline(__always)
+    public var offset: Int { offsets[0] }
+
+    /// The next row-major position (past the last one, back to the first).
+    @inline(__always)
+    public mutating func advance() {
+        var d = shape.count - 1
+        while d >= 0 {
+            index[d] &+= 1
+            for k in offsets.indices { offsets[k] &+= strides[k][d] }
+            if index[d] < shape[d] { return }
+            for k in offsets.indices { offsets[k] &-= strides[k][d] &* shape[d] }
+            index[d] = 0
+            d -= 1
         }
     }
 }
@@ -86,11 +146,11 @@ extension Tensor {
             func visit<S: Element>(_: S.Type) {
                 let src = source.elements(as: S.self), dst = destination.elements(as: D.self)
                 let loop = StridedLoop(shape: source.shape, strides: [source.strides, destination.strides])
-                let n = loop.rowLength, s = loop.innerStride(0), t = loop.innerStride(1)
+                let s = loop.innerStride(0), t = loop.innerStride(1)
                 if S.self == D.self {
                     // Same type: a plain copy (the pointer is retyped to the type it already has).
                     let same = UnsafeMutableRawPointer(dst).assumingMemoryBound(to: S.self)
-                    loop.forEachRow { offsets in
+                    loop.forEachRunInParallel(grain: Parallel.memoryGrain) { offsets, n, _ in
                         let from = src + offsets[0], to = same + offsets[1]
                         if s == 1 && t == 1 {
                             to.update(from: from, count: n)
@@ -99,7 +159,7 @@ extension Tensor {
                         }
                     }
                 } else {
-                    loop.forEachRow { offsets in
+                    loop.forEachRunInParallel(grain: Parallel.memoryGrain) { offsets, n, _ in
                         let from = src + offsets[0], to = dst + offsets[1]
                         if s == 1 && t == 1 {
                             for i in 0..<n { to[i] = D(convertingElement: from[i]) }

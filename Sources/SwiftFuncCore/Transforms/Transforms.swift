@@ -341,10 +341,8 @@ public enum Transforms {
     /// `rows` and `offset`, a block of a larger identity: `rows` rows, row offset + k holding e_k.
     static func identityBasis(count: Int, shape: [Int], dtype: DType, rows: Int? = nil, offset: Int = 0) throws -> Value {
         let rowCount = rows ?? count
-        let rowIndices = try emit(.arange, [], .arange(start: 0, step: 1, count: rowCount, dtype: .int64))
-        let columnIndices = try emit(.arange, [], .arange(start: Double(offset), step: 1, count: count, dtype: .int64))
-        let identity = try emit(.cast, [try emit(.eq, [try emit(.reshape, [rowIndices], .shape([rowCount, 1])),
-                                                       try emit(.reshape, [columnIndices], .shape([1, count]))])], .dtype(dtype))
+        // Row i holds its one at column i - offset: a zero fill and one diagonal, written directly.
+        let identity = try Ops.eye(rowCount, count, offset: -offset, dtype: dtype)
         return try emit(.reshape, [identity], .shape([rowCount] + shape))
     }
 

@@ -11,6 +11,9 @@ Porting from torch: `torch` -> `swiftfunc`, `torch.func` -> `swiftfunc.func`, `t
 Arrays cross to and from numpy, PyTorch and JAX without copying through DLPack (`swiftfunc.from_dlpack`,
 `np.from_dlpack(t)`, `t.numpy()`). The library is the copy installed in the package, or $SWIFTFUNC_LIBRARY.
 """
+import ctypes as _ctypes
+import operator as _operator
+
 from ._capi import lib as _lib
 from ._errors import (CallbackError, DeviceError, DTypeError, Error, InternalError, InvalidArgumentError,
                       OutOfMemoryError, ShapeError, TransformError, UnsupportedError)
@@ -63,6 +66,22 @@ def library_version():
 def library_path():
     """The path of the loaded libswiftfunc.so."""
     return _lib.path
+
+
+def set_num_threads(n):
+    """Sets the number of threads swiftfunc's kernels use, its own pool's and OpenBLAS's alike (torch's
+    name; sf_set_num_threads). The default is the number of online CPUs; results do not depend on it."""
+    n = _operator.index(n)
+    if not -2 ** 31 <= n < 2 ** 31:  # ctypes would wrap it into a C int; the library checks the rest
+        raise InvalidArgumentError(f"sf_set_num_threads: {n} does not fit a C int")
+    _lib.sf_set_num_threads(n)
+
+
+def get_num_threads():
+    """The number of threads swiftfunc's kernels use (sf_get_num_threads)."""
+    count = _ctypes.c_int()
+    _lib.sf_get_num_threads(_ctypes.byref(count))
+    return count.value
 
 
 # torch's dtype aliases; assigned last because they shadow builtins inside this module.

@@ -184,6 +184,9 @@ _DECLARATIONS = [
     # Statuses and errors
     ("sf_last_error", c_char_p, []),
     ("sf_set_error", None, [c_char_p]),
+    # Threads
+    ("sf_set_num_threads", status, [c_int]),
+    ("sf_get_num_threads", status, [POINTER(c_int)]),
     # Tensors
     ("sf_tensor_retain", None, [tensor]),
     ("sf_tensor_release", None, [tensor]),

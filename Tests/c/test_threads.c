@@ -1,0 +1,197 @@
+/* test_threads.c — sf_set_num_threads / sf_get_num_threads: the default (the online CPUs), the
+ * range check, OpenBLAS following the count, results that are the same bits on every thread count,
+ * and calls from several threads while the count changes. Leaves the count as it found it.
+ * Runs plain and under AddressSanitizer/LeakSanitizer (make c-test, make asan-test). */
+#define _GNU_SOURCE /* sysconf, dlsym(RTLD_DEFAULT, ...) */
+#include <dlfcn.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "check.h"
+#include "swiftfunc.h"
+
+/* OpenBLAS's own count and setter, looked up in the process (libswiftfunc links libopenblas). */
+static int (*openblas_count)(void);
+static void (*openblas_set_count)(int);
+
+static int get_threads(void) {
+    int n = -1;
+    CHECK_OK(sf_get_num_threads(&n));
+    return n;
+}
+
+static void test_default_and_range(int initial) {
+    long online = sysconf(_SC_NPROCESSORS_ONLN);
+    CHECK_EQ(initial, online > 0 ? online : 1);
+
+    CHECK_OK(sf_set_num_threads(1));
+    CHECK_EQ(get_threads(), 1);
+    CHECK_OK(sf_set_num_threads(3));
+    CHECK_EQ(get_threads(), 3);
+    if (openblas_count) CHECK_EQ(openblas_count(), 3);
+    CHECK_OK(sf_set_num_threads(2));
+
+    /* Refused counts change nothing. */
+    CHECK_ERROR(sf_set_num_threads(0), SF_ERR_INVALID_ARGUMENT, "sf_set_num_threads: the thread count must be between 1 and 1024, got 0");
+    CHECK_ERROR(sf_set_num_threads(-3), SF_ERR_INVALID_ARGUMENT, "got -3");
+    CHECK_ERROR(sf_set_num_threads(1025), SF_ERR_INVALID_ARGUMENT, "got 1025");
+    CHECK_ERROR(sf_set_num_threads(INT32_MIN), SF_ERR_INVALID_ARGUMENT, "between 1 and 1024");
+    CHECK_EQ(get_threads(), 2);
+    if (openblas_count) CHECK_EQ(openblas_count(), 2);
+    CHECK_ERROR(sf_get_num_threads(NULL), SF_ERR_INVALID_ARGUMENT, "sf_get_num_threads: out is NULL");
+}
+
+/* ---- results on 1 and 2 threads ---- */
+
+enum { N = 4 * 65536 + 17 }; /* several chunks of the elementwise grain, a ragged end, and 512 x 512 */
+
+static sf_tensor *from_floats(const float *values, const int64_t *shape, size_t ndim) {
+    sf_tensor *t = NULL;
+    CHECK_OK(sf_tensor_from_data(values, SF_FLOAT32, shape, ndim, &t));
+    return t;
+}
+
+/* The bytes of `t` (float32 or int64 of n elements) into a new buffer. */
+static void *bytes_of(sf_tensor *t, size_t n, size_t item) {
+    void *data = malloc(n * item);
+    CHECK_OK(sf_tensor_copy_to(t, data, n * item));
+    return data;
+}
+
+/* Every kernel family the pool runs, on inputs large enough to split: the outputs' bytes, in order. */
+typedef struct {
+    void *sum_all, *sum_rows, *pooled, *product, *transposed, *cast, *argmax;
+} results;
+
+static results compute(const float *x) {
+    results r;
+    const int64_t flat[1] = {N}, square[2] = {512, 512}, windows[4] = {256, 2, 256, 2}, pooled_dims[2] = {1, 3};
+    const int64_t rows_dim[1] = {1}, all_dims[1] = {0};
+    sf_tensor *v = from_floats(x, flat, 1), *m = from_floats(x, square, 2), *w = from_floats(x, windows, 4);
+    sf_tensor *out = NULL, *t = NULL, *y = NULL;
+
+    CHECK_OK(sf_sum(v, NULL, 0, false, &out)); /* one output: pieces joined in order */
+    r.sum_all = bytes_of(out, 1, sizeof(float));
+    sf_tensor_release(out);
+    CHECK_OK(sf_transpose(m, 0, 1, &t));
+    CHECK_OK(sf_sum(t, rows_dim, 1, false, &out)); /* strided rows, outputs split */
+    r.sum_rows = bytes_of(out, 512, sizeof(float));
+    sf_tensor_release(out);
+    CHECK_OK(sf_amax(w, pooled_dims, 2, false, &out)); /* 2x2 windows across the kept dims */
+    r.pooled = bytes_of(out, 256 * 256, sizeof(float));
+    sf_tensor_release(out);
+    CHECK_OK(sf_mul(v, v, &out)); /* contiguous elementwise */
+    r.product = bytes_of(out, N, sizeof(float));
+    sf_tensor_release(out);
+    CHECK_OK(sf_exp(t, &y)); /* strided elementwise, the libm grain */
+    CHECK_OK(sf_add(y, m, &out)); /* strided + contiguous */
+    r.transposed = bytes_of(out, 512 * 512, sizeof(float));
+    sf_tensor_release(out), sf_tensor_release(y);
+    CHECK_OK(sf_cast(t, SF_FLOAT64, &y)); /* a strided copy and cast */
+    CHECK_OK(sf_cast(y, SF_FLOAT32, &out));
+    r.cast = bytes_of(out, 512 * 512, sizeof(float));
+    sf_tensor_release(out), sf_tensor_release(y);
+    CHECK_OK(sf_argmax(v, all_dims, 1, false, &out));
+    r.argmax = bytes_of(out, 1, sizeof(int64_t));
+    sf_tensor_release(out);
+
+    sf_tensor_release(t), sf_tensor_release(v), sf_tensor_release(m), sf_tensor_release(w);
+    return r;
+}
+
+static void release_results(results *r) {
+    free(r->sum_all), free(r->sum_rows), free(r->pooled), free(r->product), free(r->transposed), free(r->cast);
+    free(r->argmax);
+}
+
+static void test_same_bits_on_every_thread_count(void) {
+    float *x = malloc(N * sizeof(float));
+    unsigned state = 12345;
+    for (int i = 0; i < N; i++) {
+        state = state * 1664525u + 1013904223u;
+        /* magnitudes over a wide range, so that the order of additions shows in the bits */
+        x[i] = (float)((int)(state >> 9) - (1 << 22)) * ((i % 7 == 0) ? 1e3f : 1e-3f);
+    }
+    CHECK_OK(sf_set_num_threads(1));
+    results one = compute(x);
+    CHECK_OK(sf_set_num_threads(2));
+    results two = compute(x), again = compute(x);
+    CHECK_OK(sf_set_num_threads(5)); /* more threads than CPUs */
+    results five = compute(x);
+
+    results *all[3] = {&two, &again, &five};
+    for (int k = 0; k < 3; k++) {
+        CHECK(memcmp(one.sum_all, all[k]->sum_all, sizeof(float)) == 0);
+        CHECK(memcmp(one.sum_rows, all[k]->sum_rows, 512 * sizeof(float)) == 0);
+        CHECK(memcmp(one.pooled, all[k]->pooled, 256 * 256 * sizeof(float)) == 0);
+        CHECK(memcmp(one.product, all[k]->product, N * sizeof(float)) == 0);
+        CHECK(memcmp(one.transposed, all[k]->transposed, 512 * 512 * sizeof(float)) == 0);
+        CHECK(memcmp(one.cast, all[k]->cast, 512 * 512 * sizeof(float)) == 0);
+        CHECK(memcmp(one.argmax, all[k]->argmax, sizeof(int64_t)) == 0);
+    }
+    /* spot checks against values computed here */
+    float *product = one.product, *pooled = one.pooled;
+    CHECK(product[N - 1] == x[N - 1] * x[N - 1]);
+    float best = x[0];
+    const int corners[4] = {0, 1, 512, 513}; /* window (0, 0) of [256, 2, 256, 2] */
+    for (int k = 0; k < 4; k++) best = x[corners[k]] > best ? x[corners[k]] : best;
+    CHECK(pooled[0] == best);
+
+    release_results(&one), release_results(&two), release_results(&again), release_results(&five);
+    free(x);
+}
+
+/* ---- several host threads computing while the count changes ---- */
+
+typedef struct {
+    int failures;
+} worker_state;
+
+static void *worker(void *arg) {
+    worker_state *state = arg;
+    const int64_t shape[1] = {200000};
+    sf_tensor *ones = NULL;
+    if (sf_ones(shape, 1, SF_FLOAT32, &ones) != SF_OK) {
+        state->failures++;
+        return NULL;
+    }
+    for (int i = 0; i < 40; i++) {
+        sf_tensor *twice = NULL, *total = NULL;
+        float value = 0;
+        if (sf_add(ones, ones, &twice) != SF_OK || sf_sum(twice, NULL, 0, false, &total) != SF_OK ||
+            sf_tensor_copy_to(total, &value, sizeof value) != SF_OK || value != 400000.0f)
+            state->failures++;
+        sf_tensor_release(twice), sf_tensor_release(total);
+    }
+    sf_tensor_release(ones);
+    return NULL;
+}
+
+static void test_calls_from_several_threads(void) {
+    pthread_t threads[3];
+    worker_state states[3] = {{0}, {0}, {0}};
+    for (int k = 0; k < 3; k++) CHECK_EQ(pthread_create(&threads[k], NULL, worker, &states[k]), 0);
+    for (int i = 0; i < 50; i++) CHECK_OK(sf_set_num_threads(1 + i % 4));
+    for (int k = 0; k < 3; k++) {
+        CHECK_EQ(pthread_join(threads[k], NULL), 0);
+        CHECK_EQ(states[k].failures, 0);
+    }
+}
+
+int main(void) {
+    *(void **)&openblas_count = dlsym(RTLD_DEFAULT, "openblas_get_num_threads");
+    *(void **)&openblas_set_count = dlsym(RTLD_DEFAULT, "openblas_set_num_threads");
+    CHECK(openblas_count != NULL && openblas_set_count != NULL);
+    int initial = get_threads(), initial_blas = openblas_count ? openblas_count() : 0;
+    test_default_and_range(initial);
+    test_same_bits_on_every_thread_count();
+    test_calls_from_several_threads();
+    /* As found: the library's count, and OpenBLAS's (which its environment variables may have set). */
+    CHECK_OK(sf_set_num_threads(initial));
+    CHECK_EQ(get_threads(), initial);
+    if (openblas_set_count) openblas_set_count(initial_blas);
+    return check_summary();
+}
