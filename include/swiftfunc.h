@@ -114,13 +114,15 @@ void sf_set_error(const char *message);
  * Threads
  *
  * Large elementwise, copy and reduction kernels split their work across the library's own thread
- * pool; small ones (below some tens of thousands of elements) run on the calling thread alone.
+ * pool; small ones (below about 256K elements for arithmetic, copies and reductions, 4K for exp,
+ * tanh and the other libm functions) run on the calling thread alone.
  * Matrix products and convolutions run in OpenBLAS, which has its own threads. One count governs
  * both (torch.set_num_threads): by default the number of online CPUs for each, as in torch
  * (OpenBLAS's own environment variables, such as OPENBLAS_NUM_THREADS, still decide its count
  * until sf_set_num_threads is called). Kernels and GEMMs of one call run one after the other, so
- * at most that many threads compute at a time. Results do not depend on the count: every output
- * element is computed by one thread in the same order as on one thread, bit for bit.
+ * at most that many threads compute at a time. The library's own kernels give the same bits on
+ * every count and from run to run: each output element is computed by one thread in the order one
+ * thread would use (OpenBLAS makes no such promise for its products).
  * ------------------------------------------------------------------------------------------- */
 
 /**

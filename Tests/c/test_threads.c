@@ -46,7 +46,7 @@ static void test_default_and_range(int initial) {
 
 /* ---- results on 1 and 2 threads ---- */
 
-enum { N = 4 * 65536 + 17 }; /* several chunks of the elementwise grain, a ragged end, and 512 x 512 */
+enum { N = 5 * 65536 + 17 }; /* past twice the elementwise grain (2^17), a ragged end, and 512 x 512 */
 
 static sf_tensor *from_floats(const float *values, const int64_t *shape, size_t ndim) {
     sf_tensor *t = NULL;

@@ -500,7 +500,8 @@ extension DType {
 
 // Each op type also names its grain (Parallel.memoryGrain or mathGrain): the smallest chunk of
 // elements worth a thread, by what the op costs per element. The defaults below are the common
-// case of each group; the libm binary ops (pow, atan2) override theirs.
+// case of each group; sqrt and rsqrt (instructions) and the libm binary ops (pow, atan2) override
+// theirs.
 fileprivate protocol FloatUnaryOp { static func apply<T: FloatElement>(_ x: T) -> T; static var grain: Int { get } }
 fileprivate protocol NumericUnaryOp { static func apply<T: Element>(_ x: T) -> T; static var grain: Int { get } }
 fileprivate protocol ArithmeticOp { static func apply<T: Element>(_ a: T, _ b: T) -> T; static var grain: Int { get } }
@@ -520,8 +521,14 @@ fileprivate enum SinOp: FloatUnaryOp { @inline(__always) static func apply<T: Fl
 fileprivate enum CosOp: FloatUnaryOp { @inline(__always) static func apply<T: FloatElement>(_ x: T) -> T { T.cos(x) } }
 fileprivate enum TanOp: FloatUnaryOp { @inline(__always) static func apply<T: FloatElement>(_ x: T) -> T { T.tan(x) } }
 fileprivate enum TanhOp: FloatUnaryOp { @inline(__always) static func apply<T: FloatElement>(_ x: T) -> T { T.tanh(x) } }
-fileprivate enum SqrtOp: FloatUnaryOp { @inline(__always) static func apply<T: FloatElement>(_ x: T) -> T { T.sqrt(x) } }
-fileprivate enum RsqrtOp: FloatUnaryOp { @inline(__always) static func apply<T: FloatElement>(_ x: T) -> T { 1 / T.sqrt(x) } }
+fileprivate enum SqrtOp: FloatUnaryOp {
+    @inline(__always) static func apply<T: FloatElement>(_ x: T) -> T { T.sqrt(x) }
+    static var grain: Int { Parallel.memoryGrain }  // an instruction, not a libm call
+}
+fileprivate enum RsqrtOp: FloatUnaryOp {
+    @inline(__always) static func apply<T: FloatElement>(_ x: T) -> T { 1 / T.sqrt(x) }
+    static var grain: Int { Parallel.memoryGrain }
+}
 fileprivate enum ErfOp: FloatUnaryOp { @inline(__always) static func apply<T: FloatElement>(_ x: T) -> T { T.erf(x) } }
 fileprivate enum SigmoidOp: FloatUnaryOp {
     /// exp of a non-positive argument only, so nothing overflows: for x < 0, e^x / (1 + e^x).

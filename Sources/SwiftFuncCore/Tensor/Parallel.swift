@@ -17,12 +17,14 @@ public enum Parallel {
 
     /// The smallest chunk, in elements, that a kernel hands to a thread (below twice this an op
     /// runs on the calling thread), for kernels that do little per element: copies, casts,
-    /// arithmetic, comparisons, reductions. Waking a worker costs about as much as this many
-    /// elements of an add (docs/benchmarks.md, "Threads and reductions").
-    public static var memoryGrain: Int { 1 << 16 }
+    /// arithmetic, comparisons, sqrt, reductions. Waking a sleeping worker takes 10-20 µs on the
+    /// 2-vCPU machine of docs/benchmarks.md ("Threads and reductions"), where two threads start to
+    /// win on an add of about 256K float32 (50 µs on one thread): the split starts there.
+    public static var memoryGrain: Int { 1 << 17 }
 
-    /// The same for the libm functions (exp, tanh, pow, ...), tens of times dearer per element.
-    public static var mathGrain: Int { 1 << 12 }
+    /// The same for the libm functions (exp, tanh, pow, ...), 5-20 ns per element: two threads win
+    /// on a tanh from about 1K elements, on cheaper exp-like functions from a few K.
+    public static var mathGrain: Int { 1 << 11 }
 
     /// Whether `forEach(count, grain:)` splits the work: more than one chunk and more than one
     /// thread. (A nested call, or one made while another thread's job holds the pool, still runs
