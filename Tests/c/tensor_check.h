@@ -215,6 +215,31 @@ static inline double *host_read(sf_tensor *t, int64_t *shape, size_t *ndim, int6
     return data;
 }
 
+/* out[k] = f1(a[k]) (or, with b, f2(a[k], b[k])) as a new float64 tensor of a's shape: the host
+ * kernel of the custom-function tests. Returns 0, or 1 with sf_set_error. */
+static inline int host_map(sf_tensor *a, sf_tensor *b, double (*f1)(double), double (*f2)(double, double),
+                           sf_tensor **out) {
+    int64_t shape[SF_MAX_NDIM], numel, shape_b[SF_MAX_NDIM], numel_b = 0;
+    size_t ndim, ndim_b;
+    double *x = host_read(a, shape, &ndim, &numel);
+    if (!x) return 1;
+    double *y = NULL;
+    if (b) {
+        y = host_read(b, shape_b, &ndim_b, &numel_b);
+        if (!y || numel_b != numel) {
+            free(x);
+            free(y);
+            sf_set_error("host kernel: shapes differ");
+            return 1;
+        }
+    }
+    for (int64_t k = 0; k < numel; k++) x[k] = b ? f2(x[k], y[k]) : f1(x[k]);
+    sf_status status = sf_tensor_from_data(x, SF_FLOAT64, shape, ndim, out);
+    free(x);
+    free(y);
+    return status == SF_OK ? 0 : 1;
+}
+
 /* ------------------------------------------------------------------------------------------------
  * Central differences, for references that have no closed form in the test
  * ---------------------------------------------------------------------------------------------- */

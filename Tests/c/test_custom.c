@@ -43,24 +43,6 @@ static void free_state(void *ud) { ((state *)ud)->freed++; }
 
 /* ---- host kernels --------------------------------------------------------------------------- */
 
-/* out[k] = f(a[k]) (and, with b, f(a[k], b[k])) as a new float64 tensor of a's shape (tensors
- * read with host_read of tensor_check.h). */
-static int host_map(sf_tensor *a, sf_tensor *b, double (*f1)(double), double (*f2)(double, double), sf_tensor **out) {
-    int64_t shape[SF_MAX_NDIM], numel, shape_b[SF_MAX_NDIM], numel_b = 0;
-    size_t ndim, ndim_b;
-    double *x = host_read(a, shape, &ndim, &numel);
-    if (!x) return 1;
-    double *y = NULL;
-    if (b) {
-        y = host_read(b, shape_b, &ndim_b, &numel_b);
-        if (!y || numel_b != numel) { free(x); free(y); if (y) sf_set_error("softplus kernel: shapes differ"); return 1; }
-    }
-    for (int64_t k = 0; k < numel; k++) x[k] = b ? f2(x[k], y[k]) : f1(x[k]);
-    sf_status status = sf_tensor_from_data(x, SF_FLOAT64, shape, ndim, out);
-    free(x);
-    free(y);
-    return status == SF_OK ? 0 : 1;
-}
 
 static double times(double a, double b) { return a * b; }
 static double tangent_times_slope(double x, double t) { return t * sigmoid(x); }

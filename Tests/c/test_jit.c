@@ -1573,28 +1573,6 @@ typedef struct {
 
 static void free_custom_state(void *ud) { ((custom_state *)ud)->freed++; }
 
-/* out = g(a) (or g(a, b)) elementwise, as a new float64 tensor of a's shape. */
-static int host_map(sf_tensor *a, sf_tensor *b, double (*g1)(double), double (*g2)(double, double), sf_tensor **out) {
-    int64_t shape[SF_MAX_NDIM], numel, shape_b[SF_MAX_NDIM], numel_b = 0;
-    size_t ndim, ndim_b;
-    double *x = host_read(a, shape, &ndim, &numel);
-    if (!x) return 1;
-    double *y = NULL;
-    if (b) {
-        y = host_read(b, shape_b, &ndim_b, &numel_b);
-        if (!y || numel_b != numel) {
-            free(x);
-            free(y);
-            sf_set_error("host_map: shapes differ");
-            return 1;
-        }
-    }
-    for (int64_t k = 0; k < numel; k++) x[k] = b ? g2(x[k], y[k]) : g1(x[k]);
-    sf_status status = sf_tensor_from_data(x, SF_FLOAT64, shape, ndim, out);
-    free(x);
-    free(y);
-    return status == SF_OK ? 0 : 1;
-}
 
 static double times(double a, double b) { return a * b; }
 static double tangent_times_slope(double x, double t) { return t * sigmoid(x); }
