@@ -171,7 +171,7 @@ final class ThreadingTests: XCTestCase {
                     try assertValues(copy, values, shape: shape, dtype: dtype, tolerance: 0, "copy " + what)
                     try assertSameBits("max with a broadcast row \(what)") { try Ops.maximum(x, row) }
                     if dtype != .bool { try assertSameBits("abs \(what)") { try Ops.abs(x) } }
-                    try assertSameBits("cast \(what)") { try Ops.cast(x, to: dtype == .int64 ? .float32 : .int64) }
+                    if dtype == .float32 { try assertSameBits("cast \(what)") { try Ops.cast(x, to: .int64) } }
                     XCTAssertEqual(n, values.count)
                 }
             }
