@@ -773,7 +773,8 @@ sf_status sf_tensor_list_get(const sf_tensor_list *list, size_t index, sf_tensor
 
 /**
  * A host function that reports its outputs as it returns: it appends each output to `outputs`
- * (sf_tensor_list_append) and returns 0; a nonzero return is a failure, as for sf_callback: what
+ * (sf_tensor_list_append; the list belongs to the library and lives for the call: do not free it)
+ * and returns 0; a nonzero return is a failure, as for sf_callback: what
  * it appended is dropped.
  */
 typedef int (*sf_list_callback)(void *user_data, sf_tensor *const *inputs, size_t n_inputs,
