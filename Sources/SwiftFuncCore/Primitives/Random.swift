@@ -207,19 +207,12 @@ enum Random {
             pthread_mutex_unlock(mutex)
         }
 
-        /// The key and next counter, to put back with `restore` (tracing for jit draws nothing for
-        /// real: the graph's replays do, as the eager call would have).
-        func snapshot() -> (key: UInt64, counter: UInt64) {
+        /// The next free counter (a jit trace notes where the generator stands around each draw it
+        /// records, to plan the replays' reservations).
+        var nextCounter: UInt64 {
             pthread_mutex_lock(mutex)
             defer { pthread_mutex_unlock(mutex) }
-            return (key, counter)
-        }
-
-        /// Puts back a state `snapshot` returned.
-        func restore(_ state: (key: UInt64, counter: UInt64)) {
-            pthread_mutex_lock(mutex)
-            (key, counter) = state
-            pthread_mutex_unlock(mutex)
+            return counter
         }
 
         /// Reserves `blocks` counters; returns the key and the first of them.

@@ -47,7 +47,7 @@ final class StagingInterpreter: TracingInterpreter, @unchecked Sendable {
         graph = Graph(inputTypes: inputTypes)
         self.recordsRandomDraws = recordsRandomDraws
         self.examples = examples
-        drawCursor = Random.generator.snapshot().counter
+        drawCursor = Random.generator.nextCounter
         super.init(below: below)
     }
 
@@ -97,7 +97,7 @@ final class StagingInterpreter: TracingInterpreter, @unchecked Sendable {
             // Reserved above this recorder since the last draw: a replay skips as many first.
             drawPlan.gaps[graph.variableCount] = counter &- drawCursor
         }
-        defer { if isDraw { drawCursor = Random.generator.snapshot().counter } }
+        defer { if isDraw { drawCursor = Random.generator.nextCounter } }
         if let examples {  // computed on the examples below: the first call's value (and its type)
             let value = try Interpreter.with(below) { try emit(primitive, examples, params) }
             return record(.primitive(primitive, params), atoms, [value.type], examples: [value])[0]
@@ -124,7 +124,7 @@ final class StagingInterpreter: TracingInterpreter, @unchecked Sendable {
     func finish(outputs: [Value]) -> Graph {
         graph.outputs = outputs.map(atom)
         if recordsRandomDraws {
-            drawPlan.tail = Random.generator.snapshot().counter &- drawCursor
+            drawPlan.tail = Random.generator.nextCounter &- drawCursor
             graph.drawPlan = drawPlan
         }
         finish()
