@@ -14,7 +14,7 @@ public final class JitCache: @unchecked Sendable {
 
     private let function: Function
     private var mutex = pthread_mutex_t()
-    private var entries: [(signature: [TensorType], graph: Graph)] = []
+    private var entries: [(signature: [TensorType], executable: Executable)] = []
     private var traces: UInt64 = 0
 
     init(_ function: Function) {
@@ -32,25 +32,36 @@ public final class JitCache: @unchecked Sendable {
     /// Calls the function: replays the cached graph of the inputs' signature, or, on a new
     /// signature, traces the function on these inputs (its results are this call's) and caches
     /// the optimized graph.
+    /// With no transform active (the evaluation interpreter current) and concrete inputs, the
+    /// replay runs the prepared `Executable`; under transforms it goes through `emit`.
     public func call(_ inputs: [Value]) throws -> [Value] {
-        if let graph = cached(inputs) { return try graph.evaluate(inputs) }
-        return try trace(inputs).outputs
+        guard let executable = cached(inputs) else { return try trace(inputs).outputs }
+        if executable.isConcrete, Interpreter.current === EvalInterpreter.shared {
+            var tensors: [Tensor] = []
+            tensors.reserveCapacity(inputs.count)
+            for input in inputs {
+                guard let tensor = input as? Tensor else { return try executable.graph.evaluate(inputs) }
+                tensors.append(tensor)
+            }
+            return try executable.run(tensors)
+        }
+        return try executable.graph.evaluate(inputs)
     }
 
     /// The optimized graph for the types of `inputs` (traced on them if not cached).
     public func graph(for inputs: [Value]) throws -> Graph {
-        if let graph = cached(inputs) { return graph }
+        if let executable = cached(inputs) { return executable.graph }
         return try trace(inputs).graph
     }
 
-    private func cached(_ inputs: [Value]) -> Graph? {
+    private func cached(_ inputs: [Value]) -> Executable? {
         let signature = inputs.map(\.type)
         pthread_mutex_lock(&mutex)
         defer { pthread_mutex_unlock(&mutex) }
         guard let index = entries.firstIndex(where: { $0.signature == signature }) else { return nil }
         let entry = entries.remove(at: index)
         entries.append(entry)
-        return entry.graph
+        return entry.executable
     }
 
     /// Runs the function once on `inputs` under a recorder: every op on them is computed (the
@@ -79,7 +90,7 @@ public final class JitCache: @unchecked Sendable {
         if !stager.capturesTracers {
             pthread_mutex_lock(&mutex)
             if !entries.contains(where: { $0.signature == signature }) {
-                entries.append((signature, graph))
+                entries.append((signature, Executable(graph)))
                 if entries.count > Self.capacity { entries.removeFirst() }
             }
             pthread_mutex_unlock(&mutex)
