@@ -1354,8 +1354,10 @@ static void check_graph_listing(const char *text, const char *file, int line) {
     check_record(strstr(text, "const:") != NULL, file, line, "the folded factor is a constant");
     check_record(strstr(text, "float64[4]") != NULL, file, line, "types are shown");
     check_record(occurrences(text, "= fused[2 equations] ") == 1, file, line, "sin and sin*sin fused into one loop");
-    /* header, the fused equation (its 2 members and a closing brace), sum, mul, outputs */
-    check_record(occurrences(text, "\n") == 7, file, line, "8 lines");
+    /* header, the fused equation (its 2 members and a closing brace), sum, mul, outputs, summary */
+    check_record(occurrences(text, "\n") == 8, file, line, "9 lines");
+    check_record(strstr(text, "# 6 traced equations: 2 removed (simplified, merged, dead), 2 fused into 1 loop, 3 to run")
+                 != NULL, file, line, "the optimizer's summary");
 }
 
 static void test_function_graph(void) {

@@ -51,6 +51,20 @@ final class Executable: @unchecked Sendable {
         }
     }
 
+    /// Replays the graph on `inputs`: on the prepared fast path when no transform is active (the
+    /// evaluation interpreter is current) and every input is concrete; otherwise through `emit`,
+    /// so that the active transforms' rules apply to every equation.
+    func callAsFunction(_ inputs: [Value]) throws -> [Value] {
+        guard isConcrete, Interpreter.current === EvalInterpreter.shared else { return try graph.evaluate(inputs) }
+        var tensors: [Tensor] = []
+        tensors.reserveCapacity(inputs.count)
+        for input in inputs {
+            guard let tensor = input as? Tensor else { return try graph.evaluate(inputs) }
+            tensors.append(tensor)
+        }
+        return try run(tensors)
+    }
+
     /// Runs the graph on `inputs` (of the traced signature) with the evaluation interpreter current.
     func run(_ inputs: [Tensor]) throws -> [Value] {
         var values = [Tensor?](repeating: nil, count: graph.variableCount)

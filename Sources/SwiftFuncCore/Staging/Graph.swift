@@ -41,6 +41,8 @@ public struct Graph: Sendable {
     /// Set for a graph whose draws replay as eager draws (jit); nil: recorded params as they are.
     public var drawPlan: DrawPlan?
     public var outputs: [Atom] = []
+    /// What the optimizer did (set by `optimized()`; the listing's last line).
+    public var summary: String?
     /// How many variables exist (inputs and equation outputs).
     public private(set) var variableCount: Int
 
@@ -121,6 +123,7 @@ public struct Graph: Sendable {
             }
         }
         lines.append("  in (" + outputs.map(name).joined(separator: ", ") + ") }")
+        if let summary { lines.append("# " + summary) }
         return lines.joined(separator: "\n")
     }
 }

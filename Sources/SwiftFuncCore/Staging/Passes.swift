@@ -5,8 +5,16 @@ extension Graph {
     /// The passes jit runs on a traced graph, in order: merge repeats, simplify what the rules left
     /// (which exposes more repeats and dead code), then fuse elementwise runs.
     public func optimized() -> Graph {
-        eliminatingCommonSubexpressions().simplified().eliminatingCommonSubexpressions().eliminatingDeadCode()
-            .fusingElementwise()
+        let cleaned = eliminatingCommonSubexpressions().simplified().eliminatingCommonSubexpressions().eliminatingDeadCode()
+        var fused = cleaned.fusingElementwise()
+        let groups = fused.equations.compactMap { equation -> Int? in
+            if case let .fused(kernel) = equation.operation { return kernel.memberCount }
+            return nil
+        }
+        fused.summary = "\(equations.count) traced equations: \(equations.count - cleaned.equations.count) removed "
+            + "(simplified, merged, dead), \(groups.reduce(0, +)) fused into \(groups.count) loop\(groups.count == 1 ? "" : "s"), "
+            + "\(fused.equations.count) to run"
+        return fused
     }
 
     /// Whether an equation must run even when its outputs are unused.

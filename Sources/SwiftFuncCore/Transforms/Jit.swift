@@ -5,9 +5,10 @@ import Glibc
 /// jit (JAX's jit, torch.compile): the first call with an input signature traces the function into a
 /// graph with abstract inputs (`StagingInterpreter`), optimizes it, and caches it; later calls with
 /// that signature replay the graph without running the function (no host callback is called, but
-/// those of custom functions the graph records). Replays go through `emit`, so a jitted function
-/// is an ordinary function under every transform, and jit of a transformed function stages the
-/// transform's rules once.
+/// those of custom functions the graph records). With no transform active a replay runs the
+/// prepared `Executable` (kernels called directly, elementwise runs fused); under transforms it
+/// goes through `emit`, so a jitted function is an ordinary function under every transform, and
+/// jit of a transformed function stages the transform's rules once.
 public final class JitCache: @unchecked Sendable {
     /// How many signatures are kept (the least recently used one is dropped past this).
     public static let capacity = 64
@@ -32,20 +33,10 @@ public final class JitCache: @unchecked Sendable {
     /// Calls the function: replays the cached graph of the inputs' signature, or, on a new
     /// signature, traces the function on these inputs (its results are this call's) and caches
     /// the optimized graph.
-    /// With no transform active (the evaluation interpreter current) and concrete inputs, the
-    /// replay runs the prepared `Executable`; under transforms it goes through `emit`.
+    /// Replays run the prepared `Executable` (see its `callAsFunction`).
     public func call(_ inputs: [Value]) throws -> [Value] {
         guard let executable = cached(inputs) else { return try trace(inputs).outputs }
-        if executable.isConcrete, Interpreter.current === EvalInterpreter.shared {
-            var tensors: [Tensor] = []
-            tensors.reserveCapacity(inputs.count)
-            for input in inputs {
-                guard let tensor = input as? Tensor else { return try executable.graph.evaluate(inputs) }
-                tensors.append(tensor)
-            }
-            return try executable.run(tensors)
-        }
-        return try executable.graph.evaluate(inputs)
+        return try executable(inputs)
     }
 
     /// The optimized graph for the types of `inputs` (traced on them if not cached).
