@@ -5,7 +5,7 @@ layer below) never imports the ops.
 """
 from .._capi import lib
 from .._tensor import Tensor, bool_, default_float, float32, float64, int32, int64, new
-from . import conversion, creation, indexing, linalg, pointwise, random, reduction, shape
+from . import conversion, creation, indexing, inplace, linalg, pointwise, random, reduction, shape
 from .conversion import cast, operand
 
 _OPS = {name: getattr(module, name) for module in (conversion, creation, indexing, linalg, pointwise, random,
@@ -86,8 +86,19 @@ def _like(make):
     return method
 
 
+def _set_data(self, value):
+    """t.data = other: t takes other's value (shape and dtype included), as torch allows."""
+    if inplace.is_traced(self) or inplace.is_traced(value):
+        raise inplace.TransformError("Tensor.data: cannot be assigned inside a transform for a traced value")
+    self._rebind(conversion.tensor_of(value))
+
+
 def attach():
     T = Tensor
+    for name, method in inplace.INPLACE.items():
+        setattr(T, name, method)
+    T.data = property(conversion.detach, _set_data, doc="The value without the requires_grad flag; assigning "
+                                                        "it gives the tensor another value (see in-place methods).")
     T.__new__ = staticmethod(_construct)
     for name in METHODS:
         setattr(T, name, _OPS[name])
