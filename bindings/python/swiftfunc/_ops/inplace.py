@@ -184,12 +184,18 @@ def addcdiv_(self, tensor1, tensor2, *, value=1):
     return pointwise.add(self, quotient if value == 1 else pointwise.mul(quotient, value))
 
 
+def lerp(input, end, weight):
+    """input + weight * (end - input), computed as torch's kernel does (from `end` for weights >= 0.5, which
+    is exact at weight 1); used by lerp_ and by the Adam optimizers."""
+    if isinstance(weight, numbers.Real) and abs(weight) >= 0.5:
+        return pointwise.sub(end, pointwise.mul(pointwise.sub(end, input), 1 - weight))
+    return pointwise.add(input, pointwise.mul(pointwise.sub(end, input), weight))
+
+
 @_inplace
 def lerp_(self, end, weight):
-    """self += weight * (end - self), computed as torch does (from the nearer end for weights >= 0.5)."""
-    if isinstance(weight, numbers.Real) and abs(weight) >= 0.5:
-        return pointwise.sub(end, pointwise.mul(pointwise.sub(end, self), 1 - weight))
-    return pointwise.add(self, pointwise.mul(pointwise.sub(end, self), weight))
+    """self += weight * (end - self)."""
+    return lerp(self, end, weight)
 
 
 @_inplace
