@@ -26,12 +26,13 @@ class SGD(Optimizer):
             for p in group["params"]:
                 if p.grad is None:
                     continue
-                state = self.state[p]
-                new, buffer = sgd_rule(_ops.detach(p), p.grad, state.get("momentum_buffer"), lr=group["lr"],
+                with_momentum = group["momentum"] != 0
+                buffer = self.state[p].get("momentum_buffer") if with_momentum else None  # no state without
+                new, buffer = sgd_rule(_ops.detach(p), p.grad, buffer, lr=group["lr"],
                                        momentum=group["momentum"], dampening=group["dampening"],
                                        weight_decay=group["weight_decay"], nesterov=group["nesterov"],
                                        maximize=group["maximize"])
-                if group["momentum"] != 0:
-                    state["momentum_buffer"] = buffer
+                if with_momentum:
+                    self.state[p]["momentum_buffer"] = buffer
                 p.copy_(new)
         return loss
