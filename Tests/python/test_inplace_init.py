@@ -304,3 +304,34 @@ def test_constant_initializers_and_init_through_apply():
         warnings.simplefilter("always")
         sf.nn.init.kaiming_uniform_(sf.empty(0, 3))
     assert "zero-element" in str(caught[0].message)
+
+
+def test_augmented_assignment_is_in_place_on_concrete_tensors_and_works_on_traced_values():
+    model = sf.nn.Linear(2, 1)
+    w0, b0 = v(model.weight), v(model.bias)
+    for p in model.parameters():
+        p.grad = sf.ones_like(p)
+    with sf.no_grad():
+        for p in model.parameters():
+            p -= 0.5 * p.grad  # torch's manual SGD step: updates the module's Parameters
+    before = model.weight
+    np.testing.assert_allclose(v(model.weight), w0 - 0.5)
+    np.testing.assert_allclose(v(model(sf.zeros(1, 2))), (b0 - 0.5).reshape(1, 1))
+    x = model.weight
+    x *= 0.0
+    x += 2.0
+    x /= 4.0
+    x -= 0.25
+    assert model.weight is before and v(model.weight).tolist() == [[0.25, 0.25]]
+    with pytest.raises(RuntimeError, match="can't be cast"):
+        i = sf.tensor([1])
+        i /= 2
+
+    def f(x):
+        h = x * 2.0
+        h += 1.0  # on a traced value: out of place, as the name's new value
+        h *= x
+        return h.sum()
+
+    t = sf.tensor([1.0, 2.0], dtype=sf.float64)
+    np.testing.assert_allclose(v(grad(f)(t)), 4 * v(t) + 1)

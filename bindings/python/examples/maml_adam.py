@@ -122,9 +122,9 @@ def main():
     torch = torch_func()
     if torch is not None:
         reference = torch_training(torch, initial, batches)
-        # float32 programs with different summation orders: the trajectories drift apart slowly
+        # float32 programs with different summation orders (5e-7 apart over 300 steps)
         check("outer losses vs torch (same init, same tasks), relative", max(
-            abs(a - b) / abs(b) for a, b in zip(losses, reference)), 1e-3 if steps <= 100 else 1e-2)
+            abs(a - b) / abs(b) for a, b in zip(losses, reference)), 1e-4)
         if not all(math.isfinite(x) for x in reference):
             raise SystemExit("maml_adam.py: torch's losses are not finite")
 

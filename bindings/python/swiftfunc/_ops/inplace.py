@@ -7,7 +7,8 @@ parameter list, every Python name bound to it); every other tensor keeps the val
 earlier (x[0], x.t(), x.detach(), x.view(...)) does not change with x, and an in-place method on a view
 does not change its base. See docs/porting.md ("Immutability").
 
-torch's rules that survive: the result keeps self's shape and dtype (a broadcast that would grow self
+Augmented assignment (x += y, -=, *=, /=) is in place on concrete tensors and out of place on traced
+values (see _augmented). torch's rules that survive: the result keeps self's shape and dtype (a broadcast that would grow self
 raises RuntimeError, a float result cannot be written into an integer tensor). Inside a transform an
 in-place method on a traced value (a function's input under grad/vmap/jit, or anything computed from
 one) raises TransformError naming the method: the transforms see each value once, so a Python-level
@@ -232,6 +233,27 @@ for _name in ("neg", "abs", "exp", "log", "sqrt", "rsqrt", "sigmoid", "tanh", "r
     _unary_inplace(_name)
 
 INPLACE["clip_"] = INPLACE["clamp_"]
+
+
+# -- augmented assignment ---------------------------------------------------------------------------
+
+
+def _augmented(name, op):
+    """x += y and the like: in place on a concrete tensor (as torch: every holder of the object sees it, so
+    `for p in model.parameters(): p -= lr * p.grad` updates the model); on a traced value, where an
+    in-place method is refused, the out-of-place result (Python then rebinds the name), so the usual
+    `h += bias` inside a transformed function keeps working."""
+    def method(self, other):
+        if is_traced(self) or (isinstance(other, Tensor) and is_traced(other)):
+            return op(self, other)
+        return INPLACE[name](self, other)
+
+    method.__name__ = f"__i{name.rstrip('_')}__"
+    return method
+
+
+AUGMENTED = {"__iadd__": _augmented("add_", pointwise.add), "__isub__": _augmented("sub_", pointwise.sub),
+             "__imul__": _augmented("mul_", pointwise.mul), "__itruediv__": _augmented("div_", pointwise.div)}
 
 
 # -- flags -------------------------------------------------------------------------------------------

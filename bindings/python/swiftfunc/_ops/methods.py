@@ -95,8 +95,9 @@ def _set_data(self, value):
 
 def attach():
     T = Tensor
-    for name, method in inplace.INPLACE.items():
-        setattr(T, name, method)
+    for table in (inplace.INPLACE, inplace.AUGMENTED):
+        for name, method in table.items():
+            setattr(T, name, method)
     T.data = property(conversion.detach, _set_data, doc="The value without the requires_grad flag; assigning "
                                                         "it gives the tensor another value (see in-place methods).")
     T.__new__ = staticmethod(_construct)
