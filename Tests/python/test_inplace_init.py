@@ -173,6 +173,8 @@ def test_random_fills_have_the_requested_distribution():
     assert abs(v(n).mean() - 1.5) < 0.01 and abs(v(n).std() - 0.5) < 0.01
     b = sf.zeros(10000).bernoulli_(0.3)
     assert set(np.unique(v(b))) <= {0.0, 1.0} and abs(v(b).mean() - 0.3) < 0.02
+    ints = sf.zeros(10000, dtype=sf.int64).bernoulli_(sf.full((10000,), 0.7))
+    assert ints.dtype is sf.int64 and set(np.unique(v(ints))) <= {0, 1} and abs(v(ints).mean() - 0.7) < 0.02
     sf.manual_seed(2)
     first = v(sf.zeros(5).uniform_())
     sf.manual_seed(2)

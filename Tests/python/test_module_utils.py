@@ -144,3 +144,18 @@ def test_to_converts_in_place_and_devices_other_than_cpu_raise():
         net.cuda()
     with pytest.raises(sf.DeviceError, match="cuda:1"):
         net.to("cuda:1")
+
+
+def test_deepcopy_and_pickle_keep_parameters():
+    import copy
+    import pickle
+
+    model = sf.nn.Linear(2, 2)
+    model.bias.requires_grad_(False)
+    for clone in (copy.deepcopy(model), pickle.loads(pickle.dumps(model))):
+        assert isinstance(clone.weight, sf.nn.Parameter) and clone.weight is not model.weight
+        assert clone.weight.requires_grad and not clone.bias.requires_grad
+        np.testing.assert_array_equal(v(clone.weight), v(model.weight))
+        clone.weight.zero_()
+        assert v(model.weight).any()  # independent copies
+    assert repr(model.weight).startswith("Parameter containing:")

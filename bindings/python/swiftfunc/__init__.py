@@ -7,7 +7,9 @@ over libswiftfunc's C ABI, in pure ctypes.
     x = sf.randn(3)
     sf.func.grad(lambda x: sf.sin(x).sum())(x)      # == cos(x)
 
-Porting from torch: `torch` -> `swiftfunc`, `torch.func` -> `swiftfunc.func`, `torch.nn` -> `swiftfunc.nn`.
+Porting from torch: `torch` -> `swiftfunc`, `torch.func` -> `swiftfunc.func`, `torch.nn` -> `swiftfunc.nn`,
+`torch.optim` -> `swiftfunc.optim`; docs/porting.md lists the names and what differs (immutable tensors, no
+tape, the CPU only).
 Arrays cross to and from numpy, PyTorch and JAX without copying through DLPack (`swiftfunc.from_dlpack`,
 `np.from_dlpack(t)`, `t.numpy()`). The library is the copy installed in the package, or $SWIFTFUNC_LIBRARY.
 """

@@ -21,7 +21,7 @@ import numbers
 from .. import _dlpack
 from .._capi import lib
 from .._errors import TransformError
-from .._tensor import Tensor, bool_
+from .._tensor import Tensor, bool_, float64
 from . import creation, pointwise, random
 from .conversion import cast, tensor_of
 
@@ -129,13 +129,9 @@ def normal_(self, mean=0.0, std=1.0, *, generator=None):
 
 @_inplace
 def bernoulli_(self, p=0.5, *, generator=None):
-    """Fills self with 1 with probability p (a number or a tensor of probabilities), else 0."""
-    probabilities = p if isinstance(p, Tensor) else creation.full_like(self, float(p), dtype=_prob_dtype(self))
-    return random.bernoulli(probabilities.broadcast_to(self.shape))
-
-
-def _prob_dtype(self):
-    return self.dtype if self.dtype.is_floating_point else None
+    """Fills self with 1 with probability p (a number or a tensor of probabilities), else 0 (any dtype)."""
+    probabilities = cast(p, float64) if isinstance(p, Tensor) else creation.full(self.shape, float(p), dtype=float64)
+    return cast(random.bernoulli(probabilities.broadcast_to(self.shape)), self.dtype)
 
 
 # -- arithmetic --------------------------------------------------------------------------------------

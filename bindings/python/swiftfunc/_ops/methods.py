@@ -4,6 +4,7 @@ operator (x + 1), as in torch. The constructor `Tensor(data)` is attached here t
 layer below) never imports the ops.
 """
 from .._capi import lib
+from .._errors import TransformError
 from .._tensor import Tensor, bool_, default_float, float32, float64, int32, int64, new
 from . import conversion, creation, indexing, inplace, linalg, pointwise, random, reduction, shape
 from .conversion import cast, operand
@@ -89,7 +90,7 @@ def _like(make):
 def _set_data(self, value):
     """t.data = other: t takes other's value (shape and dtype included), as torch allows."""
     if inplace.is_traced(self) or inplace.is_traced(value):
-        raise inplace.TransformError("Tensor.data: cannot be assigned inside a transform for a traced value")
+        raise TransformError("Tensor.data: a traced value cannot be assigned, nor assigned to, inside a transform")
     self._rebind(conversion.tensor_of(value))
 
 

@@ -37,6 +37,16 @@ class Parameter(Tensor):
     def __repr__(self):
         return "Parameter containing:\n" + super().__repr__()
 
+    __str__ = __repr__
+
+    def __reduce__(self):
+        # copy.deepcopy(model) and pickle keep Parameters (and their flag), as torch's do
+        return (_rebuild_parameter, (self._copy_values(), self.requires_grad))
+
+
+def _rebuild_parameter(values, requires_grad):
+    return Parameter(_ops.tensor(values), requires_grad)
+
 
 class Module:
     """Base class of layers: attributes that are Parameters or Modules are registered automatically."""
