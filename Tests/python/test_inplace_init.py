@@ -187,7 +187,8 @@ def test_requires_grad_grad_and_data_attributes():
     assert x.requires_grad_() is x and x.requires_grad
     x.requires_grad_(False)
     assert not x.requires_grad
-    assert sf.nn.Parameter(sf.ones(1)).requires_grad and not sf.nn.Parameter(sf.ones(1), requires_grad=False).requires_grad
+    assert sf.nn.Parameter(sf.ones(1)).requires_grad
+    assert not sf.nn.Parameter(sf.ones(1), requires_grad=False).requires_grad
     x.grad = sf.full((2,), 3.0)
     assert x.grad.tolist() == [3.0, 3.0]
     with pytest.raises(RuntimeError, match="different size"):
@@ -252,7 +253,8 @@ def _bounds():
         "xavier_uniform_": (dict(gain=2.0), "uniform", 2.0 * math.sqrt(6 / (fan_in + fan_out))),
         "xavier_normal_": (dict(gain=0.5), "normal", 0.5 * math.sqrt(2 / (fan_in + fan_out))),
         "kaiming_uniform_": (dict(a=math.sqrt(5)), "uniform", leaky * math.sqrt(3 / fan_in)),
-        "kaiming_uniform_relu": (dict(mode="fan_out", nonlinearity="relu"), "uniform", math.sqrt(2) * math.sqrt(3 / fan_out)),
+        "kaiming_uniform_relu": (dict(mode="fan_out", nonlinearity="relu"), "uniform",
+                                 math.sqrt(2) * math.sqrt(3 / fan_out)),
         "kaiming_normal_": (dict(), "normal", math.sqrt(2 / (1 + 0.01 ** 2)) / math.sqrt(fan_in)),
         "kaiming_normal_tanh": (dict(mode="fan_out", nonlinearity="tanh"), "normal", 5 / 3 / math.sqrt(fan_out)),
     }

@@ -315,7 +315,9 @@ def test_module_training_matches_torch_backward_and_adamw():
     rng = np.random.default_rng(1)
     x, y = rng.normal(size=(32, 4)).astype(np.float32), rng.normal(size=(32, 2)).astype(np.float32)
     opt, topt = sf.optim.AdamW(model.parameters(), lr=0.01), torch.optim.AdamW(tmodel.parameters(), lr=0.01)
-    loss_fn = lambda params: sf.nn.functional.mse_loss(functional_call(model, params, (sf.tensor(x),)), sf.tensor(y))  # noqa: E731
+    def loss_fn(params):
+        return sf.nn.functional.mse_loss(functional_call(model, params, (sf.tensor(x),)), sf.tensor(y))
+
     for _ in range(40):
         opt.zero_grad()
         sf.optim.assign_grads(model, grad(loss_fn)(dict(model.named_parameters())))

@@ -8,7 +8,9 @@ earlier (x[0], x.t(), x.detach(), x.view(...)) does not change with x, and an in
 does not change its base. See docs/porting.md ("Immutability").
 
 Augmented assignment (x += y, -=, *=, /=) is in place on concrete tensors and out of place on traced
-values (see _augmented). torch's rules that survive: the result keeps self's shape and dtype (a broadcast that would grow self
+values (see _augmented).
+
+torch's rules that survive: the result keeps self's shape and dtype (a broadcast that would grow self
 raises RuntimeError, a float result cannot be written into an integer tensor). Inside a transform an
 in-place method on a traced value (a function's input under grad/vmap/jit, or anything computed from
 one) raises TransformError naming the method: the transforms see each value once, so a Python-level

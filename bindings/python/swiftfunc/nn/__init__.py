@@ -3,6 +3,6 @@ from . import functional, init
 from .modules import (GELU, Conv2d, CrossEntropyLoss, Dropout, Flatten, Identity, LayerNorm, Linear, LogSoftmax,
                       Module, ModuleList, MSELoss, Parameter, ReLU, Sequential, SiLU, Sigmoid, Softmax, Tanh)
 
-__all__ = ["functional", "init", "Module", "Parameter", "Sequential", "ModuleList", "Linear", "Conv2d", "LayerNorm", "ReLU",
-           "Tanh", "Sigmoid", "GELU", "SiLU", "Softmax", "LogSoftmax", "Dropout", "Flatten", "Identity",
+__all__ = ["functional", "init", "Module", "Parameter", "Sequential", "ModuleList", "Linear", "Conv2d", "LayerNorm",
+           "ReLU", "Tanh", "Sigmoid", "GELU", "SiLU", "Softmax", "LogSoftmax", "Dropout", "Flatten", "Identity",
            "CrossEntropyLoss", "MSELoss"]
