@@ -339,3 +339,22 @@ def test_augmented_assignment_is_in_place_on_concrete_tensors_and_works_on_trace
 
     t = sf.tensor([1.0, 2.0], dtype=sf.float64)
     np.testing.assert_allclose(v(grad(f)(t)), 4 * v(t) + 1)
+
+
+def test_from_numpy_shares_memory_and_in_place_methods_never_write_into_it():
+    a = np.arange(6.0).reshape(2, 3)
+    t = sf.from_numpy(a)
+    assert t.dtype is sf.float64 and t.shape == (2, 3)
+    a[0, 0] = 100.0  # shared, as torch.from_numpy
+    assert t[0, 0].item() == 100.0
+    t.mul_(2.0)
+    assert a[0, 0] == 100.0 and t[0, 0].item() == 200.0  # swiftfunc never writes into numpy's memory
+    assert sf.from_numpy(np.array([1, 2], dtype=np.int32)).dtype is sf.int32
+    assert sf.from_numpy(np.arange(4.0)[::2]).tolist() == [0.0, 2.0]
+    with pytest.raises(TypeError, match="float16"):
+        sf.from_numpy(np.zeros(2, dtype=np.float16))
+    with pytest.raises(TypeError, match="expected np.ndarray"):
+        sf.from_numpy([1.0, 2.0])
+    if torch is not None:
+        with pytest.raises(TypeError, match="expected np.ndarray"):
+            torch.from_numpy([1.0, 2.0])
