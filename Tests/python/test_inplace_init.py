@@ -358,3 +358,19 @@ def test_from_numpy_shares_memory_and_in_place_methods_never_write_into_it():
     if torch is not None:
         with pytest.raises(TypeError, match="expected np.ndarray"):
             torch.from_numpy([1.0, 2.0])
+
+
+def test_trunc_normal_has_the_truncated_distribution():
+    w = sf.nn.init.trunc_normal_(sf.empty(400, 250, dtype=sf.float64))
+    values = v(w)
+    assert values.min() >= -2.0 and values.max() <= 2.0 and values.min() < -1.95 and values.max() > 1.95
+    # the standard normal truncated to [-2, 2]: variance 1 - 2 * 2 phi(2) / (Phi(2) - Phi(-2))
+    phi = math.exp(-2.0) / math.sqrt(2 * math.pi)
+    z = math.erf(2 / math.sqrt(2))
+    assert values.std() == pytest.approx(math.sqrt(1 - 4 * phi / z), rel=0.01)
+    shifted = v(sf.nn.init.trunc_normal_(sf.empty(100000), mean=1.0, std=0.5, a=0.0, b=1.5))
+    assert shifted.min() >= 0.0 and shifted.max() <= 1.5 and abs(np.median(shifted) - 0.9144) < 0.01  # 1 + 0.5 Phi^-1((Phi(-2) + Phi(1)) / 2)
+    if torch is not None:
+        reference = torch.nn.init.trunc_normal_(torch.empty(100000), mean=1.0, std=0.5, a=0.0, b=1.5).numpy()
+        assert shifted.mean() == pytest.approx(reference.mean(), abs=0.01)
+        assert shifted.std() == pytest.approx(reference.std(), abs=0.01)

@@ -11,7 +11,7 @@ import warnings
 
 from .. import _ops
 
-__all__ = ["calculate_gain", "uniform_", "normal_", "constant_", "ones_", "zeros_", "eye_",
+__all__ = ["calculate_gain", "uniform_", "normal_", "trunc_normal_", "constant_", "ones_", "zeros_", "eye_",
            "xavier_uniform_", "xavier_normal_", "kaiming_uniform_", "kaiming_normal_"]
 
 _LINEAR_FNS = ("linear", "conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d", "conv_transpose3d")
@@ -73,6 +73,23 @@ def uniform_(tensor, a=0.0, b=1.0, generator=None):
 def normal_(tensor, mean=0.0, std=1.0, generator=None):
     """Fills tensor with N(mean, std^2)."""
     return tensor.normal_(mean, std)
+
+
+def trunc_normal_(tensor, mean=0.0, std=1.0, a=-2.0, b=2.0, generator=None):
+    """Fills tensor with N(mean, std^2) truncated to [a, b] (torch's arguments and distribution). Sampled
+    by rejection: values outside [a, b] are drawn again until none is left (torch inverts the CDF, which
+    needs erfinv; the distribution is the same). After 100 rounds, which only bounds far out in a tail
+    need, the rest is clamped."""
+    if mean < a - 2 * std or mean > b + 2 * std:
+        warnings.warn("mean is more than 2 std from [a, b] in nn.init.trunc_normal_. The distribution of values "
+                      "may be incorrect.", stacklevel=2)
+    value = _ops.randn_like(tensor) * std + mean
+    for _ in range(100):
+        outside = _ops.logical_or(value < a, value > b)
+        if not outside.any():
+            break
+        value = _ops.where(outside, _ops.randn_like(tensor) * std + mean, value)
+    return tensor.copy_(_ops.clamp(value, a, b))
 
 
 def constant_(tensor, val):
