@@ -435,3 +435,55 @@ def test_adam_rule_with_a_traced_step_counter_matches_the_python_count():
     m1, s1 = 0.1 * v(g), 0.001 * v(g) ** 2
     np.testing.assert_allclose(v(a[0]), v(p) - expected_step * m1 / (np.sqrt(s1) + 1e-8 * math.sqrt(1 - 0.999 ** 3)),
                                rtol=1e-12)
+
+
+# -------------------------------------------------------------------------------------------------
+# nn.utils: gradient clipping and parameter vectors
+# -------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("norm_type", [2.0, 1.0, 3.0, math.inf])
+@pytest.mark.parametrize("max_norm", [0.5, 100.0])
+def test_clip_grad_norm_matches_torchs_formula(norm_type, max_norm):
+    rng = np.random.default_rng(5)
+    grads = [rng.normal(size=(3, 4)), rng.normal(size=(5,))]
+    params = [sf.nn.Parameter(sf.zeros(g.shape, dtype=sf.float64)) for g in grads]
+    for p, g in zip(params, grads):
+        p.grad = sf.tensor(g)
+    flat = np.concatenate([g.ravel() for g in grads])
+    if norm_type == math.inf:
+        expected_norm = np.abs(flat).max()
+    else:
+        expected_norm = (np.abs(flat) ** norm_type).sum() ** (1 / norm_type)
+    total = sf.nn.utils.clip_grad_norm_(params, max_norm, norm_type=norm_type)
+    assert total.item() == pytest.approx(expected_norm, rel=1e-12)
+    scale = min(1.0, max_norm / (expected_norm + 1e-6))
+    for p, g in zip(params, grads):
+        np.testing.assert_allclose(v(p.grad), g * scale, rtol=1e-12)
+    if torch is not None:
+        tparams = [torch.nn.Parameter(torch.zeros(g.shape, dtype=torch.float64)) for g in grads]
+        for p, g in zip(tparams, grads):
+            p.grad = torch.tensor(g)
+        ttotal = torch.nn.utils.clip_grad_norm_(tparams, max_norm, norm_type=norm_type)
+        assert total.item() == pytest.approx(ttotal.item(), rel=1e-12)
+        for p, tp in zip(params, tparams):
+            np.testing.assert_allclose(v(p.grad), tp.grad.numpy(), rtol=1e-12)
+
+
+def test_clip_grad_value_and_parameter_vectors():
+    model = sf.nn.Linear(3, 2)
+    model.weight.grad = sf.tensor([[-2.0, 0.5, 3.0], [0.1, -0.2, 1.5]])
+    sf.nn.utils.clip_grad_value_(model.parameters(), 1.0)
+    np.testing.assert_allclose(v(model.weight.grad), [[-1.0, 0.5, 1.0], [0.1, -0.2, 1.0]], rtol=1e-7)
+    assert model.bias.grad is None and sf.nn.utils.clip_grad_norm_(model.bias, 1.0).item() == 0.0
+    vec = sf.nn.utils.parameters_to_vector(model.parameters())
+    assert vec.shape == (8,)
+    np.testing.assert_array_equal(v(vec), np.concatenate([v(model.weight).ravel(), v(model.bias)]))
+    weight = model.weight
+    sf.nn.utils.vector_to_parameters(sf.arange(8.0), model.parameters())
+    assert model.weight is weight
+    np.testing.assert_array_equal(v(model.weight), [[0, 1, 2], [3, 4, 5]])
+    np.testing.assert_array_equal(v(model.bias), [6, 7])
+    with pytest.raises(RuntimeError, match="non-finite"):
+        model.weight.grad = sf.tensor([[math.inf, 0, 0], [0, 0, 0]])
+        sf.nn.utils.clip_grad_norm_(model.parameters(), 1.0, error_if_nonfinite=True)
