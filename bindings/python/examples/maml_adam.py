@@ -1,6 +1,7 @@
 """MAML training on sine-wave regression, as functorch's maml_regression example writes it, ported to
 swiftfunc: the inner step is swiftfunc.func.grad over functional_call, vmap maps it over a batch of tasks,
-and the outer step is swiftfunc.optim.Adam over the module's parameters.
+and the outer step is swiftfunc.optim.Adam over the module's parameters. The same training then runs
+as one jitted step with the functional optimizer (swiftfunc.optim.functional.adam).
 
 The one line that changes is the outer `loss.backward()` (swiftfunc has no tape): the meta-gradient is
 swiftfunc.func.grad of the whole outer loss, and swiftfunc.optim.assign_grads puts it where backward()
@@ -39,10 +40,7 @@ def make_net():
     return sf.nn.Sequential(sf.nn.Linear(1, 40), sf.nn.ReLU(), sf.nn.Linear(40, 40), sf.nn.ReLU(), sf.nn.Linear(40, 1))
 
 
-def swiftfunc_training(net, batches):
-    """The port: returns the outer loss of each step."""
-    opt = sf.optim.Adam(net.parameters(), lr=OUTER_LR)
-
+def make_outer_loss(net):
     def inner_loss(params, x1, y1):
         return F.mse_loss(functional_call(net, params, (x1,)), y1)
 
@@ -54,6 +52,13 @@ def swiftfunc_training(net, batches):
     def outer_loss(params, *task):
         return vmap(inner_loop, in_dims=(None, 0, 0, 0, 0))(params, *task).mean()
 
+    return outer_loss
+
+
+def swiftfunc_training(net, batches):
+    """The port: torch's training loop with swiftfunc.optim.Adam; returns the outer loss of each step."""
+    opt = sf.optim.Adam(net.parameters(), lr=OUTER_LR)
+    outer_loss = make_outer_loss(net)
     losses = []
     for task in batches:
         task = [sf.tensor(a) for a in task]
@@ -65,6 +70,27 @@ def swiftfunc_training(net, batches):
         opt.zero_grad()
         losses.append(loss.item())
     return losses
+
+
+def jitted_training(net, batches):
+    """The same training as one staged step: swiftfunc.optim.functional.adam (pure init/update) inside
+    swiftfunc.func.jit, traced once and replayed."""
+    opt = sf.optim.functional.adam(lr=OUTER_LR)
+    outer_loss = make_outer_loss(net)
+
+    @sf.func.jit
+    def train_step(params, state, *task):
+        grads, loss = sf.func.grad_and_value(outer_loss)(params, *task)
+        params, state = opt.update(params, grads, state)
+        return params, state, loss
+
+    params = {k: p.detach() for k, p in net.named_parameters()}
+    state = opt.init(params)
+    losses = []
+    for task in batches:
+        params, state, loss = train_step(params, state, *(sf.tensor(a) for a in task))
+        losses.append(loss.item())
+    return losses, train_step.trace_count()
 
 
 def torch_training(torch, state, batches):
@@ -118,6 +144,12 @@ def main():
     if not last < 0.9 * first:
         raise SystemExit(f"maml_adam.py: the outer loss did not decrease ({first:.4f} -> {last:.4f})")
     print("  outer loss decreases: ok")
+
+    net = make_net()
+    net.load_state_dict(initial)
+    jitted, traces = jitted_training(net, batches)
+    check(f"jit(train step with optim.functional.adam) vs optim.Adam, relative ({traces} trace)", max(
+        abs(a - b) / abs(b) for a, b in zip(jitted, losses)), 1e-6)
 
     torch = torch_func()
     if torch is not None:

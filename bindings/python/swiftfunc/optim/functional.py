@@ -19,7 +19,7 @@ import math
 from .. import _ops
 from .._ops.inplace import lerp
 from .._pytree import tree_flatten, tree_unflatten
-from .._tensor import Tensor, float32
+from .._tensor import Tensor, float32, float64
 
 __all__ = ["FunctionalOptimizer", "sgd", "adam", "adamw", "sgd_rule", "adam_rule"]
 
@@ -49,9 +49,9 @@ def adam_rule(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, step, *, lr, bet
               amsgrad=False, maximize=False, decoupled_weight_decay=False):
     """One torch.optim.Adam / AdamW step of one tensor: (param, exp_avg, exp_avg_sq, max_exp_avg_sq).
 
-    `step` is the step number after this update (1 on the first): a Python number, computed in float64
-    as torch does by default, or a 0-d tensor (traced inside jit), computed in the parameter's dtype as
-    torch's capturable path does. The formulas are torch's: g = -grad if maximize else grad; weight
+    `step` is the step number after this update (1 on the first): a Python number or a 0-d tensor
+    (traced inside jit); either way the bias corrections are computed in float64, as torch's default
+    path does. The formulas are torch's: g = -grad if maximize else grad; weight
     decay adds weight_decay * param to g (Adam) or scales param by 1 - lr * weight_decay (AdamW);
     m = lerp(m, g, 1 - beta1); v = beta2 * v + (1 - beta2) * g * g; with amsgrad v_max = max(v_max, v)
     is used for v; param -= lr / (1 - beta1^t) * m / (sqrt(v) / sqrt(1 - beta2^t) + eps)."""
@@ -64,9 +64,11 @@ def adam_rule(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, step, *, lr, bet
     exp_avg = lerp(exp_avg, g, 1 - beta1)
     exp_avg_sq = _ops.add(_ops.mul(exp_avg_sq, beta2), _ops.mul(_ops.mul(g, 1 - beta2), g))
     if isinstance(step, Tensor):
-        t = step.to(param.dtype)
-        step_size = lr / (1 - beta1 ** t)
-        bias_correction2_sqrt = _ops.sqrt(1 - beta2 ** t)
+        # in float64, then rounded once to the parameter's dtype: 1 - 0.999^t in float32 would lose ~1e-5
+        # to cancellation (torch's capturable path does lose it)
+        t = step.to(float64)
+        step_size = (lr / (1 - beta1 ** t)).to(param.dtype)
+        bias_correction2_sqrt = _ops.sqrt(1 - beta2 ** t).to(param.dtype)
     else:
         step_size = lr / (1 - beta1 ** step)
         bias_correction2_sqrt = math.sqrt(1 - beta2 ** step)
