@@ -121,3 +121,13 @@ def test_no_grad_changes_no_computation_and_transforms_still_differentiate():
     np.testing.assert_allclose(g._copy_values(), 3 * x._copy_values() ** 2)
     np.testing.assert_allclose(w._copy_values(), 1 - 0.3 * x._copy_values() ** 2)
     assert sf.autograd.no_grad is sf.no_grad and sf.autograd.grad_mode.enable_grad is sf.enable_grad
+
+
+def test_tape_autograd_raises_and_says_how_to_port():
+    x = sf.ones(2)
+    for call in (lambda: (x * x).sum().backward(), lambda: sf.autograd.grad((x * x).sum(), [x]),
+                 lambda: sf.autograd.backward([(x * x).sum()])):
+        with pytest.raises(sf.UnsupportedError, match=r"no tape.*swiftfunc\.func\.grad.*assign_grads.*porting"):
+            call()
+    with pytest.raises(NotImplementedError):  # UnsupportedError is a NotImplementedError
+        x.backward()

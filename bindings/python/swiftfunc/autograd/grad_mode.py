@@ -1,5 +1,6 @@
 """torch's grad-mode switches: no_grad, enable_grad, set_grad_enabled, inference_mode, is_grad_enabled,
-is_inference_mode_enabled.
+is_inference_mode_enabled; and stand-ins for tape autograd (autograd.backward, autograd.grad,
+Tensor.backward) that raise UnsupportedError saying how to write them with swiftfunc.func.
 
 swiftfunc has no tape: derivatives come from the transforms in swiftfunc.func, which differentiate what
 they are given whatever the mode. So these change no computation; they exist so that code written for
@@ -11,8 +12,25 @@ import functools
 import inspect
 import threading
 
+from .._errors import UnsupportedError
+
 __all__ = ["no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled", "inference_mode",
-           "is_inference_mode_enabled"]
+           "is_inference_mode_enabled", "backward", "grad", "NO_TAPE"]
+
+#: What tape autograd becomes in swiftfunc (the message of its stand-ins below).
+NO_TAPE = ("swiftfunc has no tape: compute gradients with swiftfunc.func.grad (over "
+           "swiftfunc.func.functional_call for a module's parameters) and give them to an optimizer with "
+           "swiftfunc.optim.assign_grads(model, grads); docs/porting.md shows each rewrite")
+
+
+def backward(*args, **kwargs):
+    """torch.autograd.backward / Tensor.backward: raises UnsupportedError explaining the rewrite."""
+    raise UnsupportedError(f"backward(): {NO_TAPE}")
+
+
+def grad(*args, **kwargs):
+    """torch.autograd.grad: raises UnsupportedError explaining the rewrite (swiftfunc.func.grad)."""
+    raise UnsupportedError(f"torch.autograd.grad: {NO_TAPE}")
 
 _state = threading.local()
 
