@@ -217,7 +217,7 @@ def test_custom_module_train_eval_and_state_dict():
     other = Net().eval()
     other.load_state_dict(state)
     np.testing.assert_array_equal(v(other(x)), v(net(x)))
-    with pytest.raises(RuntimeError, match="missing"):
+    with pytest.raises(RuntimeError, match="Missing key"):
         other.load_state_dict({"conv.weight": state["conv.weight"]})
     with pytest.raises(AttributeError):
         net.nothing  # noqa: B018
