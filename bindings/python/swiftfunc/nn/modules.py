@@ -48,6 +48,13 @@ def _rebuild_parameter(values, requires_grad):
     return Parameter(_ops.tensor(values), requires_grad)
 
 
+def _is_meta(value):
+    """Whether a `to` argument names the meta device ('meta', 'meta:0', device('meta'))."""
+    if isinstance(value, str):
+        return value.partition(":")[0] == "meta"
+    return getattr(value, "type", None) == "meta" and hasattr(value, "index")
+
+
 class Module:
     """Base class of layers: attributes that are Parameters or Modules are registered automatically."""
 
@@ -323,6 +330,12 @@ class Module:
         the module in place and returns it."""
         if "copy" in kwargs:
             raise TypeError("Module.to() takes no copy argument")
+        # The meta device: torch's modules lose their data there; the ensembling tutorial moves its
+        # template module to it only to give functional_call a structure. swiftfunc has no meta
+        # tensors, so the module keeps its values (any use of them is then still correct).
+        args = tuple(a for a in args if not _is_meta(a))
+        if _is_meta(kwargs.get("device")):
+            kwargs = {k: v for k, v in kwargs.items() if k != "device"}
         dtype, _ = parse_to(*args, **kwargs)
         if dtype is None:
             return self
