@@ -69,6 +69,22 @@ public struct StridedLoop {
         }
     }
 
+    /// Calls `body` once per line of `shape` along `dim` (scans and sorts work line by line), with
+    /// each operand's element offset at the line's first element; the operands' own strides along
+    /// `dim` walk the line.
+    public static func forEachLine(shape: [Int], along dim: Int, strides: [[Int]], _ body: (UnsafeBufferPointer<Int>) -> Void) {
+        var outer = shape
+        outer[dim] = 1
+        let loop = StridedLoop(shape: outer, strides: strides)
+        var line = [Int](repeating: 0, count: strides.count)
+        loop.forEachRow { offsets in
+            for j in 0..<loop.rowLength {
+                for k in line.indices { line[k] = offsets[k] &+ j &* loop.innerStride(k) }
+                line.withUnsafeBufferPointer(body)
+            }
+        }
+    }
+
     /// `forEachRun` over every element, split into position ranges of at least `grain` elements
     /// that run on `Parallel`'s threads. Each element is visited once, by one thread, so a kernel
     /// that writes each output from its own inputs gives the same result on any thread count.
