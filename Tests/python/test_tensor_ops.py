@@ -149,7 +149,33 @@ def test_einsum_errors(equation, shapes, error, fragment):
         sf.einsum(equation, *[sf.zeros(*s, dtype=sf.float64) for s in shapes])
     assert fragment in str(info.value)
     with pytest.raises(TypeError, match="equation must be a str"):
-        sf.einsum(3, sf.zeros(2))
+        sf.einsum(3)
+
+
+def test_einsum_sublist_form(rng):
+    a, b = rnd(rng, 2, 3, 4), rnd(rng, 4, 5)
+    got = sf.einsum(t64(a), [Ellipsis, 0, 1], t64(b), [1, 2], [Ellipsis, 0, 2])
+    np.testing.assert_allclose(v(got), np.einsum("...ij,jk->...ik", a, b), rtol=1e-12)
+    np.testing.assert_allclose(v(sf.einsum(t64(a), [0, 1, 2])), np.einsum("ijk", a), rtol=1e-12)
+    with pytest.raises(ValueError, match="sublist"):
+        sf.einsum(t64(a), [0, 1, 99])
+
+
+def test_ops_under_jit_and_nested_transforms(rng):
+    x = rnd(rng, 4, 3)
+
+    def f(t):
+        return (sf.cumprod(t, 0) + sf.sort(t, dim=0).values).sum(0) + sf.einsum("ij,ij->j", t, t) + \
+            sf.diagonal(sf.tril(t)).sum() + sf.norm(t, dim=0)
+
+    jitted = sf.func.jit(f)
+    np.testing.assert_allclose(v(jitted(t64(x))), v(f(t64(x))), rtol=1e-12)
+    np.testing.assert_allclose(v(jitted(t64(x + 1))), v(f(t64(x + 1))), rtol=1e-12)
+    check_rules(jitted, x)
+    # vmap of jacrev against a loop of jacrev.
+    batch = rnd(rng, 3, 4, 3)
+    mapped = vmap(jacrev(f))(t64(batch))
+    np.testing.assert_allclose(v(mapped), np.stack([v(jacrev(f)(t64(b))) for b in batch]), rtol=1e-12)
 
 
 # -------------------------------------------------------------------------------------------------
@@ -455,6 +481,8 @@ def test_from_numpy_shares_memory_and_as_tensor_empty():
     with pytest.raises(TypeError, match="can't convert np.ndarray of type float16"):
         sf.from_numpy(np.zeros(2, dtype=np.float16))
     assert sf.as_tensor([1.0, 2.0], dtype=sf.float64).dtype is sf.float64
+    assert sf.as_tensor(a, sf.float32).dtype is sf.float32  # dtype positional, as in torch
+    assert sf.as_tensor(t) is t
     assert sf.empty(2, 3).shape == (2, 3) and sf.empty_like(t).shape == (2, 3)
     assert sf.empty_like(t).dtype is sf.float64
 

@@ -202,7 +202,10 @@ def asarray(obj, *, dtype=None, copy=None, device=None):
     return result
 
 
-as_tensor = asarray
+def as_tensor(data, dtype=None, device=None):
+    """torch.as_tensor: `data` as a Tensor, sharing memory when it can (tensors, numpy arrays, DLPack
+    producers) and converted to `dtype` when one is given."""
+    return asarray(data, dtype=dtype, device=device)
 
 
 # -------------------------------------------------------------------------------------------------

@@ -21,12 +21,40 @@ sort_result = collections.namedtuple("sort", ["values", "indices"])
 topk_result = collections.namedtuple("topk", ["values", "indices"])
 
 
+_LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+
+
+def _sublist_equation(args):
+    """The equation and operands of torch's sublist form einsum(op1, [0, 1], op2, [1, 2], [0, 2])."""
+    def term(sublist):
+        letters = []
+        for s in sublist:
+            if s is Ellipsis:
+                letters.append("...")
+            elif isinstance(s, (numbers.Integral, np.integer)) and 0 <= s < len(_LETTERS):
+                letters.append(_LETTERS[int(s)])
+            else:
+                raise ValueError(f"einsum(): subscripts in a sublist must be Ellipsis or ints in [0, 52), got {s!r}")
+        return "".join(letters)
+
+    operands, terms = list(args[0::2]), [term(s) for s in args[1::2]]
+    output = None
+    if len(args) % 2 == 1:
+        output = term(args[-1])
+        operands = operands[:-1]
+    equation = ",".join(terms) + ("" if output is None else "->" + output)
+    return equation, operands
+
+
 def einsum(equation, *operands):
-    """torch.einsum(equation, *operands) (also einsum(equation, [operands])): repeated subscripts take
-    diagonals, '...' broadcasts, and without '->' the output is the subscripts that appear once, in
-    alphabetical order. Float contractions run as batched matrix products."""
+    """torch.einsum(equation, *operands) (also einsum(equation, [operands]) and the sublist form
+    einsum(op1, [0, 1], op2, [1, 2], [0, 2])): repeated subscripts take diagonals, '...' broadcasts, and
+    without '->' the output is the subscripts that appear once, in alphabetical order. Float
+    contractions run as batched matrix products."""
     if not isinstance(equation, str):
-        raise TypeError(f"einsum(): the equation must be a str, got {type(equation).__name__}")
+        if not operands:
+            raise TypeError(f"einsum(): the equation must be a str, got {type(equation).__name__}")
+        equation, operands = _sublist_equation((equation,) + operands)
     if len(operands) == 1 and isinstance(operands[0], (list, tuple)):
         operands = operands[0]
     tensors = [tensor_of(x) for x in operands]
