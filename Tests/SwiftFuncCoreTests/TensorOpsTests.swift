@@ -62,6 +62,24 @@ final class TensorOpsTests: XCTestCase {
         try assertValues(try Ops.argsort(try Ops.zeros(shape: [2, 0]), dim: 1), [], shape: [2, 0], dtype: .int64)
     }
 
+    /// Large scans and sorts split their lines over threads: the same bits on 1 and 3 threads.
+    func testThreadedLinesGiveTheSameBits() throws {
+        let saved = Parallel.threadCount
+        defer { Parallel.threadCount = saved }
+        let x = try randomTensor([400, 700], seed: 13)
+        let transposed = try Ops.transpose(x, 0, 1)
+        func results() throws -> [[Double]] {
+            try [Ops.cumsum(x, dim: 1), Ops.cumprod(transposed, dim: 1), Ops.argsort(x, dim: 1), Ops.argsort(transposed, dim: 0)]
+                .map { try Ops.doubles($0) }
+        }
+        Parallel.threadCount = 1
+        let serial = try results()
+        Parallel.threadCount = 3
+        XCTAssertEqual(try results(), serial)
+        try assertValues(try Ops.cumsum(x, dim: 1), try Ops.doubles(try Ops.linearScan(try Ops.ones(shape: [], dtype: .float64), x, dim: 1)),
+                         shape: [400, 700], dtype: .float64)
+    }
+
     func testScanRules() throws {
         let a = try randomTensor([3, 4], seed: 1), b = try randomTensor([3, 4], seed: 2)
         try checkRules("linear_scan", [a, b]) { try Ops.linearScan($0[0], $0[1], dim: 1) }

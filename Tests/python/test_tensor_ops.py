@@ -431,6 +431,9 @@ def test_norm_errors():
         norms.matrix_norm(sf.zeros(2))
     with pytest.raises(sf.ShapeError, match="sf_vector_norm: ord inf of an empty dim"):
         norms.vector_norm(sf.zeros(0), math.inf)
+    with pytest.raises(sf.ShapeError, match="sf_vector_norm: ord -1.0 of an empty dim"):
+        norms.vector_norm(sf.zeros(2, 0), -1, dim=1)
+    assert norms.vector_norm(sf.zeros(0), 0.5).item() == 0 and norms.vector_norm(sf.zeros(0)).item() == 0
 
 
 # -------------------------------------------------------------------------------------------------

@@ -19,10 +19,11 @@ extension Ops {
         }
         guard !ord.isNaN else { throw SwiftFuncError.invalidArgument(op, "ord must not be NaN") }
         let reduced = try ShapeChecks.normalize(dims: dims, rank: x.rank, op: op)
+        // Like a max, these have no value on an empty set (torch refuses them too).
+        if ord < 0 || ord == .infinity, let d = reduced.first(where: { x.shape[$0] == 0 }) {
+            throw SwiftFuncError.shape(op, "ord \(ord) of an empty dim (dim \(d) of \(formatShape(x.shape))) is undefined")
+        }
         if ord == .infinity || ord == -.infinity {
-            if let d = reduced.first(where: { x.shape[$0] == 0 }) {
-                throw SwiftFuncError.shape(op, "ord \(ord) of an empty dim (dim \(d) of \(formatShape(x.shape))) is undefined")
-            }
             let magnitude = try abs(x)
             return ord > 0 ? try amax(magnitude, dims: reduced, keepdim: keepdim) : try amin(magnitude, dims: reduced, keepdim: keepdim)
         }

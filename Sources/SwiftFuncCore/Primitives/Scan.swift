@@ -42,15 +42,18 @@ enum Scan {
             let pa = a.elements(as: T.self), pb = b.elements(as: T.self), po = result.elements(as: T.self)
             let sa = a.strides[dim], sb = b.strides[dim], so = result.strides[dim]
             let zero = T(fromDouble: 0)
-            StridedLoop.forEachLine(shape: result.shape, along: dim, strides: [a.strides, b.strides, result.strides]) { start in
-                var oa = start[0], ob = start[1], oo = start[2]
-                var y = zero
-                for _ in 0..<n {
-                    y = T.add(T.multiply(pa[oa], y), pb[ob]).normalized
-                    po[oo] = y
-                    oa &+= sa
-                    ob &+= sb
-                    oo &+= so
+            StridedLoop.forEachLine(shape: result.shape, along: dim, strides: [a.strides, b.strides, result.strides],
+                                    grain: Parallel.memoryGrain) {
+                { start in
+                    var oa = start[0], ob = start[1], oo = start[2]
+                    var y = zero
+                    for _ in 0..<n {
+                        y = T.add(T.multiply(pa[oa], y), pb[ob]).normalized
+                        po[oo] = y
+                        oa &+= sa
+                        ob &+= sb
+                        oo &+= so
+                    }
                 }
             }
         }

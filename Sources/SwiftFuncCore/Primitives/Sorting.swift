@@ -40,28 +40,32 @@ enum Sorting {
             let n = result.shape[dim]
             let px = x.elements(as: T.self), po = result.elements(as: Int64.self)
             let sx = x.strides[dim], so = result.strides[dim]
-            var values = [T](repeating: T(fromDouble: 0), count: n)
-            var order = [Int](repeating: 0, count: n)
             let descending = self.descending
-            StridedLoop.forEachLine(shape: result.shape, along: dim, strides: [x.strides, result.strides]) { start in
-                for i in 0..<n {
-                    values[i] = px[start[0] &+ i &* sx].normalized
-                    order[i] = i
-                }
-                values.withUnsafeBufferPointer { v in
-                    order.sort { p, q in
-                        let a = v[p], b = v[q]
-                        let aNaN = a.isNaNElement, bNaN = b.isNaNElement
-                        if aNaN || bNaN {
-                            // NaN is the largest: last ascending, first descending.
-                            if aNaN && bNaN { return p < q }
-                            return descending ? aNaN : bNaN
-                        }
-                        if a == b { return p < q }
-                        return descending ? a > b : a < b
+            // A sort costs more than a copy per element: the finer math grain.
+            StridedLoop.forEachLine(shape: result.shape, along: dim, strides: [x.strides, result.strides],
+                                    grain: Parallel.mathGrain) {
+                var values = [T](repeating: T(fromDouble: 0), count: n)
+                var order = [Int](repeating: 0, count: n)
+                return { start in
+                    for i in 0..<n {
+                        values[i] = px[start[0] &+ i &* sx].normalized
+                        order[i] = i
                     }
+                    values.withUnsafeBufferPointer { v in
+                        order.sort { p, q in
+                            let a = v[p], b = v[q]
+                            let aNaN = a.isNaNElement, bNaN = b.isNaNElement
+                            if aNaN || bNaN {
+                                // NaN is the largest: last ascending, first descending.
+                                if aNaN && bNaN { return p < q }
+                                return descending ? aNaN : bNaN
+                            }
+                            if a == b { return p < q }
+                            return descending ? a > b : a < b
+                        }
+                    }
+                    for i in 0..<n { po[start[1] &+ i &* so] = Int64(order[i]) }
                 }
-                for i in 0..<n { po[start[1] &+ i &* so] = Int64(order[i]) }
             }
         }
     }
