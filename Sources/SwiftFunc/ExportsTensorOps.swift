@@ -20,6 +20,12 @@ extension Boundary {
         }
     }
 
+    /// The thunk of the ops taking x and one int64 (a diagonal or a dim).
+    static func withInt(_ name: String, _ x: TensorHandle?, _ n: Int64, _ out: UnsafeMutablePointer<TensorHandle?>?,
+                        _ op: (Value, Int) throws -> Value) -> Int32 {
+        run(name, out) { try op(value(x, name, "x"), Int(n)) }
+    }
+
     /// A host C string (NULL is an error naming the argument).
     static func string(_ pointer: UnsafePointer<CChar>?, _ function: String, _ argument: String) throws -> String {
         guard let pointer else { throw SwiftFuncError.invalidArgument(function, "\(argument) is NULL") }
@@ -53,7 +59,7 @@ public func sf_diag_embed(_ x: TensorHandle?, _ offset: Int64, _ dim1: Int64, _ 
 
 @_cdecl("sf_diag")
 public func sf_diag(_ x: TensorHandle?, _ diagonal: Int64, _ out: UnsafeMutablePointer<TensorHandle?>?) -> Int32 {
-    Boundary.run("diag", out) { try Ops.diag(Boundary.value(x, "diag", "x"), diagonal: Int(diagonal)) }
+    Boundary.withInt("diag", x, diagonal, out) { try Ops.diag($0, diagonal: $1) }
 }
 
 @_cdecl("sf_trace")
@@ -63,22 +69,22 @@ public func sf_trace(_ x: TensorHandle?, _ out: UnsafeMutablePointer<TensorHandl
 
 @_cdecl("sf_tril")
 public func sf_tril(_ x: TensorHandle?, _ diagonal: Int64, _ out: UnsafeMutablePointer<TensorHandle?>?) -> Int32 {
-    Boundary.run("tril", out) { try Ops.tril(Boundary.value(x, "tril", "x"), diagonal: Int(diagonal)) }
+    Boundary.withInt("tril", x, diagonal, out) { try Ops.tril($0, diagonal: $1) }
 }
 
 @_cdecl("sf_triu")
 public func sf_triu(_ x: TensorHandle?, _ diagonal: Int64, _ out: UnsafeMutablePointer<TensorHandle?>?) -> Int32 {
-    Boundary.run("triu", out) { try Ops.triu(Boundary.value(x, "triu", "x"), diagonal: Int(diagonal)) }
+    Boundary.withInt("triu", x, diagonal, out) { try Ops.triu($0, diagonal: $1) }
 }
 
 @_cdecl("sf_cumsum")
 public func sf_cumsum(_ x: TensorHandle?, _ dim: Int64, _ out: UnsafeMutablePointer<TensorHandle?>?) -> Int32 {
-    Boundary.run("cumsum", out) { try Ops.cumsum(Boundary.value(x, "cumsum", "x"), dim: Int(dim)) }
+    Boundary.withInt("cumsum", x, dim, out) { try Ops.cumsum($0, dim: $1) }
 }
 
 @_cdecl("sf_cumprod")
 public func sf_cumprod(_ x: TensorHandle?, _ dim: Int64, _ out: UnsafeMutablePointer<TensorHandle?>?) -> Int32 {
-    Boundary.run("cumprod", out) { try Ops.cumprod(Boundary.value(x, "cumprod", "x"), dim: Int(dim)) }
+    Boundary.withInt("cumprod", x, dim, out) { try Ops.cumprod($0, dim: $1) }
 }
 
 @_cdecl("sf_sort")
