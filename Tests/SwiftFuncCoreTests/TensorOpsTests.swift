@@ -57,6 +57,17 @@ final class TensorOpsTests: XCTestCase {
                 try assertValues(try Ops.argsort(x, dim: 1, descending: descending), expected, shape: shape, dtype: .int64)
             }
         }
+        // topk's heap selection (k < n / 4) gives the prefix of the full stable sort.
+        var rng = TestRandom(seed: 14)
+        let many = randomValues([4, 50], in: (-3, 3), rng: &rng).map { ($0 * 2).rounded() }
+        for layout in Layout.allCases {
+            let x = try makeTensor(many, shape: [4, 50], dtype: .float64, layout: layout)
+            for largest in [false, true] {
+                let full = try Ops.doubles(try Ops.argsort(x, dim: 1, descending: largest))
+                let prefix = (0..<4).flatMap { row in full[(row * 50)..<(row * 50 + 5)] }
+                try assertValues(try Ops.topk(x, k: 5, dim: 1, largest: largest).indices, Array(prefix), shape: [4, 5], dtype: .int64)
+            }
+        }
         let ints = try makeTensor([2, 7, -1, 2], shape: [4], dtype: .int32)
         try assertValues(try Ops.argsort(ints, dim: 0), [2, 0, 3, 1], shape: [4], dtype: .int64)
         try assertValues(try Ops.argsort(try Ops.zeros(shape: [2, 0]), dim: 1), [], shape: [2, 0], dtype: .int64)

@@ -307,6 +307,24 @@ def test_sort_argsort_topk_values(rng):
     assert sf.topk(t64(x), 0).values.shape == (4, 0)
 
 
+def test_topk_of_few_among_many_is_the_stable_sort_prefix(rng):
+    # k < n / 4 takes the heap selection; ties (rounded values) keep the lower index first.
+    x = np.round(rng.standard_normal((5, 40)), 1)
+    x[2, [3, 17]] = math.nan
+    for k in (1, 3, 9):
+        for largest in (True, False):
+            top = sf.topk(t64(x), k, dim=1, largest=largest)
+            key = np.where(np.isnan(x), np.inf, x)
+            order = np.argsort(-key if largest else key, axis=1, kind="stable")
+            if largest:  # NaN first, in index order
+                order = np.stack([np.concatenate([np.flatnonzero(np.isnan(r)), o[~np.isnan(r[o])]]) for r, o in zip(x, order)])
+            np.testing.assert_array_equal(v(top.indices), order[:, :k])
+            np.testing.assert_array_equal(v(top.values), np.take_along_axis(x, order[:, :k], 1))
+    low = sf.topk(t64(x.T), 2, dim=0, largest=False)
+    np.testing.assert_array_equal(v(low.indices), np.argsort(np.where(np.isnan(x.T), np.inf, x.T), axis=0,
+                                                              kind="stable")[:2])
+
+
 def test_sort_is_stable_with_nan_largest():
     x = sf.tensor([3.0, math.nan, -1.0, 3.0, 2.0, -1.0])
     assert sf.argsort(x).tolist() == [2, 5, 4, 0, 3, 1]

@@ -82,8 +82,9 @@ public enum Params: Sendable, Equatable {
     /// conv_transpose2d: conv2d's params and the rows/columns added at the end of the output
     /// (each in 0..<stride), which fix the output size.
     case convTranspose(stride: [Int], padding: [Int], dilation: [Int], groups: Int, outputPadding: [Int])
-    /// argsort: the dim it sorts along (non-negative) and the order.
-    case sort(dim: Int, descending: Bool)
+    /// argsort: the dim it sorts along (non-negative), the order, and how many of the first
+    /// sorted positions it gives (the dim's size for a sort, k for topk).
+    case sort(dim: Int, descending: Bool, count: Int)
     /// cast: the target dtype.
     case dtype(DType)
     /// full: shape, value and dtype of the result.
