@@ -565,6 +565,102 @@ sf_status sf_scatter_add(sf_tensor *x, int64_t dim, sf_tensor *index, sf_tensor 
                          sf_tensor **out);
 
 /* ---------------------------------------------------------------------------------------------
+ * Tensor ops: einsum, diagonals, triangles, scans, sorting, norms, roll, repeat, tile (torch names)
+ *
+ * All of them are differentiable (to any order) and batchable: sort, argsort and topk return
+ * int64 indices and values gathered at them (differentiable through the gather); cumsum and
+ * cumprod are one linear-recurrence primitive; the rest are built from movement ops, reductions,
+ * where and matmul. Integer inputs of cumsum/cumprod (and bool) give int64, as in torch.
+ * ------------------------------------------------------------------------------------------- */
+
+/**
+ * torch.einsum: `equation` (a NUL-terminated string such as "bij,bjk->bik") over n >= 1 operands.
+ * Subscripts are letters; a subscript repeated within an operand takes its diagonal ("ii->i",
+ * "ii" is the trace); "..." stands for broadcast batch dims; without "->" the output is the
+ * ellipsis dims then the subscripts that appear once, alphabetically (A-Z before a-z). Sizes of a
+ * subscript must agree across operands or be 1 (broadcast). Float contractions are batched GEMMs.
+ * A malformed equation, a count or size mismatch give SF_ERR_INVALID_ARGUMENT or SF_ERR_SHAPE
+ * with a message naming the subscript.
+ */
+sf_status sf_einsum(const char *equation, sf_tensor *const *operands, size_t n, sf_tensor **out);
+
+/**
+ * torch.diagonal: the `offset` diagonal (above the main one when > 0) of the matrices over dims
+ * dim1 and dim2 (rank >= 2, distinct dims); those dims go and the diagonal becomes the last dim.
+ */
+sf_status sf_diagonal(sf_tensor *x, int64_t offset, int64_t dim1, int64_t dim2, sf_tensor **out);
+
+/**
+ * torch.diag_embed: matrices (zeros elsewhere) whose `offset` diagonal over the new dims dim1 and
+ * dim2 holds x's last dim; dims count in the result's rank, x.ndim + 1 (torch's -2, -1 put the
+ * matrices last).
+ */
+sf_status sf_diag_embed(sf_tensor *x, int64_t offset, int64_t dim1, int64_t dim2, sf_tensor **out);
+
+/** torch.diag: a 1-D x becomes a matrix with x on its `diagonal`; a 2-D x gives that diagonal. */
+sf_status sf_diag(sf_tensor *x, int64_t diagonal, sf_tensor **out);
+
+/** torch.trace: the sum of the main diagonal of a 2-D tensor (integer inputs give int64). */
+sf_status sf_trace(sf_tensor *x, sf_tensor **out);
+
+/** torch.tril: x over its last two dims with the elements above `diagonal` set to 0 (column - row > diagonal). */
+sf_status sf_tril(sf_tensor *x, int64_t diagonal, sf_tensor **out);
+
+/** torch.triu: x over its last two dims with the elements below `diagonal` set to 0 (column - row < diagonal). */
+sf_status sf_triu(sf_tensor *x, int64_t diagonal, sf_tensor **out);
+
+/** torch.cumsum: running sums along `dim`. */
+sf_status sf_cumsum(sf_tensor *x, int64_t dim, sf_tensor **out);
+
+/** torch.cumprod: running products along `dim` (the gradient is exact also where x has zeros). */
+sf_status sf_cumprod(sf_tensor *x, int64_t dim, sf_tensor **out);
+
+/**
+ * torch.sort (stable=True): x sorted along `dim` into *values and the int64 positions of those
+ * values in x into *indices. Equal values keep their order; NaN sorts as the largest value.
+ * Both out pointers are required.
+ */
+sf_status sf_sort(sf_tensor *x, int64_t dim, bool descending, sf_tensor **values, sf_tensor **indices);
+
+/** torch.argsort (stable): the int64 indices of sf_sort. */
+sf_status sf_argsort(sf_tensor *x, int64_t dim, bool descending, sf_tensor **out);
+
+/**
+ * torch.topk: the k largest (`largest`) or smallest values along `dim`, sorted, and their int64
+ * indices; 0 <= k <= the dim's size (SF_ERR_INVALID_ARGUMENT otherwise). Ties: lower index first.
+ */
+sf_status sf_topk(sf_tensor *x, int64_t k, int64_t dim, bool largest, sf_tensor **values, sf_tensor **indices);
+
+/**
+ * torch.linalg.vector_norm over dims (NULL/0: all): ord 2 is sqrt(sum x^2), INFINITY max |x|,
+ * -INFINITY min |x|, 0 the count of nonzeros, any other p (sum |x|^p)^(1/p). Float inputs only.
+ * The gradient at x = 0 is 0 (as torch's), not NaN.
+ */
+sf_status sf_vector_norm(sf_tensor *x, double ord, const int64_t *dims, size_t n_dims, bool keepdim,
+                         sf_tensor **out);
+
+/**
+ * torch.linalg.matrix_norm over dims (dim0, dim1): `ord` is "fro" (also for NULL), "1", "-1"
+ * (max/min column sum of |x|), "inf", "-inf" (max/min row sum). "nuc", "2" and "-2" need singular
+ * values: SF_ERR_UNSUPPORTED in this version. Another string gives SF_ERR_INVALID_ARGUMENT.
+ */
+sf_status sf_matrix_norm(sf_tensor *x, const char *ord, int64_t dim0, int64_t dim1, bool keepdim,
+                         sf_tensor **out);
+
+/**
+ * torch.roll: x shifted by shifts[i] along dims[i] (elements wrap around); with n_dims 0 the
+ * flattened x is rolled by the one shift and reshaped back. n_shifts must equal n_dims (1 without dims).
+ */
+sf_status sf_roll(sf_tensor *x, const int64_t *shifts, size_t n_shifts, const int64_t *dims, size_t n_dims,
+                  sf_tensor **out);
+
+/** torch.Tensor.repeat: x repeated repeats[i] times along dim i; n >= x's rank (leading dims are added). */
+sf_status sf_repeat(sf_tensor *x, const int64_t *repeats, size_t n, sf_tensor **out);
+
+/** torch.tile: as sf_repeat, with fewer entries than x's rank allowed (ones are prepended). */
+sf_status sf_tile(sf_tensor *x, const int64_t *dims, size_t n, sf_tensor **out);
+
+/* ---------------------------------------------------------------------------------------------
  * Neural-network composites (torch.nn.functional)
  * ------------------------------------------------------------------------------------------- */
 

@@ -722,6 +722,131 @@ inline Tensor scatter_add(const Tensor& x, int64_t dim, const Tensor& index, con
     return Tensor::adopt(out);
 }
 
+// MARK: - Tensor ops: einsum, diagonals, triangles, scans, sorting, norms, roll, repeat, tile
+
+/** torch.einsum(equation, operands): diagonals, traces, "..." and broadcasting; contractions are GEMMs. */
+inline Tensor einsum(const std::string& equation, const std::vector<Tensor>& operands) {
+    std::vector<sf_tensor*> raw = detail::handles(operands);
+    sf_tensor* out = nullptr;
+    detail::check(sf_einsum(equation.c_str(), raw.data(), raw.size(), &out));
+    return Tensor::adopt(out);
+}
+
+/** torch.diagonal(x, offset, dim1, dim2). */
+inline Tensor diagonal(const Tensor& x, int64_t offset = 0, int64_t dim1 = 0, int64_t dim2 = 1) {
+    sf_tensor* out = nullptr;
+    detail::check(sf_diagonal(x.get(), offset, dim1, dim2, &out));
+    return Tensor::adopt(out);
+}
+
+/** torch.diag_embed(x, offset, dim1, dim2). */
+inline Tensor diag_embed(const Tensor& x, int64_t offset = 0, int64_t dim1 = -2, int64_t dim2 = -1) {
+    sf_tensor* out = nullptr;
+    detail::check(sf_diag_embed(x.get(), offset, dim1, dim2, &out));
+    return Tensor::adopt(out);
+}
+
+/** torch.diag(x, diagonal): 1-D to a matrix, 2-D to its diagonal. */
+inline Tensor diag(const Tensor& x, int64_t diagonal = 0) {
+    sf_tensor* out = nullptr;
+    detail::check(sf_diag(x.get(), diagonal, &out));
+    return Tensor::adopt(out);
+}
+
+/** torch.trace(x) of a 2-D tensor. */
+inline Tensor trace(const Tensor& x) {
+    sf_tensor* out = nullptr;
+    detail::check(sf_trace(x.get(), &out));
+    return Tensor::adopt(out);
+}
+
+/** torch.tril(x, diagonal). */
+inline Tensor tril(const Tensor& x, int64_t diagonal = 0) {
+    sf_tensor* out = nullptr;
+    detail::check(sf_tril(x.get(), diagonal, &out));
+    return Tensor::adopt(out);
+}
+
+/** torch.triu(x, diagonal). */
+inline Tensor triu(const Tensor& x, int64_t diagonal = 0) {
+    sf_tensor* out = nullptr;
+    detail::check(sf_triu(x.get(), diagonal, &out));
+    return Tensor::adopt(out);
+}
+
+/** torch.cumsum(x, dim). */
+inline Tensor cumsum(const Tensor& x, int64_t dim) {
+    sf_tensor* out = nullptr;
+    detail::check(sf_cumsum(x.get(), dim, &out));
+    return Tensor::adopt(out);
+}
+
+/** torch.cumprod(x, dim). */
+inline Tensor cumprod(const Tensor& x, int64_t dim) {
+    sf_tensor* out = nullptr;
+    detail::check(sf_cumprod(x.get(), dim, &out));
+    return Tensor::adopt(out);
+}
+
+/** torch.sort(x, dim, descending) (stable): {values, int64 indices}. */
+inline std::pair<Tensor, Tensor> sort(const Tensor& x, int64_t dim = -1, bool descending = false) {
+    sf_tensor* values = nullptr;
+    sf_tensor* indices = nullptr;
+    detail::check(sf_sort(x.get(), dim, descending, &values, &indices));
+    return {Tensor::adopt(values), Tensor::adopt(indices)};
+}
+
+/** torch.argsort(x, dim, descending) (stable). */
+inline Tensor argsort(const Tensor& x, int64_t dim = -1, bool descending = false) {
+    sf_tensor* out = nullptr;
+    detail::check(sf_argsort(x.get(), dim, descending, &out));
+    return Tensor::adopt(out);
+}
+
+/** torch.topk(x, k, dim, largest): {values, int64 indices}, sorted. */
+inline std::pair<Tensor, Tensor> topk(const Tensor& x, int64_t k, int64_t dim = -1, bool largest = true) {
+    sf_tensor* values = nullptr;
+    sf_tensor* indices = nullptr;
+    detail::check(sf_topk(x.get(), k, dim, largest, &values, &indices));
+    return {Tensor::adopt(values), Tensor::adopt(indices)};
+}
+
+/** torch.linalg.vector_norm(x, ord, dims, keepdim); dims {} means all. */
+inline Tensor vector_norm(const Tensor& x, double ord = 2, const IntList& dims = {}, bool keepdim = false) {
+    sf_tensor* out = nullptr;
+    detail::check(sf_vector_norm(x.get(), ord, dims.data(), dims.size(), keepdim, &out));
+    return Tensor::adopt(out);
+}
+
+/** torch.linalg.matrix_norm(x, ord, {dim0, dim1}, keepdim); ord "fro", "1", "-1", "inf", "-inf". */
+inline Tensor matrix_norm(const Tensor& x, const std::string& ord = "fro", int64_t dim0 = -2, int64_t dim1 = -1,
+                          bool keepdim = false) {
+    sf_tensor* out = nullptr;
+    detail::check(sf_matrix_norm(x.get(), ord.c_str(), dim0, dim1, keepdim, &out));
+    return Tensor::adopt(out);
+}
+
+/** torch.roll(x, shifts, dims); dims {} rolls the flattened tensor by one shift. */
+inline Tensor roll(const Tensor& x, const IntList& shifts, const IntList& dims = {}) {
+    sf_tensor* out = nullptr;
+    detail::check(sf_roll(x.get(), shifts.data(), shifts.size(), dims.data(), dims.size(), &out));
+    return Tensor::adopt(out);
+}
+
+/** x.repeat(repeats) (torch.Tensor.repeat). */
+inline Tensor repeat(const Tensor& x, const IntList& repeats) {
+    sf_tensor* out = nullptr;
+    detail::check(sf_repeat(x.get(), repeats.data(), repeats.size(), &out));
+    return Tensor::adopt(out);
+}
+
+/** torch.tile(x, dims). */
+inline Tensor tile(const Tensor& x, const IntList& dims) {
+    sf_tensor* out = nullptr;
+    detail::check(sf_tile(x.get(), dims.data(), dims.size(), &out));
+    return Tensor::adopt(out);
+}
+
 // MARK: - Neural-network composites
 
 /** torch.nn.functional.layer_norm (weight and bias optional). */

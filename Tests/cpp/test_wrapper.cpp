@@ -796,6 +796,38 @@ TEST(indexing) {
                 "sf_index_select");
 }
 
+// MARK: - Tensor ops
+
+TEST(tensor_ops) {
+    sf::Tensor x = sf::from_data({1.0, 2.0, 3.0, 4.0, 5.0, 6.0}, {2, 3});
+    sf::Tensor y = sf::from_data({1.0, 0.0, 2.0, 1.0, 0.0, 3.0}, {3, 2});
+    CHECK_VALUES(sf::einsum("ij,jk->ik", {x, y}), V{5, 11, 14, 23});
+    CHECK_VALUES(sf::einsum("ij->j", {x}), V{5, 7, 9});
+    CHECK_ERROR(sf::einsum("ij,jk", {x, x}), SF_ERR_SHAPE, "sf_einsum: subscript 'j'");
+    CHECK_VALUES(sf::diagonal(x, 1), V{2, 6});
+    CHECK_VALUES(sf::diag(sf::from_data({1.0, 2.0})), V{1, 0, 0, 2});
+    CHECK(sf::diag_embed(x).shape() == (sf::Shape{2, 3, 3}));
+    CHECK_VALUES(sf::trace(sf::reshape(sf::arange(9, sf::kFloat64), {3, 3})), V{12});
+    CHECK_VALUES(sf::tril(x), V{1, 0, 0, 4, 5, 0});
+    CHECK_VALUES(sf::triu(x, 1), V{0, 2, 3, 0, 0, 6});
+    CHECK_VALUES(sf::cumsum(x, 1), V{1, 3, 6, 4, 9, 15});
+    CHECK_VALUES(sf::cumprod(x, 0), V{1, 2, 3, 4, 10, 18});
+    auto [values, indices] = sf::sort(sf::from_data({3.0, 1.0, 2.0}), -1, true);
+    CHECK_VALUES(values, V{3, 2, 1});
+    CHECK(indices.to_vector<int64_t>() == (std::vector<int64_t>{0, 2, 1}));
+    CHECK(sf::argsort(sf::from_data({3.0, 1.0, 2.0})).to_vector<int64_t>() == (std::vector<int64_t>{1, 2, 0}));
+    auto top = sf::topk(x, 2, 1);
+    CHECK_VALUES(top.first, V{3, 2, 6, 5});
+    CHECK_ERROR(sf::topk(x, 4, 1), SF_ERR_INVALID_ARGUMENT, "sf_topk");
+    CHECK_VALUES(sf::vector_norm(sf::from_data({3.0, -4.0})), V{5});
+    CHECK_VALUES(sf::vector_norm(x, 1, {1}), V{6, 15});
+    CHECK_VALUES(sf::matrix_norm(x, "inf"), V{15});
+    CHECK_ERROR(sf::matrix_norm(x, "nuc"), SF_ERR_UNSUPPORTED, "sf_matrix_norm");
+    CHECK_VALUES(sf::roll(x, {1}, {1}), V{3, 1, 2, 6, 4, 5});
+    CHECK_VALUES(sf::repeat(sf::from_data({1.0, 2.0}), {1, 2}), V{1, 2, 1, 2});
+    CHECK(sf::tile(x, {2}).shape() == (sf::Shape{2, 6}));
+}
+
 // MARK: - Neural-network composites
 
 TEST(nn_composites) {

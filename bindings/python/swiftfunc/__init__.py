@@ -23,6 +23,8 @@ from ._device import device
 from ._memory import empty_cache, memory_stats, reset_peak_memory_stats, set_memory_limit
 from ._tensor import Tensor, dtype, float32, float64, int32, int64
 from ._tensor import bool_ as _bool
+from ._ops import (argsort, cumprod, cumsum, diag, diag_embed, diagonal, einsum, from_numpy, norm, roll, sort,
+                   tile, topk, trace, tril, triu)
 from ._ops import (abs, absolute, add, all, allclose, amax, amin, any, arange, arctan2, argmax, argmin, as_tensor,
                    asarray, atan2, bernoulli, bmm, broadcast_tensors, broadcast_to, cat, ceil, chunk, clamp, clip, clone,
                    concat, concatenate, cos, detach, div, divide, dot, empty, empty_like, eq, equal, exp, expand,
@@ -36,7 +38,6 @@ from ._ops import (abs, absolute, add, all, allclose, amax, amin, any, arange, a
                    seed, select, sigmoid, sign, silu, sin, softmax, split, sqrt, square, squeeze, stack, std, sub,
                    subtract, sum, swapaxes, swapdims, t, tan, tanh, tensor, transpose, true_divide, unbind,
                    unflatten, unsqueeze, var, vstack, where, zeros, zeros_like)
-from ._ops import from_numpy
 from . import autograd, func, nn, optim
 from .autograd.grad_mode import (enable_grad, inference_mode, is_grad_enabled, is_inference_mode_enabled, no_grad,
                                  set_grad_enabled)

@@ -202,16 +202,21 @@ def asarray(obj, *, dtype=None, copy=None, device=None):
     return result
 
 
-as_tensor = asarray
+def as_tensor(data, dtype=None, device=None):
+    """torch.as_tensor: `data` as a Tensor, sharing memory when it can (tensors, numpy arrays, DLPack
+    producers) and converted to `dtype` when one is given."""
+    return asarray(data, dtype=dtype, device=device)
 
 
 def from_numpy(ndarray):
-    """A tensor sharing the memory of a numpy array (zero-copy, as torch.from_numpy). swiftfunc never
-    writes into it; writing into the array afterwards changes the tensor's values."""
+    """torch.from_numpy: a tensor sharing the memory of a numpy array (float32/64, int32/64, bool).
+    swiftfunc never writes into it; as with torch, writing into the array later changes the tensor."""
     if not isinstance(ndarray, np.ndarray):
-        raise TypeError(f"expected np.ndarray (got {type(ndarray).__name__})")
-    dtype_of_numpy(ndarray.dtype.newbyteorder("="))  # TypeError naming an unsupported dtype
-    return asarray(ndarray)
+        raise TypeError(f"from_numpy(): expected np.ndarray (got {type(ndarray).__name__})")
+    if ndarray.dtype not in (np.float32, np.float64, np.int32, np.int64, np.bool_) or not ndarray.dtype.isnative:
+        raise TypeError(f"from_numpy(): can't convert np.ndarray of type {ndarray.dtype}; the supported types are: "
+                        "float64, float32, int64, int32 and bool")
+    return asarray(ndarray, copy=False)
 
 
 # -------------------------------------------------------------------------------------------------

@@ -6,11 +6,11 @@ layer below) never imports the ops.
 from .._capi import lib
 from .._errors import TransformError, UnsupportedError
 from .._tensor import Tensor, bool_, default_float, float32, float64, int32, int64, new
-from . import conversion, creation, indexing, inplace, linalg, pointwise, random, reduction, shape
+from . import conversion, creation, indexing, inplace, linalg, norms, pointwise, random, reduction, shape, tensor_ops
 from .conversion import cast, operand
 
-_OPS = {name: getattr(module, name) for module in (conversion, creation, indexing, linalg, pointwise, random,
-                                                   reduction, shape) for name in module.__all__}
+_OPS = {name: getattr(module, name) for module in (conversion, creation, indexing, linalg, norms, pointwise, random,
+                                                   reduction, shape, tensor_ops) for name in module.__all__}
 
 #: Ops that are also Tensor methods under the same name (with the tensor as the first argument).
 METHODS = ("neg", "exp", "log", "log1p", "expm1", "sin", "cos", "tan", "tanh", "sigmoid", "sqrt", "rsqrt", "abs",
@@ -23,9 +23,10 @@ METHODS = ("neg", "exp", "log", "log1p", "expm1", "sin", "cos", "tan", "tanh", "
            "flatten", "unflatten", "transpose", "swapaxes", "swapdims", "t", "movedim", "moveaxis", "broadcast_to",
            "expand_as", "squeeze", "unsqueeze", "flip", "narrow", "select", "split", "chunk", "unbind", "detach",
            "clone", "matmul", "mm", "bmm", "mv", "dot", "inner", "outer", "gather", "index_select", "scatter_add",
-           "allclose", "isclose", "equal", "bernoulli")
+           "allclose", "isclose", "equal", "bernoulli", "diag", "diagonal", "diag_embed", "trace", "tril", "triu",
+           "cumsum", "cumprod", "sort", "argsort", "topk", "roll", "norm")
 #: Ops whose method also takes a shape as varargs (x.reshape(2, 3) as well as x.reshape((2, 3))).
-SHAPE_METHODS = ("reshape", "view", "permute", "expand")
+SHAPE_METHODS = ("reshape", "view", "permute", "expand", "repeat")
 
 
 def _construct(cls, data=None, *, dtype=None, device=None):
@@ -115,6 +116,7 @@ def attach():
     for name in SHAPE_METHODS:
         setattr(T, name, _shape_method(_OPS[name]))
     T.to = conversion.to
+    T.tile = tensor_ops._tile_method
     T.where = lambda self, condition, other: pointwise.where(condition, self, other)
     T.type = lambda self, dtype=None: self.dtype if dtype is None else conversion.to(self, dtype)
     T.float = lambda self: cast(self, float32)
