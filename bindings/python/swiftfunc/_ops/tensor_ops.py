@@ -11,7 +11,7 @@ import numpy as np
 from .. import _capi
 from .._capi import int64s, lib
 from .._tensor import as_dtype, new, wrap
-from .conversion import asarray, cast, dims_of, shape_of, tensor_of
+from .conversion import cast, dims_of, shape_of, tensor_of
 
 __all__ = ["einsum", "diag", "diagonal", "diag_embed", "trace", "tril", "triu", "cumsum", "cumprod", "sort",
            "argsort", "topk", "roll", "repeat", "tile"]
