@@ -17,6 +17,8 @@ public enum Primitive: Int, CaseIterable, Sendable {
     case matmul, conv2d, convTranspose2d
     // Indexing (Indexing.swift)
     case gather, indexSelect, scatterAdd
+    // Pooling (Pooling.swift)
+    case maxPool2dIndices
     // Creation, conversion and random numbers (Creation.swift, Random.swift)
     case cast, full, arange, eye, uniform, normal
 
@@ -30,7 +32,7 @@ public enum Primitive: Int, CaseIterable, Sendable {
     /// Each family's table: one entry per primitive, all its rules side by side.
     static var familyTables: [[PrimitiveRules]] {
         [Elementwise.table, Reductions.table, Movement.table, Contraction.table, Convolution.table,
-         Indexing.table, Creation.table, Random.table]
+         Indexing.table, Creation.table, Random.table, Pooling.table]
     }
 
     /// `entries` indexed by raw value. A primitive that no entry names gets `PrimitiveRules.missing`
@@ -80,6 +82,8 @@ public enum Params: Sendable, Equatable {
     /// conv_transpose2d: conv2d's params and the rows/columns added at the end of the output
     /// (each in 0..<stride), which fix the output size.
     case convTranspose(stride: [Int], padding: [Int], dilation: [Int], groups: Int, outputPadding: [Int])
+    /// max_pool2d_indices: the window, (H, W) pairs, and torch's ceil_mode.
+    case pool(kernel: [Int], stride: [Int], padding: [Int], dilation: [Int], ceilMode: Bool)
     /// cast: the target dtype.
     case dtype(DType)
     /// full: shape, value and dtype of the result.
