@@ -124,11 +124,12 @@ enum Pooling {
                             var c = w0
                             let row = input + r * w
                             while c < w1 {
+                                // Selects instead of a branch: on real data the comparison is a coin
+                                // flip, and a mispredicted branch per tap costs more than the tap.
                                 let v = row[c]
-                                if v > best || v.isNaN {
-                                    best = v
-                                    index = r * w + c
-                                }
+                                let take = v > best || v.isNaN
+                                best = take ? v : best
+                                index = take ? r * w + c : index
                                 c += dw
                             }
                             r += dh
