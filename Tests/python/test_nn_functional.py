@@ -195,8 +195,15 @@ def test_max_pool_float32_and_1d(rng):
     # NaN wins its window, as in torch
     y = np.arange(16, dtype=np.float64).reshape(1, 4, 4)
     y[0, 0, 1] = np.nan
-    pooled = v(F.max_pool2d(t64(y), 2))
-    assert np.isnan(pooled[0, 0, 0]) and not np.isnan(pooled[0, 1, 1])
+    y[0, 1, 0] = np.nan
+    y[0, 3, 3] = np.nan
+    pooled, where = F.max_pool2d(t64(y), 2, return_indices=True)
+    assert np.isnan(v(pooled)[0, 0, 0]) and np.isnan(v(pooled)[0, 1, 1]) and not np.isnan(v(pooled)[0, 0, 1])
+    # torch takes every NaN (val > max || isnan(val)): the last NaN of a window is its position
+    np.testing.assert_array_equal(v(where), [[[4, 7], [13, 15]]])
+    if torch is not None:
+        np.testing.assert_array_equal(v(where), torch.nn.functional.max_pool2d(torch.tensor(y), 2,
+                                                                              return_indices=True)[1].numpy())
     if torch is not None:
         np.testing.assert_array_equal(v(F.max_pool1d(sf.tensor(x), 3, 2, 1)),
                                       torch.nn.functional.max_pool1d(torch.tensor(x), 3, 2, 1).numpy())

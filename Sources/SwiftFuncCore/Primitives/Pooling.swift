@@ -94,7 +94,8 @@ enum Pooling {
     }
 
     /// The kernel: planes split over threads; in each window the first maximum wins, and a NaN
-    /// is always taken (torch's `val > max || isnan(val)`), so NaN propagates as in torch.
+    /// is always taken (torch's `val > max || isnan(val)`, so the last NaN), so NaN propagates as
+    /// in torch.
     static func maxPoolIndices<T: BinaryFloatingPoint>(_: T.Type, _ x: Tensor, _ window: Window, _ result: Tensor) {
         let rank = x.rank
         let (h, w) = (x.shape[rank - 2], x.shape[rank - 1])
@@ -119,20 +120,34 @@ enum Pooling {
                         let w1 = Swift.min(j * sw - pw + (kw - 1) * dw + 1, w)
                         var best = -T.infinity
                         var index = h0 * w + w0
+                        var sawNaN = false
                         var r = h0
                         while r < h1 {
                             var c = w0
                             let row = input + r * w
                             while c < w1 {
-                                // Selects instead of a branch: on real data the comparison is a coin
-                                // flip, and a mispredicted branch per tap costs more than the tap.
+                                // A select, not a branch (on real data the comparison is a coin
+                                // flip); NaN, never greater, is only noted here.
                                 let v = row[c]
-                                let take = v > best || v.isNaN
+                                let take = v > best
                                 best = take ? v : best
-                                index = take ? r * w + c : index
-                                c += dw
+                                index = take ? r &* w &+ c : index
+                                sawNaN = sawNaN || v.isNaN
+                                c &+= dw
                             }
-                            r += dh
+                            r &+= dh
+                        }
+                        if sawNaN {
+                            // torch takes every NaN (`val > max || isnan(val)`): the last one wins.
+                            r = h0
+                            while r < h1 {
+                                var c = w0
+                                while c < w1 {
+                                    if input[r * w + c].isNaN { index = r * w + c }
+                                    c += dw
+                                }
+                                r += dh
+                            }
                         }
                         output[i * ow + j] = Int64(index)
                     }
