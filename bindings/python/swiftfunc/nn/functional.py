@@ -82,21 +82,22 @@ def linear(input, weight, bias=None):
     return new(lib.sf_linear, input._h, weight._h, None if bias is None else bias._h)
 
 
-def _pair(value, name):
+def _pair(value, op, name):
+    """An int or a 1- or 2-sequence as an (H, W) pair."""
     if isinstance(value, numbers.Integral):
         return (int(value), int(value))
     value = tuple(int(v) for v in value)
     if len(value) == 1:
         return value * 2
     if len(value) != 2:
-        raise ValueError(f"conv2d: {name} must be an int or a pair, got {value}")
+        raise ValueError(f"{op}: {name} must be an int or a pair, got {value}")
     return value
 
 
 def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     """2-D cross-correlation of input [N, C, H, W] (or [C, H, W]) with weight [O, C/groups, KH, KW].
     padding is an int, a pair, 'valid' or 'same' (stride 1)."""
-    stride, dilation = _pair(stride, "stride"), _pair(dilation, "dilation")
+    stride, dilation = _pair(stride, "conv2d", "stride"), _pair(dilation, "conv2d", "dilation")
     if isinstance(padding, str):
         if padding == "valid":
             padding = (0, 0)
@@ -112,7 +113,7 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
                 padding = tuple(lefts)
         else:
             raise ValueError(f"conv2d: invalid padding string {padding!r}, should be one of 'valid' or 'same'")
-    padding = _pair(padding, "padding")
+    padding = _pair(padding, "conv2d", "padding")
     return new(lib.sf_conv2d, input._h, weight._h, None if bias is None else bias._h, int64s(stride),
                int64s(padding), int64s(dilation), int(groups))
 
@@ -158,15 +159,11 @@ def _single(value, op, name):
     return value[0]
 
 
-def _window_pair(value, op, name):
-    if isinstance(value, numbers.Integral):
-        return (int(value), int(value))
-    value = tuple(int(v) for v in value)
-    if len(value) == 1:
-        return value * 2
-    if len(value) != 2:
-        raise ValueError(f"{op}: {name} must be an int or a pair, got {value}")
-    return value
+def _stride_or_kernel(stride, kernel, convert):
+    """torch's pooling stride: the kernel size when None (or empty)."""
+    if stride is None or (not isinstance(stride, numbers.Integral) and len(stride) == 0):
+        return kernel
+    return convert(stride)
 
 
 def _two_results(cfn, *args):
@@ -179,20 +176,18 @@ def _two_results(cfn, *args):
 def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False):
     """2-D max pooling of [N, C, H, W] or [C, H, W]; stride defaults to kernel_size. With return_indices, also the
     int64 position h * W + w of each maximum within its plane (torch's indices)."""
-    kernel = _window_pair(kernel_size, "max_pool2d", "kernel_size")
-    stride = kernel if stride is None or (not isinstance(stride, numbers.Integral) and len(stride) == 0) \
-        else _window_pair(stride, "max_pool2d", "stride")
+    kernel = _pair(kernel_size, "max_pool2d", "kernel_size")
+    stride = _stride_or_kernel(stride, kernel, lambda s: _pair(s, "max_pool2d", "stride"))
     values, indices = _two_results(lib.sf_max_pool2d, input._h, int64s(kernel), int64s(stride),
-                                   int64s(_window_pair(padding, "max_pool2d", "padding")),
-                                   int64s(_window_pair(dilation, "max_pool2d", "dilation")), bool(ceil_mode))
+                                   int64s(_pair(padding, "max_pool2d", "padding")),
+                                   int64s(_pair(dilation, "max_pool2d", "dilation")), bool(ceil_mode))
     return (values, indices) if return_indices else values
 
 
 def max_pool1d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False):
     """1-D max pooling of [N, C, L] or [C, L]; stride defaults to kernel_size."""
     kernel = _single(kernel_size, "max_pool1d", "kernel_size")
-    stride = kernel if stride is None or (not isinstance(stride, numbers.Integral) and len(stride) == 0) \
-        else _single(stride, "max_pool1d", "stride")
+    stride = _stride_or_kernel(stride, kernel, lambda s: _single(s, "max_pool1d", "stride"))
     values, indices = _two_results(lib.sf_max_pool1d, input._h, kernel, stride, _single(padding, "max_pool1d", "padding"),
                                    _single(dilation, "max_pool1d", "dilation"), bool(ceil_mode))
     return (values, indices) if return_indices else values
@@ -200,21 +195,19 @@ def max_pool1d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
 
 def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True, divisor_override=None):
     """2-D average pooling of [N, C, H, W] or [C, H, W]; stride defaults to kernel_size."""
-    kernel = _window_pair(kernel_size, "avg_pool2d", "kernel_size")
-    stride = kernel if stride is None or (not isinstance(stride, numbers.Integral) and len(stride) == 0) \
-        else _window_pair(stride, "avg_pool2d", "stride")
+    kernel = _pair(kernel_size, "avg_pool2d", "kernel_size")
+    stride = _stride_or_kernel(stride, kernel, lambda s: _pair(s, "avg_pool2d", "stride"))
     if divisor_override is not None and int(divisor_override) == 0:
         raise ValueError("avg_pool2d: divisor must be not zero")
     return new(lib.sf_avg_pool2d, input._h, int64s(kernel), int64s(stride),
-               int64s(_window_pair(padding, "avg_pool2d", "padding")), bool(ceil_mode), bool(count_include_pad),
+               int64s(_pair(padding, "avg_pool2d", "padding")), bool(ceil_mode), bool(count_include_pad),
                0 if divisor_override is None else int(divisor_override))
 
 
 def avg_pool1d(input, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True):
     """1-D average pooling of [N, C, L] or [C, L]; stride defaults to kernel_size."""
     kernel = _single(kernel_size, "avg_pool1d", "kernel_size")
-    stride = kernel if stride is None or (not isinstance(stride, numbers.Integral) and len(stride) == 0) \
-        else _single(stride, "avg_pool1d", "stride")
+    stride = _stride_or_kernel(stride, kernel, lambda s: _single(s, "avg_pool1d", "stride"))
     return new(lib.sf_avg_pool1d, input._h, kernel, stride, _single(padding, "avg_pool1d", "padding"), bool(ceil_mode),
                bool(count_include_pad))
 

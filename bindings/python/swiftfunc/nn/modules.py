@@ -326,28 +326,38 @@ def _pair(value):
     return (value, value) if isinstance(value, numbers.Integral) else tuple(value)
 
 
+def _register_affine(module, shape, dtype, weight=True, bias=True):
+    """A normalization layer's weight (ones) and bias (zeros) of `shape`, or None where not wanted."""
+    module.register_parameter("weight", Parameter(_ops.ones(shape, dtype=dtype)) if weight else None)
+    module.register_parameter("bias", Parameter(_ops.zeros(shape, dtype=dtype)) if weight and bias else None)
+
+
+def _register_conv(module, name, in_channels, out_channels, kernel_size, groups, bias, padding_mode, dtype, device):
+    """A convolution's weight [out, in/groups, *kernel_size] and bias [out] with torch's default init
+    U(-1/sqrt(fan_in), 1/sqrt(fan_in))."""
+    if padding_mode != "zeros":
+        raise NotImplementedError(f"{name}: only padding_mode='zeros' is supported")
+    if in_channels % groups or out_channels % groups:
+        raise ValueError(f"{name}: in_channels and out_channels must be divisible by groups")
+    d = creation_dtype(dtype, device)
+    fan_in = in_channels // groups * math.prod(kernel_size)
+    bound = 1.0 / math.sqrt(fan_in) if fan_in > 0 else 0.0
+    module.weight = Parameter(_uniform((out_channels, in_channels // groups) + tuple(kernel_size), bound, d))
+    module.register_parameter("bias", Parameter(_uniform((out_channels,), bound, d)) if bias else None)
+
+
 class Conv2d(Module):
     """2-D convolution layer (torch.nn.Conv2d, padding_mode='zeros')."""
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1, groups=1, bias=True,
                  padding_mode="zeros", device=None, dtype=None):
         super().__init__()
-        if padding_mode != "zeros":
-            raise NotImplementedError("Conv2d: only padding_mode='zeros' is supported")
-        if in_channels % groups or out_channels % groups:
-            raise ValueError("Conv2d: in_channels and out_channels must be divisible by groups")
-        d = creation_dtype(dtype, device)
         self.in_channels, self.out_channels = in_channels, out_channels
         self.kernel_size, self.stride = _pair(kernel_size), _pair(stride)
         self.padding = padding if isinstance(padding, str) else _pair(padding)
         self.dilation, self.groups = _pair(dilation), groups
-        fan_in = in_channels // groups * self.kernel_size[0] * self.kernel_size[1]
-        bound = 1.0 / math.sqrt(fan_in) if fan_in > 0 else 0.0
-        self.weight = Parameter(_uniform((out_channels, in_channels // groups) + self.kernel_size, bound, d))
-        if bias:
-            self.bias = Parameter(_uniform((out_channels,), bound, d))
-        else:
-            self.register_parameter("bias", None)
+        _register_conv(self, "Conv2d", in_channels, out_channels, self.kernel_size, groups, bias, padding_mode, dtype,
+                       device)
 
     def forward(self, input):
         return F.conv2d(input, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
@@ -362,18 +372,9 @@ class LayerNorm(Module):
 
     def __init__(self, normalized_shape, eps=1e-5, elementwise_affine=True, bias=True, device=None, dtype=None):
         super().__init__()
-        d = creation_dtype(dtype, device)
         shape = (normalized_shape,) if isinstance(normalized_shape, numbers.Integral) else tuple(normalized_shape)
         self.normalized_shape, self.eps, self.elementwise_affine = shape, eps, elementwise_affine
-        if elementwise_affine:
-            self.weight = Parameter(_ops.ones(shape, dtype=d))
-            if bias:
-                self.bias = Parameter(_ops.zeros(shape, dtype=d))
-            else:
-                self.register_parameter("bias", None)
-        else:
-            self.register_parameter("weight", None)
-            self.register_parameter("bias", None)
+        _register_affine(self, shape, creation_dtype(dtype, device), elementwise_affine, bias)
 
     def forward(self, input):
         return F.layer_norm(input, self.normalized_shape, self.weight, self.bias, self.eps)
@@ -599,22 +600,12 @@ class Conv1d(Module):
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1, groups=1, bias=True,
                  padding_mode="zeros", device=None, dtype=None):
         super().__init__()
-        if padding_mode != "zeros":
-            raise NotImplementedError("Conv1d: only padding_mode='zeros' is supported")
-        if in_channels % groups or out_channels % groups:
-            raise ValueError("Conv1d: in_channels and out_channels must be divisible by groups")
-        d = creation_dtype(dtype, device)
         single = (lambda v: v if isinstance(v, (numbers.Integral, str)) else tuple(v)[0])
         self.in_channels, self.out_channels, self.groups = in_channels, out_channels, groups
         self.kernel_size, self.stride = single(kernel_size), single(stride)
         self.padding, self.dilation = single(padding), single(dilation)
-        fan_in = in_channels // groups * self.kernel_size
-        bound = 1.0 / math.sqrt(fan_in) if fan_in > 0 else 0.0
-        self.weight = Parameter(_uniform((out_channels, in_channels // groups, self.kernel_size), bound, d))
-        if bias:
-            self.bias = Parameter(_uniform((out_channels,), bound, d))
-        else:
-            self.register_parameter("bias", None)
+        _register_conv(self, "Conv1d", in_channels, out_channels, (self.kernel_size,), groups, bias, padding_mode, dtype,
+                       device)
 
     def forward(self, input):
         return F.conv1d(input, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
@@ -638,12 +629,7 @@ class _BatchNorm(Module):
         d = creation_dtype(dtype, device)
         self.num_features, self.eps, self.momentum = num_features, eps, momentum
         self.affine, self.track_running_stats = affine, track_running_stats
-        if affine:
-            self.weight = Parameter(_ops.ones((num_features,), dtype=d))
-            self.bias = Parameter(_ops.zeros((num_features,), dtype=d))
-        else:
-            self.register_parameter("weight", None)
-            self.register_parameter("bias", None)
+        _register_affine(self, (num_features,), d, affine)
         if track_running_stats:
             self.register_buffer("running_mean", _ops.zeros((num_features,), dtype=d))
             self.register_buffer("running_var", _ops.ones((num_features,), dtype=d))
@@ -694,14 +680,8 @@ class GroupNorm(Module):
         super().__init__()
         if num_channels % num_groups:
             raise ValueError("num_channels must be divisible by num_groups")
-        d = creation_dtype(dtype, device)
         self.num_groups, self.num_channels, self.eps, self.affine = num_groups, num_channels, eps, affine
-        if affine:
-            self.weight = Parameter(_ops.ones((num_channels,), dtype=d))
-            self.bias = Parameter(_ops.zeros((num_channels,), dtype=d))
-        else:
-            self.register_parameter("weight", None)
-            self.register_parameter("bias", None)
+        _register_affine(self, (num_channels,), creation_dtype(dtype, device), affine)
 
     def forward(self, input):
         return F.group_norm(input, self.num_groups, self.weight, self.bias, self.eps)
