@@ -647,7 +647,8 @@ sf_status sf_conv1d(sf_tensor *x, sf_tensor *weight, sf_tensor *bias, int64_t st
  * (1 - momentum) r + momentum s, s the batch mean and unbiased variance, carrying no derivative.
  * Not training: normalizes with the running statistics, which are required; the updated-statistic
  * pointers receive NULL. Under vmap, running statistics that are not batched cannot be updated
- * from a batched input: SF_ERR_TRANSFORM, as torch.func.
+ * from a batched input: SF_ERR_TRANSFORM, as torch.func; inside sf_jit, training with running
+ * statistics is SF_ERR_TRANSFORM too (the new values would be traced, not data).
  */
 sf_status sf_batch_norm(sf_tensor *x, sf_tensor *running_mean, sf_tensor *running_var,
                         sf_tensor *weight, sf_tensor *bias, bool training, double momentum, double eps,

@@ -18,7 +18,6 @@ from swiftfunc.func import functional_call, grad, jvp, replace_all_batch_norm_mo
 from conftest import optional_module
 
 torch = optional_module("torch")
-needs_torch = pytest.mark.skipif(torch is None, reason="torch is not installed")
 
 
 def v(t):
@@ -465,6 +464,21 @@ def test_batch_norm_under_vmap_follows_torch_func(rng):
         single = grad(loss)(params, t64(xs[i]), target[i])
         for name in params:
             np.testing.assert_allclose(v(per_sample[name][i]), v(single[name]), rtol=1e-10, atol=1e-12)
+
+
+def test_batch_norm_under_grad_and_jit(rng):
+    x = t64(rng.normal(size=(5, 3)))
+    bn = nn.BatchNorm1d(3, dtype=sf.float64)
+    weights = t64(rng.normal(size=(5, 3)))
+    g = grad(lambda t: (bn(t) * weights).sum())(x)
+    # under grad the running statistics are updated with data (no derivative), as torch updates them
+    np.testing.assert_allclose(v(bn.running_mean), 0.1 * v(x).mean(0), rtol=1e-12)
+    np.testing.assert_allclose(v(bn.running_mean + 1), 1 + 0.1 * v(x).mean(0), rtol=1e-12)
+    assert bn.num_batches_tracked.item() == 1 and tuple(g.shape) == (5, 3)
+    with pytest.raises(sf.TransformError, match="batch_norm: cannot update the running statistics inside jit"):
+        sf.func.jit(lambda t: bn(t))(x)
+    bn.eval()
+    np.testing.assert_allclose(v(sf.func.jit(lambda t: bn(t))(x)), v(bn(x)), rtol=1e-12)
 
 
 def test_group_norm(rng):

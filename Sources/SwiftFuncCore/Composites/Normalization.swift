@@ -52,8 +52,8 @@ extension Ops {
                 let batchMean = try reshape(detach(mean), shape: [channels])
                 let unbiased = try mul(reshape(detach(variance), shape: [channels]), scalar(Double(count) / Double(count - 1)))
                 let keep = try scalar(1 - momentum), take = try scalar(momentum)
-                result.runningMean = try peelDerivatives(add(mul(runningMean, keep), mul(batchMean, take)))
-                result.runningVar = try peelDerivatives(add(mul(runningVar, keep), mul(unbiased, take)))
+                result.runningMean = try peelDerivatives(add(mul(runningMean, keep), mul(batchMean, take)), op: op)
+                result.runningVar = try peelDerivatives(add(mul(runningVar, keep), mul(unbiased, take)), op: op)
             }
         } else {
             guard let runningMean, let runningVar else {
@@ -90,11 +90,20 @@ extension Ops {
 
     /// `value` without the differentiation tracers around it (the primal one level down, and so
     /// on): running statistics carry no derivative and must not hold a grad or jvp tracer, which
-    /// would be escaped once the transform returns.
-    private static func peelDerivatives(_ value: Value) -> Value {
+    /// would be escaped once the transform returns. A value of a staged trace (jit) has no data to
+    /// keep: updating running statistics there is refused rather than left to fail later as an
+    /// escaped tracer.
+    private static func peelDerivatives(_ value: Value, op: String) throws -> Value {
         var current = value
         while let tracer = current as? Tracer, !(tracer is BatchTracer), let primal = tracer.readableValue {
             current = primal
+        }
+        var inner: Value? = current
+        while let tracer = inner as? Tracer {
+            guard tracer is BatchTracer || tracer.readableValue != nil else {
+                throw SwiftFuncError.transform(op, "cannot update the running statistics inside jit (the new values would be traced, not data); use eval mode or track_running_stats=False in a jitted function")
+            }
+            inner = tracer.underlyingValue
         }
         return current
     }
