@@ -14,7 +14,7 @@ import pytest
 import swiftfunc as sf
 import swiftfunc.nn as nn
 import swiftfunc.nn.functional as F
-from swiftfunc.func import functional_call, grad, jvp, replace_all_batch_norm_modules_, vmap
+from swiftfunc.func import functional_call, grad, jvp, replace_all_batch_norm_modules_, stack_module_state, vmap
 from conftest import optional_module
 
 torch = optional_module("torch")
@@ -464,6 +464,17 @@ def test_batch_norm_under_vmap_follows_torch_func(rng):
         single = grad(loss)(params, t64(xs[i]), target[i])
         for name in params:
             np.testing.assert_allclose(v(per_sample[name][i]), v(single[name]), rtol=1e-10, atol=1e-12)
+
+
+def test_batch_norm_ensemble_with_stacked_buffers(rng):
+    """Batched running statistics (stack_module_state) may be updated under vmap: no error, and the outputs are
+    each model's. The updates stay inside the call (the stacked tensors are not written back)."""
+    models = [nn.Sequential(nn.Linear(4, 3), nn.BatchNorm1d(3)).double() for _ in range(3)]
+    params, buffers = stack_module_state(models)
+    x = t64(rng.normal(size=(6, 4)))
+    out = vmap(lambda p, b, t: functional_call(models[0], (p, b), (t,)), in_dims=(0, 0, None))(params, buffers, x)
+    np.testing.assert_allclose(v(out), np.stack([v(m(x)) for m in models]), rtol=1e-12, atol=1e-14)
+    np.testing.assert_array_equal(v(buffers["1.running_mean"]), 0.0)
 
 
 def test_batch_norm_under_grad_and_jit(rng):
