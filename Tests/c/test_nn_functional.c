@@ -316,6 +316,48 @@ static void test_batch_norm(void) {
     RELEASE_TENSORS(input, rm, rv, weight, bias, out, new_mean, new_var, evaluated, single);
 }
 
+/* batch_norm in training with the running statistics held by the host (user_data). */
+static int normalize_with_stats(void *user_data, sf_tensor *const *inputs, size_t n_inputs, sf_tensor **outputs,
+                                size_t n_outputs) {
+    (void)n_inputs, (void)n_outputs;
+    sf_tensor **stats = user_data, *mean = NULL, *var = NULL;
+    sf_status s = sf_batch_norm(inputs[0], stats[0], stats[1], NULL, NULL, true, 0.1, 1e-5, &outputs[0], &mean, &var);
+    sf_tensor_release(mean);
+    sf_tensor_release(var);
+    return s == SF_OK ? 0 : 1;
+}
+
+/* Under vmap, unbatched running statistics cannot be updated from a batched input (torch.func raises
+ * too); without running statistics the same batch normalizes each example by its own statistics. */
+static void test_batch_norm_under_vmap(void) {
+    double zeros[2] = {0, 0}, ones[2] = {1, 1}, x[3 * 4 * 2];
+    fill(x, 24, 4.0);
+    int64_t cshape[1] = {2}, shape[3] = {3, 4, 2};
+    sf_tensor *stats[2] = {make64(zeros, cshape, 1), make64(ones, cshape, 1)}, *none[2] = {NULL, NULL};
+    sf_tensor *batch = make64(x, shape, 3), *out = NULL;
+    sf_function *f = NULL, *vf = NULL, *plain = NULL, *vplain = NULL;
+    CHECK_OK(sf_function_new(normalize_with_stats, stats, NULL, 1, 1, &f));
+    CHECK_OK(sf_vmap(f, NULL, 0, NULL, 0, 0, SF_RANDOMNESS_ERROR, &vf));
+    out = GARBAGE;
+    CHECK_ERROR(sf_call(vf, &batch, 1, &out, 1), SF_ERR_CALLBACK,
+                "sf_batch_norm: cannot update the running statistics in place under vmap");
+    CHECK(out == NULL);
+    CHECK_OK(sf_function_new(normalize_with_stats, none, NULL, 1, 1, &plain));
+    CHECK_OK(sf_vmap(plain, NULL, 0, NULL, 0, 0, SF_RANDOMNESS_ERROR, &vplain));
+    CHECK_OK(sf_call(vplain, &batch, 1, &out, 1));
+    double expected[24];
+    for (int b = 0; b < 3; b++)
+        for (int c = 0; c < 2; c++) {
+            double m = 0, v = 0;
+            for (int n = 0; n < 4; n++) m += x[b * 8 + n * 2 + c] / 4;
+            for (int n = 0; n < 4; n++) v += pow(x[b * 8 + n * 2 + c] - m, 2) / 4;
+            for (int n = 0; n < 4; n++) expected[b * 8 + n * 2 + c] = (x[b * 8 + n * 2 + c] - m) / sqrt(v + 1e-5);
+        }
+    CHECK_TENSOR(out, shape, 3, expected, 1e-10);
+    RELEASE_TENSORS(stats[0], stats[1], batch, out);
+    RELEASE_FUNCTIONS(f, vf, plain, vplain);
+}
+
 static void test_group_norm_and_embedding(void) {
     double x[2 * 4 * 3];
     fill(x, 24, 9.0);
@@ -562,6 +604,7 @@ int main(void) {
     test_adaptive_and_1d();
     test_max_pool_gradient();
     test_batch_norm();
+    test_batch_norm_under_vmap();
     test_group_norm_and_embedding();
     test_losses();
     test_activations();
