@@ -7,7 +7,9 @@ over libswiftfunc's C ABI, in pure ctypes.
     x = sf.randn(3)
     sf.func.grad(lambda x: sf.sin(x).sum())(x)      # == cos(x)
 
-Porting from torch: `torch` -> `swiftfunc`, `torch.func` -> `swiftfunc.func`, `torch.nn` -> `swiftfunc.nn`.
+Porting from torch: `torch` -> `swiftfunc`, `torch.func` -> `swiftfunc.func`, `torch.nn` -> `swiftfunc.nn`,
+`torch.optim` -> `swiftfunc.optim`; docs/porting.md lists the names and what differs (immutable tensors, no
+tape, the CPU only).
 Arrays cross to and from numpy, PyTorch and JAX without copying through DLPack (`swiftfunc.from_dlpack`,
 `np.from_dlpack(t)`, `t.numpy()`). The library is the copy installed in the package, or $SWIFTFUNC_LIBRARY.
 """
@@ -34,7 +36,10 @@ from ._ops import (abs, absolute, add, all, allclose, amax, amin, any, arange, a
                    seed, select, sigmoid, sign, silu, sin, softmax, split, sqrt, square, squeeze, stack, std, sub,
                    subtract, sum, swapaxes, swapdims, t, tan, tanh, tensor, transpose, true_divide, unbind,
                    unflatten, unsqueeze, var, vstack, where, zeros, zeros_like)
-from . import autograd, func, nn
+from ._ops import from_numpy
+from . import autograd, func, nn, optim
+from .autograd.grad_mode import (enable_grad, inference_mode, is_grad_enabled, is_inference_mode_enabled, no_grad,
+                                 set_grad_enabled)
 from .func import vmap
 
 

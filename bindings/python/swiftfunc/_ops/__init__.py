@@ -9,6 +9,8 @@
 - `shape`: reshape and movement, slicing along a dim, joining;
 - `indexing`: gather, index_select, scatter_add and tensor[index];
 - `linalg`: matmul and the other contractions;
+- `inplace`: torch's in-place methods (add_, zero_, uniform_, ...), which give the Tensor object a new
+  value (tensors themselves never change);
 - `methods`: attaches all of them to Tensor as methods and operators (and the Tensor constructor).
 
 This package's namespace holds every public op; `swiftfunc` re-exports them.

@@ -17,7 +17,7 @@ from .. import _device, _dlpack
 from .._capi import lib
 from .._tensor import Tensor, as_dtype, bool_, default_float, dtype_of_numpy, from_numpy_copy, int64, new, wrap
 
-__all__ = ["tensor", "asarray", "as_tensor", "from_dlpack", "clone", "detach"]
+__all__ = ["tensor", "asarray", "as_tensor", "from_numpy", "from_dlpack", "clone", "detach"]
 
 # -------------------------------------------------------------------------------------------------
 # Operands: Python scalars and array-likes next to tensors
@@ -203,6 +203,15 @@ def asarray(obj, *, dtype=None, copy=None, device=None):
 
 
 as_tensor = asarray
+
+
+def from_numpy(ndarray):
+    """A tensor sharing the memory of a numpy array (zero-copy, as torch.from_numpy). swiftfunc never
+    writes into it; writing into the array afterwards changes the tensor's values."""
+    if not isinstance(ndarray, np.ndarray):
+        raise TypeError(f"expected np.ndarray (got {type(ndarray).__name__})")
+    dtype_of_numpy(ndarray.dtype.newbyteorder("="))  # TypeError naming an unsupported dtype
+    return asarray(ndarray)
 
 
 # -------------------------------------------------------------------------------------------------

@@ -4,8 +4,9 @@ operator (x + 1), as in torch. The constructor `Tensor(data)` is attached here t
 layer below) never imports the ops.
 """
 from .._capi import lib
+from .._errors import TransformError, UnsupportedError
 from .._tensor import Tensor, bool_, default_float, float32, float64, int32, int64, new
-from . import conversion, creation, indexing, linalg, pointwise, random, reduction, shape
+from . import conversion, creation, indexing, inplace, linalg, pointwise, random, reduction, shape
 from .conversion import cast, operand
 
 _OPS = {name: getattr(module, name) for module in (conversion, creation, indexing, linalg, pointwise, random,
@@ -86,8 +87,28 @@ def _like(make):
     return method
 
 
+def _set_data(self, value):
+    """t.data = other: t takes other's value (shape and dtype included), as torch allows."""
+    if inplace.is_traced(self) or inplace.is_traced(value):
+        raise TransformError("Tensor.data: a traced value cannot be assigned, nor assigned to, inside a transform")
+    self._rebind(conversion.tensor_of(value))
+
+
+def _backward(self, gradient=None, retain_graph=None, create_graph=False, inputs=None):
+    """Raises UnsupportedError: swiftfunc has no tape (see swiftfunc.autograd.grad_mode.NO_TAPE)."""
+    from ..autograd.grad_mode import NO_TAPE  # autograd sits above the ops
+
+    raise UnsupportedError(f"Tensor.backward(): {NO_TAPE}")
+
+
 def attach():
     T = Tensor
+    for table in (inplace.INPLACE, inplace.AUGMENTED):
+        for name, method in table.items():
+            setattr(T, name, method)
+    T.backward = _backward
+    T.data = property(conversion.detach, _set_data, doc="The value without the requires_grad flag; assigning "
+                                                        "it gives the tensor another value (see in-place methods).")
     T.__new__ = staticmethod(_construct)
     for name in METHODS:
         setattr(T, name, _OPS[name])

@@ -9,10 +9,10 @@ import contextlib
 import math
 import numbers
 
-from .. import _ops
+from .. import _device, _ops
 from .._ops.conversion import cast, parse_to, tensor_of
 from .._ops.creation import creation_dtype
-from .._tensor import Tensor, float32, float64, int64
+from .._tensor import Tensor, as_dtype, float32, float64, int64
 from . import functional as F
 
 __all__ = ["Parameter", "Module", "Sequential", "ModuleList", "Linear", "Conv2d", "LayerNorm", "ReLU", "Tanh",
@@ -31,10 +31,29 @@ class Parameter(Tensor):
             data = _ops.zeros(0)
         if not isinstance(data, Tensor):
             data = _ops.tensor(data)
-        return cls._adopt(data)
+        param = cls._adopt(data)
+        param.requires_grad = requires_grad
+        return param
 
     def __repr__(self):
         return "Parameter containing:\n" + super().__repr__()
+
+    __str__ = __repr__
+
+    def __reduce__(self):
+        # copy.deepcopy(model) and pickle keep Parameters (and their flag), as torch's do
+        return (_rebuild_parameter, (self._copy_values(), self.requires_grad))
+
+
+def _rebuild_parameter(values, requires_grad):
+    return Parameter(_ops.tensor(values), requires_grad)
+
+
+def _is_meta(value):
+    """Whether a `to` argument names the meta device ('meta', 'meta:0', device('meta'))."""
+    if isinstance(value, str):
+        return value.partition(":")[0] == "meta"
+    return getattr(value, "type", None) == "meta" and hasattr(value, "index")
 
 
 class Module:
@@ -93,7 +112,17 @@ class Module:
         self._parameters[name] = param
 
     def register_buffer(self, name, tensor, persistent=True):
+        """Registers a tensor (or None) that is state but no parameter; persistent=False leaves it out of
+        state_dict()."""
+        if tensor is not None and not isinstance(tensor, Tensor):
+            raise TypeError(f"cannot assign '{type(tensor).__name__}' object to buffer '{name}' (torch Tensor or "
+                            f"None required)")
         self._buffers[name] = tensor
+        non_persistent = self.__dict__.setdefault("_non_persistent_buffers_set", set())
+        if persistent:
+            non_persistent.discard(name)
+        else:
+            non_persistent.add(name)
 
     def add_module(self, name, module):
         self._modules[name] = module
@@ -153,7 +182,32 @@ class Module:
         for _, b in self.named_buffers(recurse=recurse):
             yield b
 
+    def get_submodule(self, target):
+        """The submodule at a dotted path ('' is the module itself)."""
+        module = self
+        for part in target.split(".") if target else ():
+            if part not in module._modules:
+                raise AttributeError(f"{type(module).__name__} has no attribute `{part}` (in '{target}')")
+            module = module._modules[part]
+        return module
+
+    def get_parameter(self, target):
+        """The Parameter at a dotted name, e.g. '0.weight' (AttributeError if there is none)."""
+        return self._member(target, "_parameters", "parameter")
+
+    def get_buffer(self, target):
+        """The buffer at a dotted name (AttributeError if there is none)."""
+        return self._member(target, "_buffers", "buffer")
+
+    def _member(self, target, table, what):
+        owner, leaf = self._owner(target)
+        members = getattr(owner, table)
+        if leaf not in members:
+            raise AttributeError(f"{type(owner).__name__} has no {what} `{leaf}` (in '{target}')")
+        return members[leaf]
+
     def apply(self, fn):
+        """Calls fn on every submodule (children first) and on self; returns self (e.g. for init)."""
         for m in self.children():
             m.apply(fn)
         fn(self)
@@ -162,51 +216,93 @@ class Module:
     # -- modes and state --------------------------------------------------------------------------
 
     def train(self, mode=True):
-        object.__setattr__(self, "training", bool(mode))
+        """Sets training mode (Dropout, BatchNorm read `self.training`) here and in every submodule."""
+        if not isinstance(mode, bool):
+            raise ValueError("training mode is expected to be boolean")
+        object.__setattr__(self, "training", mode)
         for m in self.children():
             m.train(mode)
         return self
 
     def eval(self):
+        """train(False)."""
         return self.train(False)
 
     def requires_grad_(self, requires_grad=True):
+        """Sets every parameter's requires_grad flag (which optimizers and ported code read; swiftfunc has no
+        tape) and returns self."""
+        for p in self.parameters():
+            p.requires_grad_(requires_grad)
         return self
 
     def zero_grad(self, set_to_none=True):
-        pass
+        """Resets every parameter's .grad: to None (the default), or to zeros with set_to_none=False."""
+        for p in self.parameters():
+            if p.grad is not None:
+                p.grad = None if set_to_none else _ops.zeros_like(p.grad)
 
-    def state_dict(self):
-        """An ordered dict of every parameter and buffer by dotted name."""
-        state = collections.OrderedDict(self.named_parameters())
-        state.update(self.named_buffers())
-        return state
+    def state_dict(self, *args, destination=None, prefix="", keep_vars=False):
+        """An ordered dict of every parameter and persistent buffer by dotted name, module by module (each
+        module's parameters, then its buffers), as torch orders it.
 
-    def load_state_dict(self, state_dict, strict=True):
-        """Replaces parameters and buffers by the given tensors (by dotted name)."""
-        expected = set(self.state_dict())
-        missing, unexpected = sorted(expected - set(state_dict)), sorted(set(state_dict) - expected)
-        if strict and (missing or unexpected):
-            raise RuntimeError(f"Error(s) in loading state_dict for {type(self).__name__}: missing keys {missing}, "
-                               f"unexpected keys {unexpected}")
-        for name, value in state_dict.items():
-            if name in expected:
+        Values are the tensors' current values (keep_vars=True: the Parameter and buffer objects
+        themselves). Unlike torch's, they are snapshots: updating the model in place afterwards (an
+        optimizer step, init functions) does not change a state dict taken before (tensors are immutable)."""
+        if args:  # torch's deprecated positional form state_dict(destination, prefix, keep_vars)
+            destination, prefix, keep_vars = (list(args) + [destination, prefix, keep_vars][len(args):])[:3]
+        if destination is None:
+            destination = collections.OrderedDict()
+        for name, p in self._parameters.items():
+            if p is not None:
+                destination[prefix + name] = p if keep_vars else _ops.detach(p)
+        non_persistent = self.__dict__.get("_non_persistent_buffers_set", ())
+        for name, b in self._buffers.items():
+            if b is not None and name not in non_persistent:
+                destination[prefix + name] = b if keep_vars else _ops.detach(b)
+        for name, m in self._modules.items():
+            if m is not None:
+                m.state_dict(destination=destination, prefix=prefix + name + ".", keep_vars=keep_vars)
+        return destination
+
+    def load_state_dict(self, state_dict, strict=True, assign=False):
+        """Loads parameters and buffers by dotted name, as torch does: each parameter and buffer object keeps
+        its identity (optimizers holding it see the new value) and its dtype, and takes the loaded values
+        (shapes must match). assign=True replaces them by the loaded tensors instead (parameters stay
+        Parameters). Returns (missing_keys, unexpected_keys); strict=True raises RuntimeError on either."""
+        own = self.state_dict(keep_vars=True)
+        missing = [k for k in own if k not in state_dict]
+        unexpected = [k for k in state_dict if k not in own]
+        errors = []
+        for name, current in own.items():
+            if name not in state_dict:
+                continue
+            value = state_dict[name]
+            value = value if isinstance(value, Tensor) else _ops.tensor(value)  # copies torch/numpy values
+            if value.shape != current.shape:
+                errors.append(f"size mismatch for {name}: copying a param with shape {list(value.shape)} from "
+                              f"checkpoint, the shape in current model is {list(current.shape)}.")
+                continue
+            if assign:
                 owner, leaf = self._owner(name)
                 if leaf in owner._parameters:
-                    owner._parameters[leaf] = value if isinstance(value, Parameter) else Parameter(tensor_of(value))
+                    owner._parameters[leaf] = Parameter(value, current.requires_grad)
                 else:
-                    owner._buffers[leaf] = tensor_of(value)
-        return collections.namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])(missing, unexpected)
+                    owner._buffers[leaf] = value
+            else:
+                current.copy_(value)
+        if strict:
+            if unexpected:
+                errors.insert(0, "Unexpected key(s) in state_dict: " + ", ".join(f'"{k}"' for k in unexpected) + ".")
+            if missing:
+                errors.insert(0, "Missing key(s) in state_dict: " + ", ".join(f'"{k}"' for k in missing) + ".")
+        if errors:
+            raise RuntimeError(f"Error(s) in loading state_dict for {type(self).__name__}:\n\t" + "\n\t".join(errors))
+        return _IncompatibleKeys(missing, unexpected)
 
     def _owner(self, dotted):
-        *path, leaf = dotted.split(".")
-        module = self
-        for part in path:
-            try:
-                module = module._modules[part]
-            except KeyError:
-                raise AttributeError(f"{type(module).__name__} has no submodule '{part}' (in '{dotted}')") from None
-        return module, leaf
+        """(the module owning a dotted member name, the member's own name)."""
+        path, _, leaf = dotted.rpartition(".")
+        return self.get_submodule(path), leaf
 
     @contextlib.contextmanager
     def _swapped(self, values):
@@ -235,6 +331,12 @@ class Module:
         the module in place and returns it."""
         if "copy" in kwargs:
             raise TypeError("Module.to() takes no copy argument")
+        # The meta device: torch's modules lose their data there; the ensembling tutorial moves its
+        # template module to it only to give functional_call a structure. swiftfunc has no meta
+        # tensors, so the module keeps its values (any use of them is then still correct).
+        args = tuple(a for a in args if not _is_meta(a))
+        if _is_meta(kwargs.get("device")):
+            kwargs = {k: v for k, v in kwargs.items() if k != "device"}
         dtype, _ = parse_to(*args, **kwargs)
         if dtype is None:
             return self
@@ -253,21 +355,27 @@ class Module:
     def cpu(self):
         return self
 
+    def cuda(self, device=None):
+        """Raises DeviceError: the CPU is swiftfunc's only device."""
+        _device.check("cuda" if device is None else device if isinstance(device, str) else f"cuda:{device}")
+        return self
+
+    def type(self, dst_type):
+        """Every parameter and buffer as dst_type (a floating point dtype), in place; returns the module."""
+        return self._cast_floating(as_dtype(dst_type))
+
     def _cast_floating(self, dtype):
-        """Replaces each floating point parameter and buffer of another dtype by its cast to `dtype`, as
-        load_state_dict replaces them (tensors are immutable; torch does the same with
-        torch.__future__.set_overwrite_module_params_on_conversion(True)). Parameters stay Parameters,
-        and a tensor that several modules share stays shared."""
-        converted = {}  # id(old) -> (old, new): holding old keeps its id from being reused meanwhile
+        """Gives each floating point parameter and buffer of another dtype its value cast to `dtype`, in
+        place: the objects keep their identity (as torch's default `param.data = fn(param.data)` does), so
+        an optimizer built before `.double()` keeps working, and a tensor shared by several modules is
+        converted once."""
         for module in self.modules():
             for table in (module._parameters, module._buffers):
-                for name, value in table.items():
-                    if value is None or not value.dtype.is_floating_point or value.dtype is dtype:
-                        continue
-                    if id(value) not in converted:
-                        new = cast(value, dtype)
-                        converted[id(value)] = (value, Parameter(new) if isinstance(value, Parameter) else new)
-                    table[name] = converted[id(value)][1]
+                for value in table.values():
+                    if value is not None and value.dtype.is_floating_point and value.dtype is not dtype:
+                        value._rebind(cast(value, dtype))
+                        if value.grad is not None:
+                            value.grad = cast(value.grad, dtype)
         return self
 
     # -- calling ----------------------------------------------------------------------------------
@@ -294,6 +402,7 @@ class Module:
 
 
 _MISSING = object()
+_IncompatibleKeys = collections.namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])
 
 
 def _uniform(shape, bound, dtype):
