@@ -688,6 +688,153 @@ sf_status sf_cross_entropy(sf_tensor *logits, sf_tensor *target, sf_reduction re
 /** Mean squared error between input and target (broadcasting). */
 sf_status sf_mse_loss(sf_tensor *input, sf_tensor *target, sf_reduction reduction, sf_tensor **out);
 
+/* ---------------------------------------------------------------------------------------------
+ * Neural-network functions: pooling, normalization, losses, activations, attention
+ * (torch.nn.functional names, arguments and defaults). Pairs are (H, W); none of their pointers
+ * may be NULL. A second result pointer (indices, updated running statistics) may be NULL when
+ * it is not wanted; on failure every result pointer holds NULL.
+ * ------------------------------------------------------------------------------------------- */
+
+/**
+ * 2-D max pooling of float x [N, C, H, W] (or [C, H, W]): windows of kernel_size taps spaced by
+ * dilation, every `stride` from -padding (taps in the padding never win); ceil_mode adds a last
+ * partial window that starts inside the input or the left padding. kernel_size, stride and
+ * dilation >= 1, 0 <= padding <= kernel_size / 2. *out_indices (when not NULL) receives torch's
+ * return_indices: the int64 position h * W + w of each maximum within its plane (the first
+ * maximum of a window; NaN wins). max_pool2d is a primitive returning these positions followed
+ * by a gather, so its derivative sends each cotangent to its window's maximum.
+ */
+sf_status sf_max_pool2d(sf_tensor *x, const int64_t kernel_size[2], const int64_t stride[2],
+                        const int64_t padding[2], const int64_t dilation[2], bool ceil_mode,
+                        sf_tensor **out, sf_tensor **out_indices);
+
+/** 1-D max pooling of x [N, C, L] (or [C, L]), as sf_max_pool2d along L. */
+sf_status sf_max_pool1d(sf_tensor *x, int64_t kernel_size, int64_t stride, int64_t padding,
+                        int64_t dilation, bool ceil_mode, sf_tensor **out, sf_tensor **out_indices);
+
+/**
+ * 2-D average pooling of float x [N, C, H, W] (or [C, H, W]); windows as sf_max_pool2d without
+ * dilation. Each window's sum is divided by divisor_override when it is nonzero, else by the
+ * window's size clipped to the padded input (count_include_pad) or to the input.
+ */
+sf_status sf_avg_pool2d(sf_tensor *x, const int64_t kernel_size[2], const int64_t stride[2],
+                        const int64_t padding[2], bool ceil_mode, bool count_include_pad,
+                        int64_t divisor_override, sf_tensor **out);
+
+/** 1-D average pooling of x [N, C, L] (or [C, L]), as sf_avg_pool2d along L. */
+sf_status sf_avg_pool1d(sf_tensor *x, int64_t kernel_size, int64_t stride, int64_t padding,
+                        bool ceil_mode, bool count_include_pad, sf_tensor **out);
+
+/**
+ * Adaptive average pooling of float x [N, C, H, W] (or [C, H, W]) to output_size (OH, OW): output
+ * row i averages input rows floor(i H / OH) to ceil((i + 1) H / OH) - 1, and likewise for columns.
+ */
+sf_status sf_adaptive_avg_pool2d(sf_tensor *x, const int64_t output_size[2], sf_tensor **out);
+
+/** 1-D convolution of x [N, C, L] (or [C, L]) with weight [O, C/groups, K]; bias [O] or NULL. */
+sf_status sf_conv1d(sf_tensor *x, sf_tensor *weight, sf_tensor *bias, int64_t stride, int64_t padding,
+                    int64_t dilation, int64_t groups, sf_tensor **out);
+
+/**
+ * Batch normalization of float x [N, C, ...] per channel. running_mean and running_var ([C]) are
+ * both given or both NULL; weight and bias ([C]) may be NULL. Training: normalizes with the
+ * batch's mean and biased variance (more than one value per channel needed) and, with running
+ * statistics, stores in *out_running_mean / *out_running_var (when not NULL) the updated values
+ * (1 - momentum) r + momentum s, s the batch mean and unbiased variance, carrying no derivative.
+ * Not training: normalizes with the running statistics, which are required; the updated-statistic
+ * pointers receive NULL. Under vmap, running statistics that are not batched cannot be updated
+ * from a batched input: SF_ERR_TRANSFORM, as torch.func; inside sf_jit, training with running
+ * statistics is SF_ERR_TRANSFORM too (the new values would be traced, not data).
+ */
+sf_status sf_batch_norm(sf_tensor *x, sf_tensor *running_mean, sf_tensor *running_var,
+                        sf_tensor *weight, sf_tensor *bias, bool training, double momentum, double eps,
+                        sf_tensor **out, sf_tensor **out_running_mean, sf_tensor **out_running_var);
+
+/**
+ * Group normalization of float x [N, C, ...] over num_groups groups of channels (dividing C);
+ * weight and bias ([C]) may be NULL.
+ */
+sf_status sf_group_norm(sf_tensor *x, int64_t num_groups, sf_tensor *weight, sf_tensor *bias,
+                        double eps, sf_tensor **out);
+
+/**
+ * Rows of weight [V, D] at the int32/int64 `indices` (each in [0, V)): indices.shape + [D].
+ * padding_idx (NULL: none; negative counts from V) names a row that receives no gradient.
+ */
+sf_status sf_embedding(sf_tensor *indices, sf_tensor *weight, const int64_t *padding_idx, sf_tensor **out);
+
+/**
+ * Negative log-likelihood of log-probabilities input [N, C, d...] (or [C]) at class indices
+ * target [N, d...] (or 0-d), each in [0, C) or equal to ignore_index (then it counts nothing).
+ * weight [C] or NULL weighs the classes; the mean divides by the summed weights of the counted
+ * targets.
+ */
+sf_status sf_nll_loss(sf_tensor *input, sf_tensor *target, sf_tensor *weight, int64_t ignore_index,
+                      sf_reduction reduction, sf_tensor **out);
+
+/** Mean absolute error between input and target (broadcasting). */
+sf_status sf_l1_loss(sf_tensor *input, sf_tensor *target, sf_reduction reduction, sf_tensor **out);
+
+/** Smooth L1: 0.5 d^2 / beta where |d| < beta, else |d| - 0.5 beta (beta >= 0; 0 is L1). */
+sf_status sf_smooth_l1_loss(sf_tensor *input, sf_tensor *target, sf_reduction reduction, double beta,
+                            sf_tensor **out);
+
+/** Huber: 0.5 d^2 where |d| < delta, else delta (|d| - 0.5 delta) (delta > 0). */
+sf_status sf_huber_loss(sf_tensor *input, sf_tensor *target, sf_reduction reduction, double delta,
+                        sf_tensor **out);
+
+/**
+ * Binary cross-entropy of probabilities `input` against `target` (same shape): -w (t log x +
+ * (1 - t) log(1 - x)), each log clamped at -100; weight (broadcast) may be NULL. Inputs outside
+ * [0, 1] are not checked.
+ */
+sf_status sf_binary_cross_entropy(sf_tensor *input, sf_tensor *target, sf_tensor *weight,
+                                  sf_reduction reduction, sf_tensor **out);
+
+/**
+ * Binary cross-entropy of logits, in the stable form; weight (broadcast) and pos_weight
+ * (broadcast along the last dim: the weight of the positive term) may be NULL.
+ */
+sf_status sf_binary_cross_entropy_with_logits(sf_tensor *input, sf_tensor *target, sf_tensor *weight,
+                                              sf_tensor *pos_weight, sf_reduction reduction,
+                                              sf_tensor **out);
+
+/**
+ * Kullback-Leibler divergence of log-probabilities `input` from `target` (probabilities, or
+ * log-probabilities with log_target): t (log t - x), 0 where t is 0. torch's 'batchmean' is the
+ * SF_REDUCTION_SUM result divided by input's first size.
+ */
+sf_status sf_kl_div(sf_tensor *input, sf_tensor *target, sf_reduction reduction, bool log_target,
+                    sf_tensor **out);
+
+/** log(1 + e^(beta x)) / beta, and x where beta x > threshold (beta finite and nonzero). */
+sf_status sf_softplus(sf_tensor *x, double beta, double threshold, sf_tensor **out);
+
+/** x where x > 0, else alpha (e^x - 1). */
+sf_status sf_elu(sf_tensor *x, double alpha, sf_tensor **out);
+
+/** x where x > 0, else negative_slope x. */
+sf_status sf_leaky_relu(sf_tensor *x, double negative_slope, sf_tensor **out);
+
+/** log(sigmoid(x)), computed stably. */
+sf_status sf_logsigmoid(sf_tensor *x, sf_tensor **out);
+
+/** x / max(||x||_p, eps) along dim (p > 0, or INFINITY); the norm's derivative is 0 at 0. */
+sf_status sf_normalize(sf_tensor *x, double p, int64_t dim, double eps, sf_tensor **out);
+
+/** Cosine similarity of x1 and x2 (broadcasting) along dim, each norm clamped below at eps. */
+sf_status sf_cosine_similarity(sf_tensor *x1, sf_tensor *x2, int64_t dim, double eps, sf_tensor **out);
+
+/**
+ * softmax(query key^T scale + mask) value for query [..., L, E], key [..., S, E], value
+ * [..., S, Ev] (leading dims broadcast). attn_mask (NULL: none) is bool (true takes part) or
+ * float (added), broadcast to [..., L, S]; is_causal masks key j > query i (not with attn_mask).
+ * scale NULL means 1 / sqrt(E). dropout_p in [0, 1] drops attention weights (a random draw).
+ */
+sf_status sf_scaled_dot_product_attention(sf_tensor *query, sf_tensor *key, sf_tensor *value,
+                                          sf_tensor *attn_mask, double dropout_p, bool is_causal,
+                                          const double *scale, sf_tensor **out);
+
 
 /* ---------------------------------------------------------------------------------------------
  * Functions and transforms (torch.func)

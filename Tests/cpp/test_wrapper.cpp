@@ -861,6 +861,47 @@ TEST(nn_composites) {
     CHECK_VALUES(sf::mse_loss(x, y, sf::Reduction::None), V{1, 0, 4, 0, 1, 4});
 }
 
+TEST(nn_functional) {
+    // max_pool2d of one 4x4 plane, 2x2: values and positions, and its gradient to the maxima.
+    sf::Tensor x = sf::from_data({1.0, 5.0, 2.0, 0.0, 3.0, 4.0, 9.0, 8.0, -1.0, 0.5, 7.0, 6.0, 2.5, -3.0, 6.5, 7.5},
+                                 {1, 4, 4});
+    CHECK_VALUES(sf::max_pool2d(x, 2, 2), V{5, 9, 2.5, 7.5});
+    auto [values, indices] = sf::max_pool2d_with_indices(x, 2, 2);
+    CHECK_VALUES(values, V{5, 9, 2.5, 7.5});
+    CHECK_VALUES(sf::cast(indices, sf::kFloat64), V{1, 6, 12, 15});
+    sf::Function pooled_sum = sf::grad([](const sf::Tensor& t) { return sf::sum(sf::max_pool2d(t, 2, 2)); });
+    CHECK_VALUES(pooled_sum(x).at(0), V{0, 1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 1, 0, 0, 1});
+    CHECK_VALUES(sf::avg_pool2d(x, 2, 2), V{3.25, 4.75, -0.25, 6.75});
+    CHECK_VALUES(sf::adaptive_avg_pool2d(x, 1), V{3.625});
+    CHECK_ERROR(sf::max_pool2d(x, 2, 2, 2), SF_ERR_INVALID_ARGUMENT, "sf_max_pool2d: pad should be at most half");
+
+    // Losses and activations against their formulas.
+    sf::Tensor logp = sf::from_data({-0.5, -1.0, -2.0, -0.1, -3.0, -0.7}, {2, 3});
+    sf::Tensor target = sf::from_data(std::vector<int64_t>{2, 0});
+    CHECK_VALUES(sf::nll_loss(logp, target), V{(2.0 + 0.1) / 2});
+    CHECK_VALUES(sf::nll_loss(logp, target, sf::Tensor(), 0), V{2.0});
+    sf::Tensor a = sf::from_data({0.0, 2.0, -1.0}), b = sf::from_data({0.5, 0.0, -1.0});
+    CHECK_VALUES(sf::l1_loss(a, b, sf::Reduction::Sum), V{2.5});
+    CHECK_VALUES(sf::huber_loss(a, b, sf::Reduction::None, 1.0), V{0.125, 1.5, 0});
+    CHECK_VALUES(sf::leaky_relu(a, 0.5), V{0, 2, -0.5});
+    CHECK_VALUES(sf::elu(a), V{0, 2, std::expm1(-1.0)});
+    CHECK_VALUES(sf::softplus(a), V{std::log(2.0), std::log1p(std::exp(2.0)), std::log1p(std::exp(-1.0))});
+
+    // batch_norm returns the updated running statistics.
+    sf::Tensor batch = sf::from_data({1.0, 2.0, 3.0, 6.0}, {2, 2});
+    auto bn = sf::batch_norm(batch, sf::zeros({2}, sf::kFloat64), sf::ones({2}, sf::kFloat64), sf::Tensor(), sf::Tensor(),
+                             true, 0.5, 0.0);
+    CHECK_VALUES(bn.output, V{-1, -1, 1, 1});
+    CHECK_VALUES(bn.running_mean, V{1, 2});
+    CHECK_VALUES(bn.running_var, V{0.5 + 0.5 * 2, 0.5 + 0.5 * 8});
+
+    // Causal attention with one key per query is that key's value.
+    sf::Tensor q = sf::from_data({1.0, 0.0}, {1, 2}), kv = sf::from_data({0.3, -0.2}, {1, 2});
+    sf::AttentionOptions causal;
+    causal.is_causal = true;
+    CHECK_VALUES(sf::scaled_dot_product_attention(q, kv, kv, causal), V{0.3, -0.2});
+}
+
 // MARK: - DLPack
 
 TEST(dlpack_round_trips) {

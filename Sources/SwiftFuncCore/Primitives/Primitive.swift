@@ -19,6 +19,8 @@ public enum Primitive: Int, CaseIterable, Sendable {
     case gather, indexSelect, scatterAdd
     // Scans and sorting (Scan.swift, Sorting.swift)
     case linearScan, argsort
+    // Pooling (Pooling.swift)
+    case maxPool2dIndices
     // Creation, conversion and random numbers (Creation.swift, Random.swift)
     case cast, full, arange, eye, uniform, normal
 
@@ -32,7 +34,7 @@ public enum Primitive: Int, CaseIterable, Sendable {
     /// Each family's table: one entry per primitive, all its rules side by side.
     static var familyTables: [[PrimitiveRules]] {
         [Elementwise.table, Reductions.table, Movement.table, Contraction.table, Convolution.table,
-         Indexing.table, Scan.table, Sorting.table, Creation.table, Random.table]
+         Indexing.table, Scan.table, Sorting.table, Creation.table, Random.table, Pooling.table]
     }
 
     /// `entries` indexed by raw value. A primitive that no entry names gets `PrimitiveRules.missing`
@@ -85,6 +87,8 @@ public enum Params: Sendable, Equatable {
     /// argsort: the dim it sorts along (non-negative), the order, and how many of the first
     /// sorted positions it gives (the dim's size for a sort, k for topk).
     case sort(dim: Int, descending: Bool, count: Int)
+    /// max_pool2d_indices: the window, (H, W) pairs, and torch's ceil_mode.
+    case pool(kernel: [Int], stride: [Int], padding: [Int], dilation: [Int], ceilMode: Bool)
     /// cast: the target dtype.
     case dtype(DType)
     /// full: shape, value and dtype of the result.

@@ -278,6 +278,34 @@ _DECLARATIONS = [
     ("sf_layer_norm", status, [tensor, int64_array, c_size_t, tensor, tensor, c_double, tensor_out]),
     ("sf_cross_entropy", status, [tensor, tensor, c_int, tensor_out]),  # sf_reduction reduction
     ("sf_mse_loss", status, [tensor, tensor, c_int, tensor_out]),
+    # Neural-network functions: pooling, normalization, losses, activations, attention
+    ("sf_max_pool2d", status, [tensor, int64_array, int64_array, int64_array, int64_array, c_bool, tensor_out, tensor_out]),
+    ("sf_max_pool1d", status, [tensor, c_int64, c_int64, c_int64, c_int64, c_bool, tensor_out, tensor_out]),
+    ("sf_avg_pool2d", status, [tensor, int64_array, int64_array, int64_array, c_bool, c_bool, c_int64, tensor_out]),
+    ("sf_avg_pool1d", status, [tensor, c_int64, c_int64, c_int64, c_bool, c_bool, tensor_out]),
+    ("sf_adaptive_avg_pool2d", status, [tensor, int64_array, tensor_out]),
+    ("sf_conv1d", status, [tensor, tensor, tensor, c_int64, c_int64, c_int64, c_int64, tensor_out]),
+    # sf_batch_norm(x, running_mean, running_var, weight, bias, training, momentum, eps, out, out_running_mean, out_running_var)
+    ("sf_batch_norm", status, [tensor, tensor, tensor, tensor, tensor, c_bool, c_double, c_double, tensor_out, tensor_out,
+                               tensor_out]),
+    ("sf_group_norm", status, [tensor, c_int64, tensor, tensor, c_double, tensor_out]),
+    ("sf_embedding", status, [tensor, tensor, POINTER(c_int64), tensor_out]),  # const int64_t *padding_idx
+    ("sf_nll_loss", status, [tensor, tensor, tensor, c_int64, c_int, tensor_out]),
+    ("sf_l1_loss", status, [tensor, tensor, c_int, tensor_out]),
+    ("sf_smooth_l1_loss", status, [tensor, tensor, c_int, c_double, tensor_out]),
+    ("sf_huber_loss", status, [tensor, tensor, c_int, c_double, tensor_out]),
+    ("sf_binary_cross_entropy", status, [tensor, tensor, tensor, c_int, tensor_out]),
+    ("sf_binary_cross_entropy_with_logits", status, [tensor, tensor, tensor, tensor, c_int, tensor_out]),
+    ("sf_kl_div", status, [tensor, tensor, c_int, c_bool, tensor_out]),
+    ("sf_softplus", status, [tensor, c_double, c_double, tensor_out]),
+    ("sf_elu", status, [tensor, c_double, tensor_out]),
+    ("sf_leaky_relu", status, [tensor, c_double, tensor_out]),
+    ("sf_logsigmoid", status, [tensor, tensor_out]),
+    ("sf_normalize", status, [tensor, c_double, c_int64, c_double, tensor_out]),
+    ("sf_cosine_similarity", status, [tensor, tensor, c_int64, c_double, tensor_out]),
+    # sf_scaled_dot_product_attention(query, key, value, attn_mask, dropout_p, is_causal, const double *scale, out)
+    ("sf_scaled_dot_product_attention", status, [tensor, tensor, tensor, tensor, c_double, c_bool, POINTER(c_double),
+                                                 tensor_out]),
     # Functions and transforms
     ("sf_function_new", status, [CALLBACK, c_void_p, FREE_USER_DATA, c_size_t, c_size_t, function_out]),
     ("sf_function_retain", None, [function]),

@@ -27,7 +27,8 @@ from ._pytree import broadcast_prefix, tree_flatten
 from ._tensor import Tensor, wrap
 
 __all__ = ["grad", "grad_and_value", "vjp", "jvp", "linearize", "jacrev", "jacfwd", "hessian", "vmap",
-           "functional_call", "stack_module_state", "custom_vjp", "custom_jvp", "vmap_fallback_count", "jit", "make_graph"]
+           "functional_call", "stack_module_state", "custom_vjp", "custom_jvp", "vmap_fallback_count", "jit", "make_graph",
+           "replace_all_batch_norm_modules_"]
 
 _RANDOMNESS = {"error": _capi.RANDOMNESS_ERROR, "different": _capi.RANDOMNESS_DIFFERENT, "same": _capi.RANDOMNESS_SAME}
 
@@ -855,3 +856,18 @@ def stack_module_state(models):
               for name, _ in models[0].named_parameters()}
     buffers = {name: stack([dict(m.named_buffers())[name] for m in models]) for name, _ in models[0].named_buffers()}
     return params, buffers
+
+
+def replace_all_batch_norm_modules_(root):
+    """torch.func.replace_all_batch_norm_modules_: every BatchNorm module under `root` stops tracking running
+    statistics (running_mean, running_var and num_batches_tracked become None, track_running_stats False), so that
+    it normalizes with each batch's statistics and can run under vmap. Changes `root` in place and returns it."""
+    from .nn.modules import _BatchNorm  # nn builds on this module's callers; imported here to avoid a cycle
+
+    for module in root.modules():
+        if isinstance(module, _BatchNorm):
+            module.running_mean = None
+            module.running_var = None
+            module.num_batches_tracked = None
+            module.track_running_stats = False
+    return root
