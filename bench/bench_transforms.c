@@ -97,23 +97,22 @@ static int chain(void *ud, sf_tensor *const *in, size_t n_in, sf_tensor **out, s
 }
 
 /* ---- 5. per-sample gradients of the MNIST CNN (torch.func's per-sample-grads tutorial) ----
- * conv 1->32 3x3, relu, conv 32->64 3x3, relu, 2x2 max-pool as reshape + amax, fc 9216->128, relu,
- * fc 128->10, cross-entropy; one example x [1, 28, 28] with its label, as the tutorial's
+ * conv 1->32 3x3, relu, conv 32->64 3x3, relu, 2x2 max-pool (sf_max_pool2d, the tutorial's F.max_pool2d(x, 2)),
+ * fc 9216->128, relu, fc 128->10, cross-entropy; one example x [1, 28, 28] with its label, as the tutorial's
  * compute_loss (which unsqueezes the sample into a batch of one). */
 enum { CNN_N = 64 };
 
 static int cnn_loss(void *ud, sf_tensor *const *in, size_t n_in, sf_tensor **out, size_t n_out) {
     (void)ud, (void)n_in, (void)n_out;
-    static const int64_t one[] = {1, 1, 28, 28}, pooled[] = {1, 64, 12, 2, 12, 2}, flat[] = {1, 9216}, label[] = {1};
-    static const int64_t unit[] = {1, 1}, none[] = {0, 0}, pool_dims[] = {3, 5};
+    static const int64_t one[] = {1, 1, 28, 28}, flat[] = {1, 9216}, label[] = {1};
+    static const int64_t unit[] = {1, 1}, none[] = {0, 0}, window[] = {2, 2};
     sf_tensor *t[12] = {NULL};
     sf_status s = sf_reshape(in[8], one, 4, &t[0]);
     if (s == SF_OK) s = sf_conv2d(t[0], in[0], in[1], unit, none, unit, 1, &t[1]);
     if (s == SF_OK) s = sf_relu(t[1], &t[2]);
     if (s == SF_OK) s = sf_conv2d(t[2], in[2], in[3], unit, none, unit, 1, &t[3]);
     if (s == SF_OK) s = sf_relu(t[3], &t[4]);
-    if (s == SF_OK) s = sf_reshape(t[4], pooled, 6, &t[5]);
-    if (s == SF_OK) s = sf_amax(t[5], pool_dims, 2, false, &t[6]);
+    if (s == SF_OK) s = sf_max_pool2d(t[4], window, window, none, unit, false, &t[6], NULL);
     if (s == SF_OK) s = sf_reshape(t[6], flat, 2, &t[7]);
     if (s == SF_OK) s = sf_linear(t[7], in[4], in[5], &t[8]);
     if (s == SF_OK) s = sf_relu(t[8], &t[9]);
