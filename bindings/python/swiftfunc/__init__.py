@@ -38,7 +38,7 @@ from ._ops import (abs, absolute, add, all, allclose, amax, amin, any, arange, a
                    seed, select, sigmoid, sign, silu, sin, softmax, split, sqrt, square, squeeze, stack, std, sub,
                    subtract, sum, swapaxes, swapdims, t, tan, tanh, tensor, transpose, true_divide, unbind,
                    unflatten, unsqueeze, var, vstack, where, zeros, zeros_like)
-from . import autograd, func, nn, optim
+from . import autograd, cuda, func, nn, optim
 from .autograd.grad_mode import (enable_grad, inference_mode, is_grad_enabled, is_inference_mode_enabled, no_grad,
                                  set_grad_enabled)
 from .func import vmap
