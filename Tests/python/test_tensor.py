@@ -675,3 +675,24 @@ def test_every_public_function_is_tested():
     assert [n for n in methods if not used(n)] == []
     assert [n for n in sf.func.__all__ if not re.search(r"\b" + n + r"\(", source)] == []  # imported by name
     assert [n for n in sf.nn.functional.__all__ if not used(n)] == []
+
+
+@pytest.mark.parametrize("dtype", [sf.float32, sf.float64])
+def test_matmul_with_an_operand_constant_along_the_contraction(dtype):
+    # An expanded operand (stride 0 along k) takes the rank-1 path; values as numpy's product.
+    rng = np.random.default_rng(3)
+    b = rng.normal(size=(5, 4))
+    u = rng.normal(size=(3, 1))
+    left = sf.tensor(u, dtype=dtype).expand(3, 5)
+    right = sf.tensor(b, dtype=dtype)
+    tol = 1e-5 if dtype is sf.float32 else 1e-12
+    np.testing.assert_allclose(np.asarray((left @ right).tolist()), np.broadcast_to(u, (3, 5)) @ b, rtol=tol, atol=tol)
+    v = rng.normal(size=(1, 4))
+    a = rng.normal(size=(3, 5))
+    got = sf.tensor(a, dtype=dtype) @ sf.tensor(v, dtype=dtype).expand(5, 4)
+    np.testing.assert_allclose(np.asarray(got.tolist()), a @ np.broadcast_to(v, (5, 4)), rtol=tol, atol=tol)
+    # grad of sum(A @ B): the cotangent is an expanded one; d/dA = 1 B^T, d/dB = A^T 1.
+    ga, gb = sf.func.grad(lambda x, y: (x @ y).sum(), argnums=(0, 1))(sf.tensor(a, dtype=dtype), right)
+    ones = np.ones((3, 4))
+    np.testing.assert_allclose(np.asarray(ga.tolist()), ones @ b.T, rtol=tol, atol=tol)
+    np.testing.assert_allclose(np.asarray(gb.tolist()), a.T @ ones, rtol=tol, atol=tol)

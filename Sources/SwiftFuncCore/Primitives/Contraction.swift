@@ -274,10 +274,42 @@ enum Contraction {
         }
     }
 
+    /// A product of matrices one of which is constant along the contraction (a stride-0 expand, as
+    /// the cotangent of a sum or mean is: grad of `(A @ B).sum()` multiplies by a matrix of ones) is
+    /// a rank-1 product, O(mk + kn + mn) instead of a GEMM's O(mkn): `a[i, k] = u[i]` gives
+    /// `u[i] * Σ_k b[k, j]`, and `b[k, j] = v[j]` gives `(Σ_k a[i, k]) * v[j]`. Rank-2 operands of
+    /// the result's dtype only; returns false (nothing written) otherwise.
+    private static func productWithBroadcastOperand<T: GEMMScalar>(_: T.Type, _ a: Tensor, _ b: Tensor,
+                                                                   into result: Tensor) -> Bool {
+        guard a.rank == 2, b.rank == 2, a.dtype == T.dtype, b.dtype == T.dtype else { return false }
+        let m = a.shape[0], k = a.shape[1], n = b.shape[1]
+        guard k > 1, a.strides[1] == 0 || b.strides[0] == 0 else { return false }
+        let pa = a.elements(as: T.self), pb = b.elements(as: T.self), pc = result.elements(as: T.self)
+        let (a0, a1, b0, b1) = (a.strides[0], a.strides[1], b.strides[0], b.strides[1])
+        if a1 == 0 {
+            var sums = [T](repeating: 0, count: n)
+            for row in 0..<k {
+                for j in 0..<n { sums[j] += pb[row &* b0 &+ j &* b1] }
+            }
+            for i in 0..<m {
+                let u = pa[i &* a0]
+                for j in 0..<n { pc[i &* n &+ j] = u * sums[j] }
+            }
+        } else {
+            for i in 0..<m {
+                var sum: T = 0
+                for column in 0..<k { sum += pa[i &* a0 &+ column &* a1] }
+                for j in 0..<n { pc[i &* n &+ j] = sum * pb[j &* b1] }
+            }
+        }
+        return true
+    }
+
     static func matmulKernel<T: GEMMScalar>(_: T.Type, _ a: Tensor, _ b: Tensor, _ type: TensorType) throws -> Tensor {
         let op = "matmul"
         let result = try Tensor(uninitialized: type, op: op)
         guard result.count > 0 else { return result }
+        if productWithBroadcastOperand(T.self, a, b, into: result) { return result }
         let left = try MatrixOperand.make(a, isLeft: true)
         let right = try MatrixOperand.make(b, isLeft: false)
         let m = left.rows, k = left.cols, n = right.cols
