@@ -21,8 +21,8 @@ def run(script, extra_path=None):
 
 
 def test_every_example_is_listed():
-    assert EXAMPLES == ["custom_function.py", "ensembling.py", "jacobians_hessians.py", "maml.py", "neural_tangent_kernel.py",
-                        "per_sample_grads.py"]
+    assert EXAMPLES == ["custom_function.py", "ensembling.py", "gaussian_process.py", "jacobians_hessians.py", "maml.py",
+                        "neural_tangent_kernel.py", "per_sample_grads.py"]
 
 
 @pytest.mark.parametrize("script", EXAMPLES)
