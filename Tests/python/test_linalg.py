@@ -41,9 +41,10 @@ def test_solve_against_numpy(dtype, tol, a_shape, b_shape):
     a, b = a.astype(np_dtype), b.astype(np_dtype)
     x = sf.linalg.solve(sf.tensor(a), sf.tensor(b))
     assert x.dtype == dtype
-    # numpy >= 2 treats a 1-D b only as a vector; build the batched-vector reference by hand.
-    expected = (np.linalg.solve(a, b[..., None])[..., 0] if b.ndim == a.ndim - 1
-                else np.linalg.solve(a, b))
+    # torch's rule: b is a (batch of) vector(s) when 1-D or of A's shape without its last dim; numpy >= 2
+    # only knows the 1-D case, so the batched-vector reference is built by hand.
+    is_vector = b.ndim == 1 or b.shape == a.shape[:-1]
+    expected = np.linalg.solve(a, b[..., None])[..., 0] if is_vector else np.linalg.solve(a, b)
     close(x, expected, tol)
     # X A = B.
     c = RNG.standard_normal(a_shape[:-2] + (2, a_shape[-1])).astype(np_dtype)

@@ -3,6 +3,7 @@
  * (sf_hessian) of the loss ½ Σ (model - y)² and solves H δ = g with sf_linalg_solve. The data
  * have no noise, so the minimum is the true parameters and the error shrinks quadratically: the
  * number of correct digits about doubles per iteration. */
+#define _POSIX_C_SOURCE 199309L
 #include "example_util.h"
 
 enum { POINTS = 12, PARAMS = 3 };

@@ -13,7 +13,7 @@ from _common import check, sf, torch_func
 
 from swiftfunc.func import grad
 
-N, STEPS, LEARNING_RATE = 40, 150, 0.05
+N, STEPS, LEARNING_RATE = 40, 300, 0.05
 
 
 def negative_log_likelihood(lib, linalg, theta, x, y):
@@ -65,8 +65,8 @@ def main():
     print(f"  negative log likelihood: {value(start):.4f} at the start, {value(theta):.4f} after {STEPS} Adam steps")
     print(f"  fitted length scale {length:.3f}, signal variance {signal:.3f}, noise variance {noise:.4f} "
           f"(the data's noise variance is 0.01)")
-    check("fit lowers the objective", max(0.0, value(theta) - value(start) + 5), 0)
-    check("gradient at the fit", float(np.max(np.abs(final_g))), 0.5)
+    check("objective decrease short of 5", max(0.0, value(theta) - value(start) + 5), 0)
+    check("gradient at the fit", float(np.max(np.abs(final_g))), 1e-3)
 
     torch = torch_func()
     if torch is not None:

@@ -1,0 +1,115 @@
+"""Linear algebra (issue 13): solve and cholesky of one 256 x 256 matrix and of a batch of 64 matrices of
+32 x 32, float64, through the swiftfunc Python package, numpy.linalg and (when installed) torch.linalg,
+in one process on the same inputs. Also the gradient of logdet(cholesky-based) against torch.autograd.
+Prints the median of repeated calls after a warm-up, and the ratio to numpy (< 1: faster).
+
+    python bench/bench_linalg.py [--markdown FILE]
+"""
+import argparse
+import os
+import statistics
+import sys
+import time
+import warnings
+
+import numpy as np
+
+warnings.filterwarnings("ignore", category=FutureWarning)
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
+sys.path.insert(0, os.path.join(ROOT, "bindings", "python"))
+
+import swiftfunc as sf  # noqa: E402
+
+try:
+    import torch
+except Exception:  # noqa: BLE001 - optional reference
+    torch = None
+
+
+def measure(fn, budget=0.5):
+    """Median seconds per call over repeated calls after one warm-up call, with their range."""
+    fn()
+    times = []
+    deadline = time.perf_counter() + budget
+    while len(times) < 5 or (time.perf_counter() < deadline and len(times) < 200):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times), min(times), max(times)
+
+
+def workloads():
+    rng = np.random.default_rng(0)
+    out = []
+    for label, shape in (("256×256", (256, 256)), ("64×32×32", (64, 32, 32))):
+        m = rng.standard_normal(shape)
+        a = m @ np.swapaxes(m, -1, -2) + shape[-1] * np.eye(shape[-1])
+        b = rng.standard_normal(shape[:-1] + (1,))
+        out.append((f"solve {label}", a, b, "solve"))
+        out.append((f"cholesky {label}", a, b, "cholesky"))
+        out.append((f"grad of logdet {label}", a, b, "grad_logdet"))
+    return out
+
+
+def runners(a, b, op):
+    sa, sb = sf.tensor(a, dtype=sf.float64), sf.tensor(b, dtype=sf.float64)
+    result = {}
+    if op == "solve":
+        result["swiftfunc"] = lambda: sf.linalg.solve(sa, sb)
+        result["numpy"] = lambda: np.linalg.solve(a, b)
+    elif op == "cholesky":
+        result["swiftfunc"] = lambda: sf.linalg.cholesky(sa)
+        result["numpy"] = lambda: np.linalg.cholesky(a)
+    else:
+        g = sf.func.grad(lambda x: sf.logdet(x).sum())
+        result["swiftfunc"] = lambda: g(sa)
+        result["numpy"] = lambda: np.swapaxes(np.linalg.inv(a), -1, -2)  # the closed form A^-T
+    if torch is not None:
+        ta, tb = torch.from_numpy(a), torch.from_numpy(b)
+        if op == "solve":
+            result["torch"] = lambda: torch.linalg.solve(ta, tb)
+        elif op == "cholesky":
+            result["torch"] = lambda: torch.linalg.cholesky(ta)
+        else:
+            def torch_grad():
+                x = ta.clone().requires_grad_(True)
+                torch.logdet(x).sum().backward()
+                return x.grad
+            result["torch"] = torch_grad
+    return result
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--markdown")
+    args = parser.parse_args()
+    print(f"linear algebra, float64, {sf.get_num_threads()} threads (swiftfunc/OpenBLAS)"
+          + (f", torch {torch.__version__} ({torch.get_num_threads()} threads)" if torch is not None else ", no torch"))
+    rows = ["| workload | swiftfunc | numpy | torch | swiftfunc / numpy |", "|---|---|---|---|---|"]
+    for name, a, b, op in workloads():
+        fns = runners(a, b, op)
+        # Same results first: the timings compare equal work.
+        reference = np.asarray(fns["numpy"]())
+        for lib, fn in fns.items():
+            value = fn()
+            value = value.numpy() if hasattr(value, "numpy") else np.asarray(value)
+            assert np.allclose(value, reference, rtol=1e-8, atol=1e-10), f"{name}: {lib} differs"
+        times = {lib: measure(fn) for lib, fn in fns.items()}
+
+        def show(lib):
+            if lib not in times:
+                return "—"
+            median, low, high = times[lib]
+            return f"{1e6 * median:.0f} µs ({1e6 * low:.0f}–{1e6 * high:.0f})"
+
+        ratio = times["swiftfunc"][0] / times["numpy"][0]
+        print(f"  {name:28s} swiftfunc {show('swiftfunc'):24s} numpy {show('numpy'):24s} torch {show('torch'):24s}"
+              f" ratio {ratio:.2f}")
+        rows.append(f"| {name} | {show('swiftfunc')} | {show('numpy')} | {show('torch')} | {ratio:.2f} |")
+    if args.markdown:
+        with open(args.markdown, "w") as f:
+            f.write("\n".join(rows) + "\n")
+
+
+if __name__ == "__main__":
+    main()
