@@ -147,17 +147,18 @@ enum Linalg {
         let batch = Array(type.shape.dropLast(2))
         guard result.count > 0 else { return result }
         let offsetsA = LAPACK.matrixOffsets(a, batch: batch), offsetsB = LAPACK.matrixOffsets(b, batch: batch)
-        var matrix = [T](repeating: 0, count: n * n), rhs = [T](repeating: 0, count: n * k)
-        var pivots = [Int32](repeating: 0, count: n)
-        for index in offsetsA.indices {
-            LAPACK.load(a, at: offsetsA[index], into: &matrix)
-            LAPACK.load(b, at: offsetsB[index], into: &rhs)
-            let info = T.gesv(n: n, nrhs: k, a: &matrix, ipiv: &pivots, b: &rhs)
-            if info > 0 {
-                throw SwiftFuncError.invalidArgument(op, "the matrix\(LAPACK.element(index, of: batch)) is singular: U[\(info - 1), \(info - 1)] of its LU factorization is zero")
+        let infos = LAPACK.forEachMatrix(offsetsA.count, n: n) { range, infos in
+            var matrix = [T](repeating: 0, count: n * n), rhs = [T](repeating: 0, count: n * k)
+            var pivots = [Int32](repeating: 0, count: n)
+            for index in range {
+                LAPACK.load(a, at: offsetsA[index], into: &matrix)
+                LAPACK.load(b, at: offsetsB[index], into: &rhs)
+                infos[index] = T.gesv(n: n, nrhs: k, a: &matrix, ipiv: &pivots, b: &rhs)
+                LAPACK.store(rhs, into: result, matrix: index, rows: n, cols: k)
             }
-            try LAPACK.checkArguments(info, op: op)
-            LAPACK.store(rhs, into: result, matrix: index, rows: n, cols: k)
+        }
+        if let (index, info) = try LAPACK.firstFailure(infos, op: op) {
+            throw SwiftFuncError.invalidArgument(op, "the matrix\(LAPACK.element(index, of: batch)) is singular: U[\(info - 1), \(info - 1)] of its LU factorization is zero")
         }
         return result
     }
@@ -171,12 +172,14 @@ enum Linalg {
         let batch = Array(type.shape.dropLast(2))
         guard result.count > 0 else { return result }
         let offsetsA = LAPACK.matrixOffsets(a, batch: batch), offsetsB = LAPACK.matrixOffsets(b, batch: batch)
-        var matrix = [T](repeating: 0, count: n * n), rhs = [T](repeating: 0, count: n * k)
-        for index in offsetsA.indices {
-            LAPACK.load(a, at: offsetsA[index], into: &matrix)
-            LAPACK.load(b, at: offsetsB[index], into: &rhs)
-            T.trsm(upper: upper, unit: unit, n: n, nrhs: k, a: matrix, b: &rhs)
-            LAPACK.store(rhs, into: result, matrix: index, rows: n, cols: k)
+        _ = LAPACK.forEachMatrix(offsetsA.count, n: n) { range, _ in
+            var matrix = [T](repeating: 0, count: n * n), rhs = [T](repeating: 0, count: n * k)
+            for index in range {
+                LAPACK.load(a, at: offsetsA[index], into: &matrix)
+                LAPACK.load(b, at: offsetsB[index], into: &rhs)
+                T.trsm(upper: upper, unit: unit, n: n, nrhs: k, a: matrix, b: &rhs)
+                LAPACK.store(rhs, into: result, matrix: index, rows: n, cols: k)
+            }
         }
         return result
     }
@@ -190,19 +193,20 @@ enum Linalg {
         let batch = Array(type.shape.dropLast(2))
         guard result.count > 0 else { return result }
         let offsets = LAPACK.matrixOffsets(a, batch: batch)
-        var matrix = [T](repeating: 0, count: n * n)
-        for index in offsets.indices {
-            LAPACK.load(a, at: offsets[index], into: &matrix)
-            let info = T.potrf(n: n, a: &matrix)
-            if info > 0 {
-                throw SwiftFuncError.invalidArgument(op, "the input\(LAPACK.element(index, of: batch)) is not positive-definite (the leading minor of order \(info) is not positive-definite)")
+        let infos = LAPACK.forEachMatrix(offsets.count, n: n) { range, infos in
+            var matrix = [T](repeating: 0, count: n * n)
+            for index in range {
+                LAPACK.load(a, at: offsets[index], into: &matrix)
+                infos[index] = T.potrf(n: n, a: &matrix)
+                // potrf leaves the strict upper triangle as it was: the result has zeros there.
+                for column in 1..<Swift.max(n, 1) {
+                    for row in 0..<column { matrix[row + column * n] = 0 }
+                }
+                LAPACK.store(matrix, into: result, matrix: index, rows: n, cols: n)
             }
-            try LAPACK.checkArguments(info, op: op)
-            // potrf leaves the strict upper triangle as it was: the result has zeros there.
-            for column in 1..<Swift.max(n, 1) {
-                for row in 0..<column { matrix[row + column * n] = 0 }
-            }
-            LAPACK.store(matrix, into: result, matrix: index, rows: n, cols: n)
+        }
+        if let (index, info) = try LAPACK.firstFailure(infos, op: op) {
+            throw SwiftFuncError.invalidArgument(op, "the input\(LAPACK.element(index, of: batch)) is not positive-definite (the leading minor of order \(info) is not positive-definite)")
         }
         return result
     }
@@ -221,29 +225,33 @@ enum Linalg {
         let n = a.shape[a.rank - 1]
         guard result.count > 0 else { return result }
         let offsets = LAPACK.matrixOffsets(a, batch: type.shape)
-        var matrix = [T](repeating: 0, count: n * n)
-        var pivots = [Int32](repeating: 0, count: n)
         let out = result.elements(as: T.self)
-        for index in offsets.indices {
-            LAPACK.load(a, at: offsets[index], into: &matrix)
-            let info = T.getrf(n: n, a: &matrix, ipiv: &pivots)
-            try LAPACK.checkArguments(info, op: op)
-            // In T's precision, as torch: a float32 product underflows or overflows where it would.
-            var value: T = 1, logAbs: T = 0, sign: T = 1
-            for i in 0..<n {
-                let u = matrix[i + i * n]
-                value *= u
-                logAbs += T(Glibc.log(Double(Swift.abs(u))))
-                if u < 0 { sign = -sign }
-                if pivots[i] != Int32(i + 1) { sign = -sign; value = -value }
-            }
-            if info > 0 { (value, sign, logAbs) = (0, 0, -T.infinity) }
-            switch part {
-            case .value: out[index] = value
-            case .sign: out[index] = sign
-            case .logAbs: out[index] = logAbs
+        let infos = LAPACK.forEachMatrix(offsets.count, n: n) { range, infos in
+            var matrix = [T](repeating: 0, count: n * n)
+            var pivots = [Int32](repeating: 0, count: n)
+            for index in range {
+                LAPACK.load(a, at: offsets[index], into: &matrix)
+                let info = T.getrf(n: n, a: &matrix, ipiv: &pivots)
+                // Singular (info > 0) is a value, not a failure; only argument errors are reported.
+                infos[index] = Swift.min(info, 0)
+                // In T's precision, as torch: a float32 product underflows or overflows where it would.
+                var value: T = 1, logAbs: T = 0, sign: T = 1
+                for i in 0..<n {
+                    let u = matrix[i + i * n]
+                    value *= u
+                    logAbs += T(Glibc.log(Double(Swift.abs(u))))
+                    if u < 0 { sign = -sign }
+                    if pivots[i] != Int32(i + 1) { sign = -sign; value = -value }
+                }
+                if info > 0 { (value, sign, logAbs) = (0, 0, -T.infinity) }
+                switch part {
+                case .value: out[index] = value
+                case .sign: out[index] = sign
+                case .logAbs: out[index] = logAbs
+                }
             }
         }
+        _ = try LAPACK.firstFailure(infos, op: op)
         return result
     }
 
@@ -256,21 +264,23 @@ enum Linalg {
         let batch = Array(a.shape.dropLast(2))
         guard result.count > 0 else { return result }
         let offsets = LAPACK.matrixOffsets(a, batch: batch)
-        var matrix = [T](repeating: 0, count: n * n), values = [T](repeating: 0, count: n)
-        var workspace = try T.syevdWorkspace(n: n, vectors: vectors, op: op)
+        let sizedWorkspace = try T.syevdWorkspace(n: n, vectors: vectors, op: op)
         let out = result.elements(as: T.self)
-        for index in offsets.indices {
-            LAPACK.load(a, at: offsets[index], into: &matrix)
-            let info = T.syevd(vectors: vectors, n: n, a: &matrix, w: &values, workspace: &workspace)
-            if info > 0 {
-                throw SwiftFuncError.invalidArgument(op, "the eigenvalue algorithm failed to converge on the input\(LAPACK.element(index, of: batch)) (LAPACK info \(info))")
+        let infos = LAPACK.forEachMatrix(offsets.count, n: n) { range, infos in
+            var matrix = [T](repeating: 0, count: n * n), values = [T](repeating: 0, count: n)
+            var workspace = sizedWorkspace  // each thread's own copy (written on first use)
+            for index in range {
+                LAPACK.load(a, at: offsets[index], into: &matrix)
+                infos[index] = T.syevd(vectors: vectors, n: n, a: &matrix, w: &values, workspace: &workspace)
+                if vectors {
+                    LAPACK.store(matrix, into: result, matrix: index, rows: n, cols: n)
+                } else {
+                    for i in 0..<n { out[index * n + i] = values[i] }
+                }
             }
-            try LAPACK.checkArguments(info, op: op)
-            if vectors {
-                LAPACK.store(matrix, into: result, matrix: index, rows: n, cols: n)
-            } else {
-                for i in 0..<n { out[index * n + i] = values[i] }
-            }
+        }
+        if let (index, info) = try LAPACK.firstFailure(infos, op: op) {
+            throw SwiftFuncError.invalidArgument(op, "the eigenvalue algorithm failed to converge on the input\(LAPACK.element(index, of: batch)) (LAPACK info \(info))")
         }
         return result
     }
@@ -511,6 +521,29 @@ enum LAPACK {
     /// A negative info names a bad argument: the kernels never pass one, so it is an internal error.
     static func checkArguments(_ info: Int32, op: String) throws {
         guard info >= 0 else { throw SwiftFuncError.internal(op, "LAPACK rejected argument \(-info)") }
+    }
+
+    /// Runs `body` over the `count` matrices of a batch, which records each matrix's `info` in the
+    /// buffer it is given, and returns the infos. OpenBLAS runs LAPACK on one thread for matrices of
+    /// fewer than 10000 elements and threads larger ones itself, so only batches of small matrices
+    /// are split over the library's threads (at least ~32K multiply-adds per piece): the two pools
+    /// never compete. Each matrix is computed by one thread in a fixed order: results do not depend
+    /// on the thread count.
+    static func forEachMatrix(_ count: Int, n: Int, _ body: (Range<Int>, UnsafeMutableBufferPointer<Int32>) -> Void) -> [Int32] {
+        var infos = [Int32](repeating: 0, count: count)
+        infos.withUnsafeMutableBufferPointer { buffer in
+            guard n * n < 10_000 else { return body(0..<count, buffer) }
+            Parallel.run(count, grain: Swift.max(1, (1 << 15) / Swift.max(1, n * n * n))) { range in body(range, buffer) }
+        }
+        return infos
+    }
+
+    /// The first matrix whose info is positive, with that info (the kernel says what it means);
+    /// a negative info is an internal error.
+    static func firstFailure(_ infos: [Int32], op: String) throws -> (index: Int, info: Int32)? {
+        guard let index = infos.firstIndex(where: { $0 != 0 }) else { return nil }
+        try checkArguments(infos[index], op: op)
+        return (index, infos[index])
     }
 
     /// " (batch element [i, j])" for a matrix of a batch, "" for a single matrix.
