@@ -213,7 +213,8 @@ final class LinalgTests: XCTestCase {
         }
         assertThrows(.invalidArgument, "is singular") { try Ops.inv(Ops.tensor([1, 2, 2, 4], shape: [2, 2])) }
         assertThrows(.shape, "expected square matrices") { try Ops.det(Ops.ones(shape: [2, 3], dtype: .float64)) }
-        assertThrows(.shape, "expected square matrices") { try Ops.cholesky(Ops.ones(shape: [3], dtype: .float64)) }
+        assertThrows(.shape, "linalg_cholesky: expected square matrices") { try Ops.cholesky(Ops.ones(shape: [3], dtype: .float64)) }
+        assertThrows(.shape, "linalg_slogdet: expected square matrices") { try Ops.slogdet(Ops.ones(shape: [2, 3], dtype: .float64)) }
         assertThrows(.shape, "expected square matrices") { try Ops.eigh(Ops.ones(shape: [3], dtype: .float64), upper: true) }
         assertThrows(.shape, "expected square matrices") { try Ops.linalgSolve(Ops.ones(shape: [3], dtype: .float64), Ops.ones(shape: [3], dtype: .float64), left: false) }
         assertThrows(.shape, "B needs 3 rows") { try Ops.linalgSolve(Ops.eye(3, 3, dtype: .float64), Ops.ones(shape: [2, 2], dtype: .float64)) }
@@ -224,7 +225,7 @@ final class LinalgTests: XCTestCase {
         assertThrows(.dtype, "float") { try Ops.linalgSolve(Ops.ones(shape: [2, 2], dtype: .int32), Ops.ones(shape: [2], dtype: .float64)) }
         // Sizes beyond LAPACK's 32-bit integer: a shape error from the type rule, before any allocation.
         let huge = TensorType(shape: [1 << 32, 1 << 32], dtype: .float32)
-        XCTAssertThrowsError(try Linalg.squareType([huge], .none)) { error in
+        XCTAssertThrowsError(try Linalg.squareType("linalg_cholesky")([huge], .none)) { error in
             XCTAssertEqual((error as? SwiftFuncError)?.status, .shape)
             XCTAssertTrue((error as? SwiftFuncError)?.message.contains("LAPACK's 32-bit sizes") ?? false)
         }

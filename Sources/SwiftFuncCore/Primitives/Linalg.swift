@@ -18,18 +18,18 @@ enum Linalg {
                        jvp: solveJVP, vjp: solveVJP, batch: pairBatch(.linalgSolve)),
         PrimitiveRules(.solveTriangular, name: "linalg_solve_triangular", type: solveType, eval: triangularEval,
                        jvp: triangularJVP, vjp: triangularVJP, batch: pairBatch(.solveTriangular)),
-        PrimitiveRules(.cholesky, name: "linalg_cholesky", type: squareType, eval: choleskyEval,
+        PrimitiveRules(.cholesky, name: "linalg_cholesky", type: squareType("linalg_cholesky"), eval: choleskyEval,
                        jvp: choleskyJVP, vjp: choleskyVJP, batch: matrixBatch(.cholesky)),
-        PrimitiveRules(.det, name: "linalg_det", type: determinantType, eval: determinantEval(.value),
+        PrimitiveRules(.det, name: "linalg_det", type: determinantType("linalg_det"), eval: determinantEval(.value),
                        jvp: detJVP, vjp: detVJP, batch: matrixBatch(.det)),
-        PrimitiveRules(.logAbsDet, name: "linalg_slogdet", type: determinantType, eval: determinantEval(.logAbs),
+        PrimitiveRules(.logAbsDet, name: "linalg_slogdet", type: determinantType("linalg_slogdet"), eval: determinantEval(.logAbs),
                        jvp: logAbsDetJVP, vjp: logAbsDetVJP, batch: matrixBatch(.logAbsDet)),
         // The sign is piecewise constant: no tangent, no cotangent.
-        PrimitiveRules(.detSign, name: "linalg_det_sign", type: determinantType, eval: determinantEval(.sign),
+        PrimitiveRules(.detSign, name: "linalg_det_sign", type: determinantType("linalg_slogdet"), eval: determinantEval(.sign),
                        jvp: Differentiation.noTangent, vjp: Differentiation.noCotangents, batch: matrixBatch(.detSign)),
         PrimitiveRules(.eigvalsh, name: "linalg_eigvalsh", type: eigenvalueType, eval: eigvalshEval,
                        jvp: eigvalshJVP, vjp: eigvalshVJP, batch: matrixBatch(.eigvalsh)),
-        PrimitiveRules(.eigenvectorsh, name: "linalg_eigh", type: squareType, eval: eigenvectorshEval,
+        PrimitiveRules(.eigenvectorsh, name: "linalg_eigh", type: squareType("linalg_eigh"), eval: eigenvectorshEval,
                        jvp: eigenvectorshJVP, vjp: eigenvectorshVJP, batch: matrixBatch(.eigenvectorsh)),
     ]
 
@@ -49,14 +49,16 @@ enum Linalg {
     }
 
     /// cholesky and the eigenvectors: the input's type.
-    static func squareType(_ args: [TensorType], _ params: Params) throws -> TensorType {
-        _ = try squareMatrices(args[0], op: opName(params, "linalg"))
-        return args[0]
+    static func squareType(_ op: String) -> TypeRule {
+        { args, _ in
+            _ = try squareMatrices(args[0], op: op)
+            return args[0]
+        }
     }
 
     /// det, slogdet: one value per matrix.
-    static func determinantType(_ args: [TensorType], _ params: Params) throws -> TensorType {
-        TensorType(shape: try squareMatrices(args[0], op: "linalg_det").batch, dtype: args[0].dtype)
+    static func determinantType(_ op: String) -> TypeRule {
+        { args, _ in TensorType(shape: try squareMatrices(args[0], op: op).batch, dtype: args[0].dtype) }
     }
 
     /// eigvalsh: n values per matrix.
