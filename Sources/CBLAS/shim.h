@@ -6,10 +6,10 @@
 #include <cblas.h>
 #include <stddef.h>
 
-void sgesv_(const blasint *n, const blasint *nrhs, float *a, const blasint *lda, blasint *ipiv,
-            float *b, const blasint *ldb, blasint *info);
-void dgesv_(const blasint *n, const blasint *nrhs, double *a, const blasint *lda, blasint *ipiv,
-            double *b, const blasint *ldb, blasint *info);
+void sgetrs_(const char *trans, const blasint *n, const blasint *nrhs, const float *a, const blasint *lda,
+             const blasint *ipiv, float *b, const blasint *ldb, blasint *info, size_t trans_len);
+void dgetrs_(const char *trans, const blasint *n, const blasint *nrhs, const double *a, const blasint *lda,
+             const blasint *ipiv, double *b, const blasint *ldb, blasint *info, size_t trans_len);
 void sgetrf_(const blasint *m, const blasint *n, float *a, const blasint *lda, blasint *ipiv, blasint *info);
 void dgetrf_(const blasint *m, const blasint *n, double *a, const blasint *lda, blasint *ipiv, blasint *info);
 void spotrf_(const char *uplo, const blasint *n, float *a, const blasint *lda, blasint *info, size_t uplo_len);

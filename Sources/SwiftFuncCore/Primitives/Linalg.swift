@@ -141,7 +141,10 @@ enum Linalg {
         }
     }
 
-    /// X = A⁻¹ B by LU with partial pivoting (gesv); an exactly singular matrix is an error, as in torch.
+    /// X = A⁻¹ B by LU with partial pivoting (getrf, then getrs); an exactly singular matrix is an
+    /// error, as in torch. Not gesv, which is the same two steps: OpenBLAS's gesv goes multithreaded
+    /// even on small matrices, and called from several threads at once (a batch split below) or on a
+    /// busy machine it ran 10-20x slower than getrf + getrs (measured, 2 cores, OpenBLAS 0.3.21).
     static func solveKernel<T: LAPACKScalar>(_: T.Type, _ a: Tensor, _ b: Tensor, _ type: TensorType) throws -> Tensor {
         let op = "linalg_solve"
         let result = try Tensor(uninitialized: type, op: op)
@@ -155,7 +158,10 @@ enum Linalg {
             for index in range {
                 LAPACK.load(a, at: offsetsA[index], into: &matrix)
                 LAPACK.load(b, at: offsetsB[index], into: &rhs)
-                infos[index] = T.gesv(n: n, nrhs: k, a: &matrix, ipiv: &pivots, b: &rhs)
+                let info = T.getrf(n: n, a: &matrix, ipiv: &pivots)
+                infos[index] = info
+                guard info == 0 else { continue }
+                T.getrs(n: n, nrhs: k, a: matrix, ipiv: pivots, b: &rhs)
                 LAPACK.store(rhs, into: result, matrix: index, rows: n, cols: k)
             }
         }
@@ -526,10 +532,10 @@ enum LAPACK {
     }
 
     /// Runs `body` over the `count` matrices of a batch, which records each matrix's `info` in the
-    /// buffer it is given, and returns the infos. OpenBLAS runs LAPACK on one thread for matrices of
-    /// fewer than 10000 elements and threads larger ones itself, so only batches of small matrices
-    /// are split over the library's threads (at least ~32K multiply-adds per piece): the two pools
-    /// never compete. Each matrix is computed by one thread in a fixed order: results do not depend
+    /// buffer it is given, and returns the infos. Only batches of small matrices (fewer than 10000
+    /// elements, at least ~32K multiply-adds per piece) are split over the library's threads: a large
+    /// matrix is worth OpenBLAS's own threads, and splitting those batches too would run both pools
+    /// at once. Each matrix is computed by one thread in a fixed order: results do not depend
     /// on the thread count.
     static func forEachMatrix(_ count: Int, n: Int, _ body: (Range<Int>, UnsafeMutableBufferPointer<Int32>) -> Void) -> [Int32] {
         var infos = [Int32](repeating: 0, count: count)
@@ -608,8 +614,9 @@ enum LAPACK {
 
 /// The float types LAPACK factorizes (column-major, sizes already checked to fit Int32).
 protocol LAPACKScalar: GEMMScalar {
-    /// Solves A X = B in place (B becomes X, A its LU factors); returns info.
-    static func gesv(n: Int, nrhs: Int, a: inout [Self], ipiv: inout [Int32], b: inout [Self]) -> Int32
+    /// Solves A X = B in place (B becomes X) from getrf's LU factors of A and pivots (it fails only
+    /// on bad arguments, which the kernels never pass).
+    static func getrs(n: Int, nrhs: Int, a: [Self], ipiv: [Int32], b: inout [Self])
     /// LU factorization with partial pivoting in place; returns info.
     static func getrf(n: Int, a: inout [Self], ipiv: inout [Int32]) -> Int32
     /// Cholesky factor L of the lower triangle in place; returns info.
@@ -639,10 +646,9 @@ extension LAPACKScalar {
 }
 
 extension Float: LAPACKScalar {
-    static func gesv(n: Int, nrhs: Int, a: inout [Float], ipiv: inout [Int32], b: inout [Float]) -> Int32 {
+    static func getrs(n: Int, nrhs: Int, a: [Float], ipiv: [Int32], b: inout [Float]) {
         var n32 = Int32(n), k32 = Int32(nrhs), lda = Int32(Swift.max(1, n)), ldb = lda, info: Int32 = 0
-        sgesv_(&n32, &k32, &a, &lda, &ipiv, &b, &ldb, &info)
-        return info
+        sgetrs_("N", &n32, &k32, a, &lda, ipiv, &b, &ldb, &info, 1)
     }
 
     static func getrf(n: Int, a: inout [Float], ipiv: inout [Int32]) -> Int32 {
@@ -683,10 +689,9 @@ extension Float: LAPACKScalar {
 }
 
 extension Double: LAPACKScalar {
-    static func gesv(n: Int, nrhs: Int, a: inout [Double], ipiv: inout [Int32], b: inout [Double]) -> Int32 {
+    static func getrs(n: Int, nrhs: Int, a: [Double], ipiv: [Int32], b: inout [Double]) {
         var n32 = Int32(n), k32 = Int32(nrhs), lda = Int32(Swift.max(1, n)), ldb = lda, info: Int32 = 0
-        dgesv_(&n32, &k32, &a, &lda, &ipiv, &b, &ldb, &info)
-        return info
+        dgetrs_("N", &n32, &k32, a, &lda, ipiv, &b, &ldb, &info, 1)
     }
 
     static func getrf(n: Int, a: inout [Double], ipiv: inout [Int32]) -> Int32 {
