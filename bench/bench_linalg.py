@@ -3,7 +3,10 @@
 in one process on the same inputs. Also the gradient of logdet(cholesky-based) against torch.autograd.
 Prints the median of repeated calls after a warm-up, and the ratio to numpy (< 1: faster).
 
-    python bench/bench_linalg.py [--markdown FILE]
+    python bench/bench_linalg.py [--threads N] [--markdown FILE]
+
+--threads N runs every library on N threads (numpy's OpenBLAS through OPENBLAS_NUM_THREADS, set before
+numpy is imported): on a busy machine one thread gives the steadier comparison.
 """
 import argparse
 import os
@@ -12,7 +15,10 @@ import sys
 import time
 import warnings
 
-import numpy as np
+if "--threads" in sys.argv:  # numpy's bundled OpenBLAS reads it when numpy is imported
+    os.environ["OPENBLAS_NUM_THREADS"] = sys.argv[sys.argv.index("--threads") + 1]
+
+import numpy as np  # noqa: E402
 
 warnings.filterwarnings("ignore", category=FutureWarning)
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
@@ -82,7 +88,12 @@ def runners(a, b, op):
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--markdown")
+    parser.add_argument("--threads", type=int)
     args = parser.parse_args()
+    if args.threads:
+        sf.set_num_threads(args.threads)
+        if torch is not None:
+            torch.set_num_threads(args.threads)
     print(f"linear algebra, float64, {sf.get_num_threads()} threads (swiftfunc/OpenBLAS)"
           + (f", torch {torch.__version__} ({torch.get_num_threads()} threads)" if torch is not None else ", no torch"))
     rows = ["| workload | swiftfunc | numpy | torch | swiftfunc / numpy |", "|---|---|---|---|---|"]
