@@ -114,4 +114,19 @@ final class LinalgRuleTests: XCTestCase {
         try assertValues(jitted([m])[0], try Ops.doubles(eager), shape: [3, 3], dtype: .float64)
         try assertValues(jitted([m])[0], try Ops.doubles(eager), shape: [3, 3], dtype: .float64)
     }
+
+    /// Repeated eigenvalues (the documented degenerate case, as torch and JAX): the eigenvalues'
+    /// derivatives stay finite (here V diag(λ̄) Vᵀ folded onto the lower triangle), the eigenvectors'
+    /// are not (1/(λⱼ − λᵢ) with λⱼ = λᵢ).
+    func testRepeatedEigenvalues() throws {
+        let a = try Ops.tensor([2, 0, 0, 0, 2, 0, 0, 0, 5], shape: [3, 3])
+        let values = makeFunction("eigvalsh", inputs: 1) { [try Ops.sum(Ops.eigvalsh($0[0]))] }
+        // d Σλ / dA = d tr(S(A)) / dA = I (the trace reads only the diagonal).
+        try assertValues(Transforms.grad(values, argnums: [0], hasAux: false)([a])[0], [1, 0, 0, 0, 1, 0, 0, 0, 1],
+                         shape: [3, 3], dtype: .float64, tolerance: 1e-12)
+        let vectors = makeFunction("eigenvectors", inputs: 1) { [try Ops.eigh($0[0]).eigenvectors] }
+        let tangent = try Ops.tensor([0, 1, 0, 1, 0, 0, 0, 0, 0], shape: [3, 3])
+        let dv = try Ops.doubles(Transforms.jvp(vectors, [a], [tangent]).tangents[0])
+        XCTAssertTrue(dv.contains { !$0.isFinite }, "eigenvector tangent at a repeated eigenvalue: \(dv)")
+    }
 }
