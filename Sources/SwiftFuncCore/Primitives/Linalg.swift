@@ -22,11 +22,9 @@ enum Linalg {
                        jvp: choleskyJVP, vjp: choleskyVJP, batch: matrixBatch(.cholesky)),
         PrimitiveRules(.det, name: "linalg_det", type: determinantType("linalg_det"), eval: determinantEval(.value),
                        jvp: detJVP, vjp: detVJP, batch: matrixBatch(.det)),
-        PrimitiveRules(.logAbsDet, name: "linalg_slogdet", type: determinantType("linalg_slogdet"), eval: determinantEval(.logAbs),
-                       jvp: logAbsDetJVP, vjp: logAbsDetVJP, batch: matrixBatch(.logAbsDet)),
-        // The sign is piecewise constant: no tangent, no cotangent.
-        PrimitiveRules(.detSign, name: "linalg_det_sign", type: determinantType("linalg_slogdet"), eval: determinantEval(.sign),
-                       jvp: Differentiation.noTangent, vjp: Differentiation.noCotangents, batch: matrixBatch(.detSign)),
+        // [..., 2]: the sign (no derivative) and log|det| of each matrix, from one LU.
+        PrimitiveRules(.slogdet, name: "linalg_slogdet", type: slogdetType, eval: determinantEval(.signAndLogAbs),
+                       jvp: slogdetJVP, vjp: slogdetVJP, batch: matrixBatch(.slogdet)),
         PrimitiveRules(.eigvalsh, name: "linalg_eigvalsh", type: eigenvalueType, eval: eigvalshEval,
                        jvp: eigvalshJVP, vjp: eigvalshVJP, batch: matrixBatch(.eigvalsh)),
         PrimitiveRules(.eigenvectorsh, name: "linalg_eigh", type: squareType("linalg_eigh"), eval: eigenvectorshEval,
@@ -59,6 +57,11 @@ enum Linalg {
     /// det, slogdet: one value per matrix.
     static func determinantType(_ op: String) -> TypeRule {
         { args, _ in TensorType(shape: try squareMatrices(args[0], op: op).batch, dtype: args[0].dtype) }
+    }
+
+    /// slogdet: the sign and log|det| of each matrix side by side, [..., 2].
+    static func slogdetType(_ args: [TensorType], _ params: Params) throws -> TensorType {
+        TensorType(shape: try squareMatrices(args[0], op: "linalg_slogdet").batch + [2], dtype: args[0].dtype)
     }
 
     /// eigvalsh: n values per matrix.
@@ -219,9 +222,9 @@ enum Linalg {
         return result
     }
 
-    /// What a determinant primitive returns: det(A) = sign · exp(logAbs), all from one LU factorization.
+    /// What a determinant primitive returns: det(A), or its sign and log|det(A)| side by side.
     enum DeterminantPart: Sendable {
-        case value, sign, logAbs
+        case value, signAndLogAbs
     }
 
     /// Each matrix's determinant from getrf: the product of U's diagonal, negated per row swap. A
@@ -232,7 +235,7 @@ enum Linalg {
         let result = try Tensor(uninitialized: type, op: op)
         let n = a.shape[a.rank - 1]
         guard result.count > 0 else { return result }
-        let offsets = LAPACK.matrixOffsets(a, batch: type.shape)
+        let offsets = LAPACK.matrixOffsets(a, batch: Array(a.shape.dropLast(2)))
         let out = result.elements(as: T.self)
         let infos = LAPACK.forEachMatrix(offsets.count, n: n) { range, infos in
             var matrix = [T](repeating: 0, count: n * n)
@@ -254,8 +257,7 @@ enum Linalg {
                 if info > 0 { (value, sign, logAbs) = (0, 0, -T.infinity) }
                 switch part {
                 case .value: out[index] = value
-                case .sign: out[index] = sign
-                case .logAbs: out[index] = logAbs
+                case .signAndLogAbs: (out[2 * index], out[2 * index + 1]) = (sign, logAbs)
                 }
             }
         }
@@ -399,28 +401,38 @@ enum Linalg {
 
     /// d det = det · tr(A⁻¹ dA).
     static func detJVP(_ primals: [Value], _ tangents: [Value?], _ output: Value, _ params: Params) throws -> Value? {
-        guard let change = try logAbsDetJVP(primals, tangents, output, params) else { return nil }
-        return try emit(.mul, [output, change])
+        guard let tangent = tangents[0] else { return nil }
+        return try emit(.mul, [output, logAbsDetChange(primals[0], tangent)])
     }
 
     /// Ā = det̄ · det · A⁻ᵀ (needs an invertible A: the solve fails on a singular one).
     static func detVJP(_ cotangent: Value, _ primals: [Value], _ output: Value, _ params: Params, _ needed: [Bool]) throws -> [Value?] {
-        try logAbsDetVJP(emit(.mul, [cotangent, output]), primals, output, params, needed)
+        [try logAbsDetCotangent(emit(.mul, [cotangent, output]), primals[0])]
+    }
+
+    /// (0, d log|det A|) per matrix: the sign has no tangent.
+    static func slogdetJVP(_ primals: [Value], _ tangents: [Value?], _ output: Value, _ params: Params) throws -> Value? {
+        guard let tangent = tangents[0] else { return nil }
+        let change = try logAbsDetChange(primals[0], tangent)
+        let column = try emit(.reshape, [change], .shape(change.shape + [1]))
+        return try emit(.cat, [Differentiation.zeros(like: column), column], .dim(change.rank))
+    }
+
+    /// Ā from the cotangent of log|det| (the sign's is ignored).
+    static func slogdetVJP(_ cotangent: Value, _ primals: [Value], _ output: Value, _ params: Params, _ needed: [Bool]) throws -> [Value?] {
+        [try logAbsDetCotangent(Batching.select(cotangent, dim: cotangent.rank - 1, index: 1), primals[0])]
     }
 
     /// d log|det A| = tr(A⁻¹ dA).
-    static func logAbsDetJVP(_ primals: [Value], _ tangents: [Value?], _ output: Value, _ params: Params) throws -> Value? {
-        guard let tangent = tangents[0] else { return nil }
-        let a = primals[0]
-        return try trace(emit(.linalgSolve, [a, Differentiation.cast(tangent, to: a.dtype)]))
+    static func logAbsDetChange(_ a: Value, _ tangent: Value) throws -> Value {
+        try trace(emit(.linalgSolve, [a, Differentiation.cast(tangent, to: a.dtype)]))
     }
 
     /// Ā = ḡ A⁻ᵀ (ḡ per matrix), A⁻ᵀ as the solve Aᵀ X = I.
-    static func logAbsDetVJP(_ cotangent: Value, _ primals: [Value], _ output: Value, _ params: Params, _ needed: [Bool]) throws -> [Value?] {
-        let a = primals[0]
+    static func logAbsDetCotangent(_ cotangent: Value, _ a: Value) throws -> Value {
         let n = a.shape[a.rank - 1]
         let inverseT = try emit(.linalgSolve, [transposeLast(a), identity(n, dtype: a.dtype)])
-        return [try emit(.mul, [inverseT, emit(.reshape, [cotangent], .shape(cotangent.shape + [1, 1]))])]
+        return try emit(.mul, [inverseT, emit(.reshape, [cotangent], .shape(cotangent.shape + [1, 1]))])
     }
 
     /// dλᵢ = vᵢᵀ S(dA) vᵢ.
@@ -800,9 +812,11 @@ extension Ops {
     /// torch.linalg.det: 0 for a singular matrix. Its derivatives need an invertible matrix.
     public static func det(_ a: Value) throws -> Value { try emit(.det, [a]) }
 
-    /// torch.linalg.slogdet: the sign (-1, 0 or 1; no derivative) and log|det A| (-inf when singular).
+    /// torch.linalg.slogdet: the sign (-1, 0 or 1; no derivative) and log|det A| (-inf when singular),
+    /// views of one [..., 2] result (one LU per matrix).
     public static func slogdet(_ a: Value) throws -> (sign: Value, logAbsDet: Value) {
-        (try emit(.detSign, [a]), try emit(.logAbsDet, [a]))
+        let both = try emit(.slogdet, [a])
+        return (try Batching.select(both, dim: both.rank - 1, index: 0), try Batching.select(both, dim: both.rank - 1, index: 1))
     }
 
     /// torch.logdet: log det A; nan where det A < 0, -inf where it is 0.

@@ -16,7 +16,7 @@ public enum Primitive: Int, CaseIterable, Sendable {
     // Contraction and convolution (Contraction.swift, Convolution.swift)
     case matmul, conv2d, convTranspose2d
     // Linear algebra on LAPACK (Linalg.swift)
-    case linalgSolve, solveTriangular, cholesky, det, logAbsDet, detSign, eigvalsh, eigenvectorsh
+    case linalgSolve, solveTriangular, cholesky, det, slogdet, eigvalsh, eigenvectorsh
     // Indexing (Indexing.swift)
     case gather, indexSelect, scatterAdd
     // Creation, conversion and random numbers (Creation.swift, Random.swift)
