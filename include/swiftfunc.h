@@ -548,8 +548,8 @@ sf_status sf_conv2d(sf_tensor *x, sf_tensor *weight, sf_tensor *bias, const int6
  * it composes with all the transforms (hessian of a log-determinant, a solve inside a VJP, ...).
  * A matrix dim beyond LAPACK's 32-bit integer is SF_ERR_SHAPE. Failures of the factorization are
  * SF_ERR_INVALID_ARGUMENT with a message naming the op and the batch element, e.g.
- * "sf_linalg_cholesky: linalg_cholesky: the input (batch element [1]) is not positive-definite
- * (the leading minor of order 2 is not positive-definite)"; det/slogdet of a singular matrix and
+ * "sf_linalg_cholesky: the input (batch element [1]) is not positive-definite (the leading minor
+ * of order 2 is not positive-definite)"; det/slogdet of a singular matrix and
  * solve_triangular with a zero on the diagonal are not errors (0, -inf, inf/nan), as in torch.
  * cholesky and eigh read one triangle only; their derivatives are those of that reading (a
  * perturbation of the other triangle has no effect).

@@ -223,6 +223,15 @@ final class LinalgTests: XCTestCase {
         }
         assertThrows(.dtype, "float") { try Ops.det(Ops.ones(shape: [2, 2], dtype: .int64)) }
         assertThrows(.dtype, "float") { try Ops.linalgSolve(Ops.ones(shape: [2, 2], dtype: .int32), Ops.ones(shape: [2], dtype: .float64)) }
+        // Under vmap the example's type is checked: three vectors of 3 are not a 3 x 3 matrix.
+        let vectors = makeFunction("det", inputs: 1) { [try Ops.det($0[0])] }
+        assertThrows(.shape, "linalg_det: expected square matrices in the last two dims, got shape [3]") {
+            try Transforms.vmap(vectors, inDims: [0], outDims: [0])([Ops.ones(shape: [3, 3], dtype: .float64)])
+        }
+        let eigenvalues = makeFunction("eigvalsh", inputs: 1) { [try emit(.eigvalsh, [$0[0]])] }
+        assertThrows(.shape, "linalg_eigh: expected square matrices") {
+            try Transforms.vmap(eigenvalues, inDims: [1], outDims: [0])([Ops.ones(shape: [4, 4], dtype: .float64)])
+        }
         // Sizes beyond LAPACK's 32-bit integer: a shape error from the type rule, before any allocation.
         let huge = TensorType(shape: [1 << 32, 1 << 32], dtype: .float32)
         XCTAssertThrowsError(try Linalg.squareType("linalg_cholesky")([huge], .none)) { error in

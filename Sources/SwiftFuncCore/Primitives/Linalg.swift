@@ -298,10 +298,13 @@ enum Linalg {
     // MARK: Batching rules
 
     /// Rule for one-operand primitives on the last two dims (any leading dims are a batch): the
-    /// batch dim goes in front.
+    /// batch dim goes in front. The example's type is checked first: a batch of vectors must fail as
+    /// one vector would, not pass as a matrix.
     static func matrixBatch(_ primitive: Primitive) -> BatchRule {
         { args, dims, _, params in
-            let front = try Batching.moveDim(args[0], from: dims[0]!, to: 0)
+            guard let dim = dims[0] else { return (try emit(primitive, args, params), nil) }
+            _ = try Primitive.rules[primitive.rawValue].type([Contraction.exampleType(args[0], dim)], params)
+            let front = try Batching.moveDim(args[0], from: dim, to: 0)
             return (try emit(primitive, [front], params), 0)
         }
     }
