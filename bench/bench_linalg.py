@@ -1,7 +1,10 @@
 """Linear algebra (issue 13): solve and cholesky of one 256 x 256 matrix and of a batch of 64 matrices of
 32 x 32, float64, through the swiftfunc Python package, numpy.linalg and (when installed) torch.linalg,
-in one process on the same inputs. Also the gradient of logdet(cholesky-based) against torch.autograd.
-Prints the median of repeated calls after a warm-up, and the ratio to numpy (< 1: faster).
+on the same inputs, and the gradient of logdet(A).sum() (torch.autograd; numpy: the closed form A^-T).
+The parent process checks that all libraries give the same values; each library is then timed in its
+own subprocess, because the spinning BLAS threads of one (three OpenBLAS/MKL pools in one process)
+slow down the next. Prints the median of repeated calls after a warm-up with the range, and the ratio
+to numpy (< 1: faster).
 
     python bench/bench_linalg.py [--threads N] [--markdown FILE]
 
@@ -9,8 +12,10 @@ Prints the median of repeated calls after a warm-up, and the ratio to numpy (< 1
 numpy is imported): on a busy machine one thread gives the steadier comparison.
 """
 import argparse
+import json
 import os
 import statistics
+import subprocess
 import sys
 import time
 import warnings
@@ -85,38 +90,56 @@ def runners(a, b, op):
     return result
 
 
+def measure_all(lib):
+    """{workload: (median, min, max)} for one library (run in its own process)."""
+    return {name: measure(runners(a, b, op)[lib]) for name, a, b, op in workloads()}
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--markdown")
     parser.add_argument("--threads", type=int)
+    parser.add_argument("--measure")
     args = parser.parse_args()
     if args.threads:
         sf.set_num_threads(args.threads)
         if torch is not None:
             torch.set_num_threads(args.threads)
-    print(f"linear algebra, float64, {sf.get_num_threads()} threads (swiftfunc/OpenBLAS)"
-          + (f", torch {torch.__version__} ({torch.get_num_threads()} threads)" if torch is not None else ", no torch"))
-    rows = ["| workload | swiftfunc | numpy | torch | swiftfunc / numpy |", "|---|---|---|---|---|"]
+    if args.measure:
+        print(json.dumps(measure_all(args.measure)))
+        return
+    threads = args.threads or sf.get_num_threads()
+    print(f"linear algebra, float64, {threads} threads per library"
+          + (f", torch {torch.__version__}" if torch is not None else ", no torch"))
+    libraries = ["swiftfunc", "numpy"] + (["torch"] if torch is not None else [])
     for name, a, b, op in workloads():
-        fns = runners(a, b, op)
         # Same results first: the timings compare equal work.
+        fns = runners(a, b, op)
         reference = np.asarray(fns["numpy"]())
         for lib, fn in fns.items():
             value = fn()
             value = value.numpy() if hasattr(value, "numpy") else np.asarray(value)
             assert np.allclose(value, reference, rtol=1e-8, atol=1e-10), f"{name}: {lib} differs"
-        times = {lib: measure(fn) for lib, fn in fns.items()}
+    times = {}
+    for lib in libraries:
+        command = [sys.executable, os.path.abspath(__file__), "--measure", lib]
+        if args.threads:
+            command += ["--threads", str(args.threads)]
+        output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+        times[lib] = json.loads(output.strip().splitlines()[-1])
 
-        def show(lib):
-            if lib not in times:
-                return "—"
-            median, low, high = times[lib]
-            return f"{1e6 * median:.0f} µs ({1e6 * low:.0f}–{1e6 * high:.0f})"
+    def show(lib, name):
+        if lib not in times:
+            return "—"
+        median, low, high = times[lib][name]
+        return f"{1e6 * median:.0f} µs ({1e6 * low:.0f}–{1e6 * high:.0f})"
 
-        ratio = times["swiftfunc"][0] / times["numpy"][0]
-        print(f"  {name:28s} swiftfunc {show('swiftfunc'):24s} numpy {show('numpy'):24s} torch {show('torch'):24s}"
-              f" ratio {ratio:.2f}")
-        rows.append(f"| {name} | {show('swiftfunc')} | {show('numpy')} | {show('torch')} | {ratio:.2f} |")
+    rows = ["| workload | swiftfunc | numpy | torch | swiftfunc / numpy |", "|---|---|---|---|---|"]
+    for name, _, _, _ in workloads():
+        ratio = times["swiftfunc"][name][0] / times["numpy"][name][0]
+        print(f"  {name:24s} swiftfunc {show('swiftfunc', name):22s} numpy {show('numpy', name):22s} "
+              f"torch {show('torch', name):22s} ratio {ratio:.2f}")
+        rows.append(f"| {name} | {show('swiftfunc', name)} | {show('numpy', name)} | {show('torch', name)} | {ratio:.2f} |")
     if args.markdown:
         with open(args.markdown, "w") as f:
             f.write("\n".join(rows) + "\n")
