@@ -26,14 +26,14 @@ SWIFT_RELEASE := swift build -c release --product swiftfunc \
 	-Xswiftc -static-stdlib -Xlinker -soname=libswiftfunc.so.$(SOVERSION) -Xlinker -z -Xlinker defs
 
 .PHONY: all lib deps install test swift-test c-test asan-test header-test symbol-test python-test demo bench clean \
-	cpp-test cpp-wrapper-test install-test cmake-test pkgconfig-test
+	cpp-test cpp-wrapper-test install-test cmake-test pkgconfig-test mpi-test
 
 all: lib
 
 ## Debian packages the build needs (installed only when missing).
 deps:
 	@missing=""; \
-	for p in libopenblas-dev libdlpack-dev cmake pkg-config; do \
+	for p in libopenblas-dev libdlpack-dev cmake pkg-config openmpi-bin libopenmpi-dev; do \
 	  dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing:$$missing"; \
@@ -64,7 +64,7 @@ $(OUT)/asan-examples/%: examples/c/%.c examples/c/example_util.h include/swiftfu
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_TEST) -fsanitize=address -fno-omit-frame-pointer $< -o $@ $(LDFLAGS_TEST)
 
-test: lib swift-test header-test symbol-test c-test asan-test python-test cpp-test
+test: lib swift-test header-test symbol-test c-test asan-test python-test cpp-test mpi-test
 	@echo "all test suites passed"
 
 swift-test: deps
@@ -169,6 +169,22 @@ pkgconfig-test: install-test
 PYTHON_ENV := PYTHONPATH=$(CURDIR)/bindings/python SWIFTFUNC_LIBRARY=$(CURDIR)/$(LIB)
 python-test: lib
 	$(PYTHON_ENV) $(PYTHON) -m pytest -q Tests/python
+
+## Data-parallel DP-SGD over MPI (docs/scaling.md): the Python example (run with $(PYTHON)) and the
+## C one (built with mpicc; its data written by examples/mpi/write_digits.py) under mpirun -np 1 and
+## -np 2, a failing rank, and a full training run. OpenMPI's root and oversubscription flags are set
+## inside Tests/check_mpi.sh, not needed in users' commands.
+MPI_OUT := $(OUT)/mpi
+$(MPI_OUT)/dp_sgd: examples/mpi/dp_sgd.c include/swiftfunc.h | lib
+	@mkdir -p $(dir $@)
+	mpicc $(CFLAGS_TEST) $< -o $@ $(LDFLAGS_TEST)
+
+$(MPI_OUT)/digits.bin: examples/mpi/write_digits.py
+	@mkdir -p $(dir $@)
+	$(PYTHON) $< $@
+
+mpi-test: lib $(MPI_OUT)/dp_sgd $(MPI_OUT)/digits.bin
+	$(PYTHON_ENV) bash Tests/check_mpi.sh $(PYTHON) $(MPI_OUT)/dp_sgd $(MPI_OUT)/digits.bin $(MPI_OUT)/runs
 
 ## The main example: per-sample gradients by vmap(grad), next to a loop of grad, in C and in Python.
 demo: lib $(OUT)/examples/per_sample_grads

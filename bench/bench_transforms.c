@@ -17,6 +17,28 @@ enum { D = 784, H = 128, C = 10, N = 64 };
 
 #include "bench_mlp.h"
 
+/* Median seconds of a call of jit(f) (its trace happens in the warm-up call), and the optimizer's
+ * summary line of f's graph at these inputs (how many equations were removed and fused). */
+static double time_jit(sf_function *f, sf_tensor *const *inputs, size_t n_in, size_t n_out, int reps, char *summary,
+                       size_t summary_size) {
+    sf_function *jf = NULL;
+    SF_CHECK(sf_jit(f, &jf));
+    double t = example_time_call(jf, inputs, n_in, n_out, reps);
+    char *text = NULL;
+    SF_CHECK(sf_function_graph(jf, inputs, n_in, &text));
+    const char *line = strstr(text, "\n# ");
+    snprintf(summary, summary_size, "%s", line ? line + 3 : "");
+    sf_string_free(text);
+    sf_function_release(jf);
+    return t;
+}
+
+/* Prints one workload's eager and jit times with the optimizer's summary. */
+static void print_jit(const char *what, const char *key, double eager, double jit, const char *summary) {
+    printf("  jit: %-44s %9.3f ms (eager %.3f ms, %.1fx)   [%s]\n", what, 1e3 * jit, 1e3 * eager, eager / jit, summary);
+    printf("RESULT %s_jit_ms %.4f\n", key, 1e3 * jit);
+}
+
 /* The loop of grad as one function, so that both variants are timed the same way. */
 static int loop_of_grad(void *ud, sf_tensor *const *in, size_t n_in, sf_tensor **out, size_t n_out) {
     (void)n_in;
@@ -219,6 +241,9 @@ static void bench_cnn(unsigned *rng) {
            fc1_grad_bytes * 1e-6, 1e3 * floor_s);
     print_timing("vmap(grad) of the CNN loss", "cnn_per_sample_grad", t_cnn, gflop);
     printf("  (%.1fx the floor)\n", t_cnn.median / floor_s);
+    char summary[256];
+    double j_cnn = time_jit(per_sample, cnn_in, 10, 8, 10, summary, sizeof summary);
+    print_jit("vmap(grad) of the CNN loss", "cnn_per_sample_grad", t_cnn.median, j_cnn, summary);
     print_timing("conv2 forward [64,32,26,26] * [64,32,3,3]", "cnn_conv2_forward", t_fwd, conv2 * 1e-9);
     print_timing("conv2 input gradient (pullback)", "cnn_conv2_input_grad", t_in, conv2 * 1e-9);
     print_timing("conv2 per-sample weight gradient (groups 64)", "cnn_conv2_weight_grad", t_w, conv2 * 1e-9);
@@ -251,6 +276,9 @@ int main(int argc, char **argv) {
     printf("per-sample grads, MLP %d-%d-%d, batch %d: vmap(grad) %8.3f ms   loop of grad %8.3f ms   speedup %.1fx\n",
            D, H, C, N, 1e3 * t_vmap, 1e3 * t_loop, t_loop / t_vmap);
     printf("RESULT per_sample_grad_vmap_ms %.4f\nRESULT per_sample_grad_loop_ms %.4f\n", 1e3 * t_vmap, 1e3 * t_loop);
+    char summary[256];
+    double j_vmap = time_jit(per_sample, mlp_in, 6, 4, 20, summary, sizeof summary);
+    print_jit("vmap(grad) of the MLP", "per_sample_grad_vmap", t_vmap, j_vmap, summary);
 
     /* 2. */
     const int64_t a64[] = {64, 64}, x64[] = {64};
@@ -264,6 +292,10 @@ int main(int argc, char **argv) {
     double t_jr = example_time_call(jr, jac_in, 2, 1, 30), t_jf = example_time_call(jf, jac_in, 2, 1, 30);
     printf("jacrev of sin(A x), n = 64:  %8.3f ms\njacfwd of sin(A x), n = 64:  %8.3f ms\n", 1e3 * t_jr, 1e3 * t_jf);
     printf("RESULT jacrev_ms %.4f\nRESULT jacfwd_ms %.4f\n", 1e3 * t_jr, 1e3 * t_jf);
+    double j_jr = time_jit(jr, jac_in, 2, 1, 30, summary, sizeof summary);
+    print_jit("jacrev", "jacrev", t_jr, j_jr, summary);
+    double j_jf = time_jit(jf, jac_in, 2, 1, 30, summary, sizeof summary);
+    print_jit("jacfwd", "jacfwd", t_jf, j_jf, summary);
 
     /* 3. */
     const int64_t a32[] = {32, 32}, x32[] = {32};
@@ -275,6 +307,8 @@ int main(int argc, char **argv) {
     double t_h = example_time_call(h, hess_in, 2, 1, 30);
     printf("hessian of sum(tanh(A x)), n = 32: %8.3f ms\n", 1e3 * t_h);
     printf("RESULT hessian_ms %.4f\n", 1e3 * t_h);
+    double j_h = time_jit(h, hess_in, 2, 1, 30, summary, sizeof summary);
+    print_jit("hessian", "hessian", t_h, j_h, summary);
 
     /* 4. */
     const int64_t x16[] = {16};
@@ -287,6 +321,9 @@ int main(int argc, char **argv) {
     printf("grad of a chain of 100 elementwise ops on 16 floats: %8.3f ms (%.2f us per op, forward + backward)\n",
            1e3 * t_c, 1e6 * t_c / 100);
     printf("RESULT chain_grad_ms %.4f\n", 1e3 * t_c);
+    double j_c = time_jit(dc, &v16, 1, 1, 50, summary, sizeof summary);
+    print_jit("grad of the chain", "chain_grad", t_c, j_c, summary);
+    printf("  jit replay cost per traced equation of the chain: %.3f us\n", 1e6 * j_c / atoi(summary));
 
     /* 5. */
     bench_cnn(&rng);

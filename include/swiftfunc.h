@@ -637,6 +637,102 @@ sf_status sf_scatter_add(sf_tensor *x, int64_t dim, sf_tensor *index, sf_tensor 
                          sf_tensor **out);
 
 /* ---------------------------------------------------------------------------------------------
+ * Tensor ops: einsum, diagonals, triangles, scans, sorting, norms, roll, repeat, tile (torch names)
+ *
+ * All of them are differentiable (to any order) and batchable: sort, argsort and topk return
+ * int64 indices and values gathered at them (differentiable through the gather); cumsum and
+ * cumprod are one linear-recurrence primitive; the rest are built from movement ops, reductions,
+ * where and matmul. Integer inputs of cumsum/cumprod (and bool) give int64, as in torch.
+ * ------------------------------------------------------------------------------------------- */
+
+/**
+ * torch.einsum: `equation` (a NUL-terminated string such as "bij,bjk->bik") over n >= 1 operands.
+ * Subscripts are letters; a subscript repeated within an operand takes its diagonal ("ii->i",
+ * "ii" is the trace); "..." stands for broadcast batch dims; without "->" the output is the
+ * ellipsis dims then the subscripts that appear once, alphabetically (A-Z before a-z). Sizes of a
+ * subscript must agree across operands or be 1 (broadcast). Float contractions are batched GEMMs.
+ * A malformed equation, a count or size mismatch give SF_ERR_INVALID_ARGUMENT or SF_ERR_SHAPE
+ * with a message naming the subscript.
+ */
+sf_status sf_einsum(const char *equation, sf_tensor *const *operands, size_t n, sf_tensor **out);
+
+/**
+ * torch.diagonal: the `offset` diagonal (above the main one when > 0) of the matrices over dims
+ * dim1 and dim2 (rank >= 2, distinct dims); those dims go and the diagonal becomes the last dim.
+ */
+sf_status sf_diagonal(sf_tensor *x, int64_t offset, int64_t dim1, int64_t dim2, sf_tensor **out);
+
+/**
+ * torch.diag_embed: matrices (zeros elsewhere) whose `offset` diagonal over the new dims dim1 and
+ * dim2 holds x's last dim; dims count in the result's rank, x.ndim + 1 (torch's -2, -1 put the
+ * matrices last).
+ */
+sf_status sf_diag_embed(sf_tensor *x, int64_t offset, int64_t dim1, int64_t dim2, sf_tensor **out);
+
+/** torch.diag: a 1-D x becomes a matrix with x on its `diagonal`; a 2-D x gives that diagonal. */
+sf_status sf_diag(sf_tensor *x, int64_t diagonal, sf_tensor **out);
+
+/** torch.trace: the sum of the main diagonal of a 2-D tensor (integer inputs give int64). */
+sf_status sf_trace(sf_tensor *x, sf_tensor **out);
+
+/** torch.tril: x over its last two dims with the elements above `diagonal` set to 0 (column - row > diagonal). */
+sf_status sf_tril(sf_tensor *x, int64_t diagonal, sf_tensor **out);
+
+/** torch.triu: x over its last two dims with the elements below `diagonal` set to 0 (column - row < diagonal). */
+sf_status sf_triu(sf_tensor *x, int64_t diagonal, sf_tensor **out);
+
+/** torch.cumsum: running sums along `dim`. */
+sf_status sf_cumsum(sf_tensor *x, int64_t dim, sf_tensor **out);
+
+/** torch.cumprod: running products along `dim` (the gradient is exact also where x has zeros). */
+sf_status sf_cumprod(sf_tensor *x, int64_t dim, sf_tensor **out);
+
+/**
+ * torch.sort (stable=True): x sorted along `dim` into *values and the int64 positions of those
+ * values in x into *indices. Equal values keep their order; NaN sorts as the largest value.
+ * Both out pointers are required.
+ */
+sf_status sf_sort(sf_tensor *x, int64_t dim, bool descending, sf_tensor **values, sf_tensor **indices);
+
+/** torch.argsort (stable): the int64 indices of sf_sort. */
+sf_status sf_argsort(sf_tensor *x, int64_t dim, bool descending, sf_tensor **out);
+
+/**
+ * torch.topk: the k largest (`largest`) or smallest values along `dim`, sorted, and their int64
+ * indices; 0 <= k <= the dim's size (SF_ERR_INVALID_ARGUMENT otherwise). Ties: lower index first.
+ */
+sf_status sf_topk(sf_tensor *x, int64_t k, int64_t dim, bool largest, sf_tensor **values, sf_tensor **indices);
+
+/**
+ * torch.linalg.vector_norm over dims (NULL/0: all): ord 2 is sqrt(sum x^2), INFINITY max |x|,
+ * -INFINITY min |x|, 0 the count of nonzeros, any other p (sum |x|^p)^(1/p). Float inputs only.
+ * The gradient at x = 0 is 0 (as torch's), not NaN.
+ */
+sf_status sf_vector_norm(sf_tensor *x, double ord, const int64_t *dims, size_t n_dims, bool keepdim,
+                         sf_tensor **out);
+
+/**
+ * torch.linalg.matrix_norm over dims (dim0, dim1): `ord` is "fro" (also for NULL), "1", "-1"
+ * (max/min column sum of |x|), "inf", "-inf" (max/min row sum). "nuc", "2" and "-2" need singular
+ * values: SF_ERR_UNSUPPORTED in this version. Another string gives SF_ERR_INVALID_ARGUMENT.
+ */
+sf_status sf_matrix_norm(sf_tensor *x, const char *ord, int64_t dim0, int64_t dim1, bool keepdim,
+                         sf_tensor **out);
+
+/**
+ * torch.roll: x shifted by shifts[i] along dims[i] (elements wrap around); with n_dims 0 the
+ * flattened x is rolled by the one shift and reshaped back. n_shifts must equal n_dims (1 without dims).
+ */
+sf_status sf_roll(sf_tensor *x, const int64_t *shifts, size_t n_shifts, const int64_t *dims, size_t n_dims,
+                  sf_tensor **out);
+
+/** torch.Tensor.repeat: x repeated repeats[i] times along dim i; n >= x's rank (leading dims are added). */
+sf_status sf_repeat(sf_tensor *x, const int64_t *repeats, size_t n, sf_tensor **out);
+
+/** torch.tile: as sf_repeat, with fewer entries than x's rank allowed (ones are prepended). */
+sf_status sf_tile(sf_tensor *x, const int64_t *dims, size_t n, sf_tensor **out);
+
+/* ---------------------------------------------------------------------------------------------
  * Neural-network composites (torch.nn.functional)
  * ------------------------------------------------------------------------------------------- */
 
@@ -663,6 +759,153 @@ sf_status sf_cross_entropy(sf_tensor *logits, sf_tensor *target, sf_reduction re
 
 /** Mean squared error between input and target (broadcasting). */
 sf_status sf_mse_loss(sf_tensor *input, sf_tensor *target, sf_reduction reduction, sf_tensor **out);
+
+/* ---------------------------------------------------------------------------------------------
+ * Neural-network functions: pooling, normalization, losses, activations, attention
+ * (torch.nn.functional names, arguments and defaults). Pairs are (H, W); none of their pointers
+ * may be NULL. A second result pointer (indices, updated running statistics) may be NULL when
+ * it is not wanted; on failure every result pointer holds NULL.
+ * ------------------------------------------------------------------------------------------- */
+
+/**
+ * 2-D max pooling of float x [N, C, H, W] (or [C, H, W]): windows of kernel_size taps spaced by
+ * dilation, every `stride` from -padding (taps in the padding never win); ceil_mode adds a last
+ * partial window that starts inside the input or the left padding. kernel_size, stride and
+ * dilation >= 1, 0 <= padding <= kernel_size / 2. *out_indices (when not NULL) receives torch's
+ * return_indices: the int64 position h * W + w of each maximum within its plane (the first
+ * maximum of a window; NaN wins). max_pool2d is a primitive returning these positions followed
+ * by a gather, so its derivative sends each cotangent to its window's maximum.
+ */
+sf_status sf_max_pool2d(sf_tensor *x, const int64_t kernel_size[2], const int64_t stride[2],
+                        const int64_t padding[2], const int64_t dilation[2], bool ceil_mode,
+                        sf_tensor **out, sf_tensor **out_indices);
+
+/** 1-D max pooling of x [N, C, L] (or [C, L]), as sf_max_pool2d along L. */
+sf_status sf_max_pool1d(sf_tensor *x, int64_t kernel_size, int64_t stride, int64_t padding,
+                        int64_t dilation, bool ceil_mode, sf_tensor **out, sf_tensor **out_indices);
+
+/**
+ * 2-D average pooling of float x [N, C, H, W] (or [C, H, W]); windows as sf_max_pool2d without
+ * dilation. Each window's sum is divided by divisor_override when it is nonzero, else by the
+ * window's size clipped to the padded input (count_include_pad) or to the input.
+ */
+sf_status sf_avg_pool2d(sf_tensor *x, const int64_t kernel_size[2], const int64_t stride[2],
+                        const int64_t padding[2], bool ceil_mode, bool count_include_pad,
+                        int64_t divisor_override, sf_tensor **out);
+
+/** 1-D average pooling of x [N, C, L] (or [C, L]), as sf_avg_pool2d along L. */
+sf_status sf_avg_pool1d(sf_tensor *x, int64_t kernel_size, int64_t stride, int64_t padding,
+                        bool ceil_mode, bool count_include_pad, sf_tensor **out);
+
+/**
+ * Adaptive average pooling of float x [N, C, H, W] (or [C, H, W]) to output_size (OH, OW): output
+ * row i averages input rows floor(i H / OH) to ceil((i + 1) H / OH) - 1, and likewise for columns.
+ */
+sf_status sf_adaptive_avg_pool2d(sf_tensor *x, const int64_t output_size[2], sf_tensor **out);
+
+/** 1-D convolution of x [N, C, L] (or [C, L]) with weight [O, C/groups, K]; bias [O] or NULL. */
+sf_status sf_conv1d(sf_tensor *x, sf_tensor *weight, sf_tensor *bias, int64_t stride, int64_t padding,
+                    int64_t dilation, int64_t groups, sf_tensor **out);
+
+/**
+ * Batch normalization of float x [N, C, ...] per channel. running_mean and running_var ([C]) are
+ * both given or both NULL; weight and bias ([C]) may be NULL. Training: normalizes with the
+ * batch's mean and biased variance (more than one value per channel needed) and, with running
+ * statistics, stores in *out_running_mean / *out_running_var (when not NULL) the updated values
+ * (1 - momentum) r + momentum s, s the batch mean and unbiased variance, carrying no derivative.
+ * Not training: normalizes with the running statistics, which are required; the updated-statistic
+ * pointers receive NULL. Under vmap, running statistics that are not batched cannot be updated
+ * from a batched input: SF_ERR_TRANSFORM, as torch.func; inside sf_jit, training with running
+ * statistics is SF_ERR_TRANSFORM too (the new values would be traced, not data).
+ */
+sf_status sf_batch_norm(sf_tensor *x, sf_tensor *running_mean, sf_tensor *running_var,
+                        sf_tensor *weight, sf_tensor *bias, bool training, double momentum, double eps,
+                        sf_tensor **out, sf_tensor **out_running_mean, sf_tensor **out_running_var);
+
+/**
+ * Group normalization of float x [N, C, ...] over num_groups groups of channels (dividing C);
+ * weight and bias ([C]) may be NULL.
+ */
+sf_status sf_group_norm(sf_tensor *x, int64_t num_groups, sf_tensor *weight, sf_tensor *bias,
+                        double eps, sf_tensor **out);
+
+/**
+ * Rows of weight [V, D] at the int32/int64 `indices` (each in [0, V)): indices.shape + [D].
+ * padding_idx (NULL: none; negative counts from V) names a row that receives no gradient.
+ */
+sf_status sf_embedding(sf_tensor *indices, sf_tensor *weight, const int64_t *padding_idx, sf_tensor **out);
+
+/**
+ * Negative log-likelihood of log-probabilities input [N, C, d...] (or [C]) at class indices
+ * target [N, d...] (or 0-d), each in [0, C) or equal to ignore_index (then it counts nothing).
+ * weight [C] or NULL weighs the classes; the mean divides by the summed weights of the counted
+ * targets.
+ */
+sf_status sf_nll_loss(sf_tensor *input, sf_tensor *target, sf_tensor *weight, int64_t ignore_index,
+                      sf_reduction reduction, sf_tensor **out);
+
+/** Mean absolute error between input and target (broadcasting). */
+sf_status sf_l1_loss(sf_tensor *input, sf_tensor *target, sf_reduction reduction, sf_tensor **out);
+
+/** Smooth L1: 0.5 d^2 / beta where |d| < beta, else |d| - 0.5 beta (beta >= 0; 0 is L1). */
+sf_status sf_smooth_l1_loss(sf_tensor *input, sf_tensor *target, sf_reduction reduction, double beta,
+                            sf_tensor **out);
+
+/** Huber: 0.5 d^2 where |d| < delta, else delta (|d| - 0.5 delta) (delta > 0). */
+sf_status sf_huber_loss(sf_tensor *input, sf_tensor *target, sf_reduction reduction, double delta,
+                        sf_tensor **out);
+
+/**
+ * Binary cross-entropy of probabilities `input` against `target` (same shape): -w (t log x +
+ * (1 - t) log(1 - x)), each log clamped at -100; weight (broadcast) may be NULL. Inputs outside
+ * [0, 1] are not checked.
+ */
+sf_status sf_binary_cross_entropy(sf_tensor *input, sf_tensor *target, sf_tensor *weight,
+                                  sf_reduction reduction, sf_tensor **out);
+
+/**
+ * Binary cross-entropy of logits, in the stable form; weight (broadcast) and pos_weight
+ * (broadcast along the last dim: the weight of the positive term) may be NULL.
+ */
+sf_status sf_binary_cross_entropy_with_logits(sf_tensor *input, sf_tensor *target, sf_tensor *weight,
+                                              sf_tensor *pos_weight, sf_reduction reduction,
+                                              sf_tensor **out);
+
+/**
+ * Kullback-Leibler divergence of log-probabilities `input` from `target` (probabilities, or
+ * log-probabilities with log_target): t (log t - x), 0 where t is 0. torch's 'batchmean' is the
+ * SF_REDUCTION_SUM result divided by input's first size.
+ */
+sf_status sf_kl_div(sf_tensor *input, sf_tensor *target, sf_reduction reduction, bool log_target,
+                    sf_tensor **out);
+
+/** log(1 + e^(beta x)) / beta, and x where beta x > threshold (beta finite and nonzero). */
+sf_status sf_softplus(sf_tensor *x, double beta, double threshold, sf_tensor **out);
+
+/** x where x > 0, else alpha (e^x - 1). */
+sf_status sf_elu(sf_tensor *x, double alpha, sf_tensor **out);
+
+/** x where x > 0, else negative_slope x. */
+sf_status sf_leaky_relu(sf_tensor *x, double negative_slope, sf_tensor **out);
+
+/** log(sigmoid(x)), computed stably. */
+sf_status sf_logsigmoid(sf_tensor *x, sf_tensor **out);
+
+/** x / max(||x||_p, eps) along dim (p > 0, or INFINITY); the norm's derivative is 0 at 0. */
+sf_status sf_normalize(sf_tensor *x, double p, int64_t dim, double eps, sf_tensor **out);
+
+/** Cosine similarity of x1 and x2 (broadcasting) along dim, each norm clamped below at eps. */
+sf_status sf_cosine_similarity(sf_tensor *x1, sf_tensor *x2, int64_t dim, double eps, sf_tensor **out);
+
+/**
+ * softmax(query key^T scale + mask) value for query [..., L, E], key [..., S, E], value
+ * [..., S, Ev] (leading dims broadcast). attn_mask (NULL: none) is bool (true takes part) or
+ * float (added), broadcast to [..., L, S]; is_causal masks key j > query i (not with attn_mask).
+ * scale NULL means 1 / sqrt(E). dropout_p in [0, 1] drops attention weights (a random draw).
+ */
+sf_status sf_scaled_dot_product_attention(sf_tensor *query, sf_tensor *key, sf_tensor *value,
+                                          sf_tensor *attn_mask, double dropout_p, bool is_causal,
+                                          const double *scale, sf_tensor **out);
 
 
 /* ---------------------------------------------------------------------------------------------

@@ -801,6 +801,131 @@ inline Tensor scatter_add(const Tensor& x, int64_t dim, const Tensor& index, con
     return Tensor::adopt(out);
 }
 
+// MARK: - Tensor ops: einsum, diagonals, triangles, scans, sorting, norms, roll, repeat, tile
+
+/** torch.einsum(equation, operands): diagonals, traces, "..." and broadcasting; contractions are GEMMs. */
+inline Tensor einsum(const std::string& equation, const std::vector<Tensor>& operands) {
+    std::vector<sf_tensor*> raw = detail::handles(operands);
+    sf_tensor* out = nullptr;
+    detail::check(sf_einsum(equation.c_str(), raw.data(), raw.size(), &out));
+    return Tensor::adopt(out);
+}
+
+/** torch.diagonal(x, offset, dim1, dim2). */
+inline Tensor diagonal(const Tensor& x, int64_t offset = 0, int64_t dim1 = 0, int64_t dim2 = 1) {
+    sf_tensor* out = nullptr;
+    detail::check(sf_diagonal(x.get(), offset, dim1, dim2, &out));
+    return Tensor::adopt(out);
+}
+
+/** torch.diag_embed(x, offset, dim1, dim2). */
+inline Tensor diag_embed(const Tensor& x, int64_t offset = 0, int64_t dim1 = -2, int64_t dim2 = -1) {
+    sf_tensor* out = nullptr;
+    detail::check(sf_diag_embed(x.get(), offset, dim1, dim2, &out));
+    return Tensor::adopt(out);
+}
+
+/** torch.diag(x, diagonal): 1-D to a matrix, 2-D to its diagonal. */
+inline Tensor diag(const Tensor& x, int64_t diagonal = 0) {
+    sf_tensor* out = nullptr;
+    detail::check(sf_diag(x.get(), diagonal, &out));
+    return Tensor::adopt(out);
+}
+
+/** torch.trace(x) of a 2-D tensor. */
+inline Tensor trace(const Tensor& x) {
+    sf_tensor* out = nullptr;
+    detail::check(sf_trace(x.get(), &out));
+    return Tensor::adopt(out);
+}
+
+/** torch.tril(x, diagonal). */
+inline Tensor tril(const Tensor& x, int64_t diagonal = 0) {
+    sf_tensor* out = nullptr;
+    detail::check(sf_tril(x.get(), diagonal, &out));
+    return Tensor::adopt(out);
+}
+
+/** torch.triu(x, diagonal). */
+inline Tensor triu(const Tensor& x, int64_t diagonal = 0) {
+    sf_tensor* out = nullptr;
+    detail::check(sf_triu(x.get(), diagonal, &out));
+    return Tensor::adopt(out);
+}
+
+/** torch.cumsum(x, dim). */
+inline Tensor cumsum(const Tensor& x, int64_t dim) {
+    sf_tensor* out = nullptr;
+    detail::check(sf_cumsum(x.get(), dim, &out));
+    return Tensor::adopt(out);
+}
+
+/** torch.cumprod(x, dim). */
+inline Tensor cumprod(const Tensor& x, int64_t dim) {
+    sf_tensor* out = nullptr;
+    detail::check(sf_cumprod(x.get(), dim, &out));
+    return Tensor::adopt(out);
+}
+
+/** torch.sort(x, dim, descending) (stable): {values, int64 indices}. */
+inline std::pair<Tensor, Tensor> sort(const Tensor& x, int64_t dim = -1, bool descending = false) {
+    sf_tensor* values = nullptr;
+    sf_tensor* indices = nullptr;
+    detail::check(sf_sort(x.get(), dim, descending, &values, &indices));
+    return {Tensor::adopt(values), Tensor::adopt(indices)};
+}
+
+/** torch.argsort(x, dim, descending) (stable). */
+inline Tensor argsort(const Tensor& x, int64_t dim = -1, bool descending = false) {
+    sf_tensor* out = nullptr;
+    detail::check(sf_argsort(x.get(), dim, descending, &out));
+    return Tensor::adopt(out);
+}
+
+/** torch.topk(x, k, dim, largest): {values, int64 indices}, sorted. */
+inline std::pair<Tensor, Tensor> topk(const Tensor& x, int64_t k, int64_t dim = -1, bool largest = true) {
+    sf_tensor* values = nullptr;
+    sf_tensor* indices = nullptr;
+    detail::check(sf_topk(x.get(), k, dim, largest, &values, &indices));
+    return {Tensor::adopt(values), Tensor::adopt(indices)};
+}
+
+/** torch.linalg.vector_norm(x, ord, dims, keepdim); dims {} means all. */
+inline Tensor vector_norm(const Tensor& x, double ord = 2, const IntList& dims = {}, bool keepdim = false) {
+    sf_tensor* out = nullptr;
+    detail::check(sf_vector_norm(x.get(), ord, dims.data(), dims.size(), keepdim, &out));
+    return Tensor::adopt(out);
+}
+
+/** torch.linalg.matrix_norm(x, ord, {dim0, dim1}, keepdim); ord "fro", "1", "-1", "inf", "-inf". */
+inline Tensor matrix_norm(const Tensor& x, const std::string& ord = "fro", int64_t dim0 = -2, int64_t dim1 = -1,
+                          bool keepdim = false) {
+    sf_tensor* out = nullptr;
+    detail::check(sf_matrix_norm(x.get(), ord.c_str(), dim0, dim1, keepdim, &out));
+    return Tensor::adopt(out);
+}
+
+/** torch.roll(x, shifts, dims); dims {} rolls the flattened tensor by one shift. */
+inline Tensor roll(const Tensor& x, const IntList& shifts, const IntList& dims = {}) {
+    sf_tensor* out = nullptr;
+    detail::check(sf_roll(x.get(), shifts.data(), shifts.size(), dims.data(), dims.size(), &out));
+    return Tensor::adopt(out);
+}
+
+/** x.repeat(repeats) (torch.Tensor.repeat). */
+inline Tensor repeat(const Tensor& x, const IntList& repeats) {
+    sf_tensor* out = nullptr;
+    detail::check(sf_repeat(x.get(), repeats.data(), repeats.size(), &out));
+    return Tensor::adopt(out);
+}
+
+/** torch.tile(x, dims). */
+inline Tensor tile(const Tensor& x, const IntList& dims) {
+    sf_tensor* out = nullptr;
+    detail::check(sf_tile(x.get(), dims.data(), dims.size(), &out));
+    return Tensor::adopt(out);
+}
+
 // MARK: - Neural-network composites
 
 /** torch.nn.functional.layer_norm (weight and bias optional). */
@@ -823,6 +948,228 @@ inline Tensor cross_entropy(const Tensor& logits, const Tensor& target, Reductio
 inline Tensor mse_loss(const Tensor& input, const Tensor& target, Reduction reduction = Reduction::Mean) {
     sf_tensor* out = nullptr;
     detail::check(sf_mse_loss(input.get(), target.get(), static_cast<sf_reduction>(reduction), &out));
+    return Tensor::adopt(out);
+}
+
+// MARK: - Neural-network functions: pooling, normalization, losses, activations, attention
+
+/** torch.nn.functional.max_pool2d (stride = kernel_size as torch's default). */
+inline Tensor max_pool2d(const Tensor& x, IntPair kernel_size, IntPair stride, IntPair padding = 0, IntPair dilation = 1,
+                         bool ceil_mode = false) {
+    sf_tensor* out = nullptr;
+    detail::check(sf_max_pool2d(x.get(), kernel_size.values.data(), stride.values.data(), padding.values.data(),
+                                dilation.values.data(), ceil_mode, &out, nullptr));
+    return Tensor::adopt(out);
+}
+
+/** max_pool2d with return_indices: (values, int64 positions h * W + w within each plane). */
+inline std::pair<Tensor, Tensor> max_pool2d_with_indices(const Tensor& x, IntPair kernel_size, IntPair stride,
+                                                          IntPair padding = 0, IntPair dilation = 1,
+                                                          bool ceil_mode = false) {
+    sf_tensor* out = nullptr;
+    sf_tensor* indices = nullptr;
+    detail::check(sf_max_pool2d(x.get(), kernel_size.values.data(), stride.values.data(), padding.values.data(),
+                                dilation.values.data(), ceil_mode, &out, &indices));
+    return {Tensor::adopt(out), Tensor::adopt(indices)};
+}
+
+/** torch.nn.functional.max_pool1d. */
+inline Tensor max_pool1d(const Tensor& x, int64_t kernel_size, int64_t stride, int64_t padding = 0, int64_t dilation = 1,
+                         bool ceil_mode = false) {
+    sf_tensor* out = nullptr;
+    detail::check(sf_max_pool1d(x.get(), kernel_size, stride, padding, dilation, ceil_mode, &out, nullptr));
+    return Tensor::adopt(out);
+}
+
+/** torch.nn.functional.avg_pool2d (divisor_override 0: none). */
+inline Tensor avg_pool2d(const Tensor& x, IntPair kernel_size, IntPair stride, IntPair padding = 0,
+                         bool ceil_mode = false, bool count_include_pad = true, int64_t divisor_override = 0) {
+    sf_tensor* out = nullptr;
+    detail::check(sf_avg_pool2d(x.get(), kernel_size.values.data(), stride.values.data(), padding.values.data(),
+                                ceil_mode, count_include_pad, divisor_override, &out));
+    return Tensor::adopt(out);
+}
+
+/** torch.nn.functional.avg_pool1d. */
+inline Tensor avg_pool1d(const Tensor& x, int64_t kernel_size, int64_t stride, int64_t padding = 0,
+                         bool ceil_mode = false, bool count_include_pad = true) {
+    sf_tensor* out = nullptr;
+    detail::check(sf_avg_pool1d(x.get(), kernel_size, stride, padding, ceil_mode, count_include_pad, &out));
+    return Tensor::adopt(out);
+}
+
+/** torch.nn.functional.adaptive_avg_pool2d. */
+inline Tensor adaptive_avg_pool2d(const Tensor& x, IntPair output_size) {
+    sf_tensor* out = nullptr;
+    detail::check(sf_adaptive_avg_pool2d(x.get(), output_size.values.data(), &out));
+    return Tensor::adopt(out);
+}
+
+/** torch.nn.functional.conv1d (bias optional). */
+inline Tensor conv1d(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor(), int64_t stride = 1,
+                     int64_t padding = 0, int64_t dilation = 1, int64_t groups = 1) {
+    sf_tensor* out = nullptr;
+    detail::check(sf_conv1d(x.get(), weight.get(), bias.get(), stride, padding, dilation, groups, &out));
+    return Tensor::adopt(out);
+}
+
+/** batch_norm's results: the output and, when training with running statistics, their new values. */
+struct BatchNormResult {
+    Tensor output, running_mean, running_var;
+};
+
+/**
+ * torch.nn.functional.batch_norm, with the running statistics returned updated (empty Tensors when
+ * not training or not given) instead of updated in place.
+ */
+inline BatchNormResult batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& running_var,
+                                  const Tensor& weight = Tensor(), const Tensor& bias = Tensor(), bool training = false,
+                                  double momentum = 0.1, double eps = 1e-5) {
+    sf_tensor *out = nullptr, *mean = nullptr, *var = nullptr;
+    detail::check(sf_batch_norm(x.get(), running_mean.get(), running_var.get(), weight.get(), bias.get(), training,
+                                momentum, eps, &out, &mean, &var));
+    return {Tensor::adopt(out), Tensor::adopt(mean), Tensor::adopt(var)};
+}
+
+/** torch.nn.functional.group_norm (weight and bias optional). */
+inline Tensor group_norm(const Tensor& x, int64_t num_groups, const Tensor& weight = Tensor(),
+                         const Tensor& bias = Tensor(), double eps = 1e-5) {
+    sf_tensor* out = nullptr;
+    detail::check(sf_group_norm(x.get(), num_groups, weight.get(), bias.get(), eps, &out));
+    return Tensor::adopt(out);
+}
+
+/** torch.nn.functional.embedding without padding_idx. */
+inline Tensor embedding(const Tensor& indices, const Tensor& weight) {
+    sf_tensor* out = nullptr;
+    detail::check(sf_embedding(indices.get(), weight.get(), nullptr, &out));
+    return Tensor::adopt(out);
+}
+
+/** torch.nn.functional.embedding with padding_idx. */
+inline Tensor embedding(const Tensor& indices, const Tensor& weight, int64_t padding_idx) {
+    sf_tensor* out = nullptr;
+    detail::check(sf_embedding(indices.get(), weight.get(), &padding_idx, &out));
+    return Tensor::adopt(out);
+}
+
+/** torch.nn.functional.nll_loss (weight optional). */
+inline Tensor nll_loss(const Tensor& input, const Tensor& target, const Tensor& weight = Tensor(),
+                       int64_t ignore_index = -100, Reduction reduction = Reduction::Mean) {
+    sf_tensor* out = nullptr;
+    detail::check(sf_nll_loss(input.get(), target.get(), weight.get(), ignore_index,
+                              static_cast<sf_reduction>(reduction), &out));
+    return Tensor::adopt(out);
+}
+
+/** torch.nn.functional.l1_loss. */
+inline Tensor l1_loss(const Tensor& input, const Tensor& target, Reduction reduction = Reduction::Mean) {
+    sf_tensor* out = nullptr;
+    detail::check(sf_l1_loss(input.get(), target.get(), static_cast<sf_reduction>(reduction), &out));
+    return Tensor::adopt(out);
+}
+
+/** torch.nn.functional.smooth_l1_loss. */
+inline Tensor smooth_l1_loss(const Tensor& input, const Tensor& target, Reduction reduction = Reduction::Mean,
+                             double beta = 1.0) {
+    sf_tensor* out = nullptr;
+    detail::check(sf_smooth_l1_loss(input.get(), target.get(), static_cast<sf_reduction>(reduction), beta, &out));
+    return Tensor::adopt(out);
+}
+
+/** torch.nn.functional.huber_loss. */
+inline Tensor huber_loss(const Tensor& input, const Tensor& target, Reduction reduction = Reduction::Mean,
+                         double delta = 1.0) {
+    sf_tensor* out = nullptr;
+    detail::check(sf_huber_loss(input.get(), target.get(), static_cast<sf_reduction>(reduction), delta, &out));
+    return Tensor::adopt(out);
+}
+
+/** torch.nn.functional.binary_cross_entropy (weight optional). */
+inline Tensor binary_cross_entropy(const Tensor& input, const Tensor& target, const Tensor& weight = Tensor(),
+                                   Reduction reduction = Reduction::Mean) {
+    sf_tensor* out = nullptr;
+    detail::check(sf_binary_cross_entropy(input.get(), target.get(), weight.get(),
+                                          static_cast<sf_reduction>(reduction), &out));
+    return Tensor::adopt(out);
+}
+
+/** torch.nn.functional.binary_cross_entropy_with_logits (weight and pos_weight optional). */
+inline Tensor binary_cross_entropy_with_logits(const Tensor& input, const Tensor& target,
+                                               const Tensor& weight = Tensor(), const Tensor& pos_weight = Tensor(),
+                                               Reduction reduction = Reduction::Mean) {
+    sf_tensor* out = nullptr;
+    detail::check(sf_binary_cross_entropy_with_logits(input.get(), target.get(), weight.get(), pos_weight.get(),
+                                                      static_cast<sf_reduction>(reduction), &out));
+    return Tensor::adopt(out);
+}
+
+/** torch.nn.functional.kl_div ('batchmean' is the Sum result divided by input's first size). */
+inline Tensor kl_div(const Tensor& input, const Tensor& target, Reduction reduction = Reduction::Mean,
+                     bool log_target = false) {
+    sf_tensor* out = nullptr;
+    detail::check(sf_kl_div(input.get(), target.get(), static_cast<sf_reduction>(reduction), log_target, &out));
+    return Tensor::adopt(out);
+}
+
+/** torch.nn.functional.softplus. */
+inline Tensor softplus(const Tensor& x, double beta = 1.0, double threshold = 20.0) {
+    sf_tensor* out = nullptr;
+    detail::check(sf_softplus(x.get(), beta, threshold, &out));
+    return Tensor::adopt(out);
+}
+
+/** torch.nn.functional.elu. */
+inline Tensor elu(const Tensor& x, double alpha = 1.0) {
+    sf_tensor* out = nullptr;
+    detail::check(sf_elu(x.get(), alpha, &out));
+    return Tensor::adopt(out);
+}
+
+/** torch.nn.functional.leaky_relu. */
+inline Tensor leaky_relu(const Tensor& x, double negative_slope = 0.01) {
+    sf_tensor* out = nullptr;
+    detail::check(sf_leaky_relu(x.get(), negative_slope, &out));
+    return Tensor::adopt(out);
+}
+
+/** torch.nn.functional.logsigmoid. */
+inline Tensor logsigmoid(const Tensor& x) {
+    sf_tensor* out = nullptr;
+    detail::check(sf_logsigmoid(x.get(), &out));
+    return Tensor::adopt(out);
+}
+
+/** torch.nn.functional.normalize. */
+inline Tensor normalize(const Tensor& x, double p = 2.0, int64_t dim = 1, double eps = 1e-12) {
+    sf_tensor* out = nullptr;
+    detail::check(sf_normalize(x.get(), p, dim, eps, &out));
+    return Tensor::adopt(out);
+}
+
+/** torch.nn.functional.cosine_similarity. */
+inline Tensor cosine_similarity(const Tensor& x1, const Tensor& x2, int64_t dim = 1, double eps = 1e-8) {
+    sf_tensor* out = nullptr;
+    detail::check(sf_cosine_similarity(x1.get(), x2.get(), dim, eps, &out));
+    return Tensor::adopt(out);
+}
+
+/** scaled_dot_product_attention's optional arguments. */
+struct AttentionOptions {
+    Tensor attn_mask;        /**< bool (true takes part) or float (added); empty: none. */
+    double dropout_p = 0.0;
+    bool is_causal = false;
+    bool has_scale = false;  /**< false: scale = 1 / sqrt(E). */
+    double scale = 1.0;
+};
+
+/** torch.nn.functional.scaled_dot_product_attention. */
+inline Tensor scaled_dot_product_attention(const Tensor& query, const Tensor& key, const Tensor& value,
+                                           const AttentionOptions& options = AttentionOptions()) {
+    sf_tensor* out = nullptr;
+    detail::check(sf_scaled_dot_product_attention(query.get(), key.get(), value.get(), options.attn_mask.get(),
+                                                  options.dropout_p, options.is_causal,
+                                                  options.has_scale ? &options.scale : nullptr, &out));
     return Tensor::adopt(out);
 }
 

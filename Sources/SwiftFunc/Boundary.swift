@@ -12,8 +12,9 @@ public typealias TensorHandle = OpaquePointer
 
 enum Boundary {
     /// The Value behind a borrowed handle; `argument` names it in the error.
-    static func value(_ handle: TensorHandle?, _ function: String, _ argument: String) throws -> Value {
-        guard let handle else { throw SwiftFuncError.invalidArgument(function, "\(argument) is NULL") }
+    /// (`argument` is an autoclosure: names like "inputs[3]" are built only for the error.)
+    static func value(_ handle: TensorHandle?, _ function: String, _ argument: @autoclosure () -> String) throws -> Value {
+        guard let handle else { throw SwiftFuncError.invalidArgument(function, "\(argument()) is NULL") }
         return Unmanaged<Value>.fromOpaque(UnsafeRawPointer(handle)).takeUnretainedValue()
     }
 

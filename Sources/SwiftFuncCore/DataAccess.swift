@@ -74,7 +74,8 @@ extension Ops {
     /// The first entry of the integer tensor behind `value` that lies outside `range`, for checking
     /// index arguments (class targets). Integer values are never differentiated, so the check reads
     /// through tracers: a batched value's whole batch is checked at once.
-    static func firstIndex(in value: Value, outside range: Range<Int>) throws -> (index: Int, value: Int)? {
+    /// `except` is a value allowed besides the range (nll_loss's ignore_index).
+    static func firstIndex(in value: Value, outside range: Range<Int>, except: Int? = nil) throws -> (index: Int, value: Int)? {
         var current = value
         while let tracer = current as? Tracer {
             guard let underlying = tracer.underlyingValue else { return nil }
@@ -83,17 +84,17 @@ extension Ops {
         guard let tensor = current as? Tensor, tensor.dtype.isInteger else { return nil }
         let contiguous = try tensor.contiguous(op: "tensor_copy_to")
         struct Search: DTypeVisitor {
-            let tensor: Tensor, range: Range<Int>
+            let tensor: Tensor, range: Range<Int>, except: Int?
             func visit<T: Element>(_: T.Type) -> (index: Int, value: Int)? {
                 let p = tensor.elements(as: T.self)
                 for index in 0..<tensor.count {
                     // exactInt64: int64 values never pass through Double (which would round them).
                     let value = Int(p[index].exactInt64)
-                    if !range.contains(value) { return (index, value) }
+                    if !range.contains(value) && value != except { return (index, value) }
                 }
                 return nil
             }
         }
-        return try contiguous.dtype.dispatch(Search(tensor: contiguous, range: range))
+        return try contiguous.dtype.dispatch(Search(tensor: contiguous, range: range, except: except))
     }
 }

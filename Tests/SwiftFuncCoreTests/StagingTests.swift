@@ -17,6 +17,7 @@ final class StagingTests: XCTestCase {
             switch equation.operation {
             case let .primitive(primitive, _): return primitive.name
             case let .custom(custom, _): return "custom:\(custom.name)"
+            case let .fused(kernel): return "fused:" + kernel.instructions.map(\.primitive.name).joined(separator: ",")
             }
         }
     }
@@ -56,7 +57,7 @@ final class StagingTests: XCTestCase {
         let merged = graph.eliminatingCommonSubexpressions()
         XCTAssertEqual(operations(merged).filter { $0 == "sin" }.count, 1)
         XCTAssertEqual(operations(merged).filter { $0 == "rand" }.count, 2)
-        XCTAssertEqual(operations(graph.optimized()).count, operations(graph).count - 1)
+        XCTAssertEqual(operations(graph.optimized()), ["rand", "rand", "fused:sin,mul,sub,add"])
     }
 
     func testJitCachesPerSignatureAndMatchesEager() throws {
@@ -77,6 +78,84 @@ final class StagingTests: XCTestCase {
         let g = try Transforms.grad(jitted, argnums: [0], hasAux: false)([a, b])[0]
         let expected = try Transforms.grad(f, argnums: [0], hasAux: false)([a, b])[0]
         try assertValues(g, Ops.doubles(expected), shape: [3], dtype: .float64)
+    }
+
+    func testSimplificationRemovesWhatRulesLeaveBehind() throws {
+        let matrix = TensorType(shape: [2, 3], dtype: .float64)
+        let graph = try trace([matrix]) { x in
+            let zero = try Ops.full(shape: [2, 3], value: 0, dtype: .float64)
+            let back = try Ops.permute(Ops.permute(x[0], dims: [1, 0]), dims: [1, 0])  // identity
+            let a = try Ops.add(Ops.mul(back, Ops.scalar(1)), zero)  // (x * 1) + 0
+            let b = try Ops.neg(Ops.neg(Ops.reshape(Ops.reshape(a, shape: [3, 2]), shape: [6])))
+            let c = try Ops.sub(Ops.div(b, Ops.scalar(1)), Ops.scalar(0))
+            return [try Ops.exp(c)]
+        }
+        let simplified = graph.simplified().eliminatingDeadCode()
+        XCTAssertEqual(operations(simplified), ["reshape", "exp"])
+        let x = try Ops.tensor([0.1, -0.2, 0.3, 1.5, -2, 0], shape: [2, 3])
+        try assertValues(simplified.evaluate([x])[0], Ops.doubles(graph.evaluate([x])[0]), shape: [6], dtype: .float64,
+                         tolerance: 0)
+        // What must stay: a multiply by a value that is not all ones, a cast that loses precision.
+        let kept = try trace([vector3]) { x in
+            let narrow = try Ops.cast(Ops.cast(x[0], to: .float32), to: .float64)
+            return [try Ops.mul(narrow, Ops.tensor([1, 1, 2], shape: [3]))]
+        }.simplified().eliminatingDeadCode()
+        XCTAssertEqual(operations(kept), ["cast", "cast", "mul"])
+    }
+
+    func testFusionRunsElementwiseChainsAsOneLoopWithEagerResults() throws {
+        // Broadcast ([4, 1] with [1, 5] and a scalar), a transposed input, a comparison and select,
+        // an int input converted on load, a value used outside the group (an output), and a
+        // reduction that ends the group.
+        let types = [TensorType(shape: [4, 1], dtype: .float32), TensorType(shape: [1, 5], dtype: .float32),
+                     TensorType(shape: [5, 4], dtype: .float32), TensorType(shape: [4, 5], dtype: .int64)]
+        let body: ([Value]) throws -> [Value] = { x in
+            let s = try Ops.add(Ops.sin(x[0]), x[1])
+            let t = try Ops.mul(s, Ops.transpose(x[2], 0, 1))
+            let r = try Ops.where(Ops.gt(t, Ops.scalar(0)), t, Ops.mul(t, Ops.scalar(0.1)))
+            let u = try Ops.add(r, x[3])
+            return [u, try Ops.sum(Ops.tanh(u)), s]
+        }
+        let graph = try trace(types, body)
+        let fused = graph.optimized()
+        let groups = fused.equations.compactMap { equation -> FusedKernel? in
+            if case let .fused(kernel) = equation.operation { return kernel }
+            return nil
+        }
+        XCTAssertEqual(groups.count, 1)
+        XCTAssertGreaterThanOrEqual(groups.first?.memberCount ?? 0, 7)
+        func values(_ count: Int, _ scale: Double) -> [Double] { (0..<count).map { sin(Double($0) * scale) * 2 } }
+        let inputs: [Value] = [try Ops.cast(Ops.tensor(values(4, 0.7), shape: [4, 1]), to: .float32),
+                               try Ops.cast(Ops.tensor(values(5, 1.3), shape: [1, 5]), to: .float32),
+                               try Ops.cast(Ops.tensor(values(20, 0.4), shape: [5, 4]), to: .float32),
+                               try Ops.cast(Ops.tensor((0..<20).map { Double($0 % 3 - 1) }, shape: [4, 5]), to: .int64)]
+        let eager = try body(inputs)
+        let executable = Executable(fused)
+        let replayed = try executable.run(inputs.map { $0 as! Tensor })
+        XCTAssertEqual(replayed.count, 3)
+        for (got, want) in zip(replayed, eager) {
+            XCTAssertEqual(got.type, want.type)
+            XCTAssertEqual(try Ops.doubles(got), try Ops.doubles(want))  // bitwise: the same per-element functions
+        }
+        // Through emit (as under a transform) the fused equation replays its members.
+        for (got, want) in zip(try fused.evaluate(inputs), eager) { XCTAssertEqual(try Ops.doubles(got), try Ops.doubles(want)) }
+    }
+
+    func testFusedLoopsSplitIntoBlocksAndThreadsMatchEager() throws {
+        // Larger than a block and than a thread's grain, with a ragged last block.
+        let n = FusedKernel.blockSize * 70 + 3
+        let type = TensorType(shape: [n], dtype: .float64)
+        let body: ([Value]) throws -> [Value] = { x in [try Ops.mul(Ops.exp(Ops.neg(Ops.mul(x[0], x[0]))), Ops.cos(x[0]))] }
+        let fused = try trace([type], body).optimized()
+        XCTAssertEqual(operations(fused), ["fused:mul,neg,exp,cos,mul"])
+        let x = try Ops.tensor((0..<n).map { Double($0) / Double(n) * 6 - 3 }, shape: [n])
+        let want = try Ops.doubles(body([x])[0])
+        let previous = Parallel.threadCount
+        defer { try? Parallel.setNumThreads(previous, op: "test") }
+        for threads in [1, 2] {
+            try Parallel.setNumThreads(threads, op: "test")
+            XCTAssertEqual(try Ops.doubles(Executable(fused).run([x])[0]), want)
+        }
     }
 
     func testReadingATracedValueIsAConcretizationError() throws {

@@ -1353,7 +1353,11 @@ static void check_graph_listing(const char *text, const char *file, int line) {
                  "ops on constants were folded");
     check_record(strstr(text, "const:") != NULL, file, line, "the folded factor is a constant");
     check_record(strstr(text, "float64[4]") != NULL, file, line, "types are shown");
-    check_record(occurrences(text, "\n") == 5, file, line, "header, 4 equations, outputs");
+    check_record(occurrences(text, "= fused[2 equations] ") == 1, file, line, "sin and sin*sin fused into one loop");
+    /* header, the fused equation (its 2 members and a closing brace), sum, mul, outputs, summary */
+    check_record(occurrences(text, "\n") == 8, file, line, "9 lines");
+    check_record(strstr(text, "# 6 traced equations: 2 removed (simplified, merged, dead), 2 fused into 1 loop, 3 to run")
+                 != NULL, file, line, "the optimizer's summary");
 }
 
 static void test_function_graph(void) {
@@ -1399,10 +1403,10 @@ static void test_function_graph(void) {
     CHECK(text != NULL && strstr(text, "cos") != NULL);
     sf_string_free(text);
 
-    /* Random draws are effects: two draws stay two (and an F's listing names matmul). */
+    /* Random draws are effects: two draws stay two (the two adds fuse; an F's listing names matmul). */
     sf_function *r = function(cb_two_draws, NULL, 1, 1);
     CHECK_OK(sf_function_graph(r, &x, 1, &text));
-    CHECK(text != NULL && occurrences(text, " = ") == 4);
+    CHECK(text != NULL && occurrences(text, "= rand[") == 2 && occurrences(text, "= fused[2 equations]") == 1);
     sf_string_free(text);
     wx_inputs in = make_wx();
     sf_function *fF = function(cb_F, NULL, 2, 1);

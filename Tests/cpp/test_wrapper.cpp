@@ -825,6 +825,38 @@ TEST(indexing) {
                 "sf_index_select");
 }
 
+// MARK: - Tensor ops
+
+TEST(tensor_ops) {
+    sf::Tensor x = sf::from_data({1.0, 2.0, 3.0, 4.0, 5.0, 6.0}, {2, 3});
+    sf::Tensor y = sf::from_data({1.0, 0.0, 2.0, 1.0, 0.0, 3.0}, {3, 2});
+    CHECK_VALUES(sf::einsum("ij,jk->ik", {x, y}), V{5, 11, 14, 23});
+    CHECK_VALUES(sf::einsum("ij->j", {x}), V{5, 7, 9});
+    CHECK_ERROR(sf::einsum("ij,jk", {x, x}), SF_ERR_SHAPE, "sf_einsum: subscript 'j'");
+    CHECK_VALUES(sf::diagonal(x, 1), V{2, 6});
+    CHECK_VALUES(sf::diag(sf::from_data({1.0, 2.0})), V{1, 0, 0, 2});
+    CHECK(sf::diag_embed(x).shape() == (sf::Shape{2, 3, 3}));
+    CHECK_VALUES(sf::trace(sf::reshape(sf::arange(9, sf::kFloat64), {3, 3})), V{12});
+    CHECK_VALUES(sf::tril(x), V{1, 0, 0, 4, 5, 0});
+    CHECK_VALUES(sf::triu(x, 1), V{0, 2, 3, 0, 0, 6});
+    CHECK_VALUES(sf::cumsum(x, 1), V{1, 3, 6, 4, 9, 15});
+    CHECK_VALUES(sf::cumprod(x, 0), V{1, 2, 3, 4, 10, 18});
+    auto [values, indices] = sf::sort(sf::from_data({3.0, 1.0, 2.0}), -1, true);
+    CHECK_VALUES(values, V{3, 2, 1});
+    CHECK(indices.to_vector<int64_t>() == (std::vector<int64_t>{0, 2, 1}));
+    CHECK(sf::argsort(sf::from_data({3.0, 1.0, 2.0})).to_vector<int64_t>() == (std::vector<int64_t>{1, 2, 0}));
+    auto top = sf::topk(x, 2, 1);
+    CHECK_VALUES(top.first, V{3, 2, 6, 5});
+    CHECK_ERROR(sf::topk(x, 4, 1), SF_ERR_INVALID_ARGUMENT, "sf_topk");
+    CHECK_VALUES(sf::vector_norm(sf::from_data({3.0, -4.0})), V{5});
+    CHECK_VALUES(sf::vector_norm(x, 1, {1}), V{6, 15});
+    CHECK_VALUES(sf::matrix_norm(x, "inf"), V{15});
+    CHECK_ERROR(sf::matrix_norm(x, "nuc"), SF_ERR_UNSUPPORTED, "sf_matrix_norm");
+    CHECK_VALUES(sf::roll(x, {1}, {1}), V{3, 1, 2, 6, 4, 5});
+    CHECK_VALUES(sf::repeat(sf::from_data({1.0, 2.0}), {1, 2}), V{1, 2, 1, 2});
+    CHECK(sf::tile(x, {2}).shape() == (sf::Shape{2, 6}));
+}
+
 // MARK: - Neural-network composites
 
 TEST(nn_composites) {
@@ -856,6 +888,47 @@ TEST(nn_composites) {
     CHECK_VALUES(sf::mse_loss(x, y), V{(1 + 0 + 4 + 0 + 1 + 4) / 6.0});
     CHECK_VALUES(sf::mse_loss(x, y, sf::Reduction::Sum), V{10});
     CHECK_VALUES(sf::mse_loss(x, y, sf::Reduction::None), V{1, 0, 4, 0, 1, 4});
+}
+
+TEST(nn_functional) {
+    // max_pool2d of one 4x4 plane, 2x2: values and positions, and its gradient to the maxima.
+    sf::Tensor x = sf::from_data({1.0, 5.0, 2.0, 0.0, 3.0, 4.0, 9.0, 8.0, -1.0, 0.5, 7.0, 6.0, 2.5, -3.0, 6.5, 7.5},
+                                 {1, 4, 4});
+    CHECK_VALUES(sf::max_pool2d(x, 2, 2), V{5, 9, 2.5, 7.5});
+    auto [values, indices] = sf::max_pool2d_with_indices(x, 2, 2);
+    CHECK_VALUES(values, V{5, 9, 2.5, 7.5});
+    CHECK_VALUES(sf::cast(indices, sf::kFloat64), V{1, 6, 12, 15});
+    sf::Function pooled_sum = sf::grad([](const sf::Tensor& t) { return sf::sum(sf::max_pool2d(t, 2, 2)); });
+    CHECK_VALUES(pooled_sum(x).at(0), V{0, 1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 1, 0, 0, 1});
+    CHECK_VALUES(sf::avg_pool2d(x, 2, 2), V{3.25, 4.75, -0.25, 6.75});
+    CHECK_VALUES(sf::adaptive_avg_pool2d(x, 1), V{3.625});
+    CHECK_ERROR(sf::max_pool2d(x, 2, 2, 2), SF_ERR_INVALID_ARGUMENT, "sf_max_pool2d: pad should be at most half");
+
+    // Losses and activations against their formulas.
+    sf::Tensor logp = sf::from_data({-0.5, -1.0, -2.0, -0.1, -3.0, -0.7}, {2, 3});
+    sf::Tensor target = sf::from_data(std::vector<int64_t>{2, 0});
+    CHECK_VALUES(sf::nll_loss(logp, target), V{(2.0 + 0.1) / 2});
+    CHECK_VALUES(sf::nll_loss(logp, target, sf::Tensor(), 0), V{2.0});
+    sf::Tensor a = sf::from_data({0.0, 2.0, -1.0}), b = sf::from_data({0.5, 0.0, -1.0});
+    CHECK_VALUES(sf::l1_loss(a, b, sf::Reduction::Sum), V{2.5});
+    CHECK_VALUES(sf::huber_loss(a, b, sf::Reduction::None, 1.0), V{0.125, 1.5, 0});
+    CHECK_VALUES(sf::leaky_relu(a, 0.5), V{0, 2, -0.5});
+    CHECK_VALUES(sf::elu(a), V{0, 2, std::expm1(-1.0)});
+    CHECK_VALUES(sf::softplus(a), V{std::log(2.0), std::log1p(std::exp(2.0)), std::log1p(std::exp(-1.0))});
+
+    // batch_norm returns the updated running statistics.
+    sf::Tensor batch = sf::from_data({1.0, 2.0, 3.0, 6.0}, {2, 2});
+    auto bn = sf::batch_norm(batch, sf::zeros({2}, sf::kFloat64), sf::ones({2}, sf::kFloat64), sf::Tensor(), sf::Tensor(),
+                             true, 0.5, 0.0);
+    CHECK_VALUES(bn.output, V{-1, -1, 1, 1});
+    CHECK_VALUES(bn.running_mean, V{1, 2});
+    CHECK_VALUES(bn.running_var, V{0.5 + 0.5 * 2, 0.5 + 0.5 * 8});
+
+    // Causal attention with one key per query is that key's value.
+    sf::Tensor q = sf::from_data({1.0, 0.0}, {1, 2}), kv = sf::from_data({0.3, -0.2}, {1, 2});
+    sf::AttentionOptions causal;
+    causal.is_causal = true;
+    CHECK_VALUES(sf::scaled_dot_product_attention(q, kv, kv, causal), V{0.3, -0.2});
 }
 
 // MARK: - DLPack

@@ -36,4 +36,5 @@ def test_pip_install_into_a_fresh_venv_carries_the_library(tmp_path):
                           capture_output=True, text=True, check=True).stdout.strip()
     assert os.path.samefile(path, os.path.join(site, "swiftfunc", "libswiftfunc.so"))
     assert os.path.isfile(os.path.join(site, "swiftfunc", "nn", "functional.py"))
+    assert os.path.isfile(os.path.join(site, "swiftfunc", "optim", "adam.py"))
     assert grads == "[2.0, 2.0]"

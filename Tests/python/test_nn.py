@@ -217,7 +217,7 @@ def test_custom_module_train_eval_and_state_dict():
     other = Net().eval()
     other.load_state_dict(state)
     np.testing.assert_array_equal(v(other(x)), v(net(x)))
-    with pytest.raises(RuntimeError, match="missing"):
+    with pytest.raises(RuntimeError, match="Missing key"):
         other.load_state_dict({"conv.weight": state["conv.weight"]})
     with pytest.raises(AttributeError):
         net.nothing  # noqa: B018
@@ -257,12 +257,21 @@ def test_module_to_and_float_double_like_torch():
     assert tied.to(sf.zeros(1, dtype=sf.float64)) is tied and model[2].bias.dtype is sf.float64  # to(tensor)
     with pytest.raises(TypeError, match="floating point"):
         tied.to(sf.int64)  # torch: "nn.Module.to only accepts floating point or complex dtypes"
-    for device in ("cuda", "cuda:0", "mps", "meta", sf.device("cuda", 1)):
+    for device in ("cuda", "cuda:0", "mps", sf.device("cuda", 1)):
         with pytest.raises(sf.DeviceError, match=f"device '{sf.device(device)}' is not available"):
             tied.to(device)
         with pytest.raises(RuntimeError, match=f"'{sf.device(device)}'"):
             tied.to(device, sf.float32)
         assert model[2].bias.dtype is sf.float64  # nothing converted
+    # The meta device (the ensembling tutorial's template module): accepted, values kept.
+    before = v(model[2].bias)
+    for device in ("meta", "meta:0", sf.device("meta")):
+        assert tied.to(device) is tied and model[2].bias.dtype is sf.float64
+        assert tied.to(device=device) is tied
+    np.testing.assert_array_equal(v(model[2].bias), before)
+    assert tied.to("meta", sf.float32) is tied and model[2].bias.dtype is sf.float32
+    with pytest.raises(sf.DeviceError, match="device 'meta' is not available"):
+        sf.zeros(2).to("meta")
     for make in (lambda d: nn.Linear(2, 3, device=d), lambda d: nn.Conv2d(1, 2, 3, device=d),
                  lambda d: nn.LayerNorm(4, device=d)):
         with pytest.raises(sf.DeviceError, match="device 'cuda' is not available"):

@@ -72,7 +72,8 @@ extension Ops {
         return try reduce(mul(difference, difference), reduction)
     }
 
-    private static func reduce(_ losses: Value, _ reduction: Reduction) throws -> Value {
+    /// The losses reduced as `reduction` says.
+    static func reduce(_ losses: Value, _ reduction: Reduction) throws -> Value {
         switch reduction {
         case .none: return losses
         case .mean: return try mean(losses)

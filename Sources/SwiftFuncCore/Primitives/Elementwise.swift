@@ -100,7 +100,8 @@ enum Elementwise {
         comparison(.ne, "ne", NotEqualOp.self),
 
         PrimitiveRules(.select, name: "where", type: selectType, eval: selectEval,
-                       jvp: selectJVP, vjp: selectVJP, batch: Batching.broadcasting(.select, promotedFrom: 1)),
+                       jvp: selectJVP, vjp: selectVJP, batch: Batching.broadcasting(.select, promotedFrom: 1),
+                       block: { _, result in try? result.dispatch(SelectBlockVisitor()) }),
     ]
 
     // MARK: Rule builders
@@ -123,7 +124,8 @@ enum Elementwise {
                 try type.dtype.dispatchFloat(FloatUnaryVisitor<Op>(input: input, result: result))
                 return result
             },
-            jvp: unaryJVP(derivative), vjp: unaryVJP(derivative), batch: Batching.vectorized(primitive))
+            jvp: unaryJVP(derivative), vjp: unaryVJP(derivative), batch: Batching.vectorized(primitive),
+            block: { _, result in try? result.dispatchFloat(FloatUnaryBlockVisitor<Op>()) })
     }
 
     /// A unary op that keeps the input dtype (bool only when `acceptsBool`). Kernel: `Op` per
@@ -146,7 +148,8 @@ enum Elementwise {
                 try type.dtype.dispatch(NumericUnaryVisitor<Op>(input: x, result: result))
                 return result
             },
-            jvp: unaryJVP(derivative), vjp: unaryVJP(derivative), batch: Batching.vectorized(primitive))
+            jvp: unaryJVP(derivative), vjp: unaryVJP(derivative), batch: Batching.vectorized(primitive),
+            block: { _, result in try? result.dispatch(NumericUnaryBlockVisitor<Op>()) })
     }
 
     /// A broadcasting binary op in the promoted dtype. `refusesBool` rejects two bool operands.
@@ -177,7 +180,9 @@ enum Elementwise {
                 try type.dtype.dispatch(ArithmeticVisitor<Op>(a: a, b: b, result: result, op: name))
                 return result
             },
-            jvp: binaryJVP(lhs, rhs), vjp: binaryVJP(lhs, rhs), batch: Batching.broadcasting(primitive))
+            jvp: binaryJVP(lhs, rhs), vjp: binaryVJP(lhs, rhs), batch: Batching.broadcasting(primitive),
+            // Integer pow checks its exponents first (an error, which a block cannot report): unfused.
+            block: { _, result in isPow && result.isInteger ? nil : try? result.dispatch(ArithmeticBlockVisitor<Op>()) })
     }
 
     /// A broadcasting binary op that computes in the promoted float dtype (float32 for integers).
@@ -198,7 +203,8 @@ enum Elementwise {
                 try type.dtype.dispatchFloat(FloatBinaryVisitor<Op>(a: a, b: b, result: result, op: name))
                 return result
             },
-            jvp: binaryJVP(lhs, rhs), vjp: binaryVJP(lhs, rhs), batch: Batching.broadcasting(primitive))
+            jvp: binaryJVP(lhs, rhs), vjp: binaryVJP(lhs, rhs), batch: Batching.broadcasting(primitive),
+            block: { _, result in try? result.dispatchFloat(FloatBinaryBlockVisitor<Op>()) })
     }
 
     /// A broadcasting comparison: computed in the promoted dtype, bool result. Kernel: `Op`
@@ -217,7 +223,11 @@ enum Elementwise {
                 try DType.promote(a.type, b.type).dispatch(ComparisonVisitor<Op>(a: a, b: b, result: result, op: name))
                 return result
             },
-            jvp: Differentiation.noTangent, vjp: Differentiation.noCotangents, batch: Batching.broadcasting(primitive))
+            jvp: Differentiation.noTangent, vjp: Differentiation.noCotangents, batch: Batching.broadcasting(primitive),
+            block: { args, _ in
+                guard args.count == 2 else { return nil }
+                return try? DType.promote(args[0], args[1]).dispatch(ComparisonBlockVisitor<Op>())
+            })
     }
 
     // MARK: select (torch.where): cond ? a : b with all three broadcast; the result dtype is promote(a, b)
@@ -415,7 +425,7 @@ private func uniformValue<T: Element>(_ tensor: Tensor, as _: T.Type) throws -> 
 }
 
 /// The element at a tensor's base address, converted to `T`.
-private struct ReadFirstValue<T: Element>: DTypeVisitor {
+struct ReadFirstValue<T: Element>: DTypeVisitor {
     let tensor: Tensor
     func visit<S: Element>(_: S.Type) -> T { T(convertingElement: tensor.elements(as: S.self).pointee) }
 }
@@ -424,7 +434,7 @@ extension Tensor {
     /// Whether every element is the same memory location (a 1-element tensor or an expanded one),
     /// so a kernel can read it once.
     @inline(__always)
-    fileprivate var isUniform: Bool {
+    var isUniform: Bool {
         let n = count
         if n == 1 { return true }
         if n == 0 { return false }
@@ -645,6 +655,54 @@ private struct FloatBinaryVisitor<Op: FloatBinaryOp>: FloatVisitor {
 private struct ComparisonVisitor<Op: ComparisonOp>: DTypeVisitor {
     let a: Tensor, b: Tensor, result: Tensor, op: String
     func visit<T: Element>(_: T.Type) throws { try mapBinary(ComparisonKernel<Op, T>.self, a, b, into: result, op: op) }
+}
+
+// MARK: - Block kernels: the same per-element functions over contiguous blocks, for fused replay
+
+private func unaryBlock<K: UnaryKernel>(_: K.Type) -> BlockKernel {
+    BlockKernel(operandTypes: [K.Input.dtype]) { operands, result, n in
+        let src = operands[0].assumingMemoryBound(to: K.Input.self), dst = result.assumingMemoryBound(to: K.Output.self)
+        for i in 0..<n { dst[i] = K.apply(src[i]) }
+    }
+}
+
+private func binaryBlock<K: BinaryKernel>(_: K.Type) -> BlockKernel {
+    BlockKernel(operandTypes: [K.Input.dtype, K.Input.dtype]) { operands, result, n in
+        let a = operands[0].assumingMemoryBound(to: K.Input.self), b = operands[1].assumingMemoryBound(to: K.Input.self)
+        let dst = result.assumingMemoryBound(to: K.Output.self)
+        for i in 0..<n { dst[i] = K.apply(a[i], b[i]) }
+    }
+}
+
+private struct FloatUnaryBlockVisitor<Op: FloatUnaryOp>: FloatVisitor {
+    func visit<T: FloatElement>(_: T.Type) -> BlockKernel { unaryBlock(FloatUnaryKernel<Op, T>.self) }
+}
+
+private struct NumericUnaryBlockVisitor<Op: NumericUnaryOp>: DTypeVisitor {
+    func visit<T: Element>(_: T.Type) -> BlockKernel { unaryBlock(NumericUnaryKernel<Op, T>.self) }
+}
+
+private struct ArithmeticBlockVisitor<Op: ArithmeticOp>: DTypeVisitor {
+    func visit<T: Element>(_: T.Type) -> BlockKernel { binaryBlock(ArithmeticKernel<Op, T>.self) }
+}
+
+private struct FloatBinaryBlockVisitor<Op: FloatBinaryOp>: FloatVisitor {
+    func visit<T: FloatElement>(_: T.Type) -> BlockKernel { binaryBlock(FloatBinaryKernel<Op, T>.self) }
+}
+
+private struct ComparisonBlockVisitor<Op: ComparisonOp>: DTypeVisitor {
+    func visit<T: Element>(_: T.Type) -> BlockKernel { binaryBlock(ComparisonKernel<Op, T>.self) }
+}
+
+private struct SelectBlockVisitor: DTypeVisitor {
+    func visit<T: Element>(_: T.Type) -> BlockKernel {
+        BlockKernel(operandTypes: [.bool, T.dtype, T.dtype]) { operands, result, n in
+            let c = operands[0].assumingMemoryBound(to: UInt8.self)
+            let a = operands[1].assumingMemoryBound(to: T.self), b = operands[2].assumingMemoryBound(to: T.self)
+            let dst = result.assumingMemoryBound(to: T.self)
+            for i in 0..<n { dst[i] = c[i] != 0 ? a[i] : b[i] }
+        }
+    }
 }
 
 // MARK: - Loops

@@ -498,14 +498,9 @@ enum Linalg {
         return try emit(.sum, [emit(.mul, [x, identity(n, dtype: x.dtype)])], .reduction(dims: [x.rank - 2, x.rank - 1], keepdim: false))
     }
 
-    /// x times the 0/1 mask of its lower (or upper) triangle, with or without the diagonal.
+    /// The lower (or upper) triangle of x's matrices, with or without the diagonal (Ops.tril/triu).
     static func triangle(_ x: Value, lower: Bool, strict: Bool) throws -> Value {
-        let n = x.shape[x.rank - 1]
-        let index = try emit(.arange, [], .arange(start: 0, step: 1, count: n, dtype: .int64))
-        let rows = try emit(.reshape, [index], .shape([n, 1])), columns = try emit(.reshape, [index], .shape([1, n]))
-        let comparison: Primitive = lower ? (strict ? .gt : .ge) : (strict ? .lt : .le)
-        let mask = try emit(.cast, [emit(comparison, [rows, columns])], .dtype(x.dtype))
-        return try emit(.mul, [x, mask])
+        lower ? try Ops.tril(x, diagonal: strict ? -1 : 0) : try Ops.triu(x, diagonal: strict ? 1 : 0)
     }
 
     /// S(x) = tril(x) + tril(x, -1)ᵀ: the symmetric matrix the kernels see in x's lower triangle.

@@ -19,6 +19,10 @@ public enum Primitive: Int, CaseIterable, Sendable {
     case linalgSolve, solveTriangular, cholesky, det, slogdet, eigvalsh, eigenvectorsh
     // Indexing (Indexing.swift)
     case gather, indexSelect, scatterAdd
+    // Scans and sorting (Scan.swift, Sorting.swift)
+    case linearScan, argsort
+    // Pooling (Pooling.swift)
+    case maxPool2dIndices
     // Creation, conversion and random numbers (Creation.swift, Random.swift)
     case cast, full, arange, eye, uniform, normal
 
@@ -32,7 +36,7 @@ public enum Primitive: Int, CaseIterable, Sendable {
     /// Each family's table: one entry per primitive, all its rules side by side.
     static var familyTables: [[PrimitiveRules]] {
         [Elementwise.table, Reductions.table, Movement.table, Contraction.table, Convolution.table,
-         Indexing.table, Creation.table, Random.table, Linalg.table]
+         Indexing.table, Scan.table, Sorting.table, Creation.table, Random.table, Pooling.table, Linalg.table]
     }
 
     /// `entries` indexed by raw value. A primitive that no entry names gets `PrimitiveRules.missing`
@@ -84,6 +88,11 @@ public enum Params: Sendable, Equatable {
     case convTranspose(stride: [Int], padding: [Int], dilation: [Int], groups: Int, outputPadding: [Int])
     /// solve_triangular: which triangle of A is read, and whether its diagonal is taken as ones.
     case triangular(upper: Bool, unit: Bool)
+    /// argsort: the dim it sorts along (non-negative), the order, and how many of the first
+    /// sorted positions it gives (the dim's size for a sort, k for topk).
+    case sort(dim: Int, descending: Bool, count: Int)
+    /// max_pool2d_indices: the window, (H, W) pairs, and torch's ceil_mode.
+    case pool(kernel: [Int], stride: [Int], padding: [Int], dilation: [Int], ceilMode: Bool)
     /// cast: the target dtype.
     case dtype(DType)
     /// full: shape, value and dtype of the result.
@@ -132,6 +141,21 @@ public struct BatchContext: Sendable {
 /// arguments (constants, random draws), whose rule alone decides.
 public typealias BatchRule = @Sendable (_ args: [Value], _ batchDims: [Int?], _ batch: BatchContext, _ params: Params) throws -> (Value, Int?)
 
+/// An elementwise kernel over `n` contiguous elements, for fused replay (Staging/Fusion.swift):
+/// `run(operands, result, n)` reads operand i from `operands[i]` as `operandTypes[i]` and writes
+/// the result's dtype. It applies the same per-element function as the eager kernel, so a fused
+/// replay gives bitwise the eager results.
+public struct BlockKernel: @unchecked Sendable {
+    /// The dtype each operand is read as (a fused graph converts outside inputs to it on load).
+    public let operandTypes: [DType]
+    /// The loop.
+    public let run: (_ operands: UnsafePointer<UnsafeMutableRawPointer>, _ result: UnsafeMutableRawPointer, _ n: Int) -> Void
+}
+
+/// For an elementwise primitive: its block kernel for arguments of these types and this result
+/// dtype, or nil where it has none (the equation then runs unfused).
+public typealias BlockRule = @Sendable (_ args: [TensorType], _ result: DType) -> BlockKernel?
+
 /// One table entry: a primitive and everything about it, side by side — its name, type rule,
 /// kernel and transform rules.
 public struct PrimitiveRules: Sendable {
@@ -149,10 +173,12 @@ public struct PrimitiveRules: Sendable {
     public let vjp: VJPRule?
     /// Batching rule (nil only for `missing`).
     public let batch: BatchRule?
+    /// Elementwise primitives only: the kernel a fused replay runs block by block.
+    public let block: BlockRule?
 
-    /// A table entry: every rule is required.
+    /// A table entry: every transform rule is required; `block` only for elementwise primitives.
     public init(_ primitive: Primitive, name: String, type: @escaping TypeRule, eval: @escaping EvalRule,
-                jvp: @escaping JVPRule, vjp: @escaping VJPRule, batch: @escaping BatchRule) {
+                jvp: @escaping JVPRule, vjp: @escaping VJPRule, batch: @escaping BatchRule, block: BlockRule? = nil) {
         self.primitive = primitive
         self.name = name
         self.type = type
@@ -160,6 +186,7 @@ public struct PrimitiveRules: Sendable {
         self.jvp = jvp
         self.vjp = vjp
         self.batch = batch
+        self.block = block
     }
 
     private init(missing primitive: Primitive) {
@@ -171,6 +198,7 @@ public struct PrimitiveRules: Sendable {
         jvp = nil
         vjp = nil
         batch = nil
+        block = nil
     }
 
     /// What `Primitive.index` puts where a family forgot a primitive: an entry that fails (never

@@ -13,6 +13,9 @@ public struct Graph: Sendable {
         case primitive(Primitive, Params)
         /// A custom function applied as one unit (its outputs, then its residuals).
         case custom(CustomFunction, outputCount: Int)
+        /// Elementwise equations run as one loop (Fusion.swift); its outputs are the members'
+        /// results used outside the group.
+        case fused(FusedKernel)
     }
 
     /// One step: `outputs` are fresh variables of types `types`.
@@ -38,6 +41,8 @@ public struct Graph: Sendable {
     /// Set for a graph whose draws replay as eager draws (jit); nil: recorded params as they are.
     public var drawPlan: DrawPlan?
     public var outputs: [Atom] = []
+    /// What the optimizer did (set by `optimized()`; the listing's last line).
+    public var summary: String?
     /// How many variables exist (inputs and equation outputs).
     public private(set) var variableCount: Int
 
@@ -73,18 +78,23 @@ public struct Graph: Sendable {
             let arguments = try equation.arguments.map(resolve)
             switch equation.operation {
             case let .primitive(primitive, params):
-                var replayed = params
-                if let plan = drawPlan {
-                    _ = Random.generator.reserve(plan.gaps[equation.outputs[0]] ?? 0)
-                    replayed = Random.redrawn(params)
-                }
-                values[equation.outputs[0]] = try emit(primitive, arguments, replayed)
+                values[equation.outputs[0]] = try emit(primitive, arguments, replayedParams(params, of: equation))
             case let .custom(custom, _):
                 for (variable, value) in zip(equation.outputs, try custom.applyAll(arguments).values) { values[variable] = value }
+            case let .fused(kernel):
+                for (variable, value) in zip(equation.outputs, try kernel.evaluateMembers(arguments)) { values[variable] = value }
             }
         }
         if let tail = drawPlan?.tail, tail > 0 { _ = Random.generator.reserve(tail) }
         return try outputs.map(resolve)
+    }
+
+    /// The params an equation runs with in a replay: a random draw under a draw plan first skips
+    /// the blocks the traced call reserved before it, then takes fresh counters, as an eager call would.
+    func replayedParams(_ params: Params, of equation: Equation) -> Params {
+        guard let plan = drawPlan, case .random = params else { return params }
+        _ = Random.generator.reserve(plan.gaps[equation.outputs[0]] ?? 0)
+        return Random.redrawn(params)
     }
 
     /// A readable listing, one equation a line (as `jax.make_jaxpr` prints):
@@ -106,9 +116,14 @@ public struct Graph: Sendable {
                 lines.append("  \(results) = \(primitive.name)\(shownParams) \(arguments)")
             case let .custom(custom, outputCount):
                 lines.append("  \(results) = custom[\(custom.name), outputs: \(outputCount)] \(arguments)")
+            case let .fused(kernel):
+                lines.append("  \(results) = fused[\(kernel.memberCount) equations] \(arguments) {")
+                lines += kernel.listingLines(name: name).map { "      " + $0 }
+                lines.append("    }")
             }
         }
         lines.append("  in (" + outputs.map(name).joined(separator: ", ") + ") }")
+        if let summary { lines.append("# " + summary) }
         return lines.joined(separator: "\n")
     }
 }

@@ -2,15 +2,26 @@
 /// calls count as effects: they are never removed or merged (a replay must draw, and call the
 /// host, exactly as the eager call would).
 extension Graph {
-    /// The passes jit runs on a traced graph, in order.
+    /// The passes jit runs on a traced graph, in order: merge repeats, simplify what the rules left
+    /// (which exposes more repeats and dead code), then fuse elementwise runs.
     public func optimized() -> Graph {
-        eliminatingCommonSubexpressions().eliminatingDeadCode()
+        let cleaned = eliminatingCommonSubexpressions().simplified().eliminatingCommonSubexpressions().eliminatingDeadCode()
+        var fused = cleaned.fusingElementwise()
+        let groups = fused.equations.compactMap { equation -> Int? in
+            if case let .fused(kernel) = equation.operation { return kernel.memberCount }
+            return nil
+        }
+        fused.summary = "\(equations.count) traced equations: \(equations.count - cleaned.equations.count) removed "
+            + "(simplified, merged, dead), \(groups.reduce(0, +)) fused into \(groups.count) loop\(groups.count == 1 ? "" : "s"), "
+            + "\(fused.equations.count) to run"
+        return fused
     }
 
     /// Whether an equation must run even when its outputs are unused.
     private static func hasEffects(_ equation: Equation) -> Bool {
         switch equation.operation {
         case .custom: return true
+        case .fused: return false
         case let .primitive(_, params):
             if case .random = params { return true }
             return false
@@ -67,5 +78,151 @@ extension Graph {
         result.equations = kept
         result.outputs = outputs.map(rename)
         return result
+    }
+}
+
+// MARK: - Algebraic simplification
+
+extension Graph {
+    /// Rewrites what transform rules leave behind, each only where the result's type (shape, dtype
+    /// and weakness) is unchanged: `x + 0`, `0 + x`, `x - 0`, `x * 1`, `1 * x`, `x / 1` become x;
+    /// `neg(neg x)` becomes x; permute of permute composes (and an identity permute goes); reshape
+    /// of reshape, expand of expand and cast of cast to the same dtype collapse, and a reshape,
+    /// expand or cast to the input's own type goes; an elementwise op reads a scalar directly
+    /// instead of its expansion when broadcasting gives the same result shape. Zeros and ones are
+    /// constants whose elements all are 0 or 1, or `full` results of 0 or 1 (possibly expanded).
+    /// Replaced equations are left for dead-code elimination.
+    public func simplified() -> Graph {
+        var types = [TensorType?](repeating: nil, count: variableCount)
+        for (index, type) in inputTypes.enumerated() { types[index] = type }
+        var definition = [Equation?](repeating: nil, count: variableCount)
+        var replacement = [Atom?](repeating: nil, count: variableCount)
+        func resolve(_ atom: Atom) -> Atom {
+            if case .variable(let variable) = atom, let replaced = replacement[variable] { return replaced }
+            return atom
+        }
+        func type(of atom: Atom) -> TensorType? {
+            switch atom {
+            case .variable(let variable): return types[variable]
+            case .constant(let value): return value.type
+            }
+        }
+        /// The defining primitive equation of a variable atom.
+        func defined(_ atom: Atom) -> (Primitive, Params, [Atom])? {
+            guard case .variable(let variable) = atom, let equation = definition[variable],
+                  case let .primitive(primitive, params) = equation.operation else { return nil }
+            return (primitive, params, equation.arguments)
+        }
+        /// Whether every element of the value is `target`.
+        func isAll(_ atom: Atom, _ target: Double) -> Bool {
+            switch atom {
+            case .constant(let value):
+                guard let tensor = value as? Tensor, tensor.count > 0, tensor.count <= 1 << 16 else { return false }
+                return (try? tensor.allElements(equal: target)) ?? false
+            case .variable:
+                guard let (primitive, params, arguments) = defined(atom) else { return false }
+                if primitive == .full, case let .fill(_, value, _) = params { return value == target }
+                if primitive == .expand { return isAll(arguments[0], target) }
+                return false
+            }
+        }
+
+        var result = self
+        result.equations = []
+        for var equation in equations {
+            equation.arguments = equation.arguments.map(resolve)
+            for (variable, type) in zip(equation.outputs, equation.types) { types[variable] = type }
+            guard case let .primitive(primitive, params) = equation.operation, equation.outputs.count == 1 else {
+                result.equations.append(equation)
+                continue
+            }
+            let output = equation.types[0], arguments = equation.arguments
+            /// The equation's value is `atom` when it has the output's exact type.
+            func becomes(_ atom: Atom) -> Bool {
+                guard type(of: atom) == output else { return false }
+                replacement[equation.outputs[0]] = atom
+                return true
+            }
+            var replaced = false
+            switch primitive {
+            case .add:
+                replaced = (isAll(arguments[1], 0) && becomes(arguments[0])) || (isAll(arguments[0], 0) && becomes(arguments[1]))
+            case .sub:
+                replaced = isAll(arguments[1], 0) && becomes(arguments[0])
+            case .mul:
+                replaced = (isAll(arguments[1], 1) && becomes(arguments[0])) || (isAll(arguments[0], 1) && becomes(arguments[1]))
+            case .div:
+                replaced = isAll(arguments[1], 1) && becomes(arguments[0])
+            case .neg:
+                if let (inner, _, innerArguments) = defined(arguments[0]), inner == .neg { replaced = becomes(innerArguments[0]) }
+            case .reshape, .expand, .cast:
+                if becomes(arguments[0]) {
+                    replaced = true
+                } else if let (inner, _, innerArguments) = defined(arguments[0]), inner == primitive,
+                          primitive != .cast || type(of: innerArguments[0])?.dtype == output.dtype {
+                    // reshape(reshape x) = reshape x; expand(expand x) = expand x; a round trip of casts
+                    // only when no precision is lost on the way (float64 -> float32 -> float64 is not x).
+                    if primitive == .cast {
+                        if let source = type(of: innerArguments[0]), let middle = type(of: arguments[0]),
+                           middle.dtype.itemSize >= source.dtype.itemSize, middle.dtype.isFloatingPoint == source.dtype.isFloatingPoint {
+                            replaced = becomes(innerArguments[0])
+                        }
+                    } else {
+                        equation.arguments = [innerArguments[0]]
+                    }
+                }
+            case .permute:
+                guard case .permutation(let outer) = params else { break }
+                if outer == Array(outer.indices) {
+                    replaced = becomes(arguments[0])
+                } else if let (inner, innerParams, innerArguments) = defined(arguments[0]), inner == .permute,
+                          case .permutation(let first) = innerParams {
+                    let composed = outer.map { first[$0] }
+                    if composed == Array(composed.indices) {
+                        replaced = becomes(innerArguments[0])
+                    } else {
+                        equation.operation = .primitive(.permute, .permutation(composed))
+                        equation.arguments = [innerArguments[0]]
+                    }
+                }
+            default:
+                break
+            }
+            if replaced { continue }
+            // Elementwise ops broadcast their arguments: read a scalar instead of its expansion.
+            if Primitive.rules[primitive.rawValue].block != nil {
+                for position in equation.arguments.indices {
+                    guard let (inner, _, innerArguments) = defined(equation.arguments[position]), inner == .expand,
+                          let source = type(of: innerArguments[0]), let expanded = type(of: equation.arguments[position]),
+                          source.dtype == expanded.dtype, source.isWeak == expanded.isWeak else { continue }
+                    var shapes = equation.arguments.compactMap { type(of: $0)?.shape }
+                    shapes[position] = source.shape
+                    guard let broadcast = try? shapes.dropFirst().reduce(shapes[0], { try ShapeChecks.broadcast($0, $1, op: "jit") }),
+                          broadcast == output.shape else { continue }
+                    equation.arguments[position] = innerArguments[0]
+                }
+            }
+            definition[equation.outputs[0]] = equation
+            result.equations.append(equation)
+        }
+        result.outputs = outputs.map(resolve)
+        return result
+    }
+}
+
+extension Tensor {
+    /// Whether every element equals `target` (false when that cannot be seen cheaply: a strided,
+    /// non-uniform tensor). For the simplifier, at trace time.
+    fileprivate func allElements(equal target: Double) throws -> Bool {
+        if isUniform { return try dtype.dispatch(ReadFirstValue<Double>(tensor: self)) == target }
+        guard isContiguous else { return false }
+        struct Compare: DTypeVisitor {
+            let tensor: Tensor, target: Double
+            func visit<T: Element>(_: T.Type) -> Bool {
+                let elements = tensor.elements(as: T.self)
+                return (0..<tensor.count).allSatisfy { elements[$0].doubleValue == target }
+            }
+        }
+        return try dtype.dispatch(Compare(tensor: self, target: target))
     }
 }

@@ -69,6 +69,29 @@ public struct StridedLoop {
         }
     }
 
+    /// Walks every line of `shape` along `dim` (scans and sorts work line by line) on `Parallel`'s
+    /// threads, at least `grain` elements a chunk: each chunk calls `makeWorker` once (for its own
+    /// scratch space) and the worker once per line, with each operand's element offset at the line's
+    /// first element (the operands' own strides along `dim` walk the line). Each line is done by one
+    /// thread, so the results do not depend on the thread count.
+    public static func forEachLine(shape: [Int], along dim: Int, strides: [[Int]], grain: Int,
+                                   _ makeWorker: () -> (UnsafeBufferPointer<Int>) -> Void) {
+        var outer = shape
+        let length = outer[dim]
+        outer[dim] = 1
+        let loop = StridedLoop(shape: outer, strides: strides)
+        Parallel.run(loop.count, grain: Swift.max(1, grain / Swift.max(length, 1))) { lines in
+            let work = makeWorker()
+            var line = [Int](repeating: 0, count: strides.count)
+            loop.forEachRun(in: lines) { offsets, count, _ in
+                for j in 0..<count {
+                    for k in line.indices { line[k] = offsets[k] &+ j &* loop.innerStride(k) }
+                    line.withUnsafeBufferPointer(work)
+                }
+            }
+        }
+    }
+
     /// `forEachRun` over every element, split into position ranges of at least `grain` elements
     /// that run on `Parallel`'s threads. Each element is visited once, by one thread, so a kernel
     /// that writes each output from its own inputs gives the same result on any thread count.

@@ -5,16 +5,17 @@ import Glibc
 /// jit (JAX's jit, torch.compile): the first call with an input signature traces the function into a
 /// graph with abstract inputs (`StagingInterpreter`), optimizes it, and caches it; later calls with
 /// that signature replay the graph without running the function (no host callback is called, but
-/// those of custom functions the graph records). Replays go through `emit`, so a jitted function
-/// is an ordinary function under every transform, and jit of a transformed function stages the
-/// transform's rules once.
+/// those of custom functions the graph records). With no transform active a replay runs the
+/// prepared `Executable` (kernels called directly, elementwise runs fused); under transforms it
+/// goes through `emit`, so a jitted function is an ordinary function under every transform, and
+/// jit of a transformed function stages the transform's rules once.
 public final class JitCache: @unchecked Sendable {
     /// How many signatures are kept (the least recently used one is dropped past this).
     public static let capacity = 64
 
     private let function: Function
     private var mutex = pthread_mutex_t()
-    private var entries: [(signature: [TensorType], graph: Graph)] = []
+    private var entries: [(signature: [TensorType], executable: Executable)] = []
     private var traces: UInt64 = 0
 
     init(_ function: Function) {
@@ -32,25 +33,26 @@ public final class JitCache: @unchecked Sendable {
     /// Calls the function: replays the cached graph of the inputs' signature, or, on a new
     /// signature, traces the function on these inputs (its results are this call's) and caches
     /// the optimized graph.
+    /// Replays run the prepared `Executable` (see its `callAsFunction`).
     public func call(_ inputs: [Value]) throws -> [Value] {
-        if let graph = cached(inputs) { return try graph.evaluate(inputs) }
-        return try trace(inputs).outputs
+        guard let executable = cached(inputs) else { return try trace(inputs).outputs }
+        return try executable(inputs)
     }
 
     /// The optimized graph for the types of `inputs` (traced on them if not cached).
     public func graph(for inputs: [Value]) throws -> Graph {
-        if let graph = cached(inputs) { return graph }
+        if let executable = cached(inputs) { return executable.graph }
         return try trace(inputs).graph
     }
 
-    private func cached(_ inputs: [Value]) -> Graph? {
+    private func cached(_ inputs: [Value]) -> Executable? {
         let signature = inputs.map(\.type)
         pthread_mutex_lock(&mutex)
         defer { pthread_mutex_unlock(&mutex) }
         guard let index = entries.firstIndex(where: { $0.signature == signature }) else { return nil }
         let entry = entries.remove(at: index)
         entries.append(entry)
-        return entry.graph
+        return entry.executable
     }
 
     /// Runs the function once on `inputs` under a recorder: every op on them is computed (the
@@ -79,7 +81,7 @@ public final class JitCache: @unchecked Sendable {
         if !stager.capturesTracers {
             pthread_mutex_lock(&mutex)
             if !entries.contains(where: { $0.signature == signature }) {
-                entries.append((signature, graph))
+                entries.append((signature, Executable(graph)))
                 if entries.count > Self.capacity { entries.removeFirst() }
             }
             pthread_mutex_unlock(&mutex)

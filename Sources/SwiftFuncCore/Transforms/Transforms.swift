@@ -129,7 +129,7 @@ public enum Transforms {
         let tangentInputs: [Value?] = primals.map { $0.dtype.isFloatingPoint ? symbolicTangents.next() : nil }
         let (outputs, tangents) = try Interpreter.with(recorder) { try jvp(f, primals, tangentInputs, op: op) }
         // Each output tangent is a graph variable, or does not depend on the tangents (a constant).
-        let graph = recorder.finish(outputs: tangents).optimized()
+        let replay = Executable(recorder.finish(outputs: tangents).optimized())
         let linear = Function(name: "linearize(\(f.name))", inputCount: primals.count, outputCount: outputs.count) { tangents in
             var inputs: [Value] = []
             for index in differentiable {
@@ -138,7 +138,7 @@ public enum Transforms {
                 }
                 inputs.append(try Differentiation.cast(tangents[index], to: primals[index].dtype))
             }
-            return try graph.evaluate(inputs)
+            return try replay(inputs)
         }
         return (outputs, linear)
     }

@@ -7,7 +7,9 @@ over libswiftfunc's C ABI, in pure ctypes.
     x = sf.randn(3)
     sf.func.grad(lambda x: sf.sin(x).sum())(x)      # == cos(x)
 
-Porting from torch: `torch` -> `swiftfunc`, `torch.func` -> `swiftfunc.func`, `torch.nn` -> `swiftfunc.nn`.
+Porting from torch: `torch` -> `swiftfunc`, `torch.func` -> `swiftfunc.func`, `torch.nn` -> `swiftfunc.nn`,
+`torch.optim` -> `swiftfunc.optim`; docs/porting.md lists the names and what differs (immutable tensors, no
+tape, the CPU only).
 Arrays cross to and from numpy, PyTorch and JAX without copying through DLPack (`swiftfunc.from_dlpack`,
 `np.from_dlpack(t)`, `t.numpy()`). The library is the copy installed in the package, or $SWIFTFUNC_LIBRARY.
 """
@@ -21,6 +23,8 @@ from ._device import device
 from ._memory import empty_cache, memory_stats, reset_peak_memory_stats, set_memory_limit
 from ._tensor import Tensor, dtype, float32, float64, int32, int64
 from ._tensor import bool_ as _bool
+from ._ops import (argsort, cumprod, cumsum, diag, diag_embed, diagonal, einsum, from_numpy, norm, roll, sort,
+                   tile, topk, trace, tril, triu)
 from ._ops import (abs, absolute, add, all, allclose, amax, amin, any, arange, arctan2, argmax, argmin, as_tensor,
                    asarray, atan2, bernoulli, bmm, broadcast_tensors, broadcast_to, cat, ceil, cholesky_solve, chunk,
                    clamp, clip, clone, concat, concatenate, cos, det, detach, div, divide, dot, empty, empty_like,
@@ -35,7 +39,9 @@ from ._ops import (abs, absolute, add, all, allclose, amax, amin, any, arange, a
                    split, sqrt, square, squeeze, stack, std, sub, subtract, sum, swapaxes, swapdims, t, tan, tanh,
                    tensor, transpose, true_divide, unbind, unflatten, unsqueeze, var, vstack, where, zeros,
                    zeros_like)
-from . import autograd, func, linalg, nn
+from . import autograd, func, linalg, nn, optim
+from .autograd.grad_mode import (enable_grad, inference_mode, is_grad_enabled, is_inference_mode_enabled, no_grad,
+                                 set_grad_enabled)
 from .func import vmap
 
 

@@ -128,7 +128,9 @@ class Tensor:
     shape and dtype; reading their values works under grad/jvp and fails under vmap.
     """
 
-    __slots__ = ("_h", "_shape", "_dtype", "__weakref__")
+    # _grad and _requires_grad are set only when used (read through getattr with a default): most
+    # tensors never have them, and wrap() stays three stores.
+    __slots__ = ("_h", "_shape", "_dtype", "_grad", "_requires_grad", "__weakref__")
 
     # numpy defers to Tensor's operators (ndarray @ tensor calls Tensor.__rmatmul__) instead of converting it.
     __array_ufunc__ = None
@@ -225,7 +227,53 @@ class Tensor:
 
     @property
     def requires_grad(self):
-        return False
+        """A flag (set by requires_grad_, or True for Parameters): swiftfunc has no tape, derivatives come
+        from swiftfunc.func; optimizers and ported code read it, nothing else does."""
+        return getattr(self, "_requires_grad", False)
+
+    @requires_grad.setter
+    def requires_grad(self, value):
+        self._requires_grad = bool(value)
+
+    @property
+    def is_leaf(self):
+        return True
+
+    @property
+    def grad(self):
+        """The gradient an optimizer reads (None until set): assign it from swiftfunc.func.grad's result,
+        e.g. with swiftfunc.optim.assign_grads(module, grads)."""
+        return getattr(self, "_grad", None)
+
+    @grad.setter
+    def grad(self, value):
+        if value is not None:
+            if not isinstance(value, Tensor):
+                raise TypeError(f"assigned grad expected to be a Tensor or None but got {type(value).__name__}")
+            if value.shape != self.shape:
+                raise RuntimeError(f"assigned grad has data of a different size: {value.shape} (the tensor's "
+                                   f"is {self.shape})")
+            if value.dtype is not self.dtype:
+                raise RuntimeError(f"assigned grad has data of a different type: {value.dtype} (the tensor's "
+                                   f"is {self.dtype})")
+        self._grad = value
+
+    @grad.deleter
+    def grad(self):
+        self._grad = None
+
+    def _rebind(self, value):
+        """Gives this Python object `value`'s value (the in-place methods' and Module.to's mechanism):
+        the handle is replaced, never the storage behind it, so other tensors (views, earlier results)
+        keep the old value."""
+        lib.sf_tensor_retain(value._h)
+        old = self._h
+        self._h = value._h
+        self._shape = value._shape
+        self._dtype = value._dtype
+        if old:
+            lib.sf_tensor_release(old)
+        return self
 
     # ---------------------------------------------------------------------------------------------
     # Values

@@ -24,10 +24,11 @@ from ._custom import custom_jvp, custom_vjp
 from ._function import Function, TensorList, evaluate_and_make, invoke, vmap_fallback_count
 from ._ops import eye, movedim, stack, zeros, zeros_like
 from ._pytree import broadcast_prefix, tree_flatten
-from ._tensor import Tensor
+from ._tensor import Tensor, wrap
 
 __all__ = ["grad", "grad_and_value", "vjp", "jvp", "linearize", "jacrev", "jacfwd", "hessian", "vmap",
-           "functional_call", "stack_module_state", "custom_vjp", "custom_jvp", "vmap_fallback_count", "jit", "make_graph"]
+           "functional_call", "stack_module_state", "custom_vjp", "custom_jvp", "vmap_fallback_count", "jit", "make_graph",
+           "replace_all_batch_norm_modules_"]
 
 _RANDOMNESS = {"error": _capi.RANDOMNESS_ERROR, "different": _capi.RANDOMNESS_DIFFERENT, "same": _capi.RANDOMNESS_SAME}
 
@@ -106,6 +107,21 @@ class _Out:
         for position, t in zip(self.positions, tensors):
             leaves[position] = t
         return self.spec.unflatten(leaves)
+
+    def same_structure(self, other):
+        """Whether both have one tree structure with Tensors at the same leaves and equal other leaves."""
+        if self.spec != other.spec or self.positions != other.positions:
+            return False
+        tensors = set(self.positions)
+        return all(_equal_leaves(a, b) for i, (a, b) in enumerate(zip(self.leaves, other.leaves)) if i not in tensors)
+
+
+def _equal_leaves(a, b):
+    """Whether two non-Tensor leaves are equal (identical, when == does not give a bool: arrays)."""
+    try:
+        return bool(a == b)
+    except Exception:
+        return a is b
 
 
 # -------------------------------------------------------------------------------------------------
@@ -648,21 +664,56 @@ def _static_key(value):
         return (type(value), id(value))
 
 
-class _Staged:
-    """One structure of a jitted function's arguments: its sf_jit function and its output structure."""
+_MIXED = object()  # _Staged.single when traces gave different output structures
 
-    __slots__ = ("function", "state")
+
+class _Staged:
+    """One structure of a jitted function's arguments: its sf_jit function and the output structure
+    of each input signature it traced (usually all the same: then `single` holds it)."""
+
+    __slots__ = ("function", "structures", "single")
 
     def __init__(self, func, flat, statics, kwargs):
-        self.state = {}
+        self.structures, self.single = {}, None
 
         def body(tensors):
             out = _Out(func(*_with_statics(flat.rebuild(tensors), statics), **kwargs))
-            self.state["out"] = out
+            self.structures[_signature(tensors)] = out
+            if self.single is None:
+                self.single = out
+            elif self.single is not _MIXED and not out.same_structure(self.single):
+                self.single = _MIXED
             return out.tensors() or [_placeholder()]  # only non-Tensor outputs: arity >= 1
 
         traced = Function.from_python(body, len(flat.positions))
         self.function = Function.made_by(lib.sf_jit, traced._h)
+
+    def call(self, inputs):
+        """The output pytree of the jitted function at the flat input Tensors. While every trace has
+        given one output structure this is one sf_call with that many outputs (no list to fill and
+        read); otherwise the structure is looked up by the inputs' shapes and dtypes."""
+        single = self.single
+        if single is None or single is _MIXED:
+            tensors = self.function(inputs)
+        else:
+            count = max(1, len(single.positions))
+            results = (ctypes.c_void_p * count)()
+            try:
+                invoke(lib.sf_call, self.function._h, _capi.handles(inputs), len(inputs), results, count)
+            except Exception:
+                if self.single is single:
+                    raise
+                # New shapes were traced and gave another structure; their graph is cached now.
+                tensors = self.function(inputs)
+            else:
+                tensors = [wrap(h) for h in results]
+        out = self.single if self.single is not _MIXED else self.structures[_signature(inputs)]
+        return out.rebuild(tensors[:len(out.positions)])
+
+
+def _signature(tensors):
+    """The shapes and dtypes of Tensors (what a jitted function's C cache is keyed by)."""
+    return tuple((t.shape, t.dtype) for t in tensors)
 
 
 def _with_statics(dynamic, statics):
@@ -688,6 +739,15 @@ def jit(func, static_argnums=()):
 
     @_wraps(func, "jit")
     def wrapper(*args, **kwargs):
+        if not kwargs and not static_argnums:
+            for arg in args:
+                if type(arg) is not Tensor:
+                    break
+            else:  # the short path: positional Tensors only, keyed by their number
+                entry = staged.get(len(args))
+                if entry is None:
+                    entry = staged[len(args)] = _Staged(func, _Args(args), {}, {})
+                return entry.call(args)
         statics = {n % len(args): args[n] for n in static_argnums} if args else {}
         flat = _Args(tuple(a for i, a in enumerate(args) if i not in statics))
         leaves = tuple(_static_key(leaf) for leaf in flat.leaves if not isinstance(leaf, Tensor))
@@ -696,9 +756,7 @@ def jit(func, static_argnums=()):
         entry = staged.get(key)
         if entry is None:
             entry = staged[key] = _Staged(func, flat, statics, kwargs)
-        outputs = entry.function(flat.inputs())
-        out = entry.state["out"]
-        return out.rebuild(outputs[:len(out.positions)])
+        return entry.call(flat.inputs())
 
     def trace_count():
         """How many traces the jitted function has made (over all argument structures)."""
@@ -798,3 +856,18 @@ def stack_module_state(models):
               for name, _ in models[0].named_parameters()}
     buffers = {name: stack([dict(m.named_buffers())[name] for m in models]) for name, _ in models[0].named_buffers()}
     return params, buffers
+
+
+def replace_all_batch_norm_modules_(root):
+    """torch.func.replace_all_batch_norm_modules_: every BatchNorm module under `root` stops tracking running
+    statistics (running_mean, running_var and num_batches_tracked become None, track_running_stats False), so that
+    it normalizes with each batch's statistics and can run under vmap. Changes `root` in place and returns it."""
+    from .nn.modules import _BatchNorm  # nn builds on this module's callers; imported here to avoid a cycle
+
+    for module in root.modules():
+        if isinstance(module, _BatchNorm):
+            module.running_mean = None
+            module.running_var = None
+            module.num_batches_tracked = None
+            module.track_running_stats = False
+    return root

@@ -17,7 +17,7 @@ from .. import _device, _dlpack
 from .._capi import lib
 from .._tensor import Tensor, as_dtype, bool_, default_float, dtype_of_numpy, from_numpy_copy, int64, new, wrap
 
-__all__ = ["tensor", "asarray", "as_tensor", "from_dlpack", "clone", "detach"]
+__all__ = ["tensor", "asarray", "as_tensor", "from_numpy", "from_dlpack", "clone", "detach"]
 
 # -------------------------------------------------------------------------------------------------
 # Operands: Python scalars and array-likes next to tensors
@@ -202,7 +202,21 @@ def asarray(obj, *, dtype=None, copy=None, device=None):
     return result
 
 
-as_tensor = asarray
+def as_tensor(data, dtype=None, device=None):
+    """torch.as_tensor: `data` as a Tensor, sharing memory when it can (tensors, numpy arrays, DLPack
+    producers) and converted to `dtype` when one is given."""
+    return asarray(data, dtype=dtype, device=device)
+
+
+def from_numpy(ndarray):
+    """torch.from_numpy: a tensor sharing the memory of a numpy array (float32/64, int32/64, bool).
+    swiftfunc never writes into it; as with torch, writing into the array later changes the tensor."""
+    if not isinstance(ndarray, np.ndarray):
+        raise TypeError(f"from_numpy(): expected np.ndarray (got {type(ndarray).__name__})")
+    if ndarray.dtype not in (np.float32, np.float64, np.int32, np.int64, np.bool_) or not ndarray.dtype.isnative:
+        raise TypeError(f"from_numpy(): can't convert np.ndarray of type {ndarray.dtype}; the supported types are: "
+                        "float64, float32, int64, int32 and bool")
+    return asarray(ndarray, copy=False)
 
 
 # -------------------------------------------------------------------------------------------------

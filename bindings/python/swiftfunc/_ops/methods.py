@@ -4,12 +4,13 @@ operator (x + 1), as in torch. The constructor `Tensor(data)` is attached here t
 layer below) never imports the ops.
 """
 from .._capi import lib
+from .._errors import TransformError, UnsupportedError
 from .._tensor import Tensor, bool_, default_float, float32, float64, int32, int64, new
-from . import conversion, creation, indexing, linalg, pointwise, random, reduction, shape
+from . import conversion, creation, indexing, inplace, linalg, norms, pointwise, random, reduction, shape, tensor_ops
 from .conversion import cast, operand
 
-_OPS = {name: getattr(module, name) for module in (conversion, creation, indexing, linalg, pointwise, random,
-                                                   reduction, shape) for name in module.__all__}
+_OPS = {name: getattr(module, name) for module in (conversion, creation, indexing, linalg, norms, pointwise, random,
+                                                   reduction, shape, tensor_ops) for name in module.__all__}
 
 #: Ops that are also Tensor methods under the same name (with the tensor as the first argument).
 METHODS = ("neg", "exp", "log", "log1p", "expm1", "sin", "cos", "tan", "tanh", "sigmoid", "sqrt", "rsqrt", "abs",
@@ -22,9 +23,11 @@ METHODS = ("neg", "exp", "log", "log1p", "expm1", "sin", "cos", "tan", "tanh", "
            "flatten", "unflatten", "transpose", "swapaxes", "swapdims", "t", "movedim", "moveaxis", "broadcast_to",
            "expand_as", "squeeze", "unsqueeze", "flip", "narrow", "select", "split", "chunk", "unbind", "detach",
            "clone", "matmul", "mm", "bmm", "mv", "dot", "inner", "outer", "gather", "index_select", "scatter_add",
-           "allclose", "isclose", "equal", "bernoulli", "det", "logdet", "slogdet", "inverse", "cholesky_solve")
+           "allclose", "isclose", "equal", "bernoulli", "diag", "diagonal", "diag_embed", "trace", "tril", "triu",
+           "cumsum", "cumprod", "sort", "argsort", "topk", "roll", "norm", "det", "logdet", "slogdet", "inverse",
+           "cholesky_solve")
 #: Ops whose method also takes a shape as varargs (x.reshape(2, 3) as well as x.reshape((2, 3))).
-SHAPE_METHODS = ("reshape", "view", "permute", "expand")
+SHAPE_METHODS = ("reshape", "view", "permute", "expand", "repeat")
 
 
 def _construct(cls, data=None, *, dtype=None, device=None):
@@ -86,14 +89,35 @@ def _like(make):
     return method
 
 
+def _set_data(self, value):
+    """t.data = other: t takes other's value (shape and dtype included), as torch allows."""
+    if inplace.is_traced(self) or inplace.is_traced(value):
+        raise TransformError("Tensor.data: a traced value cannot be assigned, nor assigned to, inside a transform")
+    self._rebind(conversion.tensor_of(value))
+
+
+def _backward(self, gradient=None, retain_graph=None, create_graph=False, inputs=None):
+    """Raises UnsupportedError: swiftfunc has no tape (see swiftfunc.autograd.grad_mode.NO_TAPE)."""
+    from ..autograd.grad_mode import NO_TAPE  # autograd sits above the ops
+
+    raise UnsupportedError(f"Tensor.backward(): {NO_TAPE}")
+
+
 def attach():
     T = Tensor
+    for table in (inplace.INPLACE, inplace.AUGMENTED):
+        for name, method in table.items():
+            setattr(T, name, method)
+    T.backward = _backward
+    T.data = property(conversion.detach, _set_data, doc="The value without the requires_grad flag; assigning "
+                                                        "it gives the tensor another value (see in-place methods).")
     T.__new__ = staticmethod(_construct)
     for name in METHODS:
         setattr(T, name, _OPS[name])
     for name in SHAPE_METHODS:
         setattr(T, name, _shape_method(_OPS[name]))
     T.to = conversion.to
+    T.tile = tensor_ops._tile_method
     T.where = lambda self, condition, other: pointwise.where(condition, self, other)
     T.type = lambda self, dtype=None: self.dtype if dtype is None else conversion.to(self, dtype)
     T.float = lambda self: cast(self, float32)

@@ -9,15 +9,16 @@ import contextlib
 import math
 import numbers
 
-from .. import _ops
+from .. import _device, _ops
 from .._ops.conversion import cast, parse_to, tensor_of
 from .._ops.creation import creation_dtype
-from .._tensor import Tensor, float32, float64
+from .._tensor import Tensor, as_dtype, float32, float64, int64
 from . import functional as F
 
 __all__ = ["Parameter", "Module", "Sequential", "ModuleList", "Linear", "Conv2d", "LayerNorm", "ReLU", "Tanh",
            "Sigmoid", "GELU", "SiLU", "Dropout", "Flatten", "Identity", "Softmax", "LogSoftmax", "CrossEntropyLoss",
-           "MSELoss"]
+           "MSELoss", "MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d", "Conv1d", "BatchNorm1d", "BatchNorm2d", "GroupNorm",
+           "Embedding", "Softplus", "ELU", "LeakyReLU", "NLLLoss", "L1Loss", "BCEWithLogitsLoss"]
 
 
 class Parameter(Tensor):
@@ -30,10 +31,29 @@ class Parameter(Tensor):
             data = _ops.zeros(0)
         if not isinstance(data, Tensor):
             data = _ops.tensor(data)
-        return cls._adopt(data)
+        param = cls._adopt(data)
+        param.requires_grad = requires_grad
+        return param
 
     def __repr__(self):
         return "Parameter containing:\n" + super().__repr__()
+
+    __str__ = __repr__
+
+    def __reduce__(self):
+        # copy.deepcopy(model) and pickle keep Parameters (and their flag), as torch's do
+        return (_rebuild_parameter, (self._copy_values(), self.requires_grad))
+
+
+def _rebuild_parameter(values, requires_grad):
+    return Parameter(_ops.tensor(values), requires_grad)
+
+
+def _is_meta(value):
+    """Whether a `to` argument names the meta device ('meta', 'meta:0', device('meta'))."""
+    if isinstance(value, str):
+        return value.partition(":")[0] == "meta"
+    return getattr(value, "type", None) == "meta" and hasattr(value, "index")
 
 
 class Module:
@@ -92,7 +112,17 @@ class Module:
         self._parameters[name] = param
 
     def register_buffer(self, name, tensor, persistent=True):
+        """Registers a tensor (or None) that is state but no parameter; persistent=False leaves it out of
+        state_dict()."""
+        if tensor is not None and not isinstance(tensor, Tensor):
+            raise TypeError(f"cannot assign '{type(tensor).__name__}' object to buffer '{name}' (torch Tensor or "
+                            f"None required)")
         self._buffers[name] = tensor
+        non_persistent = self.__dict__.setdefault("_non_persistent_buffers_set", set())
+        if persistent:
+            non_persistent.discard(name)
+        else:
+            non_persistent.add(name)
 
     def add_module(self, name, module):
         self._modules[name] = module
@@ -152,7 +182,32 @@ class Module:
         for _, b in self.named_buffers(recurse=recurse):
             yield b
 
+    def get_submodule(self, target):
+        """The submodule at a dotted path ('' is the module itself)."""
+        module = self
+        for part in target.split(".") if target else ():
+            if part not in module._modules:
+                raise AttributeError(f"{type(module).__name__} has no attribute `{part}` (in '{target}')")
+            module = module._modules[part]
+        return module
+
+    def get_parameter(self, target):
+        """The Parameter at a dotted name, e.g. '0.weight' (AttributeError if there is none)."""
+        return self._member(target, "_parameters", "parameter")
+
+    def get_buffer(self, target):
+        """The buffer at a dotted name (AttributeError if there is none)."""
+        return self._member(target, "_buffers", "buffer")
+
+    def _member(self, target, table, what):
+        owner, leaf = self._owner(target)
+        members = getattr(owner, table)
+        if leaf not in members:
+            raise AttributeError(f"{type(owner).__name__} has no {what} `{leaf}` (in '{target}')")
+        return members[leaf]
+
     def apply(self, fn):
+        """Calls fn on every submodule (children first) and on self; returns self (e.g. for init)."""
         for m in self.children():
             m.apply(fn)
         fn(self)
@@ -161,51 +216,93 @@ class Module:
     # -- modes and state --------------------------------------------------------------------------
 
     def train(self, mode=True):
-        object.__setattr__(self, "training", bool(mode))
+        """Sets training mode (Dropout, BatchNorm read `self.training`) here and in every submodule."""
+        if not isinstance(mode, bool):
+            raise ValueError("training mode is expected to be boolean")
+        object.__setattr__(self, "training", mode)
         for m in self.children():
             m.train(mode)
         return self
 
     def eval(self):
+        """train(False)."""
         return self.train(False)
 
     def requires_grad_(self, requires_grad=True):
+        """Sets every parameter's requires_grad flag (which optimizers and ported code read; swiftfunc has no
+        tape) and returns self."""
+        for p in self.parameters():
+            p.requires_grad_(requires_grad)
         return self
 
     def zero_grad(self, set_to_none=True):
-        pass
+        """Resets every parameter's .grad: to None (the default), or to zeros with set_to_none=False."""
+        for p in self.parameters():
+            if p.grad is not None:
+                p.grad = None if set_to_none else _ops.zeros_like(p.grad)
 
-    def state_dict(self):
-        """An ordered dict of every parameter and buffer by dotted name."""
-        state = collections.OrderedDict(self.named_parameters())
-        state.update(self.named_buffers())
-        return state
+    def state_dict(self, *args, destination=None, prefix="", keep_vars=False):
+        """An ordered dict of every parameter and persistent buffer by dotted name, module by module (each
+        module's parameters, then its buffers), as torch orders it.
 
-    def load_state_dict(self, state_dict, strict=True):
-        """Replaces parameters and buffers by the given tensors (by dotted name)."""
-        expected = set(self.state_dict())
-        missing, unexpected = sorted(expected - set(state_dict)), sorted(set(state_dict) - expected)
-        if strict and (missing or unexpected):
-            raise RuntimeError(f"Error(s) in loading state_dict for {type(self).__name__}: missing keys {missing}, "
-                               f"unexpected keys {unexpected}")
-        for name, value in state_dict.items():
-            if name in expected:
+        Values are the tensors' current values (keep_vars=True: the Parameter and buffer objects
+        themselves). Unlike torch's, they are snapshots: updating the model in place afterwards (an
+        optimizer step, init functions) does not change a state dict taken before (tensors are immutable)."""
+        if args:  # torch's deprecated positional form state_dict(destination, prefix, keep_vars)
+            destination, prefix, keep_vars = (list(args) + [destination, prefix, keep_vars][len(args):])[:3]
+        if destination is None:
+            destination = collections.OrderedDict()
+        for name, p in self._parameters.items():
+            if p is not None:
+                destination[prefix + name] = p if keep_vars else _ops.detach(p)
+        non_persistent = self.__dict__.get("_non_persistent_buffers_set", ())
+        for name, b in self._buffers.items():
+            if b is not None and name not in non_persistent:
+                destination[prefix + name] = b if keep_vars else _ops.detach(b)
+        for name, m in self._modules.items():
+            if m is not None:
+                m.state_dict(destination=destination, prefix=prefix + name + ".", keep_vars=keep_vars)
+        return destination
+
+    def load_state_dict(self, state_dict, strict=True, assign=False):
+        """Loads parameters and buffers by dotted name, as torch does: each parameter and buffer object keeps
+        its identity (optimizers holding it see the new value) and its dtype, and takes the loaded values
+        (shapes must match). assign=True replaces them by the loaded tensors instead (parameters stay
+        Parameters). Returns (missing_keys, unexpected_keys); strict=True raises RuntimeError on either."""
+        own = self.state_dict(keep_vars=True)
+        missing = [k for k in own if k not in state_dict]
+        unexpected = [k for k in state_dict if k not in own]
+        errors = []
+        for name, current in own.items():
+            if name not in state_dict:
+                continue
+            value = state_dict[name]
+            value = value if isinstance(value, Tensor) else _ops.tensor(value)  # copies torch/numpy values
+            if value.shape != current.shape:
+                errors.append(f"size mismatch for {name}: copying a param with shape {list(value.shape)} from "
+                              f"checkpoint, the shape in current model is {list(current.shape)}.")
+                continue
+            if assign:
                 owner, leaf = self._owner(name)
                 if leaf in owner._parameters:
-                    owner._parameters[leaf] = value if isinstance(value, Parameter) else Parameter(tensor_of(value))
+                    owner._parameters[leaf] = Parameter(value, current.requires_grad)
                 else:
-                    owner._buffers[leaf] = tensor_of(value)
-        return collections.namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])(missing, unexpected)
+                    owner._buffers[leaf] = value
+            else:
+                current.copy_(value)
+        if strict:
+            if unexpected:
+                errors.insert(0, "Unexpected key(s) in state_dict: " + ", ".join(f'"{k}"' for k in unexpected) + ".")
+            if missing:
+                errors.insert(0, "Missing key(s) in state_dict: " + ", ".join(f'"{k}"' for k in missing) + ".")
+        if errors:
+            raise RuntimeError(f"Error(s) in loading state_dict for {type(self).__name__}:\n\t" + "\n\t".join(errors))
+        return _IncompatibleKeys(missing, unexpected)
 
     def _owner(self, dotted):
-        *path, leaf = dotted.split(".")
-        module = self
-        for part in path:
-            try:
-                module = module._modules[part]
-            except KeyError:
-                raise AttributeError(f"{type(module).__name__} has no submodule '{part}' (in '{dotted}')") from None
-        return module, leaf
+        """(the module owning a dotted member name, the member's own name)."""
+        path, _, leaf = dotted.rpartition(".")
+        return self.get_submodule(path), leaf
 
     @contextlib.contextmanager
     def _swapped(self, values):
@@ -234,6 +331,12 @@ class Module:
         the module in place and returns it."""
         if "copy" in kwargs:
             raise TypeError("Module.to() takes no copy argument")
+        # The meta device: torch's modules lose their data there; the ensembling tutorial moves its
+        # template module to it only to give functional_call a structure. swiftfunc has no meta
+        # tensors, so the module keeps its values (any use of them is then still correct).
+        args = tuple(a for a in args if not _is_meta(a))
+        if _is_meta(kwargs.get("device")):
+            kwargs = {k: v for k, v in kwargs.items() if k != "device"}
         dtype, _ = parse_to(*args, **kwargs)
         if dtype is None:
             return self
@@ -252,21 +355,27 @@ class Module:
     def cpu(self):
         return self
 
+    def cuda(self, device=None):
+        """Raises DeviceError: the CPU is swiftfunc's only device."""
+        _device.check("cuda" if device is None else device if isinstance(device, str) else f"cuda:{device}")
+        return self
+
+    def type(self, dst_type):
+        """Every parameter and buffer as dst_type (a floating point dtype), in place; returns the module."""
+        return self._cast_floating(as_dtype(dst_type))
+
     def _cast_floating(self, dtype):
-        """Replaces each floating point parameter and buffer of another dtype by its cast to `dtype`, as
-        load_state_dict replaces them (tensors are immutable; torch does the same with
-        torch.__future__.set_overwrite_module_params_on_conversion(True)). Parameters stay Parameters,
-        and a tensor that several modules share stays shared."""
-        converted = {}  # id(old) -> (old, new): holding old keeps its id from being reused meanwhile
+        """Gives each floating point parameter and buffer of another dtype its value cast to `dtype`, in
+        place: the objects keep their identity (as torch's default `param.data = fn(param.data)` does), so
+        an optimizer built before `.double()` keeps working, and a tensor shared by several modules is
+        converted once."""
         for module in self.modules():
             for table in (module._parameters, module._buffers):
-                for name, value in table.items():
-                    if value is None or not value.dtype.is_floating_point or value.dtype is dtype:
-                        continue
-                    if id(value) not in converted:
-                        new = cast(value, dtype)
-                        converted[id(value)] = (value, Parameter(new) if isinstance(value, Parameter) else new)
-                    table[name] = converted[id(value)][1]
+                for value in table.values():
+                    if value is not None and value.dtype.is_floating_point and value.dtype is not dtype:
+                        value._rebind(cast(value, dtype))
+                        if value.grad is not None:
+                            value.grad = cast(value.grad, dtype)
         return self
 
     # -- calling ----------------------------------------------------------------------------------
@@ -293,6 +402,7 @@ class Module:
 
 
 _MISSING = object()
+_IncompatibleKeys = collections.namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])
 
 
 def _uniform(shape, bound, dtype):
@@ -325,28 +435,38 @@ def _pair(value):
     return (value, value) if isinstance(value, numbers.Integral) else tuple(value)
 
 
+def _register_affine(module, shape, dtype, weight=True, bias=True):
+    """A normalization layer's weight (ones) and bias (zeros) of `shape`, or None where not wanted."""
+    module.register_parameter("weight", Parameter(_ops.ones(shape, dtype=dtype)) if weight else None)
+    module.register_parameter("bias", Parameter(_ops.zeros(shape, dtype=dtype)) if weight and bias else None)
+
+
+def _register_conv(module, name, in_channels, out_channels, kernel_size, groups, bias, padding_mode, dtype, device):
+    """A convolution's weight [out, in/groups, *kernel_size] and bias [out] with torch's default init
+    U(-1/sqrt(fan_in), 1/sqrt(fan_in))."""
+    if padding_mode != "zeros":
+        raise NotImplementedError(f"{name}: only padding_mode='zeros' is supported")
+    if in_channels % groups or out_channels % groups:
+        raise ValueError(f"{name}: in_channels and out_channels must be divisible by groups")
+    d = creation_dtype(dtype, device)
+    fan_in = in_channels // groups * math.prod(kernel_size)
+    bound = 1.0 / math.sqrt(fan_in) if fan_in > 0 else 0.0
+    module.weight = Parameter(_uniform((out_channels, in_channels // groups) + tuple(kernel_size), bound, d))
+    module.register_parameter("bias", Parameter(_uniform((out_channels,), bound, d)) if bias else None)
+
+
 class Conv2d(Module):
     """2-D convolution layer (torch.nn.Conv2d, padding_mode='zeros')."""
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1, groups=1, bias=True,
                  padding_mode="zeros", device=None, dtype=None):
         super().__init__()
-        if padding_mode != "zeros":
-            raise NotImplementedError("Conv2d: only padding_mode='zeros' is supported")
-        if in_channels % groups or out_channels % groups:
-            raise ValueError("Conv2d: in_channels and out_channels must be divisible by groups")
-        d = creation_dtype(dtype, device)
         self.in_channels, self.out_channels = in_channels, out_channels
         self.kernel_size, self.stride = _pair(kernel_size), _pair(stride)
         self.padding = padding if isinstance(padding, str) else _pair(padding)
         self.dilation, self.groups = _pair(dilation), groups
-        fan_in = in_channels // groups * self.kernel_size[0] * self.kernel_size[1]
-        bound = 1.0 / math.sqrt(fan_in) if fan_in > 0 else 0.0
-        self.weight = Parameter(_uniform((out_channels, in_channels // groups) + self.kernel_size, bound, d))
-        if bias:
-            self.bias = Parameter(_uniform((out_channels,), bound, d))
-        else:
-            self.register_parameter("bias", None)
+        _register_conv(self, "Conv2d", in_channels, out_channels, self.kernel_size, groups, bias, padding_mode, dtype,
+                       device)
 
     def forward(self, input):
         return F.conv2d(input, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
@@ -361,18 +481,9 @@ class LayerNorm(Module):
 
     def __init__(self, normalized_shape, eps=1e-5, elementwise_affine=True, bias=True, device=None, dtype=None):
         super().__init__()
-        d = creation_dtype(dtype, device)
         shape = (normalized_shape,) if isinstance(normalized_shape, numbers.Integral) else tuple(normalized_shape)
         self.normalized_shape, self.eps, self.elementwise_affine = shape, eps, elementwise_affine
-        if elementwise_affine:
-            self.weight = Parameter(_ops.ones(shape, dtype=d))
-            if bias:
-                self.bias = Parameter(_ops.zeros(shape, dtype=d))
-            else:
-                self.register_parameter("bias", None)
-        else:
-            self.register_parameter("weight", None)
-            self.register_parameter("bias", None)
+        _register_affine(self, shape, creation_dtype(dtype, device), elementwise_affine, bias)
 
     def forward(self, input):
         return F.layer_norm(input, self.normalized_shape, self.weight, self.bias, self.eps)
@@ -539,3 +650,239 @@ class MSELoss(Module):
 
     def forward(self, input, target):
         return F.mse_loss(input, target, reduction=self.reduction)
+
+
+# -- pooling, convolution, normalization, embedding, activations and losses (issue 12) -------------
+
+
+class MaxPool2d(Module):
+    """2-D max pooling (torch.nn.MaxPool2d); stride defaults to kernel_size."""
+
+    def __init__(self, kernel_size, stride=None, padding=0, dilation=1, return_indices=False, ceil_mode=False):
+        super().__init__()
+        self.kernel_size, self.stride = kernel_size, stride if stride is not None else kernel_size
+        self.padding, self.dilation = padding, dilation
+        self.return_indices, self.ceil_mode = return_indices, ceil_mode
+
+    def forward(self, input):
+        return F.max_pool2d(input, self.kernel_size, self.stride, self.padding, self.dilation, ceil_mode=self.ceil_mode,
+                            return_indices=self.return_indices)
+
+    def extra_repr(self):
+        return (f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}, "
+                f"dilation={self.dilation}, ceil_mode={self.ceil_mode}")
+
+
+class AvgPool2d(Module):
+    """2-D average pooling (torch.nn.AvgPool2d); stride defaults to kernel_size."""
+
+    def __init__(self, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
+                 divisor_override=None):
+        super().__init__()
+        self.kernel_size, self.stride = kernel_size, stride if stride is not None else kernel_size
+        self.padding, self.ceil_mode = padding, ceil_mode
+        self.count_include_pad, self.divisor_override = count_include_pad, divisor_override
+
+    def forward(self, input):
+        return F.avg_pool2d(input, self.kernel_size, self.stride, self.padding, self.ceil_mode, self.count_include_pad,
+                            self.divisor_override)
+
+    def extra_repr(self):
+        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
+
+
+class AdaptiveAvgPool2d(Module):
+    def __init__(self, output_size):
+        super().__init__()
+        self.output_size = output_size
+
+    def forward(self, input):
+        return F.adaptive_avg_pool2d(input, self.output_size)
+
+    def extra_repr(self):
+        return f"output_size={self.output_size}"
+
+
+class Conv1d(Module):
+    """1-D convolution layer (torch.nn.Conv1d, padding_mode='zeros'), torch's default init."""
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1, groups=1, bias=True,
+                 padding_mode="zeros", device=None, dtype=None):
+        super().__init__()
+        single = (lambda v: v if isinstance(v, (numbers.Integral, str)) else tuple(v)[0])
+        self.in_channels, self.out_channels, self.groups = in_channels, out_channels, groups
+        self.kernel_size, self.stride = single(kernel_size), single(stride)
+        self.padding, self.dilation = single(padding), single(dilation)
+        _register_conv(self, "Conv1d", in_channels, out_channels, (self.kernel_size,), groups, bias, padding_mode, dtype,
+                       device)
+
+    def forward(self, input):
+        return F.conv1d(input, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
+
+    def extra_repr(self):
+        return f"{self.in_channels}, {self.out_channels}, kernel_size=({self.kernel_size},), stride=({self.stride},)"
+
+
+class _BatchNorm(Module):
+    """Batch normalization with running statistics as buffers (torch.nn.modules.batchnorm._BatchNorm).
+
+    Training with track_running_stats updates running_mean, running_var and num_batches_tracked (the buffers
+    take new tensors). Under vmap the running statistics cannot be updated from a batched input (an error, as in
+    torch.func); swiftfunc.func.replace_all_batch_norm_modules_ turns the tracking off."""
+
+    _expected_dims = ()
+
+    def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=True, track_running_stats=True, device=None,
+                 dtype=None):
+        super().__init__()
+        d = creation_dtype(dtype, device)
+        self.num_features, self.eps, self.momentum = num_features, eps, momentum
+        self.affine, self.track_running_stats = affine, track_running_stats
+        _register_affine(self, (num_features,), d, affine)
+        if track_running_stats:
+            self.register_buffer("running_mean", _ops.zeros((num_features,), dtype=d))
+            self.register_buffer("running_var", _ops.ones((num_features,), dtype=d))
+            self.register_buffer("num_batches_tracked", _ops.tensor(0, dtype=int64))
+        else:
+            self.register_buffer("running_mean", None)
+            self.register_buffer("running_var", None)
+            self.register_buffer("num_batches_tracked", None)
+
+    def reset_running_stats(self):
+        if self.track_running_stats:
+            self.running_mean = _ops.zeros_like(self.running_mean)
+            self.running_var = _ops.ones_like(self.running_var)
+            self.num_batches_tracked = _ops.tensor(0, dtype=int64)
+
+    def forward(self, input):
+        if input.ndim not in self._expected_dims:
+            raise ValueError(f"expected {' or '.join(f'{n}D' for n in self._expected_dims)} input (got {input.ndim}D input)")
+        factor = 0.0 if self.momentum is None else self.momentum
+        if self.training and self.track_running_stats and self.num_batches_tracked is not None:
+            self.num_batches_tracked = self.num_batches_tracked + 1
+            if self.momentum is None:  # cumulative moving average
+                factor = 1.0 / float(self.num_batches_tracked.item())
+        training = self.training or (self.running_mean is None and self.running_var is None)
+        use_running = not self.training or self.track_running_stats
+        return F.batch_norm(input, self.running_mean if use_running else None, self.running_var if use_running else None,
+                            self.weight, self.bias, training, factor, self.eps)
+
+    def extra_repr(self):
+        return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}, "
+                f"track_running_stats={self.track_running_stats}")
+
+
+class BatchNorm1d(_BatchNorm):
+    """Batch normalization of [N, C] or [N, C, L] (torch.nn.BatchNorm1d)."""
+
+    _expected_dims = (2, 3)
+
+
+class BatchNorm2d(_BatchNorm):
+    """Batch normalization of [N, C, H, W] (torch.nn.BatchNorm2d)."""
+
+    _expected_dims = (4,)
+
+
+class GroupNorm(Module):
+    def __init__(self, num_groups, num_channels, eps=1e-5, affine=True, device=None, dtype=None):
+        super().__init__()
+        if num_channels % num_groups:
+            raise ValueError("num_channels must be divisible by num_groups")
+        self.num_groups, self.num_channels, self.eps, self.affine = num_groups, num_channels, eps, affine
+        _register_affine(self, (num_channels,), creation_dtype(dtype, device), affine)
+
+    def forward(self, input):
+        return F.group_norm(input, self.num_groups, self.weight, self.bias, self.eps)
+
+    def extra_repr(self):
+        return f"{self.num_groups}, {self.num_channels}, eps={self.eps}, affine={self.affine}"
+
+
+class Embedding(Module):
+    """A lookup table (torch.nn.Embedding): weight N(0, 1), the padding_idx row zero and without gradient."""
+
+    def __init__(self, num_embeddings, embedding_dim, padding_idx=None, max_norm=None, norm_type=2.0,
+                 scale_grad_by_freq=False, sparse=False, _weight=None, _freeze=False, device=None, dtype=None):
+        super().__init__()
+        if max_norm is not None or scale_grad_by_freq or sparse:
+            raise NotImplementedError("Embedding: max_norm, scale_grad_by_freq and sparse are not supported")
+        if padding_idx is not None:
+            if not -num_embeddings <= padding_idx < num_embeddings:
+                raise ValueError("Padding_idx must be within num_embeddings")
+            padding_idx = padding_idx % num_embeddings
+        d = creation_dtype(dtype, device)
+        self.num_embeddings, self.embedding_dim, self.padding_idx = num_embeddings, embedding_dim, padding_idx
+        if _weight is not None:
+            weight = tensor_of(_weight)
+        else:
+            weight = _ops.randn((num_embeddings, embedding_dim), dtype=d)
+            if padding_idx is not None:
+                row = _ops.unsqueeze(_ops.arange(num_embeddings) == padding_idx, 1)
+                weight = _ops.where(row, _ops.zeros((), dtype=d), weight)
+        self.weight = Parameter(weight)
+
+    def forward(self, input):
+        return F.embedding(input, self.weight, self.padding_idx)
+
+    def extra_repr(self):
+        return f"{self.num_embeddings}, {self.embedding_dim}" + (
+            f", padding_idx={self.padding_idx}" if self.padding_idx is not None else "")
+
+
+class Softplus(Module):
+    def __init__(self, beta=1.0, threshold=20.0):
+        super().__init__()
+        self.beta, self.threshold = beta, threshold
+
+    def forward(self, input):
+        return F.softplus(input, self.beta, self.threshold)
+
+
+class ELU(Module):
+    def __init__(self, alpha=1.0, inplace=False):
+        super().__init__()
+        self.alpha = alpha
+
+    def forward(self, input):
+        return F.elu(input, self.alpha)
+
+
+class LeakyReLU(Module):
+    def __init__(self, negative_slope=0.01, inplace=False):
+        super().__init__()
+        self.negative_slope = negative_slope
+
+    def forward(self, input):
+        return F.leaky_relu(input, self.negative_slope)
+
+
+class NLLLoss(Module):
+    def __init__(self, weight=None, size_average=None, ignore_index=-100, reduce=None, reduction="mean"):
+        super().__init__()
+        self.register_buffer("weight", weight)
+        self.ignore_index, self.reduction = ignore_index, reduction
+
+    def forward(self, input, target):
+        return F.nll_loss(input, target, self.weight, ignore_index=self.ignore_index, reduction=self.reduction)
+
+
+class L1Loss(Module):
+    def __init__(self, size_average=None, reduce=None, reduction="mean"):
+        super().__init__()
+        self.reduction = reduction
+
+    def forward(self, input, target):
+        return F.l1_loss(input, target, reduction=self.reduction)
+
+
+class BCEWithLogitsLoss(Module):
+    def __init__(self, weight=None, size_average=None, reduce=None, reduction="mean", pos_weight=None):
+        super().__init__()
+        self.register_buffer("weight", weight)
+        self.register_buffer("pos_weight", pos_weight)
+        self.reduction = reduction
+
+    def forward(self, input, target):
+        return F.binary_cross_entropy_with_logits(input, target, self.weight, reduction=self.reduction,
+                                                  pos_weight=self.pos_weight)
