@@ -218,3 +218,12 @@ def test_against_torch():
     direction = RNG.standard_normal((2, 4, 4))
     direction = direction + np.swapaxes(direction, -1, -2)
     close((gs * direction).sum(), (ts.grad.numpy() * direction).sum(), 1e-9)
+
+
+def test_linalg_namespace_gathers_the_norms():
+    x = RNG.standard_normal((3, 4))
+    close(sf.linalg.vector_norm(t64(x), 3, dim=1), np.linalg.norm(x, ord=3, axis=1))
+    close(sf.linalg.matrix_norm(t64(x), "fro"), np.linalg.norm(x, "fro"))
+    close(sf.linalg.norm(t64(x), 1), np.linalg.norm(x, 1))
+    with pytest.raises(sf.UnsupportedError):
+        sf.linalg.matrix_norm(t64(x), "nuc")
