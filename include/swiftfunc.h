@@ -543,6 +543,78 @@ sf_status sf_conv2d(sf_tensor *x, sf_tensor *weight, sf_tensor *bias, const int6
                     sf_tensor **out);
 
 /* ---------------------------------------------------------------------------------------------
+ * Linear algebra (torch.linalg; LAPACK from OpenBLAS). Matrices are the last two dims of a float32
+ * or float64 tensor, any leading dims a batch. Every function has JVP, VJP and batching rules, so
+ * it composes with all the transforms (hessian of a log-determinant, a solve inside a VJP, ...).
+ * A matrix dim beyond LAPACK's 32-bit integer is SF_ERR_SHAPE. Failures of the factorization are
+ * SF_ERR_INVALID_ARGUMENT with a message naming the op and the batch element, e.g.
+ * "sf_linalg_cholesky: the input (batch element [1]) is not positive-definite (the leading minor
+ * of order 2 is not positive-definite)"; det/slogdet of a singular matrix and
+ * solve_triangular with a zero on the diagonal are not errors (0, -inf, inf/nan), as in torch.
+ * cholesky and eigh read one triangle only; their derivatives are those of that reading (a
+ * perturbation of the other triangle has no effect).
+ * ------------------------------------------------------------------------------------------- */
+
+/**
+ * torch.linalg.solve: X with A X = B (left) or X A = B (!left), A [..., n, n] invertible. B is
+ * [..., n, k], or a vector: 1-D, or A's shape without its last dim. Batch dims broadcast; float32
+ * with float64 computes in float64. A singular matrix is SF_ERR_INVALID_ARGUMENT.
+ */
+sf_status sf_linalg_solve(sf_tensor *a, sf_tensor *b, bool left, sf_tensor **out);
+
+/**
+ * torch.linalg.solve_triangular: X with T X = B (left) or X T = B, T the upper (upper) or lower
+ * triangle of A (the other is not read), with ones for its diagonal when unitriangular. B is a
+ * matrix; batch dims broadcast. No factorization: a zero on the diagonal gives inf/nan.
+ */
+sf_status sf_linalg_solve_triangular(sf_tensor *a, sf_tensor *b, bool upper, bool left,
+                                     bool unitriangular, sf_tensor **out);
+
+/**
+ * torch.linalg.cholesky: L lower triangular with A = L L^T, from the lower triangle of A; with
+ * upper, U = L^T (A = U^T U). Not positive-definite: SF_ERR_INVALID_ARGUMENT.
+ */
+sf_status sf_linalg_cholesky(sf_tensor *a, bool upper, sf_tensor **out);
+
+/**
+ * torch.cholesky_solve(B, L, upper): X with A X = B for A = L L^T (A = U^T U when upper), given
+ * the factor from sf_linalg_cholesky.
+ */
+sf_status sf_linalg_cholesky_solve(sf_tensor *b, sf_tensor *factor, bool upper, sf_tensor **out);
+
+/** torch.linalg.inv: the inverse of each matrix (singular: SF_ERR_INVALID_ARGUMENT). */
+sf_status sf_linalg_inv(sf_tensor *a, sf_tensor **out);
+
+/**
+ * torch.linalg.det: one value per matrix, 0 when singular. Its derivatives, as those of slogdet
+ * and logdet, use A^-1: differentiating at a singular matrix is SF_ERR_INVALID_ARGUMENT.
+ */
+sf_status sf_linalg_det(sf_tensor *a, sf_tensor **out);
+
+/**
+ * torch.linalg.slogdet: the sign of det A (-1, 0 or 1; no derivative) into *out_sign and
+ * log|det A| (-inf when singular) into *out_logabsdet. On failure neither is set.
+ */
+sf_status sf_linalg_slogdet(sf_tensor *a, sf_tensor **out_sign, sf_tensor **out_logabsdet);
+
+/** torch.logdet: log det A; nan where det A < 0, -inf where it is 0. */
+sf_status sf_linalg_logdet(sf_tensor *a, sf_tensor **out);
+
+/**
+ * torch.linalg.eigh: the eigenvalues ([..., n], ascending) into *out_eigenvalues and the
+ * eigenvectors (the columns of [..., n, n]) into *out_eigenvectors of the symmetric matrix given by
+ * the lower triangle of A (the upper one when upper: UPLO='U'). The eigenvalues' derivatives are
+ * always finite; the eigenvectors' are finite only while the eigenvalues are distinct (inf/nan
+ * otherwise, as in torch and JAX), and fix the eigenvectors' signs as LAPACK returned them. On
+ * failure neither output is set.
+ */
+sf_status sf_linalg_eigh(sf_tensor *a, bool upper, sf_tensor **out_eigenvalues,
+                         sf_tensor **out_eigenvectors);
+
+/** torch.linalg.eigvalsh: the eigenvalues of sf_linalg_eigh alone. */
+sf_status sf_linalg_eigvalsh(sf_tensor *a, bool upper, sf_tensor **out);
+
+/* ---------------------------------------------------------------------------------------------
  * Indexing. Index tensors are int32 or int64; negative indices count from the end; an index out
  * of range gives SF_ERR_INVALID_ARGUMENT naming it.
  * ------------------------------------------------------------------------------------------- */

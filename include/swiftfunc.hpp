@@ -701,6 +701,85 @@ inline Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias =
     return Tensor::adopt(out);
 }
 
+// MARK: - Linear algebra (torch.linalg on LAPACK)
+
+/** torch.linalg: every function is differentiable and batchable; failures throw sf::Error. */
+namespace linalg {
+
+/** torch.linalg.solve: X with A X = B (left) or X A = B; B may be a vector. */
+inline Tensor solve(const Tensor& a, const Tensor& b, bool left = true) {
+    sf_tensor* out = nullptr;
+    detail::check(sf_linalg_solve(a.get(), b.get(), left, &out));
+    return Tensor::adopt(out);
+}
+
+/** torch.linalg.solve_triangular(A, B, upper, left, unitriangular). */
+inline Tensor solve_triangular(const Tensor& a, const Tensor& b, bool upper, bool left = true, bool unitriangular = false) {
+    sf_tensor* out = nullptr;
+    detail::check(sf_linalg_solve_triangular(a.get(), b.get(), upper, left, unitriangular, &out));
+    return Tensor::adopt(out);
+}
+
+/** torch.linalg.cholesky: L with A = L L^T (U = L^T when upper). */
+inline Tensor cholesky(const Tensor& a, bool upper = false) {
+    sf_tensor* out = nullptr;
+    detail::check(sf_linalg_cholesky(a.get(), upper, &out));
+    return Tensor::adopt(out);
+}
+
+/** torch.cholesky_solve(B, L, upper): X with L L^T X = B. */
+inline Tensor cholesky_solve(const Tensor& b, const Tensor& factor, bool upper = false) {
+    sf_tensor* out = nullptr;
+    detail::check(sf_linalg_cholesky_solve(b.get(), factor.get(), upper, &out));
+    return Tensor::adopt(out);
+}
+
+/** torch.linalg.inv. */
+inline Tensor inv(const Tensor& a) {
+    sf_tensor* out = nullptr;
+    detail::check(sf_linalg_inv(a.get(), &out));
+    return Tensor::adopt(out);
+}
+
+/** torch.linalg.det. */
+inline Tensor det(const Tensor& a) {
+    sf_tensor* out = nullptr;
+    detail::check(sf_linalg_det(a.get(), &out));
+    return Tensor::adopt(out);
+}
+
+/** torch.linalg.slogdet: (sign, logabsdet). */
+inline std::pair<Tensor, Tensor> slogdet(const Tensor& a) {
+    sf_tensor* sign = nullptr;
+    sf_tensor* logabsdet = nullptr;
+    detail::check(sf_linalg_slogdet(a.get(), &sign, &logabsdet));
+    return {Tensor::adopt(sign), Tensor::adopt(logabsdet)};
+}
+
+/** torch.logdet. */
+inline Tensor logdet(const Tensor& a) {
+    sf_tensor* out = nullptr;
+    detail::check(sf_linalg_logdet(a.get(), &out));
+    return Tensor::adopt(out);
+}
+
+/** torch.linalg.eigh: (eigenvalues ascending, eigenvectors as columns); upper reads UPLO='U'. */
+inline std::pair<Tensor, Tensor> eigh(const Tensor& a, bool upper = false) {
+    sf_tensor* values = nullptr;
+    sf_tensor* vectors = nullptr;
+    detail::check(sf_linalg_eigh(a.get(), upper, &values, &vectors));
+    return {Tensor::adopt(values), Tensor::adopt(vectors)};
+}
+
+/** torch.linalg.eigvalsh. */
+inline Tensor eigvalsh(const Tensor& a, bool upper = false) {
+    sf_tensor* out = nullptr;
+    detail::check(sf_linalg_eigvalsh(a.get(), upper, &out));
+    return Tensor::adopt(out);
+}
+
+}  // namespace linalg
+
 /** torch.gather(x, dim, index). */
 inline Tensor gather(const Tensor& x, int64_t dim, const Tensor& index) {
     sf_tensor* out = nullptr;

@@ -41,6 +41,24 @@ enum Boundary {
         }
     }
 
+    /// Runs `body`, which makes two results, and stores them as new handles in `first` and `second`
+    /// (both or, on failure, neither); `names` are the two out arguments' names for messages.
+    static func run(_ function: String, _ first: UnsafeMutablePointer<TensorHandle?>?, _ second: UnsafeMutablePointer<TensorHandle?>?,
+                    names: (String, String), _ body: () throws -> (Value, Value)) -> Int32 {
+        guard let first else { return fail(SwiftFuncError.invalidArgument(function, "\(names.0) is NULL")) }
+        guard let second else { return fail(SwiftFuncError.invalidArgument(function, "\(names.1) is NULL")) }
+        first.pointee = nil
+        second.pointee = nil
+        do {
+            let (a, b) = try body()
+            first.pointee = handle(a)
+            second.pointee = handle(b)
+            return Status.ok.rawValue
+        } catch {
+            return fail(error, in: function)
+        }
+    }
+
     /// Runs `body` and returns the status (for calls whose results are written by `body` itself).
     static func run(_ function: String, _ body: () throws -> Void) -> Int32 {
         do {

@@ -435,6 +435,32 @@ final class ThreadingTests: XCTestCase {
         try assertValues(Transforms.jacrev(f, argnums: [0], hasAux: false)([x])[0], (0..<12).map(Double.init), shape: [3, 4], dtype: .float64)
         try assertValues(Transforms.jacfwd(f, argnums: [0], hasAux: false)([x])[0], (0..<12).map(Double.init), shape: [3, 4], dtype: .float64)
     }
+
+    // MARK: Linear algebra
+
+    /// Batches of small matrices are split over the threads (one matrix per thread at a time): the
+    /// same bits on every count, and a failure names the first failing matrix whichever thread met it.
+    func testLinalgBatchesAcrossThreads() throws {
+        var rng = TestRandom(seed: 21)
+        let n = 16, count = 40  // 16³ multiply-adds: a piece of 8 matrices, so 40 split
+        var values = randomValues([count, n, n], rng: &rng)
+        for m in 0..<count { for i in 0..<n { values[m * n * n + i * n + i] += 3 * Double(n) } }
+        let a = try Ops.tensor(values, shape: [count, n, n]), b = try randomTensor([count, n, 3], rng: &rng)
+        try assertSameBits("solve") { try Ops.linalgSolve(a, b) }
+        try assertSameBits("solve_triangular") { try Ops.solveTriangular(a, b, upper: true) }
+        try assertSameBits("cholesky") { try Ops.cholesky(Ops.matmul(a, Ops.transpose(a, -1, -2))) }
+        try assertSameBits("det") { try Ops.det(a) }
+        try assertSameBits("eigh") { try Ops.eigh(a).eigenvectors }
+        // Matrices 25 and 33 are not positive-definite: the message names 25 on every thread count.
+        for bad in [25, 33] { values[bad * n * n] = -1 }
+        let notPD = try Ops.tensor(values, shape: [count, n, n])
+        for threads in [1, 2, 3] {
+            Parallel.threadCount = threads
+            assertThrows(.invalidArgument, "(batch element [25]) is not positive-definite (the leading minor of order 1") {
+                try Ops.cholesky(notPD)
+            }
+        }
+    }
 }
 
 /// libm's tanh, the reference for the kernel's.

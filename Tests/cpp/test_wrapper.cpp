@@ -756,6 +756,35 @@ TEST(contraction) {
     CHECK_ERROR(sf::matmul(sf::ones({2}, sf::kInt32), sf::ones({2}, sf::kInt32)), SF_ERR_DTYPE, "sf_matmul");
 }
 
+TEST(linalg) {
+    // A = [[4, 1], [1, 3]]: det 11, A^-1 = [[3, -1], [-1, 4]] / 11, eigenvalues (7 ∓ √5) / 2.
+    sf::Tensor a = sf::from_data({4.0, 1.0, 1.0, 3.0}, {2, 2});
+    sf::Tensor b = sf::from_data({1.0, 2.0});
+    CHECK_CLOSE(sf::linalg::solve(a, b), (V{1.0 / 11, 7.0 / 11}), 1e-12);
+    CHECK_CLOSE(sf::linalg::inv(a), (V{3.0 / 11, -1.0 / 11, -1.0 / 11, 4.0 / 11}), 1e-12);
+    CHECK_CLOSE(sf::linalg::det(a), V{11}, 1e-12);
+    auto [sign, logabsdet] = sf::linalg::slogdet(a);
+    CHECK_VALUES(sign, V{1});
+    CHECK_CLOSE(logabsdet, V{std::log(11.0)}, 1e-12);
+    CHECK_CLOSE(sf::linalg::logdet(a), V{std::log(11.0)}, 1e-12);
+    sf::Tensor l = sf::linalg::cholesky(a);
+    CHECK_CLOSE(l, (V{2, 0, 0.5, std::sqrt(2.75)}), 1e-12);
+    CHECK_CLOSE(sf::linalg::cholesky(a, true), (V{2, 0.5, 0, std::sqrt(2.75)}), 1e-12);
+    sf::Tensor column = sf::from_data({1.0, 2.0}, {2, 1});
+    CHECK_CLOSE(sf::linalg::cholesky_solve(column, l), (V{1.0 / 11, 7.0 / 11}), 1e-12);
+    CHECK_CLOSE(sf::linalg::solve_triangular(a, column, false), (V{0.25, 1.75 / 3}), 1e-12);
+    auto [values, vectors] = sf::linalg::eigh(a);
+    CHECK_CLOSE(values, (V{(7 - std::sqrt(5.0)) / 2, (7 + std::sqrt(5.0)) / 2}), 1e-12);
+    CHECK(vectors.shape() == (sf::Shape{2, 2}));
+    CHECK_CLOSE(sf::linalg::eigvalsh(a, true), (V{(7 - std::sqrt(5.0)) / 2, (7 + std::sqrt(5.0)) / 2}), 1e-12);
+    // d log det A / dA = A^-T.
+    sf::Function logdet = [](const sf::Tensor& m) { return sf::linalg::logdet(m); };
+    CHECK_CLOSE(sf::grad(logdet)(a).at(0), (V{3.0 / 11, -1.0 / 11, -1.0 / 11, 4.0 / 11}), 1e-12);
+    CHECK_ERROR(sf::linalg::cholesky(sf::from_data({1.0, 2.0, 2.0, 1.0}, {2, 2})), SF_ERR_INVALID_ARGUMENT,
+                "sf_linalg_cholesky: the input is not positive-definite");
+    CHECK_ERROR(sf::linalg::inv(sf::zeros({2, 2}, sf::kFloat64)), SF_ERR_INVALID_ARGUMENT, "is singular");
+}
+
 TEST(conv2d) {
     // x: 1x1x3x3 = 0..8, w: 1x1x2x2 = [[1, 2], [3, 4]].
     sf::Tensor x = sf::reshape(sf::arange(9, sf::kFloat64), {1, 1, 3, 3});

@@ -15,6 +15,8 @@ public enum Primitive: Int, CaseIterable, Sendable {
     case reshape, permute, expand, slice, flip, pad, cat, stopGradient
     // Contraction and convolution (Contraction.swift, Convolution.swift)
     case matmul, conv2d, convTranspose2d
+    // Linear algebra on LAPACK (Linalg.swift)
+    case linalgSolve, solveTriangular, cholesky, det, slogdet, eigvalsh, eigenvectorsh
     // Indexing (Indexing.swift)
     case gather, indexSelect, scatterAdd
     // Scans and sorting (Scan.swift, Sorting.swift)
@@ -34,7 +36,7 @@ public enum Primitive: Int, CaseIterable, Sendable {
     /// Each family's table: one entry per primitive, all its rules side by side.
     static var familyTables: [[PrimitiveRules]] {
         [Elementwise.table, Reductions.table, Movement.table, Contraction.table, Convolution.table,
-         Indexing.table, Scan.table, Sorting.table, Creation.table, Random.table, Pooling.table]
+         Indexing.table, Scan.table, Sorting.table, Creation.table, Random.table, Pooling.table, Linalg.table]
     }
 
     /// `entries` indexed by raw value. A primitive that no entry names gets `PrimitiveRules.missing`
@@ -84,6 +86,8 @@ public enum Params: Sendable, Equatable {
     /// conv_transpose2d: conv2d's params and the rows/columns added at the end of the output
     /// (each in 0..<stride), which fix the output size.
     case convTranspose(stride: [Int], padding: [Int], dilation: [Int], groups: Int, outputPadding: [Int])
+    /// solve_triangular: which triangle of A is read, and whether its diagonal is taken as ones.
+    case triangular(upper: Bool, unit: Bool)
     /// argsort: the dim it sorts along (non-negative), the order, and how many of the first
     /// sorted positions it gives (the dim's size for a sort, k for topk).
     case sort(dim: Int, descending: Bool, count: Int)

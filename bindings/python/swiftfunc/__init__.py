@@ -26,19 +26,20 @@ from ._tensor import bool_ as _bool
 from ._ops import (argsort, cumprod, cumsum, diag, diag_embed, diagonal, einsum, from_numpy, norm, roll, sort,
                    tile, topk, trace, tril, triu)
 from ._ops import (abs, absolute, add, all, allclose, amax, amin, any, arange, arctan2, argmax, argmin, as_tensor,
-                   asarray, atan2, bernoulli, bmm, broadcast_tensors, broadcast_to, cat, ceil, chunk, clamp, clip, clone,
-                   concat, concatenate, cos, detach, div, divide, dot, empty, empty_like, eq, equal, exp, expand,
-                   expm1, eye, flatten, flip, floor, floor_divide, from_dlpack, full, full_like, gather, ge, gelu,
-                   ger, greater, greater_equal, gt, hstack, index_select, inner, is_floating_point, is_tensor,
-                   isclose, isfinite, isinf, isnan, le, less, less_equal, linspace, log, log1p, log2, log10,
-                   log_softmax, logical_and, logical_not, logical_or, logical_xor, logsumexp, lt, manual_seed,
-                   matmul, max, maximum, mean, min, minimum, mm, moveaxis, movedim, mul, multiply, mv, narrow, ne,
-                   neg, negative, not_equal, numel, ones, ones_like, outer, permute, pow, prod, rand, rand_like,
-                   randint, randn, randn_like, reciprocal, relu, remainder, reshape, round, rsqrt, scatter_add,
-                   seed, select, sigmoid, sign, silu, sin, softmax, split, sqrt, square, squeeze, stack, std, sub,
-                   subtract, sum, swapaxes, swapdims, t, tan, tanh, tensor, transpose, true_divide, unbind,
-                   unflatten, unsqueeze, var, vstack, where, zeros, zeros_like)
-from . import autograd, cuda, func, nn, optim
+                   asarray, atan2, bernoulli, bmm, broadcast_tensors, broadcast_to, cat, ceil, cholesky_solve, chunk,
+                   clamp, clip, clone, concat, concatenate, cos, det, detach, div, divide, dot, empty, empty_like,
+                   eq, equal, exp, expand, expm1, eye, flatten, flip, floor, floor_divide, from_dlpack, full,
+                   full_like, gather, ge, gelu, ger, greater, greater_equal, gt, hstack, index_select, inner,
+                   inverse, is_floating_point, is_tensor, isclose, isfinite, isinf, isnan, le, less, less_equal,
+                   linspace, log, log10, log1p, log2, log_softmax, logdet, logical_and, logical_not, logical_or,
+                   logical_xor, logsumexp, lt, manual_seed, matmul, max, maximum, mean, min, minimum, mm, moveaxis,
+                   movedim, mul, multiply, mv, narrow, ne, neg, negative, not_equal, numel, ones, ones_like, outer,
+                   permute, pow, prod, rand, rand_like, randint, randn, randn_like, reciprocal, relu, remainder,
+                   reshape, round, rsqrt, scatter_add, seed, select, sigmoid, sign, silu, sin, slogdet, softmax,
+                   split, sqrt, square, squeeze, stack, std, sub, subtract, sum, swapaxes, swapdims, t, tan, tanh,
+                   tensor, transpose, true_divide, unbind, unflatten, unsqueeze, var, vstack, where, zeros,
+                   zeros_like)
+from . import autograd, cuda, func, linalg, nn, optim
 from .autograd.grad_mode import (enable_grad, inference_mode, is_grad_enabled, is_inference_mode_enabled, no_grad,
                                  set_grad_enabled)
 from .func import vmap

@@ -252,6 +252,17 @@ _DECLARATIONS = [
     ("sf_linear", status, [tensor, tensor, tensor, tensor_out]),
     # sf_conv2d(x, weight, bias, const int64_t stride[2], const int64_t padding[2], const int64_t dilation[2], groups, out)
     ("sf_conv2d", status, [tensor, tensor, tensor, int64_array, int64_array, int64_array, c_int64, tensor_out]),
+    # Linear algebra (LAPACK)
+    ("sf_linalg_solve", status, [tensor, tensor, c_bool, tensor_out]),
+    ("sf_linalg_solve_triangular", status, [tensor, tensor, c_bool, c_bool, c_bool, tensor_out]),
+    ("sf_linalg_cholesky", status, [tensor, c_bool, tensor_out]),
+    ("sf_linalg_cholesky_solve", status, [tensor, tensor, c_bool, tensor_out]),
+    ("sf_linalg_inv", status, [tensor, tensor_out]),
+    ("sf_linalg_det", status, [tensor, tensor_out]),
+    ("sf_linalg_slogdet", status, [tensor, tensor_out, tensor_out]),
+    ("sf_linalg_logdet", status, [tensor, tensor_out]),
+    ("sf_linalg_eigh", status, [tensor, c_bool, tensor_out, tensor_out]),
+    ("sf_linalg_eigvalsh", status, [tensor, c_bool, tensor_out]),
     # Indexing
     ("sf_gather", status, [tensor, c_int64, tensor, tensor_out]),
     ("sf_index_select", status, [tensor, c_int64, tensor, tensor_out]),

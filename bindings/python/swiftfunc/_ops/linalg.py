@@ -1,11 +1,17 @@
-"""Contractions: matmul and its torch spellings (mm, bmm, mv, dot, inner), and outer products."""
+"""Contractions (matmul and its torch spellings mm, bmm, mv, dot, inner; outer products) and the
+LAPACK-backed linear algebra of torch.linalg (solve, cholesky, det, eigh, ...; public as
+`swiftfunc.linalg`, with torch's top-level spellings det, logdet, slogdet, inverse, cholesky_solve)."""
+import collections
+import ctypes
+
 from .._capi import lib
-from .._tensor import new
+from .._tensor import new, wrap
 from .conversion import tensor_of
 from .pointwise import mul
 from .shape import unsqueeze
 
-__all__ = ["matmul", "mm", "bmm", "mv", "dot", "inner", "outer", "ger"]
+__all__ = ["matmul", "mm", "bmm", "mv", "dot", "inner", "outer", "ger", "det", "logdet", "slogdet", "inverse",
+           "cholesky_solve"]
 
 
 def matmul(input, other):
@@ -44,3 +50,85 @@ def outer(input, vec2):
 
 
 ger = outer
+
+
+# torch.linalg's named results.
+SlogdetResult = collections.namedtuple("SlogdetResult", ["sign", "logabsdet"])
+EighResult = collections.namedtuple("EighResult", ["eigenvalues", "eigenvectors"])
+
+
+def _pair(cfn, *args):
+    """Calls `cfn(*args, &first, &second)` and wraps both new tensors."""
+    first, second = ctypes.c_void_p(), ctypes.c_void_p()
+    cfn(*args, ctypes.byref(first), ctypes.byref(second))
+    return wrap(first.value), wrap(second.value)
+
+
+def _upper(UPLO):  # noqa: N803 - torch's name
+    if UPLO not in ("L", "U"):
+        raise ValueError(f"UPLO must be 'L' or 'U', got {UPLO!r}")
+    return UPLO == "U"
+
+
+def solve(A, B, *, left=True):  # noqa: N803 - torch's names
+    """torch.linalg.solve: X with A X = B (X A = B when left=False); B may be a (batch of) vector(s)."""
+    a, b = tensor_of(A), tensor_of(B)
+    return new(lib.sf_linalg_solve, a._h, b._h, bool(left))
+
+
+def solve_triangular(A, B, *, upper, left=True, unitriangular=False):  # noqa: N803
+    """torch.linalg.solve_triangular: only the `upper` (or lower) triangle of A is read."""
+    a, b = tensor_of(A), tensor_of(B)
+    return new(lib.sf_linalg_solve_triangular, a._h, b._h, bool(upper), bool(left), bool(unitriangular))
+
+
+def cholesky(A, *, upper=False):  # noqa: N803
+    """torch.linalg.cholesky: L with A = L L^T from A's lower triangle (L^T when upper)."""
+    a = tensor_of(A)
+    return new(lib.sf_linalg_cholesky, a._h, bool(upper))
+
+
+def cholesky_solve(B, L, upper=False):  # noqa: N803
+    """torch.cholesky_solve: X with A X = B given A's Cholesky factor L (U when upper)."""
+    b, factor = tensor_of(B), tensor_of(L)
+    return new(lib.sf_linalg_cholesky_solve, b._h, factor._h, bool(upper))
+
+
+def inv(A):  # noqa: N803
+    """torch.linalg.inv (a singular matrix raises InvalidArgumentError)."""
+    a = tensor_of(A)
+    return new(lib.sf_linalg_inv, a._h)
+
+
+inverse = inv
+
+
+def det(A):  # noqa: N803
+    """torch.linalg.det (0 for a singular matrix)."""
+    a = tensor_of(A)
+    return new(lib.sf_linalg_det, a._h)
+
+
+def slogdet(A):  # noqa: N803
+    """torch.linalg.slogdet: (sign, logabsdet)."""
+    a = tensor_of(A)
+    return SlogdetResult(*_pair(lib.sf_linalg_slogdet, a._h))
+
+
+def logdet(A):  # noqa: N803
+    """torch.logdet: nan where det < 0, -inf where det == 0."""
+    a = tensor_of(A)
+    return new(lib.sf_linalg_logdet, a._h)
+
+
+def eigh(A, UPLO="L"):  # noqa: N803
+    """torch.linalg.eigh: (eigenvalues ascending, eigenvectors as columns) of the symmetric matrix in
+    A's lower (UPLO='L') or upper triangle. Eigenvector derivatives need distinct eigenvalues."""
+    a = tensor_of(A)
+    return EighResult(*_pair(lib.sf_linalg_eigh, a._h, _upper(UPLO)))
+
+
+def eigvalsh(A, UPLO="L"):  # noqa: N803
+    """torch.linalg.eigvalsh."""
+    a = tensor_of(A)
+    return new(lib.sf_linalg_eigvalsh, a._h, _upper(UPLO))

@@ -24,7 +24,8 @@ METHODS = ("neg", "exp", "log", "log1p", "expm1", "sin", "cos", "tan", "tanh", "
            "expand_as", "squeeze", "unsqueeze", "flip", "narrow", "select", "split", "chunk", "unbind", "detach",
            "clone", "matmul", "mm", "bmm", "mv", "dot", "inner", "outer", "gather", "index_select", "scatter_add",
            "allclose", "isclose", "equal", "bernoulli", "diag", "diagonal", "diag_embed", "trace", "tril", "triu",
-           "cumsum", "cumprod", "sort", "argsort", "topk", "roll", "norm")
+           "cumsum", "cumprod", "sort", "argsort", "topk", "roll", "norm", "det", "logdet", "slogdet", "inverse",
+           "cholesky_solve")
 #: Ops whose method also takes a shape as varargs (x.reshape(2, 3) as well as x.reshape((2, 3))).
 SHAPE_METHODS = ("reshape", "view", "permute", "expand", "repeat")
 

@@ -1,5 +1,5 @@
 """Norms: torch.norm, and torch.linalg's vector_norm, matrix_norm and norm (sf_vector_norm,
-sf_matrix_norm). The linalg names live here until `swiftfunc.linalg` gathers them; `norm` is also
+sf_matrix_norm). The linalg names are public in `swiftfunc.linalg`; `norm` is also
 swiftfunc.norm and Tensor.norm. The gradient of a 2-norm (or p-norm) at 0 is 0, as in torch.
 """
 import math

@@ -1,0 +1,70 @@
+// Linear algebra exports (torch.linalg on LAPACK): sf_linalg_solve, sf_linalg_solve_triangular,
+// sf_linalg_cholesky, sf_linalg_cholesky_solve, sf_linalg_inv, sf_linalg_det, sf_linalg_slogdet,
+// sf_linalg_logdet, sf_linalg_eigh, sf_linalg_eigvalsh.
+import SwiftFuncCore
+
+@_cdecl("sf_linalg_solve")
+public func sf_linalg_solve(_ a: TensorHandle?, _ b: TensorHandle?, _ left: Bool, _ out: UnsafeMutablePointer<TensorHandle?>?) -> Int32 {
+    Boundary.run("linalg_solve", out) {
+        try Ops.linalgSolve(Boundary.value(a, "linalg_solve", "a"), Boundary.value(b, "linalg_solve", "b"), left: left)
+    }
+}
+
+@_cdecl("sf_linalg_solve_triangular")
+public func sf_linalg_solve_triangular(_ a: TensorHandle?, _ b: TensorHandle?, _ upper: Bool, _ left: Bool, _ unitriangular: Bool,
+                                       _ out: UnsafeMutablePointer<TensorHandle?>?) -> Int32 {
+    Boundary.run("linalg_solve_triangular", out) {
+        try Ops.solveTriangular(Boundary.value(a, "linalg_solve_triangular", "a"), Boundary.value(b, "linalg_solve_triangular", "b"),
+                                upper: upper, left: left, unitriangular: unitriangular)
+    }
+}
+
+@_cdecl("sf_linalg_cholesky")
+public func sf_linalg_cholesky(_ a: TensorHandle?, _ upper: Bool, _ out: UnsafeMutablePointer<TensorHandle?>?) -> Int32 {
+    Boundary.run("linalg_cholesky", out) { try Ops.cholesky(Boundary.value(a, "linalg_cholesky", "a"), upper: upper) }
+}
+
+@_cdecl("sf_linalg_cholesky_solve")
+public func sf_linalg_cholesky_solve(_ b: TensorHandle?, _ factor: TensorHandle?, _ upper: Bool,
+                                     _ out: UnsafeMutablePointer<TensorHandle?>?) -> Int32 {
+    Boundary.run("linalg_cholesky_solve", out) {
+        try Ops.choleskySolve(Boundary.value(b, "linalg_cholesky_solve", "b"), Boundary.value(factor, "linalg_cholesky_solve", "factor"),
+                              upper: upper)
+    }
+}
+
+@_cdecl("sf_linalg_inv")
+public func sf_linalg_inv(_ a: TensorHandle?, _ out: UnsafeMutablePointer<TensorHandle?>?) -> Int32 {
+    Boundary.run("linalg_inv", out) { try Ops.inv(Boundary.value(a, "linalg_inv", "a")) }
+}
+
+@_cdecl("sf_linalg_det")
+public func sf_linalg_det(_ a: TensorHandle?, _ out: UnsafeMutablePointer<TensorHandle?>?) -> Int32 {
+    Boundary.run("linalg_det", out) { try Ops.det(Boundary.value(a, "linalg_det", "a")) }
+}
+
+@_cdecl("sf_linalg_slogdet")
+public func sf_linalg_slogdet(_ a: TensorHandle?, _ sign: UnsafeMutablePointer<TensorHandle?>?,
+                              _ logAbsDet: UnsafeMutablePointer<TensorHandle?>?) -> Int32 {
+    Boundary.run("linalg_slogdet", sign, logAbsDet, names: ("out_sign", "out_logabsdet")) {
+        try Ops.slogdet(Boundary.value(a, "linalg_slogdet", "a"))
+    }
+}
+
+@_cdecl("sf_linalg_logdet")
+public func sf_linalg_logdet(_ a: TensorHandle?, _ out: UnsafeMutablePointer<TensorHandle?>?) -> Int32 {
+    Boundary.run("linalg_logdet", out) { try Ops.logdet(Boundary.value(a, "linalg_logdet", "a")) }
+}
+
+@_cdecl("sf_linalg_eigh")
+public func sf_linalg_eigh(_ a: TensorHandle?, _ upper: Bool, _ values: UnsafeMutablePointer<TensorHandle?>?,
+                           _ vectors: UnsafeMutablePointer<TensorHandle?>?) -> Int32 {
+    Boundary.run("linalg_eigh", values, vectors, names: ("out_eigenvalues", "out_eigenvectors")) {
+        try Ops.eigh(Boundary.value(a, "linalg_eigh", "a"), upper: upper)
+    }
+}
+
+@_cdecl("sf_linalg_eigvalsh")
+public func sf_linalg_eigvalsh(_ a: TensorHandle?, _ upper: Bool, _ out: UnsafeMutablePointer<TensorHandle?>?) -> Int32 {
+    Boundary.run("linalg_eigvalsh", out) { try Ops.eigvalsh(Boundary.value(a, "linalg_eigvalsh", "a"), upper: upper) }
+}
