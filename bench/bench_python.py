@@ -6,11 +6,15 @@ process first checks that all frameworks compute the same results.
 
 Workloads: per-sample gradients of a 784-128-10 MLP (batch 64); jacrev and jacfwd of sin(A x) (n=64);
 hessian of sum(tanh(A x)) (n=32); vmap(jacrev) over a batch of 128 (n=16); an ensemble of 8 MLPs by vmap;
-grad of a chain of 100 elementwise ops on 16 floats; grad of sum(A @ B) for 512 x 512. All float32.
+grad of a chain of 100 elementwise ops on 16 floats; grad of sum(A @ B) for 512 x 512; and three torch.func
+tutorials at their sizes, written as the tutorials write them (nn.Module, functional_call, stack_module_state;
+plain functions in JAX): per-sample gradients of the MNIST CNN (batch 64), the empirical NTK of the CIFAR CNN
+by Jacobian contraction (20 x 5 images), an ensemble of 10 MLPs each on its own minibatch. All float32.
 
     python bench/bench_python.py [--quick] [--markdown docs/benchmarks-python.md]
 """
 import argparse
+import math
 import os
 import platform
 import statistics
@@ -27,6 +31,7 @@ ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 sys.path.insert(0, os.path.join(ROOT, "bindings", "python"))
 
 import swiftfunc as sf  # noqa: E402
+import swiftfunc.nn as snn  # noqa: E402
 import swiftfunc.nn.functional as F  # noqa: E402
 from swiftfunc import func as sff  # noqa: E402
 
@@ -285,6 +290,188 @@ def matmul_grad():
     return runs
 
 
+# The torch.func tutorials' models at their sizes. One definition serves torch.nn and swiftfunc.nn (it is
+# torch-shaped); JAX gets the same networks as plain functions of a dict with the same parameter names.
+
+
+def tutorial_models(nn):
+    """(SimpleCNN of the per-sample-grads tutorial, CNN of the neural-tangent-kernels tutorial, SimpleMLP of
+    the model-ensembling tutorial) built from `nn` (torch.nn or swiftfunc.nn)."""
+    F = nn.functional
+
+    class SimpleCNN(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv1, self.conv2 = nn.Conv2d(1, 32, 3, 1), nn.Conv2d(32, 64, 3, 1)
+            self.fc1, self.fc2 = nn.Linear(9216, 128), nn.Linear(128, 10)
+
+        def forward(self, x):
+            x = F.relu(self.conv2(F.relu(self.conv1(x))))
+            x = F.max_pool2d(x, 2).flatten(1)
+            return self.fc2(F.relu(self.fc1(x)))
+
+    class CNN(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv1 = nn.Conv2d(3, 32, (3, 3))
+            self.conv2, self.conv3 = nn.Conv2d(32, 32, (3, 3)), nn.Conv2d(32, 32, (3, 3))
+            self.fc = nn.Linear(21632, 10)
+
+        def forward(self, x):
+            x = self.conv3(self.conv2(self.conv1(x).relu()).relu())
+            return self.fc(x.flatten(1))
+
+    class SimpleMLP(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc1, self.fc2, self.fc3 = nn.Linear(784, 128), nn.Linear(128, 128), nn.Linear(128, 10)
+
+        def forward(self, x):
+            x = F.relu(self.fc2(F.relu(self.fc1(x.flatten(1)))))
+            return self.fc3(x)
+
+    return SimpleCNN, CNN, SimpleMLP
+
+
+def layer_params(seed, **shapes):
+    """{name.weight, name.bias} for each layer's weight shape, scaled like torch's default init (1/sqrt(fan_in))."""
+    params = {}
+    for i, (name, shape) in enumerate(shapes.items()):
+        scale = 1 / math.prod(shape[1:]) ** 0.5  # a Python float: the weights stay float32
+        params[f"{name}.weight"] = data(seed + 2 * i, *shape) * scale
+        params[f"{name}.bias"] = data(seed + 2 * i + 1, shape[0]) * scale
+    return params
+
+
+def loaded(model_class, params, ops):
+    model = model_class()
+    model.load_state_dict({k: ops.tensor(v) for k, v in params.items()})
+    return model
+
+
+def add_torch_shaped(runs, make):
+    """runs["swiftfunc"], ["swiftfunc.jit"] and (when installed) ["torch.func"] from make(ops, nn, func): the
+    tutorial's code, the same for both torch-shaped frameworks (ops: swiftfunc or torch), returning (fn, args)."""
+    fn, args = make(sf, snn, sff)
+    jit_fn = sff.jit(fn)
+    runs["swiftfunc"] = lambda: fn(*args)
+    runs["swiftfunc.jit"] = lambda: jit_fn(*args)
+    if torch is not None:
+        t_fn, t_args = make(torch, torch.nn, torch.func)
+        runs["torch.func"] = lambda: t_fn(*t_args)
+
+
+def add_jax(runs, j_fn, *args):
+    jit_fn = jax.jit(j_fn)
+    runs["jax"] = lambda: jax.block_until_ready(j_fn(*args))
+    runs["jax.jit"] = lambda: jax.block_until_ready(jit_fn(*args))
+
+
+def jax_conv(x, p, name):
+    """torch's conv2d (stride 1, no padding, NCHW/OIHW) of layer `name` in JAX."""
+    dims = ("NCHW", "OIHW", "NCHW")
+    out = jax.lax.conv_general_dilated(x, p[f"{name}.weight"], (1, 1), "VALID", dimension_numbers=dims)
+    return out + p[f"{name}.bias"][None, :, None, None]
+
+
+def jax_linear(x, p, name):
+    return x @ p[f"{name}.weight"].T + p[f"{name}.bias"]
+
+
+def cnn_per_sample_grads():
+    """The per-sample-grads tutorial: vmap(grad(compute_loss)) of its MNIST CNN over a batch of 64."""
+    params = layer_params(20, conv1=(32, 1, 3, 3), conv2=(64, 32, 3, 3), fc1=(128, 9216), fc2=(10, 128))
+    x, y = data(21, 64, 1, 28, 28), np.random.default_rng(22).integers(0, 10, 64)
+    runs = {}
+
+    def make(ops, nn, func):
+        model = loaded(tutorial_models(nn)[0], params, ops)
+
+        def compute_loss(p, sample, target):
+            predictions = func.functional_call(model, p, (sample.unsqueeze(0),))
+            return nn.functional.cross_entropy(predictions, target.unsqueeze(0))
+
+        p = {k: v.detach() for k, v in model.named_parameters()}
+        return func.vmap(func.grad(compute_loss), in_dims=(None, 0, 0)), (p, ops.tensor(x), ops.tensor(y))
+
+    add_torch_shaped(runs, make)
+    if jax is not None:
+        def loss(p, sample, target):
+            h = jax.nn.relu(jax_conv(jax.nn.relu(jax_conv(sample[None], p, "conv1")), p, "conv2"))
+            h = jax.lax.reduce_window(h, -jnp.inf, jax.lax.max, (1, 1, 2, 2), (1, 1, 2, 2), "VALID").reshape(1, -1)
+            logits = jax_linear(jax.nn.relu(jax_linear(h, p, "fc1")), p, "fc2")
+            return -jax.nn.log_softmax(logits[0])[target]
+
+        add_jax(runs, jax.vmap(jax.grad(loss), in_axes=(None, 0, 0)),
+                {k: jnp.asarray(v) for k, v in params.items()}, jnp.asarray(x), jnp.asarray(y))
+    return runs
+
+
+def ntk():
+    """The neural-tangent-kernels tutorial's empirical_ntk_jacobian_contraction of its CNN, 20 x 5 images."""
+    params = layer_params(30, conv1=(32, 3, 3, 3), conv2=(32, 32, 3, 3), conv3=(32, 32, 3, 3), fc=(10, 21632))
+    x1, x2 = data(31, 20, 3, 32, 32), data(32, 5, 3, 32, 32)
+    runs = {}
+
+    def make(ops, nn, func):
+        model = loaded(tutorial_models(nn)[1], params, ops)
+
+        def fnet_single(p, x):
+            return func.functional_call(model, p, (x.unsqueeze(0),)).squeeze(0)
+
+        def empirical_ntk_jacobian_contraction(p, x1, x2):
+            jac1 = [j.flatten(2) for j in func.vmap(func.jacrev(fnet_single), (None, 0))(p, x1).values()]
+            jac2 = [j.flatten(2) for j in func.vmap(func.jacrev(fnet_single), (None, 0))(p, x2).values()]
+            return ops.stack([ops.einsum("Naf,Mbf->NMab", j1, j2) for j1, j2 in zip(jac1, jac2)]).sum(0)
+
+        p = {k: v.detach() for k, v in model.named_parameters()}
+        return empirical_ntk_jacobian_contraction, (p, ops.tensor(x1), ops.tensor(x2))
+
+    add_torch_shaped(runs, make)
+    if jax is not None:
+        def fnet_single(p, x):
+            h = jax.nn.relu(jax_conv(jax.nn.relu(jax_conv(x[None], p, "conv1")), p, "conv2"))
+            return jax_linear(jax_conv(h, p, "conv3").reshape(1, -1), p, "fc")[0]
+
+        def empirical_ntk(p, x1, x2):
+            jac1 = jax.tree_util.tree_leaves(jax.vmap(jax.jacrev(fnet_single), (None, 0))(p, x1))
+            jac2 = jax.tree_util.tree_leaves(jax.vmap(jax.jacrev(fnet_single), (None, 0))(p, x2))
+            return sum(jnp.einsum("Naf,Mbf->NMab", j1.reshape(j1.shape[:2] + (-1,)), j2.reshape(j2.shape[:2] + (-1,)))
+                       for j1, j2 in zip(jac1, jac2))
+
+        add_jax(runs, empirical_ntk, {k: jnp.asarray(v) for k, v in params.items()}, jnp.asarray(x1), jnp.asarray(x2))
+    return runs
+
+
+def tutorial_ensemble():
+    """The model-ensembling tutorial: 10 SimpleMLPs stacked by stack_module_state, each on its own minibatch."""
+    m = 10
+    params = [layer_params(40 + 10 * i, fc1=(128, 784), fc2=(128, 128), fc3=(10, 128)) for i in range(m)]
+    minibatches = data(41, m, 64, 1, 28, 28)
+    runs = {}
+
+    def make(ops, nn, func):
+        simple_mlp = tutorial_models(nn)[2]  # one class: stack_module_state wants models of the same class
+        models = [loaded(simple_mlp, p, ops) for p in params]
+        stacked, buffers = func.stack_module_state(models)
+        base = models[0]
+
+        def fmodel(p, b, x):
+            return func.functional_call(base, (p, b), (x,))
+
+        return func.vmap(fmodel, in_dims=(0, 0, 0)), (stacked, buffers, ops.tensor(minibatches))
+
+    add_torch_shaped(runs, make)
+    if jax is not None:
+        def fmodel(p, x):
+            h = jax.nn.relu(jax_linear(jax.nn.relu(jax_linear(x.reshape(x.shape[0], -1), p, "fc1")), p, "fc2"))
+            return jax_linear(h, p, "fc3")
+
+        jp = {k: jnp.asarray(np.stack([p[k] for p in params])) for k in params[0]}
+        add_jax(runs, jax.vmap(fmodel, in_axes=(0, 0)), jp, jnp.asarray(minibatches))
+    return runs
+
+
 WORKLOADS = [
     ("per-sample grads, MLP 784-128-10, batch 64", per_sample_grads),
     ("jacrev of sin(A x), n=64", jacobian("rev")),
@@ -294,6 +481,9 @@ WORKLOADS = [
     ("ensemble of 8 MLPs by vmap, batch 64", ensemble),
     ("grad of 100 elementwise ops on 16 floats", elementwise_chain),
     ("grad of sum(A @ B), 512 x 512", matmul_grad),
+    ("per-sample grads, MNIST CNN, batch 64", cnn_per_sample_grads),
+    ("NTK of a CNN, 20 x 5 CIFAR images", ntk),
+    ("ensemble of 10 MLPs, tutorial sizes", tutorial_ensemble),
 ]
 FRAMEWORKS = ["swiftfunc", "swiftfunc.jit", "torch.func", "jax", "jax.jit"]
 
