@@ -463,7 +463,13 @@ private struct GatherWalk<T: Element>: DTypeVisitor {
         var i = 0
         while i < count {
             let run = Swift.min(count &- i, innerSize &- index[rank - 1])
-            for j in 0..<run { target[i &+ j] = T(convertingElement: source[offset &+ j &* innerStride]) }
+            if innerStride == 0 {  // a broadcast row (a bias along W): one value
+                (target + i).initialize(repeating: T(convertingElement: source[offset]), count: run)
+            } else if innerStride == 1 && S.self == T.self {
+                (target + i).withMemoryRebound(to: S.self, capacity: run) { $0.update(from: source + offset, count: run) }
+            } else {
+                for j in 0..<run { target[i &+ j] = T(convertingElement: source[offset &+ j &* innerStride]) }
+            }
             i &+= run
             // Carry: the innermost index reached its end; step the next dims like an odometer.
             offset &+= run &* innerStride
