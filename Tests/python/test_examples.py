@@ -27,8 +27,8 @@ def run(script, extra_path=None):
 
 
 def test_every_example_is_listed():
-    assert EXAMPLES == ["custom_function.py", "ensembling.py", "jacobians_hessians.py", "maml.py", "maml_adam.py",
-                        "neural_tangent_kernel.py",
+    assert EXAMPLES == ["custom_function.py", "ensembling.py", "export_per_sample_grads.py", "jacobians_hessians.py",
+                        "maml.py", "maml_adam.py", "neural_tangent_kernel.py",
                         "per_sample_grads.py"]
 
 
