@@ -13,6 +13,10 @@ extension Boundary {
     static func export(_ f: FunctionHandle?, _ inputs: UnsafePointer<TensorHandle?>?, _ n: Int, metadata: [UInt8],
                        _ op: String) throws -> [UInt8] {
         let function = try Boundary.function(f, op)
+        // Checked before reading the array, which holds n handles.
+        guard n == function.inputCount else {
+            throw SwiftFuncError.invalidArgument(op, "\(function.name) takes \(function.inputCount) inputs, given \(UInt(bitPattern: n))")
+        }
         let examples = try Boundary.values(inputs, n, op, "example_inputs")
         let version = String(cString: swiftfunc_header_version_string())
         return try Exported.serialize(function, examples: examples, metadata: metadata, libraryVersion: version)

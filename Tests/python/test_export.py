@@ -7,7 +7,7 @@ import pytest
 import swiftfunc as sf
 from swiftfunc.func import deserialize, export, grad, jit, load, vmap
 
-from test_jit import WORKLOADS, close, mlp_loss, MLP, MLP_X, MLP_Y, rnd
+from test_jit import MLP, MLP_Y, WORKLOADS, close, mlp_loss, rnd
 
 
 @pytest.mark.parametrize("name", sorted(WORKLOADS))
@@ -31,11 +31,7 @@ def test_output_pytrees_are_restored():
 
 def test_captured_weights_and_transforms_of_the_imported_function(tmp_path):
     x = rnd(4, 6, seed=11)
-
-    def loss(params, x):
-        return mlp_loss(params, x, MLP_Y[:4])
-
-    per_sample = vmap(grad(lambda x1: loss(MLP, x1.unsqueeze(0))))
+    per_sample = vmap(grad(lambda x1: mlp_loss(MLP, x1.unsqueeze(0), MLP_Y[:1])))  # MLP is captured
     path = tmp_path / "per_sample.sfx"
     export(per_sample)(x).save(path)
     imported = load(path)

@@ -36,7 +36,9 @@ public enum Exported {
         guard examples.count == function.inputCount else {
             throw SwiftFuncError.invalidArgument("function_export", "\(function.name) takes \(function.inputCount) inputs, given \(examples.count)")
         }
-        let stager = StagingInterpreter(below: Interpreter.current, inputTypes: examples.map(\.type), recordsRandomDraws: false)
+        // Draws are recorded (not folded into constants) so that a function that draws is refused
+        // rather than exported with one sample frozen in it.
+        let stager = StagingInterpreter(below: Interpreter.current, inputTypes: examples.map(\.type), recordsRandomDraws: true)
         let outputs: [Value]
         do {
             outputs = try Interpreter.with(stager) { try function(stager.inputs) }
