@@ -218,7 +218,8 @@ static void test_round_trips(void) {
     CHECK_OK(sf_function_load(path, &loaded));
     AGREE(F, loaded, b, 2, 2);
     remove(path);
-    CHECK_ERROR_NULL(loaded, sf_function_load("build/no/such/file.sfx", (sf_function **)&loaded), SF_ERR_INVALID_ARGUMENT,
+    sf_function_release(loaded);
+    CHECK_ERROR_NULL(loaded, sf_function_load("build/no/such/file.sfx", &loaded), SF_ERR_INVALID_ARGUMENT,
                      "cannot open");
 
     /* Another signature: SF_ERR_SHAPE naming the expected and given types. */
