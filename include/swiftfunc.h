@@ -1270,7 +1270,7 @@ void sf_bytes_free(void *bytes);
 /**
  * Makes a function from exported bytes (read during the call only). The bytes are untrusted: a
  * truncated, corrupted or hostile input gives SF_ERR_INVALID_ARGUMENT with a message naming the
- * problem and its byte offset. The result is an ordinary sf_function (sf_call, every transform);
+ * problem and its byte offset. The result is an ordinary sf_function, usable with sf_call and every transform;
  * called on inputs of another shape or dtype than the exported ones it gives SF_ERR_SHAPE.
  */
 sf_status sf_function_import(const void *bytes, size_t size, sf_function **out);

@@ -7,6 +7,8 @@
  *
  * The .bin files hold tensors: uint32 count, then per tensor uint32 dtype (sf_dtype), uint32 ndim,
  * int64 shape[ndim] and the little-endian elements. With no arguments it says so and exits 0. */
+#define _POSIX_C_SOURCE 200809L
+
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
