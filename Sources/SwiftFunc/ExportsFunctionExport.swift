@@ -22,13 +22,22 @@ extension Boundary {
         return try Exported.serialize(function, examples: examples, metadata: metadata, libraryVersion: version)
     }
 
-    /// Copies `bytes` to malloc'd memory for the host (freed with sf_bytes_free).
-    static func hostBytes(_ bytes: [UInt8], _ out: UnsafeMutablePointer<UnsafeMutableRawPointer?>,
-                          _ outSize: UnsafeMutablePointer<Int>, _ op: String) throws {
-        guard let memory = malloc(Swift.max(bytes.count, 1)) else { throw SwiftFuncError.outOfMemory(op, "cannot allocate \(bytes.count) bytes") }
-        bytes.withUnsafeBytes { if let base = $0.baseAddress { memory.copyMemory(from: base, byteCount: bytes.count) } }
-        out.pointee = memory
-        outSize.pointee = bytes.count
+    /// Runs `body` and hands its bytes to the host as malloc'd memory (freed with sf_bytes_free);
+    /// on failure `*out` is NULL and `*outSize` 0.
+    static func runBytes(_ op: String, _ out: UnsafeMutablePointer<UnsafeMutableRawPointer?>?,
+                         _ outSize: UnsafeMutablePointer<Int>?, _ body: () throws -> [UInt8]) -> Int32 {
+        out?.pointee = nil
+        outSize?.pointee = 0
+        return run(op) {
+            guard let out, let outSize else { throw SwiftFuncError.invalidArgument(op, "an out pointer is NULL") }
+            let bytes = try body()
+            guard let memory = malloc(Swift.max(bytes.count, 1)) else {
+                throw SwiftFuncError.outOfMemory(op, "cannot allocate \(bytes.count) bytes")
+            }
+            bytes.withUnsafeBytes { if let base = $0.baseAddress { memory.copyMemory(from: base, byteCount: bytes.count) } }
+            out.pointee = memory
+            outSize.pointee = bytes.count
+        }
     }
 
     /// A host byte range; NULL is allowed only with size 0.
@@ -55,12 +64,8 @@ public func sf_function_export_with_metadata(_ f: FunctionHandle?, _ inputs: Uns
                                              _ outBytes: UnsafeMutablePointer<UnsafeMutableRawPointer?>?,
                                              _ outSize: UnsafeMutablePointer<Int>?) -> Int32 {
     let op = "function_export"
-    outBytes?.pointee = nil
-    outSize?.pointee = 0
-    return Boundary.run(op) {
-        guard let outBytes, let outSize else { throw SwiftFuncError.invalidArgument(op, "out_bytes or out_size is NULL") }
-        let metadata = Array(try Boundary.byteRange(metadata, metadataSize, op))
-        try Boundary.hostBytes(try Boundary.export(f, inputs, n, metadata: metadata, op), outBytes, outSize, op)
+    return Boundary.runBytes(op, outBytes, outSize) {
+        try Boundary.export(f, inputs, n, metadata: Array(try Boundary.byteRange(metadata, metadataSize, op)), op)
     }
 }
 
@@ -81,13 +86,7 @@ public func sf_function_metadata(_ bytes: UnsafeRawPointer?, _ size: Int,
                                  _ outMetadata: UnsafeMutablePointer<UnsafeMutableRawPointer?>?,
                                  _ outSize: UnsafeMutablePointer<Int>?) -> Int32 {
     let op = "function_metadata"
-    outMetadata?.pointee = nil
-    outSize?.pointee = 0
-    return Boundary.run(op) {
-        guard let outMetadata, let outSize else { throw SwiftFuncError.invalidArgument(op, "out_metadata or out_size is NULL") }
-        let metadata = try Exported.metadata(try Boundary.byteRange(bytes, size, op))
-        try Boundary.hostBytes(metadata, outMetadata, outSize, op)
-    }
+    return Boundary.runBytes(op, outMetadata, outSize) { try Exported.metadata(try Boundary.byteRange(bytes, size, op)) }
 }
 
 @_cdecl("sf_function_save")

@@ -39,13 +39,7 @@ public enum Exported {
         // Draws are recorded (not folded into constants) so that a function that draws is refused
         // rather than exported with one sample frozen in it.
         let stager = StagingInterpreter(below: Interpreter.current, inputTypes: examples.map(\.type), recordsRandomDraws: true)
-        let outputs: [Value]
-        do {
-            outputs = try Interpreter.with(stager) { try function(stager.inputs) }
-        } catch {
-            stager.finish()
-            throw error
-        }
+        let outputs = try stager.run(function)
         let graph = stager.finish(outputs: outputs).cleanedUp()
         if stager.capturesTracers {
             throw SwiftFuncError.unsupported("function_export", "\(function.name) captures a traced value of an enclosing transform; export it outside transforms")
