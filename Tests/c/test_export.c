@@ -98,6 +98,22 @@ CALLBACK(cb_uses_custom) {
     return status == SF_OK ? 0 : 1;
 }
 
+/* K(x) = cat of 70 tensors x * k (an equation with more arguments than any params array holds). */
+CALLBACK(cb_cat_many) {
+    enum { PIECES = 70 };
+    sf_tensor *pieces[PIECES] = {0};
+    int failed = 0;
+    for (int k = 0; k < PIECES; k++) {
+        sf_tensor *scale = NULL;
+        failed |= sf_full(NULL, 0, (double)k, SF_FLOAT64, &scale) != SF_OK;
+        failed |= !scale || sf_mul(in[0], scale, &pieces[k]) != SF_OK;
+        sf_tensor_release(scale);
+    }
+    if (!failed) failed = sf_cat(pieces, PIECES, 0, &out[0]) != SF_OK;
+    for (int k = 0; k < PIECES; k++) sf_tensor_release(pieces[k]);
+    return failed;
+}
+
 static sf_function *function(sf_callback callback, size_t n_in, size_t n_out) {
     sf_function *f = NULL;
     CHECK_OK(sf_function_new(callback, NULL, NULL, n_in, n_out, &f));
@@ -157,6 +173,9 @@ static void test_round_trips(void) {
     sf_function *L = function(cb_L, 2, 1), *F = function(cb_F, 2, 2);
     ROUND_TRIP(L, a, b, 2, 1);
     ROUND_TRIP(F, a, b, 2, 2);
+    sf_function *K = function(cb_cat_many, 1, 1);
+    ROUND_TRIP(K, a + 1, b + 1, 1, 1);
+    sf_function_release(K);
 
     const int32_t both[2] = {0, 1};
     sf_function *gradL = NULL, *jacrevF = NULL, *jacfwdF = NULL, *hessL = NULL;

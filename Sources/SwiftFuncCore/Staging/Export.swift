@@ -14,7 +14,9 @@ public enum Exported {
     /// Limits on what a file may hold, so that a hostile file cannot make the reader allocate
     /// without bound before its sizes are checked against the bytes that are there.
     static let maxCount = 1 << 20
+    /// The longest string (primitive names, the library version).
     static let maxNameLength = 256
+    /// The most integers in one params array (shapes, dims, pads, strides).
     static let maxArrayLength = 64
     /// SF_MAX_ARITY: the most inputs or outputs a function may have.
     static let maxArity = 1 << 16
@@ -141,7 +143,7 @@ public enum Exported {
         let graph = contents.graph.fusingElementwise()
         let executable = Executable(graph)
         let signature = graph.inputTypes
-        let name = "imported"
+        let name = "imported function"
         return Function(name: name, inputCount: signature.count, outputCount: graph.outputs.count) { inputs in
             for (index, (input, expected)) in zip(inputs, signature).enumerated()
             where input.shape != expected.shape || input.dtype != expected.dtype {
@@ -236,7 +238,7 @@ public enum Exported {
             if case .random = params {
                 throw reader.failure("equation \(index) is a random draw, which exported files do not hold", at: start)
             }
-            let argumentCount = try reader.count("arguments", limit: maxArrayLength)
+            let argumentCount = try reader.count("arguments", limit: maxArity)  // cat may take many
             var arguments: [Graph.Atom] = []
             for _ in 0..<argumentCount { arguments.append(try atom("equation \(index) (\(name))")) }
             let storedType = try reader.type()
