@@ -13,9 +13,13 @@ structure from its one trace: the sf_function is made with sf_function_new_at_re
 it report their outputs in lists (sf_call_list, sf_vjp_list, ...), and vmap asks for its out_dims
 once the output structure is known (sf_vmap_at_return). So the function runs exactly once per call,
 and its side effects and random draws happen once.
+
+export, deserialize and load write a traced function to bytes and read it back (docs/export.md);
+the output structure travels in the file's metadata as JSON.
 """
 import ctypes
 import functools
+import json
 import numbers
 
 from . import _capi
@@ -23,7 +27,7 @@ from ._capi import int32s, lib
 from ._custom import custom_jvp, custom_vjp
 from ._function import Function, TensorList, evaluate_and_make, invoke, vmap_fallback_count
 from ._ops import eye, movedim, stack, zeros, zeros_like
-from ._pytree import broadcast_prefix, tree_flatten
+from ._pytree import LEAF, TreeSpec, broadcast_prefix, tree_flatten
 from ._tensor import Tensor, wrap
 
 __all__ = ["grad", "grad_and_value", "vjp", "jvp", "linearize", "jacrev", "jacfwd", "hessian", "vmap",
@@ -830,7 +834,6 @@ def _spec_to_json(spec):
 
 
 def _spec_from_json(data):
-    from ._pytree import LEAF, TreeSpec
     if data == "*":
         return LEAF
     if data is None:
@@ -889,7 +892,6 @@ def export(func):
             graph = Graph(ctypes.string_at(text.value).decode("utf-8", "replace"))
         finally:
             lib.sf_string_free(text.value)
-        import json
         metadata = json.dumps({"format": _EXPORT_FORMAT, "inputs": [_spec_to_json(s) for s in flat.specs],
                                "outputs": _spec_to_json(state["out"].spec)}).encode("utf-8")
         data, size = ctypes.c_void_p(), ctypes.c_size_t()
@@ -913,15 +915,15 @@ class Imported:
         self._output = output
 
     def __call__(self, *args):
-        leaves, spec = tree_flatten(args)
+        leaves, _ = tree_flatten(args)
         if len(leaves) != self._function.n_inputs:
-            raise TypeError(f"the exported function takes {self._function.n_inputs} Tensors, given {len(leaves)}")
+            structure = f" (arguments {', '.join(map(repr, self._inputs))})" if self._inputs else ""
+            raise TypeError(f"the exported function takes {self._function.n_inputs} Tensors{structure}, given {len(leaves)}")
         return self._output.unflatten(self._function(leaves))
 
 
 def deserialize(data):
     """The function in exported bytes (see export); pytrees of its output are restored."""
-    import json
     data = bytes(data)
     meta, size = ctypes.c_void_p(), ctypes.c_size_t()
     lib.sf_function_metadata(data, len(data), ctypes.byref(meta), ctypes.byref(size))
@@ -937,8 +939,7 @@ def deserialize(data):
     if isinstance(info, dict) and info.get("format") == _EXPORT_FORMAT:
         inputs = [_spec_from_json(s) for s in info["inputs"]]
         output = _spec_from_json(info["outputs"])
-    else:  # exported from C: flat inputs, a list of outputs (one output: the Tensor itself)
-        from ._pytree import LEAF, TreeSpec
+    else:  # exported from C: flat inputs, a tuple of outputs (one output: the Tensor itself)
         inputs = None
         n = function.n_outputs
         output = LEAF if n == 1 else TreeSpec("tuple", None, [LEAF] * n)
