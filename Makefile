@@ -26,7 +26,7 @@ SWIFT_RELEASE := swift build -c release --product swiftfunc \
 	-Xswiftc -static-stdlib -Xlinker -soname=libswiftfunc.so.$(SOVERSION) -Xlinker -z -Xlinker defs
 
 .PHONY: all lib deps install test swift-test c-test asan-test header-test symbol-test python-test demo bench clean \
-	cpp-test cpp-wrapper-test install-test cmake-test pkgconfig-test mpi-test
+	cpp-test cpp-wrapper-test install-test cmake-test pkgconfig-test mpi-test export-example
 
 all: lib
 
@@ -64,7 +64,7 @@ $(OUT)/asan-examples/%: examples/c/%.c examples/c/example_util.h include/swiftfu
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_TEST) -fsanitize=address -fno-omit-frame-pointer $< -o $@ $(LDFLAGS_TEST)
 
-test: lib swift-test header-test symbol-test c-test asan-test python-test cpp-test mpi-test
+test: lib swift-test header-test symbol-test c-test asan-test python-test cpp-test mpi-test export-example
 	@echo "all test suites passed"
 
 swift-test: deps
@@ -96,6 +96,14 @@ asan-test: $(C_ASAN_TESTS) $(EXAMPLES_ASAN)
 	  ASAN_OPTIONS=detect_leaks=1 LSAN_OPTIONS=suppressions=$(CURDIR)/Tests/lsan.supp $$t; done
 	@set -e; for e in $(EXAMPLES_ASAN); do echo "== $$e (asan)"; \
 	  ASAN_OPTIONS=detect_leaks=1 LSAN_OPTIONS=suppressions=$(CURDIR)/Tests/lsan.supp $$e >/dev/null; done
+
+## Export for C: Python exports per-sample gradients of an MLP (weights in the file), then the C program
+## loads the file and recomputes them with no Python, and compares with Python's numbers.
+EXPORT_DIR := $(OUT)/export-example
+export-example: $(OUT)/examples/run_exported | lib
+	@mkdir -p $(EXPORT_DIR)
+	$(PYTHON_ENV) $(PYTHON) bindings/python/examples/export_per_sample_grads.py $(EXPORT_DIR)
+	$(OUT)/examples/run_exported $(EXPORT_DIR)/per_sample_grads.sfx $(EXPORT_DIR)/inputs.bin $(EXPORT_DIR)/expected.bin
 
 ## Installs lib/libswiftfunc.so.$(VERSION) with its SONAME links, both headers, the CMake package
 ## (lib/cmake/SwiftFunc) and the pkg-config file. Plain install/sed: no configure step, DESTDIR honoured,

@@ -1316,6 +1316,46 @@ typedef struct sf_custom_function_desc {
  */
 sf_status sf_custom_function_new(const sf_custom_function_desc *desc, sf_function **out);
 
+/* ---- Export: a traced function as bytes or a file (docs/export.md) ---- */
+
+/**
+ * Traces f at the types of the n example_inputs, optimizes the graph and serializes it: the
+ * equations, the captured constants (weights closed over by f) and the signature. The bytes hold
+ * no host callbacks: f calling a custom function, or drawing random numbers, gives
+ * SF_ERR_UNSUPPORTED naming the reason. On SF_OK *out_bytes (free it with sf_bytes_free) holds
+ * *out_size bytes; on failure *out_bytes is NULL.
+ */
+sf_status sf_function_export(sf_function *f, sf_tensor *const *example_inputs, size_t n,
+                             void **out_bytes, size_t *out_size);
+
+/**
+ * As sf_function_export, also storing metadata_size opaque bytes that the library keeps as they
+ * are (the Python binding stores the output structure there); see sf_function_metadata.
+ */
+sf_status sf_function_export_with_metadata(sf_function *f, sf_tensor *const *example_inputs, size_t n,
+                                           const void *metadata, size_t metadata_size,
+                                           void **out_bytes, size_t *out_size);
+
+/** Frees bytes the library returned (sf_function_export, sf_function_metadata). NULL is a no-op. */
+void sf_bytes_free(void *bytes);
+
+/**
+ * Makes a function from exported bytes (read during the call only). The bytes are untrusted: a
+ * truncated, corrupted or hostile input gives SF_ERR_INVALID_ARGUMENT with a message naming the
+ * problem and its byte offset. The result is an ordinary sf_function, usable with sf_call and every transform;
+ * called on inputs of another shape or dtype than the exported ones it gives SF_ERR_SHAPE.
+ */
+sf_status sf_function_import(const void *bytes, size_t size, sf_function **out);
+
+/** The metadata stored in exported bytes (checked as by sf_function_import); free with sf_bytes_free. */
+sf_status sf_function_metadata(const void *bytes, size_t size, void **out_metadata, size_t *out_size);
+
+/** sf_function_export written to the file at path (replaced if it exists). */
+sf_status sf_function_save(sf_function *f, sf_tensor *const *example_inputs, size_t n, const char *path);
+
+/** sf_function_import of the file at path (at most 1 GiB). */
+sf_status sf_function_load(const char *path, sf_function **out);
+
 #ifdef __cplusplus
 } /* extern "C" */
 #endif

@@ -1972,6 +1972,37 @@ inline uint64_t vmap_fallback_count() {
     return n;
 }
 
+/** A function traced at example inputs, serialized with its captured constants (sf_function_export). */
+inline std::vector<unsigned char> export_function(const Function& f, const std::vector<Tensor>& example_inputs) {
+    std::vector<sf_tensor*> raw = detail::handles(example_inputs);
+    void* bytes = nullptr;
+    size_t size = 0;
+    detail::check_call(sf_function_export(f.get(), raw.data(), raw.size(), &bytes, &size));
+    std::vector<unsigned char> result(static_cast<unsigned char*>(bytes), static_cast<unsigned char*>(bytes) + size);
+    sf_bytes_free(bytes);
+    return result;
+}
+
+/** export_function written to the file at path (sf_function_save). */
+inline void export_function(const Function& f, const std::vector<Tensor>& example_inputs, const std::string& path) {
+    std::vector<sf_tensor*> raw = detail::handles(example_inputs);
+    detail::check_call(sf_function_save(f.get(), raw.data(), raw.size(), path.c_str()));
+}
+
+/** The function in exported bytes (sf_function_import): an ordinary, transformable Function. */
+inline Function load_function(const std::vector<unsigned char>& bytes) {
+    sf_function* out = nullptr;
+    detail::check(sf_function_import(bytes.data(), bytes.size(), &out));
+    return Function::adopt(out);
+}
+
+/** The function in the exported file at path (sf_function_load). */
+inline Function load_function(const std::string& path) {
+    sf_function* out = nullptr;
+    detail::check(sf_function_load(path.c_str(), &out));
+    return Function::adopt(out);
+}
+
 }  // namespace sf
 
 #endif /* SWIFTFUNC_HPP */

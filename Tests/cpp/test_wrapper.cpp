@@ -1077,6 +1077,27 @@ TEST(jit_matches_eager_and_traces_once_per_signature) {
     CHECK_ERROR(sf::jit_trace_count(f), SF_ERR_INVALID_ARGUMENT, "was not made by sf_jit");
 }
 
+TEST(export_and_load_function) {
+    V xs = {0.1, 0.7, -1.2}, ys = {2.0, -1.0, 0.5};
+    sf::Tensor x = sf::from_data(xs), y = sf::from_data(ys), w = sf::from_data({0.5, -2.0, 3.0});
+    // w is captured: it is stored in the exported bytes as a constant.
+    sf::Function f = [w](const sf::Tensor& a, const sf::Tensor& b) { return sf::sum(sf::sin(a) * b * w); };
+    sf::Function gradient = sf::grad(f);
+    std::vector<unsigned char> bytes = sf::export_function(gradient, {x, y});
+    sf::Function loaded = sf::load_function(bytes);
+    V dx;
+    for (size_t i = 0; i < 3; i++) dx.push_back(std::cos(xs[i]) * ys[i] * (i == 0 ? 0.5 : i == 1 ? -2.0 : 3.0));
+    CHECK_CLOSE(loaded(x, y)[0], dx, 1e-12);
+    CHECK_CLOSE(sf::jit(loaded)(x, y)[0], dx, 1e-12);
+    const std::string path = "build/test_wrapper_export.sfx";
+    sf::export_function(f, {x, y}, path);
+    CHECK_CLOSE(sf::grad(sf::load_function(path))(x, y)[0], dx, 1e-12);
+    std::remove(path.c_str());
+    CHECK_ERROR(loaded(sf::from_data({1.0, 2.0}), y), SF_ERR_SHAPE, "expected float64[3]");
+    bytes[bytes.size() / 2] ^= 1;
+    CHECK_ERROR(sf::load_function(bytes), SF_ERR_INVALID_ARGUMENT, "checksum");
+}
+
 TEST(jacobians_and_hessian) {
     sf::Tensor a = sf::from_data({1.0, 2.0, 0.0, -1.0, 3.0, 0.5}, {3, 2});
     sf::Function f = [a](const sf::Tensor& x) { return sf::tanh(sf::matmul(a, x)); };

@@ -27,8 +27,9 @@ def run(script, extra_path=None):
 
 
 def test_every_example_is_listed():
-    assert EXAMPLES == ["custom_function.py", "ensembling.py", "gaussian_process.py", "jacobians_hessians.py", "maml.py",
-                        "maml_adam.py", "neural_tangent_kernel.py", "per_sample_grads.py", "per_sample_grads_cnn.py"]
+    assert EXAMPLES == ["custom_function.py", "ensembling.py", "export_per_sample_grads.py", "gaussian_process.py",
+                        "jacobians_hessians.py", "maml.py", "maml_adam.py", "neural_tangent_kernel.py",
+                        "per_sample_grads.py", "per_sample_grads_cnn.py"]
 
 
 @pytest.mark.parametrize("script", EXAMPLES)

@@ -5,7 +5,7 @@ extension Graph {
     /// The passes jit runs on a traced graph, in order: merge repeats, simplify what the rules left
     /// (which exposes more repeats and dead code), then fuse elementwise runs.
     public func optimized() -> Graph {
-        let cleaned = eliminatingCommonSubexpressions().simplified().eliminatingCommonSubexpressions().eliminatingDeadCode()
+        let cleaned = cleanedUp()
         var fused = cleaned.fusingElementwise()
         let groups = fused.equations.compactMap { equation -> Int? in
             if case let .fused(kernel) = equation.operation { return kernel.memberCount }
@@ -15,6 +15,11 @@ extension Graph {
             + "(simplified, merged, dead), \(groups.reduce(0, +)) fused into \(groups.count) loop\(groups.count == 1 ? "" : "s"), "
             + "\(fused.equations.count) to run"
         return fused
+    }
+
+    /// `optimized()` without fusion: what export serializes (fusion is recomputed on import).
+    public func cleanedUp() -> Graph {
+        eliminatingCommonSubexpressions().simplified().eliminatingCommonSubexpressions().eliminatingDeadCode()
     }
 
     /// Whether an equation must run even when its outputs are unused.

@@ -120,6 +120,17 @@ final class StagingInterpreter: TracingInterpreter, @unchecked Sendable {
         return CustomFunction.Results(values: outputs, outputCount: probed.outputCount)
     }
 
+    /// Runs `function` on the symbolic inputs with this recorder current; when it throws, the
+    /// recording is ended before the error propagates.
+    func run(_ function: Function) throws -> [Value] {
+        do {
+            return try Interpreter.with(self) { try function(inputs) }
+        } catch {
+            finish()
+            throw error
+        }
+    }
+
     /// Ends the recording with the function's outputs and returns the graph.
     func finish(outputs: [Value]) -> Graph {
         graph.outputs = outputs.map(atom)

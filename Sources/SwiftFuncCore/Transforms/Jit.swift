@@ -67,13 +67,7 @@ public final class JitCache: @unchecked Sendable {
         let signature = inputs.map(\.type)
         let stager = StagingInterpreter(below: Interpreter.current, inputTypes: signature, recordsRandomDraws: true,
                                         examples: inputs)
-        let outputs: [Value]
-        do {
-            outputs = try Interpreter.with(stager) { try function(stager.inputs) }
-        } catch {
-            stager.finish()
-            throw error
-        }
+        let outputs = try stager.run(function)
         guard let results = stager.exampleValues(of: outputs) else {
             throw SwiftFuncError.internal("jit", "the trace has no example values")
         }

@@ -175,7 +175,8 @@ _REDUCTIONS = ["sum", "prod", "amax", "amin", "argmax", "argmin", "mean"]
 
 #: Functions that may run a host callback: they return the raw status (see the module docstring).
 CALLBACK_RUNNERS = frozenset(["sf_call", "sf_vjp", "sf_jvp", "sf_linearize", "sf_call_list", "sf_vjp_list", "sf_jvp_list",
-                              "sf_linearize_list", "sf_function_graph"])
+                              "sf_linearize_list", "sf_function_graph", "sf_function_export",
+                              "sf_function_export_with_metadata", "sf_function_save"])
 
 _DECLARATIONS = [
     # Versions
@@ -354,6 +355,15 @@ _DECLARATIONS = [
     ("sf_vmap_fallback_count", status, [POINTER(c_uint64)]),
     # Custom differentiable functions
     ("sf_custom_function_new", status, [POINTER(CustomFunctionDesc), function_out]),
+    # Export
+    ("sf_function_export", status, [function, tensor_array, c_size_t, POINTER(c_void_p), POINTER(c_size_t)]),
+    ("sf_function_export_with_metadata", status, [function, tensor_array, c_size_t, c_void_p, c_size_t, POINTER(c_void_p),
+                                                  POINTER(c_size_t)]),
+    ("sf_bytes_free", None, [c_void_p]),
+    ("sf_function_import", status, [c_void_p, c_size_t, function_out]),
+    ("sf_function_metadata", status, [c_void_p, c_size_t, POINTER(c_void_p), POINTER(c_size_t)]),
+    ("sf_function_save", status, [function, tensor_array, c_size_t, c_char_p]),
+    ("sf_function_load", status, [c_char_p, function_out]),
 ]
 
 # -------------------------------------------------------------------------------------------------

@@ -13,9 +13,13 @@ structure from its one trace: the sf_function is made with sf_function_new_at_re
 it report their outputs in lists (sf_call_list, sf_vjp_list, ...), and vmap asks for its out_dims
 once the output structure is known (sf_vmap_at_return). So the function runs exactly once per call,
 and its side effects and random draws happen once.
+
+export, deserialize and load write a traced function to bytes and read it back (docs/export.md);
+the output structure travels in the file's metadata as JSON.
 """
 import ctypes
 import functools
+import json
 import numbers
 
 from . import _capi
@@ -23,12 +27,12 @@ from ._capi import int32s, lib
 from ._custom import custom_jvp, custom_vjp
 from ._function import Function, TensorList, evaluate_and_make, invoke, vmap_fallback_count
 from ._ops import eye, movedim, stack, zeros, zeros_like
-from ._pytree import broadcast_prefix, tree_flatten
+from ._pytree import LEAF, TreeSpec, broadcast_prefix, tree_flatten
 from ._tensor import Tensor, wrap
 
 __all__ = ["grad", "grad_and_value", "vjp", "jvp", "linearize", "jacrev", "jacfwd", "hessian", "vmap",
            "functional_call", "stack_module_state", "custom_vjp", "custom_jvp", "vmap_fallback_count", "jit", "make_graph",
-           "replace_all_batch_norm_modules_"]
+           "replace_all_batch_norm_modules_", "export", "deserialize", "load"]
 
 _RANDOMNESS = {"error": _capi.RANDOMNESS_ERROR, "different": _capi.RANDOMNESS_DIFFERENT, "same": _capi.RANDOMNESS_SAME}
 
@@ -804,6 +808,148 @@ def make_graph(func):
             lib.sf_string_free(text.value)
 
     return listing
+
+
+# -------------------------------------------------------------------------------------------------
+# Export (docs/export.md): a traced function as bytes that C, C++ or Python load without Python code
+# -------------------------------------------------------------------------------------------------
+
+_EXPORT_FORMAT = "swiftfunc.func.export/1"
+
+
+def _spec_to_json(spec):
+    """A TreeSpec as JSON data: "*" a leaf, null None, {"tuple"|"list": [...]}, {"dict": [[key, child]...]}.
+    Namedtuples come back as tuples and OrderedDicts as dicts; dict keys must be str or int."""
+    if spec.kind == "leaf":
+        return "*"
+    if spec.kind == "none":
+        return None
+    children = [_spec_to_json(c) for c in spec.children]
+    if spec.kind in ("dict", "ordereddict"):
+        for key in spec.context:
+            if type(key) not in (str, int):
+                raise TypeError(f"export: dict key {key!r} of the output is neither str nor int")
+        return {"dict": [[key, child] for key, child in zip(spec.context, children)]}
+    return {"list" if spec.kind == "list" else "tuple": children}
+
+
+def _spec_from_json(data):
+    if data == "*":
+        return LEAF
+    if data is None:
+        return TreeSpec("none", None, ())
+    if not isinstance(data, dict) or len(data) != 1:
+        raise ValueError("deserialize: the stored output structure is malformed")
+    (kind, children), = data.items()
+    if kind == "dict":
+        return TreeSpec("dict", tuple(k for k, _ in children), [_spec_from_json(c) for _, c in children])
+    if kind not in ("tuple", "list"):
+        raise ValueError(f"deserialize: unknown node kind {kind!r} in the stored output structure")
+    return TreeSpec(kind, None, [_spec_from_json(c) for c in children])
+
+
+class Exported:
+    """A function traced at example arguments (what export(fn)(*args) returns): .serialize() gives its
+    bytes, .save(path) writes them, .graph is the readable listing of the exported graph."""
+
+    def __init__(self, data, graph):
+        self._data = data
+        self.graph = graph
+
+    def serialize(self):
+        """The exported bytes (load them with deserialize, sf_function_import or sf::load_function)."""
+        return self._data
+
+    def save(self, path):
+        """Writes the bytes to `path` (load with load, sf_function_load or sf::load_function)."""
+        with open(path, "wb") as file:
+            file.write(self._data)
+
+
+def export(func):
+    """export(fn)(*example_args): fn traced at the example arguments' shapes and dtypes (a pytree of
+    Tensors each), optimized and serialized with the Tensors it captures (weights become constants),
+    and the structure of its output. Random draws and custom functions cannot be exported."""
+    def trace(*args):
+        flat = _Args(args)
+        if len(flat.positions) != len(flat.leaves):
+            bad = next(leaf for leaf in flat.leaves if not isinstance(leaf, Tensor))
+            raise TypeError(f"export: every argument leaf must be a Tensor, got {type(bad)}")
+        state = {}
+
+        def body(tensors):
+            out = _Out(func(*flat.rebuild(tensors)))
+            out.require_tensors("export: every output leaf must be a Tensor, got {}")
+            state["out"] = out
+            return out.tensors()
+
+        f = Function.from_python(body, len(flat.positions))
+        inputs = flat.inputs()
+        # The traced output structure is known after a trace: make_graph's trace gives it first.
+        text = ctypes.c_void_p()
+        invoke(lib.sf_function_graph, f._h, _capi.handles(inputs), len(inputs), ctypes.byref(text))
+        try:
+            graph = Graph(ctypes.string_at(text.value).decode("utf-8", "replace"))
+        finally:
+            lib.sf_string_free(text.value)
+        metadata = json.dumps({"format": _EXPORT_FORMAT, "inputs": [_spec_to_json(s) for s in flat.specs],
+                               "outputs": _spec_to_json(state["out"].spec)}).encode("utf-8")
+        data, size = ctypes.c_void_p(), ctypes.c_size_t()
+        invoke(lib.sf_function_export_with_metadata, f._h, _capi.handles(inputs), len(inputs), metadata, len(metadata),
+               ctypes.byref(data), ctypes.byref(size))
+        try:
+            return Exported(ctypes.string_at(data.value, size.value), graph)
+        finally:
+            lib.sf_bytes_free(data.value)
+
+    return trace
+
+
+class Imported:
+    """A loaded exported function: call it with arguments of the exported structure, shapes and dtypes;
+    it returns the exported output structure. It is transformable (grad, vmap, jit)."""
+
+    def __init__(self, function, inputs, output):
+        self._function = function
+        self._inputs = inputs
+        self._output = output
+
+    def __call__(self, *args):
+        leaves, _ = tree_flatten(args)
+        if len(leaves) != self._function.n_inputs:
+            structure = f" (arguments {', '.join(map(repr, self._inputs))})" if self._inputs else ""
+            raise TypeError(f"the exported function takes {self._function.n_inputs} Tensors{structure}, given {len(leaves)}")
+        return self._output.unflatten(self._function(leaves))
+
+
+def deserialize(data):
+    """The function in exported bytes (see export); pytrees of its output are restored."""
+    data = bytes(data)
+    meta, size = ctypes.c_void_p(), ctypes.c_size_t()
+    lib.sf_function_metadata(data, len(data), ctypes.byref(meta), ctypes.byref(size))
+    try:
+        raw = ctypes.string_at(meta.value, size.value)
+    finally:
+        lib.sf_bytes_free(meta.value)
+    function = Function.made_by(lib.sf_function_import, data, len(data))
+    try:
+        info = json.loads(raw.decode("utf-8")) if raw else None
+    except ValueError:
+        info = None
+    if isinstance(info, dict) and info.get("format") == _EXPORT_FORMAT:
+        inputs = [_spec_from_json(s) for s in info["inputs"]]
+        output = _spec_from_json(info["outputs"])
+    else:  # exported from C: flat inputs, a tuple of outputs (one output: the Tensor itself)
+        inputs = None
+        n = function.n_outputs
+        output = LEAF if n == 1 else TreeSpec("tuple", None, [LEAF] * n)
+    return Imported(function, inputs, output)
+
+
+def load(path):
+    """deserialize of the file at `path`."""
+    with open(path, "rb") as file:
+        return deserialize(file.read())
 
 
 # -------------------------------------------------------------------------------------------------
