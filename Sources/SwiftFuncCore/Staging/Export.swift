@@ -345,6 +345,7 @@ struct ByteWriter {
         case let .arange(start, step, count, dtype): u8(14); double(start); double(step); int(count); u8(UInt8(dtype.rawValue))
         case let .eye(rows, columns, offset, dtype): u8(15); int(rows); int(columns); int(offset); u8(UInt8(dtype.rawValue))
         case let .random(shape, dtype, key, counter): u8(16); ints(shape); u8(UInt8(dtype.rawValue)); u64(key); u64(counter)
+        case let .triangular(upper, unit): u8(17); bool(upper); bool(unit)
         }
     }
 }
@@ -474,6 +475,7 @@ struct ByteReader {
         case 14: return .arange(start: try double(), step: try double(), count: try int(), dtype: try dtype())
         case 15: return .eye(rows: try int(), columns: try int(), offset: try int(), dtype: try dtype())
         case 16: return .random(shape: try ints(), dtype: try dtype(), key: try u64(), counter: try u64())
+        case 17: return .triangular(upper: try bool(), unit: try bool())
         case let tag: throw failure("unknown params kind \(tag)", at: start)
         }
     }
