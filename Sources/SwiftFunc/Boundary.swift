@@ -45,10 +45,10 @@ enum Boundary {
     /// (both or, on failure, neither); `names` are the two out arguments' names for messages.
     static func run(_ function: String, _ first: UnsafeMutablePointer<TensorHandle?>?, _ second: UnsafeMutablePointer<TensorHandle?>?,
                     names: (String, String), _ body: () throws -> (Value, Value)) -> Int32 {
+        first?.pointee = nil
+        second?.pointee = nil
         guard let first else { return fail(SwiftFuncError.invalidArgument(function, "\(names.0) is NULL")) }
         guard let second else { return fail(SwiftFuncError.invalidArgument(function, "\(names.1) is NULL")) }
-        first.pointee = nil
-        second.pointee = nil
         do {
             let (a, b) = try body()
             first.pointee = handle(a)

@@ -3,23 +3,6 @@
 import SwiftFuncCore
 
 extension Boundary {
-    /// Runs `body`, which returns two results, into `first` and `second` (both NULL on failure).
-    static func run(_ function: String, _ first: UnsafeMutablePointer<TensorHandle?>?, _ second: UnsafeMutablePointer<TensorHandle?>?,
-                    _ firstName: String, _ secondName: String, _ body: () throws -> (Value, Value)) -> Int32 {
-        first?.pointee = nil
-        second?.pointee = nil
-        guard let first else { return fail(SwiftFuncError.invalidArgument(function, "\(firstName) is NULL")) }
-        guard let second else { return fail(SwiftFuncError.invalidArgument(function, "\(secondName) is NULL")) }
-        do {
-            let (a, b) = try body()
-            first.pointee = handle(a)
-            second.pointee = handle(b)
-            return Status.ok.rawValue
-        } catch {
-            return fail(error, in: function)
-        }
-    }
-
     /// The thunk of the ops taking x and one int64 (a diagonal or a dim).
     static func withInt(_ name: String, _ x: TensorHandle?, _ n: Int64, _ out: UnsafeMutablePointer<TensorHandle?>?,
                         _ op: (Value, Int) throws -> Value) -> Int32 {
@@ -90,7 +73,7 @@ public func sf_cumprod(_ x: TensorHandle?, _ dim: Int64, _ out: UnsafeMutablePoi
 @_cdecl("sf_sort")
 public func sf_sort(_ x: TensorHandle?, _ dim: Int64, _ descending: Bool, _ values: UnsafeMutablePointer<TensorHandle?>?,
                     _ indices: UnsafeMutablePointer<TensorHandle?>?) -> Int32 {
-    Boundary.run("sort", values, indices, "values", "indices") {
+    Boundary.run("sort", values, indices, names: ("values", "indices")) {
         try Ops.sort(Boundary.value(x, "sort", "x"), dim: Int(dim), descending: descending)
     }
 }
@@ -103,7 +86,7 @@ public func sf_argsort(_ x: TensorHandle?, _ dim: Int64, _ descending: Bool, _ o
 @_cdecl("sf_topk")
 public func sf_topk(_ x: TensorHandle?, _ k: Int64, _ dim: Int64, _ largest: Bool, _ values: UnsafeMutablePointer<TensorHandle?>?,
                     _ indices: UnsafeMutablePointer<TensorHandle?>?) -> Int32 {
-    Boundary.run("topk", values, indices, "values", "indices") {
+    Boundary.run("topk", values, indices, names: ("values", "indices")) {
         try Ops.topk(Boundary.value(x, "topk", "x"), k: Int(k), dim: Int(dim), largest: largest)
     }
 }
