@@ -614,6 +614,28 @@ sf_status sf_linalg_eigh(sf_tensor *a, bool upper, sf_tensor **out_eigenvalues,
 /** torch.linalg.eigvalsh: the eigenvalues of sf_linalg_eigh alone. */
 sf_status sf_linalg_eigvalsh(sf_tensor *a, bool upper, sf_tensor **out);
 
+/**
+ * torch.linalg.svd: A = U diag(S) Vh with S descending ([..., k], k = min(m, n)), from one LAPACK
+ * gesdd per matrix. full_matrices gives U [..., m, m] and Vh [..., n, n], otherwise U [..., m, k]
+ * and Vh [..., k, n]. Derivatives of S are always finite; those of U and Vh (torch's and JAX's)
+ * are finite only for distinct, and for non-square A nonzero, singular values (inf/nan
+ * otherwise), keep the signs LAPACK chose, and with full_matrices exist only for square A
+ * (SF_ERR_UNSUPPORTED otherwise). A matrix with inf/nan entries gives nan. On failure no output
+ * is set.
+ */
+sf_status sf_linalg_svd(sf_tensor *a, bool full_matrices, sf_tensor **out_U, sf_tensor **out_S,
+                        sf_tensor **out_Vh);
+
+/** torch.linalg.svdvals: S of sf_linalg_svd alone (no vectors computed; derivative U^T dA V). */
+sf_status sf_linalg_svdvals(sf_tensor *a, sf_tensor **out);
+
+/**
+ * torch.linalg.pinv(A, atol, rtol): the pseudo-inverse [..., n, m] through the reduced SVD, keeping
+ * the singular values above max(atol, rtol * largest). rtol NaN is torch's rtol=None: max(m, n) *
+ * eps of the dtype when atol is 0, else 0. Negative tolerances are SF_ERR_INVALID_ARGUMENT.
+ */
+sf_status sf_linalg_pinv(sf_tensor *a, double atol, double rtol, sf_tensor **out);
+
 /* ---------------------------------------------------------------------------------------------
  * Indexing. Index tensors are int32 or int64; negative indices count from the end; an index out
  * of range gives SF_ERR_INVALID_ARGUMENT naming it.

@@ -778,6 +778,34 @@ inline Tensor eigvalsh(const Tensor& a, bool upper = false) {
     return Tensor::adopt(out);
 }
 
+/** Result of torch.linalg.svd. */
+struct SVD {
+    Tensor U, S, Vh;
+};
+
+/** torch.linalg.svd(A, full_matrices). */
+inline SVD svd(const Tensor& a, bool full_matrices = true) {
+    sf_tensor* u = nullptr;
+    sf_tensor* s = nullptr;
+    sf_tensor* vh = nullptr;
+    detail::check(sf_linalg_svd(a.get(), full_matrices, &u, &s, &vh));
+    return {Tensor::adopt(u), Tensor::adopt(s), Tensor::adopt(vh)};
+}
+
+/** torch.linalg.svdvals. */
+inline Tensor svdvals(const Tensor& a) {
+    sf_tensor* out = nullptr;
+    detail::check(sf_linalg_svdvals(a.get(), &out));
+    return Tensor::adopt(out);
+}
+
+/** torch.linalg.pinv(A, atol, rtol); rtol NaN is torch's default. */
+inline Tensor pinv(const Tensor& a, double atol = 0.0, double rtol = std::numeric_limits<double>::quiet_NaN()) {
+    sf_tensor* out = nullptr;
+    detail::check(sf_linalg_pinv(a.get(), atol, rtol, &out));
+    return Tensor::adopt(out);
+}
+
 }  // namespace linalg
 
 /** torch.gather(x, dim, index). */

@@ -1,6 +1,6 @@
 // Linear algebra exports (torch.linalg on LAPACK): sf_linalg_solve, sf_linalg_solve_triangular,
 // sf_linalg_cholesky, sf_linalg_cholesky_solve, sf_linalg_inv, sf_linalg_det, sf_linalg_slogdet,
-// sf_linalg_logdet, sf_linalg_eigh, sf_linalg_eigvalsh.
+// sf_linalg_logdet, sf_linalg_eigh, sf_linalg_eigvalsh, sf_linalg_svd, sf_linalg_svdvals, sf_linalg_pinv.
 import SwiftFuncCore
 
 @_cdecl("sf_linalg_solve")
@@ -67,4 +67,25 @@ public func sf_linalg_eigh(_ a: TensorHandle?, _ upper: Bool, _ values: UnsafeMu
 @_cdecl("sf_linalg_eigvalsh")
 public func sf_linalg_eigvalsh(_ a: TensorHandle?, _ upper: Bool, _ out: UnsafeMutablePointer<TensorHandle?>?) -> Int32 {
     Boundary.run("linalg_eigvalsh", out) { try Ops.eigvalsh(Boundary.value(a, "linalg_eigvalsh", "a"), upper: upper) }
+}
+
+@_cdecl("sf_linalg_svd")
+public func sf_linalg_svd(_ a: TensorHandle?, _ fullMatrices: Bool, _ u: UnsafeMutablePointer<TensorHandle?>?,
+                          _ s: UnsafeMutablePointer<TensorHandle?>?, _ vh: UnsafeMutablePointer<TensorHandle?>?) -> Int32 {
+    Boundary.run("linalg_svd", [u, s, vh], names: ["out_U", "out_S", "out_Vh"]) {
+        try Ops.svd(Boundary.value(a, "linalg_svd", "a"), fullMatrices: fullMatrices)
+    }
+}
+
+@_cdecl("sf_linalg_svdvals")
+public func sf_linalg_svdvals(_ a: TensorHandle?, _ out: UnsafeMutablePointer<TensorHandle?>?) -> Int32 {
+    Boundary.run("linalg_svdvals", out) { try Ops.svdvals(Boundary.value(a, "linalg_svdvals", "a")) }
+}
+
+/// rtol NaN stands for torch's rtol=None.
+@_cdecl("sf_linalg_pinv")
+public func sf_linalg_pinv(_ a: TensorHandle?, _ atol: Double, _ rtol: Double, _ out: UnsafeMutablePointer<TensorHandle?>?) -> Int32 {
+    Boundary.run("linalg_pinv", out) {
+        try Ops.pinv(Boundary.value(a, "linalg_pinv", "a"), atol: atol, rtol: rtol.isNaN ? nil : rtol)
+    }
 }

@@ -851,7 +851,10 @@ TEST(tensor_ops) {
     CHECK_VALUES(sf::vector_norm(sf::from_data({3.0, -4.0})), V{5});
     CHECK_VALUES(sf::vector_norm(x, 1, {1}), V{6, 15});
     CHECK_VALUES(sf::matrix_norm(x, "inf"), V{15});
-    CHECK_ERROR(sf::matrix_norm(x, "nuc"), SF_ERR_UNSUPPORTED, "sf_matrix_norm");
+    CHECK_CLOSE(sf::matrix_norm(x, "nuc"), V{10.280901636369208}, 1e-12);
+    CHECK_CLOSE(sf::linalg::svdvals(x), (V{9.508032000695724, 0.7728696356734843}), 1e-10);
+    CHECK_CLOSE(sf::linalg::svd(x, false).S, (V{9.508032000695724, 0.7728696356734843}), 1e-10);
+    CHECK(sf::linalg::pinv(x).shape() == (sf::Shape{3, 2}));
     CHECK_VALUES(sf::roll(x, {1}, {1}), V{3, 1, 2, 6, 4, 5});
     CHECK_VALUES(sf::repeat(sf::from_data({1.0, 2.0}), {1, 2}), V{1, 2, 1, 2});
     CHECK(sf::tile(x, {2}).shape() == (sf::Shape{2, 6}));

@@ -225,5 +225,115 @@ def test_linalg_namespace_gathers_the_norms():
     close(sf.linalg.vector_norm(t64(x), 3, dim=1), np.linalg.norm(x, ord=3, axis=1))
     close(sf.linalg.matrix_norm(t64(x), "fro"), np.linalg.norm(x, "fro"))
     close(sf.linalg.norm(t64(x), 1), np.linalg.norm(x, 1))
-    with pytest.raises(sf.UnsupportedError):
-        sf.linalg.matrix_norm(t64(x), "nuc")
+    for ord in ("nuc", 2, -2):
+        close(sf.linalg.matrix_norm(t64(x), ord), np.linalg.norm(x, ord))
+
+
+# --- svd, svdvals, pinv, matrix_norm through singular values ---
+
+@pytest.mark.parametrize("dtype,tol", [(sf.float64, 1e-10), (sf.float32, 1e-4)])
+@pytest.mark.parametrize("shape", [(4, 4), (5, 3), (3, 5), (2, 3, 4, 2), (1, 6)])
+@pytest.mark.parametrize("full", [False, True])
+def test_svd_against_numpy(dtype, tol, shape, full):
+    np_dtype = np.float64 if dtype == sf.float64 else np.float32
+    a = RNG.standard_normal(shape).astype(np_dtype)
+    u, s, vh = sf.linalg.svd(sf.tensor(a), full_matrices=full)
+    ref_u, ref_s, ref_vh = np.linalg.svd(a, full_matrices=full)
+    assert (u.shape, s.shape, vh.shape) == (ref_u.shape, ref_s.shape, ref_vh.shape)
+    assert u.dtype == dtype
+    close(s, ref_s, tol)
+    k = min(shape[-2:])
+    close(u.numpy()[..., :k] * s.numpy()[..., None, :] @ vh.numpy()[..., :k, :], a, tol * 10)
+    eye_u, eye_v = np.eye(u.shape[-1]), np.eye(vh.shape[-2])
+    close(np.swapaxes(u.numpy(), -1, -2) @ u.numpy(), np.broadcast_to(eye_u, u.shape[:-2] + eye_u.shape), tol * 10)
+    close(vh.numpy() @ np.swapaxes(vh.numpy(), -1, -2), np.broadcast_to(eye_v, vh.shape[:-2] + eye_v.shape), tol * 10)
+    close(sf.linalg.svdvals(sf.tensor(a)), ref_s, tol)
+
+
+def test_svd_edge_cases():
+    u, s, vh = sf.linalg.svd(t64(np.zeros((0, 3))))
+    assert (u.shape, s.shape, vh.shape) == ((0, 0), (0,), (3, 3))
+    close(vh, np.eye(3))
+    assert np.isnan(sf.linalg.svdvals(t64([[1.0, np.nan], [0, 1]])).numpy()).all()
+    with pytest.raises(sf.ShapeError):
+        sf.linalg.svd(t64([1.0, 2.0]))
+    with pytest.raises(sf.DTypeError):
+        sf.linalg.svdvals(sf.tensor([[1, 2], [3, 4]]))
+    with pytest.raises(sf.UnsupportedError, match="full_matrices"):
+        grad(lambda m: sf.linalg.svd(m).U.sum())(t64(RNG.standard_normal((3, 2))))
+
+
+def gauge_invariant_svd(m):
+    """A scalar of U, S and Vh that the sign choices do not change (U diag(S) Vh and products)."""
+    u, s, vh = sf.linalg.svd(m, full_matrices=False)
+    return ((u * s.unsqueeze(-2)) @ vh * sf.sin(m)).sum() + (u @ vh).sum() + ((u[..., :, :1] @ vh[..., :1, :]) ** 2 * m).sum()
+
+
+@pytest.mark.parametrize("shape", [(3, 3), (4, 2), (2, 4)])
+@pytest.mark.parametrize("f", [gauge_invariant_svd, lambda m: (sf.linalg.svdvals(m) ** 3).sum(),
+                               lambda m: (sf.linalg.pinv(m) * sf.cos(m).mT).sum(),
+                               lambda m: sf.linalg.matrix_norm(m, "nuc") + sf.linalg.matrix_norm(m, 2) * sf.linalg.matrix_norm(m, -2)])
+def test_svd_derivatives_against_central_differences(shape, f):
+    a = RNG.standard_normal(shape)
+
+    def numeric(x):
+        return float(f(t64(x)).item())
+
+    close(grad(f)(t64(a)), central_difference(numeric, a), 1e-6)
+    h = jacfwd(jacrev(f))(t64(a)).numpy()
+    ref = np.stack([central_difference(lambda x: grad(f)(t64(x)).numpy()[i], a) for i in np.ndindex(a.shape)])
+    close(h, ref.reshape(a.shape + a.shape), 1e-5)
+    # Forward mode agrees with reverse.
+    close(jacfwd(f)(t64(a)), grad(f)(t64(a)), 1e-10)
+
+
+def test_svd_closed_forms():
+    # diag(3, 2) rotated: singular values 3, 2; the gradient of the nuclear norm is U Vh.
+    c, s = np.cos(0.3), np.sin(0.3)
+    r = np.array([[c, -s], [s, c]])
+    a = r @ np.diag([3.0, 2.0])
+    close(sf.linalg.svdvals(t64(a)), [3, 2])
+    close(grad(lambda m: sf.linalg.matrix_norm(m, "nuc"))(t64(a)), r)
+    close(sf.linalg.pinv(t64(a)), np.linalg.inv(a))
+    # Rank 1: pinv drops the zero singular value (torch's default rtol), as numpy.
+    b = np.outer([1.0, 2.0, 3.0], [1.0, -1.0])
+    close(sf.linalg.pinv(t64(b)), np.linalg.pinv(b))
+    close(sf.linalg.pinv(t64(b), atol=1e3), np.zeros((2, 3)))
+    with pytest.raises(sf.InvalidArgumentError, match="rtol"):
+        sf.linalg.pinv(t64(b), rtol=-1)
+
+
+@pytest.mark.parametrize("dtype,tol", [(sf.float64, 1e-10), (sf.float32, 1e-4)])
+def test_pinv_and_spectral_norms_against_numpy(dtype, tol):
+    np_dtype = np.float64 if dtype == sf.float64 else np.float32
+    a = RNG.standard_normal((2, 3, 5, 3)).astype(np_dtype)
+    close(sf.linalg.pinv(sf.tensor(a)), np.linalg.pinv(a), tol * 10)
+    for ord in ("nuc", 2, -2):
+        close(sf.linalg.matrix_norm(sf.tensor(a), ord), np.linalg.norm(a, ord, axis=(-2, -1)), tol)
+        kept = sf.linalg.matrix_norm(sf.tensor(a), ord, dim=(0, 2), keepdim=True)
+        assert kept.shape == (1, 3, 1, 3)
+        close(kept.numpy()[0, :, 0, :], np.linalg.norm(a, ord, axis=(0, 2)), tol)
+
+
+def test_svd_vmap_against_a_loop():
+    a = RNG.standard_normal((4, 3, 2))
+    ops = [lambda m: sf.linalg.svdvals(m), lambda m: sf.linalg.pinv(m),
+           lambda m: gauge_invariant_svd(m), lambda m: grad(gauge_invariant_svd)(m),
+           lambda m: sf.linalg.svd(m, full_matrices=False).U]
+    for op in ops:
+        close(vmap(op)(t64(a)), np.stack([op(t64(a[i])).numpy() for i in range(4)]), 1e-12)
+
+
+@pytest.mark.skipif(torch is None, reason="torch is not installed")
+def test_svd_against_torch():
+    a = RNG.standard_normal((2, 4, 3))
+
+    def f(lib, m):
+        u, s, vh = lib.linalg.svd(m, full_matrices=False)
+        return ((u * s.unsqueeze(-2)) @ vh).sum() + (u @ vh).sum() + lib.linalg.svdvals(m).sum() + lib.linalg.pinv(m).sum()
+
+    ta = torch.tensor(a, requires_grad=True)
+    theirs = f(torch, ta)
+    close(f(sf, t64(a)), theirs.detach().numpy())
+    theirs.backward()
+    close(grad(lambda m: f(sf, m))(t64(a)), ta.grad.numpy(), 1e-9)

@@ -29,6 +29,11 @@ enum Linalg {
                        jvp: eigvalshJVP, vjp: eigvalshVJP, batch: matrixBatch(.eigvalsh)),
         PrimitiveRules(.eigenvectorsh, name: "linalg_eigh", type: squareType("linalg_eigh"), eval: eigenvectorshEval,
                        jvp: eigenvectorshJVP, vjp: eigenvectorshVJP, batch: matrixBatch(.eigenvectorsh)),
+        PrimitiveRules(.svdvals, name: "linalg_svdvals", type: svdvalsType, eval: svdvalsEval,
+                       jvp: svdvalsJVP, vjp: svdvalsVJP, batch: matrixBatch(.svdvals)),
+        // [..., m·ku + k + kv·n]: U, S and Vᵀ of each matrix flattened side by side, from one gesdd.
+        PrimitiveRules(.svd, name: "linalg_svd", type: svdType, eval: svdEval,
+                       jvp: svdJVP, vjp: svdVJP, batch: matrixBatch(.svd)),
     ]
 
     // MARK: Type rules
@@ -637,6 +642,35 @@ protocol LAPACKScalar: GEMMScalar {
     static func syevdWorkspace(n: Int, vectors: Bool, op: String) throws -> SyevdWorkspace<Self>
     /// Eigenvalues into w (and eigenvectors into a) of the lower triangle of A; returns info.
     static func syevd(vectors: Bool, n: Int, a: inout [Self], w: inout [Self], workspace: inout SyevdWorkspace<Self>) -> Int32
+    /// gesdd's work array for m x n matrices (a workspace query), allocated, with its iwork.
+    static func gesddWorkspace(_ job: SVDJob, m: Int, n: Int, op: String) throws -> SyevdWorkspace<Self>
+    /// Singular values into s (descending) and, per `job`, U (m x ku) and Vᵀ (kv x n) of the m x n
+    /// matrix a (destroyed); returns info.
+    static func gesdd(_ job: SVDJob, m: Int, n: Int, a: inout [Self], s: inout [Self], u: inout [Self], vt: inout [Self],
+                      workspace: inout SyevdWorkspace<Self>) -> Int32
+}
+
+/// What gesdd computes: the singular values only, or with the reduced (k = min(m, n) columns of U,
+/// rows of Vᵀ) or full (m and n) singular vectors.
+enum SVDJob: Sendable {
+    case valuesOnly, reduced, full
+
+    var code: String { self == .valuesOnly ? "N" : self == .reduced ? "S" : "A" }
+
+    /// U's columns and Vᵀ's rows for m x n matrices (0 when not computed).
+    func vectorCounts(m: Int, n: Int) -> (ku: Int, kv: Int) {
+        switch self {
+        case .valuesOnly: return (0, 0)
+        case .reduced: return (Swift.min(m, n), Swift.min(m, n))
+        case .full: return (m, n)
+        }
+    }
+
+    /// gesdd's leading dimensions: at least 1 even where nothing is written.
+    func leadingDims(m: Int, n: Int) -> (ldu: Int32, ldvt: Int32) {
+        let (_, kv) = vectorCounts(m: m, n: n)
+        return (Int32(self == .valuesOnly ? 1 : Swift.max(1, m)), Int32(Swift.max(1, kv)))
+    }
 }
 
 /// syevd's work arrays, sized once per kernel call by a workspace query.
@@ -656,6 +690,26 @@ extension LAPACKScalar {
 }
 
 extension Float: LAPACKScalar {
+    static func gesddWorkspace(_ job: SVDJob, m: Int, n: Int, op: String) throws -> SyevdWorkspace<Float> {
+        var m32 = Int32(m), n32 = Int32(n), lda = Int32(Swift.max(1, m)), query: Int32 = -1, info: Int32 = 0
+        var (ldu, ldvt) = job.leadingDims(m: m, n: n)
+        var work: Float = 0, a: Float = 0, s: Float = 0, u: Float = 0, vt: Float = 0, iwork: Int32 = 0
+        sgesdd_(job.code, &m32, &n32, &a, &lda, &s, &u, &ldu, &vt, &ldvt, &work, &query, &iwork, &info, 1)
+        try LAPACK.checkArguments(info, op: op)
+        // iwork is 8 min(m, n) (no query for it); the sizes were checked to fit Int32.
+        let (lwork, liwork) = try workspaceSizes(Double(work), Int32(clamping: 8 * Swift.min(m, n)), n: Swift.max(m, n), op: op)
+        return SyevdWorkspace(work: [Float](repeating: 0, count: lwork), iwork: [Int32](repeating: 0, count: liwork))
+    }
+
+    static func gesdd(_ job: SVDJob, m: Int, n: Int, a: inout [Float], s: inout [Float], u: inout [Float], vt: inout [Float],
+                      workspace: inout SyevdWorkspace<Float>) -> Int32 {
+        var m32 = Int32(m), n32 = Int32(n), lda = Int32(Swift.max(1, m)), info: Int32 = 0
+        var (ldu, ldvt) = job.leadingDims(m: m, n: n)
+        var lwork = Int32(workspace.work.count)
+        sgesdd_(job.code, &m32, &n32, &a, &lda, &s, &u, &ldu, &vt, &ldvt, &workspace.work, &lwork, &workspace.iwork, &info, 1)
+        return info
+    }
+
     static func getrs(n: Int, nrhs: Int, a: [Float], ipiv: [Int32], b: inout [Float]) {
         var n32 = Int32(n), k32 = Int32(nrhs), lda = Int32(Swift.max(1, n)), ldb = lda, info: Int32 = 0
         sgetrs_("N", &n32, &k32, a, &lda, ipiv, &b, &ldb, &info, 1)
@@ -699,6 +753,26 @@ extension Float: LAPACKScalar {
 }
 
 extension Double: LAPACKScalar {
+    static func gesddWorkspace(_ job: SVDJob, m: Int, n: Int, op: String) throws -> SyevdWorkspace<Double> {
+        var m32 = Int32(m), n32 = Int32(n), lda = Int32(Swift.max(1, m)), query: Int32 = -1, info: Int32 = 0
+        var (ldu, ldvt) = job.leadingDims(m: m, n: n)
+        var work: Double = 0, a: Double = 0, s: Double = 0, u: Double = 0, vt: Double = 0, iwork: Int32 = 0
+        dgesdd_(job.code, &m32, &n32, &a, &lda, &s, &u, &ldu, &vt, &ldvt, &work, &query, &iwork, &info, 1)
+        try LAPACK.checkArguments(info, op: op)
+        // iwork is 8 min(m, n) (no query for it); the sizes were checked to fit Int32.
+        let (lwork, liwork) = try workspaceSizes(Double(work), Int32(clamping: 8 * Swift.min(m, n)), n: Swift.max(m, n), op: op)
+        return SyevdWorkspace(work: [Double](repeating: 0, count: lwork), iwork: [Int32](repeating: 0, count: liwork))
+    }
+
+    static func gesdd(_ job: SVDJob, m: Int, n: Int, a: inout [Double], s: inout [Double], u: inout [Double], vt: inout [Double],
+                      workspace: inout SyevdWorkspace<Double>) -> Int32 {
+        var m32 = Int32(m), n32 = Int32(n), lda = Int32(Swift.max(1, m)), info: Int32 = 0
+        var (ldu, ldvt) = job.leadingDims(m: m, n: n)
+        var lwork = Int32(workspace.work.count)
+        dgesdd_(job.code, &m32, &n32, &a, &lda, &s, &u, &ldu, &vt, &ldvt, &workspace.work, &lwork, &workspace.iwork, &info, 1)
+        return info
+    }
+
     static func getrs(n: Int, nrhs: Int, a: [Double], ipiv: [Int32], b: inout [Double]) {
         var n32 = Int32(n), k32 = Int32(nrhs), lda = Int32(Swift.max(1, n)), ldb = lda, info: Int32 = 0
         dgetrs_("N", &n32, &k32, a, &lda, ipiv, &b, &ldb, &info, 1)

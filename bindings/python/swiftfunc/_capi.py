@@ -263,6 +263,9 @@ _DECLARATIONS = [
     ("sf_linalg_logdet", status, [tensor, tensor_out]),
     ("sf_linalg_eigh", status, [tensor, c_bool, tensor_out, tensor_out]),
     ("sf_linalg_eigvalsh", status, [tensor, c_bool, tensor_out]),
+    ("sf_linalg_svd", status, [tensor, c_bool, tensor_out, tensor_out, tensor_out]),
+    ("sf_linalg_svdvals", status, [tensor, tensor_out]),
+    ("sf_linalg_pinv", status, [tensor, c_double, c_double, tensor_out]),
     # Indexing
     ("sf_gather", status, [tensor, c_int64, tensor, tensor_out]),
     ("sf_index_select", status, [tensor, c_int64, tensor, tensor_out]),

@@ -55,6 +55,7 @@ ger = outer
 # torch.linalg's named results.
 SlogdetResult = collections.namedtuple("SlogdetResult", ["sign", "logabsdet"])
 EighResult = collections.namedtuple("EighResult", ["eigenvalues", "eigenvectors"])
+SVDResult = collections.namedtuple("SVDResult", ["U", "S", "Vh"])
 
 
 def _pair(cfn, *args):
@@ -132,3 +133,31 @@ def eigvalsh(A, UPLO="L"):  # noqa: N803
     """torch.linalg.eigvalsh."""
     a = tensor_of(A)
     return new(lib.sf_linalg_eigvalsh, a._h, _upper(UPLO))
+
+
+def svd(A, full_matrices=True, *, driver=None):  # noqa: N803
+    """torch.linalg.svd: (U, S descending, Vh) with A = U diag(S) Vh, from one gesdd per matrix. U and Vh's
+    derivatives need distinct (and, for non-square A, nonzero) singular values, and square A when
+    full_matrices (UnsupportedError otherwise); S's are always finite. `driver` is CUDA-only in torch."""
+    if driver is not None:
+        raise ValueError("linalg.svd: driver is only for CUDA inputs (torch); use None")
+    a = tensor_of(A)
+    u, s, vh = ctypes.c_void_p(), ctypes.c_void_p(), ctypes.c_void_p()
+    lib.sf_linalg_svd(a._h, bool(full_matrices), ctypes.byref(u), ctypes.byref(s), ctypes.byref(vh))
+    return SVDResult(wrap(u.value), wrap(s.value), wrap(vh.value))
+
+
+def svdvals(A, *, driver=None):  # noqa: N803
+    """torch.linalg.svdvals: the singular values, descending (no vectors computed)."""
+    if driver is not None:
+        raise ValueError("linalg.svdvals: driver is only for CUDA inputs (torch); use None")
+    a = tensor_of(A)
+    return new(lib.sf_linalg_svdvals, a._h)
+
+
+def pinv(A, *, atol=None, rtol=None, hermitian=False):  # noqa: N803
+    """torch.linalg.pinv through the SVD: singular values above max(atol, rtol * largest) are inverted, the
+    others dropped; rtol None is torch's default (max(m, n) * eps when atol is None or 0, else 0).
+    `hermitian` is accepted; the SVD is used either way. Tolerances are floats (not tensors)."""
+    a = tensor_of(A)
+    return new(lib.sf_linalg_pinv, a._h, 0.0 if atol is None else float(atol), float("nan") if rtol is None else float(rtol))
