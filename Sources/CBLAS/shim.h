@@ -26,3 +26,11 @@ void sgesdd_(const char *jobz, const blasint *m, const blasint *n, float *a, con
 void dgesdd_(const char *jobz, const blasint *m, const blasint *n, double *a, const blasint *lda, double *s, double *u,
              const blasint *ldu, double *vt, const blasint *ldvt, double *work, const blasint *lwork, blasint *iwork,
              blasint *info, size_t jobz_len);
+void sgeqrf_(const blasint *m, const blasint *n, float *a, const blasint *lda, float *tau, float *work,
+             const blasint *lwork, blasint *info);
+void dgeqrf_(const blasint *m, const blasint *n, double *a, const blasint *lda, double *tau, double *work,
+             const blasint *lwork, blasint *info);
+void sorgqr_(const blasint *m, const blasint *n, const blasint *k, float *a, const blasint *lda, const float *tau,
+             float *work, const blasint *lwork, blasint *info);
+void dorgqr_(const blasint *m, const blasint *n, const blasint *k, double *a, const blasint *lda, const double *tau,
+             double *work, const blasint *lwork, blasint *info);

@@ -855,6 +855,14 @@ TEST(tensor_ops) {
     CHECK_CLOSE(sf::linalg::svdvals(x), (V{9.508032000695724, 0.7728696356734843}), 1e-10);
     CHECK_CLOSE(sf::linalg::svd(x, false).S, (V{9.508032000695724, 0.7728696356734843}), 1e-10);
     CHECK(sf::linalg::pinv(x).shape() == (sf::Shape{3, 2}));
+    auto qr = sf::linalg::qr(x, "complete");
+    CHECK(qr.first.shape() == (sf::Shape{2, 2}) && qr.second.shape() == (sf::Shape{2, 3}));
+    CHECK_ERROR(sf::linalg::qr(x, "full"), SF_ERR_INVALID_ARGUMENT, "sf_linalg_qr");
+    sf::Tensor sq = sf::from_data({2.0, 1.0, 1.0, 3.0}, {2, 2});
+    sf::Tensor rhs = sf::from_data({3.0, 4.0}, {2, 1});
+    CHECK_CLOSE(sf::linalg::lstsq(sq, rhs).first, (V{1.0, 1.0}), 1e-12);
+    auto lu = sf::linalg::lu_factor(sq);
+    CHECK_CLOSE(sf::linalg::lu_solve(lu.first, lu.second, rhs), (V{1.0, 1.0}), 1e-12);
     CHECK_VALUES(sf::roll(x, {1}, {1}), V{3, 1, 2, 6, 4, 5});
     CHECK_VALUES(sf::repeat(sf::from_data({1.0, 2.0}), {1, 2}), V{1, 2, 1, 2});
     CHECK(sf::tile(x, {2}).shape() == (sf::Shape{2, 6}));

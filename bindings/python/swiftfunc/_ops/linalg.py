@@ -56,6 +56,9 @@ ger = outer
 SlogdetResult = collections.namedtuple("SlogdetResult", ["sign", "logabsdet"])
 EighResult = collections.namedtuple("EighResult", ["eigenvalues", "eigenvectors"])
 SVDResult = collections.namedtuple("SVDResult", ["U", "S", "Vh"])
+QRResult = collections.namedtuple("QRResult", ["Q", "R"])
+LstsqResult = collections.namedtuple("LstsqResult", ["solution", "residuals", "rank", "singular_values"])
+LUFactorResult = collections.namedtuple("LUFactorResult", ["LU", "pivots"])
 
 
 def _pair(cfn, *args):
@@ -161,3 +164,38 @@ def pinv(A, *, atol=None, rtol=None, hermitian=False):  # noqa: N803
     `hermitian` is accepted; the SVD is used either way. Tolerances are floats (not tensors)."""
     a = tensor_of(A)
     return new(lib.sf_linalg_pinv, a._h, 0.0 if atol is None else float(atol), float("nan") if rtol is None else float(rtol))
+
+
+def qr(A, mode="reduced"):  # noqa: N803
+    """torch.linalg.qr: (Q, R) for mode 'reduced', 'complete' or 'r' (Q empty). Derivatives need m >= n
+    and reduced factors (complete when square); R's diagonal keeps LAPACK's signs."""
+    if mode not in ("reduced", "complete", "r"):
+        raise ValueError(f"linalg.qr: mode must be 'reduced', 'complete' or 'r', got {mode!r}")
+    a = tensor_of(A)
+    return QRResult(*_pair(lib.sf_linalg_qr, a._h, mode.encode()))
+
+
+def lstsq(A, B, rcond=None, *, driver=None):  # noqa: N803
+    """torch.linalg.lstsq for full-rank A through QR (differentiable): solution and rank are filled;
+    residuals and singular_values are empty, as with torch's CPU default driver 'gelsy' (the only one)."""
+    if driver not in (None, "gelsy"):
+        raise ValueError(f"linalg.lstsq: only driver 'gelsy' (the default) is supported, got {driver!r}")
+    a, b = tensor_of(A), tensor_of(B)
+    solution, rank = _pair(lib.sf_linalg_lstsq, a._h, b._h, float("nan") if rcond is None else float(rcond))
+    empty = solution.reshape(-1)[:0]  # torch's empty residuals / singular_values for 'gelsy'
+    return LstsqResult(solution, empty, rank, empty)
+
+
+def lu_factor(A, *, pivot=True):  # noqa: N803
+    """torch.linalg.lu_factor: (LU, pivots int32 1-based). Not differentiable (UnsupportedError)."""
+    if not pivot:
+        raise ValueError("linalg.lu_factor: pivot=False is CUDA-only in torch")
+    a = tensor_of(A)
+    return LUFactorResult(*_pair(lib.sf_linalg_lu_factor, a._h))
+
+
+def lu_solve(LU, pivots, B, *, left=True, adjoint=False):  # noqa: N803
+    """torch.linalg.lu_solve: X with A X = B (A^T X = B when adjoint, X A = B when left=False) from
+    lu_factor's factors. Differentiable in B only (UnsupportedError in LU)."""
+    lu, p, b = tensor_of(LU), tensor_of(pivots), tensor_of(B)
+    return new(lib.sf_linalg_lu_solve, lu._h, p._h, b._h, bool(left), bool(adjoint))
