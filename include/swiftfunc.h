@@ -666,7 +666,7 @@ sf_status sf_linalg_lu_factor(sf_tensor *a, sf_tensor **out_LU, sf_tensor **out_
 /**
  * torch.linalg.lu_solve(LU, pivots, B, left, adjoint): X with A X = B (A^T X = B when adjoint;
  * X A = B when !left) from sf_linalg_lu_factor's square factors. Pivots outside 1..n are
- * SF_ERR_INVALID_ARGUMENT. Differentiable in B; a derivative in LU is SF_ERR_UNSUPPORTED.
+ * SF_ERR_INVALID_ARGUMENT. Differentiable in B and in LU (L and U as read, the pivots fixed).
  */
 sf_status sf_linalg_lu_solve(sf_tensor *lu, sf_tensor *pivots, sf_tensor *b, bool left, bool adjoint,
                              sf_tensor **out);

@@ -451,12 +451,29 @@ def test_lu_derivatives_and_errors():
           np.stack([np.linalg.solve(a, b), np.linalg.solve(a.T, b)]))
     with pytest.raises(sf.UnsupportedError, match="sf_linalg_lu_factor: derivatives of lu_factor"):
         grad(lambda m: sf.linalg.lu_factor(m).LU.sum())(t64(a))
-    with pytest.raises(sf.UnsupportedError, match="derivatives in LU"):
-        grad(lambda m: sf.linalg.lu_solve(m, piv, t64(b)).sum())(lu)
     with pytest.raises(sf.InvalidArgumentError, match="outside 1...3"):
         sf.linalg.lu_solve(lu, sf.tensor(np.array([1, 7, 3], dtype=np.int32)), t64(b))
     with pytest.raises(sf.InvalidArgumentError, match="pivots must be int32"):
         sf.linalg.lu_solve(lu, sf.tensor(np.array([1, 2, 3], dtype=np.int64)), t64(b))
+
+
+@pytest.mark.parametrize("left,adjoint", [(True, False), (True, True), (False, False), (False, True)])
+def test_lu_solve_derivatives_in_lu_and_b(left, adjoint):
+    a = well_conditioned(3, 3)
+    lu, piv = sf.linalg.lu_factor(t64(a))
+    lu0, b = lu.numpy(), RNG.standard_normal((3, 2) if left else (2, 3))
+
+    def f(m, r):
+        x = sf.linalg.lu_solve(m, piv, r, left=left, adjoint=adjoint)
+        return (x * sf.sin(x)).sum()
+
+    numeric = lambda m, r: float(f(t64(m), t64(r)).item())  # noqa: E731
+    gl, gb = grad(f, argnums=(0, 1))(t64(lu0), t64(b))
+    close(gl, central_difference(lambda m: numeric(m, b), lu0), 1e-6)
+    close(gb, central_difference(lambda r: numeric(lu0, r), b), 1e-6)
+    h = jacfwd(jacrev(f))(t64(lu0), t64(b)).numpy()
+    ref = np.stack([central_difference(lambda m: grad(f)(t64(m), t64(b)).numpy()[i], lu0) for i in np.ndindex(3, 3)])
+    close(h, ref.reshape(3, 3, 3, 3), 1e-5)
 
 
 @pytest.mark.skipif(torch is None, reason="torch is not installed")

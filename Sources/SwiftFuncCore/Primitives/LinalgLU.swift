@@ -3,8 +3,8 @@
 /// lu_factor is two primitives, `luFactor` (the packed L and U, float) and `luPivots` (torch's
 /// 1-based int32 pivots), one getrf each (primitives have one output; the pivots cannot share a
 /// float result exactly). lu_factor has no derivative: differentiating it is SF_ERR_UNSUPPORTED
-/// naming the op. `luSolve` is differentiable in B (dX = lu_solve(dB), B̄ = the adjoint solve); a
-/// tangent or cotangent for LU is SF_ERR_UNSUPPORTED.
+/// naming the op. `luSolve` is differentiable in B (dX = lu_solve(dB), B̄ = the adjoint solve) and
+/// in LU (L and U read as the kernel reads them, the pivots held fixed).
 extension Linalg {
     static func luFactorType(_ args: [TensorType], _ params: Params) throws -> TensorType {
         let (m, n, batch) = try matrices(args[0], op: "linalg_lu_factor")
@@ -111,21 +111,66 @@ extension Linalg {
         throw SwiftFuncError.unsupported("linalg_lu_factor", "derivatives of lu_factor are not implemented (differentiate solve, det or inv instead)")
     }
 
-    static func luSolveJVP(_ primals: [Value], _ tangents: [Value?], _ output: Value, _ params: Params) throws -> Value? {
-        if tangents[0] != nil {
-            throw SwiftFuncError.unsupported("linalg_lu_solve", "derivatives in LU are not implemented (only in B)")
-        }
-        guard let tb = tangents[2] else { return nil }
-        return try emit(.luSolve, [primals[0], primals[1], Differentiation.cast(tb, to: output.dtype)], params)
+    /// L (unit lower, from below LU's diagonal) and U (on and above it) as full matrices.
+    static func luTriangles(_ lu: Value) throws -> (l: Value, u: Value) {
+        let n = lu.shape[lu.rank - 1]
+        return (try emit(.add, [triangle(lu, lower: true, strict: true), identity(n, dtype: lu.dtype)]),
+                try triangle(lu, lower: false, strict: false))
     }
 
-    static func luSolveVJP(_ cotangent: Value, _ primals: [Value], _ output: Value, _ params: Params, _ needed: [Bool]) throws -> [Value?] {
-        if needed[0] {
-            throw SwiftFuncError.unsupported("linalg_lu_solve", "derivatives in LU are not implemented (only in B)")
+    /// X with A X = Y (or Aᵀ X = Y) from the same factors.
+    static func luSolveWith(_ primals: [Value], _ y: Value, adjoint: Bool) throws -> Value {
+        try emit(.luSolve, [primals[0], primals[1], y], .luSolve(adjoint: adjoint))
+    }
+
+    /// With A = P L U, M = dL U + L dU (dL below dLU's diagonal, dU on and above it):
+    /// dX = lu_solve(dB) − U⁻¹ L⁻¹ M X, or for the adjoint solve − A⁻ᵀ Mᵀ Pᵀ X with Pᵀ X = L U A⁻¹ X
+    /// (the permutation applied through the factors, not the pivots).
+    static func luSolveJVP(_ primals: [Value], _ tangents: [Value?], _ output: Value, _ params: Params) throws -> Value? {
+        let adjoint = luSolveAdjoint(params)
+        var result = try tangents[2].map { try luSolveWith(primals, Differentiation.cast($0, to: output.dtype), adjoint: adjoint) }
+        guard let tlu = tangents[0] else { return result }
+        let lu = primals[0], x = output
+        let dlu = try Differentiation.cast(tlu, to: x.dtype)
+        let (l, u) = try luTriangles(lu)
+        let (dl, du) = (try triangle(dlu, lower: true, strict: true), try triangle(dlu, lower: false, strict: false))
+        let term: Value
+        if adjoint {
+            let w = try emit(.matmul, [l, emit(.matmul, [u, luSolveWith(primals, x, adjoint: false)])])
+            let mtw = try emit(.add, [emit(.matmul, [transposeLast(u), emit(.matmul, [transposeLast(dl), w])]),
+                                      emit(.matmul, [transposeLast(du), emit(.matmul, [transposeLast(l), w])])])
+            term = try luSolveWith(primals, mtw, adjoint: true)
+        } else {
+            let lowerPart = try emit(.solveTriangular, [lu, emit(.matmul, [dl, emit(.matmul, [u, x])])], .triangular(upper: false, unit: true))
+            term = try emit(.solveTriangular, [lu, emit(.add, [lowerPart, emit(.matmul, [du, x])])], .triangular(upper: true, unit: false))
         }
-        guard needed[2] else { return [nil, nil, nil] }
-        let gradB = try emit(.luSolve, [primals[0], primals[1], cotangent], .luSolve(adjoint: !luSolveAdjoint(params)))
-        return [nil, nil, try Differentiation.unbroadcast(gradB, to: primals[2].shape)]
+        result = try result.map { try emit(.sub, [$0, term]) } ?? emit(.neg, [term])
+        return result
+    }
+
+    /// B̄ = the other solve of X̄; LU̅ = −(tril(G Uᵀ, -1) + triu(Lᵀ G)) with G = L⁻ᵀ U⁻ᵀ X̄ Xᵀ, or for the
+    /// adjoint solve G = (L U A⁻¹ X)(A⁻¹ X̄)ᵀ (the JVP's adjoint).
+    static func luSolveVJP(_ cotangent: Value, _ primals: [Value], _ output: Value, _ params: Params, _ needed: [Bool]) throws -> [Value?] {
+        let adjoint = luSolveAdjoint(params)
+        let gradB = try luSolveWith(primals, cotangent, adjoint: !adjoint)
+        var grads: [Value?] = [nil, nil, needed[2] ? try Differentiation.unbroadcast(gradB, to: primals[2].shape) : nil]
+        guard needed[0] else { return grads }
+        let lu = primals[0], x = output
+        let (l, u) = try luTriangles(lu)
+        let g: Value
+        if adjoint {
+            let w = try emit(.matmul, [l, emit(.matmul, [u, luSolveWith(primals, x, adjoint: false)])])
+            g = try emit(.matmul, [w, transposeLast(gradB)])
+        } else {
+            let luT = try transposeLast(lu)
+            let upperPart = try emit(.solveTriangular, [luT, cotangent], .triangular(upper: false, unit: false))   // U⁻ᵀ X̄
+            let both = try emit(.solveTriangular, [luT, upperPart], .triangular(upper: true, unit: true))           // L⁻ᵀ U⁻ᵀ X̄
+            g = try emit(.matmul, [both, transposeLast(x)])
+        }
+        let gradLU = try emit(.neg, [emit(.add, [triangle(emit(.matmul, [g, transposeLast(u)]), lower: true, strict: true),
+                                                 triangle(emit(.matmul, [transposeLast(l), g]), lower: false, strict: false)])])
+        grads[0] = try Differentiation.unbroadcast(gradLU, to: lu.shape)
+        return grads
     }
 
     /// Every operand gets the batch dim in front (LU and pivots materialized together, as they
@@ -156,7 +201,7 @@ extension Ops {
     }
 
     /// torch.linalg.lu_solve(LU, pivots, B, left, adjoint): X with A X = B (Aᵀ X = B when adjoint;
-    /// X A = B when !left) for A = P L U from lu_factor. Differentiable in B.
+    /// X A = B when !left) for A = P L U from lu_factor. Differentiable in B and in LU.
     public static func luSolve(_ lu: Value, _ pivots: Value, _ b: Value, left: Bool = true, adjoint: Bool = false) throws -> Value {
         let op = "linalg_lu_solve"
         try Contraction.checkFloatOperands(lu.dtype, b.dtype, op: op)

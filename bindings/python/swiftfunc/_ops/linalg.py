@@ -196,6 +196,6 @@ def lu_factor(A, *, pivot=True):  # noqa: N803
 
 def lu_solve(LU, pivots, B, *, left=True, adjoint=False):  # noqa: N803
     """torch.linalg.lu_solve: X with A X = B (A^T X = B when adjoint, X A = B when left=False) from
-    lu_factor's factors. Differentiable in B only (UnsupportedError in LU)."""
+    lu_factor's factors. Differentiable in B and in LU (the pivots held fixed)."""
     lu, p, b = tensor_of(LU), tensor_of(pivots), tensor_of(B)
     return new(lib.sf_linalg_lu_solve, lu._h, p._h, b._h, bool(left), bool(adjoint))
