@@ -269,22 +269,22 @@ def gauge_invariant_svd(m):
     return ((u * s.unsqueeze(-2)) @ vh * sf.sin(m)).sum() + (u @ vh).sum() + ((u[..., :, :1] @ vh[..., :1, :]) ** 2 * m).sum()
 
 
+def check_orders_1_and_2(f, a):
+    """grad of scalar f at a against central differences, its Hessian (forward over reverse) against
+    differences of the gradient, and forward mode against reverse."""
+    close(grad(f)(t64(a)), central_difference(lambda x: float(f(t64(x)).item()), a), 1e-6)
+    h = jacfwd(jacrev(f))(t64(a)).numpy()
+    ref = np.stack([central_difference(lambda x: grad(f)(t64(x)).numpy()[i], a) for i in np.ndindex(a.shape)])
+    close(h, ref.reshape(a.shape + a.shape), 1e-5)
+    close(jacfwd(f)(t64(a)), grad(f)(t64(a)), 1e-10)
+
+
 @pytest.mark.parametrize("shape", [(3, 3), (4, 2), (2, 4)])
 @pytest.mark.parametrize("f", [gauge_invariant_svd, lambda m: (sf.linalg.svdvals(m) ** 3).sum(),
                                lambda m: (sf.linalg.pinv(m) * sf.cos(m).mT).sum(),
                                lambda m: sf.linalg.matrix_norm(m, "nuc") + sf.linalg.matrix_norm(m, 2) * sf.linalg.matrix_norm(m, -2)])
 def test_svd_derivatives_against_central_differences(shape, f):
-    a = RNG.standard_normal(shape)
-
-    def numeric(x):
-        return float(f(t64(x)).item())
-
-    close(grad(f)(t64(a)), central_difference(numeric, a), 1e-6)
-    h = jacfwd(jacrev(f))(t64(a)).numpy()
-    ref = np.stack([central_difference(lambda x: grad(f)(t64(x)).numpy()[i], a) for i in np.ndindex(a.shape)])
-    close(h, ref.reshape(a.shape + a.shape), 1e-5)
-    # Forward mode agrees with reverse.
-    close(jacfwd(f)(t64(a)), grad(f)(t64(a)), 1e-10)
+    check_orders_1_and_2(f, RNG.standard_normal(shape))
 
 
 def test_svd_closed_forms():
@@ -367,13 +367,7 @@ def test_qr_against_numpy(dtype, tol, shape, mode):
                                lambda m: (sf.linalg.lstsq(m, sf.cos(m)[:, :1] + 1).solution ** 2).sum(),
                                lambda m: (sf.linalg.lstsq(m.mT, sf.ones(m.shape[1], dtype=sf.float64)).solution * m[0, 0]).sum()])
 def test_qr_lstsq_derivatives_against_central_differences(shape, f):
-    a = RNG.standard_normal(shape)
-    numeric = lambda x: float(f(t64(x)).item())  # noqa: E731
-    close(grad(f)(t64(a)), central_difference(numeric, a), 1e-6)
-    h = jacfwd(jacrev(f))(t64(a)).numpy()
-    ref = np.stack([central_difference(lambda x: grad(f)(t64(x)).numpy()[i], a) for i in np.ndindex(a.shape)])
-    close(h, ref.reshape(a.shape + a.shape), 1e-5)
-    close(jacfwd(f)(t64(a)), grad(f)(t64(a)), 1e-10)
+    check_orders_1_and_2(f, RNG.standard_normal(shape))
 
 
 def test_qr_unsupported_derivatives():
