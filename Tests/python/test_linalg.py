@@ -395,6 +395,10 @@ def test_lstsq_against_numpy(dtype, tol):
     assert sf.linalg.lstsq(t64(low), t64(np.ones((4, 1)))).rank.item() == 1
     with pytest.raises(sf.ShapeError, match="rows"):
         sf.linalg.lstsq(t64(np.ones((4, 2))), t64(np.ones((3, 1))))
+    # A batch of A with one matrix B (not a batch of vectors: B's shape is not A's without its last dim).
+    bb = RNG.standard_normal((6, 2)).astype(np_dtype)
+    close(sf.linalg.lstsq(sf.tensor(a), sf.tensor(bb)).solution,
+          np.stack([np.linalg.lstsq(a[i], bb, rcond=None)[0] for i in range(2)]), tol * 10)
     with pytest.raises(ValueError, match="driver"):
         sf.linalg.lstsq(t64(np.ones((4, 2))), t64(np.ones((4, 1))), driver="gelsd")
 

@@ -147,7 +147,7 @@ extension Ops {
     /// (m ≥ n) as R⁻¹ Qᵀ B, the minimum-norm one of a wide A as Q R⁻ᵀ B from qr(Aᵀ), so derivatives
     /// come from qr's and the triangular solves'. rank counts singular values above rcond · the
     /// largest (rcond nil: eps · max(m, n)). A rank-deficient A gives inf/nan, unlike gelsy. B is
-    /// [..., m, k] or [..., m] (batch dims broadcast).
+    /// [..., m, k], or a vector as in solve (batch dims broadcast).
     public static func lstsq(_ a: Value, _ b: Value, rcond: Double? = nil) throws -> (solution: Value, rank: Value) {
         let op = "linalg_lstsq"
         try Contraction.checkFloatOperands(a.dtype, b.dtype, op: op)
@@ -155,7 +155,8 @@ extension Ops {
         let a = try cast(a, to: common), b = try cast(b, to: common)
         let (m, n, _) = try Linalg.matrices(a.type, op: op)
         if let rcond, !(rcond >= 0) { throw SwiftFuncError.invalidArgument(op, "rcond must be non-negative, got \(rcond)") }
-        let isVector = b.rank == a.rank - 1
+        // torch's rule (as solve's): a vector is 1-D or A's shape without its last dim.
+        let isVector = b.rank == 1 || (b.rank == a.rank - 1 && b.shape == Array(a.shape.dropLast()))
         let rhs = isVector ? try unsqueeze(b, dim: b.rank) : b
         guard rhs.rank >= 2, rhs.shape[rhs.rank - 2] == m else {
             throw SwiftFuncError.shape(op, "A of shape \(formatShape(a.shape)) and B of shape \(formatShape(b.shape)) are not compatible (B needs \(m) rows)")
