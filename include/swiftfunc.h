@@ -614,6 +614,63 @@ sf_status sf_linalg_eigh(sf_tensor *a, bool upper, sf_tensor **out_eigenvalues,
 /** torch.linalg.eigvalsh: the eigenvalues of sf_linalg_eigh alone. */
 sf_status sf_linalg_eigvalsh(sf_tensor *a, bool upper, sf_tensor **out);
 
+/**
+ * torch.linalg.svd: A = U diag(S) Vh with S descending ([..., k], k = min(m, n)), from one LAPACK
+ * gesdd per matrix. full_matrices gives U [..., m, m] and Vh [..., n, n], otherwise U [..., m, k]
+ * and Vh [..., k, n]. Derivatives of S are always finite; those of U and Vh (torch's and JAX's)
+ * are finite only for distinct, and for non-square A nonzero, singular values (inf/nan
+ * otherwise), keep the signs LAPACK chose, and with full_matrices exist only for square A
+ * (SF_ERR_UNSUPPORTED otherwise). A matrix with inf/nan entries gives nan. On failure no output
+ * is set.
+ */
+sf_status sf_linalg_svd(sf_tensor *a, bool full_matrices, sf_tensor **out_U, sf_tensor **out_S,
+                        sf_tensor **out_Vh);
+
+/** torch.linalg.svdvals: S of sf_linalg_svd alone (no vectors computed; derivative U^T dA V). */
+sf_status sf_linalg_svdvals(sf_tensor *a, sf_tensor **out);
+
+/**
+ * torch.linalg.pinv(A, atol, rtol): the pseudo-inverse [..., n, m] through the reduced SVD, keeping
+ * the singular values above max(atol, rtol * largest). rtol NaN is torch's rtol=None: max(m, n) *
+ * eps of the dtype when atol is 0, else 0. Negative tolerances are SF_ERR_INVALID_ARGUMENT.
+ */
+sf_status sf_linalg_pinv(sf_tensor *a, double atol, double rtol, sf_tensor **out);
+
+/**
+ * torch.linalg.qr: A = Q R (geqrf + orgqr, one factorization for both). mode "reduced" (NULL):
+ * Q [..., m, k], R [..., k, n], k = min(m, n); "complete": Q [..., m, m], R [..., m, n]; "r": R
+ * reduced and Q an empty tensor, as torch. R's diagonal keeps LAPACK's signs. Derivatives (JAX's
+ * rule) need m >= n and reduced factors (complete when m == n): SF_ERR_UNSUPPORTED otherwise.
+ */
+sf_status sf_linalg_qr(sf_tensor *a, const char *mode, sf_tensor **out_Q, sf_tensor **out_R);
+
+/**
+ * torch.linalg.lstsq(A, B, rcond) for full-rank A: the least-squares solution of a tall A (m >= n)
+ * as R^-1 Q^T B, the minimum-norm one of a wide A through qr(A^T); differentiable through qr and
+ * the triangular solves. *out_rank (int64, A's batch dims) counts the singular values above rcond
+ * times the largest (rcond NaN: torch's default, eps * max(m, n)). As torch's CPU driver 'gelsy',
+ * residuals and singular values are not computed (the Python wrapper returns them empty). A
+ * rank-deficient A gives inf/nan (unlike gelsy). B is [..., m, k] or [..., m].
+ */
+sf_status sf_linalg_lstsq(sf_tensor *a, sf_tensor *b, double rcond, sf_tensor **out_solution,
+                          sf_tensor **out_rank);
+
+/**
+ * torch.linalg.lu_factor: A = P L U (getrf) packed into *out_LU (L unit lower below the diagonal, U
+ * on and above it) and *out_pivots (int32 [..., min(m, n)], 1-based: row i was swapped with
+ * pivots[i]). A singular A is not an error. It runs getrf once per output. No derivative:
+ * differentiating it is SF_ERR_UNSUPPORTED naming sf_linalg_lu_factor.
+ */
+sf_status sf_linalg_lu_factor(sf_tensor *a, sf_tensor **out_LU, sf_tensor **out_pivots);
+
+/**
+ * torch.linalg.lu_solve(LU, pivots, B, left, adjoint): X with A X = B (A^T X = B when adjoint;
+ * X A = B when !left) from sf_linalg_lu_factor's square factors. Pivots outside 1..n are
+ * SF_ERR_INVALID_ARGUMENT. Differentiable in B and in LU (L and U as read, the pivots fixed).
+ */
+sf_status sf_linalg_lu_solve(sf_tensor *lu, sf_tensor *pivots, sf_tensor *b, bool left, bool adjoint,
+                             sf_tensor **out);
+
 /* ---------------------------------------------------------------------------------------------
  * Indexing. Index tensors are int32 or int64; negative indices count from the end; an index out
  * of range gives SF_ERR_INVALID_ARGUMENT naming it.

@@ -778,6 +778,66 @@ inline Tensor eigvalsh(const Tensor& a, bool upper = false) {
     return Tensor::adopt(out);
 }
 
+/** Result of torch.linalg.svd. */
+struct SVD {
+    Tensor U, S, Vh;
+};
+
+/** torch.linalg.svd(A, full_matrices). */
+inline SVD svd(const Tensor& a, bool full_matrices = true) {
+    sf_tensor* u = nullptr;
+    sf_tensor* s = nullptr;
+    sf_tensor* vh = nullptr;
+    detail::check(sf_linalg_svd(a.get(), full_matrices, &u, &s, &vh));
+    return {Tensor::adopt(u), Tensor::adopt(s), Tensor::adopt(vh)};
+}
+
+/** torch.linalg.svdvals. */
+inline Tensor svdvals(const Tensor& a) {
+    sf_tensor* out = nullptr;
+    detail::check(sf_linalg_svdvals(a.get(), &out));
+    return Tensor::adopt(out);
+}
+
+/** torch.linalg.pinv(A, atol, rtol); rtol NaN is torch's default. */
+inline Tensor pinv(const Tensor& a, double atol = 0.0, double rtol = std::numeric_limits<double>::quiet_NaN()) {
+    sf_tensor* out = nullptr;
+    detail::check(sf_linalg_pinv(a.get(), atol, rtol, &out));
+    return Tensor::adopt(out);
+}
+
+/** torch.linalg.qr(A, mode): (Q, R); mode "reduced", "complete" or "r". */
+inline std::pair<Tensor, Tensor> qr(const Tensor& a, const std::string& mode = "reduced") {
+    sf_tensor* q = nullptr;
+    sf_tensor* r = nullptr;
+    detail::check(sf_linalg_qr(a.get(), mode.c_str(), &q, &r));
+    return {Tensor::adopt(q), Tensor::adopt(r)};
+}
+
+/** torch.linalg.lstsq(A, B, rcond) for full-rank A: (solution, rank); rcond NaN is torch's default. */
+inline std::pair<Tensor, Tensor> lstsq(const Tensor& a, const Tensor& b,
+                                       double rcond = std::numeric_limits<double>::quiet_NaN()) {
+    sf_tensor* solution = nullptr;
+    sf_tensor* rank = nullptr;
+    detail::check(sf_linalg_lstsq(a.get(), b.get(), rcond, &solution, &rank));
+    return {Tensor::adopt(solution), Tensor::adopt(rank)};
+}
+
+/** torch.linalg.lu_factor: (LU, pivots int32 1-based). */
+inline std::pair<Tensor, Tensor> lu_factor(const Tensor& a) {
+    sf_tensor* lu = nullptr;
+    sf_tensor* pivots = nullptr;
+    detail::check(sf_linalg_lu_factor(a.get(), &lu, &pivots));
+    return {Tensor::adopt(lu), Tensor::adopt(pivots)};
+}
+
+/** torch.linalg.lu_solve(LU, pivots, B, left, adjoint). */
+inline Tensor lu_solve(const Tensor& lu, const Tensor& pivots, const Tensor& b, bool left = true, bool adjoint = false) {
+    sf_tensor* out = nullptr;
+    detail::check(sf_linalg_lu_solve(lu.get(), pivots.get(), b.get(), left, adjoint, &out));
+    return Tensor::adopt(out);
+}
+
 }  // namespace linalg
 
 /** torch.gather(x, dim, index). */

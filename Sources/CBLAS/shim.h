@@ -20,3 +20,17 @@ void ssyevd_(const char *jobz, const char *uplo, const blasint *n, float *a, con
 void dsyevd_(const char *jobz, const char *uplo, const blasint *n, double *a, const blasint *lda, double *w,
              double *work, const blasint *lwork, blasint *iwork, const blasint *liwork, blasint *info,
              size_t jobz_len, size_t uplo_len);
+void sgesdd_(const char *jobz, const blasint *m, const blasint *n, float *a, const blasint *lda, float *s, float *u,
+             const blasint *ldu, float *vt, const blasint *ldvt, float *work, const blasint *lwork, blasint *iwork,
+             blasint *info, size_t jobz_len);
+void dgesdd_(const char *jobz, const blasint *m, const blasint *n, double *a, const blasint *lda, double *s, double *u,
+             const blasint *ldu, double *vt, const blasint *ldvt, double *work, const blasint *lwork, blasint *iwork,
+             blasint *info, size_t jobz_len);
+void sgeqrf_(const blasint *m, const blasint *n, float *a, const blasint *lda, float *tau, float *work,
+             const blasint *lwork, blasint *info);
+void dgeqrf_(const blasint *m, const blasint *n, double *a, const blasint *lda, double *tau, double *work,
+             const blasint *lwork, blasint *info);
+void sorgqr_(const blasint *m, const blasint *n, const blasint *k, float *a, const blasint *lda, const float *tau,
+             float *work, const blasint *lwork, blasint *info);
+void dorgqr_(const blasint *m, const blasint *n, const blasint *k, double *a, const blasint *lda, const double *tau,
+             double *work, const blasint *lwork, blasint *info);

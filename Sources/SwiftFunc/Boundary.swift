@@ -59,6 +59,25 @@ enum Boundary {
         }
     }
 
+    /// Runs `body`, which makes three results, and stores them as new handles in `outs` (all or, on
+    /// failure, none); `names` are the out arguments' names for messages.
+    static func run(_ function: String, _ outs: [UnsafeMutablePointer<TensorHandle?>?], names: [String],
+                    _ body: () throws -> (Value, Value, Value)) -> Int32 {
+        for (out, name) in zip(outs, names) where out == nil {
+            return fail(SwiftFuncError.invalidArgument(function, "\(name) is NULL"))
+        }
+        for out in outs { out?.pointee = nil }
+        do {
+            let (a, b, c) = try body()
+            outs[0]?.pointee = handle(a)
+            outs[1]?.pointee = handle(b)
+            outs[2]?.pointee = handle(c)
+            return Status.ok.rawValue
+        } catch {
+            return fail(error, in: function)
+        }
+    }
+
     /// Runs `body` and returns the status (for calls whose results are written by `body` itself).
     static func run(_ function: String, _ body: () throws -> Void) -> Int32 {
         do {

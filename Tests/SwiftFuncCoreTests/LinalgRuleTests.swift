@@ -56,6 +56,32 @@ final class LinalgRuleTests: XCTestCase {
             return try Ops.mul(sign, logAbs)
         }, inputs: [try input([3, 3])]))
         checks.append(RuleCheck(name: "logdet", body: { try Ops.logdet(self.positiveDefinite($0[0])) }, inputs: [try input([2, 3, 3])]))
+        for shape in [[2, 3, 3], [4, 2], [2, 4]] {
+            checks.append(RuleCheck(name: "svdvals \(shape)", body: { try Ops.svdvals($0[0]) }, inputs: [try input(shape)]))
+            // u₁ v₁ᵀ and U Vh do not depend on the signs LAPACK picks.
+            checks.append(RuleCheck(name: "svd vectors \(shape)", body: {
+                let (u, _, vh) = try Ops.svd($0[0], fullMatrices: false)
+                let first = try Ops.matmul(Ops.slice(u, dim: -1, start: 0, stop: 1), Ops.slice(vh, dim: -2, start: 0, stop: 1))
+                return try Ops.add(first, Ops.matmul(u, vh))
+            }, inputs: [try input(shape)], tolerance: 1e-5))
+            checks.append(RuleCheck(name: "pinv \(shape)", body: { try Ops.pinv($0[0]) }, inputs: [try input(shape)], tolerance: 1e-5))
+        }
+        checks.append(RuleCheck(name: "matrix_norm nuc", body: { try Ops.matrixNorm($0[0], ord: .nuclear) }, inputs: [try input([2, 3, 4])]))
+        for shape in [[3, 3], [2, 4, 2]] {
+            checks.append(RuleCheck(name: "qr Q \(shape)", body: { try Ops.qr($0[0]).q }, inputs: [try input(shape)], tolerance: 1e-5))
+            checks.append(RuleCheck(name: "qr R \(shape)", body: { try Ops.qr($0[0]).r }, inputs: [try input(shape)], tolerance: 1e-5))
+        }
+        checks.append(RuleCheck(name: "lstsq tall", body: { try Ops.lstsq($0[0], $0[1]).solution },
+                                inputs: [try input([2, 4, 2]), try input([4, 3])], tolerance: 1e-5))
+        checks.append(RuleCheck(name: "lstsq wide", body: { try Ops.lstsq($0[0], $0[1]).solution },
+                                inputs: [try input([2, 4]), try input([2, 2])], tolerance: 1e-5))
+        for adjoint in [false, true] {
+            // Any matrix with a large diagonal is a valid LU; pivots 3, 3, 3 swap each row with the last.
+            checks.append(RuleCheck(name: "lu_solve adjoint \(adjoint)", body: {
+                let pivots = try Ops.cast(Ops.full(shape: [3], value: 3, dtype: .float64), to: .int32)
+                return try Ops.luSolve(self.shifted($0[0]), pivots, $0[1], adjoint: adjoint)
+            }, inputs: [try input([3, 3]), try input([2, 3, 2])]))
+        }
         return checks
     }
 

@@ -5,7 +5,12 @@
  *     determinant and eigenvalue formulas, L L^T = A).
  *  3. Errors: not positive-definite (naming the batch element), singular, shapes, dtypes.
  *  4. Transforms: the Hessian of log det A against -A^-T ⊗ A^-1 and the gradient of a solve
- *     against central differences, through sf_hessian and sf_grad. */
+ *     against central differences, through sf_hessian and sf_grad.
+ *  5. svd, svdvals, pinv and matrix_norm 'nuc'/2/-2 on a rotated diagonal matrix (closed forms:
+ *     singular values 3 and 2, pinv = A^-1, d nuc / dA = U Vh = R), their call contract (three outs)
+ *     and the unsupported derivative of full U of a non-square matrix.
+ *  6. qr (Q R = A, QᵀQ = I), lstsq against the normal equations, lu_factor/lu_solve against
+ *     Gaussian elimination, their errors (bad mode, pivots out of range, no derivative of lu_factor). */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -213,8 +218,160 @@ static void test_transforms(void) {
     RELEASE_FUNCTIONS(f, h, g, dg);
 }
 
+static int nuclear_fn(void *ud, sf_tensor *const *in, size_t n_in, sf_tensor **out, size_t n_out) {
+    (void)ud, (void)n_in, (void)n_out;
+    return sf_matrix_norm(in[0], "nuc", -2, -1, false, &out[0]) == SF_OK ? 0 : 1;
+}
+
+/* sum of full U: its derivative needs square matrices. */
+static int full_u_fn(void *ud, sf_tensor *const *in, size_t n_in, sf_tensor **out, size_t n_out) {
+    (void)ud, (void)n_in, (void)n_out;
+    sf_tensor *u = NULL, *s = NULL, *vh = NULL;
+    sf_status status = sf_linalg_svd(in[0], true, &u, &s, &vh);
+    if (status == SF_OK) status = sf_sum(u, NULL, 0, false, &out[0]);
+    RELEASE_TENSORS(u, s, vh);
+    return status == SF_OK ? 0 : 1;
+}
+
+static void test_svd(void) {
+    const double c = cos(0.3), sn = sin(0.3);
+    const double r[4] = {c, -sn, sn, c}, a_data[4] = {3 * c, -2 * sn, 3 * sn, 2 * c};   /* R diag(3, 2) */
+    const int64_t S22[2] = {2, 2};
+    sf_tensor *a = make64(a_data, S22, 2), *u = NULL, *s = NULL, *vh = NULL, *out = NULL;
+    CHECK_OK(sf_linalg_svd(a, false, &u, &s, &vh));
+    CHECK_TENSOR(s, ((int64_t[]){2}), 1, ((double[]){3, 2}), 1e-12);
+    double ud[4], sd[2], vd[4];
+    CHECK(read64(u, ud, 4) && read64(s, sd, 2) && read64(vh, vd, 4));
+    for (int i = 0; i < 2; i++)
+        for (int j = 0; j < 2; j++) {
+            double rebuilt = ud[i * 2] * sd[0] * vd[j] + ud[i * 2 + 1] * sd[1] * vd[2 + j];
+            CHECK(fabs(rebuilt - a_data[i * 2 + j]) < 1e-12);
+        }
+    RELEASE_TENSORS(u, s, vh);
+    CHECK_OK(sf_linalg_svdvals(a, &out));
+    CHECK_TENSOR(out, ((int64_t[]){2}), 1, ((double[]){3, 2}), 1e-12);
+    sf_tensor_release(out);
+    double inv[4];
+    ref_solve(a_data, (double[]){1, 0, 0, 1}, inv, 2, 2);
+    CHECK_OK(sf_linalg_pinv(a, 0, NAN, &out));
+    CHECK_TENSOR(out, S22, 2, inv, 1e-12);
+    sf_tensor_release(out);
+    CHECK_OK(sf_matrix_norm(a, "nuc", -2, -1, false, &out));
+    CHECK_TENSOR(out, ((int64_t[]){0}), 0, ((double[]){5}), 1e-12);
+    sf_tensor_release(out);
+    CHECK_OK(sf_matrix_norm(a, "2", -2, -1, false, &out));
+    CHECK_TENSOR(out, ((int64_t[]){0}), 0, ((double[]){3}), 1e-12);
+    sf_tensor_release(out);
+    CHECK_OK(sf_matrix_norm(a, "-2", -2, -1, false, &out));
+    CHECK_TENSOR(out, ((int64_t[]){0}), 0, ((double[]){2}), 1e-12);
+    sf_tensor_release(out);
+
+    /* A tall matrix: full U is 3x3, reduced 3x2. */
+    sf_tensor *tall = make64((double[]){0, 2, 3, 0, 0, 0}, S32, 2);
+    CHECK_OK(sf_linalg_svd(tall, true, &u, &s, &vh));
+    int64_t shape[2] = {0, 0};
+    CHECK(sf_tensor_shape(u, shape, 2) == SF_OK && shape[0] == 3 && shape[1] == 3);
+    CHECK_TENSOR(s, ((int64_t[]){2}), 1, ((double[]){3, 2}), 1e-12);
+    RELEASE_TENSORS(u, s, vh);
+    CHECK_OK(sf_linalg_svd(tall, false, &u, &s, &vh));
+    CHECK(sf_tensor_shape(u, shape, 2) == SF_OK && shape[0] == 3 && shape[1] == 2);
+    CHECK(sf_tensor_shape(vh, shape, 2) == SF_OK && shape[0] == 2 && shape[1] == 2);
+    RELEASE_TENSORS(u, s, vh);
+    CHECK_OK(sf_linalg_pinv(tall, 0, NAN, &out));
+    CHECK_TENSOR(out, ((int64_t[]){2, 3}), 2, ((double[]){0, 1.0 / 3, 0, 0.5, 0, 0}), 1e-12);
+    sf_tensor_release(out);
+
+    /* The call contract: any NULL out is refused; a failure leaves all three NULL. */
+    CHECK_ERROR(sf_linalg_svd(a, false, &u, NULL, &vh), SF_ERR_INVALID_ARGUMENT, "out_S is NULL");
+    u = GARBAGE, s = GARBAGE, vh = GARBAGE;
+    CHECK_ERROR(sf_linalg_svd(NULL, false, &u, &s, &vh), SF_ERR_INVALID_ARGUMENT, "sf_linalg_svd:");
+    CHECK(u == NULL && s == NULL && vh == NULL);
+    sf_tensor *vec = make64((double[]){1, 2, 3}, S3, 1);
+    CHECK_ERROR_NULL(out, sf_linalg_svdvals(vec, &out), SF_ERR_SHAPE, "sf_linalg_svdvals:");
+    CHECK_ERROR_NULL(out, sf_linalg_pinv(a, -1, NAN, &out), SF_ERR_INVALID_ARGUMENT, "atol must be non-negative");
+
+    /* d nuc / dA = U Vh = R; full U of a non-square matrix has no derivative. */
+    sf_function *f = NULL, *g = NULL;
+    CHECK_OK(sf_function_new(nuclear_fn, NULL, NULL, 1, 1, &f));
+    CHECK_OK(sf_grad(f, (int32_t[]){0}, 1, false, &g));
+    CHECK_OK(sf_call(g, &a, 1, &out, 1));
+    CHECK_TENSOR(out, S22, 2, r, 1e-12);
+    sf_tensor_release(out);
+    RELEASE_FUNCTIONS(f, g);
+    CHECK_OK(sf_function_new(full_u_fn, NULL, NULL, 1, 1, &f));
+    CHECK_OK(sf_grad(f, (int32_t[]){0}, 1, false, &g));
+    out = NULL;
+    CHECK_ERROR(sf_call(g, &tall, 1, &out, 1), SF_ERR_UNSUPPORTED, "full_matrices");
+    RELEASE_FUNCTIONS(f, g);
+    RELEASE_TENSORS(a, tall, vec);
+}
+
+static int lu_fn(void *ud, sf_tensor *const *in, size_t n_in, sf_tensor **out, size_t n_out) {
+    (void)ud, (void)n_in, (void)n_out;
+    sf_tensor *lu = NULL, *pivots = NULL;
+    sf_status status = sf_linalg_lu_factor(in[0], &lu, &pivots);
+    if (status == SF_OK) status = sf_sum(lu, NULL, 0, false, &out[0]);
+    RELEASE_TENSORS(lu, pivots);
+    return status == SF_OK ? 0 : 1;
+}
+
+static void test_qr_lstsq_lu(void) {
+    const double tall_data[6] = {1, 2, 3, 4, 5, 7};
+    sf_tensor *a = make64(tall_data, S32, 2), *q = NULL, *r = NULL, *out = NULL;
+    CHECK_OK(sf_linalg_qr(a, NULL, &q, &r));
+    double qd[6], rd[4];
+    CHECK(read64(q, qd, 6) && read64(r, rd, 4));
+    CHECK(fabs(rd[2]) == 0);   /* R upper triangular */
+    for (int i = 0; i < 3; i++)
+        for (int j = 0; j < 2; j++) CHECK(fabs(qd[i * 2] * rd[j] + qd[i * 2 + 1] * rd[2 + j] - tall_data[i * 2 + j]) < 1e-12);
+    CHECK(fabs(qd[0] * qd[1] + qd[2] * qd[3] + qd[4] * qd[5]) < 1e-12);
+    RELEASE_TENSORS(q, r);
+    CHECK_OK(sf_linalg_qr(a, "complete", &q, &r));
+    int64_t shape[2] = {0, 0};
+    CHECK(sf_tensor_shape(q, shape, 2) == SF_OK && shape[0] == 3 && shape[1] == 3);
+    RELEASE_TENSORS(q, r);
+    q = GARBAGE, r = GARBAGE;
+    CHECK_ERROR(sf_linalg_qr(a, "full", &q, &r), SF_ERR_INVALID_ARGUMENT, "mode must be");
+    CHECK(q == NULL && r == NULL);
+
+    /* lstsq: x = (AᵀA)⁻¹ Aᵀ b. */
+    sf_tensor *b = make64((double[]){1, 0, 2}, S3, 1), *rank = NULL;
+    CHECK_OK(sf_linalg_lstsq(a, b, NAN, &out, &rank));
+    double ata[4] = {1 + 9 + 25, 2 + 12 + 35, 2 + 12 + 35, 4 + 16 + 49}, atb[2] = {1 + 10, 2 + 14}, x[2];
+    ref_solve(ata, atb, x, 2, 1);
+    CHECK_TENSOR(out, ((int64_t[]){2}), 1, x, 1e-12);
+    sf_dtype dtype = SF_FLOAT64;
+    CHECK(sf_tensor_dtype(rank, &dtype) == SF_OK && dtype == SF_INT64);
+    RELEASE_TENSORS(out, rank);
+
+    /* lu_factor / lu_solve against elimination. */
+    sf_tensor *s = make64(A3, S33, 2), *lu = NULL, *piv = NULL, *rhs = make64((double[]){1, 2, 3, 4, 5, 6}, S32, 2);
+    CHECK_OK(sf_linalg_lu_factor(s, &lu, &piv));
+    CHECK(sf_tensor_dtype(piv, &dtype) == SF_OK && dtype == SF_INT32);
+    CHECK_OK(sf_linalg_lu_solve(lu, piv, rhs, true, false, &out));
+    double expected[6];
+    ref_solve(A3, (double[]){1, 2, 3, 4, 5, 6}, expected, 3, 2);
+    CHECK_TENSOR(out, S32, 2, expected, 1e-12);
+    sf_tensor_release(out);
+    int32_t bad[3] = {1, 9, 3};
+    int64_t s3[1] = {3};
+    sf_tensor *bad_piv = NULL;
+    CHECK_OK(sf_tensor_from_data(bad, SF_INT32, s3, 1, &bad_piv));
+    CHECK_ERROR_NULL(out, sf_linalg_lu_solve(lu, bad_piv, rhs, true, false, &out), SF_ERR_INVALID_ARGUMENT, "outside 1...3");
+    CHECK_ERROR_NULL(out, sf_linalg_lu_solve(lu, NULL, rhs, true, false, &out), SF_ERR_INVALID_ARGUMENT, "sf_linalg_lu_solve:");
+    sf_function *f = NULL, *g = NULL;
+    CHECK_OK(sf_function_new(lu_fn, NULL, NULL, 1, 1, &f));
+    CHECK_OK(sf_grad(f, (int32_t[]){0}, 1, false, &g));
+    out = NULL;
+    CHECK_ERROR(sf_call(g, &s, 1, &out, 1), SF_ERR_UNSUPPORTED, "sf_linalg_lu_factor");
+    RELEASE_FUNCTIONS(f, g);
+    RELEASE_TENSORS(a, b, s, lu, piv, rhs, bad_piv);
+}
+
 int main(void) {
     test_call_contract();
+    test_svd();
+    test_qr_lstsq_lu();
     test_values();
     test_errors();
     test_transforms();

@@ -50,7 +50,7 @@ extension Ops {
 
     /// The `ord` norm of the matrices over dims (dim0, dim1), as torch.linalg.matrix_norm: "fro"
     /// (Frobenius), 1 / -1 (largest / smallest column sum of |x|), inf / -inf (largest /
-    /// smallest row sum). "nuc", 2 and -2 need singular values, which are not built yet.
+    /// smallest row sum), "nuc" (sum of the singular values), 2 / -2 (largest / smallest one).
     public static func matrixNorm(_ x: Value, ord: MatrixNormOrder = .frobenius, dims: (Int, Int) = (-2, -1), keepdim: Bool = false) throws -> Value {
         let op = "matrix_norm"
         guard x.dtype.isFloatingPoint else { throw SwiftFuncError.dtype(op, "expected a float tensor, got \(x.dtype)") }
@@ -63,7 +63,7 @@ extension Ops {
         case .frobenius:
             return try vectorNorm(x, ord: 2, dims: [d0, d1], keepdim: keepdim, op: op)
         case .nuclear, .two, .minusTwo:
-            throw SwiftFuncError.unsupported(op, "ord '\(ord.rawValue)' needs singular values, which swiftfunc does not compute yet")
+            return try spectralNorm(x, ord: ord, dims: (d0, d1), keepdim: keepdim)
         case .one, .minusOne: (summedDim, extremeDim) = (d0, d1)
         case .infinity, .minusInfinity: (summedDim, extremeDim) = (d1, d0)
         }
@@ -74,5 +74,25 @@ extension Ops {
         let largest = ord == .one || ord == .infinity
         let extreme = largest ? try amax(sums, dims: [extremeDim], keepdim: true) : try amin(sums, dims: [extremeDim], keepdim: true)
         return keepdim ? extreme : try squeeze(extreme, dims: [d0, d1])
+    }
+
+    /// 'nuc', 2 and -2 from the singular values of the matrices over (d0, d1) (moved last).
+    private static func spectralNorm(_ x: Value, ord: MatrixNormOrder, dims: (Int, Int), keepdim: Bool) throws -> Value {
+        let op = "matrix_norm"
+        if ord != .nuclear, x.shape[dims.0] == 0 || x.shape[dims.1] == 0 {
+            throw SwiftFuncError.shape(op, "ord '\(ord.rawValue)' of matrices \(formatShape(x.shape)) with an empty dim is undefined")
+        }
+        let others = (0..<x.rank).filter { $0 != dims.0 && $0 != dims.1 }
+        let values = try svdvals(permute(x, dims: others + [dims.0, dims.1]))
+        let last = values.rank - 1
+        let reduced: Value
+        switch ord {
+        case .nuclear: reduced = try sum(values, dims: [last])
+        case .two: reduced = try amax(values, dims: [last])
+        default: reduced = try amin(values, dims: [last])
+        }
+        guard keepdim else { return reduced }
+        let (low, high) = (Swift.min(dims.0, dims.1), Swift.max(dims.0, dims.1))
+        return try unsqueeze(unsqueeze(reduced, dim: low), dim: high)
     }
 }

@@ -29,6 +29,21 @@ enum Linalg {
                        jvp: eigvalshJVP, vjp: eigvalshVJP, batch: matrixBatch(.eigvalsh)),
         PrimitiveRules(.eigenvectorsh, name: "linalg_eigh", type: squareType("linalg_eigh"), eval: eigenvectorshEval,
                        jvp: eigenvectorshJVP, vjp: eigenvectorshVJP, batch: matrixBatch(.eigenvectorsh)),
+        PrimitiveRules(.svdvals, name: "linalg_svdvals", type: svdvalsType, eval: svdvalsEval,
+                       jvp: svdvalsJVP, vjp: svdvalsVJP, batch: matrixBatch(.svdvals)),
+        // [..., m·ku + k + kv·n]: U, S and Vᵀ of each matrix flattened side by side, from one gesdd.
+        PrimitiveRules(.svd, name: "linalg_svd", type: svdType, eval: svdEval,
+                       jvp: svdJVP, vjp: svdVJP, batch: matrixBatch(.svd)),
+        // [..., m·kq + kr·n]: Q and R of each matrix flattened side by side, from one geqrf + orgqr.
+        PrimitiveRules(.qr, name: "linalg_qr", type: qrType, eval: qrEval,
+                       jvp: qrJVP, vjp: qrVJP, batch: matrixBatch(.qr)),
+        PrimitiveRules(.luFactor, name: "linalg_lu_factor", type: luFactorType, eval: luFactorEval,
+                       jvp: luFactorJVP, vjp: luFactorVJP, batch: matrixBatch(.luFactor)),
+        // lu_factor's int32 pivots: no tangent, no cotangent.
+        PrimitiveRules(.luPivots, name: "linalg_lu_factor_pivots", type: luPivotsType, eval: luFactorEval,
+                       jvp: Differentiation.noTangent, vjp: Differentiation.noCotangents, batch: matrixBatch(.luPivots)),
+        PrimitiveRules(.luSolve, name: "linalg_lu_solve", type: luSolveType, eval: luSolveEval,
+                       jvp: luSolveJVP, vjp: luSolveVJP, batch: luSolveBatch),
     ]
 
     // MARK: Type rules
@@ -73,7 +88,10 @@ enum Linalg {
     /// solve and solve_triangular: A [..., n, n] and B [..., n, k] of one float dtype, the batch
     /// dims broadcast; X has B's matrices and the broadcast batch.
     static func solveType(_ args: [TensorType], _ params: Params) throws -> TensorType {
-        let op = opName(params, "linalg_solve")
+        try solveType(args, params, op: opName(params, "linalg_solve"))
+    }
+
+    static func solveType(_ args: [TensorType], _ params: Params, op: String) throws -> TensorType {
         guard args.count == 2 else { throw SwiftFuncError.invalidArgument(op, "expects 2 arguments, got \(args.count)") }
         let (a, b) = (args[0], args[1])
         let (n, batchA) = try squareMatrices(a, op: op)
@@ -576,9 +594,9 @@ enum LAPACK {
     }
 
     /// The element offset of each matrix of `tensor` (its batch dims broadcast to `batch`), in
-    /// row-major batch order.
-    static func matrixOffsets(_ tensor: Tensor, batch: [Int]) -> [Int] {
-        let own = Array(tensor.shape.dropLast(2)), ownStrides = Array(tensor.strides.dropLast(2))
+    /// row-major batch order; `trailing: 1` for a batch of vectors (lu_solve's pivots).
+    static func matrixOffsets(_ tensor: Tensor, batch: [Int], trailing: Int = 2) -> [Int] {
+        let own = Array(tensor.shape.dropLast(trailing)), ownStrides = Array(tensor.strides.dropLast(trailing))
         let strides = ShapeChecks.broadcastStrides(shape: own, strides: ownStrides, to: batch)
         let count = batch.reduce(1, *)
         var offsets = [Int](repeating: 0, count: count)
@@ -637,6 +655,45 @@ protocol LAPACKScalar: GEMMScalar {
     static func syevdWorkspace(n: Int, vectors: Bool, op: String) throws -> SyevdWorkspace<Self>
     /// Eigenvalues into w (and eigenvectors into a) of the lower triangle of A; returns info.
     static func syevd(vectors: Bool, n: Int, a: inout [Self], w: inout [Self], workspace: inout SyevdWorkspace<Self>) -> Int32
+    /// gesdd's work array for m x n matrices (a workspace query), allocated, with its iwork.
+    static func gesddWorkspace(_ job: SVDJob, m: Int, n: Int, op: String) throws -> SyevdWorkspace<Self>
+    /// Singular values into s (descending) and, per `job`, U (m x ku) and Vᵀ (kv x n) of the m x n
+    /// matrix a (destroyed); returns info.
+    static func gesdd(_ job: SVDJob, m: Int, n: Int, a: inout [Self], s: inout [Self], u: inout [Self], vt: inout [Self],
+                      workspace: inout SyevdWorkspace<Self>) -> Int32
+    /// The work array geqrf and then orgqr (making `columns` columns of Q) need for m x n matrices.
+    static func qrWorkspace(m: Int, n: Int, columns: Int, op: String) throws -> [Self]
+    /// Householder QR of the m x n matrix a in place (R above the diagonal, reflectors below, tau).
+    static func geqrf(m: Int, n: Int, a: inout [Self], tau: inout [Self], work: inout [Self]) -> Int32
+    /// The first `columns` columns of Q from geqrf's reflectors in a (m x columns, lda m) and tau.
+    static func orgqr(m: Int, columns: Int, k: Int, a: inout [Self], tau: [Self], work: inout [Self]) -> Int32
+    /// Solves A X = B (or Aᵀ X = B) in place from getrf's factors; returns info.
+    static func getrs(transpose: Bool, n: Int, nrhs: Int, a: [Self], ipiv: [Int32], b: inout [Self]) -> Int32
+    /// LU factorization of an m x n matrix in place (ipiv holds min(m, n) pivots); returns info.
+    static func getrf(m: Int, n: Int, a: inout [Self], ipiv: inout [Int32]) -> Int32
+}
+
+/// What gesdd computes: the singular values only, or with the reduced (k = min(m, n) columns of U,
+/// rows of Vᵀ) or full (m and n) singular vectors.
+enum SVDJob: Sendable {
+    case valuesOnly, reduced, full
+
+    var code: String { self == .valuesOnly ? "N" : self == .reduced ? "S" : "A" }
+
+    /// U's columns and Vᵀ's rows for m x n matrices (0 when not computed).
+    func vectorCounts(m: Int, n: Int) -> (ku: Int, kv: Int) {
+        switch self {
+        case .valuesOnly: return (0, 0)
+        case .reduced: return (Swift.min(m, n), Swift.min(m, n))
+        case .full: return (m, n)
+        }
+    }
+
+    /// gesdd's leading dimensions: at least 1 even where nothing is written.
+    func leadingDims(m: Int, n: Int) -> (ldu: Int32, ldvt: Int32) {
+        let (_, kv) = vectorCounts(m: m, n: n)
+        return (Int32(self == .valuesOnly ? 1 : Swift.max(1, m)), Int32(Swift.max(1, kv)))
+    }
 }
 
 /// syevd's work arrays, sized once per kernel call by a workspace query.
@@ -656,6 +713,65 @@ extension LAPACKScalar {
 }
 
 extension Float: LAPACKScalar {
+    static func qrWorkspace(m: Int, n: Int, columns: Int, op: String) throws -> [Float] {
+        var m32 = Int32(m), n32 = Int32(n), c32 = Int32(columns), k32 = Int32(Swift.min(m, n))
+        var lda = Int32(Swift.max(1, m)), query: Int32 = -1, info: Int32 = 0
+        var first: Float = 0, second: Float = 0, a: Float = 0, tau: Float = 0
+        sgeqrf_(&m32, &n32, &a, &lda, &tau, &first, &query, &info)
+        try LAPACK.checkArguments(info, op: op)
+        if columns > 0 {
+            sorgqr_(&m32, &c32, &k32, &a, &lda, &tau, &second, &query, &info)
+            try LAPACK.checkArguments(info, op: op)
+        }
+        let (lwork, _) = try workspaceSizes(Double(Swift.max(first, second)), 1, n: Swift.max(m, n), op: op)
+        return [Float](repeating: 0, count: lwork)
+    }
+
+    static func geqrf(m: Int, n: Int, a: inout [Float], tau: inout [Float], work: inout [Float]) -> Int32 {
+        var m32 = Int32(m), n32 = Int32(n), lda = Int32(Swift.max(1, m)), lwork = Int32(work.count), info: Int32 = 0
+        sgeqrf_(&m32, &n32, &a, &lda, &tau, &work, &lwork, &info)
+        return info
+    }
+
+    static func orgqr(m: Int, columns: Int, k: Int, a: inout [Float], tau: [Float], work: inout [Float]) -> Int32 {
+        var m32 = Int32(m), c32 = Int32(columns), k32 = Int32(k), lda = Int32(Swift.max(1, m))
+        var lwork = Int32(work.count), info: Int32 = 0
+        sorgqr_(&m32, &c32, &k32, &a, &lda, tau, &work, &lwork, &info)
+        return info
+    }
+
+    static func getrs(transpose: Bool, n: Int, nrhs: Int, a: [Float], ipiv: [Int32], b: inout [Float]) -> Int32 {
+        var n32 = Int32(n), k32 = Int32(nrhs), lda = Int32(Swift.max(1, n)), ldb = lda, info: Int32 = 0
+        sgetrs_(transpose ? "T" : "N", &n32, &k32, a, &lda, ipiv, &b, &ldb, &info, 1)
+        return info
+    }
+
+    static func getrf(m: Int, n: Int, a: inout [Float], ipiv: inout [Int32]) -> Int32 {
+        var m32 = Int32(m), n32 = Int32(n), lda = Int32(Swift.max(1, m)), info: Int32 = 0
+        sgetrf_(&m32, &n32, &a, &lda, &ipiv, &info)
+        return info
+    }
+
+    static func gesddWorkspace(_ job: SVDJob, m: Int, n: Int, op: String) throws -> SyevdWorkspace<Float> {
+        var m32 = Int32(m), n32 = Int32(n), lda = Int32(Swift.max(1, m)), query: Int32 = -1, info: Int32 = 0
+        var (ldu, ldvt) = job.leadingDims(m: m, n: n)
+        var work: Float = 0, a: Float = 0, s: Float = 0, u: Float = 0, vt: Float = 0, iwork: Int32 = 0
+        sgesdd_(job.code, &m32, &n32, &a, &lda, &s, &u, &ldu, &vt, &ldvt, &work, &query, &iwork, &info, 1)
+        try LAPACK.checkArguments(info, op: op)
+        // iwork is 8 min(m, n) (no query for it); the sizes were checked to fit Int32.
+        let (lwork, liwork) = try workspaceSizes(Double(work), Int32(clamping: 8 * Swift.min(m, n)), n: Swift.max(m, n), op: op)
+        return SyevdWorkspace(work: [Float](repeating: 0, count: lwork), iwork: [Int32](repeating: 0, count: liwork))
+    }
+
+    static func gesdd(_ job: SVDJob, m: Int, n: Int, a: inout [Float], s: inout [Float], u: inout [Float], vt: inout [Float],
+                      workspace: inout SyevdWorkspace<Float>) -> Int32 {
+        var m32 = Int32(m), n32 = Int32(n), lda = Int32(Swift.max(1, m)), info: Int32 = 0
+        var (ldu, ldvt) = job.leadingDims(m: m, n: n)
+        var lwork = Int32(workspace.work.count)
+        sgesdd_(job.code, &m32, &n32, &a, &lda, &s, &u, &ldu, &vt, &ldvt, &workspace.work, &lwork, &workspace.iwork, &info, 1)
+        return info
+    }
+
     static func getrs(n: Int, nrhs: Int, a: [Float], ipiv: [Int32], b: inout [Float]) {
         var n32 = Int32(n), k32 = Int32(nrhs), lda = Int32(Swift.max(1, n)), ldb = lda, info: Int32 = 0
         sgetrs_("N", &n32, &k32, a, &lda, ipiv, &b, &ldb, &info, 1)
@@ -699,6 +815,65 @@ extension Float: LAPACKScalar {
 }
 
 extension Double: LAPACKScalar {
+    static func qrWorkspace(m: Int, n: Int, columns: Int, op: String) throws -> [Double] {
+        var m32 = Int32(m), n32 = Int32(n), c32 = Int32(columns), k32 = Int32(Swift.min(m, n))
+        var lda = Int32(Swift.max(1, m)), query: Int32 = -1, info: Int32 = 0
+        var first: Double = 0, second: Double = 0, a: Double = 0, tau: Double = 0
+        dgeqrf_(&m32, &n32, &a, &lda, &tau, &first, &query, &info)
+        try LAPACK.checkArguments(info, op: op)
+        if columns > 0 {
+            dorgqr_(&m32, &c32, &k32, &a, &lda, &tau, &second, &query, &info)
+            try LAPACK.checkArguments(info, op: op)
+        }
+        let (lwork, _) = try workspaceSizes(Double(Swift.max(first, second)), 1, n: Swift.max(m, n), op: op)
+        return [Double](repeating: 0, count: lwork)
+    }
+
+    static func geqrf(m: Int, n: Int, a: inout [Double], tau: inout [Double], work: inout [Double]) -> Int32 {
+        var m32 = Int32(m), n32 = Int32(n), lda = Int32(Swift.max(1, m)), lwork = Int32(work.count), info: Int32 = 0
+        dgeqrf_(&m32, &n32, &a, &lda, &tau, &work, &lwork, &info)
+        return info
+    }
+
+    static func orgqr(m: Int, columns: Int, k: Int, a: inout [Double], tau: [Double], work: inout [Double]) -> Int32 {
+        var m32 = Int32(m), c32 = Int32(columns), k32 = Int32(k), lda = Int32(Swift.max(1, m))
+        var lwork = Int32(work.count), info: Int32 = 0
+        dorgqr_(&m32, &c32, &k32, &a, &lda, tau, &work, &lwork, &info)
+        return info
+    }
+
+    static func getrs(transpose: Bool, n: Int, nrhs: Int, a: [Double], ipiv: [Int32], b: inout [Double]) -> Int32 {
+        var n32 = Int32(n), k32 = Int32(nrhs), lda = Int32(Swift.max(1, n)), ldb = lda, info: Int32 = 0
+        dgetrs_(transpose ? "T" : "N", &n32, &k32, a, &lda, ipiv, &b, &ldb, &info, 1)
+        return info
+    }
+
+    static func getrf(m: Int, n: Int, a: inout [Double], ipiv: inout [Int32]) -> Int32 {
+        var m32 = Int32(m), n32 = Int32(n), lda = Int32(Swift.max(1, m)), info: Int32 = 0
+        dgetrf_(&m32, &n32, &a, &lda, &ipiv, &info)
+        return info
+    }
+
+    static func gesddWorkspace(_ job: SVDJob, m: Int, n: Int, op: String) throws -> SyevdWorkspace<Double> {
+        var m32 = Int32(m), n32 = Int32(n), lda = Int32(Swift.max(1, m)), query: Int32 = -1, info: Int32 = 0
+        var (ldu, ldvt) = job.leadingDims(m: m, n: n)
+        var work: Double = 0, a: Double = 0, s: Double = 0, u: Double = 0, vt: Double = 0, iwork: Int32 = 0
+        dgesdd_(job.code, &m32, &n32, &a, &lda, &s, &u, &ldu, &vt, &ldvt, &work, &query, &iwork, &info, 1)
+        try LAPACK.checkArguments(info, op: op)
+        // iwork is 8 min(m, n) (no query for it); the sizes were checked to fit Int32.
+        let (lwork, liwork) = try workspaceSizes(Double(work), Int32(clamping: 8 * Swift.min(m, n)), n: Swift.max(m, n), op: op)
+        return SyevdWorkspace(work: [Double](repeating: 0, count: lwork), iwork: [Int32](repeating: 0, count: liwork))
+    }
+
+    static func gesdd(_ job: SVDJob, m: Int, n: Int, a: inout [Double], s: inout [Double], u: inout [Double], vt: inout [Double],
+                      workspace: inout SyevdWorkspace<Double>) -> Int32 {
+        var m32 = Int32(m), n32 = Int32(n), lda = Int32(Swift.max(1, m)), info: Int32 = 0
+        var (ldu, ldvt) = job.leadingDims(m: m, n: n)
+        var lwork = Int32(workspace.work.count)
+        dgesdd_(job.code, &m32, &n32, &a, &lda, &s, &u, &ldu, &vt, &ldvt, &workspace.work, &lwork, &workspace.iwork, &info, 1)
+        return info
+    }
+
     static func getrs(n: Int, nrhs: Int, a: [Double], ipiv: [Int32], b: inout [Double]) {
         var n32 = Int32(n), k32 = Int32(nrhs), lda = Int32(Swift.max(1, n)), ldb = lda, info: Int32 = 0
         dgetrs_("N", &n32, &k32, a, &lda, ipiv, &b, &ldb, &info, 1)

@@ -16,7 +16,7 @@ public enum Primitive: Int, CaseIterable, Sendable {
     // Contraction and convolution (Contraction.swift, Convolution.swift)
     case matmul, conv2d, convTranspose2d
     // Linear algebra on LAPACK (Linalg.swift)
-    case linalgSolve, solveTriangular, cholesky, det, slogdet, eigvalsh, eigenvectorsh
+    case linalgSolve, solveTriangular, cholesky, det, slogdet, eigvalsh, eigenvectorsh, svdvals, svd, qr, luFactor, luPivots, luSolve
     // Indexing (Indexing.swift)
     case gather, indexSelect, scatterAdd
     // Scans and sorting (Scan.swift, Sorting.swift)
@@ -88,6 +88,12 @@ public enum Params: Sendable, Equatable {
     case convTranspose(stride: [Int], padding: [Int], dilation: [Int], groups: Int, outputPadding: [Int])
     /// solve_triangular: which triangle of A is read, and whether its diagonal is taken as ones.
     case triangular(upper: Bool, unit: Bool)
+    /// svd: whether U and Vᵀ are full (m x m, n x n) or reduced (k = min(m, n) columns / rows).
+    case svd(full: Bool)
+    /// qr: whether Q and R are complete (m x m, m x n) or reduced (k = min(m, n) columns / rows).
+    case qr(complete: Bool)
+    /// lu_solve: whether it solves with Aᵀ.
+    case luSolve(adjoint: Bool)
     /// argsort: the dim it sorts along (non-negative), the order, and how many of the first
     /// sorted positions it gives (the dim's size for a sort, k for topk).
     case sort(dim: Int, descending: Bool, count: Int)

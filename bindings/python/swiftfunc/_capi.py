@@ -264,6 +264,13 @@ _DECLARATIONS = [
     ("sf_linalg_logdet", status, [tensor, tensor_out]),
     ("sf_linalg_eigh", status, [tensor, c_bool, tensor_out, tensor_out]),
     ("sf_linalg_eigvalsh", status, [tensor, c_bool, tensor_out]),
+    ("sf_linalg_svd", status, [tensor, c_bool, tensor_out, tensor_out, tensor_out]),
+    ("sf_linalg_svdvals", status, [tensor, tensor_out]),
+    ("sf_linalg_pinv", status, [tensor, c_double, c_double, tensor_out]),
+    ("sf_linalg_qr", status, [tensor, c_char_p, tensor_out, tensor_out]),
+    ("sf_linalg_lstsq", status, [tensor, tensor, c_double, tensor_out, tensor_out]),
+    ("sf_linalg_lu_factor", status, [tensor, tensor_out, tensor_out]),
+    ("sf_linalg_lu_solve", status, [tensor, tensor, tensor, c_bool, c_bool, tensor_out]),
     # Indexing
     ("sf_gather", status, [tensor, c_int64, tensor, tensor_out]),
     ("sf_index_select", status, [tensor, c_int64, tensor, tensor_out]),

@@ -30,8 +30,8 @@ def vector_norm(x, ord=2, dim=None, keepdim=False, *, dtype=None):
 
 
 def matrix_norm(A, ord="fro", dim=(-2, -1), keepdim=False, *, dtype=None):
-    """torch.linalg.matrix_norm over the two dims `dim`: 'fro', 1, -1, inf, -inf ('nuc', 2 and -2 need
-    singular values, which are not built yet: UnsupportedError)."""
+    """torch.linalg.matrix_norm over the two dims `dim`: 'fro', 1, -1, inf, -inf, and through the singular
+    values 'nuc' (their sum), 2 (the largest) and -2 (the smallest)."""
     key = ord if isinstance(ord, str) else float(ord) if isinstance(ord, numbers.Real) else ord
     if isinstance(key, float) and key.is_integer():
         key = int(key)
