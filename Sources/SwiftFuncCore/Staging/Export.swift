@@ -346,6 +346,9 @@ struct ByteWriter {
         case let .eye(rows, columns, offset, dtype): u8(15); int(rows); int(columns); int(offset); u8(UInt8(dtype.rawValue))
         case let .random(shape, dtype, key, counter): u8(16); ints(shape); u8(UInt8(dtype.rawValue)); u64(key); u64(counter)
         case let .triangular(upper, unit): u8(17); bool(upper); bool(unit)
+        case let .svd(full): u8(18); bool(full)
+        case let .qr(complete): u8(19); bool(complete)
+        case let .luSolve(adjoint): u8(20); bool(adjoint)
         }
     }
 }
@@ -476,6 +479,9 @@ struct ByteReader {
         case 15: return .eye(rows: try int(), columns: try int(), offset: try int(), dtype: try dtype())
         case 16: return .random(shape: try ints(), dtype: try dtype(), key: try u64(), counter: try u64())
         case 17: return .triangular(upper: try bool(), unit: try bool())
+        case 18: return .svd(full: try bool())
+        case 19: return .qr(complete: try bool())
+        case 20: return .luSolve(adjoint: try bool())
         case let tag: throw failure("unknown params kind \(tag)", at: start)
         }
     }
