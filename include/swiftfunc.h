@@ -770,8 +770,9 @@ sf_status sf_vector_norm(sf_tensor *x, double ord, const int64_t *dims, size_t n
 
 /**
  * torch.linalg.matrix_norm over dims (dim0, dim1): `ord` is "fro" (also for NULL), "1", "-1"
- * (max/min column sum of |x|), "inf", "-inf" (max/min row sum). "nuc", "2" and "-2" need singular
- * values: SF_ERR_UNSUPPORTED in this version. Another string gives SF_ERR_INVALID_ARGUMENT.
+ * (max/min column sum of |x|), "inf", "-inf" (max/min row sum), "nuc" (the sum of the singular
+ * values), "2", "-2" (the largest/smallest singular value; through sf_linalg_svdvals, differentiable
+ * where it is). Another string gives SF_ERR_INVALID_ARGUMENT.
  */
 sf_status sf_matrix_norm(sf_tensor *x, const char *ord, int64_t dim0, int64_t dim1, bool keepdim,
                          sf_tensor **out);
