@@ -40,15 +40,11 @@ final class Executable: @unchecked Sendable {
             releases[index].append(variable)
         }
         self.releases = releases
-        isConcrete = graph.equations.allSatisfy { equation in
-            equation.arguments.allSatisfy { atom in
-                if case .constant(let value) = atom { return value is Tensor }
-                return true
-            }
-        } && graph.outputs.allSatisfy { atom in
+        func isConcrete(_ atom: Graph.Atom) -> Bool {
             if case .constant(let value) = atom { return value is Tensor }
             return true
         }
+        self.isConcrete = graph.equations.allSatisfy { $0.arguments.allSatisfy(isConcrete) } && graph.outputs.allSatisfy(isConcrete)
     }
 
     /// Replays the graph on `inputs`: on the prepared fast path when no transform is active (the
@@ -71,7 +67,9 @@ final class Executable: @unchecked Sendable {
         for (index, input) in inputs.enumerated() { values[index] = input }
         @inline(__always) func resolve(_ atom: Graph.Atom) throws -> Tensor {
             switch atom {
-            case .constant(let value): return value as! Tensor  // isConcrete was checked
+            case .constant(let value):
+                guard let tensor = value as? Tensor else { throw SwiftFuncError.internal("jit", "a traced constant in a concrete replay") }
+                return tensor
             case .variable(let variable):
                 guard let value = values[variable] else { throw SwiftFuncError.internal("jit", "v\(variable) used before it was computed") }
                 return value

@@ -10,15 +10,8 @@ extension Graph {
     /// fused equation runs where its last member was, so nothing may need its values earlier).
     /// A group of one equation stays a plain equation.
     public func fusingElementwise() -> Graph {
-        var types = [TensorType?](repeating: nil, count: variableCount)
-        for (index, type) in inputTypes.enumerated() { types[index] = type }
-        for equation in equations { for (variable, type) in zip(equation.outputs, equation.types) { types[variable] = type } }
-        func type(of atom: Atom) -> TensorType? {
-            switch atom {
-            case .variable(let variable): return types[variable]
-            case .constant(let value): return value.type
-            }
-        }
+        let types = variableTypes
+        func type(of atom: Atom) -> TensorType? { Self.type(of: atom, in: types) }
 
         var groupOf = [Int?](repeating: nil, count: variableCount)  // variable -> group computing it
         var members: [[Int]] = []  // group -> equation indices
@@ -135,7 +128,10 @@ public final class FusedKernel: @unchecked Sendable {
 
     /// A register: a dtype and where its block lives.
     struct Register {
-        enum Home { case argument(Int), output(Int), scratch(Int) }
+        /// An outside argument (its position among the fused equation's arguments, and the scratch
+        /// buffer it is filled or gathered into when not read in place), an output (its position),
+        /// or a scratch buffer.
+        enum Home { case argument(Int, scratch: Int), output(Int), scratch(Int) }
         let dtype: DType
         let home: Home
     }
@@ -171,6 +167,7 @@ public final class FusedKernel: @unchecked Sendable {
         var argumentRegister: [String: Int] = [:]  // "argument index/dtype" -> register
         var outputVariables: [Int] = [], outputTypes: [TensorType] = []
         var instructions: [Instruction] = []
+        var argumentRegisterCount = 0
 
         /// The position of an outside argument among the fused equation's arguments.
         func position(of atom: Graph.Atom) -> Int {
@@ -183,7 +180,9 @@ public final class FusedKernel: @unchecked Sendable {
             let position = position(of: atom)
             let key = "\(position)/\(dtype)"
             if let register = argumentRegister[key] { return register }
-            registers.append(Register(dtype: dtype, home: .argument(position)))
+            // Argument registers take scratch buffers 0..<count in creation order (members' follow).
+            registers.append(Register(dtype: dtype, home: .argument(position, scratch: argumentRegisterCount)))
+            argumentRegisterCount += 1
             registerVariables.append(nil)
             argumentRegister[key] = registers.count - 1
             return registers.count - 1
@@ -222,16 +221,11 @@ public final class FusedKernel: @unchecked Sendable {
             for operand in instruction.operands { lastUse[operand] = position }
         }
         var free: [Int] = []
-        var scratchCount = 0
+        var scratchCount = argumentRegisterCount
         func takeScratch() -> Int {
             if let slot = free.popLast() { return slot }
             scratchCount += 1
             return scratchCount - 1
-        }
-        // Argument registers get a dedicated scratch each (used only when not read in place).
-        var argumentScratch: [Int: Int] = [:]
-        for index in registers.indices {
-            if case .argument = registers[index].home { argumentScratch[index] = takeScratch() }
         }
         var assigned = registers
         for (position, instruction) in instructions.enumerated() {
@@ -251,7 +245,6 @@ public final class FusedKernel: @unchecked Sendable {
         self.instructions = instructions
         self.registerVariables = registerVariables
         self.scratchCount = scratchCount
-        self.argumentScratch = argumentScratch
         self.registers = assigned
         code = instructions.flatMap { instruction in
             (instruction.operands + [0, 0, 0]).prefix(3) + [instruction.result]
@@ -259,8 +252,6 @@ public final class FusedKernel: @unchecked Sendable {
         kernelRuns = instructions.map { $0.kernel.run }
     }
 
-    /// Argument register -> its scratch buffer (for fills and gathers).
-    let argumentScratch: [Int: Int]
     /// The members flattened for the block loop: per member its operand registers (3, unused ones
     /// 0) and its result register; and its kernel.
     private let code: [Int]
@@ -305,67 +296,77 @@ public final class FusedKernel: @unchecked Sendable {
         }.sorted { $0.0 < $1.0 }.map(\.1)
     }
 
-    /// Runs the group on concrete arguments; returns its outputs.
+    /// Runs the group on concrete arguments; returns its outputs. Everything that can fail (dtype
+    /// dispatch, addresses) is resolved here, before the block loop runs on the library's threads.
     func run(_ inputs: [Tensor]) throws -> [Tensor] {
         let outputs = try outputTypes.map { try Tensor(uninitialized: $0, op: "jit") }
-        let plans = inputs.map { LoadPlan($0, shape: shape) }
-        let outputBases = outputs.map { $0.storage.base! + $0.offset &* $0.dtype.itemSize }
+        let outputBases = try outputs.map { try Self.address(of: $0) }
+        // Per register: how an argument register gets its values (nil: a pointer that moves with the
+        // block, or not an argument register).
+        var sources = [ArgumentSource?](repeating: nil, count: registers.count)
+        for (index, register) in registers.enumerated() {
+            guard case .argument(let position, _) = register.home else { continue }
+            let tensor = inputs[position]
+            if tensor.isUniform {
+                sources[index] = .fill(try register.dtype.dispatch(FillLoad(tensor: tensor)))
+            } else if tensor.isContiguous && tensor.shape == shape && tensor.dtype == register.dtype {
+                sources[index] = .inPlace(try Self.address(of: tensor), register.dtype.itemSize)
+            } else {
+                let strides = ShapeChecks.broadcastStrides(shape: tensor.shape, strides: tensor.strides, to: shape)
+                sources[index] = .gather(try register.dtype.dispatch(GatherLoad(tensor: tensor, strides: strides, shape: shape)))
+            }
+        }
         let bytesPerSlot = Self.blockSize &* 8
         // Splitting pays only for large groups: each chunk fills its own scratch.
         Parallel.run(count, grain: max(Parallel.mathGrain &* 8, Self.blockSize)) { range in
             let scratch = UnsafeMutableRawPointer.allocate(byteCount: max(1, scratchCount) &* bytesPerSlot, alignment: 64)
             defer { scratch.deallocate() }
-            runBlocks(range, plans: plans, outputBases: outputBases, scratch: scratch, bytesPerSlot: bytesPerSlot)
+            runBlocks(range, sources: sources, outputBases: outputBases, scratch: scratch, bytesPerSlot: bytesPerSlot)
         }
         return outputs
     }
 
-    /// How an argument is read: in place, filled once, or gathered per block.
-    private struct LoadPlan {
-        enum Kind { case inPlace, fill, gather }
-        let tensor: Tensor
-        let kind: Kind
-        let strides: [Int]  // broadcast strides over the fused shape (for gathers)
+    /// Writes `count` elements of a register, from fused position `start` on, at `target`.
+    typealias Load = (_ target: UnsafeMutableRawPointer, _ start: Int, _ count: Int) -> Void
 
-        init(_ tensor: Tensor, shape: [Int]) {
-            self.tensor = tensor
-            strides = ShapeChecks.broadcastStrides(shape: tensor.shape, strides: tensor.strides, to: shape)
-            if tensor.isUniform {
-                kind = .fill
-            } else if tensor.isContiguous && tensor.shape == shape {
-                kind = .inPlace
-            } else {
-                kind = .gather
-            }
-        }
+    /// How an argument register gets its values: read in place (the tensor's address and item
+    /// size; the register moves with the block), filled once per chunk, or gathered per block.
+    private enum ArgumentSource {
+        case inPlace(UnsafeMutableRawPointer, Int)
+        case fill(Load)
+        case gather(Load)
+    }
+
+    /// Address of element [0, ...] of a tensor with elements (fused groups have no empty values).
+    private static func address(of tensor: Tensor) throws -> UnsafeMutableRawPointer {
+        guard let address = tensor.baseAddress else { throw SwiftFuncError.internal("jit", "a fused value has no elements") }
+        return address
     }
 
     /// Runs the blocks of `range`. The per-block work is flat: registers whose address moves with
     /// the block (in-place arguments, gathers, outputs) are updated, then each member's kernel runs
     /// on operand addresses read from `code` (operand registers, 3 per member, then the result).
-    private func runBlocks(_ range: Range<Int>, plans: [LoadPlan], outputBases: [UnsafeMutableRawPointer],
+    private func runBlocks(_ range: Range<Int>, sources: [ArgumentSource?], outputBases: [UnsafeMutableRawPointer],
                            scratch: UnsafeMutableRawPointer, bytesPerSlot: Int) {
         let pointers = UnsafeMutableBufferPointer<UnsafeMutableRawPointer>.allocate(capacity: registers.count + 3)
         defer { pointers.deallocate() }
         pointers.initialize(repeating: scratch)
-        enum Moving { case inPlace(Int, UnsafeMutableRawPointer, Int), gather(Int, UnsafeMutableRawPointer, Int), output(Int, UnsafeMutableRawPointer, Int) }
+        enum Moving { case address(Int, UnsafeMutableRawPointer, Int), gather(Int, UnsafeMutableRawPointer, Load) }
         var moving: [Moving] = []
         // Fills happen once per chunk; in-place, gathered and output registers move per block.
         for (index, register) in registers.enumerated() {
             switch register.home {
-            case .argument(let position):
-                let slot = scratch + argumentScratch[index]! &* bytesPerSlot
+            case .argument(_, let buffer):
+                let slot = scratch + buffer &* bytesPerSlot
                 pointers[index] = slot
-                let plan = plans[position]
-                switch plan.kind {
-                case .fill: fill(slot, register.dtype, from: plan.tensor, count: min(Self.blockSize, range.count))
-                case .inPlace where plan.tensor.dtype == register.dtype:
-                    moving.append(.inPlace(index, plan.tensor.storage.base! + plan.tensor.offset &* register.dtype.itemSize,
-                                           register.dtype.itemSize))
-                case .inPlace, .gather: moving.append(.gather(index, slot, position))
+                switch sources[index] {
+                case let .fill(load)?: load(slot, range.lowerBound, min(Self.blockSize, range.count))
+                case let .inPlace(base, size)?: moving.append(.address(index, base, size))
+                case let .gather(load)?: moving.append(.gather(index, slot, load))
+                case nil: break
                 }
             case .output(let position):
-                moving.append(.output(index, outputBases[position], register.dtype.itemSize))
+                moving.append(.address(index, outputBases[position], register.dtype.itemSize))
             case .scratch(let slot):
                 pointers[index] = scratch + slot &* bytesPerSlot
             }
@@ -378,9 +379,8 @@ public final class FusedKernel: @unchecked Sendable {
                     let n = min(Self.blockSize, range.upperBound &- start)
                     for move in moving {
                         switch move {
-                        case let .inPlace(index, base, size), let .output(index, base, size): pointers[index] = base + start &* size
-                        case let .gather(index, slot, position):
-                            gather(slot, registers[index].dtype, from: plans[position], start: start, count: n)
+                        case let .address(index, base, size): pointers[index] = base + start &* size
+                        case let .gather(_, slot, load): load(slot, start, n)
                         }
                     }
                     var at = 0
@@ -397,36 +397,11 @@ public final class FusedKernel: @unchecked Sendable {
         }
     }
 
-    /// Writes `count` copies of the tensor's single value, converted to `dtype`, at `target`.
-    private func fill(_ target: UnsafeMutableRawPointer, _ dtype: DType, from tensor: Tensor, count: Int) {
-        struct Fill: DTypeVisitor {
-            let target: UnsafeMutableRawPointer, tensor: Tensor, count: Int
-            func visit<T: Element>(_: T.Type) {
-                let value = try! tensor.dtype.dispatch(ReadFirstValue<T>(tensor: tensor))
-                target.assumingMemoryBound(to: T.self).initialize(repeating: value, count: count)
-            }
-        }
-        try! dtype.dispatch(Fill(target: target, tensor: tensor, count: count))
-    }
-
-    /// Copies elements start..<start+count of the argument broadcast over the fused shape (row-major
-    /// positions) into `target`, converted to `dtype`.
-    private func gather(_ target: UnsafeMutableRawPointer, _ dtype: DType, from plan: LoadPlan, start: Int, count: Int) {
-        struct Gather: DTypeVisitor {
-            let target: UnsafeMutableRawPointer, tensor: Tensor, strides: [Int], shape: [Int], start: Int, count: Int
-            func visit<T: Element>(_: T.Type) {
-                try! tensor.dtype.dispatch(GatherWalk<T>(target: target.assumingMemoryBound(to: T.self), tensor: tensor,
-                                                         strides: strides, shape: shape, start: start, count: count))
-            }
-        }
-        try! dtype.dispatch(Gather(target: target, tensor: plan.tensor, strides: plan.strides, shape: shape, start: start, count: count))
-    }
-
     /// The group's members as listing lines (`v5:float32[16] = sin v0`), indented under the fused equation.
     func listingLines(name: (Graph.Atom) -> String) -> [String] {
         func registerName(_ register: Int) -> String {
             if let variable = registerVariables[register] { return "v\(variable)" }
-            if case .argument(let position) = registers[register].home { return name(arguments[position]) }
+            if case .argument(let position, _) = registers[register].home { return name(arguments[position]) }
             return "r\(register)"
         }
         return instructions.map { instruction in
@@ -439,13 +414,42 @@ public final class FusedKernel: @unchecked Sendable {
     }
 }
 
+/// The load of a one-value argument: its value converted to T, written `count` times.
+private struct FillLoad: DTypeVisitor {
+    let tensor: Tensor
+    func visit<T: Element>(_: T.Type) throws -> FusedKernel.Load {
+        let value = try tensor.dtype.dispatch(ReadFirstValue<T>(tensor: tensor))
+        return { target, _, count in target.assumingMemoryBound(to: T.self).initialize(repeating: value, count: count) }
+    }
+}
+
+/// The load of an argument read through its broadcast `strides` over the fused `shape`, converted
+/// to the register's element type T (the source type is dispatched here, once per run).
+private struct GatherLoad: DTypeVisitor {
+    let tensor: Tensor, strides: [Int], shape: [Int]
+    func visit<T: Element>(_: T.Type) throws -> FusedKernel.Load {
+        try tensor.dtype.dispatch(GatherFrom<T>(tensor: tensor, strides: strides, shape: shape))
+    }
+}
+
+private struct GatherFrom<T: Element>: DTypeVisitor {
+    let tensor: Tensor, strides: [Int], shape: [Int]
+    func visit<S: Element>(_: S.Type) -> FusedKernel.Load {
+        let (tensor, strides, shape) = (tensor, strides, shape)
+        return { target, start, count in
+            GatherWalk<T>(target: target.assumingMemoryBound(to: T.self), tensor: tensor, strides: strides, shape: shape,
+                          start: start, count: count).walk(S.self)
+        }
+    }
+}
+
 /// Reads positions start..<start+count (row-major over `shape`) of a tensor seen through
 /// `strides` (its broadcast strides over that shape) into `target`, converting each element to T:
 /// an odometer over the multi-index, one run along the innermost dim at a time.
-private struct GatherWalk<T: Element>: DTypeVisitor {
+private struct GatherWalk<T: Element> {
     let target: UnsafeMutablePointer<T>, tensor: Tensor, strides: [Int], shape: [Int], start: Int, count: Int
 
-    func visit<S: Element>(_: S.Type) {
+    func walk<S: Element>(_: S.Type) {
         let source = tensor.elements(as: S.self)
         let rank = shape.count
         guard rank > 0 else {

@@ -51,6 +51,22 @@ public struct Graph: Sendable {
         self.variableCount = inputTypes.count
     }
 
+    /// The type of every variable: the inputs', then each equation's outputs' (passes read them).
+    var variableTypes: [TensorType?] {
+        var types = [TensorType?](repeating: nil, count: variableCount)
+        for (index, type) in inputTypes.enumerated() { types[index] = type }
+        for equation in equations { for (variable, type) in zip(equation.outputs, equation.types) { types[variable] = type } }
+        return types
+    }
+
+    /// An atom's type: a variable's from `types` (see `variableTypes`), a constant's own.
+    static func type(of atom: Atom, in types: [TensorType?]) -> TensorType? {
+        switch atom {
+        case .variable(let variable): return types[variable]
+        case .constant(let value): return value.type
+        }
+    }
+
     /// A new variable number.
     mutating func newVariable() -> Int {
         defer { variableCount += 1 }

@@ -98,20 +98,14 @@ extension Graph {
     /// constants whose elements all are 0 or 1, or `full` results of 0 or 1 (possibly expanded).
     /// Replaced equations are left for dead-code elimination.
     public func simplified() -> Graph {
-        var types = [TensorType?](repeating: nil, count: variableCount)
-        for (index, type) in inputTypes.enumerated() { types[index] = type }
+        let types = variableTypes  // rewrites keep every equation's output type
         var definition = [Equation?](repeating: nil, count: variableCount)
         var replacement = [Atom?](repeating: nil, count: variableCount)
         func resolve(_ atom: Atom) -> Atom {
             if case .variable(let variable) = atom, let replaced = replacement[variable] { return replaced }
             return atom
         }
-        func type(of atom: Atom) -> TensorType? {
-            switch atom {
-            case .variable(let variable): return types[variable]
-            case .constant(let value): return value.type
-            }
-        }
+        func type(of atom: Atom) -> TensorType? { Self.type(of: atom, in: types) }
         /// The defining primitive equation of a variable atom.
         func defined(_ atom: Atom) -> (Primitive, Params, [Atom])? {
             guard case .variable(let variable) = atom, let equation = definition[variable],
@@ -136,7 +130,6 @@ extension Graph {
         result.equations = []
         for var equation in equations {
             equation.arguments = equation.arguments.map(resolve)
-            for (variable, type) in zip(equation.outputs, equation.types) { types[variable] = type }
             guard case let .primitive(primitive, params) = equation.operation, equation.outputs.count == 1 else {
                 result.equations.append(equation)
                 continue

@@ -32,8 +32,7 @@ public final class JitCache: @unchecked Sendable {
 
     /// Calls the function: replays the cached graph of the inputs' signature, or, on a new
     /// signature, traces the function on these inputs (its results are this call's) and caches
-    /// the optimized graph.
-    /// Replays run the prepared `Executable` (see its `callAsFunction`).
+    /// the optimized graph. Replays run the prepared `Executable` (see its `callAsFunction`).
     public func call(_ inputs: [Value]) throws -> [Value] {
         guard let executable = cached(inputs) else { return try trace(inputs).outputs }
         return try executable(inputs)
