@@ -26,7 +26,7 @@ SWIFT_RELEASE := swift build -c release --product swiftfunc \
 	-Xswiftc -static-stdlib -Xlinker -soname=libswiftfunc.so.$(SOVERSION) -Xlinker -z -Xlinker defs
 
 .PHONY: all lib deps install test swift-test c-test asan-test header-test symbol-test python-test demo bench clean \
-	cpp-test cpp-wrapper-test install-test cmake-test pkgconfig-test mpi-test export-example
+	cpp-test cpp-wrapper-test install-test cmake-test pkgconfig-test mpi-test export-example asan-lib tsan-lib
 
 all: lib
 
@@ -42,6 +42,27 @@ deps:
 lib: deps
 	$(SWIFT_RELEASE)
 	@ln -sf libswiftfunc.so $(BUILD)/libswiftfunc.so.$(SOVERSION)
+
+## Sanitized libraries (issue 15, docs/testing.md): the same sources built with Swift's AddressSanitizer
+## (plus libFuzzer's coverage instrumentation, and the test-only hooks compiled in by -DSWIFTFUNC_TESTING)
+## or ThreadSanitizer, each in its own scratch folder. No `-z defs`: the sanitizer runtime comes from the
+## executable, which is built with the toolchain's clang (SWIFT_CLANG) so that both runtimes match.
+SWIFT_CLANG := $(shell dirname "$$(readlink -f "$$(command -v swift)")")/clang
+ASAN_BUILD := .build-asan/release
+TSAN_BUILD := .build-tsan/release
+ASAN_LIB := $(ASAN_BUILD)/libswiftfunc.so
+TSAN_LIB := $(TSAN_BUILD)/libswiftfunc.so
+SWIFT_SANITIZED := swift build -c release --product swiftfunc -Xswiftc -static-stdlib \
+	-Xlinker -soname=libswiftfunc.so.$(SOVERSION)
+
+asan-lib: deps
+	$(SWIFT_SANITIZED) --scratch-path .build-asan -Xswiftc -sanitize=address \
+	  -Xswiftc -sanitize-coverage=edge,inline-8bit-counters,pc-table,trace-cmp -Xswiftc -DSWIFTFUNC_TESTING
+	@ln -sf libswiftfunc.so $(ASAN_BUILD)/libswiftfunc.so.$(SOVERSION)
+
+tsan-lib: deps
+	$(SWIFT_SANITIZED) --scratch-path .build-tsan -Xswiftc -sanitize=thread
+	@ln -sf libswiftfunc.so $(TSAN_BUILD)/libswiftfunc.so.$(SOVERSION)
 
 C_TESTS := $(patsubst Tests/c/%.c,$(OUT)/c/%,$(wildcard Tests/c/test_*.c))
 C_ASAN_TESTS := $(patsubst Tests/c/%.c,$(OUT)/asan/%,$(wildcard Tests/c/test_*.c))
@@ -64,7 +85,12 @@ $(OUT)/asan-examples/%: examples/c/%.c examples/c/example_util.h include/swiftfu
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_TEST) -fsanitize=address -fno-omit-frame-pointer $< -o $@ $(LDFLAGS_TEST)
 
-test: lib swift-test header-test symbol-test c-test asan-test python-test cpp-test mpi-test export-example
+## The hardening layers (docs/testing.md) live in mk/*.mk; each adds its suite to HARDENING_TESTS.
+HARDENING_TESTS :=
+include $(sort $(wildcard mk/*.mk))
+
+test: lib swift-test header-test symbol-test c-test asan-test python-test cpp-test mpi-test export-example \
+	$(HARDENING_TESTS)
 	@echo "all test suites passed"
 
 swift-test: deps
