@@ -1201,7 +1201,9 @@ sf_status sf_vmap_at_return(sf_function *f, const int64_t *in_dims, size_t n_in,
  * their ops are recorded into a graph (ops on values that do not depend on the inputs run then
  * and become constants), and the graph is optimized (common subexpressions merged, dead code
  * removed) and cached (at most 64 signatures; the least recently used is dropped). Later calls with
- * that signature replay the graph without calling f's callbacks. A jitted function is an
+ * that signature replay the graph without calling f's callbacks; threads that call it with a
+ * signature another thread is tracing wait for that trace, so the callbacks run once per signature
+ * (a thread that is itself tracing does not wait, and traces). A jitted function is an
  * ordinary function: sf_grad(sf_jit(f)), sf_vmap of it, sf_jit of a transformed function and jit
  * inside a callback all work, since a replay goes through the same op entry point as eager calls.
  * - Reading a value that depends on the inputs while tracing (sf_tensor_copy_to, DLPack export)

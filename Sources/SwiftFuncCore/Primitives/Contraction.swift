@@ -412,10 +412,12 @@ extension Float: GEMMScalar {
     static func gemm(transA: Bool, transB: Bool, m: Int, n: Int, k: Int,
                      a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
                      c: UnsafeMutablePointer<Float>, ldc: Int) {
-        cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
-                    Int32(truncatingIfNeeded: m), Int32(truncatingIfNeeded: n), Int32(truncatingIfNeeded: k),
-                    1, a, Int32(truncatingIfNeeded: lda), b, Int32(truncatingIfNeeded: ldb),
-                    0, c, Int32(truncatingIfNeeded: Swift.max(1, ldc)))
+        Parallel.withBLASThreads(m: m, n: n, k: k) {
+            cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
+                        Int32(truncatingIfNeeded: m), Int32(truncatingIfNeeded: n), Int32(truncatingIfNeeded: k),
+                        1, a, Int32(truncatingIfNeeded: lda), b, Int32(truncatingIfNeeded: ldb),
+                        0, c, Int32(truncatingIfNeeded: Swift.max(1, ldc)))
+        }
     }
 }
 
@@ -424,10 +426,12 @@ extension Double: GEMMScalar {
     static func gemm(transA: Bool, transB: Bool, m: Int, n: Int, k: Int,
                      a: UnsafePointer<Double>, lda: Int, b: UnsafePointer<Double>, ldb: Int,
                      c: UnsafeMutablePointer<Double>, ldc: Int) {
-        cblas_dgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
-                    Int32(truncatingIfNeeded: m), Int32(truncatingIfNeeded: n), Int32(truncatingIfNeeded: k),
-                    1, a, Int32(truncatingIfNeeded: lda), b, Int32(truncatingIfNeeded: ldb),
-                    0, c, Int32(truncatingIfNeeded: Swift.max(1, ldc)))
+        Parallel.withBLASThreads(m: m, n: n, k: k) {
+            cblas_dgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
+                        Int32(truncatingIfNeeded: m), Int32(truncatingIfNeeded: n), Int32(truncatingIfNeeded: k),
+                        1, a, Int32(truncatingIfNeeded: lda), b, Int32(truncatingIfNeeded: ldb),
+                        0, c, Int32(truncatingIfNeeded: Swift.max(1, ldc)))
+        }
     }
 }
 

@@ -26,6 +26,29 @@ public enum Parallel {
     /// on a tanh from about 1K elements, on cheaper exp-like functions from a few K.
     public static var mathGrain: Int { 1 << 11 }
 
+    /// The smallest GEMM, in multiply-adds, that OpenBLAS may run on several threads. OpenBLAS
+    /// threads from 2^18 on, but waking its threads costs what waking the pool's does (10-20 µs
+    /// here), and when another process holds the other core a threaded GEMM waits for a thread
+    /// that is not running: vmap(jacrev)'s [16,16]x[16,2048] products took 20x longer threaded
+    /// than on one thread on the loaded 2-vCPU machine. From 2^21 (about 70 µs on one core at
+    /// 60 GFLOP/s, where the pool's `memoryGrain` also starts to split) threads pay for themselves.
+    public static var blasThreadingMultiplyAdds: Int { 1 << 21 }
+
+    /// Runs `body`, a GEMM of m x n x k multiply-adds, on one OpenBLAS thread when that is below
+    /// `blasThreadingMultiplyAdds`, else on `threadCount` threads. OpenBLAS's thread count is
+    /// process-wide and read when a call starts: a GEMM on another thread meanwhile may run with
+    /// the other count, which changes its speed, never its result (OpenBLAS splits a GEMM into
+    /// blocks that each thread computes whole, in the same order of k).
+    @inline(__always)
+    public static func withBLASThreads<R>(m: Int, n: Int, k: Int, _ body: () -> R) -> R {
+        let threads = threadCount
+        // In Double: the product of three blasint sizes can pass Int.max.
+        guard threads > 1, Double(m) * Double(n) * Double(k) < Double(blasThreadingMultiplyAdds) else { return body() }
+        openblas_set_num_threads(1)
+        defer { openblas_set_num_threads(Int32(threads)) }
+        return body()
+    }
+
     /// Whether `forEach(count, grain:)` splits the work: more than one chunk and more than one
     /// thread. (A nested call, or one made while another thread's job holds the pool, still runs
     /// serially; this only answers what the sizes and the thread count decide.)

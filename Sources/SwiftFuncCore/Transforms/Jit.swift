@@ -15,12 +15,17 @@ public final class JitCache: @unchecked Sendable {
 
     private let function: Function
     private var mutex = pthread_mutex_t()
+    /// Signalled when a trace ends (waiting callers of its signature look again).
+    private var traceEnded = pthread_cond_t()
     private var entries: [(signature: [TensorType], executable: Executable)] = []
+    /// Signatures being traced now; guarded by `mutex`.
+    private var tracing: [[TensorType]] = []
     private var traces: UInt64 = 0
 
     init(_ function: Function) {
         self.function = function
         pthread_mutex_init(&mutex, nil)
+        pthread_cond_init(&traceEnded, nil)
     }
 
     /// How many traces were made (one per new signature, plus retraces after eviction).
@@ -34,36 +39,70 @@ public final class JitCache: @unchecked Sendable {
     /// signature, traces the function on these inputs (its results are this call's) and caches
     /// the optimized graph. Replays run the prepared `Executable` (see its `callAsFunction`).
     public func call(_ inputs: [Value]) throws -> [Value] {
-        guard let executable = cached(inputs) else { return try trace(inputs).outputs }
+        guard let executable = cachedOrWaited(inputs) else { return try trace(inputs).outputs }
         return try executable(inputs)
     }
 
     /// The optimized graph for the types of `inputs` (traced on them if not cached).
     public func graph(for inputs: [Value]) throws -> Graph {
-        if let executable = cached(inputs) { return executable.graph }
+        if let executable = cachedOrWaited(inputs) { return executable.graph }
         return try trace(inputs).graph
     }
 
-    private func cached(_ inputs: [Value]) -> Executable? {
+    /// The cached executable of the inputs' signature. While another thread traces that signature,
+    /// waits for its trace and takes its graph, so that threads calling a fresh jitted function at
+    /// once trace it once (its callbacks run once). A thread that is itself tracing never waits:
+    /// the trace it waited for might be waiting for its own (jitted functions calling each other
+    /// on two threads), so it traces the signature itself. Nil: the caller must trace.
+    private func cachedOrWaited(_ inputs: [Value]) -> Executable? {
         let signature = inputs.map(\.type)
+        let mayWait = !Self.isTracing
         pthread_mutex_lock(&mutex)
         defer { pthread_mutex_unlock(&mutex) }
-        guard let index = entries.firstIndex(where: { $0.signature == signature }) else { return nil }
-        let entry = entries.remove(at: index)
-        entries.append(entry)
-        return entry.executable
+        while true {
+            if let index = entries.firstIndex(where: { $0.signature == signature }) {
+                let entry = entries.remove(at: index)
+                entries.append(entry)
+                return entry.executable
+            }
+            // No graph (yet, or the trace failed or was not cacheable): trace unless one is under way.
+            guard mayWait, tracing.contains(signature) else { return nil }
+            pthread_cond_wait(&traceEnded, &mutex)
+        }
+    }
+
+    /// Whether this thread is inside a trace (a staging interpreter on its stack).
+    private static var isTracing: Bool {
+        var interpreter: Interpreter? = Interpreter.current
+        while let current = interpreter {
+            if current is StagingInterpreter { return true }
+            interpreter = current.parent
+        }
+        return false
     }
 
     /// Runs the function once on `inputs` under a recorder: every op on them is computed (the
     /// results are this call's) and recorded. The optimized graph is cached unless it captured a
     /// traced value of an enclosing transform, which is only valid during that transform's call.
-    /// Traced without the lock: the function may call this jitted function itself (another
-    /// signature) or run on other threads; two threads tracing one signature at once both trace.
+    /// Traced without the lock: the function may call this jitted function itself or run on other
+    /// threads. Other threads calling with the same signature meanwhile wait (`cachedOrWaited`).
     private func trace(_ inputs: [Value]) throws -> (outputs: [Value], graph: Graph) {
+        let signature = inputs.map(\.type)
         pthread_mutex_lock(&mutex)
         traces += 1
+        // A nested trace of a signature already under way (recursion, or a tracing thread that
+        // would not wait) leaves the mark to the outer one.
+        let marks = !tracing.contains(signature)
+        if marks { tracing.append(signature) }
         pthread_mutex_unlock(&mutex)
-        let signature = inputs.map(\.type)
+        defer {
+            if marks {
+                pthread_mutex_lock(&mutex)
+                if let index = tracing.firstIndex(of: signature) { tracing.remove(at: index) }
+                pthread_cond_broadcast(&traceEnded)
+                pthread_mutex_unlock(&mutex)
+            }
+        }
         let stager = StagingInterpreter(below: Interpreter.current, inputTypes: signature, recordsRandomDraws: true,
                                         examples: inputs)
         let outputs = try stager.run(function)
