@@ -528,13 +528,54 @@ def measure_in_subprocess(framework, budget):
     return times
 
 
+def peak_in_subprocess(framework, index):
+    """Peak resident bytes that workload `index` adds while `framework` runs it, in a fresh process."""
+    command = [sys.executable, os.path.abspath(__file__), "--peak", framework, "--index", str(index)]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=3600)
+    if result.returncode != 0:
+        raise SystemExit(f"bench_python: measuring the memory of {framework} failed:\n{result.stderr}")
+    for line in result.stdout.splitlines():
+        if line.startswith("PEAK "):
+            return int(line.split()[1])
+    return None
+
+
+def measure_peak(run):
+    """Bytes of resident memory the process holds at its peak over three calls of `run` after a
+    warm-up call, beyond what it held before them: the steady state of a loop, as the timings. The
+    kernel's high-water mark (VmHWM) is reset by writing 5 to /proc/self/clear_refs, so setup work
+    and the first call's one-time costs (tracing, compiling, lazy imports) do not count."""
+    import gc
+    run()
+    gc.collect()
+    page = os.sysconf("SC_PAGE_SIZE")
+    with open("/proc/self/statm") as statm:
+        before = int(statm.read().split()[1]) * page
+    with open("/proc/self/clear_refs", "w") as refs:
+        refs.write("5")
+    for _ in range(3):
+        run()
+    with open("/proc/self/status") as status:
+        hwm = next(int(line.split()[1]) * 1024 for line in status if line.startswith("VmHWM:"))
+    return hwm - before
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="shorter timing budget per measurement")
     parser.add_argument("--markdown", help="also write the table as markdown to this file")
+    parser.add_argument("--memory", action="store_true",
+                        help="instead of times, the peak resident memory each workload adds (a process per cell)")
     parser.add_argument("--measure", help=argparse.SUPPRESS)
     parser.add_argument("--budget", type=float, help=argparse.SUPPRESS)
+    parser.add_argument("--peak", help=argparse.SUPPRESS)
+    parser.add_argument("--index", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.peak:  # child: the memory of one framework on one workload
+        runs = WORKLOADS[args.index][1]()
+        if args.peak in runs:
+            print(f"PEAK {measure_peak(runs[args.peak])}", flush=True)
+        return
     if args.measure:  # child: time one framework's workloads
         for index, (_, make) in enumerate(WORKLOADS):
             runs = make()
@@ -550,6 +591,14 @@ def main():
     print(f"{platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}; median time per call "
           f"after a warm-up call, each framework in its own process; ratio = swiftfunc time / torch.func time")
     present = [f for f in FRAMEWORKS if f.startswith("swiftfunc") or (f == "torch.func" and torch) or (f.startswith("jax") and jax)]
+    if args.memory:
+        print("peak resident memory a workload adds over 3 calls after a warm-up call (MB), each cell in its own process")
+        print(f"{'workload':52s}" + "".join(f"{f:>14s}" for f in present))
+        for index, (name, _) in enumerate(WORKLOADS):
+            peaks = [peak_in_subprocess(f, index) for f in present]
+            print(f"{name:52s}" + "".join(f"{p / 1e6:14.1f}" if p is not None else f"{'-':>14s}" for p in peaks),
+                  flush=True)
+        return
     for name, make in WORKLOADS:
         check_agreement(name, make())
     times = {f: measure_in_subprocess(f, budget) for f in present}
