@@ -12,6 +12,7 @@ plain functions in JAX): per-sample gradients of the MNIST CNN (batch 64), the e
 by Jacobian contraction (20 x 5 images), an ensemble of 10 MLPs each on its own minibatch. All float32.
 
     python bench/bench_python.py [--quick] [--markdown docs/benchmarks-python.md]
+    python bench/bench_python.py --memory    # peak resident memory per workload instead of times
 """
 import argparse
 import math

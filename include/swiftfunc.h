@@ -122,7 +122,10 @@ void sf_set_error(const char *message);
  * until sf_set_num_threads is called). Kernels and GEMMs of one call run one after the other, so
  * at most that many threads compute at a time. The library's own kernels give the same bits on
  * every count and from run to run: each output element is computed by one thread in the order one
- * thread would use (OpenBLAS makes no such promise for its products).
+ * thread would use. OpenBLAS's products may round differently on different counts; products of
+ * fewer than 2^21 multiply-adds run on one of its threads (waking more costs more than they save),
+ * larger ones and LAPACK calls on the count, also when several host threads call at once, so a
+ * product's bits depend only on its sizes and the count.
  * ------------------------------------------------------------------------------------------- */
 
 /**

@@ -64,6 +64,7 @@ static void *bytes_of(sf_tensor *t, size_t n, size_t item) {
 /* Every kernel family the pool runs, on inputs large enough to split: the outputs' bytes, in order. */
 typedef struct {
     void *sum_all, *sum_rows, *pooled, *product, *transposed, *cast, *argmax;
+    void *gemm_below, *gemm_at; /* matmuls just below and at the size OpenBLAS gets threads from */
 } results;
 
 static results compute(const float *x) {
@@ -98,13 +99,31 @@ static results compute(const float *x) {
     r.argmax = bytes_of(out, 1, sizeof(int64_t));
     sf_tensor_release(out);
 
+    /* GEMMs of 127*128*128 and 128*128*128 = 2^21 multiply-adds: one OpenBLAS thread below 2^21,
+     * the library's thread count from it (Parallel.blasThreadingMultiplyAdds). */
+    const int64_t below[2] = {127, 128}, at[2] = {128, 128};
+    sf_tensor *a_below = from_floats(x, below, 2), *a_at = from_floats(x, at, 2), *b = from_floats(x + 7, at, 2);
+    CHECK_OK(sf_matmul(a_below, b, &out));
+    r.gemm_below = bytes_of(out, 127 * 128, sizeof(float));
+    sf_tensor_release(out);
+    CHECK_OK(sf_matmul(a_at, b, &out));
+    r.gemm_at = bytes_of(out, 128 * 128, sizeof(float));
+    sf_tensor_release(out), sf_tensor_release(a_below), sf_tensor_release(a_at), sf_tensor_release(b);
+
     sf_tensor_release(t), sf_tensor_release(v), sf_tensor_release(m), sf_tensor_release(w);
     return r;
 }
 
+/* Entry (i, j) of the row-major product of x[0..] [rows, 128] and x[7..] [128, 128], in float64. */
+static double gemm_reference(const float *x, int i, int j) {
+    double sum = 0;
+    for (int k = 0; k < 128; k++) sum += (double)x[i * 128 + k] * (double)x[7 + k * 128 + j];
+    return sum;
+}
+
 static void release_results(results *r) {
     free(r->sum_all), free(r->sum_rows), free(r->pooled), free(r->product), free(r->transposed), free(r->cast);
-    free(r->argmax);
+    free(r->argmax), free(r->gemm_below), free(r->gemm_at);
 }
 
 static void test_same_bits_on_every_thread_count(void) {
@@ -131,7 +150,24 @@ static void test_same_bits_on_every_thread_count(void) {
         CHECK(memcmp(one.transposed, all[k]->transposed, 512 * 512 * sizeof(float)) == 0);
         CHECK(memcmp(one.cast, all[k]->cast, 512 * 512 * sizeof(float)) == 0);
         CHECK(memcmp(one.argmax, all[k]->argmax, sizeof(int64_t)) == 0);
+        /* Below 2^21 multiply-adds a product runs on one OpenBLAS thread whatever the count. */
+        CHECK(memcmp(one.gemm_below, all[k]->gemm_below, 127 * 128 * sizeof(float)) == 0);
     }
+    /* From 2^21 on OpenBLAS's threads split it, and its rounding may depend on their count: the
+     * same count gives the same bits. */
+    CHECK(memcmp(two.gemm_at, again.gemm_at, 128 * 128 * sizeof(float)) == 0);
+    /* the products against float64 sums (inputs up to ~4e9 in magnitude: relative tolerance on
+     * the sum of absolute terms) */
+    int gemm_close = 1;
+    for (int i = 0; i < 128; i += 9)
+        for (int j = 0; j < 128; j += 5) {
+            double ref = gemm_reference(x, i, j), scale = 0;
+            for (int k = 0; k < 128; k++) scale += fabs((double)x[i * 128 + k] * (double)x[7 + k * 128 + j]);
+            float *at_values = one.gemm_at, *below_values = one.gemm_below;
+            gemm_close &= fabs(at_values[i * 128 + j] - ref) <= 1e-5 * scale;
+            if (i < 127) gemm_close &= fabs(below_values[i * 128 + j] - ref) <= 1e-5 * scale;
+        }
+    CHECK(gemm_close);
     /* spot checks against values computed here */
     float *product = one.product, *pooled = one.pooled;
     CHECK(product[N - 1] == x[N - 1] * x[N - 1]);
@@ -170,6 +206,70 @@ static void *worker(void *arg) {
     return NULL;
 }
 
+/* ---- host threads multiplying at once: small products (one OpenBLAS thread) and large ones (the
+ * count) never run on the other's count, so each gives the bits it gives alone ---- */
+
+typedef struct {
+    sf_tensor *first, *second, *b;  /* first @ b, then second @ b, each with its expected bytes */
+    const float *expect_first, *expect_second;
+    size_t n_first, n_second;
+    int mismatches;
+} gemm_worker;
+
+static int matches(sf_tensor *a, sf_tensor *b, const float *expected, size_t n) {
+    sf_tensor *out = NULL;
+    if (sf_matmul(a, b, &out) != SF_OK) return 0;
+    float *got = malloc(n * sizeof(float));
+    int same = sf_tensor_copy_to(out, got, n * sizeof(float)) == SF_OK && memcmp(got, expected, n * sizeof(float)) == 0;
+    free(got);
+    sf_tensor_release(out);
+    return same;
+}
+
+static void *gemm_main(void *arg) {
+    gemm_worker *w = arg;
+    for (int i = 0; i < 30; i++) {
+        if (!matches(w->first, w->b, w->expect_first, w->n_first)) w->mismatches++;
+        if (!matches(w->second, w->b, w->expect_second, w->n_second)) w->mismatches++;
+    }
+    return NULL;
+}
+
+static void test_products_from_several_threads(void) {
+    CHECK_OK(sf_set_num_threads(2));
+    float *x = malloc(128 * 135 * sizeof(float));
+    for (int i = 0; i < 128 * 135; i++) x[i] = (float)((i * 7919) % 1013) / 97.0f - 5.0f;
+    const int64_t below[2] = {127, 128}, at[2] = {128, 128};
+    sf_tensor *a_below = from_floats(x, below, 2), *a_at = from_floats(x, at, 2), *b = from_floats(x + 7, at, 2);
+    sf_tensor *out = NULL;
+    CHECK_OK(sf_matmul(a_below, b, &out));
+    float *expect_below = bytes_of(out, 127 * 128, sizeof(float));
+    sf_tensor_release(out);
+    CHECK_OK(sf_matmul(a_at, b, &out));
+    float *expect_at = bytes_of(out, 128 * 128, sizeof(float));
+    sf_tensor_release(out);
+
+    enum { WORKERS = 4 };
+    pthread_t threads[WORKERS];
+    gemm_worker workers[WORKERS];
+    for (int k = 0; k < WORKERS; k++) {
+        /* half the threads start with the large product, so that the two kinds overlap */
+        if (k % 2)
+            workers[k] = (gemm_worker){a_at, a_below, b, expect_at, expect_below, 128 * 128, 127 * 128, 0};
+        else
+            workers[k] = (gemm_worker){a_below, a_at, b, expect_below, expect_at, 127 * 128, 128 * 128, 0};
+        CHECK_EQ(pthread_create(&threads[k], NULL, gemm_main, &workers[k]), 0);
+    }
+    int mismatches = 0;
+    for (int k = 0; k < WORKERS; k++) {
+        CHECK_EQ(pthread_join(threads[k], NULL), 0);
+        mismatches += workers[k].mismatches;
+    }
+    CHECK_EQ(mismatches, 0);
+    free(expect_below), free(expect_at), free(x);
+    sf_tensor_release(a_below), sf_tensor_release(a_at), sf_tensor_release(b);
+}
+
 static void test_calls_from_several_threads(void) {
     pthread_t threads[3];
     worker_state states[3] = {{0}, {0}, {0}};
@@ -189,6 +289,7 @@ int main(void) {
     test_default_and_range(initial);
     test_same_bits_on_every_thread_count();
     test_calls_from_several_threads();
+    test_products_from_several_threads();
     /* As found: the library's count, and OpenBLAS's (which its environment variables may have set). */
     CHECK_OK(sf_set_num_threads(initial));
     CHECK_EQ(get_threads(), initial);

@@ -729,26 +729,26 @@ extension Float: LAPACKScalar {
 
     static func geqrf(m: Int, n: Int, a: inout [Float], tau: inout [Float], work: inout [Float]) -> Int32 {
         var m32 = Int32(m), n32 = Int32(n), lda = Int32(Swift.max(1, m)), lwork = Int32(work.count), info: Int32 = 0
-        sgeqrf_(&m32, &n32, &a, &lda, &tau, &work, &lwork, &info)
+        Parallel.withBLASThreads { sgeqrf_(&m32, &n32, &a, &lda, &tau, &work, &lwork, &info) }
         return info
     }
 
     static func orgqr(m: Int, columns: Int, k: Int, a: inout [Float], tau: [Float], work: inout [Float]) -> Int32 {
         var m32 = Int32(m), c32 = Int32(columns), k32 = Int32(k), lda = Int32(Swift.max(1, m))
         var lwork = Int32(work.count), info: Int32 = 0
-        sorgqr_(&m32, &c32, &k32, &a, &lda, tau, &work, &lwork, &info)
+        Parallel.withBLASThreads { sorgqr_(&m32, &c32, &k32, &a, &lda, tau, &work, &lwork, &info) }
         return info
     }
 
     static func getrs(transpose: Bool, n: Int, nrhs: Int, a: [Float], ipiv: [Int32], b: inout [Float]) -> Int32 {
         var n32 = Int32(n), k32 = Int32(nrhs), lda = Int32(Swift.max(1, n)), ldb = lda, info: Int32 = 0
-        sgetrs_(transpose ? "T" : "N", &n32, &k32, a, &lda, ipiv, &b, &ldb, &info, 1)
+        Parallel.withBLASThreads { sgetrs_(transpose ? "T" : "N", &n32, &k32, a, &lda, ipiv, &b, &ldb, &info, 1) }
         return info
     }
 
     static func getrf(m: Int, n: Int, a: inout [Float], ipiv: inout [Int32]) -> Int32 {
         var m32 = Int32(m), n32 = Int32(n), lda = Int32(Swift.max(1, m)), info: Int32 = 0
-        sgetrf_(&m32, &n32, &a, &lda, &ipiv, &info)
+        Parallel.withBLASThreads { sgetrf_(&m32, &n32, &a, &lda, &ipiv, &info) }
         return info
     }
 
@@ -768,32 +768,34 @@ extension Float: LAPACKScalar {
         var m32 = Int32(m), n32 = Int32(n), lda = Int32(Swift.max(1, m)), info: Int32 = 0
         var (ldu, ldvt) = job.leadingDims(m: m, n: n)
         var lwork = Int32(workspace.work.count)
-        sgesdd_(job.code, &m32, &n32, &a, &lda, &s, &u, &ldu, &vt, &ldvt, &workspace.work, &lwork, &workspace.iwork, &info, 1)
+        Parallel.withBLASThreads { sgesdd_(job.code, &m32, &n32, &a, &lda, &s, &u, &ldu, &vt, &ldvt, &workspace.work, &lwork, &workspace.iwork, &info, 1) }
         return info
     }
 
     static func getrs(n: Int, nrhs: Int, a: [Float], ipiv: [Int32], b: inout [Float]) {
         var n32 = Int32(n), k32 = Int32(nrhs), lda = Int32(Swift.max(1, n)), ldb = lda, info: Int32 = 0
-        sgetrs_("N", &n32, &k32, a, &lda, ipiv, &b, &ldb, &info, 1)
+        Parallel.withBLASThreads { sgetrs_("N", &n32, &k32, a, &lda, ipiv, &b, &ldb, &info, 1) }
     }
 
     static func getrf(n: Int, a: inout [Float], ipiv: inout [Int32]) -> Int32 {
         var n32 = Int32(n), lda = Int32(Swift.max(1, n)), info: Int32 = 0
         var m32 = n32
-        sgetrf_(&m32, &n32, &a, &lda, &ipiv, &info)
+        Parallel.withBLASThreads { sgetrf_(&m32, &n32, &a, &lda, &ipiv, &info) }
         return info
     }
 
     static func potrf(n: Int, a: inout [Float]) -> Int32 {
         var n32 = Int32(n), lda = Int32(Swift.max(1, n)), info: Int32 = 0
-        spotrf_("L", &n32, &a, &lda, &info, 1)
+        Parallel.withBLASThreads { spotrf_("L", &n32, &a, &lda, &info, 1) }
         return info
     }
 
     static func trsm(upper: Bool, unit: Bool, n: Int, nrhs: Int, a: [Float], b: inout [Float]) {
         let lda = Int32(Swift.max(1, n))
-        cblas_strsm(CblasColMajor, CblasLeft, upper ? CblasUpper : CblasLower, CblasNoTrans, unit ? CblasUnit : CblasNonUnit,
-                    Int32(n), Int32(nrhs), 1, a, lda, &b, lda)
+        Parallel.withBLASThreads {
+            cblas_strsm(CblasColMajor, CblasLeft, upper ? CblasUpper : CblasLower, CblasNoTrans, unit ? CblasUnit : CblasNonUnit,
+                        Int32(n), Int32(nrhs), 1, a, lda, &b, lda)
+        }
     }
 
     static func syevdWorkspace(n: Int, vectors: Bool, op: String) throws -> SyevdWorkspace<Float> {
@@ -809,7 +811,7 @@ extension Float: LAPACKScalar {
     static func syevd(vectors: Bool, n: Int, a: inout [Float], w: inout [Float], workspace: inout SyevdWorkspace<Float>) -> Int32 {
         var n32 = Int32(n), lda = Int32(Swift.max(1, n)), info: Int32 = 0
         var lwork = Int32(workspace.work.count), liwork = Int32(workspace.iwork.count)
-        ssyevd_(vectors ? "V" : "N", "L", &n32, &a, &lda, &w, &workspace.work, &lwork, &workspace.iwork, &liwork, &info, 1, 1)
+        Parallel.withBLASThreads { ssyevd_(vectors ? "V" : "N", "L", &n32, &a, &lda, &w, &workspace.work, &lwork, &workspace.iwork, &liwork, &info, 1, 1) }
         return info
     }
 }
@@ -831,26 +833,26 @@ extension Double: LAPACKScalar {
 
     static func geqrf(m: Int, n: Int, a: inout [Double], tau: inout [Double], work: inout [Double]) -> Int32 {
         var m32 = Int32(m), n32 = Int32(n), lda = Int32(Swift.max(1, m)), lwork = Int32(work.count), info: Int32 = 0
-        dgeqrf_(&m32, &n32, &a, &lda, &tau, &work, &lwork, &info)
+        Parallel.withBLASThreads { dgeqrf_(&m32, &n32, &a, &lda, &tau, &work, &lwork, &info) }
         return info
     }
 
     static func orgqr(m: Int, columns: Int, k: Int, a: inout [Double], tau: [Double], work: inout [Double]) -> Int32 {
         var m32 = Int32(m), c32 = Int32(columns), k32 = Int32(k), lda = Int32(Swift.max(1, m))
         var lwork = Int32(work.count), info: Int32 = 0
-        dorgqr_(&m32, &c32, &k32, &a, &lda, tau, &work, &lwork, &info)
+        Parallel.withBLASThreads { dorgqr_(&m32, &c32, &k32, &a, &lda, tau, &work, &lwork, &info) }
         return info
     }
 
     static func getrs(transpose: Bool, n: Int, nrhs: Int, a: [Double], ipiv: [Int32], b: inout [Double]) -> Int32 {
         var n32 = Int32(n), k32 = Int32(nrhs), lda = Int32(Swift.max(1, n)), ldb = lda, info: Int32 = 0
-        dgetrs_(transpose ? "T" : "N", &n32, &k32, a, &lda, ipiv, &b, &ldb, &info, 1)
+        Parallel.withBLASThreads { dgetrs_(transpose ? "T" : "N", &n32, &k32, a, &lda, ipiv, &b, &ldb, &info, 1) }
         return info
     }
 
     static func getrf(m: Int, n: Int, a: inout [Double], ipiv: inout [Int32]) -> Int32 {
         var m32 = Int32(m), n32 = Int32(n), lda = Int32(Swift.max(1, m)), info: Int32 = 0
-        dgetrf_(&m32, &n32, &a, &lda, &ipiv, &info)
+        Parallel.withBLASThreads { dgetrf_(&m32, &n32, &a, &lda, &ipiv, &info) }
         return info
     }
 
@@ -870,32 +872,34 @@ extension Double: LAPACKScalar {
         var m32 = Int32(m), n32 = Int32(n), lda = Int32(Swift.max(1, m)), info: Int32 = 0
         var (ldu, ldvt) = job.leadingDims(m: m, n: n)
         var lwork = Int32(workspace.work.count)
-        dgesdd_(job.code, &m32, &n32, &a, &lda, &s, &u, &ldu, &vt, &ldvt, &workspace.work, &lwork, &workspace.iwork, &info, 1)
+        Parallel.withBLASThreads { dgesdd_(job.code, &m32, &n32, &a, &lda, &s, &u, &ldu, &vt, &ldvt, &workspace.work, &lwork, &workspace.iwork, &info, 1) }
         return info
     }
 
     static func getrs(n: Int, nrhs: Int, a: [Double], ipiv: [Int32], b: inout [Double]) {
         var n32 = Int32(n), k32 = Int32(nrhs), lda = Int32(Swift.max(1, n)), ldb = lda, info: Int32 = 0
-        dgetrs_("N", &n32, &k32, a, &lda, ipiv, &b, &ldb, &info, 1)
+        Parallel.withBLASThreads { dgetrs_("N", &n32, &k32, a, &lda, ipiv, &b, &ldb, &info, 1) }
     }
 
     static func getrf(n: Int, a: inout [Double], ipiv: inout [Int32]) -> Int32 {
         var n32 = Int32(n), lda = Int32(Swift.max(1, n)), info: Int32 = 0
         var m32 = n32
-        dgetrf_(&m32, &n32, &a, &lda, &ipiv, &info)
+        Parallel.withBLASThreads { dgetrf_(&m32, &n32, &a, &lda, &ipiv, &info) }
         return info
     }
 
     static func potrf(n: Int, a: inout [Double]) -> Int32 {
         var n32 = Int32(n), lda = Int32(Swift.max(1, n)), info: Int32 = 0
-        dpotrf_("L", &n32, &a, &lda, &info, 1)
+        Parallel.withBLASThreads { dpotrf_("L", &n32, &a, &lda, &info, 1) }
         return info
     }
 
     static func trsm(upper: Bool, unit: Bool, n: Int, nrhs: Int, a: [Double], b: inout [Double]) {
         let lda = Int32(Swift.max(1, n))
-        cblas_dtrsm(CblasColMajor, CblasLeft, upper ? CblasUpper : CblasLower, CblasNoTrans, unit ? CblasUnit : CblasNonUnit,
-                    Int32(n), Int32(nrhs), 1, a, lda, &b, lda)
+        Parallel.withBLASThreads {
+            cblas_dtrsm(CblasColMajor, CblasLeft, upper ? CblasUpper : CblasLower, CblasNoTrans, unit ? CblasUnit : CblasNonUnit,
+                        Int32(n), Int32(nrhs), 1, a, lda, &b, lda)
+        }
     }
 
     static func syevdWorkspace(n: Int, vectors: Bool, op: String) throws -> SyevdWorkspace<Double> {
@@ -911,7 +915,7 @@ extension Double: LAPACKScalar {
     static func syevd(vectors: Bool, n: Int, a: inout [Double], w: inout [Double], workspace: inout SyevdWorkspace<Double>) -> Int32 {
         var n32 = Int32(n), lda = Int32(Swift.max(1, n)), info: Int32 = 0
         var lwork = Int32(workspace.work.count), liwork = Int32(workspace.iwork.count)
-        dsyevd_(vectors ? "V" : "N", "L", &n32, &a, &lda, &w, &workspace.work, &lwork, &workspace.iwork, &liwork, &info, 1, 1)
+        Parallel.withBLASThreads { dsyevd_(vectors ? "V" : "N", "L", &n32, &a, &lda, &w, &workspace.work, &lwork, &workspace.iwork, &liwork, &info, 1, 1) }
         return info
     }
 }

@@ -39,7 +39,7 @@ extension Linalg {
         let op = "linalg_qr"
         let result = try Tensor(uninitialized: type, op: op)
         let m = a.shape[a.rank - 2], n = a.shape[a.rank - 1], k = Swift.min(m, n)
-        let (kq, kr) = qrCounts(m: m, n: n, complete: complete)
+        let (kq, _) = qrCounts(m: m, n: n, complete: complete)
         let batch = Array(a.shape.dropLast(2))
         guard result.count > 0 else { return result }
         let width = type.shape[type.rank - 1]

@@ -29,24 +29,24 @@ public enum Parallel {
     /// The smallest GEMM, in multiply-adds, that OpenBLAS may run on several threads. OpenBLAS
     /// threads from 2^18 on, but waking its threads costs what waking the pool's does (10-20 µs
     /// here), and when another process holds the other core a threaded GEMM waits for a thread
-    /// that is not running: vmap(jacrev)'s [16,16]x[16,2048] products took 20x longer threaded
+    /// that is not running: vmap(jacrev)'s [16,16]x[16,2048] products took 10x longer threaded
     /// than on one thread on the loaded 2-vCPU machine. From 2^21 (about 70 µs on one core at
     /// 60 GFLOP/s, where the pool's `memoryGrain` also starts to split) threads pay for themselves.
     public static var blasThreadingMultiplyAdds: Int { 1 << 21 }
 
     /// Runs `body`, a GEMM of m x n x k multiply-adds, on one OpenBLAS thread when that is below
-    /// `blasThreadingMultiplyAdds`, else on `threadCount` threads. OpenBLAS's thread count is
-    /// process-wide and read when a call starts: a GEMM on another thread meanwhile may run with
-    /// the other count, which changes its speed, never its result (OpenBLAS splits a GEMM into
-    /// blocks that each thread computes whole, in the same order of k).
+    /// `blasThreadingMultiplyAdds`, else on the library's BLAS thread count (see `BLASThreads`).
     @inline(__always)
     public static func withBLASThreads<R>(m: Int, n: Int, k: Int, _ body: () -> R) -> R {
-        let threads = threadCount
         // In Double: the product of three blasint sizes can pass Int.max.
-        guard threads > 1, Double(m) * Double(n) * Double(k) < Double(blasThreadingMultiplyAdds) else { return body() }
-        openblas_set_num_threads(1)
-        defer { openblas_set_num_threads(Int32(threads)) }
-        return body()
+        let small = Double(m) * Double(n) * Double(k) < Double(blasThreadingMultiplyAdds)
+        return BLASThreads.shared.run(single: small, body)
+    }
+
+    /// Runs `body`, a LAPACK or other BLAS call, on the library's BLAS thread count.
+    @inline(__always)
+    public static func withBLASThreads<R>(_ body: () throws -> R) rethrows -> R {
+        try BLASThreads.shared.run(single: false, body)
     }
 
     /// Whether `forEach(count, grain:)` splits the work: more than one chunk and more than one
@@ -113,7 +113,69 @@ extension Parallel {
             throw SwiftFuncError.invalidArgument(op, "the thread count must be between 1 and \(maximumThreads), got \(n)")
         }
         threadCount = n
-        openblas_set_num_threads(Int32(n))
+        BLASThreads.shared.configure(n)
+    }
+}
+
+/// OpenBLAS's thread count, which is process-wide and read when a call starts, shared between
+/// calls that want one thread (small GEMMs) and calls that want the configured count. OpenBLAS's
+/// products round differently on different thread counts, so a call must never run on a count its
+/// size did not choose: calls wanting the count OpenBLAS is set to run together, and a call wanting
+/// the other waits until those have returned (a mutex and a condition variable; no wait when one
+/// thread calls at a time). The configured count is OpenBLAS's own (OPENBLAS_NUM_THREADS or the
+/// CPUs) until `Parallel.setNumThreads`.
+final class BLASThreads: @unchecked Sendable {
+    static let shared = BLASThreads()
+
+    private var mutex = pthread_mutex_t()
+    private var drained = pthread_cond_t()
+    /// The count OpenBLAS is set to, and the count calls that are not small want.
+    private var current: Int, configured: Int
+    /// Calls running on `current`.
+    private var running = 0
+
+    private init() {
+        pthread_mutex_init(&mutex, nil)
+        pthread_cond_init(&drained, nil)
+        configured = Swift.max(1, Int(openblas_get_num_threads()))
+        current = configured
+    }
+
+    /// Sets the count for calls that are not small (sf_set_num_threads); OpenBLAS takes it at once
+    /// when no call is running, else when the running ones have returned.
+    func configure(_ threads: Int) {
+        pthread_mutex_lock(&mutex)
+        configured = threads
+        if running == 0, current != threads {
+            openblas_set_num_threads(Int32(threads))
+            current = threads
+        }
+        pthread_mutex_unlock(&mutex)
+    }
+
+    /// Runs `body` with OpenBLAS set to one thread (`single`) or to the configured count.
+    func run<R>(single: Bool, _ body: () throws -> R) rethrows -> R {
+        pthread_mutex_lock(&mutex)
+        var wanted = single ? 1 : configured
+        if wanted != current {
+            while running > 0 {
+                pthread_cond_wait(&drained, &mutex)
+                wanted = single ? 1 : configured
+            }
+            if wanted != current {
+                openblas_set_num_threads(Int32(wanted))
+                current = wanted
+            }
+        }
+        running += 1
+        pthread_mutex_unlock(&mutex)
+        defer {
+            pthread_mutex_lock(&mutex)
+            running -= 1
+            if running == 0 { pthread_cond_broadcast(&drained) }
+            pthread_mutex_unlock(&mutex)
+        }
+        return try body()
     }
 }
 
