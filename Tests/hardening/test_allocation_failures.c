@@ -1,0 +1,770 @@
+/* test_allocation_failures.c — allocation-failure injection (docs/testing.md, "Allocation-failure
+ * injection"). Built against the AddressSanitizer library of `make asan-lib`, which is compiled with
+ * -DSWIFTFUNC_TESTING and so exports the test-only hooks declared below (not in swiftfunc.h, not
+ * named sf_; the release library has none of them).
+ *
+ * For each representative call (ops, transforms, a custom function, DLPack, jit, export/import) the
+ * sweep first counts the tensor allocations N the call makes, then for every k in 1..N makes
+ * allocation k fail and checks: the call returns SF_ERR_OUT_OF_MEMORY (SF_ERR_CALLBACK when the
+ * failure hit an sf_ op inside a host callback, which forwards it — the header's contract for
+ * callbacks), or succeeds with the reference result when the failure was absorbed; sf_last_error()
+ * names an sf_ function and the injected failure; every out handle is NULL; no interpreter is left
+ * installed; the bytes in use return to where they were; and the same call afterwards succeeds with
+ * the reference result. Host user data and DLPack producers are counted: each is freed exactly once.
+ * LeakSanitizer (ASAN_OPTIONS=detect_leaks=1) checks at exit that nothing leaked. (Huge requests,
+ * which fail for real, are checked in Tests/c/test_memory.c, against both libraries.)
+ *
+ * SWEEP_STRIDE=s (environment) tries only every s-th k (default 1: every allocation). */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "arena.h"
+#include "check.h"
+#include "swiftfunc.h"
+#include "tensor_check.h"
+
+/* The test-only hooks of the -DSWIFTFUNC_TESTING library (Sources/SwiftFunc/ExportsAllocationTesting.swift). */
+void swiftfunc_testing_fail_allocation(int64_t n);
+int64_t swiftfunc_testing_allocation_count(void);
+int64_t swiftfunc_testing_interpreter_depth(void);
+
+#define INJECTED "(injected failure)"
+#define MAX_OUTS 4
+
+/* ------------------------------------------------------------------------------------------------
+ * Host-side bookkeeping: user data, DLPack producers, callback failures
+ * ---------------------------------------------------------------------------------------------- */
+
+static int user_data_made, user_data_freed;
+static int producers_made, producers_freed;
+/* Callbacks that returned nonzero because an sf_ op inside them failed (the injected failure). */
+static int callback_failures;
+/* The deepest interpreter stack a callback saw (shows that the depth hook works). */
+static int64_t deepest_in_callback;
+
+/* User data of host functions: what they close over, released exactly once by free_holder. */
+typedef struct holder {
+    sf_function *fn; /* a function the callback calls (or NULL) */
+    sf_tensor *t;    /* a tensor the callback closes over (or NULL) */
+} holder;
+
+static holder *new_holder(sf_function *fn, sf_tensor *t) {
+    holder *h = calloc(1, sizeof *h);
+    h->fn = fn;
+    h->t = t;
+    user_data_made++;
+    return h;
+}
+
+static void free_holder(void *p) {
+    holder *h = p;
+    user_data_freed++;
+    sf_function_release(h->fn);
+    sf_tensor_release(h->t);
+    free(h);
+}
+
+/* The arena's result, noting a failure and the interpreter depth seen inside the callback. */
+static int done(arena *a) {
+    int64_t depth = swiftfunc_testing_interpreter_depth();
+    if (depth > deepest_in_callback) deepest_in_callback = depth;
+    int rc = finish(a);
+    if (rc) callback_failures++;
+    return rc;
+}
+
+static sf_tensor *scalar(arena *a, double v) {
+    sf_tensor *r = NULL;
+    if (a->failed) return NULL;
+    return keep(a, sf_scalar(v, &r), &r);
+}
+
+static sf_tensor *matmul(arena *a, sf_tensor *x, sf_tensor *y) { return op2(a, sf_matmul, x, y); }
+
+/* ------------------------------------------------------------------------------------------------
+ * The host functions
+ * ---------------------------------------------------------------------------------------------- */
+
+/* f(x) = sum(sin(x) * x): grad cos(x) x + sin(x), hessian diag(2 cos(x) - x sin(x)). */
+static int f_sin_x(void *user_data, sf_tensor *const *in, size_t n_in, sf_tensor **out, size_t n_out) {
+    (void)user_data, (void)n_in, (void)n_out;
+    arena a = {0};
+    put(&a, out, 0, sum_all(&a, op2(&a, sf_mul, op1(&a, sf_sin, in[0]), in[0])));
+    return done(&a);
+}
+
+/* g(x) = sin(x) * sum(x): d g_i / d x_j = [i == j] cos(x_i) sum(x) + sin(x_i). */
+static int g_sin_sum(void *user_data, sf_tensor *const *in, size_t n_in, sf_tensor **out, size_t n_out) {
+    (void)user_data, (void)n_in, (void)n_out;
+    arena a = {0};
+    put(&a, out, 0, op2(&a, sf_mul, op1(&a, sf_sin, in[0]), sum_all(&a, in[0])));
+    return done(&a);
+}
+
+/* j(x, w) = tanh(x @ w) + x @ w. */
+static int j_tanh_mm(void *user_data, sf_tensor *const *in, size_t n_in, sf_tensor **out, size_t n_out) {
+    (void)user_data, (void)n_in, (void)n_out;
+    arena a = {0};
+    sf_tensor *xw = matmul(&a, in[0], in[1]);
+    put(&a, out, 0, op2(&a, sf_add, op1(&a, sf_tanh, xw), xw));
+    return done(&a);
+}
+
+/* e(x) = tanh(x @ W), W closed over (a constant of the export). */
+static int e_tanh_w(void *user_data, sf_tensor *const *in, size_t n_in, sf_tensor **out, size_t n_out) {
+    (void)n_in, (void)n_out;
+    holder *h = user_data;
+    arena a = {0};
+    put(&a, out, 0, op1(&a, sf_tanh, matmul(&a, in[0], h->t)));
+    return done(&a);
+}
+
+/* The custom function cube: forward x -> x^3 with residual x^2; vjp ct -> 3 r ct. */
+static int cube_forward(void *user_data, sf_tensor *const *in, size_t n_in, sf_tensor **out, size_t n_out) {
+    (void)user_data, (void)n_in, (void)n_out;
+    arena a = {0};
+    sf_tensor *square = op2(&a, sf_mul, in[0], in[0]);
+    put(&a, out, 0, op2(&a, sf_mul, square, in[0]));
+    put(&a, out, 1, square);
+    return done(&a);
+}
+
+static int cube_vjp(void *user_data, sf_tensor *const *in, size_t n_in, sf_tensor **out, size_t n_out) {
+    (void)user_data, (void)n_in, (void)n_out;
+    /* in: x, y, r, ct */
+    arena a = {0};
+    put(&a, out, 0, op2(&a, sf_mul, op2(&a, sf_mul, in[3], in[2]), scalar(&a, 3)));
+    return done(&a);
+}
+
+/* h(x) = sum(cube(x)): grad 3 x^2. */
+static int h_sum_cube(void *user_data, sf_tensor *const *in, size_t n_in, sf_tensor **out, size_t n_out) {
+    (void)n_in, (void)n_out;
+    holder *hold = user_data;
+    arena a = {0};
+    sf_tensor *y = NULL;
+    sf_tensor *cubed = keep(&a, sf_call(hold->fn, in, 1, &y, 1), &y);
+    put(&a, out, 0, sum_all(&a, cubed));
+    return done(&a);
+}
+
+static sf_function *host_function(sf_callback cb, holder *h, size_t n_in) {
+    sf_function *f = NULL;
+    CHECK_OK(sf_function_new(cb, h ? (void *)h : (void *)new_holder(NULL, NULL), free_holder, n_in, 1, &f));
+    return f;
+}
+
+static sf_function *new_cube(void) {
+    sf_custom_function_desc desc = SF_CUSTOM_FUNCTION_DESC_INIT;
+    desc.name = "cube";
+    desc.n_inputs = 1;
+    desc.n_outputs = 1;
+    desc.n_residuals = 1;
+    desc.forward = cube_forward;
+    desc.vjp = cube_vjp;
+    desc.user_data = new_holder(NULL, NULL);
+    desc.free_user_data = free_holder;
+    return custom_function(&desc);
+}
+
+/* ------------------------------------------------------------------------------------------------
+ * A C-owned DLPack producer (legacy), counting its deleter calls; `shift` bytes past a 64-byte
+ * aligned block, so a shift of 4 makes float64 data misaligned (imported by copying).
+ * ---------------------------------------------------------------------------------------------- */
+
+typedef struct producer {
+    DLManagedTensor managed;
+    int64_t shape[2];
+    unsigned char *block;
+} producer;
+
+static void producer_deleter(DLManagedTensor *self) {
+    producer *p = self->manager_ctx;
+    producers_freed++;
+    free(p->block);
+    free(p);
+}
+
+static DLManagedTensor *produce(const double *values, int64_t rows, int64_t cols, size_t shift) {
+    producer *p = calloc(1, sizeof *p);
+    size_t bytes = sizeof(double) * (size_t)(rows * cols);
+    p->block = aligned_alloc(64, 64 + bytes + 64);
+    memcpy(p->block + shift, values, bytes);
+    p->shape[0] = rows;
+    p->shape[1] = cols;
+    p->managed.dl_tensor.data = p->block + shift;
+    p->managed.dl_tensor.device.device_type = kDLCPU;
+    p->managed.dl_tensor.ndim = 2;
+    p->managed.dl_tensor.dtype.code = kDLFloat;
+    p->managed.dl_tensor.dtype.bits = 64;
+    p->managed.dl_tensor.dtype.lanes = 1;
+    p->managed.dl_tensor.shape = p->shape;
+    p->managed.manager_ctx = p;
+    p->managed.deleter = producer_deleter;
+    producers_made++;
+    return &p->managed;
+}
+
+/* ------------------------------------------------------------------------------------------------
+ * The cases: a context made before the call (not swept), the call swept, and an independent
+ * check of the reference result
+ * ---------------------------------------------------------------------------------------------- */
+
+typedef struct context {
+    sf_function *fn;   /* the function called */
+    sf_tensor *in[2];  /* its inputs */
+    size_t n_in;
+    const double *host; /* host data (DLPack cases) */
+    int64_t rows, cols;
+} context;
+
+typedef struct sweep_case {
+    const char *name;
+    const char *called;  /* the sf_ function the failing call's message must start with; NULL: any sf_ */
+    size_t n_outs;
+    void (*setup)(context *c);
+    sf_status (*run)(context *c, sf_tensor **outs); /* the call swept; on failure every out NULL */
+    void (*check)(context *c, sf_tensor **outs);     /* the reference against a closed form */
+} sweep_case;
+
+static void release_context(context *c) {
+    sf_function_release(c->fn);
+    for (size_t i = 0; i < c->n_in; i++) sf_tensor_release(c->in[i]);
+    memset(c, 0, sizeof *c);
+}
+
+/* Deterministic inputs: x[i] = 0.3 + 0.1 i - 0.05 (i % 7) (scaled). */
+static double value_at(int64_t i, double scale) { return scale * (0.3 + 0.1 * (double)(i % 13) - 0.05 * (double)(i % 7)); }
+
+static sf_tensor *input(int64_t rows, int64_t cols, double scale) {
+    int64_t n = rows * cols;
+    double *v = malloc(sizeof(double) * (size_t)n);
+    for (int64_t i = 0; i < n; i++) v[i] = value_at(i, scale);
+    sf_tensor *t = make64(v, (int64_t[]){rows, cols}, 2);
+    free(v);
+    return t;
+}
+
+static sf_tensor *vector(int64_t n, double scale) {
+    double *v = malloc(sizeof(double) * (size_t)n);
+    for (int64_t i = 0; i < n; i++) v[i] = value_at(i, scale);
+    sf_tensor *t = make64(v, (int64_t[]){n}, 1);
+    free(v);
+    return t;
+}
+
+static sf_status call1(context *c, sf_tensor **outs) { return sf_call(c->fn, c->in, c->n_in, outs, 1); }
+
+/* Host matmul (+ tanh / + identity) as the independent reference. */
+static double *host_matmul(sf_tensor *x, sf_tensor *w, int64_t m, int64_t k, int64_t n) {
+    double *a = malloc(sizeof(double) * (size_t)(m * k)), *b = malloc(sizeof(double) * (size_t)(k * n));
+    double *r = calloc((size_t)(m * n), sizeof(double));
+    if (read64(x, a, m * k) && read64(w, b, k * n)) {
+        for (int64_t i = 0; i < m; i++)
+            for (int64_t l = 0; l < k; l++)
+                for (int64_t j = 0; j < n; j++) r[i * n + j] += a[i * k + l] * b[l * n + j];
+    }
+    free(a);
+    free(b);
+    return r;
+}
+
+/* -- matmul: a 128x256 @ 256x1024 float64 result is 1 MiB, a block of the size-classed cache -- */
+static void setup_matmul(context *c) {
+    c->in[0] = input(128, 256, 1);
+    c->in[1] = input(256, 1024, 0.5);
+    c->n_in = 2;
+}
+static sf_status run_matmul(context *c, sf_tensor **outs) { return sf_matmul(c->in[0], c->in[1], &outs[0]); }
+static void check_matmul(context *c, sf_tensor **outs) {
+    double *r = host_matmul(c->in[0], c->in[1], 128, 256, 1024);
+    CHECK_TENSOR(outs[0], ((int64_t[]){128, 1024}), 2, r, 1e-12);
+    free(r);
+}
+
+/* -- reductions: sum over a dim, and softmax (a composite of several ops) -- */
+static void setup_rows(context *c) {
+    c->in[0] = input(64, 300, 2);
+    c->n_in = 1;
+}
+static sf_status run_sum(context *c, sf_tensor **outs) {
+    return sf_sum(c->in[0], (int64_t[]){1}, 1, true, &outs[0]);
+}
+static void check_sum(context *c, sf_tensor **outs) {
+    double x[64 * 300], r[64] = {0};
+    if (!read64(c->in[0], x, 64 * 300)) return;
+    for (int i = 0; i < 64; i++)
+        for (int j = 0; j < 300; j++) r[i] += x[i * 300 + j];
+    CHECK_TENSOR(outs[0], ((int64_t[]){64, 1}), 2, r, 1e-12);
+}
+static sf_status run_softmax(context *c, sf_tensor **outs) { return sf_softmax(c->in[0], 1, &outs[0]); }
+static void check_softmax(context *c, sf_tensor **outs) {
+    static double x[64 * 300], r[64 * 300];
+    if (!read64(c->in[0], x, 64 * 300)) return;
+    for (int i = 0; i < 64; i++) {
+        double total = 0;
+        for (int j = 0; j < 300; j++) total += exp(x[i * 300 + j]);
+        for (int j = 0; j < 300; j++) r[i * 300 + j] = exp(x[i * 300 + j]) / total;
+    }
+    CHECK_TENSOR(outs[0], ((int64_t[]){64, 300}), 2, r, 1e-12);
+}
+
+/* -- grad, vmap(grad), hessian of f(x) = sum(sin(x) x); jacrev of g with chunks -- */
+#define N_VEC 6
+static void setup_grad(context *c) {
+    sf_function *f = host_function(f_sin_x, NULL, 1);
+    CHECK_OK(sf_grad(f, NULL, 0, false, &c->fn));
+    sf_function_release(f);
+    c->in[0] = vector(N_VEC, 3);
+    c->n_in = 1;
+}
+static void expected_grad(const double *x, double *r, int n) {
+    for (int i = 0; i < n; i++) r[i] = cos(x[i]) * x[i] + sin(x[i]);
+}
+static void check_grad(context *c, sf_tensor **outs) {
+    double x[N_VEC], r[N_VEC];
+    if (!read64(c->in[0], x, N_VEC)) return;
+    expected_grad(x, r, N_VEC);
+    CHECK_TENSOR(outs[0], ((int64_t[]){N_VEC}), 1, r, 1e-12);
+}
+
+static void setup_vmap_grad(context *c) {
+    sf_function *f = host_function(f_sin_x, NULL, 1), *g = NULL;
+    CHECK_OK(sf_grad(f, NULL, 0, false, &g));
+    CHECK_OK(sf_vmap(g, NULL, 0, NULL, 0, 0, SF_RANDOMNESS_ERROR, &c->fn));
+    RELEASE_FUNCTIONS(f, g);
+    c->in[0] = input(5, N_VEC, 2);
+    c->n_in = 1;
+}
+static void check_vmap_grad(context *c, sf_tensor **outs) {
+    double x[5 * N_VEC], r[5 * N_VEC];
+    if (!read64(c->in[0], x, 5 * N_VEC)) return;
+    expected_grad(x, r, 5 * N_VEC);
+    CHECK_TENSOR(outs[0], ((int64_t[]){5, N_VEC}), 2, r, 1e-12);
+}
+
+static void setup_hessian(context *c) {
+    sf_function *f = host_function(f_sin_x, NULL, 1);
+    CHECK_OK(sf_hessian(f, NULL, 0, &c->fn));
+    sf_function_release(f);
+    c->in[0] = vector(N_VEC, 3);
+    c->n_in = 1;
+}
+static void check_hessian(context *c, sf_tensor **outs) {
+    double x[N_VEC], r[N_VEC * N_VEC] = {0};
+    if (!read64(c->in[0], x, N_VEC)) return;
+    for (int i = 0; i < N_VEC; i++) r[i * N_VEC + i] = 2 * cos(x[i]) - x[i] * sin(x[i]);
+    CHECK_TENSOR(outs[0], ((int64_t[]){N_VEC, N_VEC}), 2, r, 1e-12);
+}
+
+static void setup_jacrev(context *c) {
+    sf_function *g = host_function(g_sin_sum, NULL, 1);
+    CHECK_OK(sf_jacrev(g, NULL, 0, false, 4, &c->fn)); /* 6 rows in chunks of 4: two chunks */
+    sf_function_release(g);
+    c->in[0] = vector(N_VEC, 3);
+    c->n_in = 1;
+}
+static void check_jacrev(context *c, sf_tensor **outs) {
+    double x[N_VEC], r[N_VEC * N_VEC], total = 0;
+    if (!read64(c->in[0], x, N_VEC)) return;
+    for (int i = 0; i < N_VEC; i++) total += x[i];
+    for (int i = 0; i < N_VEC; i++)
+        for (int j = 0; j < N_VEC; j++) r[i * N_VEC + j] = (i == j ? cos(x[i]) * total : 0) + sin(x[i]);
+    CHECK_TENSOR(outs[0], ((int64_t[]){N_VEC, N_VEC}), 2, r, 1e-12);
+}
+
+/* -- vjp: the outputs and the pullback at once, then the pullback called (both swept) -- */
+static void setup_vjp(context *c) {
+    c->fn = host_function(f_sin_x, NULL, 1);
+    c->in[0] = vector(N_VEC, 3);
+    c->n_in = 1;
+}
+static sf_status run_vjp(context *c, sf_tensor **outs) {
+    sf_function *pullback = GARBAGE;
+    outs[0] = GARBAGE;
+    outs[1] = NULL;
+    sf_status s = sf_vjp(c->fn, c->in, 1, &outs[0], 1, &pullback);
+    if (s != SF_OK) {
+        if (pullback != NULL) {
+            fprintf(stderr, "sf_vjp failed with %d but left vjp_fn %p\n", (int)s, (void *)pullback);
+            check_record(0, __FILE__, __LINE__, "a failed sf_vjp leaves vjp_fn NULL");
+        }
+        return s;
+    }
+    sf_tensor *one = NULL;
+    s = sf_scalar(1, &one);
+    if (s == SF_OK) s = sf_call(pullback, &one, 1, &outs[1], 1);
+    sf_tensor_release(one);
+    sf_function_release(pullback);
+    if (s != SF_OK) { /* the first output is this call's own: released, so the failed run leaves none */
+        sf_tensor_release(outs[0]);
+        outs[0] = NULL;
+    }
+    return s;
+}
+static void check_vjp(context *c, sf_tensor **outs) {
+    double x[N_VEC], r[N_VEC], value = 0;
+    if (!read64(c->in[0], x, N_VEC)) return;
+    for (int i = 0; i < N_VEC; i++) value += sin(x[i]) * x[i];
+    CHECK_SCALAR(outs[0], value, 1e-12);
+    expected_grad(x, r, N_VEC);
+    CHECK_TENSOR(outs[1], ((int64_t[]){N_VEC}), 1, r, 1e-12);
+}
+
+/* -- a custom function: grad of sum(cube(x)) (its forward and VJP callbacks), and vmap of cube
+ *    (no batching rule: the loop) -- */
+static void setup_custom_grad(context *c) {
+    sf_function *h = host_function(h_sum_cube, new_holder(new_cube(), NULL), 1);
+    CHECK_OK(sf_grad(h, NULL, 0, false, &c->fn));
+    sf_function_release(h);
+    c->in[0] = vector(N_VEC, 3);
+    c->n_in = 1;
+}
+static void check_custom_grad(context *c, sf_tensor **outs) {
+    double x[N_VEC], r[N_VEC];
+    if (!read64(c->in[0], x, N_VEC)) return;
+    for (int i = 0; i < N_VEC; i++) r[i] = 3 * x[i] * x[i];
+    CHECK_TENSOR(outs[0], ((int64_t[]){N_VEC}), 1, r, 1e-12);
+}
+static void setup_custom_vmap(context *c) {
+    sf_function *cube = new_cube();
+    CHECK_OK(sf_vmap(cube, NULL, 0, NULL, 0, 0, SF_RANDOMNESS_ERROR, &c->fn));
+    sf_function_release(cube);
+    c->in[0] = input(3, N_VEC, 2);
+    c->n_in = 1;
+}
+static void check_custom_vmap(context *c, sf_tensor **outs) {
+    double x[3 * N_VEC], r[3 * N_VEC];
+    if (!read64(c->in[0], x, 3 * N_VEC)) return;
+    for (int i = 0; i < 3 * N_VEC; i++) r[i] = x[i] * x[i] * x[i];
+    CHECK_TENSOR(outs[0], ((int64_t[]){3, N_VEC}), 2, r, 1e-12);
+}
+
+/* -- DLPack: import of misaligned data (copied during the import) and an op on it; import of
+ *    aligned data (zero-copy), an op, its export and the export imported again -- */
+static const double DL_DATA[12] = {0.5, -1, 2, 0.25, 3, -0.75, 1.5, 0, -2, 1, 0.125, 4};
+static void setup_dlpack(context *c) {
+    c->host = DL_DATA;
+    c->rows = 3;
+    c->cols = 4;
+}
+static sf_status run_dlpack_misaligned(context *c, sf_tensor **outs) {
+    DLManagedTensor *m = produce(c->host, c->rows, c->cols, 4);
+    sf_tensor *t = GARBAGE;
+    sf_status s = sf_from_dlpack(m, &t);
+    if (s != SF_OK) {
+        if (t != NULL) check_record(0, __FILE__, __LINE__, "a failed sf_from_dlpack leaves out NULL");
+        m->deleter(m); /* ownership stays with the caller on failure */
+        return s;
+    }
+    s = sf_exp(t, &outs[0]);
+    sf_tensor_release(t);
+    return s;
+}
+static sf_status run_dlpack_roundtrip(context *c, sf_tensor **outs) {
+    DLManagedTensor *m = produce(c->host, c->rows, c->cols, 0);
+    sf_tensor *t = NULL, *y = NULL;
+    sf_status s = sf_from_dlpack(m, &t);
+    if (s != SF_OK) {
+        m->deleter(m);
+        return s;
+    }
+    s = sf_exp(t, &y);
+    sf_tensor_release(t);
+    if (s != SF_OK) return s;
+    struct DLManagedTensorVersioned *exported = GARBAGE;
+    s = sf_to_dlpack_versioned(y, &exported);
+    sf_tensor_release(y);
+    if (s != SF_OK) {
+        if (exported != NULL) check_record(0, __FILE__, __LINE__, "a failed sf_to_dlpack_versioned leaves out NULL");
+        return s;
+    }
+    s = sf_from_dlpack_versioned(exported, &outs[0]);
+    if (s != SF_OK) exported->deleter(exported);
+    return s;
+}
+static void check_dlpack(context *c, sf_tensor **outs) {
+    double r[12];
+    for (int i = 0; i < 12; i++) r[i] = exp(c->host[i]);
+    CHECK_TENSOR(outs[0], ((int64_t[]){3, 4}), 2, r, 1e-15);
+}
+
+/* -- jit: the first call (traces; a fresh jitted function each time), and a replay -- */
+static void setup_jit(context *c) {
+    sf_function *j = host_function(j_tanh_mm, NULL, 2);
+    CHECK_OK(sf_jit(j, &c->fn));
+    sf_function_release(j);
+    c->in[0] = input(4, 3, 1);
+    c->in[1] = input(3, 5, 0.7);
+    c->n_in = 2;
+}
+static void setup_jit_warm(context *c) {
+    setup_jit(c);
+    sf_tensor *out = NULL;
+    CHECK_OK(call1(c, &out));
+    sf_tensor_release(out);
+}
+static sf_status run_jit_twice(context *c, sf_tensor **outs) {
+    /* a replay after the call swept must also work: run by the sweep's second call */
+    return call1(c, outs);
+}
+static void check_jit(context *c, sf_tensor **outs) {
+    double *r = host_matmul(c->in[0], c->in[1], 4, 3, 5);
+    for (int i = 0; i < 20; i++) r[i] = tanh(r[i]) + r[i];
+    CHECK_TENSOR(outs[0], ((int64_t[]){4, 5}), 2, r, 1e-12);
+    free(r);
+}
+
+/* -- export to bytes, import, call the import -- */
+static void setup_export(context *c) {
+    c->fn = host_function(e_tanh_w, new_holder(NULL, input(3, 5, 0.7)), 1);
+    c->in[0] = input(4, 3, 1);
+    c->n_in = 1;
+}
+static sf_status run_export(context *c, sf_tensor **outs) {
+    void *bytes = GARBAGE;
+    size_t size = 0;
+    sf_status s = sf_function_export(c->fn, c->in, 1, &bytes, &size);
+    if (s != SF_OK) {
+        if (bytes != NULL) check_record(0, __FILE__, __LINE__, "a failed sf_function_export leaves out_bytes NULL");
+        return s;
+    }
+    sf_function *imported = GARBAGE;
+    s = sf_function_import(bytes, size, &imported);
+    sf_bytes_free(bytes);
+    if (s != SF_OK) {
+        if (imported != NULL) check_record(0, __FILE__, __LINE__, "a failed sf_function_import leaves out NULL");
+        return s;
+    }
+    s = sf_call(imported, c->in, 1, outs, 1);
+    sf_function_release(imported);
+    return s;
+}
+static void check_export(context *c, sf_tensor **outs) {
+    sf_tensor *w = input(3, 5, 0.7);
+    double *r = host_matmul(c->in[0], w, 4, 3, 5);
+    sf_tensor_release(w);
+    for (int i = 0; i < 20; i++) r[i] = tanh(r[i]);
+    CHECK_TENSOR(outs[0], ((int64_t[]){4, 5}), 2, r, 1e-12);
+    free(r);
+}
+
+static const sweep_case CASES[] = {
+    {"matmul (1 MiB result)", "sf_matmul", 1, setup_matmul, run_matmul, check_matmul},
+    {"sum over a dim", "sf_sum", 1, setup_rows, run_sum, check_sum},
+    {"softmax", "sf_softmax", 1, setup_rows, run_softmax, check_softmax},
+    {"grad", "sf_call", 1, setup_grad, call1, check_grad},
+    {"vmap(grad)", "sf_call", 1, setup_vmap_grad, call1, check_vmap_grad},
+    {"hessian", "sf_call", 1, setup_hessian, call1, check_hessian},
+    {"jacrev, chunk_size 4", "sf_call", 1, setup_jacrev, call1, check_jacrev},
+    {"vjp and its pullback", NULL, 2, setup_vjp, run_vjp, check_vjp},
+    {"custom function under grad", "sf_call", 1, setup_custom_grad, call1, check_custom_grad},
+    {"custom function under vmap", "sf_call", 1, setup_custom_vmap, call1, check_custom_vmap},
+    {"DLPack import (misaligned: copied)", NULL, 1, setup_dlpack, run_dlpack_misaligned, check_dlpack},
+    {"DLPack import, op, export, import", NULL, 1, setup_dlpack, run_dlpack_roundtrip, check_dlpack},
+    {"jit, first call (traces)", "sf_call", 1, setup_jit, run_jit_twice, check_jit},
+    {"jit, replay", "sf_call", 1, setup_jit_warm, run_jit_twice, check_jit},
+    {"export, import, call", NULL, 1, setup_export, run_export, check_export},
+};
+
+/* ------------------------------------------------------------------------------------------------
+ * The sweep
+ * ---------------------------------------------------------------------------------------------- */
+
+/* The values of a call's outputs, to compare later calls with. */
+typedef struct snapshot {
+    size_t n;
+    size_t ndim[MAX_OUTS];
+    int64_t shape[MAX_OUTS][SF_MAX_NDIM];
+    int64_t numel[MAX_OUTS];
+    double *data[MAX_OUTS];
+} snapshot;
+
+static int take_snapshot(sf_tensor **outs, size_t n, snapshot *s) {
+    memset(s, 0, sizeof *s);
+    s->n = n;
+    for (size_t i = 0; i < n; i++) {
+        if (outs[i] == NULL || sf_tensor_ndim(outs[i], &s->ndim[i]) != SF_OK ||
+            sf_tensor_shape(outs[i], s->shape[i], SF_MAX_NDIM) != SF_OK || sf_tensor_numel(outs[i], &s->numel[i]) != SF_OK)
+            return 0;
+        s->data[i] = malloc(sizeof(double) * (size_t)(s->numel[i] > 0 ? s->numel[i] : 1));
+        if (!read64(outs[i], s->data[i], s->numel[i])) return 0;
+    }
+    return 1;
+}
+
+static void free_snapshot(snapshot *s) {
+    for (size_t i = 0; i < s->n; i++) free(s->data[i]);
+    memset(s, 0, sizeof *s);
+}
+
+/* The outputs equal the snapshot exactly (the same call on the same inputs). */
+static int matches(sf_tensor **outs, const snapshot *ref) {
+    snapshot got;
+    int ok = take_snapshot(outs, ref->n, &got);
+    for (size_t i = 0; ok && i < ref->n; i++) {
+        ok = got.ndim[i] == ref->ndim[i] && got.numel[i] == ref->numel[i];
+        for (size_t d = 0; ok && d < ref->ndim[i]; d++) ok = got.shape[i][d] == ref->shape[i][d];
+        ok = ok && memcmp(got.data[i], ref->data[i], sizeof(double) * (size_t)ref->numel[i]) == 0;
+    }
+    free_snapshot(&got);
+    return ok;
+}
+
+static uint64_t bytes_in_use(void) {
+    struct sf_memory_stats stats = SF_MEMORY_STATS_INIT;
+    sf_memory_stats(&stats);
+    return stats.bytes_in_use;
+}
+
+static int64_t sweep_stride = 1;
+static int64_t total_injected, total_absorbed, total_callback;
+
+/* Host-side objects all freed exactly once, and nothing of the library's left in use. */
+static int balanced(uint64_t base_bytes) {
+    return user_data_made == user_data_freed && producers_made == producers_freed && bytes_in_use() == base_bytes;
+}
+
+static void sweep(const sweep_case *sc) {
+    sf_tensor *outs[MAX_OUTS] = {0};
+    context c;
+    memset(&c, 0, sizeof c);
+    uint64_t base_bytes = bytes_in_use();
+    int failed_before = check_failed_count;
+
+    /* The reference: the call with nothing failing, checked against a closed form. */
+    sc->setup(&c);
+    int64_t before = swiftfunc_testing_allocation_count();
+    sf_status status = sc->run(&c, outs);
+    int64_t n_alloc = swiftfunc_testing_allocation_count() - before;
+    CHECK_OK(status);
+    sc->check(&c, outs);
+    snapshot ref;
+    CHECK(take_snapshot(outs, sc->n_outs, &ref));
+    release_all(outs, sc->n_outs);
+    release_context(&c);
+    CHECK(n_alloc > 0);
+    if (!balanced(base_bytes)) {
+        check_record(0, __FILE__, __LINE__, "the reference call leaves the books balanced");
+        fprintf(stderr, "    %s: user data %d/%d, producers %d/%d, bytes in use %llu (was %llu)\n", sc->name,
+                user_data_freed, user_data_made, producers_freed, producers_made,
+                (unsigned long long)bytes_in_use(), (unsigned long long)base_bytes);
+    }
+
+    int64_t injected = 0, absorbed = 0, via_callback = 0;
+    for (int64_t k = 1; k <= n_alloc; k += sweep_stride) {
+        sc->setup(&c);
+        int callbacks_before = callback_failures;
+        for (size_t i = 0; i < sc->n_outs; i++) outs[i] = GARBAGE;
+        int64_t start = swiftfunc_testing_allocation_count();
+        swiftfunc_testing_fail_allocation(k);
+        status = sc->run(&c, outs);
+        swiftfunc_testing_fail_allocation(0);
+        int64_t made = swiftfunc_testing_allocation_count() - start;
+        int64_t depth = swiftfunc_testing_interpreter_depth();
+        const char *message = sf_last_error();
+        int inner = callback_failures - callbacks_before;
+        char what[160];
+        snprintf(what, sizeof what, "%s, allocation %lld of %lld", sc->name, (long long)k, (long long)n_alloc);
+
+        int ok = 1;
+        const char *problem = "";
+        if (made < k) {
+            ok = 0;
+            problem = "the call made fewer allocations than the reference (not deterministic)";
+        } else if (status == SF_OK) {
+            absorbed++;
+            if (!matches(outs, &ref)) ok = 0, problem = "succeeded (absorbed) with a different result";
+        } else {
+            injected++;
+            if (inner) via_callback++;
+            sf_status expected = inner ? SF_ERR_CALLBACK : SF_ERR_OUT_OF_MEMORY;
+            if (status != expected) ok = 0, problem = inner ? "a callback failed but the status is not SF_ERR_CALLBACK"
+                                                            : "the status is not SF_ERR_OUT_OF_MEMORY";
+            else if (strncmp(message, "sf_", 3) != 0 || strstr(message, INJECTED) == NULL)
+                ok = 0, problem = "sf_last_error() does not name an sf_ function and the injected failure";
+            else if (sc->called && strncmp(message, sc->called, strlen(sc->called)) != 0)
+                ok = 0, problem = "sf_last_error() does not start with the function called";
+            else if (!all_null(outs, sc->n_outs))
+                ok = 0, problem = "an out handle is not NULL";
+        }
+        if (ok && depth != 0) ok = 0, problem = "an interpreter is left installed";
+        if (!check_record(ok, __FILE__, __LINE__, what))
+            fprintf(stderr, "    %s: status %d, depth %lld, message \"%s\"\n", problem, (int)status, (long long)depth, message);
+        if (status == SF_OK) release_all(outs, sc->n_outs);
+
+        /* The same call again (on the same functions: caches must not be poisoned). */
+        status = sc->run(&c, outs);
+        if (!check_record(status == SF_OK && matches(outs, &ref), __FILE__, __LINE__, what))
+            fprintf(stderr, "    the call after the failure: status %d (%s), or a different result\n", (int)status,
+                    sf_last_error());
+        if (status == SF_OK) release_all(outs, sc->n_outs);
+        release_context(&c);
+        if (!check_record(balanced(base_bytes), __FILE__, __LINE__, what))
+            fprintf(stderr, "    not balanced: user data %d/%d freed, producers %d/%d freed, bytes in use %llu (was %llu)\n",
+                    user_data_freed, user_data_made, producers_freed, producers_made,
+                    (unsigned long long)bytes_in_use(), (unsigned long long)base_bytes);
+        if (check_failed_count - failed_before > 20) {
+            fprintf(stderr, "%s: too many failures, stopping this case\n", sc->name);
+            break;
+        }
+    }
+    free_snapshot(&ref);
+    total_injected += injected;
+    total_absorbed += absorbed;
+    total_callback += via_callback;
+    printf("%-40s %4lld allocations: %lld failed (%lld inside a callback), %lld absorbed\n", sc->name,
+           (long long)n_alloc, (long long)injected, (long long)via_callback, (long long)absorbed);
+}
+
+/* ------------------------------------------------------------------------------------------------
+ * The hooks themselves
+ * ---------------------------------------------------------------------------------------------- */
+
+static void test_hooks(void) {
+    /* the countdown: the 2nd allocation from now fails, once; the count goes on */
+    sf_tensor *a = NULL, *b = NULL, *c = NULL;
+    int64_t before = swiftfunc_testing_allocation_count();
+    swiftfunc_testing_fail_allocation(2);
+    CHECK_OK(sf_zeros((int64_t[]){3}, 1, SF_FLOAT32, &a));
+    CHECK_ERROR_NULL(b, sf_ones((int64_t[]){3}, 1, SF_FLOAT32, &b), SF_ERR_OUT_OF_MEMORY, "sf_ones: cannot allocate 12 bytes " INJECTED);
+    CHECK_OK(sf_ones((int64_t[]){3}, 1, SF_FLOAT32, &c));
+    CHECK_EQ(swiftfunc_testing_allocation_count() - before, 3);
+    RELEASE_TENSORS(a, c);
+    /* disarmed by 0; an empty tensor allocates nothing */
+    swiftfunc_testing_fail_allocation(1);
+    swiftfunc_testing_fail_allocation(0);
+    CHECK_OK(sf_zeros((int64_t[]){3}, 1, SF_FLOAT32, &a));
+    before = swiftfunc_testing_allocation_count();
+    CHECK_OK(sf_zeros((int64_t[]){0, 3}, 2, SF_FLOAT32, &b));
+    CHECK_EQ(swiftfunc_testing_allocation_count() - before, 0);
+    RELEASE_TENSORS(a, b);
+    /* a block the cache would serve counts (and fails) too: free a 2 MiB block, ask again */
+    struct sf_memory_stats s0 = SF_MEMORY_STATS_INIT, s1 = SF_MEMORY_STATS_INIT;
+    CHECK_OK(sf_zeros((int64_t[]){1 << 19}, 1, SF_FLOAT32, &a));
+    sf_tensor_release(a);
+    sf_memory_stats(&s0);
+    CHECK(s0.bytes_cached >= (1u << 21));
+    swiftfunc_testing_fail_allocation(1);
+    CHECK_ERROR_NULL(a, sf_zeros((int64_t[]){1 << 19}, 1, SF_FLOAT32, &a), SF_ERR_OUT_OF_MEMORY, INJECTED);
+    sf_memory_stats(&s1);
+    CHECK_EQ(s1.cache_hits, s0.cache_hits);
+    CHECK_EQ(s1.failed_allocations, s0.failed_allocations + 1);
+    CHECK_EQ(s1.bytes_in_use, s0.bytes_in_use);
+    CHECK_EQ(swiftfunc_testing_interpreter_depth(), 0);
+}
+
+int main(void) {
+    const char *stride = getenv("SWEEP_STRIDE");
+    if (stride && atoll(stride) > 0) sweep_stride = atoll(stride);
+    test_hooks();
+    for (size_t i = 0; i < COUNT(CASES); i++) sweep(&CASES[i]);
+    /* the depth hook sees the transforms' interpreters inside callbacks (so 0 outside means something) */
+    CHECK(deepest_in_callback >= 2);
+    CHECK(total_injected > 0);
+    printf("sweep: %lld injected failures (%lld inside host callbacks), %lld absorbed\n", (long long)total_injected,
+           (long long)total_callback, (long long)total_absorbed);
+    return check_summary();
+}
