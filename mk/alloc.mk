@@ -1,6 +1,5 @@
 ## Allocation-failure injection (docs/testing.md): the sweep of Tests/hardening/test_allocation_failures.c
 ## against the ASan library of `make asan-lib`, the one build with the test-only hooks (-DSWIFTFUNC_TESTING).
-## SWEEP_STRIDE=s tries every s-th allocation only (default 1: all of them).
 ALLOC_TEST := $(OUT)/hardening/test_allocation_failures
 
 $(ALLOC_TEST): Tests/hardening/test_allocation_failures.c include/swiftfunc.h $(wildcard Tests/c/*.h) | asan-lib
