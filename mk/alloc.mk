@@ -8,7 +8,16 @@ $(ALLOC_TEST): Tests/hardening/test_allocation_failures.c include/swiftfunc.h $(
 	  -fno-omit-frame-pointer $< -o $@ -L$(ASAN_BUILD) -lswiftfunc -Wl,-rpath,$(CURDIR)/$(ASAN_BUILD) -lm
 
 .PHONY: alloc-failure-test
-alloc-failure-test: $(ALLOC_TEST)
+alloc-failure-test: asan-lib $(ALLOC_TEST)
 	ASAN_OPTIONS=detect_leaks=1 LSAN_OPTIONS=suppressions=$(CURDIR)/Tests/lsan.supp $(ALLOC_TEST)
 
 HARDENING_TESTS += alloc-failure-test
+
+## The release library carries none of the test-only hooks.
+.PHONY: alloc-hooks-absent
+alloc-hooks-absent: lib
+	@if nm -D --defined-only $(LIB) | grep -q 'swiftfunc_testing_'; then \
+	  echo "$(LIB) exports test-only hooks (swiftfunc_testing_*)"; exit 1; fi
+	@echo "alloc-hooks-absent: $(LIB) exports no swiftfunc_testing_ symbol"
+
+HARDENING_TESTS += alloc-hooks-absent
