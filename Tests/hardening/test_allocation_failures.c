@@ -12,7 +12,7 @@
  * installed; the bytes in use return to where they were; and the same call afterwards succeeds with
  * the reference result. Host user data and DLPack producers are counted: each is freed exactly once.
  * LeakSanitizer (ASAN_OPTIONS=detect_leaks=1) checks at exit that nothing leaked. (Huge requests,
- * which fail for real, are checked in Tests/c/test_memory.c, against both libraries.)
+ * which fail for real and need no hook, are checked by Tests/c/test_memory.c, a C suite.)
  */
 #include <stdint.h>
 #include <stdio.h>
