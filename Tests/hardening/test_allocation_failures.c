@@ -14,6 +14,8 @@
  * LeakSanitizer (ASAN_OPTIONS=detect_leaks=1) checks at exit that nothing leaked. (Huge requests,
  * which fail for real and need no hook, are checked by Tests/c/test_memory.c, a C suite.)
  */
+#define _POSIX_C_SOURCE 200809L
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1126,6 +1128,19 @@ static void sweep(const sweep_case *sc) {
  * The hooks themselves
  * ---------------------------------------------------------------------------------------------- */
 
+/* A thread making 200 small tensors; counts its injected failures. */
+static void *allocating_thread(void *arg) {
+    int *failures = arg;
+    for (int i = 0; i < 200; i++) {
+        sf_tensor *t = NULL;
+        sf_status s = sf_full((int64_t[]){16}, 1, i, SF_FLOAT32, &t);
+        if (s == SF_ERR_OUT_OF_MEMORY && strstr(sf_last_error(), INJECTED)) (*failures)++;
+        else if (s != SF_OK) (*failures) += 1000; /* anything else is wrong */
+        sf_tensor_release(t);
+    }
+    return NULL;
+}
+
 static void test_hooks(void) {
     /* the countdown: the 2nd allocation from now fails, once; the count goes on */
     sf_tensor *a = NULL, *b = NULL, *c = NULL;
@@ -1158,6 +1173,14 @@ static void test_hooks(void) {
     CHECK_EQ(s1.failed_allocations, s0.failed_allocations + 1);
     CHECK_EQ(s1.bytes_in_use, s0.bytes_in_use);
     CHECK_EQ(swiftfunc_testing_interpreter_depth(), 0);
+    /* threads allocating at once: exactly one allocation fails */
+    pthread_t threads[4];
+    int failures[4] = {0};
+    swiftfunc_testing_fail_allocation(300);
+    for (int i = 0; i < 4; i++) CHECK_EQ(pthread_create(&threads[i], NULL, allocating_thread, &failures[i]), 0);
+    for (int i = 0; i < 4; i++) pthread_join(threads[i], NULL);
+    swiftfunc_testing_fail_allocation(0);
+    CHECK_EQ(failures[0] + failures[1] + failures[2] + failures[3], 1);
 }
 
 int main(void) {
