@@ -3,7 +3,8 @@
  * peak and reset, reuse of cached blocks (with no stale values where zeros are promised), the cache's
  * budget returning memory to the OS, sf_set_memory_limit (a call past it fails with
  * SF_ERR_OUT_OF_MEMORY and leaves nothing behind, also inside transforms; 0 removes it),
- * sf_memory_release_cached, and tensors made and released on many threads.
+ * sf_memory_release_cached, huge requests (SF_ERR_OUT_OF_MEMORY when the bytes fit in int64,
+ * SF_ERR_SHAPE past it), and tensors made and released on many threads.
  * Every test leaves the pool as it found it: no limit. Runs plain and under ASan/LSan. */
 #define _POSIX_C_SOURCE 200809L
 #include <pthread.h>
@@ -372,6 +373,54 @@ static void test_threads(void) {
     CHECK_OK(sf_memory_release_cached());
 }
 
+/* Huge requests: 2^40 float32 (4 TiB) fits in int64 but no machine has it: SF_ERR_OUT_OF_MEMORY
+ * naming the function (unless the kernel overcommits unconditionally, vm.overcommit_memory = 1, where
+ * the mapping could succeed). A byte count past int64 is SF_ERR_SHAPE; one that fits while its size
+ * class (rounded up) does not is SF_ERR_OUT_OF_MEMORY. Nothing is left in use. */
+static int overcommits_always(void) {
+    FILE *f = fopen("/proc/sys/vm/overcommit_memory", "r");
+    int mode = 0;
+    if (f) {
+        if (fscanf(f, "%d", &mode) != 1) mode = 0;
+        fclose(f);
+    }
+    return mode == 1;
+}
+
+/* A call that must fail with SF_ERR_OUT_OF_MEMORY, a message starting with `name` (the function
+ * called; the op inside it may follow) and saying it cannot allocate, and out left NULL. */
+#define CHECK_CANNOT_ALLOCATE(out, call, name)                                                   \
+    do {                                                                                        \
+        CHECK_ERROR_NULL(out, call, SF_ERR_OUT_OF_MEMORY, "cannot allocate");                   \
+        CHECK(strncmp(sf_last_error(), name ": ", strlen(name ": ")) == 0);                     \
+    } while (0)
+
+static void test_huge_requests(void) {
+    const int64_t tib4[1] = {(int64_t)1 << 40};                         /* 2^42 bytes of float32 */
+    const int64_t past_bytes[1] = {(int64_t)1 << 62};                   /* 2^64 bytes: past int64 */
+    const int64_t past_count[2] = {(int64_t)1 << 40, (int64_t)1 << 40}; /* 2^80 elements */
+    const int64_t no_class[1] = {INT64_MAX / 4 - 1};                    /* 2^63 - 8 bytes */
+    const float one = 1;
+    const uint64_t in_use = stats_now().bytes_in_use;
+    sf_tensor *t = NULL;
+    CHECK_ERROR_NULL(t, sf_zeros(past_bytes, 1, SF_FLOAT32, &t), SF_ERR_SHAPE, "sf_zeros: ");
+    CHECK_ERROR_NULL(t, sf_ones(past_count, 2, SF_FLOAT32, &t), SF_ERR_SHAPE, "sf_ones: ");
+    CHECK_ERROR_NULL(t, sf_full(past_bytes, 1, 2, SF_FLOAT32, &t), SF_ERR_SHAPE, "sf_full: ");
+    CHECK_ERROR_NULL(t, sf_tensor_from_data(&one, SF_FLOAT32, past_bytes, 1, &t), SF_ERR_SHAPE, "sf_tensor_from_data: ");
+    CHECK_CANNOT_ALLOCATE(t, sf_zeros(no_class, 1, SF_FLOAT32, &t), "sf_zeros");
+    CHECK_CANNOT_ALLOCATE(t, sf_tensor_from_data(&one, SF_FLOAT32, no_class, 1, &t), "sf_tensor_from_data");
+    if (overcommits_always()) {
+        printf("test_huge_requests: 4 TiB requests skipped (vm.overcommit_memory = 1)\n");
+    } else {
+        CHECK_CANNOT_ALLOCATE(t, sf_zeros(tib4, 1, SF_FLOAT32, &t), "sf_zeros");
+        CHECK_CANNOT_ALLOCATE(t, sf_ones(tib4, 1, SF_FLOAT32, &t), "sf_ones");
+        CHECK_CANNOT_ALLOCATE(t, sf_full(tib4, 1, 2, SF_FLOAT32, &t), "sf_full");
+        CHECK_CANNOT_ALLOCATE(t, sf_rand(tib4, 1, SF_FLOAT32, &t), "sf_rand");
+        CHECK_CANNOT_ALLOCATE(t, sf_tensor_from_data(&one, SF_FLOAT32, tib4, 1, &t), "sf_tensor_from_data");
+    }
+    CHECK_EQ(stats_now().bytes_in_use, in_use);
+}
+
 int main(void) {
     test_stats_arguments();
     test_stats_follow_tensors();
@@ -380,6 +429,7 @@ int main(void) {
     test_budget_returns_memory();
     test_limit();
     test_limit_inside_calls();
+    test_huge_requests();
     test_threads();
     CHECK_EQ(stats_now().limit, 0);
     return check_summary();

@@ -39,6 +39,22 @@ public class Interpreter: @unchecked Sendable {
         return try withExtendedLifetime(interpreter) { try body() }
     }
 
+    #if SWIFTFUNC_TESTING
+    /// Test-only (`-DSWIFTFUNC_TESTING`): how many interpreters are installed on this thread, from
+    /// the current one down (0 when the evaluation interpreter is current by default). Every C call
+    /// must leave 0 behind, whether it succeeded or failed.
+    public static var installedDepth: Int {
+        guard let raw = pthread_getspecific(currentKey) else { return 0 }
+        var depth = 0
+        var interpreter: Interpreter? = Unmanaged<Interpreter>.fromOpaque(raw).takeUnretainedValue()
+        while let installed = interpreter {
+            depth += 1
+            interpreter = installed.parent
+        }
+        return depth
+    }
+    #endif
+
     private static let currentKey: pthread_key_t = {
         var key = pthread_key_t()
         pthread_key_create(&key, nil)

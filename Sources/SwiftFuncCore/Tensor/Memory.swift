@@ -120,6 +120,12 @@ public final class MemoryPool: @unchecked Sendable {
     /// bytes (a large block: to its page, 2 MiB from `hugeBlock` on). Throws `outOfMemory` naming
     /// `op` when the limit or the OS refuses, having allocated nothing.
     public func allocate(byteCount: Int, zeroed: Bool, op: String) throws -> Block {
+        #if SWIFTFUNC_TESTING
+        if Self.FailureInjection.failsNext() {
+            failures.wrappingAdd(1, ordering: .relaxed)
+            throw SwiftFuncError.outOfMemory(op, "cannot allocate \(byteCount) bytes (injected failure)")
+        }
+        #endif
         guard let size = Self.blockSize(for: byteCount) else {
             failures.wrappingAdd(1, ordering: .relaxed)
             throw SwiftFuncError.outOfMemory(op, "cannot allocate \(byteCount) bytes")
@@ -317,3 +323,37 @@ public final class MemoryPool: @unchecked Sendable {
         unmaps.wrappingAdd(blocks.count, ordering: .relaxed)
     }
 }
+
+#if SWIFTFUNC_TESTING
+extension MemoryPool {
+    /// Test-only allocation-failure injection (compiled in only with `-DSWIFTFUNC_TESTING`, as
+    /// `make asan-lib` does; C: `swiftfunc_testing_fail_allocation`, `swiftfunc_testing_allocation_count`).
+    /// Every call of `allocate` on any pool counts, before the limit, the size classes and the cache
+    /// are consulted, so a test sees the same sequence whether a block would come from the OS, malloc
+    /// or the cache.
+    public enum FailureInjection {
+        /// Allocations until the one that fails: n > 0 makes the nth allocation from now fail; 0 or
+        /// less: none fails.
+        private static let countdown = Atomic<Int>(0)
+        /// Allocations made (attempted) since the library was loaded.
+        private static let made = Atomic<Int>(0)
+
+        /// Makes the `n`th allocation from now fail with `SF_ERR_OUT_OF_MEMORY` (and only that one);
+        /// `n <= 0` disarms.
+        public static func failAllocation(_ n: Int) {
+            countdown.store(Swift.max(n, 0), ordering: .relaxed)
+        }
+
+        /// The number of allocations attempted so far (failed ones included).
+        public static var allocationCount: Int { made.load(ordering: .relaxed) }
+
+        /// Counts one allocation; true when it is the one chosen to fail. With several threads
+        /// allocating at once exactly one of them gets the countdown to 0; the others run on.
+        static func failsNext() -> Bool {
+            made.wrappingAdd(1, ordering: .relaxed)
+            guard countdown.load(ordering: .relaxed) > 0 else { return false }
+            return countdown.wrappingSubtract(1, ordering: .relaxed).newValue == 0
+        }
+    }
+}
+#endif
