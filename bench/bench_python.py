@@ -542,19 +542,18 @@ def peak_in_subprocess(framework, index):
 
 
 def measure_peak(run):
-    """Bytes of resident memory the process holds at its peak over three calls of `run` after a
-    warm-up call, beyond what it held before them: the steady state of a loop, as the timings. The
-    kernel's high-water mark (VmHWM) is reset by writing 5 to /proc/self/clear_refs, so setup work
-    and the first call's one-time costs (tracing, compiling, lazy imports) do not count."""
+    """Bytes of resident memory the process holds at its peak over four calls of `run` (the first
+    included: tracing, compiling and a framework's lazy initialization count, as they count for a
+    user), beyond what it held before them. The kernel's high-water mark (VmHWM) is reset by writing
+    5 to /proc/self/clear_refs, so the setup before does not count."""
     import gc
-    run()
     gc.collect()
     page = os.sysconf("SC_PAGE_SIZE")
     with open("/proc/self/statm") as statm:
         before = int(statm.read().split()[1]) * page
     with open("/proc/self/clear_refs", "w") as refs:
         refs.write("5")
-    for _ in range(3):
+    for _ in range(4):
         run()
     with open("/proc/self/status") as status:
         hwm = next(int(line.split()[1]) * 1024 for line in status if line.startswith("VmHWM:"))
@@ -593,7 +592,7 @@ def main():
           f"after a warm-up call, each framework in its own process; ratio = swiftfunc time / torch.func time")
     present = [f for f in FRAMEWORKS if f.startswith("swiftfunc") or (f == "torch.func" and torch) or (f.startswith("jax") and jax)]
     if args.memory:
-        print("peak resident memory a workload adds over 3 calls after a warm-up call (MB), each cell in its own process")
+        print("peak resident memory a workload adds over its first 4 calls (MB), each cell in its own process")
         print(f"{'workload':52s}" + "".join(f"{f:>14s}" for f in present))
         for index, (name, _) in enumerate(WORKLOADS):
             peaks = [peak_in_subprocess(f, index) for f in present]
