@@ -101,6 +101,15 @@ class _Out:
     def tensors(self):
         return [self.leaves[i] for i in self.positions]
 
+    def skeleton(self):
+        """The same structure without its Tensors (None in their places), for keeping: jit keeps one
+        per traced signature, and keeping the traced outputs would keep the first call's values."""
+        skeleton = _Out.__new__(_Out)
+        tensors = set(self.positions)
+        skeleton.spec, skeleton.positions = self.spec, self.positions
+        skeleton.leaves = [None if i in tensors else leaf for i, leaf in enumerate(self.leaves)]
+        return skeleton
+
     def require_tensors(self, message):
         if len(self.positions) != len(self.leaves):
             bad = next(leaf for leaf in self.leaves if not isinstance(leaf, Tensor))
@@ -668,25 +677,40 @@ def _static_key(value):
         return (type(value), id(value))
 
 
-_MIXED = object()  # _Staged.single when traces gave different output structures
+_MIXED = object()  # _OutputStructures.single when traces gave different output structures
+
+
+class _OutputStructures:
+    """The output structure (`_Out.skeleton`) of each input signature a jitted function traced;
+    usually all the same: then `single` holds it. The traced callback writes here; it must not refer
+    to the `_Staged` that holds the C function (through C that would be a cycle Python cannot see)."""
+
+    __slots__ = ("by_signature", "single")
+
+    def __init__(self):
+        self.by_signature, self.single = {}, None
+
+    def add(self, signature, out):
+        skeleton = out.skeleton()
+        self.by_signature[signature] = skeleton
+        if self.single is None:
+            self.single = skeleton
+        elif self.single is not _MIXED and not skeleton.same_structure(self.single):
+            self.single = _MIXED
 
 
 class _Staged:
     """One structure of a jitted function's arguments: its sf_jit function and the output structure
-    of each input signature it traced (usually all the same: then `single` holds it)."""
+    of each input signature it traced."""
 
-    __slots__ = ("function", "structures", "single")
+    __slots__ = ("function", "outputs")
 
     def __init__(self, func, flat, statics, kwargs):
-        self.structures, self.single = {}, None
+        outputs = self.outputs = _OutputStructures()
 
         def body(tensors):
             out = _Out(func(*_with_statics(flat.rebuild(tensors), statics), **kwargs))
-            self.structures[_signature(tensors)] = out
-            if self.single is None:
-                self.single = out
-            elif self.single is not _MIXED and not out.same_structure(self.single):
-                self.single = _MIXED
+            outputs.add(_signature(tensors), out)
             return out.tensors() or [_placeholder()]  # only non-Tensor outputs: arity >= 1
 
         traced = Function.from_python(body, len(flat.positions))
@@ -696,7 +720,8 @@ class _Staged:
         """The output pytree of the jitted function at the flat input Tensors. While every trace has
         given one output structure this is one sf_call with that many outputs (no list to fill and
         read); otherwise the structure is looked up by the inputs' shapes and dtypes."""
-        single = self.single
+        outputs = self.outputs
+        single = outputs.single
         if single is None or single is _MIXED:
             tensors = self.function(inputs)
         else:
@@ -705,13 +730,13 @@ class _Staged:
             try:
                 invoke(lib.sf_call, self.function._h, _capi.handles(inputs), len(inputs), results, count)
             except Exception:
-                if self.single is single:
+                if outputs.single is single:
                     raise
                 # New shapes were traced and gave another structure; their graph is cached now.
                 tensors = self.function(inputs)
             else:
                 tensors = [wrap(h) for h in results]
-        out = self.single if self.single is not _MIXED else self.structures[_signature(inputs)]
+        out = outputs.single if outputs.single is not _MIXED else outputs.by_signature[_signature(inputs)]
         return out.rebuild(tensors[:len(out.positions)])
 
 
