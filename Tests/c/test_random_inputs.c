@@ -1236,7 +1236,9 @@ static program *random_program(void) {
 static sf_tensor *step(const program *p, int i, sf_tensor *cur, sf_tensor *const *inputs, size_t n_inputs) {
     sf_tensor *r = NULL, *t = NULL, *u = NULL;
     int64_t a = p->arg[i];
-    sf_tensor *other = n_inputs ? inputs[(size_t)(a < 0 ? -a : a) % n_inputs] : cur;
+    /* |a| in unsigned arithmetic: a may be INT64_MIN, whose negation overflows (UBSan). */
+    uint64_t magnitude = a < 0 ? 0 - (uint64_t)a : (uint64_t)a;
+    sf_tensor *other = n_inputs ? inputs[magnitude % n_inputs] : cur;
     int64_t dims[1] = {a};
     switch (p->op[i]) {
     case 0: sf_sin(cur, &r); break;
