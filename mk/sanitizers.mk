@@ -39,7 +39,18 @@ $(SAN_OUT)/examples/%: examples/c/%.c examples/c/example_util.h include/swiftfun
 	@mkdir -p $(dir $@)
 	$(SWIFT_CLANG) $(SAN_CFLAGS) $< -o $@ $(SAN_LDFLAGS)
 
-sanitizer-test: $(SAN_TESTS) $(SAN_EXAMPLES)
+$(SAN_OUT)/asan_canary: Tests/sanitizers/asan_canary.c include/swiftfunc.h | asan-lib
+	@mkdir -p $(dir $@)
+	$(SWIFT_CLANG) $(SAN_CFLAGS) $< -o $@ $(SAN_LDFLAGS)
+
+# First the canary: a read past a host buffer inside the library's sum kernel must be stopped by
+# ASan in a SwiftFuncCore frame, which shows that the library really is instrumented.
+sanitizer-test: $(SAN_OUT)/asan_canary $(SAN_TESTS) $(SAN_EXAMPLES)
+	@echo "== $(SAN_OUT)/asan_canary (ASan must stop it inside the library)"; \
+	if $(SAN_ENV) $(SAN_OUT)/asan_canary > $(SAN_OUT)/asan_canary.log 2>&1; then \
+	  cat $(SAN_OUT)/asan_canary.log; exit 1; fi; \
+	grep -q "ERROR: AddressSanitizer: heap-buffer-overflow" $(SAN_OUT)/asan_canary.log && \
+	grep -q "#0 .* in .*SwiftFuncCore" $(SAN_OUT)/asan_canary.log || { cat $(SAN_OUT)/asan_canary.log; exit 1; }
 	@set -e; for t in $(SAN_TESTS); do echo "== $$t (asan-lib)"; \
 	  SF_FUZZ_ITERS=$(SAN_FUZZ_ITERS) SF_FUZZ_BATCHES=$(SAN_FUZZ_BATCHES) $(SAN_ENV) $$t; done
 	@set -e; for e in $(SAN_EXAMPLES); do echo "== $$e (asan-lib)"; $(SAN_ENV) $$e >/dev/null; done
@@ -62,7 +73,9 @@ $(TSAN_OUT)/test_threads: Tests/c/test_threads.c include/swiftfunc.h $(wildcard 
 	@mkdir -p $(dir $@)
 	$(SWIFT_CLANG) $(TSAN_CFLAGS) $< -o $@ $(TSAN_LDFLAGS)
 
+# The library must carry TSan's instrumentation (its memory accesses call __tsan_read8 & co.).
 tsan-test: $(TSAN_TESTS)
+	@nm -D $(TSAN_LIB) | grep -q ' U __tsan_read8$$' || { echo "$(TSAN_LIB) is not instrumented by TSan"; exit 1; }
 	@set -e; for t in $(TSAN_TESTS); do echo "== $$t (tsan-lib)"; $(TSAN_ENV) $$t; done
 
 HARDENING_TESTS += sanitizer-test tsan-test
