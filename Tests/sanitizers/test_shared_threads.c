@@ -6,7 +6,8 @@
  *  1. The same sf_function objects: f, grad(f), vmap(grad(f)), jacrev (chunked), jacfwd, hessian,
  *     and jit of each (the jitted handles are made before the threads start and first called by
  *     them, so traces race with replays), a custom function (host forward, VJP and JVP) inside a
- *     function, its grad, vmap(grad) and jit, and a reduction large enough for the library's pool.
+ *     function, its grad, vmap(grad) and jit, a reduction large enough for the library's pool and a
+ *     product large enough for OpenBLAS's threads.
  *  2. Transforms of the shared f made, called and released by every thread (grad, hessian, jit).
  *  3. DLPack across threads: a result exported (legacy or versioned) in one thread is imported,
  *     checked and released in another; a host buffer imported in one thread is released in another,
@@ -35,7 +36,7 @@
 #include "swiftfunc.h"
 #include "tensor_check.h"
 
-enum { THREADS = 4, M = 3, N = 4, B = 5, LARGE = 300007, DRAW = 37, DRAWS_PER_THREAD = 12 };
+enum { THREADS = 4, M = 3, N = 4, B = 5, LARGE = 300007, G = 160, DRAW = 37, DRAWS_PER_THREAD = 12 };
 
 /* Declares a host callback (sf_callback) named `name`. */
 #define CALLBACK(name)                                                                          \
@@ -137,6 +138,13 @@ CALLBACK(cb_h) {
     return finish(&a);
 }
 
+/* tanh(a @ a): a product large enough for OpenBLAS's own threads. */
+CALLBACK(cb_gemm) {
+    arena a = {0};
+    put(&a, out, 0, op1(&a, sf_tanh, op2(&a, sf_matmul, in[0], in[0])));
+    return finish(&a);
+}
+
 CALLBACK(cb_big) {
     arena a = {0};
     put(&a, out, 0, sum_all(&a, op1(&a, sf_exp, in[0])));
@@ -210,7 +218,7 @@ static sf_function *new_function(sf_callback cb, size_t n_in, size_t n_out) {
  * Workloads: a function, which inputs it takes, and the reference outputs for both input sets
  * ---------------------------------------------------------------------------------------------- */
 
-enum { IN_W, IN_X, IN_XS, IN_V, N_INPUTS };           /* w [M, N], x [N], xs [B, N], v [LARGE] */
+enum { IN_W, IN_X, IN_XS, IN_V, IN_A, N_INPUTS }; /* w [M, N], x [N], xs [B, N], v [LARGE], a [G, G] */
 enum { MAX_OUT = 2, SETS = 2 };
 
 typedef struct {
@@ -259,7 +267,7 @@ static sf_function *transform_jit(sf_function *f) {
     return j;
 }
 
-static sf_function *f_shared, *h_shared, *fc_shared, *big_shared, *fails_shared;
+static sf_function *f_shared, *h_shared, *fc_shared, *big_shared, *gemm_shared, *fails_shared;
 
 /* Makes every function and workload (the main thread, before any other thread exists). */
 static void make_workloads(void) {
@@ -268,6 +276,7 @@ static void make_workloads(void) {
     f_shared = new_function(cb_f, 2, 1);
     h_shared = new_function(cb_h, 2, 1);
     big_shared = new_function(cb_big, 1, 1);
+    gemm_shared = new_function(cb_gemm, 1, 1);
     fails_shared = new_function(cb_fails, 1, 1);
 
     sf_custom_function_desc desc = SF_CUSTOM_FUNCTION_DESC_INIT;
@@ -301,6 +310,7 @@ static void make_workloads(void) {
     add_workload("grad(fc)", grad_fc, grad_fc, IN_X, -1, 1);
     add_workload("vmap(grad(fc))", per_sample_fc, per_sample_fc, IN_XS, -1, 1);
     add_workload("sum(exp(v)) (the pool)", big_shared, big_shared, IN_V, -1, 1);
+    add_workload("tanh(a @ a) (OpenBLAS)", gemm_shared, gemm_shared, IN_A, -1, 1);
     /* jit of each: a handle for the threads (first traced by them) and one for the reference. */
     int eager = n_workloads;
     for (int k = 0; k < eager; k++) {
@@ -692,6 +702,9 @@ static void make_inputs(void) {
         inputs[set][IN_X] = make64(x, x_shape, 1);
         inputs[set][IN_XS] = make64(xs, xs_shape, 2);
         inputs[set][IN_V] = make64(v, v_shape, 1);
+        for (int k = 0; k < G * G; k++) v[k] = 0.01 * sin(0.013 * k + set);
+        const int64_t a_shape[2] = {G, G};
+        inputs[set][IN_A] = make64(v, a_shape, 2);
         free(v);
         CHECK(take_snapshot(inputs[set][IN_X], &x_values[set]));
     }
@@ -743,7 +756,7 @@ int main(void) {
         for (int set = 0; set < SETS; set++)
             for (size_t i = 0; i < w->n_out; i++) free_snapshot(&w->expected[set][i]);
     }
-    RELEASE_FUNCTIONS(f_shared, h_shared, fc_shared, big_shared, fails_shared, custom_softplus);
+    RELEASE_FUNCTIONS(f_shared, h_shared, fc_shared, big_shared, gemm_shared, fails_shared, custom_softplus);
     CHECK_EQ(atomic_load(&custom_freed), 1);
 
     test_random_draws();
