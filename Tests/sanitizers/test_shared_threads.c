@@ -696,7 +696,7 @@ static void make_inputs(void) {
         for (int j = 0; j < N; j++) x[j] = 0.9 * cos(0.7 * j - 2.0 * set);
         for (int k = 0; k < B * N; k++) xs[k] = 1.1 * sin(0.37 * k + 0.5 * set);
         double *v = malloc(sizeof(double) * LARGE);
-        for (int k = 0; k < LARGE; k++) v[k] = ((k * 7919 + set * 104729) % 2001 - 1000) * 1e-3;
+        for (int k = 0; k < LARGE; k++) v[k] = (double)(((int64_t)k * 7919 + set * 104729) % 2001 - 1000) * 1e-3;
         const int64_t w_shape[2] = {M, N}, x_shape[1] = {N}, xs_shape[2] = {B, N}, v_shape[1] = {LARGE};
         inputs[set][IN_W] = make64(w, w_shape, 2);
         inputs[set][IN_X] = make64(x, x_shape, 1);
