@@ -20,9 +20,9 @@ SAN_LDFLAGS := -fuse-ld=lld -L$(ASAN_BUILD) -lswiftfunc -Wl,-rpath,$(CURDIR)/$(A
 SAN_ENV := ASAN_OPTIONS=detect_leaks=1:halt_on_error=1:strict_init_order=1:detect_stack_use_after_return=1 \
 	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	LSAN_OPTIONS=suppressions=$(CURDIR)/Tests/lsan.supp
-# The randomized driver's budget under ASan (about a minute here); raise it with SAN_FUZZ_ITERS/BATCHES.
-SAN_FUZZ_ITERS ?= 10000
-SAN_FUZZ_BATCHES ?= 8
+# The randomized driver's budget under ASan (about 1.5 minutes here); raise it with SAN_FUZZ_ITERS/BATCHES.
+SAN_FUZZ_ITERS ?= 30000
+SAN_FUZZ_BATCHES ?= 16
 
 SAN_TESTS := $(patsubst Tests/c/%.c,$(SAN_OUT)/c/%,$(wildcard Tests/c/test_*.c)) $(SAN_OUT)/test_shared_threads
 SAN_EXAMPLES := $(patsubst examples/c/%.c,$(SAN_OUT)/examples/%,$(wildcard examples/c/*.c))

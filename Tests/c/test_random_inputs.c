@@ -464,6 +464,9 @@ static sf_tensor *dlpack_tensor(int break_it) {
         case 3: t.dtype.bits = chance(50) ? 16 : (uint8_t)rint_(256); 
             /* another valid width of the same kind is another valid dtype */
             must_fail = !((t.dtype.code != 6 && (t.dtype.bits == 32 || t.dtype.bits == 64)) || (t.dtype.code == 6 && t.dtype.bits == 8));
+            /* A valid wider type would reach past the buffer, which was sized for `item` bytes an
+             * element: the host's own description would be a lie (ASan saw the reads). */
+            if (!must_fail && t.dtype.bits > item * 8) t.dtype.bits = (uint8_t)(item * 8);
             broken = "bits"; break;
         case 4: t.ndim = chance(50) ? -1 : chance(50) ? 17 : (int32_t)weird(); must_fail = t.ndim < 0 || t.ndim > 16; broken = "ndim"; break;
         case 5:
