@@ -25,6 +25,8 @@
  *  8. A custom function inside a jitted function: recorded as a call, its forward runs at each
  *     replay, results right, also under grad, jvp and jit(grad); a forward that refuses inputs
  *     outside its domain still works jitted on valid inputs.
+ *     A custom function returning another shape or dtype at a replay than at the trace is refused
+ *     (SF_ERR_SHAPE), jitted, in linearize's linear map, and replayed under jvp.
  *  9. Functions whose output count is known at return (sf_function_new_at_return), jitted.
  *
  * Runs plain and under AddressSanitizer/LeakSanitizer. */
@@ -1777,6 +1779,122 @@ static void test_custom_domain(void) {
     CHECK_EQ(cs.freed, 1);
 }
 
+/* A host kernel that returns something else at a replay than at the trace: a replay must refuse
+ * it (SF_ERR_SHAPE naming the custom function), since the recorded ops after the call run with the
+ * traced types and no type rule (a kernel reading a [4] type from a [2] tensor read past its end). */
+typedef struct {
+    int mode; /* 0: 2x (as traced); 1: its first 2 elements; 2: float32; 3: 2 rows */
+    int freed;
+} drifting_state;
+
+static void free_drifting_state(void *ud) { ((drifting_state *)ud)->freed++; }
+
+/* 2 * in[k] as mode says: the traced shape and dtype, or not. */
+static int drifting_result(const drifting_state *s, sf_tensor *in, sf_tensor **out) {
+    int64_t shape[SF_MAX_NDIM], numel;
+    size_t ndim;
+    double *x = host_read(in, shape, &ndim, &numel);
+    if (!x) return 1;
+    for (int64_t k = 0; k < numel; k++) x[k] *= 2;
+    sf_status status;
+    if (s->mode == 1) {
+        const int64_t two[1] = {2};
+        status = sf_tensor_from_data(x, SF_FLOAT64, two, 1, out);
+    } else if (s->mode == 2) {
+        float f[N];
+        for (int k = 0; k < N && k < numel; k++) f[k] = (float)x[k];
+        status = sf_tensor_from_data(f, SF_FLOAT32, shape, ndim, out);
+    } else if (s->mode == 3) {
+        const int64_t rows[2] = {2, numel / 2};
+        status = sf_tensor_from_data(x, SF_FLOAT64, rows, 2, out);
+    } else {
+        status = sf_tensor_from_data(x, SF_FLOAT64, shape, ndim, out);
+    }
+    free(x);
+    return status == SF_OK ? 0 : 1;
+}
+
+CALLBACK(drifting_forward) { return drifting_result(ud, in[0], &out[0]); }
+CALLBACK(drifting_jvp) { return drifting_result(ud, in[2], &out[0]); } /* (x, y, t) */
+
+/* f(x) = sin(custom(x)) * x: ops after the call read its result with the traced type. */
+CALLBACK(cb_sin_custom_times_x) {
+    uses_custom_state *s = ud;
+    arena a = {0};
+    sf_tensor *c = call1(&a, s->custom, in, 1);
+    put(&a, out, 0, op2(&a, sf_mul, op1(&a, sf_sin, c), in[0]));
+    return finish(&a);
+}
+
+static void test_custom_results_change_at_replay(void) {
+    drifting_state ds = {0};
+    sf_custom_function_desc desc = SF_CUSTOM_FUNCTION_DESC_INIT;
+    desc.name = "drifting";
+    desc.n_inputs = 1;
+    desc.n_outputs = 1;
+    desc.forward = drifting_forward;
+    desc.jvp = drifting_jvp;
+    desc.user_data = &ds;
+    desc.free_user_data = free_drifting_state;
+    sf_function *custom = custom_function(&desc);
+    uses_custom_state us = {0};
+    us.custom = custom;
+    sf_function *f = function(cb_sin_custom_times_x, &us, 1, 1), *jf = jit(f);
+    sf_tensor *x = vec(X_A, N), *y = NULL;
+    double ref[N];
+    for (int j = 0; j < N; j++) ref[j] = sin(2 * X_A[j]) * X_A[j];
+
+    /* jit: traced in mode 0; then each drift is refused, and mode 0 works again. */
+    CHECK_OK(sf_call(jf, &x, 1, &y, 1));
+    CHECK_TENSOR(y, SHAPE_X, 1, ref, TOL);
+    sf_tensor_release(y);
+    const char *expected[4] = {NULL, "has shape [2], expected [4]", "dtype float32, expected float64",
+                               "has shape [2, 2], expected [4]"};
+    for (int mode = 1; mode <= 3; mode++) {
+        ds.mode = mode;
+        CHECK_ERROR_NULL(y, sf_call(jf, &x, 1, &y, 1), SF_ERR_SHAPE, expected[mode]);
+        CHECK(strstr(sf_last_error(), "custom function 'drifting'") != NULL);
+    }
+    ds.mode = 0;
+    CHECK_OK(sf_call(jf, &x, 1, &y, 1));
+    CHECK_TENSOR(y, SHAPE_X, 1, ref, TOL);
+    sf_tensor_release(y);
+    CHECK_EQ(traces(jf), 1);
+
+    /* linearize: its linear map replays the JVP rule (a host kernel recorded as one call). */
+    sf_function *lin = NULL;
+    CHECK_OK(sf_linearize(f, &x, 1, &y, 1, &lin));
+    CHECK_TENSOR(y, SHAPE_X, 1, ref, TOL);
+    sf_tensor_release(y);
+    const double t_values[N] = {1.0, -0.5, 0.25, 2.0};
+    double ref_t[N];
+    for (int j = 0; j < N; j++) ref_t[j] = cos(2 * X_A[j]) * 2 * t_values[j] * X_A[j] + sin(2 * X_A[j]) * t_values[j];
+    sf_tensor *t = vec(t_values, N);
+    CHECK_OK(sf_call(lin, &t, 1, &y, 1));
+    CHECK_TENSOR(y, SHAPE_X, 1, ref_t, TOL);
+    sf_tensor_release(y);
+    for (int mode = 1; mode <= 3; mode++) {
+        ds.mode = mode;
+        CHECK_ERROR_NULL(y, sf_call(lin, &t, 1, &y, 1), SF_ERR_SHAPE, expected[mode]);
+    }
+    ds.mode = 0;
+    CHECK_OK(sf_call(lin, &t, 1, &y, 1));
+    CHECK_TENSOR(y, SHAPE_X, 1, ref_t, TOL);
+    sf_tensor_release(y);
+
+    /* Under a transform the replay goes through the ops' rules: refused the same way. */
+    sf_tensor *o = NULL;
+    ds.mode = 1;
+    o = GARBAGE;
+    CHECK_ERROR_NULL(y, sf_jvp(jf, &x, &t, 1, &o, &y, 1), SF_ERR_SHAPE, expected[1]);
+    CHECK(o == NULL);
+    ds.mode = 0;
+
+    RELEASE_TENSORS(x, t);
+    RELEASE_FUNCTIONS(lin, jf, f, custom);
+    CHECK_EQ(ds.freed, 1);
+}
+
 /* ------------------------------------------------------------------------------------------------
  * Functions whose output count is known at return, jitted
  * ---------------------------------------------------------------------------------------------- */
@@ -1854,6 +1972,7 @@ int main(void) {
     test_threads();
     test_custom_function();
     test_custom_domain();
+    test_custom_results_change_at_replay();
     test_at_return();
     return check_summary();
 }

@@ -464,6 +464,9 @@ static sf_tensor *dlpack_tensor(int break_it) {
         case 3: t.dtype.bits = chance(50) ? 16 : (uint8_t)rint_(256); 
             /* another valid width of the same kind is another valid dtype */
             must_fail = !((t.dtype.code != 6 && (t.dtype.bits == 32 || t.dtype.bits == 64)) || (t.dtype.code == 6 && t.dtype.bits == 8));
+            /* A valid wider type would reach past the buffer, which was sized for `item` bytes an
+             * element: the host's own description would be a lie (ASan saw the reads). */
+            if (!must_fail && t.dtype.bits > item * 8) t.dtype.bits = (uint8_t)(item * 8);
             broken = "bits"; break;
         case 4: t.ndim = chance(50) ? -1 : chance(50) ? 17 : (int32_t)weird(); must_fail = t.ndim < 0 || t.ndim > 16; broken = "ndim"; break;
         case 5:
@@ -1236,7 +1239,9 @@ static program *random_program(void) {
 static sf_tensor *step(const program *p, int i, sf_tensor *cur, sf_tensor *const *inputs, size_t n_inputs) {
     sf_tensor *r = NULL, *t = NULL, *u = NULL;
     int64_t a = p->arg[i];
-    sf_tensor *other = n_inputs ? inputs[(size_t)(a < 0 ? -a : a) % n_inputs] : cur;
+    /* |a| in unsigned arithmetic: a may be INT64_MIN, whose negation overflows (UBSan). */
+    uint64_t magnitude = a < 0 ? 0 - (uint64_t)a : (uint64_t)a;
+    sf_tensor *other = n_inputs ? inputs[magnitude % n_inputs] : cur;
     int64_t dims[1] = {a};
     switch (p->op[i]) {
     case 0: sf_sin(cur, &r); break;

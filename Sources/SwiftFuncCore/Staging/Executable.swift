@@ -85,7 +85,7 @@ final class Executable: @unchecked Sendable {
             case let .fused(kernel):
                 for (variable, value) in zip(equation.outputs, try kernel.run(arguments)) { values[variable] = value }
             case let .custom(custom):
-                for (variable, value) in zip(equation.outputs, try custom.applyAll(arguments).values) {
+                for (variable, value) in zip(equation.outputs, try graph.replayedResults(of: custom, arguments, in: equation)) {
                     guard let tensor = value as? Tensor else {
                         throw SwiftFuncError.internal("jit", "custom function \(custom.name) returned a traced value")
                     }

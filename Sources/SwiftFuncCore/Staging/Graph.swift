@@ -96,13 +96,36 @@ public struct Graph: Sendable {
             case let .primitive(primitive, params):
                 values[equation.outputs[0]] = try emit(primitive, arguments, replayedParams(params, of: equation))
             case let .custom(custom, _):
-                for (variable, value) in zip(equation.outputs, try custom.applyAll(arguments).values) { values[variable] = value }
+                for (variable, value) in zip(equation.outputs, try replayedResults(of: custom, arguments, in: equation)) {
+                    values[variable] = value
+                }
             case let .fused(kernel):
                 for (variable, value) in zip(equation.outputs, try kernel.evaluateMembers(arguments)) { values[variable] = value }
             }
         }
         if let tail = drawPlan?.tail, tail > 0 { _ = Random.generator.reserve(tail) }
         return try outputs.map(resolve)
+    }
+
+    /// A custom function's results at a replay of `equation`, which must be what its traced call
+    /// returned in count, shape and dtype: the equations after it were recorded for those types (and
+    /// `Executable` runs their kernels with them, no type rule in the way), while a host kernel may
+    /// return anything. A result that differs is refused rather than read with the traced type.
+    func replayedResults(of custom: CustomFunction, _ arguments: [Value], in equation: Equation) throws -> [Value] {
+        let values = try custom.applyAll(arguments).values
+        let name = "custom function '\(custom.name)'"
+        guard values.count == equation.types.count else {
+            throw SwiftFuncError.shape("call", "\(name) returned \(values.count) results at a replay, \(equation.types.count) when traced")
+        }
+        for (index, (value, traced)) in zip(values, equation.types).enumerated() {
+            guard value.shape == traced.shape else {
+                throw SwiftFuncError.shape("call", "\(name): result \(index) has shape \(formatShape(value.shape)), expected \(formatShape(traced.shape)) (its shape when traced)")
+            }
+            guard value.dtype == traced.dtype else {
+                throw SwiftFuncError.shape("call", "\(name): result \(index) has dtype \(value.dtype), expected \(traced.dtype) (its dtype when traced)")
+            }
+        }
+        return values
     }
 
     /// The params an equation runs with in a replay: a random draw under a draw plan first skips

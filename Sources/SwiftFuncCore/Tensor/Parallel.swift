@@ -2,6 +2,7 @@ import CBLAS
 #if canImport(Glibc)
 import Glibc
 #endif
+import Synchronization
 
 /// The library's own thread pool (pthreads; no Foundation, no Dispatch): `Parallel.forEach` splits
 /// an index range into chunks that the calling thread and the pool's workers take in turn. It is
@@ -188,7 +189,11 @@ private final class Pool: @unchecked Sendable {
     private var wake = pthread_cond_t()
     private var done = pthread_cond_t()
     private var workers = 0
-    private(set) var threadCount: Int
+    /// The thread count. Every kernel reads it (`Parallel.splits`) without taking the lock while
+    /// sf_set_num_threads may write it from another thread, so it is atomic: a relaxed load costs
+    /// what a plain one does, and a kernel starting during a change uses the old or the new count.
+    private let count: Atomic<Int>
+    var threadCount: Int { count.load(ordering: .relaxed) }
     // The current job, guarded by `mutex`.
     private var job: ((Int) -> Void)?
     private var generation = 0
@@ -201,7 +206,7 @@ private final class Pool: @unchecked Sendable {
         pthread_mutex_init(&mutex, nil)
         pthread_cond_init(&wake, nil)
         pthread_cond_init(&done, nil)
-        threadCount = Swift.max(1, sysconf(Int32(_SC_NPROCESSORS_ONLN)))
+        count = Atomic(Swift.max(1, sysconf(Int32(_SC_NPROCESSORS_ONLN))))
     }
 
     /// Thread-local marker: this thread is one of the pool's workers.
@@ -221,8 +226,9 @@ private final class Pool: @unchecked Sendable {
     }
 
     func setThreadCount(_ count: Int) {
+        // Under the mutex too, so that `ensureWorkers` (which holds it) sees one count throughout.
         pthread_mutex_lock(&mutex)
-        threadCount = Swift.max(1, count)
+        self.count.store(Swift.max(1, count), ordering: .relaxed)
         pthread_mutex_unlock(&mutex)
     }
 
