@@ -264,6 +264,7 @@ static double seconds(void) {
 }
 
 int main(void) {
+    setvbuf(stdout, NULL, _IOLBF, 0); /* progress lines show up as they come, also in a log */
     long iterations = 100000;
     const char *env = getenv("SWIFTFUNC_SOAK_ITERATIONS");
     if (env && *env) iterations = strtol(env, NULL, 10);

@@ -13,6 +13,7 @@ derandomized number of examples per test (reproducible in CI); SWIFTFUNC_HYPOTHE
 random examples (1000 per test unless SWIFTFUNC_HYPOTHESIS_EXAMPLES=N says otherwise), and
 SWIFTFUNC_HYPOTHESIS_EXAMPLES=N alone sets N for the ci profile.
 """
+import contextlib
 import math
 import os
 import warnings
@@ -21,6 +22,7 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, assume, given, note, settings
 from hypothesis import strategies as st
+from hypothesis.database import DirectoryBasedExampleDatabase
 from hypothesis.extra import numpy as hnp
 
 import swiftfunc as sf
@@ -31,10 +33,12 @@ from swiftfunc.func import grad, hessian, jacfwd, jacrev, jvp, vjp, vmap
 # -------------------------------------------------------------------------------------------------
 
 _HEALTH = [HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much]
-settings.register_profile("ci", max_examples=30, deadline=None, derandomize=True, database=None,
+settings.register_profile("ci", max_examples=40, deadline=None, derandomize=True, database=None,
                           suppress_health_check=_HEALTH, print_blob=True)
+# Long runs keep the failures they find in build/ (ignored by git) and replay them first next time.
 settings.register_profile("long", max_examples=1000, deadline=None, suppress_health_check=_HEALTH,
-                          print_blob=True)
+                          print_blob=True, database=DirectoryBasedExampleDatabase(
+                              os.path.join(os.path.dirname(__file__), "..", "..", "build", "hypothesis")))
 _PROFILE = os.environ.get("SWIFTFUNC_HYPOTHESIS_PROFILE", "ci")
 _EXAMPLES = os.environ.get("SWIFTFUNC_HYPOTHESIS_EXAMPLES")
 _BASE = settings.get_profile(_PROFILE)
@@ -154,9 +158,13 @@ def assert_matches(t, expected, dtype=None, rtol=None, atol=None):
                                atol=a if atol is None else atol)
 
 
+@contextlib.contextmanager
 def quiet():
-    """numpy's reference computations warn on 0/0, overflow, ...: the values are what we compare."""
-    return np.errstate(all="ignore")
+    """numpy's reference computations warn on 0/0, overflow, no degrees of freedom, ...: the values
+    are what we compare."""
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        yield
 
 
 # -------------------------------------------------------------------------------------------------
@@ -295,6 +303,60 @@ def test_binary_ops_broadcast_and_promote_like_torch(case):
             expected = ref(x, y)  # integers wrap, as numpy's do
     out_dtype = np.bool_ if name in ("lt", "le", "gt", "ge", "eq", "ne") else dtype
     assert_matches(op(imported(a), imported(b)), expected, out_dtype)
+
+
+def extremes(dtype):
+    """Any value of `dtype`: NaN, infinities, signed zeros, subnormals, the integer limits."""
+    if dtype in INTS:
+        info = np.iinfo(dtype)
+        return st.integers(int(info.min), int(info.max))
+    if dtype is np.bool_:
+        return st.booleans()
+    return st.floats(width=32 if dtype is np.float32 else 64)
+
+
+SPECIAL_BINARY = ("add", "sub", "mul", "div", "maximum", "minimum", "lt", "le", "eq", "ne")
+
+
+@examples(2)
+@given(st.data())
+def test_special_values_nan_infinity_and_integer_wraparound(data):
+    """NaN propagates through arithmetic and max/min (as torch and numpy), compares false, and
+    integers wrap; amax/argmax treat NaN as the largest value."""
+    dtype = data.draw(st.sampled_from(FLOATS + INTS))
+    (sa, sb), _ = data.draw(hnp.mutually_broadcastable_shapes(num_shapes=2, max_dims=3, max_side=4))
+    a = data.draw(views(dtype, sa, extremes(dtype)))
+    b = data.draw(views(dtype, sb, extremes(dtype)))
+    name = data.draw(st.sampled_from(SPECIAL_BINARY))
+    ref, _ = BINARY[name]
+    out = np.bool_ if name in ("lt", "le", "eq", "ne") else (np.float32 if name == "div" and dtype in INTS else dtype)
+    with quiet():
+        if out in FLOATS:
+            expected = ref(a.astype(out).astype(np.float64), b.astype(out).astype(np.float64))
+        else:
+            expected = ref(a, b)
+    # float results: correctly rounded from float64, so exact up to the final rounding
+    assert_matches(getattr(sf, name)(imported(a), imported(b)), expected, out, rtol=1e-6 if out is np.float32 else
+                   1e-15, atol=0)
+    for reduction in ("amax", "amin", "argmax", "argmin", "sum"):
+        if a.size == 0 and reduction != "sum":
+            continue
+        result = getattr(sf, reduction)(imported(a))
+        with quiet():
+            if reduction == "sum":
+                expected = np.sum(a.astype(np.float64 if dtype in FLOATS else np.int64))
+                if dtype in FLOATS:
+                    eps = np.finfo(dtype).eps
+                    finite = np.abs(a[np.isfinite(a)].astype(np.float64))
+                    scale = float(finite.sum()) if finite.size else 0.0
+                    if not np.isfinite(expected) or scale * a.size * eps > 1e300:
+                        continue  # overflow in the partial sums depends on their order
+                    np.testing.assert_allclose(values(result), expected.astype(dtype), rtol=0,
+                                               atol=4 * a.size * eps * scale + 1e-300)
+                    continue
+            else:
+                expected = getattr(np, reduction)(a)
+        assert_matches(result, expected, np.int64 if reduction.startswith("arg") or reduction == "sum" else dtype)
 
 
 @examples()
@@ -830,7 +892,7 @@ def test_vmap_and_vmap_of_grad_match_a_python_loop(program, batch, data):
         return sf.sum(sf.sin(run_sf(program, x_, y_)))
 
     def element(i):
-        return imported(np.ascontiguousarray(x[i])), imported(np.ascontiguousarray(y[i] if y_mapped else y[0]))
+        return imported(np.copy(x[i])), imported(np.copy(y[i] if y_mapped else y[0]))
 
     mapped = vmap(f, in_dims=(in_x, in_y), out_dims=out_dim)(X, Y)
     loop = np.stack([values(f(*element(i))) for i in range(batch)], axis=out_dim)
@@ -838,6 +900,133 @@ def test_vmap_and_vmap_of_grad_match_a_python_loop(program, batch, data):
     per_sample = vmap(grad(loss), in_dims=(in_x, in_y))(X, Y)
     loop = np.stack([values(grad(loss)(*element(i))) for i in range(batch)])
     assert_matches(per_sample, loop, np.float64, rtol=1e-12, atol=1e-14)
+
+
+# -------------------------------------------------------------------------------------------------
+# Every op's rules: jacrev, jacfwd, hessian and vmap of single ops
+# -------------------------------------------------------------------------------------------------
+#
+# Each entry is (swiftfunc spelling, numpy spelling, least rank) of x -> op(x) with d a dim of x.
+# Inputs are distinct multiples of 1/8 (`grid_inputs`), so the kinks of sort, max, abs, relu, where
+# (all at ties or at offsets of 1/16) lie at least 1/16 away: far outside the finite differences'
+# steps, inside which every op is smooth.
+
+
+def _take_pattern(shape, d):
+    n = shape[d]
+    return (np.indices(shape).sum(axis=0) * 7 + 3) % n
+
+
+ZOO = {
+    "sum_keep": (lambda x, d: sf.sum(x, d, keepdim=True), lambda x, d: np.sum(x, axis=d, keepdims=True), 1),
+    "mean_all": (lambda x, d: sf.mean(x), lambda x, d: np.mean(x), 0),
+    "prod": (lambda x, d: sf.prod(x, d), lambda x, d: np.prod(x, axis=d), 1),
+    "amax": (lambda x, d: sf.amax(x, d), lambda x, d: np.amax(x, axis=d), 1),
+    "amin_all": (lambda x, d: sf.amin(x), lambda x, d: np.amin(x), 0),
+    "var": (lambda x, d: sf.var(x, d, correction=0), lambda x, d: np.var(x, axis=d), 1),
+    # one more value, 3, outside the inputs' range: at least two distinct values, so std > 0 (smooth)
+    "std_all": (lambda x, d: sf.std(sf.cat([sf.reshape(x, (-1,)), sf.full((1,), 3.0, dtype=sf.float64)])),
+                lambda x, d: np.std(np.append(x.reshape(-1), 3.0), ddof=1), 0),
+    "logsumexp": (lambda x, d: sf.logsumexp(x, d), lambda x, d: np.log(np.sum(np.exp(x), axis=d)), 1),
+    "softmax": (lambda x, d: sf.softmax(x, d), lambda x, d: _np_softmax(x, d), 1),
+    "log_softmax": (lambda x, d: sf.log_softmax(x, d), lambda x, d: np.log(_np_softmax(x, d)), 1),
+    "cumsum": (lambda x, d: sf.cumsum(x, d), lambda x, d: np.cumsum(x, axis=d), 1),
+    "cumprod": (lambda x, d: sf.cumprod(x, d), lambda x, d: np.cumprod(x, axis=d), 1),
+    "sort": (lambda x, d: sf.sort(x, d)[0], lambda x, d: np.sort(x, axis=d), 1),
+    "sort_descending": (lambda x, d: sf.sort(x, d, descending=True)[0], lambda x, d: -np.sort(-x, axis=d), 1),
+    "topk": (lambda x, d: sf.topk(x, min(2, x.shape[d]), d)[0],
+             lambda x, d: np.take(-np.sort(-x, axis=d), range(min(2, x.shape[d])), axis=d), 1),
+    "flip": (lambda x, d: sf.flip(x, (d,)), lambda x, d: np.flip(x, axis=d), 1),
+    "roll": (lambda x, d: sf.roll(x, 1, d), lambda x, d: np.roll(x, 1, axis=d), 1),
+    "transpose": (lambda x, d: sf.transpose(x, 0, d), lambda x, d: np.swapaxes(x, 0, d), 1),
+    "gather": (lambda x, d: sf.gather(x, d, sf.tensor(_take_pattern(x.shape, d))),
+               lambda x, d: np.take_along_axis(x, _take_pattern(x.shape, d), axis=d), 1),
+    "index_select": (lambda x, d: sf.index_select(x, d, sf.tensor([x.shape[d] - 1, 0, 0])),
+                     lambda x, d: np.take(x, [x.shape[d] - 1, 0, 0], axis=d), 1),
+    "strided_slice": (lambda x, d: x[(slice(None),) * d + (slice(1, None, 2),)],
+                      lambda x, d: x[(slice(None),) * d + (slice(1, None, 2),)], 1),
+    "where": (lambda x, d: sf.where(x > 0.0625, x * x, sf.sin(x)), lambda x, d: np.where(x > 0.0625, x * x, np.sin(x)),
+              0),
+    # x_i - x_j / 2 is a multiple of 1/16, so it is never the 1/32 of a tie
+    "maximum_flip": (lambda x, d: sf.maximum(x, sf.flip(x, (d,)) * 0.5 + 0.03125),
+                     lambda x, d: np.maximum(x, np.flip(x, axis=d) * 0.5 + 0.03125), 1),
+    "abs": (lambda x, d: sf.abs(x - 0.0625), lambda x, d: np.abs(x - 0.0625), 0),
+    "relu": (lambda x, d: sf.relu(x - 0.0625), lambda x, d: np.maximum(x - 0.0625, 0), 0),
+    "pow": (lambda x, d: sf.pow(x * x + 1, 1.5), lambda x, d: (x * x + 1) ** 1.5, 0),
+    "atan2": (lambda x, d: sf.atan2(x, 2.5 + sf.flip(x, (d,))), lambda x, d: np.arctan2(x, 2.5 + np.flip(x, axis=d)),
+              1),
+    "gelu": (lambda x, d: sf.gelu(x), lambda x, d: 0.5 * x * (1 + np.vectorize(math.erf)(x / math.sqrt(2))), 0),
+    "silu": (lambda x, d: sf.silu(x), lambda x, d: x / (1 + np.exp(-x)), 0),
+    "matmul": (lambda x, d: sf.matmul(x, sf.tensor(_W(x.shape[-1]))), lambda x, d: x @ _W(x.shape[-1]), 1),
+    "tril": (lambda x, d: sf.tril(x, -1 + d), lambda x, d: np.tril(x, -1 + d), 2),
+    "diagonal": (lambda x, d: sf.diagonal(x, 0, 0, -1), lambda x, d: np.diagonal(x, 0, 0, -1), 2),
+    "expand": (lambda x, d: sf.expand(sf.unsqueeze(x, d), x.shape[:d] + (2,) + x.shape[d:]),
+               lambda x, d: np.broadcast_to(np.expand_dims(x, d), x.shape[:d] + (2,) + x.shape[d:]), 1),
+    "reshape": (lambda x, d: sf.reshape(x, (-1,)), lambda x, d: x.reshape(-1), 0),
+    "cat": (lambda x, d: sf.cat([x, sf.sin(x)], d), lambda x, d: np.concatenate([x, np.sin(x)], axis=d), 1),
+    "stack": (lambda x, d: sf.stack([x, x * x], d), lambda x, d: np.stack([x, x * x], axis=d), 0),
+    "norm": (lambda x, d: sf.linalg.vector_norm(x, 2, d), lambda x, d: np.sqrt(np.sum(x * x, axis=d)), 1),
+}
+
+
+@st.composite
+def grid_inputs(draw, min_dims, batch=None):
+    """A float64 array of distinct multiples of 1/8 in [-2, 2] (at most 27 elements), in a layout."""
+    shape = draw(shapes(min_dims=min_dims, max_dims=3, min_side=1, max_side=3))
+    if batch is not None:
+        shape = (batch,) + shape
+    n = int(np.prod(shape))
+    assume(n <= 33)
+    picks = draw(st.lists(st.integers(-16, 16), min_size=n, max_size=n, unique=True))
+    base = np.array(picks, dtype=np.float64).reshape(shape) / 8
+    return draw(views(np.float64, shape, st.sampled_from(sorted(set(picks))).map(lambda k: k / 8))
+                .map(lambda a: _relayout(base, a)))
+
+
+def _relayout(values_, layout_source):
+    """values_ copied into the memory layout of layout_source when it owns distinct elements."""
+    if layout_source.flags.writeable and all(s != 0 for s in layout_source.strides):
+        layout_source[...] = values_
+        return layout_source
+    return values_
+
+
+@examples()
+@given(st.sampled_from(sorted(ZOO)), st.data())
+def test_each_op_rules_against_finite_differences(name, data):
+    f_sf, f_np, min_dims = ZOO[name]
+    x = data.draw(grid_inputs(min_dims))
+    d = data.draw(st.integers(0, max(x.ndim - 1, 0)))
+    note(f"op {name}, dim {d}, x {x.tolist()}")
+    X = imported(x)
+    assert_matches(f_sf(X, d), f_np(x, d), np.float64, rtol=1e-12, atol=1e-12)
+    J = fd_jacobian(lambda x_: f_np(x_, d), x)
+    assert_fd(jacrev(lambda x_: f_sf(x_, d))(X), J)
+    assert_fd(jacfwd(lambda x_: f_sf(x_, d))(X), J)
+    out_shape = J.shape[:J.ndim - x.ndim]
+    w = np.cos(np.arange(int(np.prod(out_shape)), dtype=np.float64)).reshape(out_shape) + 0.25
+    H = hessian(lambda x_: sf.sum(f_sf(x_, d) * sf.tensor(w)))(X)
+    assert_fd(H, fd_hessian(lambda x_: np.sum(f_np(x_, d) * w), x), order=2)
+
+
+@examples()
+@given(st.sampled_from(sorted(ZOO)), st.integers(1, 3), st.data())
+def test_each_op_under_vmap_matches_a_loop(name, batch, data):
+    f_sf, f_np, min_dims = ZOO[name]
+    x = data.draw(grid_inputs(min_dims, batch=batch))
+    d = data.draw(st.integers(0, max(x.ndim - 2, 0)))
+    in_dim = data.draw(st.integers(-x.ndim, x.ndim - 1))
+    out_dim = data.draw(st.integers(0, max(np.ndim(f_np(x[0], d)), 0)))
+    chunk = data.draw(st.sampled_from((None, 1, 2)))
+    note(f"op {name}, dim {d}, in_dims {in_dim}, out_dims {out_dim}, chunk_size {chunk}")
+    xb = np.moveaxis(x, 0, in_dim)
+    mapped = vmap(lambda x_: f_sf(x_, d), in_dims=in_dim, out_dims=out_dim, chunk_size=chunk)(imported(xb))
+    loop = np.stack([values(f_sf(imported(np.copy(x[i])), d)) for i in range(batch)], axis=out_dim)
+    assert_matches(mapped, loop, np.float64, rtol=1e-13, atol=1e-15)
+    per_sample = vmap(grad(lambda x_: sf.sum(sf.sin(f_sf(x_, d)))), in_dims=in_dim)(imported(xb))
+    loop = np.stack([values(grad(lambda x_: sf.sum(sf.sin(f_sf(x_, d))))(imported(np.copy(x[i]))))
+                     for i in range(batch)])
+    assert_matches(per_sample, loop, np.float64, rtol=1e-13, atol=1e-15)
 
 
 # -------------------------------------------------------------------------------------------------
