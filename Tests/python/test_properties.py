@@ -487,6 +487,17 @@ def test_all_and_any_over_dims(data):
     assert_matches(sf.any(imported(a), dims, keepdim), np.any(a, axis=axes, keepdims=keepdim), np.bool_)
 
 
+@pytest.mark.parametrize("shape, dim, keepdim", [((0,), None, True), ((0, 3), 0, False), ((3, 0), 0, True),
+                                                ((2, 0, 3), (0, 1), False), ((0,), 0, False)])
+def test_all_and_any_over_no_elements_keep_their_shape(shape, dim, keepdim):
+    """Regression (found by the property above): all/any of an empty input returned a 0-d tensor
+    whatever dim and keepdim said."""
+    a = np.zeros(shape, dtype=np.bool_)
+    axes = _np_dims(dim if dim is None or isinstance(dim, tuple) else (dim,), a.ndim)
+    assert_matches(sf.all(imported(a), dim, keepdim), np.all(a, axis=axes, keepdims=keepdim), np.bool_)
+    assert_matches(sf.any(imported(a), dim, keepdim), np.any(a, axis=axes, keepdims=keepdim), np.bool_)
+
+
 def _np_softmax(x, axis):
     e = np.exp(x - np.max(x, axis=axis, keepdims=True))
     return e / np.sum(e, axis=axis, keepdims=True)
