@@ -1066,6 +1066,62 @@ def test_bad_dims_are_invalid_argument_errors(data):
             sf.sum(t, (d, d - nd))
 
 
+def huge_ints():
+    """Python ints just past (or far past) the C integer types: ctypes alone would wrap them modulo 2^64."""
+    return st.one_of(st.integers(2 ** 31 - 2, 2 ** 31 + 2), st.integers(2 ** 63 - 2, 2 ** 64 + 8),
+                     st.integers(-2 ** 64 - 8, -2 ** 63 + 2), st.integers(2 ** 64, 2 ** 200), st.integers(-2 ** 200, -2 ** 64))
+
+
+@examples(2)
+@given(st.data())
+def test_integers_past_int64_are_refused_never_wrapped(data):
+    """Regression (found here): Python ints beyond int64_t crossed ctypes modulo 2^64, so sum(t, 2**64)
+    summed dim 0 and zeros((2**64 + 2,)) made two elements."""
+    a = data.draw(arrays(dtypes=FLOATS, min_dims=1, max_dims=2, min_side=1))
+    t = imported(a)
+    big = data.draw(huge_ints())
+    fits = -2 ** 63 <= big < 2 ** 63
+    calls = {
+        "sum": lambda: sf.sum(t, big), "softmax": lambda: sf.softmax(t, big),
+        "transpose": lambda: sf.transpose(t, 0, big), "reshape": lambda: sf.reshape(t, (big,)),
+        "zeros": lambda: sf.zeros((big, 2)), "expand": lambda: sf.expand(t, (big,) + a.shape),
+        "topk": lambda: sf.topk(t, big), "roll": lambda: sf.roll(t, big, 0), "flip": lambda: sf.flip(t, (big,)),
+        "narrow": lambda: sf.narrow(t, 0, 0, big), "select": lambda: t[big],
+        "cumsum": lambda: sf.cumsum(t, big), "unsqueeze": lambda: sf.unsqueeze(t, big),
+        "full": lambda: sf.full((3, big), 1.0), "eye": lambda: sf.eye(big),
+        "diagonal": lambda: sf.diagonal(t, big) if a.ndim == 2 else sf.tril(t, big),
+    }
+    name = data.draw(st.sampled_from(sorted(calls)))
+    note(f"{name} with {big}")
+    limit = sf.memory_stats()["limit"]
+    sf.set_memory_limit(1 << 28)  # sizes that fit (2^31 + 1) must not fill gigabytes here
+    try:
+        result = calls[name]()
+    except (sf.InvalidArgumentError, sf.ShapeError, sf.OutOfMemoryError, IndexError) as error:
+        note(str(error))
+        return
+    finally:
+        sf.set_memory_limit(limit)
+    # only meaningful results get here: an int that fits and an op that makes sense of it
+    assert fits or name in ("diagonal", "roll"), f"{name}({big}) returned {result!r} instead of refusing"
+    if name == "diagonal":
+        offset = max(-10, min(10, big))  # the same result past the sizes; numpy's own offsets are C longs
+        expected = np.diagonal(a, offset) if a.ndim == 2 else np.tril(a, offset)
+        assert_matches(result, expected, a.dtype.type)
+    elif name == "roll":
+        assert_matches(result, np.roll(a, big % a.shape[0], axis=0), a.dtype.type)
+
+
+@examples()
+@given(st.data())
+def test_slices_with_any_python_ints_match_numpy(data):
+    a = data.draw(arrays(min_dims=1, max_dims=1))
+    bound = st.one_of(st.none(), st.integers(-8, 8), huge_ints())
+    index = slice(data.draw(bound), data.draw(bound), data.draw(st.one_of(st.none(), st.integers(1, 4),
+                                                                         st.integers(2 ** 62, 2 ** 80))))
+    assert_matches(imported(a)[index], a[index], a.dtype.type)
+
+
 @examples()
 @given(st.data())
 def test_mismatched_shapes_are_shape_errors_exactly_when_numpy_refuses(data):
