@@ -13,3 +13,10 @@ soak-test: $(OUT)/hardening/test_soak
 	$(OUT)/hardening/test_soak
 
 HARDENING_TESTS += soak-test
+
+## The property tests alone (they also run within python-test): `make props-test
+## SWIFTFUNC_HYPOTHESIS_PROFILE=long` runs 1000 random examples per test instead of the bounded,
+## derandomized default; SWIFTFUNC_HYPOTHESIS_EXAMPLES=N sets the count.
+.PHONY: props-test
+props-test: lib
+	$(PYTHON_ENV) $(PYTHON) -m pytest -q Tests/python/test_properties.py

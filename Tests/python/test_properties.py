@@ -1041,6 +1041,72 @@ def test_each_op_under_vmap_matches_a_loop(name, batch, data):
 
 
 # -------------------------------------------------------------------------------------------------
+# jit: staged (and fused) programs give the eager results bit for bit, whatever the inputs' layout
+# -------------------------------------------------------------------------------------------------
+
+# Elementwise steps over mixed dtypes and broadcast shapes (fusion groups them), and a reduction
+# (which ends a fused group). Each takes the values at two drawn positions of the values so far.
+JIT_STEPS = {
+    "add": lambda x, y: x + y, "mul": lambda x, y: x * y, "maximum": sf.maximum, "minimum": sf.minimum,
+    "div": lambda x, y: x / y, "lt": sf.lt, "where": lambda x, y: sf.where(x > y, x, y),
+    "exp": lambda x, y: sf.exp(x), "sin": lambda x, y: sf.sin(x), "tanh": lambda x, y: sf.tanh(y),
+    "abs": lambda x, y: sf.abs(x), "sqrt_abs": lambda x, y: sf.sqrt(sf.abs(x)),
+    "to_float64": lambda x, y: x.to(sf.float64), "sum_keep": lambda x, y: sf.sum(x, -1, keepdim=True)
+    if x.ndim else x + 0,
+}
+
+
+@st.composite
+def jit_programs(draw):
+    steps = draw(st.lists(st.tuples(st.sampled_from(sorted(JIT_STEPS)), st.integers(0, 10), st.integers(0, 10)),
+                          min_size=1, max_size=8))
+    outputs = draw(st.integers(1, 2))
+    return steps, outputs
+
+
+def run_jit_program(program, *inputs):
+    steps, outputs = program
+    vals = list(inputs)
+    for name, i, j in steps:
+        vals.append(JIT_STEPS[name](vals[i % len(vals)], vals[j % len(vals)]))
+    return tuple(vals[-outputs:])
+
+
+def _same_bits(actual, expected):
+    a, e = values(actual), values(expected)
+    assert a.dtype == e.dtype and a.shape == e.shape
+    np.testing.assert_array_equal(a, e)  # NaN equals NaN here; the values must be identical
+
+
+@examples(2)
+@given(jit_programs(), st.data())
+def test_jit_replays_eager_results_bitwise_for_any_layout(program, data):
+    (sa, sb, sc), _ = data.draw(hnp.mutually_broadcastable_shapes(num_shapes=3, max_dims=3, max_side=4))
+    dtypes = [data.draw(st.sampled_from(ALL)) for _ in range(3)]
+    note(f"program {program}, dtypes {dtypes}")
+
+    def draw_inputs():
+        return [imported(data.draw(views(d, s))) for d, s in zip(dtypes, (sa, sb, sc))]
+
+    def body(a, b, c):
+        return run_jit_program(program, a, b, c)
+
+    staged = sf.func.jit(body)
+    for attempt in range(3):  # the trace, then replays with inputs in other layouts (same types)
+        inputs = draw_inputs()
+        try:
+            expected = body(*inputs)
+        except sf.Error as error:
+            with pytest.raises(type(error)):
+                staged(*inputs)
+            return
+        actual = staged(*inputs)
+        assert len(actual) == len(expected)
+        for got, want in zip(actual, expected):
+            _same_bits(got, want)
+
+
+# -------------------------------------------------------------------------------------------------
 # Errors: exceptions of the documented types, never a crash
 # -------------------------------------------------------------------------------------------------
 
