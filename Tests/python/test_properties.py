@@ -1188,6 +1188,107 @@ def test_slices_with_any_python_ints_match_numpy(data):
     assert_matches(imported(a)[index], a[index], a.dtype.type)
 
 
+DOCUMENTED = (sf.Error, ValueError, TypeError, IndexError, NotImplementedError)
+
+
+@examples(2)
+@given(st.data())
+def test_random_arguments_give_a_result_or_a_documented_exception(data):
+    """Ops called with arbitrary small ints for dims, sizes, offsets and counts, and operands of any
+    shape and dtype: each returns a tensor or raises one of the documented exception types, whose
+    message names the C function when it comes from the library. Never a crash."""
+    a = data.draw(arrays(max_dims=3, max_side=3))
+    b = data.draw(arrays(max_dims=3, max_side=3))
+    i = st.integers(-5, 5)
+    ta, tb = imported(a), imported(b)
+    calls = {
+        "narrow": lambda: sf.narrow(ta, data.draw(i), data.draw(i), data.draw(i)),
+        "topk": lambda: sf.topk(ta, data.draw(i), data.draw(i), data.draw(st.booleans())),
+        "diagonal": lambda: sf.diagonal(ta, data.draw(i), data.draw(i), data.draw(i)),
+        "diag_embed": lambda: sf.diag_embed(ta, data.draw(i), data.draw(i), data.draw(i)),
+        "roll": lambda: sf.roll(ta, data.draw(st.lists(i, max_size=3)), data.draw(st.lists(i, max_size=3))),
+        "tril": lambda: sf.tril(ta, data.draw(i)),
+        "cat": lambda: sf.cat([ta, tb], data.draw(i)),
+        "stack": lambda: sf.stack([ta, tb], data.draw(i)),
+        "gather": lambda: sf.gather(ta, data.draw(i), tb),
+        "index_select": lambda: sf.index_select(ta, data.draw(i), tb),
+        "scatter_add": lambda: sf.scatter_add(ta, data.draw(i), tb, ta),
+        "einsum": lambda: sf.einsum(data.draw(st.text(alphabet="ij.->, k", max_size=10)), ta, tb),
+        "expand": lambda: sf.expand(ta, data.draw(st.lists(i, max_size=4))),
+        "permute": lambda: sf.permute(ta, data.draw(st.lists(i, max_size=4))),
+        "squeeze": lambda: sf.squeeze(ta, data.draw(i)),
+        "reshape": lambda: sf.reshape(ta, data.draw(st.lists(i, max_size=4))),
+        "repeat": lambda: ta.repeat(*data.draw(st.lists(st.integers(-2, 3), min_size=1, max_size=4))),
+        "tile": lambda: sf.tile(ta, data.draw(st.lists(st.integers(-2, 3), max_size=4))),
+        "full": lambda: sf.full(data.draw(st.lists(i, max_size=3)), 1.0),
+        "eye": lambda: sf.eye(data.draw(i), data.draw(i)),
+        "arange": lambda: sf.arange(data.draw(i), data.draw(i), data.draw(i)),
+        "linspace": lambda: sf.linspace(data.draw(i), data.draw(i), data.draw(i)),
+        "matmul": lambda: sf.matmul(ta, tb),
+        "where": lambda: sf.where(ta, ta, tb),
+        "cumsum": lambda: sf.cumsum(ta, data.draw(i)),
+        "sort": lambda: sf.sort(ta, data.draw(i))[0],
+        "var": lambda: sf.var(ta, data.draw(i), correction=data.draw(i)),
+        "softmax": lambda: sf.softmax(ta, data.draw(i)),
+        "getitem": lambda: ta[data.draw(st.tuples(st.one_of(i, st.none(), st.slices(4)),
+                                                  st.one_of(i, st.just(Ellipsis), st.slices(4))))],
+        "split": lambda: sf.split(ta, data.draw(st.integers(-1, 3)), data.draw(i))[0],
+        "unflatten": lambda: sf.unflatten(ta, data.draw(i), data.draw(st.lists(i, min_size=1, max_size=3))),
+        "chunk": lambda: sf.chunk(ta, data.draw(i), data.draw(i))[0],
+        "movedim": lambda: sf.movedim(ta, data.draw(i), data.draw(i)),
+        "flatten": lambda: sf.flatten(ta, data.draw(i), data.draw(i)),
+        "unbind": lambda: sf.unbind(ta, data.draw(i)),
+    }
+    name = data.draw(st.sampled_from(sorted(calls)))
+    try:
+        result = calls[name]()
+    except DOCUMENTED as error:
+        if isinstance(error, sf.Error):
+            assert "sf_" in str(error), f"{name}: {error}"
+        note(f"{name}: {type(error).__name__}: {error}")
+        return
+    assert isinstance(result, sf.Tensor)
+    values(result) if result.numel() else None  # its memory is readable
+
+
+@examples()
+@given(st.data())
+def test_python_side_dims_are_checked_like_the_library(data):
+    """Regression (found here): flatten, unflatten and movedim reduced dims modulo the rank, so an
+    out-of-range dim silently picked another one (unflatten(ones(3), 5, (3,)) succeeded), and 0-d
+    inputs raised ZeroDivisionError; narrow/split/chunk/unbind said "tuple index out of range"."""
+    a = data.draw(arrays(min_dims=1, max_dims=3, min_side=1))
+    t = imported(a)
+    nd = a.ndim
+    d = data.draw(st.integers(-nd - 3, nd + 2))
+    valid = -nd <= d < nd
+    dn = d % nd
+    cases = {
+        "flatten": (lambda: sf.flatten(t, d), lambda: a.reshape(a.shape[:dn] + (-1,)) if a.size else
+                    a.reshape(a.shape[:dn] + (int(np.prod(a.shape[dn:])),))),
+        "unflatten": (lambda: sf.unflatten(t, d, (1, a.shape[dn])),
+                      lambda: a.reshape(a.shape[:dn] + (1, a.shape[dn]) + a.shape[dn + 1:])),
+        "movedim": (lambda: sf.movedim(t, d, 0), lambda: np.moveaxis(a, dn, 0)),
+        "narrow": (lambda: sf.narrow(t, d, 0, 1), lambda: np.take(a, [0], axis=dn)),
+        "split": (lambda: sf.split(t, 1, d)[0], lambda: np.take(a, [0], axis=dn)),
+        "chunk": (lambda: sf.chunk(t, 1, d)[0], lambda: a),
+        "unbind": (lambda: sf.unbind(t, d)[0], lambda: np.take(a, 0, axis=dn)),
+    }
+    name = data.draw(st.sampled_from(sorted(cases)))
+    op, reference = cases[name]
+    if not valid:
+        with pytest.raises(IndexError, match=f"{name}: dim {d} is out of range"):
+            op()
+        return
+    assert_matches(op(), reference(), a.dtype.type)
+    zero_d = sf.tensor(1.0)
+    if name in ("unflatten", "narrow", "split", "chunk", "unbind"):
+        with pytest.raises(IndexError, match="0-d"):
+            {"unflatten": lambda: sf.unflatten(zero_d, 0, (1,)), "narrow": lambda: sf.narrow(zero_d, 0, 0, 1),
+             "split": lambda: sf.split(zero_d, 1), "chunk": lambda: sf.chunk(zero_d, 1),
+             "unbind": lambda: sf.unbind(zero_d)}[name]()
+
+
 @examples()
 @given(st.data())
 def test_mismatched_shapes_are_shape_errors_exactly_when_numpy_refuses(data):
