@@ -1043,6 +1043,62 @@ def test_each_op_under_vmap_matches_a_loop(name, batch, data):
     assert_matches(per_sample, loop, np.float64, rtol=1e-13, atol=1e-15)
 
 
+# Binary ops under vmap: each operand batched (at any dim) or not. Entry: (op, per-example shapes of
+# x and y from (m, n, k), the dtype of y: float64, or int64 indices below `bound`).
+PAIRS = {
+    "matmul": (sf.matmul, lambda m, n, k: ((m, k), (k, n)), None),
+    "matvec": (sf.matmul, lambda m, n, k: ((m, k), (k,)), None),
+    "add_broadcast": (lambda x, y: x + y, lambda m, n, k: ((m, n), (n,)), None),
+    "maximum": (sf.maximum, lambda m, n, k: ((m, n), (m, 1)), None),
+    "where": (lambda x, y: sf.where(x > y, x, y * 2), lambda m, n, k: ((m, n), (m, n)), None),
+    "cat": (lambda x, y: sf.cat([x, y], 1), lambda m, n, k: ((m, n), (m, k)), None),
+    "stack": (lambda x, y: sf.stack([x, y], -1), lambda m, n, k: ((m, n), (m, n)), None),
+    "einsum": (lambda x, y: sf.einsum("ij,kj->ik", x, y), lambda m, n, k: ((m, n), (k, n)), None),
+    "gather": (lambda x, y: sf.gather(x, 1, y), lambda m, n, k: ((m, n), (m, k)), "n"),
+    "index_select": (lambda x, y: sf.index_select(x, 0, y), lambda m, n, k: ((m, n), (k,)), "m"),
+    "getitem_tensor": (lambda x, y: x[y], lambda m, n, k: ((m, n), (k,)), "m"),
+    "scatter_add": (lambda x, y: sf.scatter_add(x, 1, y, sf.sin(x[:, :y.shape[1]])),
+                    lambda m, n, k: ((m, n), (m, min(k, n))), "n"),
+}
+
+
+@examples(2)
+@given(st.sampled_from(sorted(PAIRS)), st.data())
+def test_binary_ops_under_vmap_with_any_operand_batched(name, data):
+    op, shapes_of, bound = PAIRS[name]
+    m, n, k = (data.draw(st.integers(1, 3)) for _ in range(3))
+    batch = data.draw(st.integers(1, 3))
+    sx, sy = shapes_of(m, n, k)
+    dims = [data.draw(st.sampled_from((None, 0, 1, -1))) for _ in range(2)]
+    if dims == [None, None]:
+        dims[data.draw(st.integers(0, 1))] = 0
+    x = data.draw(views(np.float64, (batch,) + sx, st.floats(-2, 2)))
+    limit = {"m": m, "n": n}.get(bound)
+    y = data.draw(views(np.float64, (batch,) + sy, st.floats(-2, 2)) if limit is None else
+                  views(np.int64, (batch,) + sy, st.integers(0, limit - 1)))
+    note(f"{name}: x {sx}, y {sy}, batch {batch}, in_dims {dims}")
+
+    def handed(a, d):  # the batch at dim d of the array handed in, or one unbatched example
+        return a[0] if d is None else np.moveaxis(a, 0, d)
+
+    mapped = vmap(op, in_dims=tuple(dims))(imported(handed(x, dims[0])), imported(handed(y, dims[1])))
+
+    def example(a, d, i):
+        return imported(np.copy(a[0] if d is None else a[i]))
+
+    loop = np.stack([values(op(example(x, dims[0], i), example(y, dims[1], i))) for i in range(batch)])
+    assert_matches(mapped, loop, np.float64, rtol=1e-13, atol=1e-15)
+    if limit is None:  # and the gradient of both operands, per example
+        def loss(a, b):
+            return sf.sum(sf.sin(op(a, b)))
+        per_sample = vmap(grad(loss, argnums=(0, 1)), in_dims=tuple(dims))(imported(handed(x, dims[0])),
+                                                                           imported(handed(y, dims[1])))
+        for j in range(2):
+            loop = np.stack([values(grad(loss, argnums=(0, 1))(example(x, dims[0], i), example(y, dims[1], i))[j])
+                             for i in range(batch)])
+            assert_matches(per_sample[j], loop, np.float64, rtol=1e-13, atol=1e-15)
+
+
 # -------------------------------------------------------------------------------------------------
 # jit: staged (and fused) programs give the eager results bit for bit, whatever the inputs' layout
 # -------------------------------------------------------------------------------------------------
