@@ -230,6 +230,11 @@ static int iterate(soak *s, long i, sf_tensor *results[3]) {
     DLManagedTensor *exported = NULL;
     if (!failed && sf_to_dlpack(results[0], &exported) == SF_OK) {
         wrapper *w = calloc(1, sizeof *w);
+        if (!w) {
+            exported->deleter(exported);
+            fprintf(stderr, "iteration %ld: out of memory\n", i);
+            return 1;
+        }
         w->inner = exported;
         w->managed.dl_tensor = exported->dl_tensor;
         w->managed.manager_ctx = w;
