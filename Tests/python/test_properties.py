@@ -1194,7 +1194,8 @@ def test_bad_dims_are_invalid_argument_errors(data):
 def huge_ints():
     """Python ints just past (or far past) the C integer types: ctypes alone would wrap them modulo 2^64."""
     return st.one_of(st.integers(2 ** 31 - 2, 2 ** 31 + 2), st.integers(2 ** 63 - 2, 2 ** 64 + 8),
-                     st.integers(-2 ** 64 - 8, -2 ** 63 + 2), st.integers(2 ** 64, 2 ** 200), st.integers(-2 ** 200, -2 ** 64))
+                     st.integers(-2 ** 64 - 8, -2 ** 63 + 2), st.integers(2 ** 64, 2 ** 200),
+                     st.integers(-2 ** 200, -2 ** 64))
 
 
 @examples(2)
