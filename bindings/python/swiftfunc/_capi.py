@@ -16,7 +16,8 @@ import os
 from ctypes import POINTER, c_bool, c_char_p, c_double, c_int, c_int32, c_int64, c_size_t, c_uint16, c_uint32, c_uint8, c_uint64, c_void_p
 
 from ._errors import (ERR_CALLBACK, ERR_DEVICE, ERR_DTYPE, ERR_INTERNAL, ERR_INVALID_ARGUMENT,  # noqa: F401
-                      ERR_OUT_OF_MEMORY, ERR_SHAPE, ERR_TRANSFORM, ERR_UNSUPPORTED, OK, error_for_status)
+                      ERR_OUT_OF_MEMORY, ERR_SHAPE, ERR_TRANSFORM, ERR_UNSUPPORTED, OK, InvalidArgumentError,
+                      error_for_status)
 
 # -------------------------------------------------------------------------------------------------
 # Constants of the header
@@ -421,12 +422,46 @@ class _Library:
             fn.argtypes = argtypes
             if restype is status and name not in CALLBACK_RUNNERS:
                 fn.errcheck = _check
-            setattr(self, name, fn)
+            setattr(self, name, _range_checked(fn, name, argtypes))
         version = self.sf_abi_version()
         if version != ABI_VERSION:
             raise ImportError(f"swiftfunc: {path} has ABI version {version}, but this Python package was written "
                               f"for ABI version {ABI_VERSION}; install the matching package or library "
                               f"(SWIFTFUNC_LIBRARY selects the library)")
+
+
+# ctypes converts a Python int to a C integer modulo 2^bits, silently: sum(t, 2**64) would sum dim 0
+# and zeros((2**64 + 2,)) make 2 elements. Every integer that crosses to the library is checked here
+# (scalars by `_range_checked`, arrays by `int64s`/`int32s`) and refused as an InvalidArgumentError.
+_INT_RANGES = {ctype: ((-(1 << (8 * ctypes.sizeof(ctype) - 1)), (1 << (8 * ctypes.sizeof(ctype) - 1)) - 1)
+                       if ctype(-1).value < 0 else (0, (1 << (8 * ctypes.sizeof(ctype))) - 1))
+               for ctype in (c_int, c_int32, c_int64, c_size_t, c_uint16, c_uint32, c_uint8, c_uint64)}
+
+
+def _check_fits(value, ctype, what):
+    low, high = _INT_RANGES[ctype]
+    if not low <= value <= high:
+        kind = "int" if low else "unsigned int"
+        raise InvalidArgumentError(f"{what}: {value} does not fit a C {8 * ctypes.sizeof(ctype)}-bit {kind} "
+                                   f"({low}..{high})")
+
+
+def _range_checked(fn, name, argtypes):
+    """`fn`, or when it takes C integers, a function that checks each fits its type before calling it."""
+    checked = [(i, t) for i, t in enumerate(argtypes) if t in _INT_RANGES]
+    if not checked:
+        return fn
+
+    def call(*args):
+        for i, ctype in checked:
+            value = args[i]
+            if isinstance(value, int):  # other types are ctypes' to convert or refuse
+                _check_fits(value, ctype, name)
+        return fn(*args)
+
+    call.__name__ = call.__qualname__ = name
+    call.ctypes_function = fn
+    return call
 
 
 def last_error():
@@ -448,16 +483,23 @@ def _check(result, func, args):
 lib = _Library(_find_library())
 
 
-def int64s(values):
-    """A C int64_t array of `values` (None when empty, as the header allows for count 0)."""
+def _int_array(ctype, values):
     values = tuple(values)
-    return (c_int64 * len(values))(*values) if values else None
+    for value in values:
+        if isinstance(value, int):
+            _check_fits(value, ctype, "swiftfunc")
+    return (ctype * len(values))(*values) if values else None
+
+
+def int64s(values):
+    """A C int64_t array of `values` (None when empty, as the header allows for count 0); a value
+    outside int64_t is an InvalidArgumentError."""
+    return _int_array(c_int64, values)
 
 
 def int32s(values):
-    """A C int32_t array of `values` (None when empty)."""
-    values = tuple(values)
-    return (c_int32 * len(values))(*values) if values else None
+    """A C int32_t array of `values` (None when empty); a value outside int32_t is an InvalidArgumentError."""
+    return _int_array(c_int32, values)
 
 
 def handles(tensors):

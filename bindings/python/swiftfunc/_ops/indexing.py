@@ -16,6 +16,10 @@ __all__ = ["gather", "index_select", "scatter_add"]
 _INT64_MAX = 2 ** 63 - 1
 
 
+def _clip64(value):
+    return builtins.max(-_INT64_MAX - 1, builtins.min(value, _INT64_MAX))
+
+
 def gather(input, dim, index):
     x, index = tensor_of(input), tensor_of(index)
     return new(lib.sf_gather, x._h, int(dim), index._h)
@@ -48,11 +52,12 @@ def getitem(self, index):
         elif item is Ellipsis:
             dim += self.ndim - consumed
         elif isinstance(item, slice):
-            step = 1 if item.step is None else int(item.step)
+            step = 1 if item.step is None else _clip64(int(item.step))
             if step <= 0:
                 raise ValueError("step must be greater than zero")
-            start = 0 if item.start is None else int(item.start)
-            stop = _INT64_MAX if item.stop is None else int(item.stop)
+            # bounds past int64 select what the nearest int64 bound does (the library clips to the size)
+            start = 0 if item.start is None else _clip64(int(item.start))
+            stop = _INT64_MAX if item.stop is None else _clip64(int(item.stop))
             if (start, stop, step) != (0, _INT64_MAX, 1):
                 x = slice_along(x, dim, start, stop, step)
             dim += 1

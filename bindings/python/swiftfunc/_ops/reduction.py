@@ -10,8 +10,7 @@ import numpy as np
 from .._capi import int64s, lib
 from .._tensor import Tensor, as_dtype, bool_, new
 from .conversion import cast, dims_of, tensor_of
-from .creation import ones, zeros
-from .pointwise import eq, maximum, minimum
+from .pointwise import eq, logical_not, maximum, minimum, ne
 
 __all__ = ["sum", "prod", "mean", "amax", "amin", "argmax", "argmin", "max", "min", "var", "std", "logsumexp", "all",
            "any", "softmax", "log_softmax", "equal", "allclose"]
@@ -103,13 +102,15 @@ def std(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
 
 
 def all(input, dim=None, keepdim=False):
-    x = tensor_of(input)
-    return amin(cast(x, bool_), dim, keepdim) if x.numel() else ones((), dtype=bool_)
+    """Whether every element over `dim` is nonzero (True over no elements, as torch)."""
+    # Counting the zeros also serves reductions over no elements, with the result's shape (amin has
+    # no identity there).
+    return eq(sum(logical_not(input), dim, keepdim), 0)
 
 
 def any(input, dim=None, keepdim=False):
-    x = tensor_of(input)
-    return amax(cast(x, bool_), dim, keepdim) if x.numel() else zeros((), dtype=bool_)
+    """Whether some element over `dim` is nonzero (False over no elements, as torch)."""
+    return ne(sum(cast(tensor_of(input), bool_), dim, keepdim), 0)
 
 
 def softmax(input, dim, dtype=None):

@@ -4,6 +4,7 @@ hstack, vstack). Most results are views of their input.
 """
 import builtins
 import numbers
+import operator
 
 import numpy as np
 
@@ -35,13 +36,24 @@ def view_as(input, other):
 reshape_as = view_as
 
 
+def dim_of(dim, ndim, name):
+    """`dim` counted from 0 in a tensor of `ndim` dims (a 0-d tensor takes -1 and 0, as in torch);
+    IndexError outside [-ndim, ndim), as torch's "Dimension out of range"."""
+    dim = operator.index(dim)
+    rank = builtins.max(ndim, 1)
+    if not -rank <= dim < rank:
+        raise IndexError(f"{name}: dim {dim} is out of range for a tensor of {ndim} dims "
+                         f"(expected to be in range of [{-rank}, {rank - 1}])")
+    return dim % rank
+
+
 def flatten(input, start_dim=0, end_dim=-1):
     x = tensor_of(input)
     shape = x.shape
+    start = dim_of(start_dim, len(shape), "flatten")
+    end = dim_of(end_dim, len(shape), "flatten")
     if not shape:
         return reshape(x, (1,))
-    start = start_dim % len(shape)
-    end = end_dim % len(shape)
     if start > end:
         raise ValueError("flatten: start_dim cannot come after end_dim")
     size = 1
@@ -53,7 +65,9 @@ def flatten(input, start_dim=0, end_dim=-1):
 def unflatten(input, dim, sizes):
     x = tensor_of(input)
     shape = x.shape
-    d = dim % len(shape)
+    if not shape:
+        raise IndexError("unflatten: a 0-d tensor has no dim to unflatten")
+    d = dim_of(dim, len(shape), "unflatten")
     return reshape(x, shape[:d] + tuple(sizes) + shape[d + 1:])
 
 
@@ -82,8 +96,10 @@ def t(input):
 def movedim(input, source, destination):
     x = tensor_of(input)
     n = x.ndim
-    source = [s % n for s in dims_of(source)]
-    destination = [d % n for d in dims_of(destination)]
+    source = [dim_of(s, n, "movedim") for s in dims_of(source)]
+    destination = [dim_of(d, n, "movedim") for d in dims_of(destination)]
+    if n == 0:
+        return x
     if len(source) != len(destination):
         raise ValueError("movedim: source and destination must have the same number of dims")
     order = [d for d in range(n) if d not in source]
@@ -145,6 +161,9 @@ def slice_along(x, dim, start, stop, step=1):
 
 def narrow(input, dim, start, length):
     x = tensor_of(input)
+    dim = dim_of(dim, x.ndim, "narrow")
+    if not x.ndim:
+        raise IndexError("narrow: a 0-d tensor cannot be narrowed")
     size = x.shape[dim]
     start = int(start)
     if start < 0:
@@ -172,6 +191,9 @@ def select(input, dim, index):
 
 def split(tensor, split_size_or_sections, dim=0):
     x = tensor_of(tensor)
+    dim = dim_of(dim, x.ndim, "split")
+    if not x.ndim:
+        raise IndexError("split: a 0-d tensor cannot be split")
     size = x.shape[dim]
     if isinstance(split_size_or_sections, (numbers.Integral, np.integer)):
         step = int(split_size_or_sections)
@@ -190,12 +212,19 @@ def split(tensor, split_size_or_sections, dim=0):
 
 
 def chunk(input, chunks, dim=0):
-    size = tensor_of(input).shape[dim]
-    return split(input, builtins.max(1, -(-size // int(chunks))), dim)
+    x = tensor_of(input)
+    if int(chunks) <= 0:
+        raise ValueError(f"chunk expects `chunks` to be greater than 0, got: {chunks}")
+    dim = dim_of(dim, x.ndim, "chunk")
+    size = x.shape[dim] if x.ndim else 0
+    return split(x, builtins.max(1, -(-size // int(chunks))), dim)
 
 
 def unbind(input, dim=0):
     x = tensor_of(input)
+    dim = dim_of(dim, x.ndim, "unbind")
+    if not x.ndim:
+        raise IndexError("unbind: a 0-d tensor has no dim to unbind")
     return tuple(select(x, dim, i) for i in range(x.shape[dim]))
 
 
