@@ -243,7 +243,9 @@ enum FloatMath {
         let q = q0 &+ quadrantOffset
         let z = r * r
         let value = q & 1 == 0 ? sinReduced(r, lo, z) : cosReduced(r, lo, z)
-        return Float(bitPattern: value.bitPattern ^ ((q & 2) &<< 30))
+        let result = Float(bitPattern: value.bitPattern ^ ((q & 2) &<< 30))
+        // sin(-0) = -0 (the sum above gives +0).
+        return quadrantOffset == 0 && x == 0 ? x : result
     }
 
     /// Whether sin and cos of x take the libm path (|x| > trigBound, inf, NaN).
