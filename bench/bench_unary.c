@@ -2,6 +2,7 @@
  * 4096 and 1M elements, one thread, best of many calls (the machine is shared: the minimum is the
  * least disturbed figure). Inputs are spread over each function's typical range.
  * Usage: bench_unary [reps]; lines starting with "RESULT" are machine-readable. */
+#define _POSIX_C_SOURCE 199309L /* clock_gettime */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
