@@ -445,7 +445,8 @@ extension Tensor {
 
 // MARK: - Float element functions
 
-/// float32 and float64, with the libm functions of the unary float ops.
+/// float32 and float64, with the functions of the unary float ops: float32's transcendental
+/// functions are FloatMath's (inlined, so the loops vectorize), float64's libm's.
 fileprivate protocol FloatElement: FloatingPointElement {
     static func exp(_ x: Self) -> Self
     static func log(_ x: Self) -> Self
@@ -455,20 +456,31 @@ fileprivate protocol FloatElement: FloatingPointElement {
     static func cos(_ x: Self) -> Self
     static func tan(_ x: Self) -> Self
     static func tanh(_ x: Self) -> Self
+    static func sigmoid(_ x: Self) -> Self
+    /// dst[i] = sin(src[i]) (and cos) for i < n, element by element equal to `sin` (`cos`).
+    static func sinRow(_ src: UnsafePointer<Self>, _ dst: UnsafeMutablePointer<Self>, _ n: Int)
+    static func cosRow(_ src: UnsafePointer<Self>, _ dst: UnsafeMutablePointer<Self>, _ n: Int)
     static func sqrt(_ x: Self) -> Self
     static func erf(_ x: Self) -> Self
     static func atan2(_ y: Self, _ x: Self) -> Self
 }
 
 extension Float: FloatElement {
-    @inline(__always) fileprivate static func exp(_ x: Float) -> Float { Glibc.expf(x) }
-    @inline(__always) fileprivate static func log(_ x: Float) -> Float { Glibc.logf(x) }
-    @inline(__always) fileprivate static func log1p(_ x: Float) -> Float { Glibc.log1pf(x) }
-    @inline(__always) fileprivate static func expm1(_ x: Float) -> Float { Glibc.expm1f(x) }
-    @inline(__always) fileprivate static func sin(_ x: Float) -> Float { Glibc.sinf(x) }
-    @inline(__always) fileprivate static func cos(_ x: Float) -> Float { Glibc.cosf(x) }
+    @inline(__always) fileprivate static func exp(_ x: Float) -> Float { FloatMath.exp(x) }
+    @inline(__always) fileprivate static func log(_ x: Float) -> Float { FloatMath.log(x) }
+    @inline(__always) fileprivate static func log1p(_ x: Float) -> Float { FloatMath.log1p(x) }
+    @inline(__always) fileprivate static func expm1(_ x: Float) -> Float { FloatMath.expm1(x) }
+    @inline(__always) fileprivate static func sin(_ x: Float) -> Float { FloatMath.sin(x) }
+    @inline(__always) fileprivate static func cos(_ x: Float) -> Float { FloatMath.cos(x) }
     @inline(__always) fileprivate static func tan(_ x: Float) -> Float { Glibc.tanf(x) }
-    @inline(__always) fileprivate static func tanh(_ x: Float) -> Float { Glibc.tanhf(x) }
+    @inline(__always) fileprivate static func tanh(_ x: Float) -> Float { FloatMath.tanh(x) }
+    @inline(__always) fileprivate static func sigmoid(_ x: Float) -> Float { FloatMath.sigmoid(x) }
+    @inline(__always) fileprivate static func sinRow(_ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>, _ n: Int) {
+        FloatMath.sinRow(src, dst, n)
+    }
+    @inline(__always) fileprivate static func cosRow(_ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>, _ n: Int) {
+        FloatMath.cosRow(src, dst, n)
+    }
     @inline(__always) fileprivate static func sqrt(_ x: Float) -> Float { x.squareRoot() }
     @inline(__always) fileprivate static func erf(_ x: Float) -> Float { Glibc.erff(x) }
     @inline(__always) fileprivate static func atan2(_ y: Float, _ x: Float) -> Float { Glibc.atan2f(y, x) }
@@ -483,6 +495,20 @@ extension Double: FloatElement {
     @inline(__always) fileprivate static func cos(_ x: Double) -> Double { Glibc.cos(x) }
     @inline(__always) fileprivate static func tan(_ x: Double) -> Double { Glibc.tan(x) }
     @inline(__always) fileprivate static func tanh(_ x: Double) -> Double { Glibc.tanh(x) }
+    /// exp of a non-positive argument only, so nothing overflows: for x < 0, e^x / (1 + e^x).
+    @inline(__always) fileprivate static func sigmoid(_ x: Double) -> Double {
+        if x < 0 {
+            let e = Glibc.exp(x)
+            return e / (1 + e)
+        }
+        return 1 / (1 + Glibc.exp(-x))
+    }
+    @inline(__always) fileprivate static func sinRow(_ src: UnsafePointer<Double>, _ dst: UnsafeMutablePointer<Double>, _ n: Int) {
+        for i in 0..<n { dst[i] = Glibc.sin(src[i]) }
+    }
+    @inline(__always) fileprivate static func cosRow(_ src: UnsafePointer<Double>, _ dst: UnsafeMutablePointer<Double>, _ n: Int) {
+        for i in 0..<n { dst[i] = Glibc.cos(src[i]) }
+    }
     @inline(__always) fileprivate static func sqrt(_ x: Double) -> Double { x.squareRoot() }
     @inline(__always) fileprivate static func erf(_ x: Double) -> Double { Glibc.erf(x) }
     @inline(__always) fileprivate static func atan2(_ y: Double, _ x: Double) -> Double { Glibc.atan2(y, x) }
@@ -512,13 +538,25 @@ extension DType {
 // elements worth a thread, by what the op costs per element. The defaults below are the common
 // case of each group; sqrt and rsqrt (instructions) and the libm binary ops (pow, atan2) override
 // theirs.
-fileprivate protocol FloatUnaryOp { static func apply<T: FloatElement>(_ x: T) -> T; static var grain: Int { get } }
+fileprivate protocol FloatUnaryOp {
+    static func apply<T: FloatElement>(_ x: T) -> T
+    /// `apply` over a contiguous row (dst does not overlap src); ops whose per-element function
+    /// branches (sin, cos) give a row function that vectorizes.
+    static func applyRow<T: FloatElement>(_ src: UnsafePointer<T>, _ dst: UnsafeMutablePointer<T>, _ n: Int)
+    static var grain: Int { get }
+}
 fileprivate protocol NumericUnaryOp { static func apply<T: Element>(_ x: T) -> T; static var grain: Int { get } }
 fileprivate protocol ArithmeticOp { static func apply<T: Element>(_ a: T, _ b: T) -> T; static var grain: Int { get } }
 fileprivate protocol FloatBinaryOp { static func apply<T: FloatElement>(_ a: T, _ b: T) -> T; static var grain: Int { get } }
 fileprivate protocol ComparisonOp { static func apply<T: Element>(_ a: T, _ b: T) -> Bool }
 
-extension FloatUnaryOp { static var grain: Int { Parallel.mathGrain } }
+extension FloatUnaryOp {
+    static var grain: Int { Parallel.mathGrain }
+    @inline(__always)
+    static func applyRow<T: FloatElement>(_ src: UnsafePointer<T>, _ dst: UnsafeMutablePointer<T>, _ n: Int) {
+        for i in 0..<n { dst[i] = apply(src[i]) }
+    }
+}
 extension NumericUnaryOp { static var grain: Int { Parallel.memoryGrain } }
 extension ArithmeticOp { static var grain: Int { Parallel.memoryGrain } }
 extension FloatBinaryOp { static var grain: Int { Parallel.memoryGrain } }
@@ -527,8 +565,16 @@ fileprivate enum ExpOp: FloatUnaryOp { @inline(__always) static func apply<T: Fl
 fileprivate enum LogOp: FloatUnaryOp { @inline(__always) static func apply<T: FloatElement>(_ x: T) -> T { T.log(x) } }
 fileprivate enum Log1pOp: FloatUnaryOp { @inline(__always) static func apply<T: FloatElement>(_ x: T) -> T { T.log1p(x) } }
 fileprivate enum Expm1Op: FloatUnaryOp { @inline(__always) static func apply<T: FloatElement>(_ x: T) -> T { T.expm1(x) } }
-fileprivate enum SinOp: FloatUnaryOp { @inline(__always) static func apply<T: FloatElement>(_ x: T) -> T { T.sin(x) } }
-fileprivate enum CosOp: FloatUnaryOp { @inline(__always) static func apply<T: FloatElement>(_ x: T) -> T { T.cos(x) } }
+fileprivate enum SinOp: FloatUnaryOp {
+    @inline(__always) static func apply<T: FloatElement>(_ x: T) -> T { T.sin(x) }
+    @inline(__always)
+    static func applyRow<T: FloatElement>(_ src: UnsafePointer<T>, _ dst: UnsafeMutablePointer<T>, _ n: Int) { T.sinRow(src, dst, n) }
+}
+fileprivate enum CosOp: FloatUnaryOp {
+    @inline(__always) static func apply<T: FloatElement>(_ x: T) -> T { T.cos(x) }
+    @inline(__always)
+    static func applyRow<T: FloatElement>(_ src: UnsafePointer<T>, _ dst: UnsafeMutablePointer<T>, _ n: Int) { T.cosRow(src, dst, n) }
+}
 fileprivate enum TanOp: FloatUnaryOp { @inline(__always) static func apply<T: FloatElement>(_ x: T) -> T { T.tan(x) } }
 fileprivate enum TanhOp: FloatUnaryOp { @inline(__always) static func apply<T: FloatElement>(_ x: T) -> T { T.tanh(x) } }
 fileprivate enum SqrtOp: FloatUnaryOp {
@@ -540,16 +586,7 @@ fileprivate enum RsqrtOp: FloatUnaryOp {
     static var grain: Int { Parallel.memoryGrain }
 }
 fileprivate enum ErfOp: FloatUnaryOp { @inline(__always) static func apply<T: FloatElement>(_ x: T) -> T { T.erf(x) } }
-fileprivate enum SigmoidOp: FloatUnaryOp {
-    /// exp of a non-positive argument only, so nothing overflows: for x < 0, e^x / (1 + e^x).
-    @inline(__always) static func apply<T: FloatElement>(_ x: T) -> T {
-        if x < 0 {
-            let e = T.exp(x)
-            return e / (1 + e)
-        }
-        return 1 / (1 + T.exp(-x))
-    }
-}
+fileprivate enum SigmoidOp: FloatUnaryOp { @inline(__always) static func apply<T: FloatElement>(_ x: T) -> T { T.sigmoid(x) } }
 
 fileprivate enum NegOp: NumericUnaryOp { @inline(__always) static func apply<T: Element>(_ x: T) -> T { T.negative(x) } }
 fileprivate enum AbsOp: NumericUnaryOp { @inline(__always) static func apply<T: Element>(_ x: T) -> T { T.absolute(x) } }
@@ -594,7 +631,16 @@ fileprivate protocol UnaryKernel {
     associatedtype Input: Element
     associatedtype Output: Element
     static func apply(_ x: Input) -> Output
+    /// `apply` over a contiguous row (dst does not overlap src).
+    static func applyRow(_ src: UnsafePointer<Input>, _ dst: UnsafeMutablePointer<Output>, _ n: Int)
     static var grain: Int { get }
+}
+
+extension UnaryKernel {
+    @inline(__always)
+    static func applyRow(_ src: UnsafePointer<Input>, _ dst: UnsafeMutablePointer<Output>, _ n: Int) {
+        for i in 0..<n { dst[i] = apply(src[i]) }
+    }
 }
 
 /// A per-element function of two inputs of one type, and its grain.
@@ -607,6 +653,8 @@ fileprivate protocol BinaryKernel {
 
 private struct FloatUnaryKernel<Op: FloatUnaryOp, T: FloatElement>: UnaryKernel {
     @inline(__always) static func apply(_ x: T) -> T { Op.apply(x) }
+    @inline(__always)
+    static func applyRow(_ src: UnsafePointer<T>, _ dst: UnsafeMutablePointer<T>, _ n: Int) { Op.applyRow(src, dst, n) }
     static var grain: Int { Op.grain }
 }
 
@@ -662,7 +710,7 @@ private struct ComparisonVisitor<Op: ComparisonOp>: DTypeVisitor {
 private func unaryBlock<K: UnaryKernel>(_: K.Type) -> BlockKernel {
     BlockKernel(operandTypes: [K.Input.dtype]) { operands, result, n in
         let src = operands[0].assumingMemoryBound(to: K.Input.self), dst = result.assumingMemoryBound(to: K.Output.self)
-        for i in 0..<n { dst[i] = K.apply(src[i]) }
+        K.applyRow(src, dst, n)
     }
 }
 
@@ -714,7 +762,7 @@ private func mapUnary<K: UnaryKernel>(_: K.Type, _ input: Tensor, into result: T
     let src = input.elements(as: K.Input.self), dst = result.elements(as: K.Output.self)
     if input.isContiguous {
         Parallel.run(total, grain: K.grain) { range in
-            for i in range { dst[i] = K.apply(src[i]) }
+            K.applyRow(src + range.lowerBound, dst + range.lowerBound, range.count)
         }
         return
     }
@@ -723,7 +771,7 @@ private func mapUnary<K: UnaryKernel>(_: K.Type, _ input: Tensor, into result: T
     loop.forEachRunInParallel(grain: K.grain) { offsets, n, position in
         let row = src + offsets[0], target = dst + position
         if step == 1 {
-            for i in 0..<n { target[i] = K.apply(row[i]) }
+            K.applyRow(row, target, n)
         } else {
             for i in 0..<n { target[i] = K.apply(row[i &* step]) }
         }

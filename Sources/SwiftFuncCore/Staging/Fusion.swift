@@ -151,6 +151,13 @@ public final class FusedKernel: @unchecked Sendable {
     enum Source { case argument(Int), register(Int) }
 
     let registers: [Register]
+    /// The registers by home, for the per-call setup (which then touches no enum payloads and
+    /// builds no per-register arrays): (register, argument position, scratch buffer) for
+    /// arguments, (register, scratch buffer) for scratch registers, (register, output position)
+    /// for outputs.
+    private let argumentRegisters: [(register: Int, position: Int, buffer: Int)]
+    private let scratchRegisters: [(register: Int, buffer: Int)]
+    private let outputRegisters: [(register: Int, position: Int)]
     let instructions: [Instruction]
     /// How many scratch buffers the registers share.
     let scratchCount: Int
@@ -246,6 +253,18 @@ public final class FusedKernel: @unchecked Sendable {
         self.registerVariables = registerVariables
         self.scratchCount = scratchCount
         self.registers = assigned
+        var argumentRegisters: [(register: Int, position: Int, buffer: Int)] = [], scratchRegisters: [(register: Int, buffer: Int)] = []
+        var outputRegisters: [(register: Int, position: Int)] = []
+        for (index, register) in assigned.enumerated() {
+            switch register.home {
+            case .argument(let position, let buffer): argumentRegisters.append((index, position, buffer))
+            case .output(let position): outputRegisters.append((index, position))
+            case .scratch(let buffer): scratchRegisters.append((index, buffer))
+            }
+        }
+        self.argumentRegisters = argumentRegisters
+        self.scratchRegisters = scratchRegisters
+        self.outputRegisters = outputRegisters
         code = instructions.flatMap { instruction in
             (instruction.operands + [0, 0, 0]).prefix(3) + [instruction.result]
         }
@@ -301,19 +320,19 @@ public final class FusedKernel: @unchecked Sendable {
     func run(_ inputs: [Tensor]) throws -> [Tensor] {
         let outputs = try outputTypes.map { try Tensor(uninitialized: $0, op: "jit") }
         let outputBases = try outputs.map { try Self.address(of: $0) }
-        // Per register: how an argument register gets its values (nil: a pointer that moves with the
-        // block, or not an argument register).
-        var sources = [ArgumentSource?](repeating: nil, count: registers.count)
-        for (index, register) in registers.enumerated() {
-            guard case .argument(let position, _) = register.home else { continue }
+        // Per argument register (in `argumentRegisters` order): how it gets its values.
+        var sources: [ArgumentSource] = []
+        sources.reserveCapacity(argumentRegisters.count)
+        for (index, position, _) in argumentRegisters {
+            let register = registers[index]
             let tensor = inputs[position]
             if tensor.isUniform {
-                sources[index] = .fill(try register.dtype.dispatch(FillLoad(tensor: tensor)))
+                sources.append(.fill(try register.dtype.dispatch(FillLoad(tensor: tensor))))
             } else if tensor.isContiguous && tensor.shape == shape && tensor.dtype == register.dtype {
-                sources[index] = .inPlace(try Self.address(of: tensor), register.dtype.itemSize)
+                sources.append(.inPlace(try Self.address(of: tensor), register.dtype.itemSize))
             } else {
                 let strides = ShapeChecks.broadcastStrides(shape: tensor.shape, strides: tensor.strides, to: shape)
-                sources[index] = .gather(try register.dtype.dispatch(GatherLoad(tensor: tensor, strides: strides, shape: shape)))
+                sources.append(.gather(try register.dtype.dispatch(GatherLoad(tensor: tensor, strides: strides, shape: shape))))
             }
         }
         let bytesPerSlot = Self.blockSize &* 8
@@ -346,7 +365,7 @@ public final class FusedKernel: @unchecked Sendable {
     /// Runs the blocks of `range`. The per-block work is flat: registers whose address moves with
     /// the block (in-place arguments, gathers, outputs) are updated, then each member's kernel runs
     /// on operand addresses read from `code` (operand registers, 3 per member, then the result).
-    private func runBlocks(_ range: Range<Int>, sources: [ArgumentSource?], outputBases: [UnsafeMutableRawPointer],
+    private func runBlocks(_ range: Range<Int>, sources: [ArgumentSource], outputBases: [UnsafeMutableRawPointer],
                            scratch: UnsafeMutableRawPointer, bytesPerSlot: Int) {
         let pointers = UnsafeMutableBufferPointer<UnsafeMutableRawPointer>.allocate(capacity: registers.count + 3)
         defer { pointers.deallocate() }
@@ -354,22 +373,21 @@ public final class FusedKernel: @unchecked Sendable {
         enum Moving { case address(Int, UnsafeMutableRawPointer, Int), gather(Int, UnsafeMutableRawPointer, Load) }
         var moving: [Moving] = []
         // Fills happen once per chunk; in-place, gathered and output registers move per block.
-        for (index, register) in registers.enumerated() {
-            switch register.home {
-            case .argument(_, let buffer):
-                let slot = scratch + buffer &* bytesPerSlot
-                pointers[index] = slot
-                switch sources[index] {
-                case let .fill(load)?: load(slot, range.lowerBound, min(Self.blockSize, range.count))
-                case let .inPlace(base, size)?: moving.append(.address(index, base, size))
-                case let .gather(load)?: moving.append(.gather(index, slot, load))
-                case nil: break
-                }
-            case .output(let position):
-                moving.append(.address(index, outputBases[position], register.dtype.itemSize))
-            case .scratch(let slot):
-                pointers[index] = scratch + slot &* bytesPerSlot
+        moving.reserveCapacity(argumentRegisters.count + outputRegisters.count)
+        for ((index, _, buffer), source) in zip(argumentRegisters, sources) {
+            let slot = scratch + buffer &* bytesPerSlot
+            pointers[index] = slot
+            switch source {
+            case let .fill(load): load(slot, range.lowerBound, min(Self.blockSize, range.count))
+            case let .inPlace(base, size): moving.append(.address(index, base, size))
+            case let .gather(load): moving.append(.gather(index, slot, load))
             }
+        }
+        for (index, position) in outputRegisters {
+            moving.append(.address(index, outputBases[position], registers[index].dtype.itemSize))
+        }
+        for (index, buffer) in scratchRegisters {
+            pointers[index] = scratch + buffer &* bytesPerSlot
         }
         let operands = pointers.baseAddress! + registers.count
         code.withUnsafeBufferPointer { code in
