@@ -365,8 +365,7 @@ static void op_nn(fz_reader *r) {
         bool ceil_mode = fz_bool(r), want_indices = fz_bool(r);
         sf_status s = sf_max_pool2d(x, k, fz_u8(r) == 255 ? NULL : st, pad, dil, ceil_mode, &outs[0],
                                     want_indices ? &outs[1] : NULL);
-        if (!want_indices) outs[1] = NULL;
-        put_n(s, outs, 2, "max_pool2d");
+        put_n(s, outs, want_indices ? 2 : 1, "max_pool2d");
         break;
     }
     case 4: {
