@@ -419,8 +419,11 @@ static void op_norm(fz_reader *r) {
         bool training = fz_bool(r);
         double momentum = fz_double(r), eps = fz_double(r);
         sf_tensor *outs[3] = {FZ_GARBAGE, FZ_GARBAGE, FZ_GARBAGE};
-        put_n(sf_batch_norm(x, rm, rv, w, b, training, momentum, eps, &outs[0], &outs[1], &outs[2]), outs, 3,
-              "batch_norm");
+        sf_status s = sf_batch_norm(x, rm, rv, w, b, training, momentum, eps, &outs[0], &outs[1], &outs[2]);
+        /* the updated statistics exist only when training with running statistics (else NULL) */
+        bool updates = s == SF_OK && training && rm != NULL;
+        if (s == SF_OK && !updates) FZ_REQUIRE(outs[1] == NULL && outs[2] == NULL, "batch_norm: statistics without updates");
+        put_n(s, outs, updates ? 3 : 1, "batch_norm");
         break;
     }
     case 3: {
