@@ -54,6 +54,7 @@ extension Boundary {
         for list in lists where list.values.count > maxArity {
             throw SwiftFuncError(.callback, "call", "\(who) returned \(list.values.count) tensors, more than \(maxArity)")
         }
+        for (index, value) in lists.flatMap(\.values).enumerated() { try checkNotEscaped(value, index: index, who: who) }
         return lists
     }
 

@@ -46,7 +46,9 @@ extension Boundary {
         return try takeHostOutputs(outputs, status: status, who: who)
     }
 
-    /// Owns the handles a host callback stored, then checks its status and that it set every output.
+    /// Owns the handles a host callback stored, then checks its status and that it set every output,
+    /// none of them a traced value of a transform that has returned (one kept by the host from an
+    /// earlier call: no interpreter would unwrap it, so it would leave sf_call as a dead handle).
     static func takeHostOutputs(_ outputs: [TensorHandle?], status: Int32, who: String) throws -> [Value] {
         let values = outputs.map { $0.map { Unmanaged<Value>.fromOpaque(UnsafeRawPointer($0)).takeRetainedValue() } }
         try check(status: status, who: who)
@@ -54,7 +56,15 @@ extension Boundary {
             guard let value else {
                 throw SwiftFuncError(.callback, "call", "\(who) returned \(status) but did not set output \(index)")
             }
+            try checkNotEscaped(value, index: index, who: who)
             return value
+        }
+    }
+
+    /// Refuses a host callback's output that is a traced value of a transform that has returned.
+    static func checkNotEscaped(_ value: Value, index: Int, who: String) throws {
+        guard !value.isEscapedTracer else {
+            throw SwiftFuncError.transform("call", "\(who) returned as output \(index) a traced value of a transform that has already returned (an escaped tracer)")
         }
     }
 

@@ -98,13 +98,19 @@ extension Ops {
             let kernel = [size[0] / outputSize[0], size[1] / outputSize[1]]
             return try avgPool2d(x, kernel: kernel, stride: kernel)
         }
+        // output_size is a host number: the matrix is a pool tensor, so a size past int64 is SF_ERR_SHAPE
+        // and one past the memory limit SF_ERR_OUT_OF_MEMORY (a Swift array of it would abort), and
+        // every index below stays under m * n, which the shape check bounds.
         func averaging(_ n: Int, _ m: Int) throws -> Value {  // [m, n]
-            var entries = [Double](repeating: 0, count: m * n)
-            for i in 0..<m {
-                let start = i * n / m, end = ((i + 1) * n + m - 1) / m
-                for k in start..<end { entries[i * n + k] = 1 / Double(end - start) }
+            let matrix = try Tensor(uninitialized: TensorType(shape: [m, n], dtype: .float64), zeroed: true, op: op)
+            if matrix.count > 0 {  // without elements m may still be huge (n is 0): no loop over it
+                let entries = matrix.elements(as: Double.self)
+                for i in 0..<m {
+                    let start = i * n / m, end = ((i + 1) * n + m - 1) / m
+                    for k in start..<end { entries[i * n + k] = 1 / Double(end - start) }
+                }
             }
-            return try tensor(entries, shape: [m, n], dtype: x.dtype)
+            return try cast(matrix, to: x.dtype)
         }
         let rows = try averaging(size[0], outputSize[0]), columns = try averaging(size[1], outputSize[1])
         return try matmul(matmul(rows, x), transpose(columns, 0, 1))

@@ -23,6 +23,15 @@ public class Tracer: Value, @unchecked Sendable {
     var underlyingValue: Value? { readableValue }
 }
 
+extension Value {
+    /// Whether this is a tracer whose transform has returned (an escaped tracer): no interpreter
+    /// will ever unwrap it again, so it must not reach an op or leave a function as an output.
+    public var isEscapedTracer: Bool {
+        guard let tracer = self as? Tracer else { return false }
+        return !tracer.owner.isActive
+    }
+}
+
 /// An interpreter that makes tracers: it is active while its transform runs the function.
 public class TracingInterpreter: Interpreter, @unchecked Sendable {
     /// False once the transform has returned; its tracers are then escaped.
@@ -42,7 +51,7 @@ public class TracingInterpreter: Interpreter, @unchecked Sendable {
     /// Throws if `value` is a tracer of a finished transform; `op` names the operation in the message.
     @inline(__always)
     func checkNotEscaped(_ value: Value, op: @autoclosure () -> String) throws {
-        if let tracer = value as? Tracer, !tracer.owner.isActive {
+        if value.isEscapedTracer {
             throw SwiftFuncError.transform(op(), "a traced value was used after the transform that made it returned (an escaped tracer)")
         }
     }
