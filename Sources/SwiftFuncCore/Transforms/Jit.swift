@@ -39,23 +39,34 @@ public final class JitCache: @unchecked Sendable {
     /// signature, traces the function on these inputs (its results are this call's) and caches
     /// the optimized graph. Replays run the prepared `Executable` (see its `callAsFunction`).
     public func call(_ inputs: [Value]) throws -> [Value] {
-        guard let executable = cachedOrWaited(inputs) else { return try trace(inputs).outputs }
-        return try executable(inputs)
+        let signature = inputs.map(\.type)
+        switch lookUp(signature) {
+        case .cached(let executable): return try executable(inputs)
+        case .trace(let claimed): return try trace(inputs, signature, claimed: claimed).outputs
+        }
     }
 
     /// The optimized graph for the types of `inputs` (traced on them if not cached).
     public func graph(for inputs: [Value]) throws -> Graph {
-        if let executable = cachedOrWaited(inputs) { return executable.graph }
-        return try trace(inputs).graph
+        let signature = inputs.map(\.type)
+        switch lookUp(signature) {
+        case .cached(let executable): return executable.graph
+        case .trace(let claimed): return try trace(inputs, signature, claimed: claimed).graph
+        }
     }
 
-    /// The cached executable of the inputs' signature. While another thread traces that signature,
-    /// waits for its trace and takes its graph, so that threads calling a fresh jitted function at
-    /// once trace it once (its callbacks run once). A thread that is itself tracing never waits:
-    /// the trace it waited for might be waiting for its own (jitted functions calling each other
-    /// on two threads), so it traces the signature itself. Nil: the caller must trace.
-    private func cachedOrWaited(_ inputs: [Value]) -> Executable? {
-        let signature = inputs.map(\.type)
+    private enum Lookup {
+        case cached(Executable)
+        /// Trace the signature; `claimed`: this caller marked it as being traced (and unmarks it).
+        case trace(claimed: Bool)
+    }
+
+    /// The cached executable of `signature`, or the caller's turn to trace it. A caller that finds
+    /// no graph marks the signature as being traced, under the same lock, so that threads calling a
+    /// fresh jitted function at once wait for that one trace and take its graph (its callbacks run
+    /// once). A thread that is itself tracing never waits: the trace it waited for might be waiting
+    /// for its own (jitted functions calling each other on two threads), so it traces too.
+    private func lookUp(_ signature: [TensorType]) -> Lookup {
         let mayWait = !Self.isTracing
         pthread_mutex_lock(&mutex)
         defer { pthread_mutex_unlock(&mutex) }
@@ -63,10 +74,14 @@ public final class JitCache: @unchecked Sendable {
             if let index = entries.firstIndex(where: { $0.signature == signature }) {
                 let entry = entries.remove(at: index)
                 entries.append(entry)
-                return entry.executable
+                return .cached(entry.executable)
             }
-            // No graph (yet, or the trace failed or was not cacheable): trace unless one is under way.
-            guard mayWait, tracing.contains(signature) else { return nil }
+            // No graph (yet, or the trace failed or was not cacheable).
+            guard tracing.contains(signature) else {
+                tracing.append(signature)
+                return .trace(claimed: true)
+            }
+            guard mayWait else { return .trace(claimed: false) }
             pthread_cond_wait(&traceEnded, &mutex)
         }
     }
@@ -85,18 +100,13 @@ public final class JitCache: @unchecked Sendable {
     /// results are this call's) and recorded. The optimized graph is cached unless it captured a
     /// traced value of an enclosing transform, which is only valid during that transform's call.
     /// Traced without the lock: the function may call this jitted function itself or run on other
-    /// threads. Other threads calling with the same signature meanwhile wait (`cachedOrWaited`).
-    private func trace(_ inputs: [Value]) throws -> (outputs: [Value], graph: Graph) {
-        let signature = inputs.map(\.type)
+    /// threads. Other threads calling with the same signature meanwhile wait (`lookUp`).
+    private func trace(_ inputs: [Value], _ signature: [TensorType], claimed: Bool) throws -> (outputs: [Value], graph: Graph) {
         pthread_mutex_lock(&mutex)
         traces += 1
-        // A nested trace of a signature already under way (recursion, or a tracing thread that
-        // would not wait) leaves the mark to the outer one.
-        let marks = !tracing.contains(signature)
-        if marks { tracing.append(signature) }
         pthread_mutex_unlock(&mutex)
         defer {
-            if marks {
+            if claimed {
                 pthread_mutex_lock(&mutex)
                 if let index = tracing.firstIndex(of: signature) { tracing.remove(at: index) }
                 pthread_cond_broadcast(&traceEnded)
