@@ -1440,6 +1440,51 @@ static void test_function_graph(void) {
     RELEASE_FUNCTIONS(fF, r, g, jf, f);
 }
 
+/* f() = randn([5]), but before drawing, the first call (the trace) has another thread draw three
+ * times and waits for it: draws of other threads during a trace must not enter the replays' plan. */
+static void *draw_three(void *arg) {
+    (void)arg;
+    const int64_t shape[1] = {64};
+    for (int k = 0; k < 3; k++) {
+        sf_tensor *r = NULL;
+        if (sf_rand(shape, 1, SF_FLOAT32, &r) == SF_OK) sf_tensor_release(r);
+    }
+    return NULL;
+}
+
+CALLBACK(cb_noise_with_other_thread) {
+    int *interfered = ud;
+    if (!*interfered) {
+        *interfered = 1;
+        pthread_t other;
+        if (pthread_create(&other, NULL, draw_three, NULL) != 0) return 1;
+        pthread_join(other, NULL);
+    }
+    const int64_t five[1] = {5};
+    return sf_randn(five, 1, SF_FLOAT64, &out[0]) == SF_OK ? 0 : 1;
+}
+
+static void test_draws_of_other_threads_during_a_trace(void) {
+    int interfered = 0;
+    sf_function *noise = function(cb_noise_with_other_thread, &interfered, 0, 1), *jnoise = jit(noise);
+    sf_tensor *first = NULL, *e[2] = {0}, *j[2] = {0};
+    CHECK_OK(sf_call(jnoise, NULL, 0, &first, 1)); /* the trace, with the other thread's draws */
+    CHECK_EQ(interfered, 1);
+    sf_manual_seed(31);
+    CHECK_OK(sf_call(noise, NULL, 0, &e[0], 1));
+    CHECK_OK(sf_call(noise, NULL, 0, &e[1], 1));
+    sf_manual_seed(31);
+    CHECK_OK(sf_call(jnoise, NULL, 0, &j[0], 1));
+    CHECK_OK(sf_call(jnoise, NULL, 0, &j[1], 1));
+    CHECK(bitwise_equal(j[0], e[0]));
+    CHECK(bitwise_equal(j[1], e[1]));
+    CHECK_EQ(traces(jnoise), 1);
+    sf_tensor_release(first);
+    release_all(e, 2);
+    release_all(j, 2);
+    RELEASE_FUNCTIONS(jnoise, noise);
+}
+
 /* ------------------------------------------------------------------------------------------------
  * 7. Threads
  * ---------------------------------------------------------------------------------------------- */
@@ -1968,6 +2013,7 @@ int main(void) {
     test_bad_arguments();
     test_concretization();
     test_randomness();
+    test_draws_of_other_threads_during_a_trace();
     test_function_graph();
     test_threads();
     test_custom_function();

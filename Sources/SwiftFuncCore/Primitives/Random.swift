@@ -207,16 +207,11 @@ enum Random {
             pthread_mutex_unlock(mutex)
         }
 
-        /// The next free counter (a jit trace notes where the generator stands around each draw it
-        /// records, to plan the replays' reservations).
-        var nextCounter: UInt64 {
-            pthread_mutex_lock(mutex)
-            defer { pthread_mutex_unlock(mutex) }
-            return counter
-        }
-
         /// Reserves `blocks` counters; returns the key and the first of them.
         func reserve(_ blocks: UInt64) -> (key: UInt64, counter: UInt64) {
+            let tally = Self.threadTally
+            tally.pointee.beforeLatest = tally.pointee.total
+            tally.pointee.total &+= blocks
             pthread_mutex_lock(mutex)
             let result = (key, counter)
             // Wrapping after 2^64 blocks (2^70 bytes) cannot happen in practice and must not trap.
@@ -224,6 +219,29 @@ enum Random {
             pthread_mutex_unlock(mutex)
             return result
         }
+
+        /// The counters the calling thread has reserved: in all, and before its latest reservation.
+        /// A jit trace plans its replays' reservations from its own thread's tally (the generator's
+        /// position would also count other threads' draws made meanwhile).
+        struct ThreadTally {
+            var total: UInt64 = 0
+            var beforeLatest: UInt64 = 0
+        }
+
+        /// This thread's tally (created on first use, freed when the thread exits).
+        static var threadTally: UnsafeMutablePointer<ThreadTally> {
+            if let raw = pthread_getspecific(tallyKey) { return raw.assumingMemoryBound(to: ThreadTally.self) }
+            let tally = UnsafeMutablePointer<ThreadTally>.allocate(capacity: 1)
+            tally.initialize(to: ThreadTally())
+            pthread_setspecific(tallyKey, tally)
+            return tally
+        }
+
+        private static let tallyKey: pthread_key_t = {
+            var key = pthread_key_t()
+            pthread_key_create(&key) { raw in raw?.deallocate() }
+            return key
+        }()
     }
 
     /// The one generator of the process (sf_manual_seed, sf_rand, sf_randn).

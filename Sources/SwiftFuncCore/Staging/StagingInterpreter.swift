@@ -34,7 +34,8 @@ final class StagingInterpreter: TracingInterpreter, @unchecked Sendable {
     private let recordsRandomDraws: Bool
     private let examples: [Value]?
     /// With `recordsRandomDraws`: how the replays must reserve counters (see `Graph.DrawPlan`), and
-    /// the generator position a replay reaches by itself at this point of the trace.
+    /// the counters this thread had reserved at the last draw (its `Random.Generator.threadTally`:
+    /// other threads drawing during the trace must not enter the plan).
     private var drawPlan = Graph.DrawPlan()
     private var drawCursor: UInt64
     /// Whether a recorded constant is a traced value of an enclosing transform (then the graph is
@@ -47,7 +48,7 @@ final class StagingInterpreter: TracingInterpreter, @unchecked Sendable {
         graph = Graph(inputTypes: inputTypes)
         self.recordsRandomDraws = recordsRandomDraws
         self.examples = examples
-        drawCursor = Random.generator.nextCounter
+        drawCursor = Random.Generator.threadTally.pointee.total
         super.init(below: below)
     }
 
@@ -93,11 +94,12 @@ final class StagingInterpreter: TracingInterpreter, @unchecked Sendable {
         let isDraw: Bool
         if case .random = params { isDraw = recordsRandomDraws } else { isDraw = false }
         guard symbolic || isDraw else { return try Interpreter.with(below) { try emit(primitive, args, params) } }
-        if isDraw, case let .random(_, _, _, counter) = params {
-            // Reserved above this recorder since the last draw: a replay skips as many first.
-            drawPlan.gaps[graph.variableCount] = counter &- drawCursor
+        if isDraw {
+            // Reserved above this recorder since the last draw, before the draw's own counters (this
+            // thread's latest reservation): a replay skips as many first.
+            drawPlan.gaps[graph.variableCount] = Random.Generator.threadTally.pointee.beforeLatest &- drawCursor
         }
-        defer { if isDraw { drawCursor = Random.generator.nextCounter } }
+        defer { if isDraw { drawCursor = Random.Generator.threadTally.pointee.total } }
         if let examples {  // computed on the examples below: the first call's value (and its type)
             let value = try Interpreter.with(below) { try emit(primitive, examples, params) }
             return record(.primitive(primitive, params), atoms, [value.type], examples: [value])[0]
@@ -135,7 +137,7 @@ final class StagingInterpreter: TracingInterpreter, @unchecked Sendable {
     func finish(outputs: [Value]) -> Graph {
         graph.outputs = outputs.map(atom)
         if recordsRandomDraws {
-            drawPlan.tail = Random.generator.nextCounter &- drawCursor
+            drawPlan.tail = Random.Generator.threadTally.pointee.total &- drawCursor
             graph.drawPlan = drawPlan
         }
         finish()
