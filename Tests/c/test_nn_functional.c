@@ -376,6 +376,15 @@ static void test_group_norm_and_embedding(void) {
     CHECK_TENSOR(out, shape, 3, expected, 1e-10);
     sf_tensor *bad = NULL;
     CHECK_ERROR_NULL(bad, sf_group_norm(input, 3, NULL, NULL, 1e-5, &bad), SF_ERR_INVALID_ARGUMENT, "sf_group_norm");
+    /* Zero channels: every group count divides 0, but a huge one is refused (it overflowed the grouped
+     * shape's size and trapped; found by fuzz_ops); one group gives the empty result. */
+    int64_t empty_shape[3] = {3, 0, 5};
+    sf_tensor *empty = NULL, *empty_out = NULL;
+    CHECK_OK(sf_zeros(empty_shape, 3, SF_FLOAT64, &empty));
+    CHECK_ERROR_NULL(bad, sf_group_norm(empty, INT64_MAX / 2, NULL, NULL, 1e-5, &bad), SF_ERR_INVALID_ARGUMENT, "sf_group_norm");
+    CHECK_OK(sf_group_norm(empty, 1, NULL, NULL, 1e-5, &empty_out));
+    CHECK_TENSOR(empty_out, empty_shape, 3, x, 0);
+    RELEASE_TENSORS(empty, empty_out);
 
     double table[4 * 2] = {0, 1, 10, 11, 20, 21, 30, 31};
     int64_t table_shape[2] = {4, 2}, idx[3] = {3, 0, 3}, idx_shape[1] = {3};

@@ -543,3 +543,32 @@ def test_transforms_do_not_leak():
     gc.collect()
     assert len(_function._registry) == callbacks  # every sf_function made for a call was freed
     assert len(gc.get_objects()) - objects < 50
+
+
+# ------------------------------------------------------------------------------------------------
+# Layout of weight gradients (torch's mm backward follows the primal's layout)
+# ------------------------------------------------------------------------------------------------
+
+def test_linear_weight_gradients_are_row_major():
+    """linear multiplies by weight.mT, a column-major view; its gradient is laid out as the weight is (row-major), so
+    flattening per-sample gradients or Jacobians is a view, as in torch. Values against closed forms."""
+    rng = np.random.default_rng(3)
+    w_np, x_np = rng.normal(size=(4, 6)), rng.normal(size=(5, 6))
+    w, x = sf.tensor(w_np), sf.tensor(x_np)
+
+    g = grad(lambda w, x: sf.nn.functional.linear(x, w).sum())(w, x)
+    assert np.from_dlpack(g).strides == (6 * 8, 8)
+    close(g, np.tile(x_np.sum(0), (4, 1)))
+
+    per_sample = vmap(grad(lambda w, x: sf.nn.functional.linear(x, w).sum()), (None, 0))(w, x)
+    assert np.from_dlpack(per_sample).strides == (24 * 8, 6 * 8, 8)
+    close(per_sample, np.broadcast_to(x_np[:, None, :], (5, 4, 6)))
+
+    def net(w, x):
+        return sf.nn.functional.linear(x.unsqueeze(0), w).squeeze(0)
+
+    jac = vmap(jacrev(net), (None, 0))(w, x)  # [5 samples, 4 outputs, 4, 6]: d out_i / d w_jk = [i == j] x_k
+    assert np.from_dlpack(jac).strides == (96 * 8, 24 * 8, 6 * 8, 8)
+    expected = np.einsum("ij,nk->nijk", np.eye(4), x_np)
+    close(jac, expected)
+    close(jac.flatten(2), expected.reshape(5, 4, 24))

@@ -115,7 +115,9 @@ extension Ops {
         try requireFloat(x, op)
         guard x.rank >= 2 else { throw SwiftFuncError.shape(op, "input must be [N, C, ...], got shape \(formatShape(x.shape))") }
         let channels = x.shape[1]
-        guard numGroups > 0, channels % numGroups == 0 else {
+        // numGroups <= max(channels, 1): with zero channels every count divides, and a huge group count
+        // would overflow the grouped shape's size.
+        guard numGroups > 0, channels % numGroups == 0, numGroups <= Swift.max(channels, 1) else {
             throw SwiftFuncError.invalidArgument(op, "expected the number of channels \(channels) to be divisible by num_groups \(numGroups)")
         }
         for (name, value) in [("weight", weight), ("bias", bias)] {

@@ -48,8 +48,28 @@ enum Contraction {
         value.shape == shape ? value : try emit(.reshape, [value], .shape(shape))
     }
 
+    /// Whether `value`'s data, where it can be seen (a tensor, or the tensor under tracers), is laid
+    /// out with its last two dims transposed (column-major matrices), as `x.mT` of a row-major x is.
+    /// Only concrete layouts count; abstract (staged) values answer false.
+    static func isColumnMajor(_ value: Value) -> Bool {
+        var current: Value? = value
+        while let tracer = current as? Tracer { current = tracer.underlyingValue }
+        guard let tensor = current as? Tensor, tensor.rank >= 2 else { return false }
+        let rows = tensor.shape[tensor.rank - 2], columns = tensor.shape[tensor.rank - 1]
+        return rows > 1 && columns > 1 && tensor.strides[tensor.rank - 2] == 1 && tensor.strides[tensor.rank - 1] >= rows
+    }
+
+    /// x @ y, computed as (y^T @ x^T)^T when `transposed`: the same products, with the result laid
+    /// out column-major (a transposed view of a row-major GEMM output).
+    static func product(_ x: Value, _ y: Value, columnMajor transposed: Bool) throws -> Value {
+        guard transposed else { return try emit(.matmul, [x, y]) }
+        return try transposeLast(emit(.matmul, [transposeLast(y), transposeLast(x)]))
+    }
+
     /// The cotangents of a @ b, with torch.matmul's 1-D promotion undone and broadcast batch dims
-    /// summed away: ct @ b^T for a, a^T @ ct for b (each only when `needed`).
+    /// summed away: ct @ b^T for a, a^T @ ct for b (each only when `needed`). Like torch's
+    /// mm backward, a cotangent is laid out as its primal is: the weight of `x @ w.mT` (a linear
+    /// layer) gets a row-major gradient, so reshapes of it (`flatten`) are views, not copies.
     static func matmulVJP(_ cotangent: Value, _ a: Value, _ b: Value, needed: [Bool] = [true, true]) throws -> [Value?] {
         let k = a.shape[a.rank - 1]
         // Work on the promoted 2-D forms, where the cotangent has the added dims back.
@@ -68,9 +88,9 @@ enum Contraction {
             // batch along the contracted dim, [m, batch*n] @ [batch*n, k].
             let ctRows = try reshape(Batching.moveDim(ct, from: ct.rank - 2, to: 0), [m, batchCount * n])
             let bRows = try reshape(Batching.moveDim(b2, from: b2.rank - 2, to: 0), [k, batchCount * n])
-            gradA = try emit(.matmul, [ctRows, transposeLast(bRows)])
+            gradA = try product(ctRows, transposeLast(bRows), columnMajor: isColumnMajor(a))
         } else {
-            gradA = try Differentiation.unbroadcast(emit(.matmul, [ct, transposeLast(b2)]), to: a2.shape)
+            gradA = try Differentiation.unbroadcast(product(ct, transposeLast(b2), columnMajor: isColumnMajor(a)), to: a2.shape)
         }
 
         let gradB: Value?
@@ -80,9 +100,9 @@ enum Contraction {
             // b is shared: the batch folds into the rows, [k, batch*m] @ [batch*m, n].
             let aRows = try reshape(a2, [batchCount * m, k])
             let ctRows = try reshape(ct, [batchCount * m, n])
-            gradB = try emit(.matmul, [transposeLast(aRows), ctRows])
+            gradB = try product(transposeLast(aRows), ctRows, columnMajor: isColumnMajor(b))
         } else {
-            gradB = try Differentiation.unbroadcast(emit(.matmul, [transposeLast(a2), ct]), to: b2.shape)
+            gradB = try Differentiation.unbroadcast(product(transposeLast(a2), ct, columnMajor: isColumnMajor(b)), to: b2.shape)
         }
         return [try gradA.map { try reshape($0, a.shape) }, try gradB.map { try reshape($0, b.shape) }]
     }
@@ -121,6 +141,19 @@ enum Contraction {
                 let columns = try Batching.moveDim(b, from: db, to: 1)
                 let output = try emit(.matmul, [a, columns])
                 return (output, a.rank == 1 ? 0 : output.rank - 1)
+            }
+            if a.shape[a.rank - 1] == 1 {
+                // Outer products (K = 1; jacrev's basis against a batched input): no GEMM to
+                // save, so broadcast a over the batch and keep B in front of a row-major result,
+                // where the fold below would leave it between M and N.
+                var front = try Batching.moveDim(b, from: db, to: 0)
+                let missing = (a.rank - 2) - (b.rank - 3)
+                if missing > 0 {
+                    var shape = front.shape
+                    shape.insert(contentsOf: [Int](repeating: 1, count: missing), at: 1)
+                    front = try reshape(front, shape)
+                }
+                return (try emit(.matmul, [a, front]), 0)
             }
             // Fold the batch into N: [..., K, B, N] seen as [..., K, B*N] (a view when b is laid
             // out that way, else one copy), then split the columns again.
