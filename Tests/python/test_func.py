@@ -572,3 +572,10 @@ def test_linear_weight_gradients_are_row_major():
     expected = np.einsum("ij,nk->nijk", np.eye(4), x_np)
     close(jac, expected)
     close(jac.flatten(2), expected.reshape(5, 4, 24))
+
+    from swiftfunc.func import jit  # a jit trace decides from the first call's example layouts
+    staged = jit(vmap(jacrev(net), (None, 0)))
+    for _ in range(2):  # the tracing call and a replay
+        jac = staged(w, x)
+        assert np.from_dlpack(jac).strides == (96 * 8, 24 * 8, 6 * 8, 8)
+        close(jac, expected)

@@ -48,12 +48,14 @@ enum Contraction {
         value.shape == shape ? value : try emit(.reshape, [value], .shape(shape))
     }
 
-    /// Whether `value`'s data, where it can be seen (a tensor, or the tensor under tracers), is laid
-    /// out with its last two dims transposed (column-major matrices), as `x.mT` of a row-major x is.
-    /// Only concrete layouts count; abstract (staged) values answer false.
+    /// Whether `value`'s data, where it can be seen (a tensor, the tensor under tracers, or the
+    /// example a jit trace runs on), is laid out with its last two dims transposed (column-major
+    /// matrices), as `x.mT` of a row-major x is. Abstract values answer false.
     static func isColumnMajor(_ value: Value) -> Bool {
         var current: Value? = value
-        while let tracer = current as? Tracer { current = tracer.underlyingValue }
+        while let tracer = current as? Tracer {
+            current = (tracer as? SymbolicTracer)?.example ?? tracer.underlyingValue
+        }
         guard let tensor = current as? Tensor, tensor.rank >= 2 else { return false }
         let rows = tensor.shape[tensor.rank - 2], columns = tensor.shape[tensor.rank - 1]
         return rows > 1 && columns > 1 && tensor.strides[tensor.rank - 2] == 1 && tensor.strides[tensor.rank - 1] >= rows
