@@ -78,4 +78,32 @@ final class ParallelTests: XCTestCase {
         let body: () -> Void
         init(_ body: @escaping () -> Void) { self.body = body }
     }
+
+    /// Inside `withSingleThreadedBLAS` a call that would run on the configured count runs on one
+    /// OpenBLAS thread, on this thread only and until the scope ends (nested scopes included).
+    func testSingleThreadedBLASScope() throws {
+        let saved = Parallel.threadCount
+        defer { try? Parallel.setNumThreads(saved, op: "test") }
+        try Parallel.setNumThreads(2, op: "test")
+        let configured = { Parallel.withBLASThreads { BLASThreads.openBLASCount } }
+        XCTAssertEqual(configured(), 2)
+        Parallel.withSingleThreadedBLAS {
+            XCTAssertEqual(configured(), 1)
+            Parallel.withSingleThreadedBLAS { XCTAssertEqual(configured(), 1) }
+            XCTAssertEqual(configured(), 1)  // the inner scope restored, not cleared, the flag
+            // Another thread is not in the scope: its call runs on the configured count.
+            final class Box: @unchecked Sendable { var count = 0 }
+            let box = Box()
+            var thread = pthread_t()
+            let context = Unmanaged.passRetained(Context { box.count = configured() }).toOpaque()
+            pthread_create(&thread, nil, { raw in
+                let context = Unmanaged<Context>.fromOpaque(raw!).takeRetainedValue()
+                context.body()
+                return nil
+            }, context)
+            pthread_join(thread, nil)
+            XCTAssertEqual(box.count, 2)
+        }
+        XCTAssertEqual(configured(), 2)
+    }
 }

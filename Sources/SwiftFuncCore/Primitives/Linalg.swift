@@ -561,15 +561,17 @@ enum LAPACK {
 
     /// Runs `body` over the `count` matrices of a batch, which records each matrix's `info` in the
     /// buffer it is given, and returns the infos. Only batches of small matrices (fewer than 10000
-    /// elements, at least ~32K multiply-adds per piece) are split over the library's threads: a large
-    /// matrix is worth OpenBLAS's own threads, and splitting those batches too would run both pools
-    /// at once. Each matrix is computed by one thread in a fixed order: results do not depend
-    /// on the thread count.
+    /// elements, at least ~32K multiply-adds per piece) are split over the library's threads, each
+    /// making its LAPACK calls on one OpenBLAS thread: a large matrix is worth OpenBLAS's own
+    /// threads, and splitting those batches too would run both pools at once. Each matrix is
+    /// computed by one thread in a fixed order: results do not depend on the thread count.
     static func forEachMatrix(_ count: Int, n: Int, _ body: (Range<Int>, UnsafeMutableBufferPointer<Int32>) -> Void) -> [Int32] {
         var infos = [Int32](repeating: 0, count: count)
         infos.withUnsafeMutableBufferPointer { buffer in
             guard n * n < 10_000 else { return body(0..<count, buffer) }
-            Parallel.run(count, grain: Swift.max(1, (1 << 15) / Swift.max(1, n * n * n))) { range in body(range, buffer) }
+            Parallel.run(count, grain: Swift.max(1, (1 << 15) / Swift.max(1, n * n * n))) { range in
+                Parallel.withSingleThreadedBLAS { body(range, buffer) }
+            }
         }
         return infos
     }

@@ -44,10 +44,23 @@ public enum Parallel {
         return BLASThreads.shared.run(single: small, body)
     }
 
-    /// Runs `body`, a LAPACK or other BLAS call, on the library's BLAS thread count.
+    /// Runs `body`, a LAPACK or other BLAS call, on the library's BLAS thread count (on one thread
+    /// inside `withSingleThreadedBLAS`).
     @inline(__always)
     public static func withBLASThreads<R>(_ body: () throws -> R) rethrows -> R {
         try BLASThreads.shared.run(single: false, body)
+    }
+
+    /// Runs `body` with every BLAS and LAPACK call this thread makes inside it on one OpenBLAS
+    /// thread: for work already split over the pool's threads (a batch of small matrices). Two
+    /// threads calling threaded OpenBLAS at once contend for its one job queue, each spinning in
+    /// sched_yield until the other's call is done: the gradient of logdet of 64 32x32 matrices,
+    /// split over two threads, took 60-100 ms on one call in a hundred instead of 2 ms.
+    public static func withSingleThreadedBLAS<R>(_ body: () throws -> R) rethrows -> R {
+        let previous = BLASThreads.isSingleOnThisThread
+        BLASThreads.isSingleOnThisThread = true
+        defer { BLASThreads.isSingleOnThisThread = previous }
+        return try body()
     }
 
     /// Whether `forEach(count, grain:)` splits the work: more than one chunk and more than one
@@ -154,8 +167,26 @@ final class BLASThreads: @unchecked Sendable {
         pthread_mutex_unlock(&mutex)
     }
 
-    /// Runs `body` with OpenBLAS set to one thread (`single`) or to the configured count.
+    /// The count OpenBLAS is set to now (what a call made now runs on).
+    static var openBLASCount: Int { Int(openblas_get_num_threads()) }
+
+    /// Whether this thread's BLAS calls run on one thread whatever their size
+    /// (`Parallel.withSingleThreadedBLAS`).
+    static var isSingleOnThisThread: Bool {
+        get { pthread_getspecific(singleKey) != nil }
+        set { pthread_setspecific(singleKey, newValue ? UnsafeRawPointer(bitPattern: 1) : nil) }
+    }
+
+    private static let singleKey: pthread_key_t = {
+        var key = pthread_key_t()
+        pthread_key_create(&key, nil)
+        return key
+    }()
+
+    /// Runs `body` with OpenBLAS set to one thread (`single`, or inside `withSingleThreadedBLAS`) or
+    /// to the configured count.
     func run<R>(single: Bool, _ body: () throws -> R) rethrows -> R {
+        let single = single || Self.isSingleOnThisThread
         pthread_mutex_lock(&mutex)
         var wanted = single ? 1 : configured
         if wanted != current {
