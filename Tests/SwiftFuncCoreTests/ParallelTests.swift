@@ -105,5 +105,8 @@ final class ParallelTests: XCTestCase {
             XCTAssertEqual(box.count, 2)
         }
         XCTAssertEqual(configured(), 2)
+        // Between calls OpenBLAS is left at the configured count, also after a one-thread call.
+        Parallel.withBLASThreads(m: 2, n: 2, k: 2) { XCTAssertEqual(BLASThreads.openBLASCount, 1) }
+        XCTAssertEqual(BLASThreads.openBLASCount, 2)
     }
 }

@@ -281,6 +281,21 @@ static void test_calls_from_several_threads(void) {
     }
 }
 
+/* A small product runs on one OpenBLAS thread, but the library leaves OpenBLAS at the configured count
+ * between its calls: a host's own GEMMs after ours keep the threads it has. */
+static void test_host_blas_count_restored(void) {
+    CHECK_OK(sf_set_num_threads(2));
+    CHECK_EQ(openblas_count(), 2);
+    float x[16] = {0};
+    const int64_t shape[2] = {4, 4};
+    sf_tensor *a = from_floats(x, shape, 2), *out = NULL;
+    CHECK_OK(sf_matmul(a, a, &out)); /* 64 multiply-adds: one thread while it runs */
+    CHECK_EQ(openblas_count(), 2);
+    CHECK_OK(sf_set_num_threads(3));
+    CHECK_EQ(openblas_count(), 3);
+    sf_tensor_release(out), sf_tensor_release(a);
+}
+
 int main(void) {
     *(void **)&openblas_count = dlsym(RTLD_DEFAULT, "openblas_get_num_threads");
     *(void **)&openblas_set_count = dlsym(RTLD_DEFAULT, "openblas_set_num_threads");
@@ -290,6 +305,7 @@ int main(void) {
     test_same_bits_on_every_thread_count();
     test_calls_from_several_threads();
     test_products_from_several_threads();
+    test_host_blas_count_restored();
     /* As found: the library's count, and OpenBLAS's (which its environment variables may have set). */
     CHECK_OK(sf_set_num_threads(initial));
     CHECK_EQ(get_threads(), initial);

@@ -377,11 +377,10 @@ enum Convolution {
 
     /// Bytes of packed receptive fields one chunk of images may take (besides the product staged
     /// for the chunk): a chunk is multiplied in one GEMM, so images with small output planes
-    /// (the per-sample weight gradient's 3x3 ones) still make one large product. Each chunk is a
-    /// hand-off between the pool's threads (packing, copying) and OpenBLAS's (the GEMM), which
-    /// costs more than the L2 cache saves: 4 MiB (6 of the MNIST CNN's conv2 images) took conv2's
-    /// forward from 18.9 to 12-14.5 ms against 1 MiB (one image), at the same GEMM speed.
-    nonisolated(unsafe) static var chunkBytes = 4 << 20
+    /// (the per-sample weight gradient's 3x3 ones) still make one large product, while the packed
+    /// matrix stays near the size of the L2 cache and a batch makes many chunks to share out
+    /// between threads (`forEachWorkItem`).
+    nonisolated(unsafe) static var chunkBytes = 1 << 20
     /// Columns a chunk's GEMM gets at least, by taking more images, as long as its packed matrix
     /// stays within `maxChunkBytes`: a GEMM of a few columns (one image with a 3x3 output, as in
     /// a batch's weight gradient) runs at a fraction of BLAS speed.
@@ -405,9 +404,9 @@ enum Convolution {
     /// packed into one matrix (zeros for taps in the padding: padding costs no copy of the input),
     /// which one GEMM multiplies by the group's filters [O/g, C/g*KH*KW]; the product
     /// [O/g, chunk*OH*OW] is then copied into the images' output planes (a chunk of one image is
-    /// written in place). Packing and copying are split across `Parallel`'s threads; the GEMMs run on
-    /// the calling thread, threaded by OpenBLAS itself. Every element is computed by one GEMM whatever
-    /// the thread count, so results are the same from run to run.
+    /// written in place). The (chunk, group) items are shared out between threads by
+    /// `forEachWorkItem`. Every element is computed by one GEMM whatever the thread count, so
+    /// results are the same from run to run.
     static func conv2dKernel<T: GEMMScalar>(_: T.Type, _ x: Tensor, _ weight: Tensor, _ g: Geometry) throws -> Tensor {
         let op = "conv2d"
         let result = try Tensor(uninitialized: g.type, op: op)
@@ -444,32 +443,60 @@ enum Convolution {
         // Packed as [(n, oh, ow), (c, i, j)] when kernel rows are longer than output rows (the
         // contiguous runs copied are then the kernel's), else as [(c, i, j), (n, oh, ow)].
         let byRows = g.kernelWidth > g.outWidth
-        let packed = try Tensor(uninitialized: TensorType(shape: [chunk, p, kc], dtype: T.dtype), op: op)
-        let staged = chunk > 1 ? try Tensor(uninitialized: TensorType(shape: [groupOut, chunk, p], dtype: T.dtype), op: op) : nil
-        let pb = packed.elements(as: T.self), stagedProduct = staged?.elements(as: T.self)
-        for first in stride(from: 0, to: g.batch, by: chunk) {
+        let chunks = (g.batch + chunk - 1) / chunk
+        try forEachWorkItem(chunks &* g.groups, scratch: {
+            try (Tensor(uninitialized: TensorType(shape: [chunk, p, kc], dtype: T.dtype), op: op),
+                 chunk > 1 ? try Tensor(uninitialized: TensorType(shape: [groupOut, chunk, p], dtype: T.dtype), op: op) : nil)
+        }) { item, scratch in
+            let first = (item / g.groups) &* chunk, group = item % g.groups
             let count = Swift.min(chunk, g.batch - first)
             let columns = count &* p
-            for group in 0..<g.groups {
-                let source = images.base + (first &* images.sN &+ group &* groupChannels &* images.sC)
-                if byRows {
-                    packRows(source, images, count: count, channels: groupChannels, g, into: pb)
-                } else {
-                    packColumns(source, images, count: count, channels: groupChannels, g, into: pb)
-                }
-                let target = out + (first &* g.outChannels &+ group &* groupOut) &* p
-                let product = count > 1 ? stagedProduct : nil  // nil: in place
-                T.gemm(transA: filters.transposed, transB: byRows, m: groupOut, n: columns, k: kc,
-                       a: pw + group &* groupOut &* filterStride, lda: filters.ld,
-                       b: pb, ldb: byRows ? kc : columns,
-                       c: product ?? target, ldc: product == nil ? p : columns)
-                if let product {
-                    copyPlanes(rows: groupOut, count: count, plane: p, from: product, sourceRow: columns, sourceImage: p,
-                               to: target, targetRow: p, targetImage: g.outChannels &* p)
-                }
+            let pb = scratch.0.elements(as: T.self)
+            let source = images.base + (first &* images.sN &+ group &* groupChannels &* images.sC)
+            if byRows {
+                packRows(source, images, count: count, channels: groupChannels, g, into: pb)
+            } else {
+                packColumns(source, images, count: count, channels: groupChannels, g, into: pb)
+            }
+            let target = out + (first &* g.outChannels &+ group &* groupOut) &* p
+            let product = count > 1 ? scratch.1?.elements(as: T.self) : nil  // nil: in place
+            T.gemm(transA: filters.transposed, transB: byRows, m: groupOut, n: columns, k: kc,
+                   a: pw + group &* groupOut &* filterStride, lda: filters.ld,
+                   b: pb, ldb: byRows ? kc : columns,
+                   c: product ?? target, ldc: product == nil ? p : columns)
+            if let product {
+                copyPlanes(rows: groupOut, count: count, plane: p, from: product, sourceRow: columns, sourceImage: p,
+                           to: target, targetRow: p, targetImage: g.outChannels &* p)
             }
         }
         return result
+    }
+
+    /// Runs `body(item, scratch)` for each item in 0..<count, items being independent pieces of a
+    /// convolution (a chunk of images and a group) that write disjoint parts of the result. Several
+    /// items are shared out between the pool's threads, each with a scratch of its own from
+    /// `scratch` and its GEMMs on one OpenBLAS thread (packing, GEMM and copy of an item on one
+    /// thread, as oneDNN's and torch's CPU convolutions do: handing each item's GEMM to OpenBLAS's
+    /// threads and its packing to the pool's made four hand-offs per item); a single item runs on
+    /// the calling thread, its GEMM threaded by OpenBLAS and its packing split over the pool.
+    /// Whether a GEMM runs on one thread depends only on the item count, never on the thread
+    /// count, so results are the same on any number of threads.
+    static func forEachWorkItem<Scratch>(_ count: Int, scratch makeScratch: () throws -> Scratch,
+                                         _ body: (Int, Scratch) -> Void) throws {
+        guard count > 1 else {
+            if count == 1 { body(0, try makeScratch()) }
+            return
+        }
+        let lanes = Swift.min(count, Parallel.threadCount)
+        let scratches = try (0..<lanes).map { _ in try makeScratch() }
+        // One chunk per lane; lane l takes items l, l + lanes, ... (each thread its own scratch).
+        Parallel.run(lanes, grain: 1) { laneRange in
+            Parallel.withSingleThreadedBLAS {
+                for lane in laneRange {
+                    for item in stride(from: lane, to: count, by: lanes) { body(item, scratches[lane]) }
+                }
+            }
+        }
     }
 
     /// Images per chunk when each takes a [columns, plane] matrix: as many as fit chunkBytes, or
@@ -487,8 +514,9 @@ enum Convolution {
     /// GEMM multiplies the group's transposed filters [C/g*KH*KW, O/g] by the chunk's planes
     /// [O/g, chunk*OH*OW] (staged when the chunk has several images, read in place otherwise), and
     /// col2im adds each column into the output positions its taps come from. No zeros are inserted
-    /// for strides and nothing is padded: taps outside the output are skipped. col2im runs on
-    /// `Parallel`'s threads, each output plane summed by one thread in a fixed order.
+    /// for strides and nothing is padded: taps outside the output are skipped. The (chunk, group)
+    /// items are shared out by `forEachWorkItem`; each output plane is summed by one thread in a
+    /// fixed order.
     static func convTranspose2dKernel<T: GEMMScalar>(_: T.Type, _ x: Tensor, _ weight: Tensor, _ g: Geometry) throws -> Tensor {
         let op = "conv_transpose2d"
         let result = try Tensor(uninitialized: g.type, op: op)
@@ -504,26 +532,27 @@ enum Convolution {
         let source = try x.contiguous(op: op)
         let px = source.elements(as: T.self), out = result.elements(as: T.self)
         let chunk = imagesPerChunk(columns: kc, plane: p, itemSize: T.dtype.itemSize, batch: g.batch)
-        let columnsMatrix = try Tensor(uninitialized: TensorType(shape: [chunk, kc, p], dtype: T.dtype), op: op)
-        let staged = chunk > 1 ? try Tensor(uninitialized: TensorType(shape: [groupIn, chunk, p], dtype: T.dtype), op: op) : nil
-        let pc = columnsMatrix.elements(as: T.self)
         let plane = g.height &* g.width
-        for first in stride(from: 0, to: g.batch, by: chunk) {
+        let chunks = (g.batch + chunk - 1) / chunk
+        try forEachWorkItem(chunks &* g.groups, scratch: {
+            try (Tensor(uninitialized: TensorType(shape: [chunk, kc, p], dtype: T.dtype), op: op),
+                 chunk > 1 ? try Tensor(uninitialized: TensorType(shape: [groupIn, chunk, p], dtype: T.dtype), op: op) : nil)
+        }) { item, scratch in
+            let first = (item / g.groups) &* chunk, group = item % g.groups
             let count = Swift.min(chunk, g.batch - first)
             let columns = count &* p
-            for group in 0..<g.groups {
-                var planes = UnsafePointer(px + (first &* g.outChannels &+ group &* groupIn) &* p)
-                if count > 1, let staged {
-                    copyPlanes(rows: groupIn, count: count, plane: p, from: planes, sourceRow: p, sourceImage: g.outChannels &* p,
-                               to: staged.elements(as: T.self), targetRow: columns, targetImage: p)
-                    planes = UnsafePointer(staged.elements(as: T.self))
-                }
-                T.gemm(transA: !filters.transposed, transB: false, m: kc, n: columns, k: groupIn,
-                       a: pw + group &* groupIn &* filterStride, lda: filters.ld, b: planes, ldb: columns,
-                       c: pc, ldc: columns)
-                col2im(pc, count: count, channels: groupChannels, g,
-                       into: out + (first &* g.channels &+ group &* groupChannels) &* plane, imageStride: g.channels &* plane)
+            let pc = scratch.0.elements(as: T.self)
+            var planes = UnsafePointer(px + (first &* g.outChannels &+ group &* groupIn) &* p)
+            if count > 1, let staged = scratch.1 {
+                copyPlanes(rows: groupIn, count: count, plane: p, from: planes, sourceRow: p, sourceImage: g.outChannels &* p,
+                           to: staged.elements(as: T.self), targetRow: columns, targetImage: p)
+                planes = UnsafePointer(staged.elements(as: T.self))
             }
+            T.gemm(transA: !filters.transposed, transB: false, m: kc, n: columns, k: groupIn,
+                   a: pw + group &* groupIn &* filterStride, lda: filters.ld, b: planes, ldb: columns,
+                   c: pc, ldc: columns)
+            col2im(pc, count: count, channels: groupChannels, g,
+                   into: out + (first &* g.channels &+ group &* groupChannels) &* plane, imageStride: g.channels &* plane)
         }
         return result
     }

@@ -137,7 +137,8 @@ extension Parallel {
 /// size did not choose: calls wanting the count OpenBLAS is set to run together, and a call wanting
 /// the other waits until those have returned (a mutex and a condition variable; no wait when one
 /// thread calls at a time). The configured count is OpenBLAS's own (OPENBLAS_NUM_THREADS or the
-/// CPUs) until `Parallel.setNumThreads`.
+/// CPUs) until `Parallel.setNumThreads`; when no call of ours runs, OpenBLAS is set to it, so the
+/// host's own BLAS calls never see the one-thread setting of our small products.
 final class BLASThreads: @unchecked Sendable {
     static let shared = BLASThreads()
 
@@ -204,7 +205,15 @@ final class BLASThreads: @unchecked Sendable {
         defer {
             pthread_mutex_lock(&mutex)
             running -= 1
-            if running == 0 { pthread_cond_broadcast(&drained) }
+            if running == 0 {
+                // Leave OpenBLAS as the host set it: a host's own GEMMs between ours must not run
+                // on the one thread a small product of ours asked for.
+                if current != configured {
+                    openblas_set_num_threads(Int32(configured))
+                    current = configured
+                }
+                pthread_cond_broadcast(&drained)
+            }
             pthread_mutex_unlock(&mutex)
         }
         return try body()
