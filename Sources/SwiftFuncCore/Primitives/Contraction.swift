@@ -375,12 +375,18 @@ enum Contraction {
         // (never materialized).
         let stridesA = ShapeChecks.broadcastStrides(shape: left.batchShape, strides: left.batchStrides, to: batchShape)
         let stridesB = ShapeChecks.broadcastStrides(shape: right.batchShape, strides: right.batchStrides, to: batchShape)
-        var index = [Int](repeating: 0, count: batchShape.count)
-        var offsetA = 0, offsetB = 0
         // With k == 1 each product is an outer product (per-sample weight gradients are batches of
         // them): a direct loop beats a BLAS call, which costs more to set up than to compute here.
         let columnStrideA = left.transposed ? 1 : left.ld, rowStrideB = right.transposed ? right.ld : 1
-        for batch in 0..<batchCount {
+        func multiply(_ batch: Int, _: Void) {
+            // The operands' offsets for this batch index (row-major over batchShape).
+            var rest = batch, offsetA = 0, offsetB = 0
+            for d in stride(from: batchShape.count - 1, through: 0, by: -1) {
+                let i = rest % batchShape[d]
+                rest /= batchShape[d]
+                offsetA &+= i &* stridesA[d]
+                offsetB &+= i &* stridesB[d]
+            }
             if k == 1 {
                 outerProduct(a: pa + offsetA, strideA: columnStrideA, b: pb + offsetB, strideB: rowStrideB,
                              c: pc + batch &* matrixSize, m: m, n: n)
@@ -389,18 +395,17 @@ enum Contraction {
                        a: pa + offsetA, lda: left.ld, b: pb + offsetB, ldb: right.ld,
                        c: pc + batch &* matrixSize, ldc: n)
             }
-            // Odometer over the batch dims, updating both offsets incrementally.
-            var d = batchShape.count - 1
-            while d >= 0 {
-                index[d] &+= 1
-                offsetA &+= stridesA[d]
-                offsetB &+= stridesB[d]
-                if index[d] < batchShape[d] { break }
-                offsetA &-= stridesA[d] &* batchShape[d]
-                offsetB &-= stridesB[d] &* batchShape[d]
-                index[d] = 0
-                d -= 1
-            }
+        }
+        // Batches worth threads (written elements for outer products, multiply-adds for GEMMs) are
+        // shared out between threads, each product on one thread; smaller ones run here, and large
+        // products (from 2^24 multiply-adds) one after another on OpenBLAS's threads, which balance
+        // them better than whole products over threads (3 products on 2 threads: 2 against 1).
+        let work = Double(batchCount) * Double(matrixSize) * Double(k)
+        let largeProducts = Double(matrixSize) * Double(k) >= Double(1 << 24)
+        if !largeProducts, work >= Double(k == 1 ? 2 * Parallel.memoryGrain : Parallel.blasThreadingMultiplyAdds) {
+            Parallel.forEachWorkItem(batchCount, scratch: {}, multiply)
+        } else {
+            for batch in 0..<batchCount { multiply(batch, ()) }
         }
         return result
     }

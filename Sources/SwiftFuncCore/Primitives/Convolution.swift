@@ -379,7 +379,7 @@ enum Convolution {
     /// for the chunk): a chunk is multiplied in one GEMM, so images with small output planes
     /// (the per-sample weight gradient's 3x3 ones) still make one large product, while the packed
     /// matrix stays near the size of the L2 cache and a batch makes many chunks to share out
-    /// between threads (`forEachWorkItem`).
+    /// between threads (`Parallel.forEachWorkItem`).
     nonisolated(unsafe) static var chunkBytes = 1 << 20
     /// Columns a chunk's GEMM gets at least, by taking more images, as long as its packed matrix
     /// stays within `maxChunkBytes`: a GEMM of a few columns (one image with a 3x3 output, as in
@@ -405,7 +405,7 @@ enum Convolution {
     /// which one GEMM multiplies by the group's filters [O/g, C/g*KH*KW]; the product
     /// [O/g, chunk*OH*OW] is then copied into the images' output planes (a chunk of one image is
     /// written in place). The (chunk, group) items are shared out between threads by
-    /// `forEachWorkItem`. Every element is computed by one GEMM whatever the thread count, so
+    /// `Parallel.forEachWorkItem`. Every element is computed by one GEMM whatever the thread count, so
     /// results are the same from run to run.
     static func conv2dKernel<T: GEMMScalar>(_: T.Type, _ x: Tensor, _ weight: Tensor, _ g: Geometry) throws -> Tensor {
         let op = "conv2d"
@@ -444,7 +444,7 @@ enum Convolution {
         // contiguous runs copied are then the kernel's), else as [(c, i, j), (n, oh, ow)].
         let byRows = g.kernelWidth > g.outWidth
         let chunks = (g.batch + chunk - 1) / chunk
-        try forEachWorkItem(chunks &* g.groups, scratch: {
+        try Parallel.forEachWorkItem(chunks &* g.groups, scratch: {
             try (Tensor(uninitialized: TensorType(shape: [chunk, p, kc], dtype: T.dtype), op: op),
                  chunk > 1 ? try Tensor(uninitialized: TensorType(shape: [groupOut, chunk, p], dtype: T.dtype), op: op) : nil)
         }) { item, scratch in
@@ -472,32 +472,6 @@ enum Convolution {
         return result
     }
 
-    /// Runs `body(item, scratch)` for each item in 0..<count, items being independent pieces of a
-    /// convolution (a chunk of images and a group) that write disjoint parts of the result. Several
-    /// items are shared out between the pool's threads, each with a scratch of its own from
-    /// `scratch` and its GEMMs on one OpenBLAS thread (packing, GEMM and copy of an item on one
-    /// thread, as oneDNN's and torch's CPU convolutions do: handing each item's GEMM to OpenBLAS's
-    /// threads and its packing to the pool's made four hand-offs per item); a single item runs on
-    /// the calling thread, its GEMM threaded by OpenBLAS and its packing split over the pool.
-    /// Whether a GEMM runs on one thread depends only on the item count, never on the thread
-    /// count, so results are the same on any number of threads.
-    static func forEachWorkItem<Scratch>(_ count: Int, scratch makeScratch: () throws -> Scratch,
-                                         _ body: (Int, Scratch) -> Void) throws {
-        guard count > 1 else {
-            if count == 1 { body(0, try makeScratch()) }
-            return
-        }
-        let lanes = Swift.min(count, Parallel.threadCount)
-        let scratches = try (0..<lanes).map { _ in try makeScratch() }
-        // One chunk per lane; lane l takes items l, l + lanes, ... (each thread its own scratch).
-        Parallel.run(lanes, grain: 1) { laneRange in
-            Parallel.withSingleThreadedBLAS {
-                for lane in laneRange {
-                    for item in stride(from: lane, to: count, by: lanes) { body(item, scratches[lane]) }
-                }
-            }
-        }
-    }
 
     /// Images per chunk when each takes a [columns, plane] matrix: as many as fit chunkBytes, or
     /// more for minimumColumns within maxChunkBytes (at least one), with chunk * plane within
@@ -515,7 +489,7 @@ enum Convolution {
     /// [O/g, chunk*OH*OW] (staged when the chunk has several images, read in place otherwise), and
     /// col2im adds each column into the output positions its taps come from. No zeros are inserted
     /// for strides and nothing is padded: taps outside the output are skipped. The (chunk, group)
-    /// items are shared out by `forEachWorkItem`; each output plane is summed by one thread in a
+    /// items are shared out by `Parallel.forEachWorkItem`; each output plane is summed by one thread in a
     /// fixed order.
     static func convTranspose2dKernel<T: GEMMScalar>(_: T.Type, _ x: Tensor, _ weight: Tensor, _ g: Geometry) throws -> Tensor {
         let op = "conv_transpose2d"
@@ -534,7 +508,7 @@ enum Convolution {
         let chunk = imagesPerChunk(columns: kc, plane: p, itemSize: T.dtype.itemSize, batch: g.batch)
         let plane = g.height &* g.width
         let chunks = (g.batch + chunk - 1) / chunk
-        try forEachWorkItem(chunks &* g.groups, scratch: {
+        try Parallel.forEachWorkItem(chunks &* g.groups, scratch: {
             try (Tensor(uninitialized: TensorType(shape: [chunk, kc, p], dtype: T.dtype), op: op),
                  chunk > 1 ? try Tensor(uninitialized: TensorType(shape: [groupIn, chunk, p], dtype: T.dtype), op: op) : nil)
         }) { item, scratch in

@@ -51,6 +51,34 @@ public enum Parallel {
         try BLASThreads.shared.run(single: false, body)
     }
 
+    /// Runs `body(item, scratch)` for each item in 0..<count, items being independent pieces of
+    /// GEMM-based work (a chunk of images and a group of a convolution, one product of a batched
+    /// matmul) that write disjoint parts of a result. Several items are shared out between the
+    /// pool's threads, each with a scratch of its own from `scratch` and its GEMMs on one OpenBLAS
+    /// thread: an item's packing, GEMM and copy all run on one thread, as oneDNN's and torch's CPU
+    /// convolutions do (handing each item's GEMM to OpenBLAS's threads and its packing to the
+    /// pool's made four hand-offs per item, half of a convolution's time). A single item runs on
+    /// the calling thread, its GEMM threaded by OpenBLAS. Whether a GEMM runs on one thread
+    /// depends only on the item count, never on the thread count, so results are the same on any
+    /// number of threads.
+    public static func forEachWorkItem<Scratch>(_ count: Int, scratch makeScratch: () throws -> Scratch,
+                                                _ body: (Int, Scratch) -> Void) rethrows {
+        guard count > 1 else {
+            if count == 1 { body(0, try makeScratch()) }
+            return
+        }
+        let lanes = Swift.min(count, threadCount)
+        let scratches = try (0..<lanes).map { _ in try makeScratch() }
+        // One chunk per lane; lane l takes items l, l + lanes, ... (each thread its own scratch).
+        run(lanes, grain: 1) { laneRange in
+            withSingleThreadedBLAS {
+                for lane in laneRange {
+                    for item in stride(from: lane, to: count, by: lanes) { body(item, scratches[lane]) }
+                }
+            }
+        }
+    }
+
     /// Runs `body` with every BLAS and LAPACK call this thread makes inside it on one OpenBLAS
     /// thread: for work already split over the pool's threads (a batch of small matrices). Two
     /// threads calling threaded OpenBLAS at once contend for its one job queue, each spinning in
