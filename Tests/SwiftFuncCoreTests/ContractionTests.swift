@@ -71,6 +71,33 @@ final class ContractionTests: XCTestCase {
         }
     }
 
+    /// A product with a small result and a long contraction is summed from pieces of the
+    /// contraction computed on separate threads: the values match the naive sums, with either
+    /// layout of the right operand, and the bits do not depend on the thread count.
+    func testLongContractionsSplitIntoPieces() throws {
+        var rng = TestRandom(seed: 9)
+        let (m, n, k) = (16, 16, 1 << 16)
+        XCTAssertEqual(Contraction.contractionParts(m: m, n: n, k: k), 2)
+        XCTAssertEqual(Contraction.contractionParts(m: 1, n: 1, k: 1 << 24), 8)
+        XCTAssertNil(Contraction.contractionParts(m: m, n: n, k: k - 1))
+        XCTAssertNil(Contraction.contractionParts(m: 512, n: 512, k: k))
+        for layoutB in [Layout.contiguous, .transposed] {
+            try check([m, k], [k, n], .float64, .float64, .contiguous, layoutB, rng: &rng)
+        }
+        let a = try makeTensor(randomValues([m, k], dtype: .float32, rng: &rng), shape: [m, k], dtype: .float32)
+        let b = try makeTensor(randomValues([k, n], dtype: .float32, rng: &rng), shape: [k, n], dtype: .float32,
+                               layout: .transposed)
+        let saved = Parallel.threadCount
+        defer { try? Parallel.setNumThreads(saved, op: "test") }
+        var results: [[Double]] = []
+        for threads in [1, 2, 3] {
+            try Parallel.setNumThreads(threads, op: "test")
+            results.append(try Ops.doubles(Ops.matmul(a, b)))
+        }
+        XCTAssertEqual(results[0], results[1])
+        XCTAssertEqual(results[0], results[2])
+    }
+
     func testMixedFloatDTypesComputeInFloat64() throws {
         var rng = TestRandom(seed: 2)
         for (aShape, bShape) in [([3, 4], [4, 5]), ([2, 3, 4], [4]), ([4], [4])] {
