@@ -21,8 +21,19 @@ LDFLAGS_TEST := -L$(BUILD) -lswiftfunc -Wl,-rpath,$(CURDIR)/$(BUILD) -lm
 OUT := build
 PYTHON ?= python3
 
+# The CPU the release library is compiled for. On an x86-64 machine whose CPU has the x86-64-v3
+# features (AVX2, FMA, BMI1/2, F16C, MOVBE, LZCNT) the default is `haswell`, the oldest CPU with all of
+# them: the float loops and transcendental functions run 8 lanes wide instead of SSE2's 4 (the jit
+# replay of 100 elementwise ops on 16 floats: 9 -> 6.5 us). Like `-march=native`, such a library runs
+# only on CPUs with those features; `make lib TARGET_CPU=x86-64` builds one for any x86-64 machine.
+# Results do not depend on it: the kernels compile no multiply-add contraction either way.
+X86_64_V3 := avx2 fma bmi1 bmi2 f16c movbe abm
+TARGET_CPU ?= $(shell [ "$$(uname -m)" = x86_64 ] || exit 0; \
+	for f in $(X86_64_V3); do grep -qw $$f /proc/cpuinfo || { echo x86-64; exit 0; }; done; echo haswell)
+SWIFT_TARGET_CPU := $(if $(TARGET_CPU),-Xswiftc -target-cpu -Xswiftc $(TARGET_CPU) -Xcc -march=$(TARGET_CPU))
+
 # Release library: Swift runtime linked statically, a SONAME, no undefined symbols.
-SWIFT_RELEASE := swift build -c release --product swiftfunc \
+SWIFT_RELEASE := swift build -c release --product swiftfunc $(SWIFT_TARGET_CPU) \
 	-Xswiftc -static-stdlib -Xlinker -soname=libswiftfunc.so.$(SOVERSION) -Xlinker -z -Xlinker defs
 
 .PHONY: all lib deps install test swift-test c-test asan-test header-test symbol-test python-test demo bench clean \

@@ -103,6 +103,48 @@ final class StagingTests: XCTestCase {
         XCTAssertEqual(operations(kept), ["cast", "cast", "mul"])
     }
 
+    func testMovementChainsThroughSizeOneDimsCollapse() throws {
+        // What vmap and jacrev leave around a transpose: size-1 dims added, moved and dropped.
+        let matrix = TensorType(shape: [2, 3], dtype: .float64)
+        let graph = try trace([matrix]) { x in
+            let padded = try Ops.permute(Ops.reshape(x[0], shape: [2, 1, 3, 1]), dims: [0, 2, 1, 3])  // moves only size-1 dims
+            let transposed = try Ops.reshape(Ops.permute(Ops.reshape(padded, shape: [2, 3, 1]), dims: [1, 0, 2]), shape: [3, 2])
+            let whole = try Ops.slice(transposed, dim: 0, start: 0)  // everything
+            let back = try Ops.permute(whole, dims: [1, 0])  // x again
+            return [try Ops.exp(back), try Ops.mul(transposed, Ops.scalar(2))]
+        }
+        let simplified = graph.simplified().eliminatingDeadCode()
+        XCTAssertEqual(operations(simplified), ["permute", "exp", "mul"])
+        let x = try Ops.tensor([0.1, -0.2, 0.3, 1.5, -2, 0], shape: [2, 3])
+        for (got, want) in zip(try simplified.evaluate([x]), try graph.evaluate([x])) {
+            XCTAssertEqual(got.shape, want.shape)
+            XCTAssertEqual(try Ops.doubles(got), try Ops.doubles(want))
+        }
+        // What must stay: a permute that reorders dims larger than 1, a change of rank around one,
+        // a slice that drops elements.
+        let kept = try trace([matrix]) { x in
+            let moved = try Ops.permute(Ops.reshape(x[0], shape: [2, 3, 1]), dims: [2, 1, 0])
+            return [try Ops.reshape(moved, shape: [3, 2, 1]), try Ops.slice(x[0], dim: 1, start: 1)]
+        }
+        let left = kept.simplified().eliminatingDeadCode()
+        XCTAssertEqual(operations(left), ["reshape", "permute", "reshape", "slice"])
+        for (got, want) in zip(try left.evaluate([x]), try kept.evaluate([x])) { XCTAssertEqual(try Ops.doubles(got), try Ops.doubles(want)) }
+    }
+
+    func testProductsWithAnIdentityMatrixGo() throws {
+        let graph = try trace([TensorType(shape: [3, 3], dtype: .float64)]) { x in
+            let identity = try Ops.tensor([1, 0, 0, 0, 1, 0, 0, 0, 1], shape: [3, 3])
+            let almost = try Ops.tensor([1, 0, 0, 0, 1, 0, 0, 0.5, 1], shape: [3, 3])
+            let strided = try Ops.transpose(identity, 0, 1)  // a view, as transforms leave their bases
+            return [try Ops.matmul(x[0], identity), try Ops.matmul(identity, Ops.sin(x[0])), try Ops.matmul(x[0], almost),
+                    try Ops.matmul(x[0], strided), try Ops.matmul(x[0], Ops.transpose(almost, 0, 1))]
+        }
+        let simplified = graph.simplified().eliminatingDeadCode()
+        XCTAssertEqual(operations(simplified), ["sin", "matmul", "matmul"])
+        let x = try Ops.tensor([0.1, -0.2, 0.3, 1.5, -2, 0, 4, 0.25, -1], shape: [3, 3])
+        for (got, want) in zip(try simplified.evaluate([x]), try graph.evaluate([x])) { XCTAssertEqual(try Ops.doubles(got), try Ops.doubles(want)) }
+    }
+
     func testFusionRunsElementwiseChainsAsOneLoopWithEagerResults() throws {
         // Broadcast ([4, 1] with [1, 5] and a scalar), a transposed input, a comparison and select,
         // an int input converted on load, a value used outside the group (an output), and a

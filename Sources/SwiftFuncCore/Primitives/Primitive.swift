@@ -152,10 +152,28 @@ public typealias BatchRule = @Sendable (_ args: [Value], _ batchDims: [Int?], _ 
 /// the result's dtype. It applies the same per-element function as the eager kernel, so a fused
 /// replay gives bitwise the eager results.
 public struct BlockKernel: @unchecked Sendable {
+    /// The loop's signature.
+    public typealias Run = (_ operands: UnsafePointer<UnsafeMutableRawPointer>, _ result: UnsafeMutableRawPointer, _ n: Int) -> Void
+
     /// The dtype each operand is read as (a fused graph converts outside inputs to it on load).
     public let operandTypes: [DType]
+    /// The loop, boxed (see `BlockLoop`).
+    public let loop: BlockLoop
+
+    public init(operandTypes: [DType], run: @escaping Run) {
+        self.operandTypes = operandTypes
+        loop = BlockLoop(run)
+    }
+}
+
+/// A block kernel's loop in an object: a fused replay calls it through an unretained reference
+/// (`Unmanaged`), because a closure copied out of an array is retained and released around
+/// every call, which on 16-element blocks cost a tenth of a replay.
+public final class BlockLoop: @unchecked Sendable {
     /// The loop.
-    public let run: (_ operands: UnsafePointer<UnsafeMutableRawPointer>, _ result: UnsafeMutableRawPointer, _ n: Int) -> Void
+    public let run: BlockKernel.Run
+
+    init(_ run: @escaping BlockKernel.Run) { self.run = run }
 }
 
 /// For an elementwise primitive: its block kernel for arguments of these types and this result

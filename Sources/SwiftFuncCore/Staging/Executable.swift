@@ -15,8 +15,26 @@ final class Executable: @unchecked Sendable {
     }
 
     private let steps: [Step]
-    /// Per equation: variables whose last use it is (released after it runs).
+
+    /// Where a replay finds a value: a slot of its value array, or a captured tensor.
+    private enum Source {
+        case slot(Int)
+        case constant(Tensor)
+        /// A constant that is not a tensor (only in graphs that are not `isConcrete`).
+        case traced
+    }
+
+    /// Per equation: where its arguments come from, the slots its outputs go to, and the slots
+    /// whose last use it is (released after it runs, so their blocks return to the pool).
+    private let argumentSources: [[Source]]
+    private let outputSlots: [[Int]]
     private let releases: [[Int]]
+    private let resultSources: [Source]
+    /// How many slots a replay's value array has. Variables keep the traced numbering (the
+    /// optimized chain's outputs are v298, ...); slots are dense and reused once a value's last
+    /// use has passed, so a replay allocates, fills and destroys a few entries, not one per
+    /// traced variable.
+    private let slotCount: Int
     /// Whether every constant is concrete (a graph that captured a tracer is never cached, but
     /// `Graph` allows it; such a graph replays through `emit`).
     let isConcrete: Bool
@@ -35,11 +53,41 @@ final class Executable: @unchecked Sendable {
             for case .variable(let variable) in equation.arguments { lastUse[variable] = index }
         }
         for case .variable(let variable) in graph.outputs { lastUse[variable] = Int.max }
-        var releases = [[Int]](repeating: [], count: graph.equations.count)
-        for (variable, index) in lastUse.enumerated() where index >= 0 && index < graph.equations.count {
-            releases[index].append(variable)
+
+        var slotOf = [Int](repeating: -1, count: graph.variableCount)
+        var freeSlots: [Int] = [], slotCount = 0
+        func takeSlot(for variable: Int) -> Int {
+            let slot: Int
+            if let free = freeSlots.popLast() { slot = free } else { slot = slotCount; slotCount += 1 }
+            slotOf[variable] = slot
+            return slot
         }
+        func source(_ atom: Graph.Atom) -> Source {
+            switch atom {
+            case .variable(let variable): return .slot(slotOf[variable])
+            case .constant(let value): return (value as? Tensor).map(Source.constant) ?? .traced
+            }
+        }
+        for variable in graph.inputTypes.indices { _ = takeSlot(for: variable) }
+        var argumentSources: [[Source]] = [], outputSlots: [[Int]] = [], releases: [[Int]] = []
+        for (index, equation) in graph.equations.enumerated() {
+            argumentSources.append(equation.arguments.map(source))
+            // Arguments are read before the outputs are stored, so an output may take the slot of
+            // an argument read here for the last time.
+            var released: [Int] = []
+            for case .variable(let variable) in equation.arguments where lastUse[variable] == index && !released.contains(slotOf[variable]) {
+                released.append(slotOf[variable])
+            }
+            freeSlots.append(contentsOf: released)
+            let outputs = equation.outputs.map(takeSlot)
+            releases.append(released.filter { !outputs.contains($0) })
+            outputSlots.append(outputs)
+        }
+        self.argumentSources = argumentSources
+        self.outputSlots = outputSlots
         self.releases = releases
+        self.resultSources = graph.outputs.map(source)
+        self.slotCount = slotCount
         func isConcrete(_ atom: Graph.Atom) -> Bool {
             if case .constant(let value) = atom { return value is Tensor }
             return true
@@ -63,38 +111,38 @@ final class Executable: @unchecked Sendable {
 
     /// Runs the graph on `inputs` (of the traced signature) with the evaluation interpreter current.
     func run(_ inputs: [Tensor]) throws -> [Value] {
-        var values = [Tensor?](repeating: nil, count: graph.variableCount)
+        var values = [Tensor?](repeating: nil, count: slotCount)
         for (index, input) in inputs.enumerated() { values[index] = input }
-        @inline(__always) func resolve(_ atom: Graph.Atom) throws -> Tensor {
-            switch atom {
-            case .constant(let value):
-                guard let tensor = value as? Tensor else { throw SwiftFuncError.internal("jit", "a traced constant in a concrete replay") }
-                return tensor
-            case .variable(let variable):
-                guard let value = values[variable] else { throw SwiftFuncError.internal("jit", "v\(variable) used before it was computed") }
+        @inline(__always) func resolve(_ source: Source) throws -> Tensor {
+            switch source {
+            case .constant(let tensor): return tensor
+            case .slot(let slot):
+                guard let value = values[slot] else { throw SwiftFuncError.internal("jit", "a value used before it was computed") }
                 return value
+            case .traced: throw SwiftFuncError.internal("jit", "a traced constant in a concrete replay")
             }
         }
         for (index, equation) in graph.equations.enumerated() {
             var arguments: [Tensor] = []
             arguments.reserveCapacity(equation.arguments.count)
-            for atom in equation.arguments { arguments.append(try resolve(atom)) }
+            for source in argumentSources[index] { arguments.append(try resolve(source)) }
+            for slot in releases[index] { values[slot] = nil }
+            let slots = outputSlots[index]
             switch steps[index] {
             case let .kernel(eval, params, type):
-                values[equation.outputs[0]] = try eval(arguments, graph.replayedParams(params, of: equation), type)
+                values[slots[0]] = try eval(arguments, graph.replayedParams(params, of: equation), type)
             case let .fused(kernel):
-                for (variable, value) in zip(equation.outputs, try kernel.run(arguments)) { values[variable] = value }
+                for (slot, value) in zip(slots, try kernel.run(arguments)) { values[slot] = value }
             case let .custom(custom):
-                for (variable, value) in zip(equation.outputs, try graph.replayedResults(of: custom, arguments, in: equation)) {
+                for (slot, value) in zip(slots, try graph.replayedResults(of: custom, arguments, in: equation)) {
                     guard let tensor = value as? Tensor else {
                         throw SwiftFuncError.internal("jit", "custom function \(custom.name) returned a traced value")
                     }
-                    values[variable] = tensor
+                    values[slot] = tensor
                 }
             }
-            for variable in releases[index] { values[variable] = nil }
         }
         if let tail = graph.drawPlan?.tail, tail > 0 { _ = Random.generator.reserve(tail) }
-        return try graph.outputs.map(resolve)
+        return try resultSources.map(resolve)
     }
 }

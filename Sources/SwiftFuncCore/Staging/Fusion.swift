@@ -268,13 +268,14 @@ public final class FusedKernel: @unchecked Sendable {
         code = instructions.flatMap { instruction in
             (instruction.operands + [0, 0, 0]).prefix(3) + [instruction.result]
         }
-        kernelRuns = instructions.map { $0.kernel.run }
+        // Unretained: `instructions` keeps every loop alive as long as the group.
+        loops = instructions.map { Unmanaged.passUnretained($0.kernel.loop) }
     }
 
     /// The members flattened for the block loop: per member its operand registers (3, unused ones
-    /// 0) and its result register; and its kernel.
+    /// 0) and its result register; and its kernel's loop.
     private let code: [Int]
-    private let kernelRuns: [(UnsafePointer<UnsafeMutableRawPointer>, UnsafeMutableRawPointer, Int) -> Void]
+    private let loops: [Unmanaged<BlockLoop>]
 
     private static func same(_ a: Graph.Atom, _ b: Graph.Atom) -> Bool {
         switch (a, b) {
@@ -391,7 +392,7 @@ public final class FusedKernel: @unchecked Sendable {
         }
         let operands = pointers.baseAddress! + registers.count
         code.withUnsafeBufferPointer { code in
-            kernelRuns.withUnsafeBufferPointer { runs in
+            loops.withUnsafeBufferPointer { loops in
                 var start = range.lowerBound
                 while start < range.upperBound {
                     let n = min(Self.blockSize, range.upperBound &- start)
@@ -402,11 +403,12 @@ public final class FusedKernel: @unchecked Sendable {
                         }
                     }
                     var at = 0
-                    for run in runs {
+                    for loop in loops {
                         operands[0] = pointers[code[at]]
                         operands[1] = pointers[code[at &+ 1]]
                         operands[2] = pointers[code[at &+ 2]]
-                        run(operands, pointers[code[at &+ 3]], n)
+                        let result = pointers[code[at &+ 3]]
+                        loop._withUnsafeGuaranteedRef { $0.run(operands, result, n) }
                         at &+= 4
                     }
                     start &+= n

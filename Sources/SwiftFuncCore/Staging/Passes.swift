@@ -91,9 +91,11 @@ extension Graph {
 extension Graph {
     /// Rewrites what transform rules leave behind, each only where the result's type (shape, dtype
     /// and weakness) is unchanged: `x + 0`, `0 + x`, `x - 0`, `x * 1`, `1 * x`, `x / 1` become x;
-    /// `neg(neg x)` becomes x; permute of permute composes (and an identity permute goes); reshape
-    /// of reshape, expand of expand and cast of cast to the same dtype collapse, and a reshape,
-    /// expand or cast to the input's own type goes; an elementwise op reads a scalar directly
+    /// `neg(neg x)` becomes x; `x @ I` and `I @ x` become x; permute of permute composes (and an
+    /// identity permute goes); reshape of reshape, expand of expand and cast of cast to the same
+    /// dtype collapse, and a reshape, expand or cast to the input's own type goes; a permute that moves only size-1 dims is a
+    /// reshape, and a reshape of a permute of a reshape that only add or drop size-1 dims is a
+    /// permute; a slice that keeps everything goes; an elementwise op reads a scalar directly
     /// instead of its expansion when broadcasting gives the same result shape. Zeros and ones are
     /// constants whose elements all are 0 or 1, or `full` results of 0 or 1 (possibly expanded).
     /// Replaced equations are left for dead-code elimination.
@@ -126,15 +128,29 @@ extension Graph {
             }
         }
 
+        /// Whether the value is a constant identity matrix (small enough to look at).
+        func isIdentity(_ atom: Atom) -> Bool {
+            guard case .constant(let value) = atom, let tensor = value as? Tensor, tensor.count <= 1 << 16 else { return false }
+            return tensor.isIdentityMatrix
+        }
+
         var result = self
         result.equations = []
         for var equation in equations {
             equation.arguments = equation.arguments.map(resolve)
-            guard case let .primitive(primitive, params) = equation.operation, equation.outputs.count == 1 else {
+            guard case let .primitive(recorded, params) = equation.operation, equation.outputs.count == 1 else {
                 result.equations.append(equation)
                 continue
             }
             let output = equation.types[0], arguments = equation.arguments
+            var primitive = recorded
+            // A permute that moves only size-1 dims keeps the row-major order of the elements: it
+            // is a reshape, and joins the reshape chains around it (vmap and jacrev leave these).
+            if primitive == .permute, case .permutation(let order) = params,
+               let input = type(of: arguments[0]), Self.isUnitMove(order, of: input.shape) {
+                primitive = .reshape
+                equation.operation = .primitive(.reshape, .shape(output.shape))
+            }
             /// The equation's value is `atom` when it has the output's exact type.
             func becomes(_ atom: Atom) -> Bool {
                 guard type(of: atom) == output else { return false }
@@ -153,6 +169,12 @@ extension Graph {
                 replaced = isAll(arguments[1], 1) && becomes(arguments[0])
             case .neg:
                 if let (inner, _, innerArguments) = defined(arguments[0]), inner == .neg { replaced = becomes(innerArguments[0]) }
+            case .matmul:
+                // x @ I = x and I @ x = x (a basis of unit vectors pushed through a linear map).
+                replaced = (isIdentity(arguments[1]) && becomes(arguments[0])) || (isIdentity(arguments[0]) && becomes(arguments[1]))
+            case .slice:
+                // A slice with its input's type takes everything.
+                replaced = becomes(arguments[0])
             case .reshape, .expand, .cast:
                 if becomes(arguments[0]) {
                     replaced = true
@@ -167,6 +189,22 @@ extension Graph {
                         }
                     } else {
                         equation.arguments = [innerArguments[0]]
+                        replaced = becomes(innerArguments[0])
+                    }
+                }
+                // reshape(permute(reshape x)) with reshapes that only add or drop size-1 dims is a
+                // permute of x when the result has x's rank (a transpose that went through
+                // unit-padded shapes).
+                if !replaced, primitive == .reshape, let (inner, innerParams, innerArguments) = defined(equation.arguments[0]),
+                   inner == .permute, case .permutation(let order) = innerParams,
+                   let (first, _, firstArguments) = defined(innerArguments[0]), first == .reshape,
+                   let source = type(of: firstArguments[0]), let padded = type(of: innerArguments[0]),
+                   let permutation = Self.permutation(from: source.shape, through: padded.shape, order, to: output.shape) {
+                    if permutation == Array(permutation.indices) {
+                        replaced = becomes(firstArguments[0])
+                    } else {
+                        equation.operation = .primitive(.permute, .permutation(permutation))
+                        equation.arguments = [firstArguments[0]]
                     }
                 }
             case .permute:
@@ -206,21 +244,72 @@ extension Graph {
         result.outputs = outputs.map(resolve)
         return result
     }
+
+    /// Whether permuting `shape` by `order` leaves the dims larger than 1 in their order.
+    static func isUnitMove(_ order: [Int], of shape: [Int]) -> Bool {
+        let moved = order.filter { shape[$0] != 1 }
+        return moved == moved.sorted()
+    }
+
+    /// The permutation of `source` that gives `result` when `source` is reshaped to `padded` (the
+    /// same dims larger than 1, in order, with size-1 dims added or dropped), permuted by `order`,
+    /// and reshaped to `result` (again only size-1 dims differ); nil when there is none of
+    /// `source`'s rank.
+    static func permutation(from source: [Int], through padded: [Int], _ order: [Int], to result: [Int]) -> [Int]? {
+        func large(_ shape: [Int]) -> [Int] { shape.filter { $0 != 1 } }
+        guard source.count == result.count, large(source) == large(padded), order.count == padded.count else { return nil }
+        // The k-th dim of `padded` larger than 1 is the k-th of `source`.
+        let sourceLarge = source.indices.filter { source[$0] != 1 }
+        var sourceOfPadded = [Int?](repeating: nil, count: padded.count)
+        for (k, dim) in padded.indices.filter({ padded[$0] != 1 }).enumerated() { sourceOfPadded[dim] = sourceLarge[k] }
+        // The source dims larger than 1 in the order the permute puts them, then placed at the
+        // result's dims larger than 1; the size-1 dims of `source` fill the rest in order.
+        let movedLarge = order.compactMap { sourceOfPadded[$0] }
+        let resultLarge = result.indices.filter { result[$0] != 1 }
+        guard movedLarge.count == resultLarge.count, movedLarge.map({ source[$0] }) == resultLarge.map({ result[$0] }) else { return nil }
+        var permutation = [Int](repeating: -1, count: result.count)
+        for (k, dim) in resultLarge.enumerated() { permutation[dim] = movedLarge[k] }
+        var units = source.indices.filter { source[$0] == 1 }.makeIterator()
+        for dim in permutation.indices where permutation[dim] < 0 {
+            guard let unit = units.next() else { return nil }
+            permutation[dim] = unit
+        }
+        return permutation
+    }
 }
 
 extension Tensor {
-    /// Whether every element equals `target` (false when that cannot be seen cheaply: a strided,
-    /// non-uniform tensor). For the simplifier, at trace time.
+    /// Whether every element equals `target`. For the simplifier, at trace time.
     fileprivate func allElements(equal target: Double) throws -> Bool {
         if isUniform { return try dtype.dispatch(ReadFirstValue<Double>(tensor: self)) == target }
-        guard isContiguous else { return false }
+        return try elementsEqual { _ in target }
+    }
+
+    /// Whether this is an n x n identity matrix (jacfwd's and hessian's basis, which a tangent
+    /// then multiplies).
+    fileprivate var isIdentityMatrix: Bool {
+        guard shape.count == 2, shape[0] == shape[1] else { return false }
+        let n = shape[0]
+        return (try? elementsEqual { $0 / n == $0 % n ? 1 : 0 }) ?? false
+    }
+
+    /// Whether the element at row-major position i equals `expected(i)` for every i (read
+    /// through the strides: transforms leave their constants as views).
+    private func elementsEqual(_ expected: @escaping (Int) -> Double) throws -> Bool {
         struct Compare: DTypeVisitor {
-            let tensor: Tensor, target: Double
+            let tensor: Tensor, expected: (Int) -> Double
             func visit<T: Element>(_: T.Type) -> Bool {
-                let elements = tensor.elements(as: T.self)
-                return (0..<tensor.count).allSatisfy { elements[$0].doubleValue == target }
+                let elements = tensor.elements(as: T.self), shape = tensor.shape, strides = tensor.strides
+                return (0..<tensor.count).allSatisfy { position in
+                    var rest = position, offset = 0
+                    for dim in shape.indices.reversed() {
+                        offset += (rest % shape[dim]) * strides[dim]
+                        rest /= shape[dim]
+                    }
+                    return elements[offset].doubleValue == expected(position)
+                }
             }
         }
-        return try dtype.dispatch(Compare(tensor: self, target: target))
+        return try dtype.dispatch(Compare(tensor: self, expected: expected))
     }
 }
