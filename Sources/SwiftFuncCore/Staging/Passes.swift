@@ -170,7 +170,9 @@ extension Graph {
             case .neg:
                 if let (inner, _, innerArguments) = defined(arguments[0]), inner == .neg { replaced = becomes(innerArguments[0]) }
             case .matmul:
-                // x @ I = x and I @ x = x (a basis of unit vectors pushed through a linear map).
+                // x @ I = x and I @ x = x (a basis of unit vectors pushed through a linear map). Exact
+                // for finite x; where x holds inf or NaN the computed product would spread NaN
+                // (inf * 0) along its row, the simplified one keeps x's value, as the Jacobian is.
                 replaced = (isIdentity(arguments[1]) && becomes(arguments[0])) || (isIdentity(arguments[0]) && becomes(arguments[1]))
             case .slice:
                 // A slice with its input's type takes everything.
