@@ -232,6 +232,26 @@ def test_a_new_shape_may_change_the_number_of_outputs():
     assert j.trace_count() == 3
 
 
+def test_one_output_alone_and_its_changes():
+    # One Tensor alone is returned without rebuilding a structure; a lone non-Tensor output and a
+    # retrace that turns the one Tensor into a tuple still come back as the function returns them.
+    alone = jit(lambda x: x.sum() * 3.0)
+    x = rnd(5)
+    for _ in range(3):
+        close(alone(x), x.sum() * 3.0)
+    constant = jit(lambda x: 2.5)
+    assert constant(x) == 2.5 and constant(x) == 2.5
+    shifting = jit(lambda x: x * 2.0 if x.shape[0] == 2 else (x + 1.0, x.shape[0]))
+    for n in (2, 2, 3, 2, 3):
+        y = rnd(n)
+        got = shifting(y)
+        if n == 2:
+            close(got, y * 2.0)
+        else:
+            assert isinstance(got, tuple) and got[1] == n
+            close(got[0], y + 1.0)
+
+
 def _bytes_in_use():
     return sf.memory_stats()["bytes_in_use"]
 

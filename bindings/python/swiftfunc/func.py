@@ -727,14 +727,19 @@ class _Staged:
         else:
             count = max(1, len(single.positions))
             results = (ctypes.c_void_p * count)()
+            # The handle array is built here rather than by _capi.handles: `inputs` keeps the
+            # Tensors alive through the call (a replay costs a few microseconds, so each one counts).
+            handles = (ctypes.c_void_p * len(inputs))(*[t._h for t in inputs]) if inputs else None
             try:
-                invoke(lib.sf_call, self.function._h, _capi.handles(inputs), len(inputs), results, count)
+                invoke(lib.sf_call, self.function._h, handles, len(inputs), results, count)
             except Exception:
                 if outputs.single is single:
                     raise
                 # New shapes were traced and gave another structure; their graph is cached now.
                 tensors = self.function(inputs)
             else:
+                if single.spec is LEAF and single.positions and outputs.single is single:
+                    return wrap(results[0])  # one Tensor: nothing to rebuild
                 tensors = [wrap(h) for h in results]
         out = outputs.single if outputs.single is not _MIXED else outputs.by_signature[_signature(inputs)]
         return out.rebuild(tensors[:len(out.positions)])
