@@ -22,6 +22,8 @@ final class Executable: @unchecked Sendable {
         case constant(Tensor)
         /// A constant that is not a tensor (only in graphs that are not `isConcrete`).
         case traced
+        /// A variable no equation defines (never in a traced or imported graph; a replay throws).
+        case undefined
     }
 
     /// Per equation: where its arguments come from, the slots its outputs go to, and the slots
@@ -64,7 +66,8 @@ final class Executable: @unchecked Sendable {
         }
         func source(_ atom: Graph.Atom) -> Source {
             switch atom {
-            case .variable(let variable): return .slot(slotOf[variable])
+            case .variable(let variable):
+                return variable >= 0 && variable < slotOf.count && slotOf[variable] >= 0 ? .slot(slotOf[variable]) : .undefined
             case .constant(let value): return (value as? Tensor).map(Source.constant) ?? .traced
             }
         }
@@ -75,7 +78,7 @@ final class Executable: @unchecked Sendable {
             // Arguments are read before the outputs are stored, so an output may take the slot of
             // an argument read here for the last time.
             var released: [Int] = []
-            for case .variable(let variable) in equation.arguments where lastUse[variable] == index && !released.contains(slotOf[variable]) {
+            for case .variable(let variable) in equation.arguments where lastUse[variable] == index && slotOf[variable] >= 0 && !released.contains(slotOf[variable]) {
                 released.append(slotOf[variable])
             }
             freeSlots.append(contentsOf: released)
@@ -120,6 +123,7 @@ final class Executable: @unchecked Sendable {
                 guard let value = values[slot] else { throw SwiftFuncError.internal("jit", "a value used before it was computed") }
                 return value
             case .traced: throw SwiftFuncError.internal("jit", "a traced constant in a concrete replay")
+            case .undefined: throw SwiftFuncError.internal("jit", "a value no equation defines")
             }
         }
         for (index, equation) in graph.equations.enumerated() {
