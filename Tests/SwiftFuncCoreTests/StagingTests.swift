@@ -132,17 +132,24 @@ final class StagingTests: XCTestCase {
     }
 
     func testProductsWithAnIdentityMatrixGo() throws {
-        let graph = try trace([TensorType(shape: [3, 3], dtype: .float64)]) { x in
+        let types = [TensorType(shape: [3, 3], dtype: .float64), TensorType(shape: [3], dtype: .float64)]
+        let graph = try trace(types) { x in
             let identity = try Ops.tensor([1, 0, 0, 0, 1, 0, 0, 0, 1], shape: [3, 3])
             let almost = try Ops.tensor([1, 0, 0, 0, 1, 0, 0, 0.5, 1], shape: [3, 3])
             let strided = try Ops.transpose(identity, 0, 1)  // a view, as transforms leave their bases
+            let diagonal = try Ops.mul(identity, Ops.cos(x[1]))  // jacrev's basis times a derivative
             return [try Ops.matmul(x[0], identity), try Ops.matmul(identity, Ops.sin(x[0])), try Ops.matmul(x[0], almost),
-                    try Ops.matmul(x[0], strided), try Ops.matmul(x[0], Ops.transpose(almost, 0, 1))]
+                    try Ops.matmul(x[0], strided), try Ops.matmul(x[0], Ops.transpose(almost, 0, 1)),
+                    try Ops.matmul(x[0], diagonal), try Ops.matmul(x[0], Ops.transpose(diagonal, 0, 1)),
+                    try Ops.matmul(x[0], Ops.mul(almost, x[1]))]  // not diagonal: stays a product
         }
         let simplified = graph.simplified().eliminatingDeadCode()
-        XCTAssertEqual(operations(simplified), ["sin", "matmul", "matmul"])
-        let x = try Ops.tensor([0.1, -0.2, 0.3, 1.5, -2, 0, 4, 0.25, -1], shape: [3, 3])
-        for (got, want) in zip(try simplified.evaluate([x]), try graph.evaluate([x])) { XCTAssertEqual(try Ops.doubles(got), try Ops.doubles(want)) }
+        XCTAssertEqual(operations(simplified), ["cos", "sin", "matmul", "matmul", "mul", "mul", "mul", "matmul"])
+        let x = try Ops.tensor([0.1, -0.2, 0.3, 1.5, -2, 0, 4, 0.25, -1], shape: [3, 3]), v = try Ops.tensor([0.5, -1, 2], shape: [3])
+        for (got, want) in zip(try simplified.evaluate([x, v]), try graph.evaluate([x, v])) {
+            XCTAssertEqual(got.shape, want.shape)
+            XCTAssertEqual(try Ops.doubles(got), try Ops.doubles(want))
+        }
     }
 
     func testFusionRunsElementwiseChainsAsOneLoopWithEagerResults() throws {

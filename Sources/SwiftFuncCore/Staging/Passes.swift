@@ -91,9 +91,10 @@ extension Graph {
 extension Graph {
     /// Rewrites what transform rules leave behind, each only where the result's type (shape, dtype
     /// and weakness) is unchanged: `x + 0`, `0 + x`, `x - 0`, `x * 1`, `1 * x`, `x / 1` become x;
-    /// `neg(neg x)` becomes x; `x @ I` and `I @ x` become x; permute of permute composes (and an
-    /// identity permute goes); reshape of reshape, expand of expand and cast of cast to the same
-    /// dtype collapse, and a reshape, expand or cast to the input's own type goes; a permute that moves only size-1 dims is a
+    /// `neg(neg x)` becomes x; `x @ I` and `I @ x` become x, and `x @ diag(d)` becomes x * d;
+    /// permute of permute composes (and an identity permute goes); reshape of reshape, expand of
+    /// expand and cast of cast to the same dtype collapse, and a reshape, expand or cast to the
+    /// input's own type goes; a permute that moves only size-1 dims is a
     /// reshape, and a reshape of a permute of a reshape that only add or drop size-1 dims is a
     /// permute; a slice that keeps everything goes; an elementwise op reads a scalar directly
     /// instead of its expansion when broadcasting gives the same result shape. Zeros and ones are
@@ -132,6 +133,20 @@ extension Graph {
         func isIdentity(_ atom: Atom) -> Bool {
             guard case .constant(let value) = atom, let tensor = value as? Tensor, tensor.count <= 1 << 16 else { return false }
             return tensor.isIdentityMatrix
+        }
+
+        /// d where the value is diag(d) as jacrev leaves it: I * d (either order) with d a vector
+        /// [n] or [1, n] (I * d[j] is zero off the diagonal), possibly transposed.
+        func diagonal(_ atom: Atom) -> Atom? {
+            guard let (primitive, params, arguments) = defined(atom) else { return nil }
+            if primitive == .permute, case .permutation(let order) = params, order == [1, 0] { return diagonal(arguments[0]) }
+            guard primitive == .mul, let square = type(of: atom)?.shape, square.count == 2, square[0] == square[1] else { return nil }
+            for (position, other) in [(0, 1), (1, 0)] where isIdentity(arguments[position]) {
+                guard let vector = type(of: arguments[other])?.shape, vector.last == square[1],
+                      vector.count == 1 || (vector.count == 2 && vector[0] == 1) else { continue }
+                return arguments[other]
+            }
+            return nil
         }
 
         var result = self
@@ -174,6 +189,15 @@ extension Graph {
                 // for finite x; where x holds inf or NaN the computed product would spread NaN
                 // (inf * 0) along its row, the simplified one keeps x's value, as the Jacobian is.
                 replaced = (isIdentity(arguments[1]) && becomes(arguments[0])) || (isIdentity(arguments[0]) && becomes(arguments[1]))
+                // x @ diag(d) scales x's columns: x * d (jacrev's basis times an elementwise
+                // derivative, then a product; the same caveat for inf and NaN).
+                if !replaced, let scale = diagonal(arguments[1]),
+                   let scaled = try? Primitive.rules[Primitive.mul.rawValue].type([type(of: arguments[0]), type(of: scale)].compactMap { $0 }, .none),
+                   scaled == output {
+                    equation.operation = .primitive(.mul, .none)
+                    equation.arguments = [arguments[0], scale]
+                    primitive = .mul
+                }
             case .slice:
                 // A slice with its input's type takes everything.
                 replaced = becomes(arguments[0])
