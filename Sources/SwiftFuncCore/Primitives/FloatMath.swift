@@ -16,8 +16,9 @@ import Glibc
 /// (`sinRow`, `cosRow`) check each block and run libm's sinf/cosf on blocks that hold such an
 /// argument, so the common loop stays vectorized.
 ///
-/// Written without fused multiply-add: the package is compiled for baseline x86-64 (SSE2), where
-/// `addingProduct` would be a libm call; the polynomials are accurate enough with separate roundings.
+/// Written without fused multiply-add: a library built for baseline x86-64 (SSE2, `make lib
+/// TARGET_CPU=x86-64`) would make `addingProduct` a libm call, and results are the same on every
+/// CPU level only without it; the polynomials are accurate enough with separate roundings.
 enum FloatMath {
     // MARK: exp, expm1
 
