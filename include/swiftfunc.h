@@ -126,6 +126,10 @@ void sf_set_error(const char *message);
  * fewer than 2^21 multiply-adds run on one of its threads (waking more costs more than they save),
  * larger ones and LAPACK calls on the count, also when several host threads call at once, so a
  * product's bits depend only on its sizes and the count.
+ *
+ * fork(): the child keeps the parent's count and starts its own pool threads with its first large
+ * kernel (the parent's threads do not follow a fork), as torch and OpenBLAS do. As for any
+ * threaded library, no other thread of the parent may be inside a swiftfunc call at the fork.
  * ------------------------------------------------------------------------------------------- */
 
 /**

@@ -1,13 +1,15 @@
 /* test_threads.c — sf_set_num_threads / sf_get_num_threads: the default (the online CPUs), the
  * range check, OpenBLAS following the count, results that are the same bits on every thread count,
- * and calls from several threads while the count changes. Leaves the count as it found it.
- * Runs plain and under AddressSanitizer/LeakSanitizer (make c-test, make asan-test). */
+ * calls from several threads while the count changes, and a forked child's own pool. Leaves the
+ * count as it found it. Runs plain and under AddressSanitizer/LeakSanitizer (make c-test, make asan-test). */
 #define _GNU_SOURCE /* sysconf, dlsym(RTLD_DEFAULT, ...) */
+#include <dirent.h>
 #include <dlfcn.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "check.h"
@@ -296,6 +298,71 @@ static void test_host_blas_count_restored(void) {
     sf_tensor_release(out), sf_tensor_release(a);
 }
 
+/* ---- a forked child ---- */
+
+static int task_count(void) {
+    DIR *dir = opendir("/proc/self/task");
+    if (!dir) return -1;
+    int n = 0;
+    for (struct dirent *e; (e = readdir(dir));) n += e->d_name[0] != '.';
+    closedir(dir);
+    return n;
+}
+
+/* What the child checks, as a bit per failure (its own checks do not reach the parent's count). */
+static int forked_child_failures(void) {
+    alarm(60); /* a hang becomes a failure, not a stuck test */
+    int failures = 0;
+    if (task_count() != 1) failures |= 1; /* only the forking thread came along */
+    static float a[N];
+    for (int i = 0; i < N; i++) a[i] = (float)(i % 97) * 0.25f;
+    const int64_t shape[1] = {N};
+    sf_tensor *x = NULL, *y = NULL;
+    if (sf_tensor_from_data(a, SF_FLOAT32, shape, 1, &x) != SF_OK || sf_add(x, x, &y) != SF_OK) return failures | 2;
+    float *sum = bytes_of(y, N, sizeof(float));
+    for (int i = 0; i < N; i++)
+        if (sum[i] != 2 * a[i]) { failures |= 4; break; }
+    free(sum);
+    /* The add split over the pool: its worker was started again in this process. */
+    if (task_count() < 2) failures |= 8;
+    /* Convolution work items: GEMMs on the pool's threads, each on one OpenBLAS thread. */
+    const int64_t xs[4] = {16, 4, 20, 20}, ws[4] = {8, 4, 3, 3};
+    const int64_t one[2] = {1, 1}, zero[2] = {0, 0};
+    sf_tensor *images = NULL, *filters = NULL, *conv = NULL;
+    if (sf_ones(xs, 4, SF_FLOAT32, &images) != SF_OK || sf_ones(ws, 4, SF_FLOAT32, &filters) != SF_OK ||
+        sf_conv2d(images, filters, NULL, one, zero, one, 1, &conv) != SF_OK)
+        return failures | 16;
+    float *out = bytes_of(conv, 16 * 8 * 18 * 18, sizeof(float));
+    for (int i = 0; i < 16 * 8 * 18 * 18; i++)
+        if (out[i] != 36.0f) { failures |= 32; break; }
+    free(out);
+    sf_tensor_release(conv), sf_tensor_release(filters), sf_tensor_release(images);
+    sf_tensor_release(y), sf_tensor_release(x);
+    return failures;
+}
+
+/* A child forked after the parent's pool has started its workers (the threads do not follow a
+ * fork) gets a pool of its own: its jobs split again, finish, and give the same values. */
+static void test_forked_child_has_a_pool(void) {
+    CHECK_OK(sf_set_num_threads(2));
+    static float a[N];
+    for (int i = 0; i < N; i++) a[i] = 1.0f;
+    const int64_t shape[1] = {N};
+    sf_tensor *x = from_floats(a, shape, 1), *y = NULL;
+    CHECK_OK(sf_add(x, x, &y)); /* the parent's worker exists now */
+    sf_tensor_release(y), sf_tensor_release(x);
+    for (int round = 0; round < 3; round++) {
+        fflush(stdout), fflush(stderr);
+        pid_t pid = fork();
+        CHECK(pid >= 0);
+        if (pid == 0) _exit(forked_child_failures());
+        int status = 0;
+        CHECK_EQ(waitpid(pid, &status, 0), pid);
+        CHECK(WIFEXITED(status));
+        CHECK_EQ(WEXITSTATUS(status), 0); /* bits: see forked_child_failures */
+    }
+}
+
 int main(void) {
     *(void **)&openblas_count = dlsym(RTLD_DEFAULT, "openblas_get_num_threads");
     *(void **)&openblas_set_count = dlsym(RTLD_DEFAULT, "openblas_set_num_threads");
@@ -306,6 +373,7 @@ int main(void) {
     test_calls_from_several_threads();
     test_products_from_several_threads();
     test_host_blas_count_restored();
+    test_forked_child_has_a_pool();
     /* As found: the library's count, and OpenBLAS's (which its environment variables may have set). */
     CHECK_OK(sf_set_num_threads(initial));
     CHECK_EQ(get_threads(), initial);

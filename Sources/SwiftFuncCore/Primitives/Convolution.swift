@@ -443,15 +443,8 @@ enum Convolution {
         // Packed as [(n, oh, ow), (c, i, j)] when kernel rows are longer than output rows (the
         // contiguous runs copied are then the kernel's), else as [(c, i, j), (n, oh, ow)].
         let byRows = g.kernelWidth > g.outWidth
-        let chunks = (g.batch + chunk - 1) / chunk
-        try Parallel.forEachWorkItem(chunks &* g.groups, scratch: {
-            try (Tensor(uninitialized: TensorType(shape: [chunk, p, kc], dtype: T.dtype), op: op),
-                 chunk > 1 ? try Tensor(uninitialized: TensorType(shape: [groupOut, chunk, p], dtype: T.dtype), op: op) : nil)
-        }) { item, scratch in
-            let first = (item / g.groups) &* chunk, group = item % g.groups
-            let count = Swift.min(chunk, g.batch - first)
+        try forEachChunkAndGroup(T.self, g, chunk: chunk, stagedRows: groupOut, op: op) { first, count, group, pb, staged in
             let columns = count &* p
-            let pb = scratch.0.elements(as: T.self)
             let source = images.base + (first &* images.sN &+ group &* groupChannels &* images.sC)
             if byRows {
                 packRows(source, images, count: count, channels: groupChannels, g, into: pb)
@@ -459,7 +452,7 @@ enum Convolution {
                 packColumns(source, images, count: count, channels: groupChannels, g, into: pb)
             }
             let target = out + (first &* g.outChannels &+ group &* groupOut) &* p
-            let product = count > 1 ? scratch.1?.elements(as: T.self) : nil  // nil: in place
+            let product = count > 1 ? staged : nil  // nil: in place
             T.gemm(transA: filters.transposed, transB: byRows, m: groupOut, n: columns, k: kc,
                    a: pw + group &* groupOut &* filterStride, lda: filters.ld,
                    b: pb, ldb: byRows ? kc : columns,
@@ -472,6 +465,27 @@ enum Convolution {
         return result
     }
 
+
+    /// Runs `body(first, count, group, packed, staged)` for each (chunk of `chunk` images, group)
+    /// of a GEMM-based conv kernel, the items shared out by `Parallel.forEachWorkItem`: images
+    /// first..<first+count, `packed` a scratch of chunk * taps * outPlane elements (the chunk's
+    /// receptive fields or its columns before col2im), `staged` one of stagedRows * chunk *
+    /// outPlane (a product or a source laid out for the whole chunk; nil for one-image chunks).
+    static func forEachChunkAndGroup<T: GEMMScalar>(
+        _: T.Type, _ g: Geometry, chunk: Int, stagedRows: Int, op: String,
+        _ body: (_ first: Int, _ count: Int, _ group: Int, _ packed: UnsafeMutablePointer<T>,
+                 _ staged: UnsafeMutablePointer<T>?) -> Void
+    ) throws {
+        let chunks = (g.batch + chunk - 1) / chunk
+        try Parallel.forEachWorkItem(chunks &* g.groups, scratch: {
+            try (Tensor(uninitialized: TensorType(shape: [chunk, g.taps, g.outPlane], dtype: T.dtype), op: op),
+                 chunk > 1 ? try Tensor(uninitialized: TensorType(shape: [stagedRows, chunk, g.outPlane], dtype: T.dtype), op: op) : nil)
+        }) { item, scratch in
+            let first = (item / g.groups) &* chunk
+            body(first, Swift.min(chunk, g.batch - first), item % g.groups, scratch.0.elements(as: T.self),
+                 scratch.1?.elements(as: T.self))
+        }
+    }
 
     /// Images per chunk when each takes a [columns, plane] matrix: as many as fit chunkBytes, or
     /// more for minimumColumns within maxChunkBytes (at least one), with chunk * plane within
@@ -507,20 +521,13 @@ enum Convolution {
         let px = source.elements(as: T.self), out = result.elements(as: T.self)
         let chunk = imagesPerChunk(columns: kc, plane: p, itemSize: T.dtype.itemSize, batch: g.batch)
         let plane = g.height &* g.width
-        let chunks = (g.batch + chunk - 1) / chunk
-        try Parallel.forEachWorkItem(chunks &* g.groups, scratch: {
-            try (Tensor(uninitialized: TensorType(shape: [chunk, kc, p], dtype: T.dtype), op: op),
-                 chunk > 1 ? try Tensor(uninitialized: TensorType(shape: [groupIn, chunk, p], dtype: T.dtype), op: op) : nil)
-        }) { item, scratch in
-            let first = (item / g.groups) &* chunk, group = item % g.groups
-            let count = Swift.min(chunk, g.batch - first)
+        try forEachChunkAndGroup(T.self, g, chunk: chunk, stagedRows: groupIn, op: op) { first, count, group, pc, staged in
             let columns = count &* p
-            let pc = scratch.0.elements(as: T.self)
             var planes = UnsafePointer(px + (first &* g.outChannels &+ group &* groupIn) &* p)
-            if count > 1, let staged = scratch.1 {
+            if count > 1, let staged {
                 copyPlanes(rows: groupIn, count: count, plane: p, from: planes, sourceRow: p, sourceImage: g.outChannels &* p,
-                           to: staged.elements(as: T.self), targetRow: columns, targetImage: p)
-                planes = UnsafePointer(staged.elements(as: T.self))
+                           to: staged, targetRow: columns, targetImage: p)
+                planes = UnsafePointer(staged)
             }
             T.gemm(transA: !filters.transposed, transB: false, m: kc, n: columns, k: groupIn,
                    a: pw + group &* groupIn &* filterStride, lda: filters.ld, b: planes, ldb: columns,

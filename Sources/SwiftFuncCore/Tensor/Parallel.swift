@@ -141,6 +141,18 @@ public enum Parallel {
 }
 
 extension Parallel {
+    /// Initializes the lazy globals that work running on the pool's threads reads, on the thread
+    /// about to start workers and before it does. The Swift runtime's lazy-global lock (swift_once
+    /// on Linux) caches each thread's id, and in the child of a fork the forking thread keeps its
+    /// parent's: two threads of a forked child initializing the same global at once deadlock (the
+    /// forking thread then spins forever on a lock the kernel says is not its own). Initialized
+    /// here, a worker only ever reads these globals.
+    static func initializeSharedState() {
+        _ = BLASThreads.shared
+        _ = BLASThreads.isSingleOnThisThread
+        _ = MemoryPool.shared
+    }
+
     /// The most threads `setNumThreads` takes: a count past it is a mistake, not a wish for a
     /// thousand threads.
     public static var maximumThreads: Int { 1024 }
@@ -182,6 +194,16 @@ final class BLASThreads: @unchecked Sendable {
         pthread_cond_init(&drained, nil)
         configured = Swift.max(1, Int(openblas_get_num_threads()))
         current = configured
+    }
+
+    /// In the child of a fork (one thread, no call of ours running): the lock and the count of
+    /// running calls start afresh (another thread of the parent may have held them), and OpenBLAS
+    /// is where the configured count leaves it.
+    fileprivate func resetAfterFork() {
+        pthread_mutex_init(&mutex, nil)
+        pthread_cond_init(&drained, nil)
+        running = 0
+        current = Swift.max(1, Int(openblas_get_num_threads()))
     }
 
     /// Sets the count for calls that are not small (sf_set_num_threads); OpenBLAS takes it at once
@@ -275,6 +297,25 @@ private final class Pool: @unchecked Sendable {
         pthread_cond_init(&wake, nil)
         pthread_cond_init(&done, nil)
         count = Atomic(Swift.max(1, sysconf(Int32(_SC_NPROCESSORS_ONLN))))
+        // A forked child has only the thread that forked: the workers counted here do not exist
+        // there. Without this the child's pool would count them, start none and run every job
+        // on one thread (or wait forever on a lock a worker held at the fork).
+        pthread_atfork(nil, nil, { Pool.shared.resetAfterFork() })
+    }
+
+    /// In the child of a fork: no workers, no job, fresh locks. Workers start again with the next
+    /// job that splits, up to the thread count the parent had set.
+    private func resetAfterFork() {
+        pthread_mutex_init(&mutex, nil)
+        pthread_cond_init(&wake, nil)
+        pthread_cond_init(&done, nil)
+        workers = 0
+        job = nil
+        nextChunk = 0
+        chunkCount = 0
+        running = 0
+        busy = false
+        BLASThreads.shared.resetAfterFork()
     }
 
     /// Thread-local marker: this thread is one of the pool's workers.
@@ -303,6 +344,7 @@ private final class Pool: @unchecked Sendable {
     /// Starts workers until `threadCount - 1` exist (they are never stopped: a smaller count just
     /// leaves some idle). Called with `mutex` held.
     private func ensureWorkers() {
+        if workers < threadCount - 1 { Parallel.initializeSharedState() }
         while workers < threadCount - 1 {
             var thread = pthread_t()
             let context = Unmanaged.passUnretained(self).toOpaque()
