@@ -14,14 +14,16 @@ let package = Package(
         .systemLibrary(name: "CDLPack", providers: [.apt(["libdlpack-dev"])]),
         // include/swiftfunc.h seen from Swift: the boundary reads versions and limits from it.
         .systemLibrary(name: "CSwiftFuncHeader"),
+        // SIMD kernels in C for the few shapes OpenBLAS is slow on (each checks the CPU when it runs).
+        .target(name: "CKernels"),
         .target(
             name: "SwiftFuncCore",
-            dependencies: ["CBLAS"],
+            dependencies: ["CBLAS", "CKernels"],
             // Table entries name their rules as static functions (`type: reshapeType`): such
             // references are Sendable (Swift 6's inference, SE-0418).
             swiftSettings: [.enableUpcomingFeature("InferSendableFromCaptures")]),
         .target(name: "SwiftFunc", dependencies: ["SwiftFuncCore", "CDLPack", "CSwiftFuncHeader"]),
-        .testTarget(name: "SwiftFuncCoreTests", dependencies: ["SwiftFuncCore"]),
+        .testTarget(name: "SwiftFuncCoreTests", dependencies: ["SwiftFuncCore", "CKernels"]),
     ],
     swiftLanguageModes: [.v5]
 )

@@ -1,5 +1,6 @@
 import XCTest
 @testable import SwiftFuncCore
+import CKernels
 
 /// torch.matmul written out with plain loops: 1-D operands promoted and the added dims removed,
 /// batch dims broadcast by index arithmetic.
@@ -96,6 +97,85 @@ final class ContractionTests: XCTestCase {
         }
         XCTAssertEqual(results[0], results[1])
         XCTAssertEqual(results[0], results[2])
+    }
+
+    /// The AVX2/FMA kernel for a @ b^T with both operands along the contraction (Sources/CKernels),
+    /// called directly: sizes around its tiles (4 rows by 3), its vectors (8) and its contraction
+    /// blocks (512), rows longer than the contraction (lda > k), non-finite values, every range of
+    /// rows giving the same bits as the whole, against float64 sums; and through matmul.
+    func testDotProductKernelMatchesNaiveSums() throws {
+        var rng = TestRandom(seed: 21)
+        guard swiftfunc_kernels_available() != 0 else {
+            // Without AVX2/FMA the kernel declines and matmul keeps OpenBLAS (covered above).
+            var c = [Float](repeating: 7, count: 1)
+            XCTAssertFalse(Contraction.dotProductsByRows(Float.self, m: 1, n: 1, k: 1, a: [1], lda: 1, b: [1], ldb: 1, c: &c))
+            XCTAssertEqual(c, [7])
+            return
+        }
+        for (m, n, k) in [(1, 1, 1), (4, 3, 8), (5, 4, 7), (7, 50, 513), (9, 2, 1031), (13, 7, 1024), (3, 5, 4099)] {
+            let lda = k + 3, ldb = k + 5
+            let a = randomValues([m, lda], rng: &rng).map { Float($0) }, b = randomValues([n, ldb], rng: &rng).map { Float($0) }
+            var c = [Float](repeating: .nan, count: m * n)
+            XCTAssertTrue(Contraction.dotProductsByRows(Float.self, m: m, n: n, k: k, a: a, lda: lda, b: b, ldb: ldb, c: &c))
+            for i in 0..<m {
+                for j in 0..<n {
+                    var sum = 0.0, magnitude = 0.0
+                    for p in 0..<k {
+                        let term = Double(a[i * lda + p]) * Double(b[j * ldb + p])
+                        sum += term
+                        magnitude += abs(term)
+                    }
+                    XCTAssertEqual(Double(c[i * n + j]), sum, accuracy: 1e-6 * magnitude + 1e-30, "[\(m), \(k)] x [\(k), \(n)] at \(i), \(j)")
+                }
+            }
+            // Rows in ranges (as threads take them): the same bits.
+            for split in [1, 2, 3] where split < m {
+                var pieces = [Float](repeating: .nan, count: m * n)
+                for range in [0..<split, split..<m] {
+                    a.withUnsafeBufferPointer { pa in
+                        pieces.withUnsafeMutableBufferPointer { pc in
+                            _ = swiftfunc_sgemm_nt_rows(range.count, n, k, pa.baseAddress! + range.lowerBound * lda, lda, b, ldb,
+                                                        pc.baseAddress! + range.lowerBound * n, n)
+                        }
+                    }
+                }
+                XCTAssertEqual(pieces.map(\.bitPattern), c.map(\.bitPattern), "rows split at \(split)")
+            }
+        }
+        // inf and NaN reach exactly the outputs whose sums they are in.
+        let k = 600
+        var a = [Float](repeating: 1, count: 5 * k), b = [Float](repeating: 1, count: 4 * k)
+        a[2 * k + 599] = .infinity  // row 2, in the last block's masked end
+        b[3 * k + 17] = .nan        // column 3
+        var c = [Float](repeating: 0, count: 20)
+        XCTAssertTrue(Contraction.dotProductsByRows(Float.self, m: 5, n: 4, k: k, a: a, lda: k, b: b, ldb: k, c: &c))
+        for i in 0..<5 {
+            for j in 0..<4 {
+                let value = c[i * 4 + j]
+                if j == 3 { XCTAssertTrue(value.isNaN, "\(i), \(j)") }
+                else if i == 2 { XCTAssertEqual(value, .infinity, "\(i), \(j)") }
+                else { XCTAssertEqual(value, Float(k), "\(i), \(j)") }
+            }
+        }
+        // Through matmul: a long contraction with a small result and b transposed, odd sizes. The
+        // tolerance scales with the sum of the terms' magnitudes (float32 sums of 65K terms).
+        for (aShape, n) in [([19, 65539], 17), ([2, 10, 65537], 13)] {
+            let k = aShape.last!, rows = aShape.dropLast().reduce(1, *)
+            let av = randomValues(aShape, dtype: .float32, rng: &rng), bv = randomValues([k, n], dtype: .float32, rng: &rng)
+            XCTAssertNotNil(Contraction.contractionParts(m: rows, n: n, k: k))
+            let product = try Ops.doubles(Ops.matmul(makeTensor(av, shape: aShape, dtype: .float32),
+                                                     makeTensor(bv, shape: [k, n], dtype: .float32, layout: .transposed)))
+            for i in 0..<rows {
+                for j in 0..<n {
+                    var sum = 0.0, magnitude = 0.0
+                    for p in 0..<k {
+                        sum += av[i * k + p] * bv[p * n + j]
+                        magnitude += abs(av[i * k + p] * bv[p * n + j])
+                    }
+                    XCTAssertEqual(product[i * n + j], sum, accuracy: 1e-6 * magnitude, "\(aShape) @ [\(k), \(n)] at \(i), \(j)")
+                }
+            }
+        }
     }
 
     func testMixedFloatDTypesComputeInFloat64() throws {

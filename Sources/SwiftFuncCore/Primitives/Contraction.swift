@@ -1,4 +1,5 @@
 import CBLAS
+import CKernels
 
 /// Contraction primitives: `matmul` (torch.matmul semantics) on OpenBLAS GEMM.
 enum Contraction {
@@ -367,8 +368,11 @@ enum Contraction {
         if right.batchShape.allSatisfy({ $0 == 1 }), !left.transposed, folded <= Int(Int32.max),
            let stride = foldedRowStride(left) {
             if let parts = contractionParts(m: folded, n: n, k: k) {
-                try gemmSplittingK(T.self, parts: parts, m: folded, n: n, k: k, a: pa, lda: stride,
-                                   b: pb, ldb: right.ld, transB: right.transposed, c: pc)
+                if !(right.transposed && dotProductsByRows(T.self, m: folded, n: n, k: k, a: pa, lda: stride,
+                                                           b: pb, ldb: right.ld, c: pc)) {
+                    try gemmSplittingK(T.self, parts: parts, m: folded, n: n, k: k, a: pa, lda: stride,
+                                       b: pb, ldb: right.ld, transB: right.transposed, c: pc)
+                }
             } else {
                 T.gemm(transA: false, transB: right.transposed, m: folded, n: n, k: k,
                        a: pa, lda: stride, b: pb, ldb: right.ld, c: pc, ldc: n)
@@ -444,6 +448,27 @@ enum Contraction {
             let piece = pp + part &* size
             for i in 0..<size { c[i] += piece[i] }
         }
+    }
+
+    /// c = a @ b^T for float32 a [m, k] and b [n, k], both row-major (rows along the contraction),
+    /// by the AVX2/FMA kernel `swiftfunc_sgemm_nt_rows` (Sources/CKernels): a long contraction
+    /// with a small result, which OpenBLAS runs at 47-54 GFLOP/s per core here (it packs both
+    /// operands, streamed from memory once, and cannot overlap that with its arithmetic), the
+    /// kernel at 56-66 reading the rows in place. One contiguous range of rows per thread: each
+    /// range streams all of b, so more ranges than threads would only read it again. An element's
+    /// sum does not depend on the range it falls in, so the bits do not depend on the thread
+    /// count. False (nothing written) for float64 or on a CPU without AVX2 and FMA.
+    static func dotProductsByRows<T: GEMMScalar>(_: T.Type, m: Int, n: Int, k: Int, a: UnsafePointer<T>, lda: Int,
+                                                 b: UnsafePointer<T>, ldb: Int, c: UnsafeMutablePointer<T>) -> Bool {
+        guard T.self == Float.self, swiftfunc_kernels_available() != 0 else { return false }
+        let (pa, pb) = (UnsafeRawPointer(a).assumingMemoryBound(to: Float.self), UnsafeRawPointer(b).assumingMemoryBound(to: Float.self))
+        let pc = UnsafeMutableRawPointer(c).assumingMemoryBound(to: Float.self)
+        let tiles = (m + 3) / 4, ranges = Swift.min(Parallel.threadCount, tiles)
+        Parallel.forEachWorkItem(ranges, scratch: {}) { range, _ in
+            let first = tiles * range / ranges * 4, end = Swift.min(m, tiles * (range + 1) / ranges * 4)
+            _ = swiftfunc_sgemm_nt_rows(end - first, n, k, pa + first * lda, lda, pb, ldb, pc + first * n, n)
+        }
+        return true
     }
 
     /// c[i, j] = a[i] * b[j] for an m x n row-major c.
