@@ -54,8 +54,8 @@ public enum Parallel {
     /// Runs `body(item, scratch)` for each item in 0..<count, items being independent pieces of
     /// GEMM-based work (a chunk of images and a group of a convolution, one product of a batched
     /// matmul) that write disjoint parts of a result. Several items are shared out between the
-    /// pool's threads, each with a scratch of its own from `scratch` and its GEMMs on one OpenBLAS
-    /// thread: an item's packing, GEMM and copy all run on one thread, as oneDNN's and torch's CPU
+    /// pool's threads as they come free, each thread with a scratch of its own from `scratch` and
+    /// its GEMMs on one OpenBLAS thread: an item's packing, GEMM and copy all run on one thread, as oneDNN's and torch's CPU
     /// convolutions do (handing each item's GEMM to OpenBLAS's threads and its packing to the
     /// pool's made four hand-offs per item, half of a convolution's time). A single item runs on
     /// the calling thread, its GEMM threaded by OpenBLAS. Whether a GEMM runs on one thread
@@ -69,14 +69,27 @@ public enum Parallel {
         }
         let lanes = Swift.min(count, threadCount)
         let scratches = try (0..<lanes).map { _ in try makeScratch() }
-        // One chunk per lane; lane l takes items l, l + lanes, ... (each thread its own scratch).
+        // One chunk per lane, each with its own scratch; a lane takes the next item not yet taken
+        // until none is left, so a thread that starts late or runs slowly (its core shared with
+        // another process) takes fewer items instead of holding the others up at the end.
+        let next = ItemCounter()
         run(lanes, grain: 1) { laneRange in
             withSingleThreadedBLAS {
                 for lane in laneRange {
-                    for item in stride(from: lane, to: count, by: lanes) { body(item, scratches[lane]) }
+                    var item = next.take()
+                    while item < count {
+                        body(item, scratches[lane])
+                        item = next.take()
+                    }
                 }
             }
         }
+    }
+
+    /// The next item of a `forEachWorkItem` job, shared by its lanes.
+    private final class ItemCounter: Sendable {
+        private let taken = Atomic<Int>(0)
+        func take() -> Int { taken.wrappingAdd(1, ordering: .relaxed).oldValue }
     }
 
     /// Runs `body` with every BLAS and LAPACK call this thread makes inside it on one OpenBLAS
