@@ -178,6 +178,63 @@ final class ContractionTests: XCTestCase {
         }
     }
 
+    /// The AVX2/FMA kernel for short contractions (Sources/CKernels), called directly: sizes around
+    /// its tiles (4 rows by 24 columns), both layouts of A, row strides past the row length,
+    /// against float64 sums; each element summed in one order whatever its tile, so a product split
+    /// into column ranges gives the same bits; and only inside single-threaded BLAS contexts.
+    func testShortContractionKernelMatchesNaiveSums() throws {
+        var rng = TestRandom(seed: 22)
+        var one: [Float] = [5]
+        XCTAssertFalse(Contraction.productWithShortContraction(Float.self, transA: false, m: 1, n: 1, k: 1, a: [1], lda: 1,
+                                                               b: [1], ldb: 1, c: &one, ldc: 1), "outside withSingleThreadedBLAS")
+        guard swiftfunc_kernels_available() != 0 else { return }
+        try Parallel.withSingleThreadedBLAS {
+            var zero: [Double] = [0]
+            XCTAssertFalse(Contraction.productWithShortContraction(Double.self, transA: false, m: 1, n: 1, k: 1, a: [1], lda: 1,
+                                                                   b: [1], ldb: 1, c: &zero, ldc: 1))
+            XCTAssertFalse(Contraction.productWithShortContraction(Float.self, transA: false, m: 1, n: 1, k: 65, a: [Float](repeating: 1, count: 65),
+                                                                   lda: 65, b: [Float](repeating: 1, count: 65), ldb: 1, c: &one, ldc: 1))
+            for (m, n, k) in [(1, 1, 1), (4, 24, 32), (5, 25, 7), (7, 47, 64), (288, 100, 32), (3, 8, 2)] {
+                for transA in [false, true] {
+                    let lda = (transA ? m : k) + 2, ldb = n + 3, ldc = n + 1
+                    let a = randomValues([(transA ? k : m) * lda], rng: &rng).map { Float($0) }
+                    let b = randomValues([k * ldb], rng: &rng).map { Float($0) }
+                    var c = [Float](repeating: .nan, count: m * ldc)
+                    XCTAssertTrue(Contraction.productWithShortContraction(Float.self, transA: transA, m: m, n: n, k: k, a: a, lda: lda,
+                                                                          b: b, ldb: ldb, c: &c, ldc: ldc))
+                    for i in 0..<m {
+                        for j in 0..<n {
+                            var sum = 0.0, magnitude = 0.0
+                            for p in 0..<k {
+                                let term = Double(transA ? a[p * lda + i] : a[i * lda + p]) * Double(b[p * ldb + j])
+                                sum += term
+                                magnitude += abs(term)
+                            }
+                            XCTAssertEqual(Double(c[i * ldc + j]), sum, accuracy: 1e-6 * magnitude + 1e-30,
+                                           "[\(m), \(k)] x [\(k), \(n)] transA \(transA) at \(i), \(j)")
+                        }
+                        // Columns past n are not written.
+                        if ldc > n { XCTAssertTrue(c[i * ldc + n].isNaN) }
+                    }
+                    // Columns in two ranges (a chunk's columns split differently): the same bits.
+                    let split = n / 2 + 1
+                    guard split < n else { continue }
+                    var pieces = [Float](repeating: .nan, count: m * ldc)
+                    for range in [0..<split, split..<n] {
+                        b.withUnsafeBufferPointer { pb in
+                            pieces.withUnsafeMutableBufferPointer { pc in
+                                _ = Contraction.productWithShortContraction(Float.self, transA: transA, m: m, n: range.count, k: k, a: a, lda: lda,
+                                                                            b: pb.baseAddress! + range.lowerBound, ldb: ldb,
+                                                                            c: pc.baseAddress! + range.lowerBound, ldc: ldc)
+                            }
+                        }
+                    }
+                    XCTAssertEqual(pieces.map(\.bitPattern), c.map(\.bitPattern), "columns split at \(split)")
+                }
+            }
+        }
+    }
+
     func testMixedFloatDTypesComputeInFloat64() throws {
         var rng = TestRandom(seed: 2)
         for (aShape, bShape) in [([3, 4], [4, 5]), ([2, 3, 4], [4]), ([4], [4])] {

@@ -471,6 +471,27 @@ enum Contraction {
         return true
     }
 
+    /// c = op(a) @ b (op: transpose with `transA`; b row-major [k, n]; c row-major with ldc) by the
+    /// AVX2/FMA kernel `swiftfunc_sgemm_small_k`, for a float32 product with a short contraction
+    /// (k <= `shortContraction`) made on one OpenBLAS thread anyway (inside
+    /// `Parallel.withSingleThreadedBLAS`, as convolution work items are; a product on OpenBLAS's
+    /// threads keeps them). OpenBLAS zeroes C in a pass of its own and then runs its kernel at
+    /// 47-55 GFLOP/s per core on conv_transpose2d's [288 x 32] x [32 x 784]; the kernel writes
+    /// each tile of C once at 78-80. Whether it runs depends on the sizes and the calling context,
+    /// never on the thread count. False (nothing written) otherwise: the caller calls BLAS.
+    static func productWithShortContraction<T: GEMMScalar>(_: T.Type, transA: Bool, m: Int, n: Int, k: Int,
+                                                           a: UnsafePointer<T>, lda: Int, b: UnsafePointer<T>, ldb: Int,
+                                                           c: UnsafeMutablePointer<T>, ldc: Int) -> Bool {
+        guard T.self == Float.self, k <= shortContraction, BLASThreads.isSingleOnThisThread else { return false }
+        let pa = UnsafeRawPointer(a).assumingMemoryBound(to: Float.self), pb = UnsafeRawPointer(b).assumingMemoryBound(to: Float.self)
+        let pc = UnsafeMutableRawPointer(c).assumingMemoryBound(to: Float.self)
+        return swiftfunc_sgemm_small_k(m, n, k, pa, transA ? 1 : lda, transA ? lda : 1, pb, ldb, pc, ldc) != 0
+    }
+
+    /// The longest contraction `productWithShortContraction` takes: beyond a few dozen, OpenBLAS's
+    /// blocking for the cache wins.
+    static var shortContraction: Int { 64 }
+
     /// c[i, j] = a[i] * b[j] for an m x n row-major c.
     @inline(__always)
     static func outerProduct<T: GEMMScalar>(a: UnsafePointer<T>, strideA: Int, b: UnsafePointer<T>, strideB: Int,

@@ -529,9 +529,12 @@ enum Convolution {
                            to: staged, targetRow: columns, targetImage: p)
                 planes = UnsafePointer(staged)
             }
-            T.gemm(transA: !filters.transposed, transB: false, m: kc, n: columns, k: groupIn,
-                   a: pw + group &* groupIn &* filterStride, lda: filters.ld, b: planes, ldb: columns,
-                   c: pc, ldc: columns)
+            let weights = pw + group &* groupIn &* filterStride
+            if !Contraction.productWithShortContraction(T.self, transA: !filters.transposed, m: kc, n: columns, k: groupIn,
+                                                        a: weights, lda: filters.ld, b: planes, ldb: columns, c: pc, ldc: columns) {
+                T.gemm(transA: !filters.transposed, transB: false, m: kc, n: columns, k: groupIn,
+                       a: weights, lda: filters.ld, b: planes, ldb: columns, c: pc, ldc: columns)
+            }
             col2im(pc, count: count, channels: groupChannels, g,
                    into: out + (first &* g.channels &+ group &* groupChannels) &* plane, imageStride: g.channels &* plane)
         }

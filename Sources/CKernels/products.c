@@ -1,6 +1,6 @@
-/* swiftfunc_sgemm_nt_rows: see include/swiftfunc_kernels.h. Compiled for AVX2 + FMA through a
- * target attribute (not a build flag), so a portable build still has the kernel and runs it when
- * the CPU has those instructions. */
+/* swiftfunc_sgemm_nt_rows and swiftfunc_sgemm_small_k: see include/swiftfunc_kernels.h. Compiled
+ * for AVX2 + FMA through a target attribute (not a build flag), so a portable build still has the
+ * kernels and runs them when the CPU has those instructions. */
 #include "swiftfunc_kernels.h"
 
 #include <stdatomic.h>
@@ -107,17 +107,90 @@ SF_TARGET static void sgemm_nt_rows(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const
     }
 }
 
-int swiftfunc_sgemm_nt_rows(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const float *a, ptrdiff_t lda,
-                            const float *b, ptrdiff_t ldb, float *c, ptrdiff_t ldc) {
-    /* -1 until the first call asks the CPU; threads racing here all store the same answer. */
+/* Columns of C per tile of swiftfunc_sgemm_small_k: three vectors. */
+enum { TILE_COLUMNS = 24 };
+
+/* ROWS rows of C (i0 + r, r < ROWS) by TILE_COLUMNS columns from column j0, `width` of them real
+ * (the rest neither read from B nor written): the sum over p of A(i, p) B(p, j), one FMA per p in
+ * increasing order. Whole vectors are stored with plain stores; a partial one goes through memory
+ * (AVX masked stores are slow on AMD cores: they halved this kernel's speed). */
+#define SF_SMALL_K_TILE(ROWS)                                                                               \
+    SF_TARGET static inline void small_k_tile_##ROWS(ptrdiff_t k, const float *a, ptrdiff_t a_row,         \
+                                                     ptrdiff_t a_step, const float *b, ptrdiff_t ldb,      \
+                                                     float *c, ptrdiff_t ldc, int width) {                  \
+        __m256 sums[ROWS][3];                                                                              \
+        for (int r = 0; r < ROWS; r++)                                                                     \
+            for (int v = 0; v < 3; v++) sums[r][v] = _mm256_setzero_ps();                                  \
+        if (width == TILE_COLUMNS) {                                                                       \
+            for (ptrdiff_t p = 0; p < k; p++) {                                                            \
+                const float *row = b + p * ldb;                                                            \
+                __m256 x0 = _mm256_loadu_ps(row), x1 = _mm256_loadu_ps(row + 8), x2 = _mm256_loadu_ps(row + 16); \
+                for (int r = 0; r < ROWS; r++) {                                                           \
+                    __m256 y = _mm256_broadcast_ss(a + p * a_step + r * a_row);                            \
+                    sums[r][0] = _mm256_fmadd_ps(y, x0, sums[r][0]);                                       \
+                    sums[r][1] = _mm256_fmadd_ps(y, x1, sums[r][1]);                                       \
+                    sums[r][2] = _mm256_fmadd_ps(y, x2, sums[r][2]);                                       \
+                }                                                                                          \
+            }                                                                                              \
+            for (int r = 0; r < ROWS; r++)                                                                 \
+                for (int v = 0; v < 3; v++) _mm256_storeu_ps(c + r * ldc + 8 * v, sums[r][v]);             \
+            return;                                                                                        \
+        }                                                                                                  \
+        for (ptrdiff_t p = 0; p < k; p++) {                                                                \
+            const float *row = b + p * ldb;                                                                \
+            __m256 x[3];                                                                                   \
+            for (int v = 0; v < 3; v++) x[v] = load_first(row + 8 * v, width - 8 * v);                    \
+            for (int r = 0; r < ROWS; r++) {                                                               \
+                __m256 y = _mm256_broadcast_ss(a + p * a_step + r * a_row);                                \
+                for (int v = 0; v < 3; v++) sums[r][v] = _mm256_fmadd_ps(y, x[v], sums[r][v]);             \
+            }                                                                                              \
+        }                                                                                                  \
+        float staged[TILE_COLUMNS];                                                                        \
+        for (int r = 0; r < ROWS; r++) {                                                                   \
+            for (int v = 0; v < 3; v++) _mm256_storeu_ps(staged + 8 * v, sums[r][v]);                      \
+            for (int j = 0; j < width; j++) c[r * ldc + j] = staged[j];                                    \
+        }                                                                                                  \
+    }
+
+SF_SMALL_K_TILE(4)
+SF_SMALL_K_TILE(1)
+
+SF_TARGET static void sgemm_small_k(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const float *a, ptrdiff_t a_row,
+                                    ptrdiff_t a_step, const float *b, ptrdiff_t ldb, float *c, ptrdiff_t ldc) {
+    /* Column blocks outside, rows inside: a block's rows of B (k x 24 floats) stay in L1 while
+     * every row tile uses them. */
+    for (ptrdiff_t j = 0; j < n; j += TILE_COLUMNS) {
+        int width = n - j < TILE_COLUMNS ? (int)(n - j) : TILE_COLUMNS;
+        ptrdiff_t i = 0;
+        for (; i + 4 <= m; i += 4)
+            small_k_tile_4(k, a + i * a_row, a_row, a_step, b + j, ldb, c + i * ldc + j, ldc, width);
+        for (; i < m; i++) small_k_tile_1(k, a + i * a_row, a_row, a_step, b + j, ldb, c + i * ldc + j, ldc, width);
+    }
+}
+
+/* Whether the kernels may run: -1 until the first call asks the CPU (threads racing here all
+ * store the same answer). */
+static int kernels_may_run(void) {
     static _Atomic int available = -1;
     int known = atomic_load_explicit(&available, memory_order_relaxed);
     if (known < 0) {
         known = swiftfunc_kernels_available();
         atomic_store_explicit(&available, known, memory_order_relaxed);
     }
-    if (!known) return 0;
+    return known;
+}
+
+int swiftfunc_sgemm_nt_rows(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const float *a, ptrdiff_t lda,
+                            const float *b, ptrdiff_t ldb, float *c, ptrdiff_t ldc) {
+    if (!kernels_may_run()) return 0;
     sgemm_nt_rows(m, n, k, a, lda, b, ldb, c, ldc);
+    return 1;
+}
+
+int swiftfunc_sgemm_small_k(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const float *a, ptrdiff_t a_row,
+                            ptrdiff_t a_step, const float *b, ptrdiff_t ldb, float *c, ptrdiff_t ldc) {
+    if (!kernels_may_run()) return 0;
+    sgemm_small_k(m, n, k, a, a_row, a_step, b, ldb, c, ldc);
     return 1;
 }
 
@@ -128,6 +201,12 @@ int swiftfunc_kernels_available(void) { return 0; }
 int swiftfunc_sgemm_nt_rows(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const float *a, ptrdiff_t lda,
                             const float *b, ptrdiff_t ldb, float *c, ptrdiff_t ldc) {
     (void)m, (void)n, (void)k, (void)a, (void)lda, (void)b, (void)ldb, (void)c, (void)ldc;
+    return 0;
+}
+
+int swiftfunc_sgemm_small_k(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const float *a, ptrdiff_t a_row,
+                            ptrdiff_t a_step, const float *b, ptrdiff_t ldb, float *c, ptrdiff_t ldc) {
+    (void)m, (void)n, (void)k, (void)a, (void)a_row, (void)a_step, (void)b, (void)ldb, (void)c, (void)ldc;
     return 0;
 }
 
