@@ -453,10 +453,14 @@ enum Convolution {
             }
             let target = out + (first &* g.outChannels &+ group &* groupOut) &* p
             let product = count > 1 ? staged : nil  // nil: in place
-            T.gemm(transA: filters.transposed, transB: byRows, m: groupOut, n: columns, k: kc,
-                   a: pw + group &* groupOut &* filterStride, lda: filters.ld,
-                   b: pb, ldb: byRows ? kc : columns,
-                   c: product ?? target, ldc: product == nil ? p : columns)
+            let weights = pw + group &* groupOut &* filterStride
+            if byRows || !Contraction.productWithShortContraction(T.self, transA: filters.transposed, m: groupOut, n: columns, k: kc,
+                                                                  a: weights, lda: filters.ld, b: pb, ldb: columns,
+                                                                  c: product ?? target, ldc: product == nil ? p : columns) {
+                T.gemm(transA: filters.transposed, transB: byRows, m: groupOut, n: columns, k: kc,
+                       a: weights, lda: filters.ld, b: pb, ldb: byRows ? kc : columns,
+                       c: product ?? target, ldc: product == nil ? p : columns)
+            }
             if let product {
                 copyPlanes(rows: groupOut, count: count, plane: p, from: product, sourceRow: columns, sourceImage: p,
                            to: target, targetRow: p, targetImage: g.outChannels &* p)
