@@ -549,6 +549,20 @@ sf_status sf_conv2d(sf_tensor *x, sf_tensor *weight, sf_tensor *bias, const int6
                     const int64_t padding[2], const int64_t dilation[2], int64_t groups,
                     sf_tensor **out);
 
+/**
+ * Transposed 2-D convolution as torch.nn.functional.conv_transpose2d (the adjoint of conv2d in
+ * x): x is [N, C_in, H, W] (or [C_in, H, W]), weight [C_in, C_out/groups, KH, KW], bias [C_out]
+ * or NULL; the result is [N, C_out, H_out, W_out] with H_out = (H - 1) * stride[0] - 2 * padding[0]
+ * + dilation[0] * (KH - 1) + output_padding[0] + 1 (W_out likewise). stride, padding,
+ * output_padding and dilation are pairs (H, W), none of the four pointers NULL; stride and
+ * dilation >= 1, padding >= 0, output_padding >= 0 and smaller than either the stride or the
+ * dilation of its dim, groups >= 1 dividing C_in and C_out. (The parameters come in this order;
+ * torch's Python signature puts groups before dilation.)
+ */
+sf_status sf_conv_transpose2d(sf_tensor *x, sf_tensor *weight, sf_tensor *bias, const int64_t stride[2],
+                              const int64_t padding[2], const int64_t output_padding[2],
+                              const int64_t dilation[2], int64_t groups, sf_tensor **out);
+
 /* ---------------------------------------------------------------------------------------------
  * Linear algebra (torch.linalg; LAPACK from OpenBLAS). Matrices are the last two dims of a float32
  * or float64 tensor, any leading dims a batch. Every function has JVP, VJP and batching rules, so

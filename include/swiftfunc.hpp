@@ -701,6 +701,16 @@ inline Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias =
     return Tensor::adopt(out);
 }
 
+/** torch.nn.functional.conv_transpose2d (bias optional; torch's argument order: groups before dilation). */
+inline Tensor conv_transpose2d(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor(), IntPair stride = 1,
+                               IntPair padding = 0, IntPair output_padding = 0, int64_t groups = 1,
+                               IntPair dilation = 1) {
+    sf_tensor* out = nullptr;
+    detail::check(sf_conv_transpose2d(x.get(), weight.get(), bias.get(), stride.values.data(), padding.values.data(),
+                                      output_padding.values.data(), dilation.values.data(), groups, &out));
+    return Tensor::adopt(out);
+}
+
 // MARK: - Linear algebra (torch.linalg on LAPACK)
 
 /** torch.linalg: every function is differentiable and batchable; failures throw sf::Error. */

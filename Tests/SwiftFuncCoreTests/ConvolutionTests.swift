@@ -256,7 +256,9 @@ extension ConvolutionTests {
 }
 
 /// conv_transpose2d by its definition as conv2d's adjoint: element k of the result is
-/// <x, conv2d(e_k, w)>, with e_k the k-th unit tensor of the result's shape (the naive loops).
+/// <x, conv2d(e_k, w)>, with e_k the k-th unit tensor of the result's shape (the naive loops);
+/// an output padding of at least the stride gives conv2d(e_k, w) more rows or columns than x,
+/// which x does not meet.
 func naiveConvTranspose2d(_ x: [Double], _ xs: [Int], _ w: [Double], _ ws: [Int], stride: (Int, Int), padding: (Int, Int),
                           dilation: (Int, Int), groups: Int, outputPadding: (Int, Int)) -> (values: [Double], shape: [Int]) {
     let height = (xs[2] - 1) * stride.0 - 2 * padding.0 + dilation.0 * (ws[2] - 1) + outputPadding.0 + 1
@@ -265,8 +267,17 @@ func naiveConvTranspose2d(_ x: [Double], _ xs: [Int], _ w: [Double], _ ws: [Int]
     let values = (0..<count).map { k -> Double in
         var unit = [Double](repeating: 0, count: count)
         unit[k] = 1
-        let y = naiveConv2d(unit, shape, w, ws, stride: stride, padding: padding, dilation: dilation, groups: groups).values
-        return zip(y, x).reduce(0) { $0 + $1.0 * $1.1 }
+        let y = naiveConv2d(unit, shape, w, ws, stride: stride, padding: padding, dilation: dilation, groups: groups)
+        let (rows, columns) = (y.shape[2], y.shape[3])
+        var total = 0.0
+        for plane in 0..<(xs[0] * xs[1]) {
+            for h in 0..<xs[2] {
+                for v in 0..<xs[3] {
+                    total += x[(plane * xs[2] + h) * xs[3] + v] * y.values[(plane * rows + h) * columns + v]
+                }
+            }
+        }
+        return total
     }
     return (values, shape)
 }
@@ -291,6 +302,10 @@ extension ConvolutionTests {
         TransposeCase(x: [1, 3, 4, 4], w: [3, 2, 3, 3], padding: (1, 1), groups: 3),
         TransposeCase(x: [2, 2, 2, 3], w: [2, 2, 5, 4], stride: (2, 1)),
         TransposeCase(x: [1, 2, 3, 3], w: [2, 1, 1, 1], stride: (2, 2), padding: (1, 0), outputPadding: (1, 1)),
+        // Output padding not below the stride but below the dilation (torch allows either): rows
+        // and columns past the last tap's reach, zeros.
+        TransposeCase(x: [2, 2, 3, 4], w: [2, 2, 2, 3], stride: (1, 2), padding: (1, 0), dilation: (3, 4), outputPadding: (2, 3)),
+        TransposeCase(x: [1, 4, 2, 3], w: [4, 1, 3, 2], stride: (2, 1), dilation: (1, 2), groups: 2, outputPadding: (1, 1)),
     ]
 
     /// Every layout, float32 and float64, chunks of 1, 2 and 3 images (batches of 2 and 3), and
@@ -339,8 +354,14 @@ extension ConvolutionTests {
             .convTranspose(stride: [stride, stride], padding: [padding, padding], dilation: [1, 1], groups: groups,
                            outputPadding: [outputPadding, outputPadding])
         }
-        assertThrows(.invalidArgument, "output_padding must be an (H, W) pair >= 0 and < stride") {
+        assertThrows(.invalidArgument, "output padding must be smaller than either stride or dilation") {
             try emit(.convTranspose2d, [x, w], params(stride: 2, outputPadding: 2))
+        }
+        assertThrows(.invalidArgument, "output padding must be smaller than either stride or dilation") {
+            try emit(.convTranspose2d, [x, w], params(outputPadding: 1))
+        }
+        assertThrows(.invalidArgument, "output_padding must be >= 0") {
+            try emit(.convTranspose2d, [x, w], params(stride: 2, outputPadding: -1))
         }
         assertThrows(.invalidArgument, "stride must be >= 1") { try emit(.convTranspose2d, [x, w], params(stride: 0)) }
         assertThrows(.shape, "do not match for groups = 3") { try emit(.convTranspose2d, [x, w], params(groups: 3)) }

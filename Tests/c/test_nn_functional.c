@@ -1,5 +1,5 @@
 /* test_nn_functional.c — the neural-network functions of the C ABI (pooling, conv1d,
- * normalization, embedding, losses, activations, attention) against references computed here in
+ * conv_transpose2d, normalization, embedding, losses, activations, attention) against references computed here in
  * C, their derivatives through sf_grad and sf_vmap, and their errors (status, message naming the
  * function, every result pointer NULL). Runs plain and under AddressSanitizer/LeakSanitizer. */
 #include <math.h>
@@ -569,6 +569,197 @@ static void test_attention_and_conv1d(void) {
 }
 
 /* ------------------------------------------------------------------------------------------------
+ * conv_transpose2d against a direct scatter: each input element adds itself times the filter taps
+ * of its channel at output position (h * stride - padding + i * dilation, likewise w).
+ * ---------------------------------------------------------------------------------------------- */
+
+typedef struct transpose_case {
+    int64_t x[4], w[4]; /* x [N, C_in, H, W], weight [C_in, C_out/groups, KH, KW] */
+    int64_t stride[2], padding[2], output_padding[2], dilation[2], groups;
+    bool bias;
+} transpose_case;
+
+static int64_t transposed_size(const transpose_case *tc, int axis) {
+    return (tc->x[2 + axis] - 1) * tc->stride[axis] - 2 * tc->padding[axis] + tc->dilation[axis] * (tc->w[2 + axis] - 1) +
+           tc->output_padding[axis] + 1;
+}
+
+/* The output [N, C_out, H', W'] (shape in `shape`), and, given a cotangent g of that shape, the
+ * cotangents of x, weight and bias (any of them may be NULL), all by the same loop over input
+ * positions and taps. */
+static void conv_transpose_ref(const transpose_case *tc, const double *x, const double *w, const double *b,
+                               const double *g, double *out, double *gx, double *gw, double *gb, int64_t shape[4]) {
+    int64_t n = tc->x[0], cin = tc->x[1], h = tc->x[2], wd = tc->x[3];
+    int64_t og = tc->w[1], kh = tc->w[2], kw = tc->w[3], cg = cin / tc->groups, cout = og * tc->groups;
+    int64_t oh = transposed_size(tc, 0), ow = transposed_size(tc, 1);
+    shape[0] = n, shape[1] = cout, shape[2] = oh, shape[3] = ow;
+    if (out)
+        for (int64_t i = 0; i < n * cout * oh * ow; i++) out[i] = b ? b[(i / (oh * ow)) % cout] : 0;
+    if (gx) memset(gx, 0, sizeof(double) * (size_t)(n * cin * h * wd));
+    if (gw) memset(gw, 0, sizeof(double) * (size_t)(cin * og * kh * kw));
+    if (gb) memset(gb, 0, sizeof(double) * (size_t)cout);
+    for (int64_t bn = 0; bn < n; bn++)
+        for (int64_t c = 0; c < cin; c++)
+            for (int64_t r = 0; r < h; r++)
+                for (int64_t q = 0; q < wd; q++)
+                    for (int64_t o = 0; o < og; o++)
+                        for (int64_t i = 0; i < kh; i++)
+                            for (int64_t j = 0; j < kw; j++) {
+                                int64_t y = r * tc->stride[0] - tc->padding[0] + i * tc->dilation[0];
+                                int64_t z = q * tc->stride[1] - tc->padding[1] + j * tc->dilation[1];
+                                if (y < 0 || y >= oh || z < 0 || z >= ow) continue;
+                                int64_t xi = ((bn * cin + c) * h + r) * wd + q, wi = ((c * og + o) * kh + i) * kw + j;
+                                int64_t yi = ((bn * cout + (c / cg) * og + o) * oh + y) * ow + z;
+                                if (out) out[yi] += x[xi] * w[wi];
+                                if (gx) gx[xi] += g[yi] * w[wi];
+                                if (gw) gw[wi] += g[yi] * x[xi];
+                            }
+    if (gb)
+        for (int64_t i = 0; i < n * cout * oh * ow; i++) gb[(i / (oh * ow)) % cout] += g[i];
+}
+
+static const transpose_case transpose_cases[] = {
+    {{2, 3, 4, 5}, {3, 2, 3, 3}, {1, 1}, {0, 0}, {0, 0}, {1, 1}, 1, true},
+    /* stride 2, padding 1, output_padding 1, no bias */
+    {{1, 2, 3, 4}, {2, 3, 3, 2}, {2, 2}, {1, 1}, {1, 1}, {1, 1}, 1, false},
+    /* groups 2, dilation 2, unequal strides and output paddings */
+    {{2, 4, 3, 3}, {4, 1, 2, 3}, {2, 3}, {1, 0}, {1, 2}, {2, 1}, 2, true},
+    /* output padding not below the stride but below the dilation (torch allows either) */
+    {{1, 2, 3, 2}, {2, 2, 2, 2}, {1, 1}, {0, 1}, {1, 1}, {2, 2}, 1, true},
+    /* depthwise, stride larger than the kernel: outputs no tap reaches */
+    {{2, 3, 2, 3}, {3, 1, 2, 2}, {3, 3}, {0, 1}, {2, 0}, {1, 1}, 3, false},
+};
+
+/* f(x, weight[, bias]) = conv_transpose2d, for sf_vjp; user_data is the case. */
+static int transposed_call(void *user_data, sf_tensor *const *inputs, size_t n_inputs, sf_tensor **outputs,
+                           size_t n_outputs) {
+    (void)n_outputs;
+    const transpose_case *tc = user_data;
+    return sf_conv_transpose2d(inputs[0], inputs[1], n_inputs > 2 ? inputs[2] : NULL, tc->stride, tc->padding,
+                               tc->output_padding, tc->dilation, tc->groups, &outputs[0]) != SF_OK;
+}
+
+static void test_conv_transpose2d(void) {
+    for (size_t k = 0; k < COUNT(transpose_cases); k++) {
+        const transpose_case *tc = &transpose_cases[k];
+        int64_t nx = shape_numel(tc->x, 4), nw = shape_numel(tc->w, 4), cout = tc->w[1] * tc->groups, shape[4];
+        int64_t ny = tc->x[0] * cout * transposed_size(tc, 0) * transposed_size(tc, 1);
+        double *x = malloc(sizeof(double) * (size_t)nx), *w = malloc(sizeof(double) * (size_t)nw), b[8];
+        double *expected = malloc(sizeof(double) * (size_t)ny), *g = malloc(sizeof(double) * (size_t)ny);
+        double *gx = malloc(sizeof(double) * (size_t)nx), *gw = malloc(sizeof(double) * (size_t)nw), gb[8];
+        fill(x, nx, 1.0 + (double)k);
+        fill(w, nw, 20.0 + (double)k);
+        fill(b, cout, 40.0 + (double)k);
+        fill(g, ny, 60.0 + (double)k);
+        conv_transpose_ref(tc, x, w, tc->bias ? b : NULL, g, expected, gx, gw, gb, shape);
+        int64_t bias_shape[1] = {cout};
+        sf_tensor *input = make64(x, tc->x, 4), *weight = make64(w, tc->w, 4);
+        sf_tensor *bias = tc->bias ? make64(b, bias_shape, 1) : NULL, *out = NULL;
+        CHECK_OK(sf_conv_transpose2d(input, weight, bias, tc->stride, tc->padding, tc->output_padding, tc->dilation,
+                                     tc->groups, &out));
+        CHECK_TENSOR(out, shape, 4, expected, TOL);
+
+        /* Unbatched: the first image alone, [C_in, H, W] -> [C_out, H', W']. */
+        sf_tensor *image = make64(x, tc->x + 1, 3), *single = NULL;
+        CHECK_OK(sf_conv_transpose2d(image, weight, bias, tc->stride, tc->padding, tc->output_padding, tc->dilation,
+                                     tc->groups, &single));
+        CHECK_TENSOR(single, shape + 1, 3, expected, TOL);
+
+        /* The cotangents of x, weight and bias for the cotangent g (sf_vjp). */
+        sf_function *f = NULL, *pullback = NULL;
+        size_t n_in = tc->bias ? 3 : 2;
+        CHECK_OK(sf_function_new(transposed_call, (void *)tc, NULL, n_in, 1, &f));
+        sf_tensor *primals[3] = {input, weight, bias}, *value = NULL, *cotangent = make64(g, shape, 4);
+        sf_tensor *grads[3] = {NULL, NULL, NULL};
+        CHECK_OK(sf_vjp(f, primals, n_in, &value, 1, &pullback));
+        CHECK_TENSOR(value, shape, 4, expected, TOL);
+        CHECK_OK(sf_call(pullback, &cotangent, 1, grads, n_in));
+        CHECK_TENSOR(grads[0], tc->x, 4, gx, TOL);
+        CHECK_TENSOR(grads[1], tc->w, 4, gw, TOL);
+        if (tc->bias) CHECK_TENSOR(grads[2], bias_shape, 1, gb, TOL);
+        RELEASE_TENSORS(input, weight, bias, out, image, single, value, cotangent, grads[0], grads[1], grads[2]);
+        RELEASE_FUNCTIONS(f, pullback);
+        free(x), free(w), free(expected), free(g), free(gx), free(gw);
+    }
+}
+
+static void test_conv_transpose2d_errors(void) {
+    double x[2 * 4 * 3 * 3], w[4 * 2 * 2 * 2], b[3] = {1, 2, 3};
+    fill(x, COUNT(x), 3.0);
+    fill(w, COUNT(w), 4.0);
+    int64_t xs[4] = {2, 4, 3, 3}, ws[4] = {4, 2, 2, 2}, flat[2] = {4, 9}, w3[3] = {4, 2, 4}, ws5[4] = {5, 2, 2, 2};
+    int64_t bs[1] = {3};
+    sf_tensor *input = make64(x, xs, 4), *weight = make64(w, ws, 4), *plane = make64(x, flat, 2);
+    sf_tensor *weight3 = make64(w, w3, 3), *weight5 = NULL, *bias = make64(b, bs, 1), *integers = NULL, *out = NULL;
+    double w5[5 * 2 * 2 * 2];
+    fill(w5, COUNT(w5), 5.0);
+    weight5 = make64(w5, ws5, 4);
+    CHECK_OK(sf_cast(input, SF_INT64, &integers));
+    const int64_t one[2] = {1, 1}, zero[2] = {0, 0}, two[2] = {2, 2};
+    const char *f = "sf_conv_transpose2d";
+    /* Ranks. */
+    CHECK_ERROR_NULL(out, sf_conv_transpose2d(plane, weight, NULL, one, zero, zero, one, 1, &out), SF_ERR_SHAPE,
+                     "sf_conv_transpose2d: input must be [N, C_in, H, W] or [C_in, H, W], got shape [4, 9]");
+    CHECK_ERROR_NULL(out, sf_conv_transpose2d(input, weight3, NULL, one, zero, zero, one, 1, &out), SF_ERR_SHAPE,
+                     "sf_conv_transpose2d: weight must be [C_in, C_out/groups, KH, KW]");
+    /* Channels and groups: 3 does not divide C_in = 4; weight.size(0) must be C_in. */
+    CHECK_ERROR_NULL(out, sf_conv_transpose2d(input, weight, NULL, one, zero, zero, one, 3, &out), SF_ERR_SHAPE,
+                     "sf_conv_transpose2d: input [2, 4, 3, 3] and weight [4, 2, 2, 2] do not match for groups = 3");
+    CHECK_ERROR_NULL(out, sf_conv_transpose2d(input, weight5, NULL, one, zero, zero, one, 1, &out), SF_ERR_SHAPE,
+                     "do not match for groups = 1");
+    /* Output padding: not below the stride nor the dilation, negative. */
+    CHECK_ERROR_NULL(out, sf_conv_transpose2d(input, weight, NULL, one, zero, one, one, 1, &out), SF_ERR_INVALID_ARGUMENT,
+                     "sf_conv_transpose2d: output padding must be smaller than either stride or dilation");
+    CHECK_ERROR_NULL(out, sf_conv_transpose2d(input, weight, NULL, two, zero, (int64_t[]){1, 2}, one, 1, &out),
+                     SF_ERR_INVALID_ARGUMENT, "output padding must be smaller than either stride or dilation");
+    CHECK_ERROR_NULL(out, sf_conv_transpose2d(input, weight, NULL, two, zero, (int64_t[]){-1, 0}, one, 1, &out),
+                     SF_ERR_INVALID_ARGUMENT, "sf_conv_transpose2d: output_padding must be >= 0");
+    /* Stride, dilation, padding and groups out of range. */
+    CHECK_ERROR_NULL(out, sf_conv_transpose2d(input, weight, NULL, (int64_t[]){-1, 1}, zero, zero, one, 1, &out),
+                     SF_ERR_INVALID_ARGUMENT, "sf_conv_transpose2d: stride must be >= 1");
+    CHECK_ERROR_NULL(out, sf_conv_transpose2d(input, weight, NULL, (int64_t[]){1, 0}, zero, zero, one, 1, &out),
+                     SF_ERR_INVALID_ARGUMENT, "sf_conv_transpose2d: stride must be >= 1");
+    CHECK_ERROR_NULL(out, sf_conv_transpose2d(input, weight, NULL, one, zero, zero, (int64_t[]){0, 1}, 1, &out),
+                     SF_ERR_INVALID_ARGUMENT, "sf_conv_transpose2d: dilation must be >= 1");
+    CHECK_ERROR_NULL(out, sf_conv_transpose2d(input, weight, NULL, one, (int64_t[]){0, -2}, zero, one, 1, &out),
+                     SF_ERR_INVALID_ARGUMENT, "sf_conv_transpose2d: padding must be >= 0");
+    CHECK_ERROR_NULL(out, sf_conv_transpose2d(input, weight, NULL, one, zero, zero, one, 0, &out),
+                     SF_ERR_INVALID_ARGUMENT, "sf_conv_transpose2d: groups must be >= 1");
+    CHECK_ERROR_NULL(out, sf_conv_transpose2d(input, weight, NULL, one, zero, zero, one, -3, &out),
+                     SF_ERR_INVALID_ARGUMENT, "sf_conv_transpose2d: groups must be >= 1");
+    /* Sizes: a negative output, overflowing products, an output too large to count. */
+    CHECK_ERROR_NULL(out, sf_conv_transpose2d(input, weight, NULL, one, (int64_t[]){3, 0}, zero, one, 1, &out),
+                     SF_ERR_SHAPE, "sf_conv_transpose2d: input size 3 with kernel 2, stride 1, padding 3");
+    CHECK_ERROR_NULL(out, sf_conv_transpose2d(input, weight, NULL, (int64_t[]){INT64_MAX, 1}, zero, zero, one, 1, &out),
+                     SF_ERR_SHAPE, "sf_conv_transpose2d: stride, padding or dilation is too large");
+    CHECK_ERROR_NULL(out, sf_conv_transpose2d(input, weight, NULL, one, (int64_t[]){INT64_MAX, 0}, zero, one, 1, &out),
+                     SF_ERR_SHAPE, "sf_conv_transpose2d");
+    CHECK_ERROR_NULL(out, sf_conv_transpose2d(input, weight, NULL, one, zero, (int64_t[]){INT64_MAX - 1, 0},
+                                              (int64_t[]){INT64_MAX, 1}, 1, &out),
+                     SF_ERR_SHAPE, "sf_conv_transpose2d");
+    /* Bias of the wrong size; integer operands. */
+    CHECK_ERROR_NULL(out, sf_conv_transpose2d(input, weight, bias, one, zero, zero, one, 1, &out), SF_ERR_SHAPE,
+                     "sf_conv_transpose2d: bias must have shape [2], got [3]");
+    CHECK_ERROR_NULL(out, sf_conv_transpose2d(integers, weight, NULL, one, zero, zero, one, 1, &out), SF_ERR_DTYPE, f);
+    /* NULL tensors, arrays and out. */
+    CHECK_ERROR_NULL(out, sf_conv_transpose2d(NULL, weight, NULL, one, zero, zero, one, 1, &out), SF_ERR_INVALID_ARGUMENT,
+                     "sf_conv_transpose2d: x is NULL");
+    CHECK_ERROR_NULL(out, sf_conv_transpose2d(input, NULL, NULL, one, zero, zero, one, 1, &out), SF_ERR_INVALID_ARGUMENT,
+                     "sf_conv_transpose2d: weight is NULL");
+    CHECK_ERROR_NULL(out, sf_conv_transpose2d(input, weight, NULL, NULL, zero, zero, one, 1, &out),
+                     SF_ERR_INVALID_ARGUMENT, "sf_conv_transpose2d: stride is NULL");
+    CHECK_ERROR_NULL(out, sf_conv_transpose2d(input, weight, NULL, one, NULL, zero, one, 1, &out),
+                     SF_ERR_INVALID_ARGUMENT, "sf_conv_transpose2d: padding is NULL");
+    CHECK_ERROR_NULL(out, sf_conv_transpose2d(input, weight, NULL, one, zero, NULL, one, 1, &out),
+                     SF_ERR_INVALID_ARGUMENT, "sf_conv_transpose2d: output_padding is NULL");
+    CHECK_ERROR_NULL(out, sf_conv_transpose2d(input, weight, NULL, one, zero, zero, NULL, 1, &out),
+                     SF_ERR_INVALID_ARGUMENT, "sf_conv_transpose2d: dilation is NULL");
+    CHECK_ERROR(sf_conv_transpose2d(input, weight, NULL, one, zero, zero, one, 1, NULL), SF_ERR_INVALID_ARGUMENT,
+                "sf_conv_transpose2d: out is NULL");
+    RELEASE_TENSORS(input, weight, plane, weight3, weight5, bias, integers);
+}
+
+/* ------------------------------------------------------------------------------------------------
  * Errors: bad windows, ranks and NULLs; every result pointer NULL.
  * ---------------------------------------------------------------------------------------------- */
 
@@ -618,6 +809,8 @@ int main(void) {
     test_losses();
     test_activations();
     test_attention_and_conv1d();
+    test_conv_transpose2d();
+    test_conv_transpose2d_errors();
     test_errors();
     return check_summary();
 }

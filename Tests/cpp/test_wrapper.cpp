@@ -814,6 +814,25 @@ TEST(conv2d) {
     CHECK_ERROR(sf::conv2d(x, w, sf::Tensor(), 0), SF_ERR_INVALID_ARGUMENT, "sf_conv2d");
 }
 
+TEST(conv_transpose2d) {
+    // x: 1x1x2x2 = 0..3, w: 1x1x2x2 = [[1, 2], [3, 4]]; each input element adds itself times w
+    // at its position times the stride (written out by hand).
+    sf::Tensor x = sf::reshape(sf::arange(4, sf::kFloat64), {1, 1, 2, 2});
+    sf::Tensor w = sf::from_data({1.0, 2.0, 3.0, 4.0}, {1, 1, 2, 2});
+    CHECK_VALUES(sf::conv_transpose2d(x, w), (V{0, 1, 2, 2, 10, 10, 6, 17, 12}));
+    CHECK(sf::conv_transpose2d(x, w).shape() == (sf::Shape{1, 1, 3, 3}));
+    CHECK_VALUES(sf::conv_transpose2d(x, w, sf::from_data({0.5}), 2),
+                 (V{0.5, 0.5, 1.5, 2.5, 0.5, 0.5, 3.5, 4.5, 2.5, 4.5, 3.5, 6.5, 6.5, 8.5, 9.5, 12.5}));
+    CHECK(sf::conv_transpose2d(x, w, sf::Tensor(), 2, 0, 1).shape() == (sf::Shape{1, 1, 5, 5}));
+    CHECK(sf::conv_transpose2d(x, w, sf::Tensor(), {2, 1}, {1, 0}, {1, 0}).shape() == (sf::Shape{1, 1, 3, 3}));
+    CHECK(sf::conv_transpose2d(x, w, sf::Tensor(), 1, 0, 0, 1, 2).shape() == (sf::Shape{1, 1, 4, 4}));
+    sf::Tensor x2 = sf::ones({1, 2, 2, 2}), w2 = sf::ones({2, 1, 2, 2});
+    CHECK_VALUES(sf::conv_transpose2d(x2, w2, sf::Tensor(), 1, 0, 0, 2),
+                 (V{1, 2, 1, 2, 4, 2, 1, 2, 1, 1, 2, 1, 2, 4, 2, 1, 2, 1}));
+    CHECK_ERROR(sf::conv_transpose2d(x, w, sf::Tensor(), 1, 0, 1), SF_ERR_INVALID_ARGUMENT,
+                "sf_conv_transpose2d: output padding must be smaller than either stride or dilation");
+}
+
 TEST(indexing) {
     sf::Tensor x = sf::from_data({1.0, 2.0, 3.0, 4.0, 5.0, 6.0}, {2, 3});
     sf::Tensor idx = sf::from_data(std::vector<int64_t>{2, 0, 1, 1}, {2, 2});

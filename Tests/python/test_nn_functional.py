@@ -1,4 +1,4 @@
-"""nn.functional pooling, normalization, losses, activations and attention, and their modules.
+"""nn.functional pooling, convolutions, normalization, losses, activations and attention, and their modules.
 
 Every op is checked against numpy (closed forms and direct loops written here) and, when torch is
 importable, against torch on the same inputs; its rules through float64 central differences at
@@ -345,6 +345,218 @@ def test_conv1d(stride, padding, dilation, groups, rng):
     assert np.abs(v(layer.weight)).max() <= bound
     np.testing.assert_allclose(v(layer(t64(x))), np_conv1d(x, v(layer.weight), v(layer.bias), stride, pad, dilation,
                                                            groups), rtol=1e-12, atol=1e-12)
+
+
+# ------------------------------------------------------------------------------------------------
+# conv_transpose2d and ConvTranspose2d
+# ------------------------------------------------------------------------------------------------
+
+
+def pair(value):
+    return (value, value) if isinstance(value, int) else tuple(value)
+
+
+def np_conv_transpose2d(x, w, b, stride=1, padding=0, output_padding=0, groups=1, dilation=1):
+    """torch's conv_transpose2d as a direct scatter: input element (n, c, r, q) adds x * w[c, o, i, j] at output
+    (n, group(c) * C_out/groups + o, r * stride - padding + i * dilation, likewise q) when that lies inside."""
+    s, p, op, d = pair(stride), pair(padding), pair(output_padding), pair(dilation)
+    unbatched = x.ndim == 3
+    x = x[None] if unbatched else x
+    n, cin, h, wd = x.shape
+    _, og, kh, kw = w.shape
+    oh = (h - 1) * s[0] - 2 * p[0] + d[0] * (kh - 1) + op[0] + 1
+    ow = (wd - 1) * s[1] - 2 * p[1] + d[1] * (kw - 1) + op[1] + 1
+    out = np.zeros((n, og * groups, oh, ow))
+    cg = cin // groups
+    for c in range(cin):
+        g = c // cg
+        for i in range(kh):
+            for j in range(kw):
+                for r in range(h):
+                    y = r * s[0] - p[0] + i * d[0]
+                    for q in range(wd):
+                        z = q * s[1] - p[1] + j * d[1]
+                        if 0 <= y < oh and 0 <= z < ow:
+                            out[:, g * og:(g + 1) * og, y, z] += x[:, c, r, q][:, None] * w[c, :, i, j][None, :]
+    if b is not None:
+        out += b[None, :, None, None]
+    return out[0] if unbatched else out
+
+
+CONV_TRANSPOSE_CASES = [
+    # x shape, weight shape, bias, stride, padding, output_padding, groups, dilation
+    ((2, 3, 4, 5), (3, 2, 3, 3), True, 1, 0, 0, 1, 1),
+    ((2, 2, 3, 4), (2, 3, 3, 2), False, 2, 1, 1, 1, 1),
+    ((1, 4, 3, 3), (4, 1, 2, 3), True, (2, 3), (1, 0), (1, 2), 2, (2, 1)),
+    # output padding not below the stride but below the dilation (torch allows either)
+    ((2, 2, 3, 2), (2, 2, 2, 2), True, 1, (0, 1), 1, 1, 2),
+    # unbatched [C_in, H, W]
+    ((3, 4, 4), (3, 2, 3, 3), True, 2, 1, 1, 1, 1),
+]
+
+
+@pytest.mark.parametrize("xs, ws, has_bias, stride, padding, output_padding, groups, dilation", CONV_TRANSPOSE_CASES)
+def test_conv_transpose2d_values_and_torch(xs, ws, has_bias, stride, padding, output_padding, groups, dilation, rng):
+    x, w = rng.normal(size=xs), rng.normal(size=ws)
+    b = rng.normal(size=ws[1] * groups) if has_bias else None
+    args = (stride, padding, output_padding, groups, dilation)
+    out = F.conv_transpose2d(t64(x), t64(w), None if b is None else t64(b), *args)
+    expected = np_conv_transpose2d(x, w, b, *args)
+    assert tuple(out.shape) == expected.shape and out.dtype == sf.float64
+    np.testing.assert_allclose(v(out), expected, rtol=1e-12, atol=1e-12)
+    # keywords as torch names them
+    keyword = F.conv_transpose2d(t64(x), t64(w), bias=None if b is None else t64(b), stride=stride, padding=padding,
+                                 output_padding=output_padding, groups=groups, dilation=dilation)
+    np.testing.assert_array_equal(v(keyword), v(out))
+    # float32 operands compute in float32; float32 with float64 in float64
+    single = F.conv_transpose2d(sf.tensor(x.astype(np.float32)), sf.tensor(w.astype(np.float32)),
+                                None if b is None else sf.tensor(b.astype(np.float32)), *args)
+    assert single.dtype == sf.float32
+    np.testing.assert_allclose(v(single), expected, rtol=1e-4, atol=1e-4)
+    mixed = F.conv_transpose2d(sf.tensor(x.astype(np.float32)), t64(w), None, *args)
+    assert mixed.dtype == sf.float64
+    if torch is not None:
+        tb = None if b is None else torch.tensor(b)
+        ref = torch.nn.functional.conv_transpose2d(torch.tensor(x), torch.tensor(w), tb, *args)
+        np.testing.assert_allclose(v(out), ref.numpy(), rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("xs, ws, has_bias, stride, padding, output_padding, groups, dilation", CONV_TRANSPOSE_CASES)
+def test_conv_transpose2d_gradients_and_vmap(xs, ws, has_bias, stride, padding, output_padding, groups, dilation, rng):
+    """Derivatives in the input, the weight and the bias by central differences (orders 1 and 2) and vmap
+    against a loop (check_rules), and the gradients against torch.autograd when torch is there."""
+    x, w, b = rng.normal(size=xs), rng.normal(size=ws), rng.normal(size=ws[1] * groups)
+    args = (stride, padding, output_padding, groups, dilation)
+    bias = t64(b) if has_bias else None
+    check_rules(lambda t: F.conv_transpose2d(t, t64(w), bias, *args), x, rng)
+    check_rules(lambda t: F.conv_transpose2d(t64(x), t, bias, *args), w, rng)
+    check_rules(lambda t: F.conv_transpose2d(t64(x), t64(w), t, *args), b, rng)
+    # vmap over the weights and the inputs together, against a loop
+    xb, wb = rng.normal(size=(2,) + xs), rng.normal(size=(2,) + ws)
+    both = vmap(lambda a, k: F.conv_transpose2d(a, k, bias, *args))(t64(xb), t64(wb))
+    loop = [np_conv_transpose2d(xb[e], wb[e], b if has_bias else None, *args) for e in range(2)]
+    np.testing.assert_allclose(v(both), np.stack(loop), rtol=1e-12, atol=1e-12)
+    # gradients of <conv_transpose2d(x, w, b), g>: torch.autograd, or the adjoint written with the reference
+    g = rng.normal(size=np_conv_transpose2d(x, w, None, *args).shape)
+
+    def loss(a, k, c):
+        return (F.conv_transpose2d(a, k, c, *args) * t64(g)).sum()
+
+    gx, gw, gb = grad(loss, argnums=(0, 1, 2))(t64(x), t64(w), t64(b))
+    if torch is not None:
+        tx, tw, tb = (torch.tensor(a, requires_grad=True) for a in (x, w, b))
+        (torch.nn.functional.conv_transpose2d(tx, tw, tb, *args) * torch.tensor(g)).sum().backward()
+        for ours, theirs in ((gx, tx), (gw, tw), (gb, tb)):
+            np.testing.assert_allclose(v(ours), theirs.grad.numpy(), rtol=1e-10, atol=1e-12)
+    # the bias gradient sums g over everything but the channels; the weight's is linear in x: <gw, w> = <out, g>
+    np.testing.assert_allclose(v(gb), g.sum(axis=tuple(d for d in range(g.ndim) if d != g.ndim - 3)), rtol=1e-12,
+                               atol=1e-12)
+    np.testing.assert_allclose((v(gw) * w).sum(), (np_conv_transpose2d(x, w, None, *args) * g).sum(), rtol=1e-10)
+    np.testing.assert_allclose((v(gx) * x).sum(), (np_conv_transpose2d(x, w, None, *args) * g).sum(), rtol=1e-10)
+
+
+def test_conv_transpose2d_is_conv2d_adjoint(rng):
+    """<conv_transpose2d(y, w), x> = <y, conv2d(x, w)> for the conv2d with the same parameters, whose input x has
+    the transposed conv's output size."""
+    x, w, y = rng.normal(size=(2, 4, 9, 8)), rng.normal(size=(6, 2, 3, 2)), rng.normal(size=(2, 6, 5, 4))
+    conv = v(F.conv2d(t64(x), t64(w), None, 2, 1, (1, 2), 2))
+    assert conv.shape == y.shape
+    transposed = v(F.conv_transpose2d(t64(y), t64(w), None, 2, 1, (0, 1), 2, (1, 2)))
+    assert transposed.shape == x.shape
+    np.testing.assert_allclose((transposed * x).sum(), (y * conv).sum(), rtol=1e-12)
+
+
+def test_conv_transpose2d_errors():
+    x, w = t64(np.ones((1, 4, 3, 3))), t64(np.ones((4, 2, 2, 2)))
+    with pytest.raises(sf.InvalidArgumentError, match="conv_transpose2d: output padding must be smaller than either"):
+        F.conv_transpose2d(x, w, output_padding=1)
+    with pytest.raises(sf.InvalidArgumentError, match="conv_transpose2d: output padding must be smaller than either"):
+        F.conv_transpose2d(x, w, stride=2, output_padding=(1, 2))
+    with pytest.raises(sf.InvalidArgumentError, match="conv_transpose2d: output_padding must be >= 0"):
+        F.conv_transpose2d(x, w, stride=2, output_padding=-1)
+    with pytest.raises(sf.InvalidArgumentError, match="conv_transpose2d: stride must be >= 1"):
+        F.conv_transpose2d(x, w, stride=-1)
+    with pytest.raises(sf.InvalidArgumentError, match="conv_transpose2d: groups must be >= 1"):
+        F.conv_transpose2d(x, w, groups=0)
+    with pytest.raises(sf.ShapeError, match="conv_transpose2d: input .* do not match for groups = 3"):
+        F.conv_transpose2d(x, w, groups=3)
+    with pytest.raises(sf.ShapeError, match="conv_transpose2d: input .* do not match for groups = 1"):
+        F.conv_transpose2d(t64(np.ones((1, 3, 3, 3))), w)
+    with pytest.raises(sf.ShapeError, match="conv_transpose2d: input must be"):
+        F.conv_transpose2d(t64(np.ones((4, 9))), w)
+    with pytest.raises(sf.ShapeError, match="conv_transpose2d: weight must be"):
+        F.conv_transpose2d(x, t64(np.ones((4, 2, 2))))
+    with pytest.raises(sf.ShapeError, match="conv_transpose2d: bias must have shape \\[2\\]"):
+        F.conv_transpose2d(x, w, t64(np.ones(4)))
+    with pytest.raises(sf.ShapeError, match="conv_transpose2d: .*negative output size"):
+        F.conv_transpose2d(x, w, padding=3)
+    with pytest.raises(sf.DTypeError, match="conv_transpose2d"):
+        F.conv_transpose2d(sf.ones((1, 4, 3, 3), dtype=sf.int64), w)
+    with pytest.raises(sf.InvalidArgumentError):  # outside int64_t: refused before the call
+        F.conv_transpose2d(x, w, stride=2 ** 64)
+    with pytest.raises(ValueError, match="conv_transpose2d: stride must be an int or a pair"):
+        F.conv_transpose2d(x, w, stride=(1, 1, 1))
+
+
+def test_conv_transpose2d_module(rng):
+    layer = nn.ConvTranspose2d(4, 6, (3, 2), stride=2, padding=1, output_padding=1, groups=2, dtype=sf.float64)
+    assert tuple(layer.weight.shape) == (4, 3, 3, 2) and tuple(layer.bias.shape) == (6,)
+    assert sorted(layer.state_dict()) == ["bias", "weight"]
+    assert (layer.kernel_size, layer.stride, layer.padding, layer.output_padding, layer.dilation, layer.groups) == \
+        ((3, 2), (2, 2), (1, 1), (1, 1), (1, 1), 2)
+    x = rng.normal(size=(2, 4, 3, 5))
+    out = layer(t64(x))
+    expected = np_conv_transpose2d(x, v(layer.weight), v(layer.bias), 2, 1, 1, 2)
+    assert tuple(out.shape) == (2, 6, 6, 9)
+    np.testing.assert_allclose(v(out), expected, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(v(layer(t64(x[0]))), expected[0], rtol=1e-12, atol=1e-12)  # unbatched
+    # output_size picks the output padding: the smallest size, one more, the whole shape; else torch's errors
+    smallest = np_conv_transpose2d(x, v(layer.weight), v(layer.bias), 2, 1, 0, 2)
+    assert smallest.shape == (2, 6, 5, 8)
+    np.testing.assert_allclose(v(layer(t64(x), output_size=[5, 8])), smallest, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(v(layer(t64(x), output_size=(2, 6, 6, 8))),
+                               np_conv_transpose2d(x, v(layer.weight), v(layer.bias), 2, 1, (1, 0), 2), rtol=1e-12,
+                               atol=1e-12)
+    np.testing.assert_allclose(v(layer(t64(x[0]), output_size=(6, 5, 8))), smallest[0], rtol=1e-12, atol=1e-12)
+    with pytest.raises(ValueError, match="requested an output size of \\[7, 9\\], but valid sizes range from "
+                                         "\\[5, 8\\] to \\[6, 9\\]"):
+        layer(t64(x), output_size=[7, 9])
+    with pytest.raises(ValueError, match="output_size must have 2 or 4 elements \\(got 3\\)"):
+        layer(t64(x), output_size=[2, 5, 9])
+    no_bias = nn.ConvTranspose2d(2, 3, 2, bias=False)
+    assert no_bias.bias is None and no_bias.weight.dtype == sf.float32
+    assert tuple(no_bias(sf.ones((1, 2, 4, 4))).shape) == (1, 3, 5, 5)
+    with pytest.raises(ValueError, match='Only "zeros" padding mode is supported for ConvTranspose2d'):
+        nn.ConvTranspose2d(2, 3, 2, padding_mode="reflect")
+    with pytest.raises(ValueError, match="divisible by groups"):
+        nn.ConvTranspose2d(4, 6, 3, groups=4)
+    if torch is not None:
+        theirs = torch.nn.ConvTranspose2d(4, 6, (3, 2), stride=2, padding=1, output_padding=1, groups=2,
+                                          dtype=torch.float64)
+        assert repr(layer) == repr(theirs)
+        assert repr(no_bias) == repr(torch.nn.ConvTranspose2d(2, 3, 2, bias=False))
+        theirs.load_state_dict({"weight": torch.tensor(v(layer.weight)), "bias": torch.tensor(v(layer.bias))})
+        with torch.no_grad():
+            np.testing.assert_allclose(v(out), theirs(torch.tensor(x)).numpy(), rtol=1e-12, atol=1e-12)
+            np.testing.assert_allclose(v(layer(t64(x), output_size=(2, 6, 6, 8))),
+                                       theirs(torch.tensor(x), output_size=(2, 6, 6, 8)).numpy(), rtol=1e-12,
+                                       atol=1e-12)
+
+
+def test_conv_transpose2d_module_init_follows_torch():
+    """torch's default init: U(-1/sqrt(fan_in), 1/sqrt(fan_in)) for the weight and the bias, fan_in being
+    weight.size(1) * kH * kW = out_channels/groups * kH * kW (not in_channels/groups as for Conv2d)."""
+    layer = nn.ConvTranspose2d(2, 64, 3, groups=2)
+    bound = 1 / math.sqrt(32 * 9)
+    fan_in, _ = nn.init._calculate_fan_in_and_fan_out(layer.weight)
+    assert fan_in == 32 * 9
+    weights, biases = np.abs(v(layer.weight)), np.abs(v(layer.bias))
+    assert weights.max() <= bound and biases.max() <= bound
+    assert weights.max() > 0.9 * bound and biases.max() > 0.5 * bound  # 576 and 64 draws fill the range
+    if torch is not None:
+        theirs = torch.nn.ConvTranspose2d(2, 64, 3, groups=2)
+        assert tuple(theirs.weight.shape) == tuple(layer.weight.shape)
+        assert theirs.weight.abs().max().item() <= bound
 
 
 def np_batch_norm(x, mean, var, w, b, eps):

@@ -78,13 +78,16 @@ enum Convolution {
     }
 
     /// conv_transpose2d(x, w) is linear in each operand, with <g, conv_transpose2d(x, w)> =
-    /// <conv2d(g, w), x>: the cotangent of x is that conv2d (whose output has x's size, since the
-    /// output padding is below the stride), the cotangent of w conv2d's weight cotangent with x as
-    /// the output cotangent and g as the input.
+    /// <conv2d(g, w), x>: the cotangent of x is that conv2d, cropped to x's size (it has
+    /// floor(output padding / stride) more rows, windows over the untouched rows an output padding
+    /// of at least the stride adds), the cotangent of w conv2d's weight cotangent with x as the
+    /// output cotangent and g as the input.
     static func convTranspose2dVJP(_ cotangent: Value, _ primals: [Value], _ output: Value, _ params: Params, _ needed: [Bool]) throws -> [Value?] {
         let conv = try ConvParams(params)
-        return [needed[0] ? try emit(.conv2d, [cotangent, primals[1]], conv.params) : nil,
-                needed[1] ? try weightCotangent(primals[0], input: cotangent, weightShape: primals[1].shape, conv) : nil]
+        let x = primals[0]
+        return [needed[0] ? try cropSpatial(emit(.conv2d, [cotangent, primals[1]], conv.params), start: [0, 0],
+                                            size: [x.shape[2], x.shape[3]]) : nil,
+                needed[1] ? try weightCotangent(x, input: cotangent, weightShape: primals[1].shape, conv) : nil]
     }
 
     // MARK: Transform rules
@@ -289,9 +292,7 @@ enum Convolution {
             throw SwiftFuncError.internal(op, "expects conv_transpose params")
         }
         try checkConvParams(stride: stride, padding: padding, dilation: dilation, groups: groups, op: op)
-        guard outputPadding.count == 2, (0..<2).allSatisfy({ outputPadding[$0] >= 0 && outputPadding[$0] < stride[$0] }) else {
-            throw SwiftFuncError.invalidArgument(op, "output_padding must be an (H, W) pair >= 0 and < stride, got \(formatShape(outputPadding))")
-        }
+        try checkOutputPadding(outputPadding, stride: stride, dilation: dilation)
         try checkOperands(x, "[N, C_in, H, W]", w, "[C_in, C_out/groups, KH, KW]", op: op)
         var g = Geometry(type: x, stride: stride, padding: padding, dilation: dilation, groups: groups)
         (g.batch, g.outChannels, g.outHeight, g.outWidth) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
@@ -312,6 +313,23 @@ enum Convolution {
         return g
     }
 
+    /// torch's rule for conv_transpose2d's output padding: an (H, W) pair, each entry >= 0 and
+    /// smaller than either the stride or the dilation of its dim. The rows it adds past the last
+    /// tap's reach (possible when it is not below the stride) get no tap: zeros (plus any bias).
+    static func checkOutputPadding(_ outputPadding: [Int], stride: [Int], dilation: [Int]) throws {
+        let op = "conv_transpose2d"
+        guard outputPadding.count == 2 else {
+            throw SwiftFuncError.invalidArgument(op, "output_padding must be an (H, W) pair, got \(outputPadding.count) values")
+        }
+        guard outputPadding.allSatisfy({ $0 >= 0 }) else {
+            throw SwiftFuncError.invalidArgument(op, "output_padding must be >= 0, got \(formatShape(outputPadding))")
+        }
+        guard (0..<2).allSatisfy({ outputPadding[$0] < stride[$0] || outputPadding[$0] < dilation[$0] }) else {
+            throw SwiftFuncError.invalidArgument(op, "output padding must be smaller than either stride or dilation, got "
+                + "output_padding \(formatShape(outputPadding)), stride \(formatShape(stride)) and dilation \(formatShape(dilation))")
+        }
+    }
+
     /// (size - 1) stride - 2 padding + dilation (kernel - 1) + outputPadding + 1, with overflow
     /// checks; a negative size is a shape error.
     static func transposedSize(_ size: Int, kernel: Int, stride: Int, padding: Int, dilation: Int, outputPadding: Int) throws -> Int {
@@ -321,7 +339,7 @@ enum Convolution {
         let (reach, o3) = dilation.multipliedReportingOverflow(by: kernel - 1)
         let (cropped, o4) = spread.subtractingReportingOverflow(twice)
         let (extended, o5) = cropped.addingReportingOverflow(reach)
-        let (result, o6) = extended.addingReportingOverflow(outputPadding + 1)  // outputPadding < stride
+        let (result, o6) = extended.addingReportingOverflow(outputPadding + 1)  // outputPadding < max(stride, dilation)
         guard !o1, !o2, !o3, !o4, !o5, !o6 else { throw SwiftFuncError.shape(op, "stride, padding or dilation is too large") }
         guard result >= 0 else {
             throw SwiftFuncError.shape(op, "input size \(size) with kernel \(kernel), stride \(stride), padding \(padding) and dilation \(dilation) "
@@ -743,13 +761,7 @@ extension Ops {
     public static func conv2d(_ x: Value, _ weight: Value, bias: Value? = nil, stride: [Int] = [1, 1],
                               padding: [Int] = [0, 0], dilation: [Int] = [1, 1], groups: Int = 1) throws -> Value {
         let op = "conv2d"
-        func pair(_ values: [Int], _ name: String) throws -> [Int] {
-            switch values.count {
-            case 1: return [values[0], values[0]]
-            case 2: return values
-            default: throw SwiftFuncError.invalidArgument(op, "\(name) must have 1 or 2 values, got \(values.count)")
-            }
-        }
+        let pair = { (values: [Int], name: String) in try Convolution.pair(values, name, op: op) }
         let stride = try pair(stride, "stride"), padding = try pair(padding, "padding"), dilation = try pair(dilation, "dilation")
         try Convolution.checkConvParams(stride: stride, padding: padding, dilation: dilation, groups: groups)
         // An unbatched [C, H, W] input is a batch of one, as in torch.
@@ -765,10 +777,61 @@ extension Ops {
         let common = DType.promoteStrong(x.dtype, weight.dtype)
         let output = try emit(.conv2d, [cast(x, to: common), cast(weight, to: common)],
                               .conv(stride: stride, padding: padding, dilation: dilation, groups: groups))
+        return try Convolution.addChannelBias(output, bias, op: op)
+    }
+
+    /// Transposed 2-D convolution as torch.nn.functional.conv_transpose2d (conv2d's adjoint in x,
+    /// sometimes called a deconvolution): x [N, C_in, H, W] (or [C_in, H, W]), weight [C_in,
+    /// C_out/groups, KH, KW], bias [C_out]; the result is [N, C_out, H', W'] with
+    /// H' = (H - 1) stride - 2 padding + dilation (KH - 1) + output_padding + 1 (likewise W').
+    /// stride, padding, output_padding and dilation are (H, W) pairs or one value for both;
+    /// output_padding, the rows and columns added at the bottom and right, must be smaller than
+    /// either the stride or the dilation of its dim (torch's rule). Float dtypes; float32 with
+    /// float64 computes in float64.
+    public static func convTranspose2d(_ x: Value, _ weight: Value, bias: Value? = nil, stride: [Int] = [1, 1],
+                                       padding: [Int] = [0, 0], outputPadding: [Int] = [0, 0], groups: Int = 1,
+                                       dilation: [Int] = [1, 1]) throws -> Value {
+        let op = "conv_transpose2d"
+        let pair = { (values: [Int], name: String) in try Convolution.pair(values, name, op: op) }
+        let stride = try pair(stride, "stride"), padding = try pair(padding, "padding"), dilation = try pair(dilation, "dilation")
+        let outputPadding = try pair(outputPadding, "output_padding")
+        try Convolution.checkConvParams(stride: stride, padding: padding, dilation: dilation, groups: groups, op: op)
+        try Convolution.checkOutputPadding(outputPadding, stride: stride, dilation: dilation)
+        // An unbatched [C_in, H, W] input is a batch of one, as in torch.
+        if x.rank == 3 {
+            let batched = try convTranspose2d(unsqueeze(x, dim: 0), weight, bias: bias, stride: stride, padding: padding,
+                                              outputPadding: outputPadding, groups: groups, dilation: dilation)
+            return try squeeze(batched, dims: [0])
+        }
+        guard x.rank == 4 else {
+            throw SwiftFuncError.shape(op, "input must be [N, C_in, H, W] or [C_in, H, W], got shape \(formatShape(x.shape))")
+        }
+        try Contraction.checkFloatOperands(x.dtype, weight.dtype, op: op)
+        let common = DType.promoteStrong(x.dtype, weight.dtype)
+        let output = try emit(.convTranspose2d, [cast(x, to: common), cast(weight, to: common)],
+                              .convTranspose(stride: stride, padding: padding, dilation: dilation, groups: groups,
+                                             outputPadding: outputPadding))
+        return try Convolution.addChannelBias(output, bias, op: op)
+    }
+}
+
+extension Convolution {
+    /// An (H, W) pair from one value (for both) or two, for the public ops' arguments.
+    static func pair(_ values: [Int], _ name: String, op: String) throws -> [Int] {
+        switch values.count {
+        case 1: return [values[0], values[0]]
+        case 2: return values
+        default: throw SwiftFuncError.invalidArgument(op, "\(name) must have 1 or 2 values, got \(values.count)")
+        }
+    }
+
+    /// A convolution's output [N, O, H, W] plus bias [O] (none: the output itself) along its
+    /// channels.
+    static func addChannelBias(_ output: Value, _ bias: Value?, op: String) throws -> Value {
         guard let bias else { return output }
         guard bias.rank == 1, bias.shape[0] == output.shape[1] else {
             throw SwiftFuncError.shape(op, "bias must have shape [\(output.shape[1])], got \(formatShape(bias.shape))")
         }
-        return try add(output, reshape(bias, shape: [output.shape[1], 1, 1]))
+        return try Ops.add(output, Ops.reshape(bias, shape: [output.shape[1], 1, 1]))
     }
 }

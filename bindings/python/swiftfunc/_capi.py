@@ -254,6 +254,10 @@ _DECLARATIONS = [
     ("sf_linear", status, [tensor, tensor, tensor, tensor_out]),
     # sf_conv2d(x, weight, bias, const int64_t stride[2], const int64_t padding[2], const int64_t dilation[2], groups, out)
     ("sf_conv2d", status, [tensor, tensor, tensor, int64_array, int64_array, int64_array, c_int64, tensor_out]),
+    # sf_conv_transpose2d(x, weight, bias, const int64_t stride[2], const int64_t padding[2],
+    #                     const int64_t output_padding[2], const int64_t dilation[2], groups, out)
+    ("sf_conv_transpose2d", status,
+     [tensor, tensor, tensor, int64_array, int64_array, int64_array, int64_array, c_int64, tensor_out]),
     # Linear algebra (LAPACK)
     ("sf_linalg_solve", status, [tensor, tensor, c_bool, tensor_out]),
     ("sf_linalg_solve_triangular", status, [tensor, tensor, c_bool, c_bool, c_bool, tensor_out]),

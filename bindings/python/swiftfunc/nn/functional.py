@@ -8,7 +8,7 @@ from .._ops.conversion import tensor_of
 from .._tensor import Tensor, int64, new, wrap
 
 __all__ = ["relu", "gelu", "silu", "sigmoid", "tanh", "softmax", "log_softmax", "cross_entropy", "mse_loss", "linear",
-           "conv2d", "layer_norm", "dropout", "pad", "one_hot",
+           "conv2d", "conv_transpose2d", "layer_norm", "dropout", "pad", "one_hot",
            "max_pool1d", "max_pool2d", "avg_pool1d", "avg_pool2d", "adaptive_avg_pool2d", "conv1d", "batch_norm",
            "group_norm", "embedding", "nll_loss", "l1_loss", "smooth_l1_loss", "huber_loss", "binary_cross_entropy",
            "binary_cross_entropy_with_logits", "kl_div", "softplus", "elu", "leaky_relu", "logsigmoid", "normalize",
@@ -116,6 +116,19 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     padding = _pair(padding, "conv2d", "padding")
     return new(lib.sf_conv2d, input._h, weight._h, None if bias is None else bias._h, int64s(stride),
                int64s(padding), int64s(dilation), int(groups))
+
+
+def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1):
+    """Transposed 2-D convolution (conv2d's adjoint in its input) of input [N, C_in, H, W] (or [C_in, H, W])
+    with weight [C_in, C_out/groups, KH, KW]: [N, C_out, H', W'] with H' = (H - 1) * stride - 2 * padding
+    + dilation * (KH - 1) + output_padding + 1. torch's argument order (groups before dilation); each of
+    stride, padding, output_padding and dilation an int or a pair; output_padding must be smaller than
+    either the stride or the dilation of its dim."""
+    op = "conv_transpose2d"
+    return new(lib.sf_conv_transpose2d, input._h, weight._h, None if bias is None else bias._h,
+               int64s(_pair(stride, op, "stride")), int64s(_pair(padding, op, "padding")),
+               int64s(_pair(output_padding, op, "output_padding")), int64s(_pair(dilation, op, "dilation")),
+               int(groups))
 
 
 def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):

@@ -15,10 +15,11 @@ from .._ops.creation import creation_dtype
 from .._tensor import Tensor, as_dtype, float32, float64, int64
 from . import functional as F
 
-__all__ = ["Parameter", "Module", "Sequential", "ModuleList", "Linear", "Conv2d", "LayerNorm", "ReLU", "Tanh",
-           "Sigmoid", "GELU", "SiLU", "Dropout", "Flatten", "Identity", "Softmax", "LogSoftmax", "CrossEntropyLoss",
-           "MSELoss", "MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d", "Conv1d", "BatchNorm1d", "BatchNorm2d", "GroupNorm",
-           "Embedding", "Softplus", "ELU", "LeakyReLU", "NLLLoss", "L1Loss", "BCEWithLogitsLoss"]
+__all__ = ["Parameter", "Module", "Sequential", "ModuleList", "Linear", "Conv2d", "ConvTranspose2d", "LayerNorm",
+           "ReLU", "Tanh", "Sigmoid", "GELU", "SiLU", "Dropout", "Flatten", "Identity", "Softmax", "LogSoftmax",
+           "CrossEntropyLoss", "MSELoss", "MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d", "Conv1d", "BatchNorm1d",
+           "BatchNorm2d", "GroupNorm", "Embedding", "Softplus", "ELU", "LeakyReLU", "NLLLoss", "L1Loss",
+           "BCEWithLogitsLoss"]
 
 
 class Parameter(Tensor):
@@ -441,17 +442,20 @@ def _register_affine(module, shape, dtype, weight=True, bias=True):
     module.register_parameter("bias", Parameter(_ops.zeros(shape, dtype=dtype)) if weight and bias else None)
 
 
-def _register_conv(module, name, in_channels, out_channels, kernel_size, groups, bias, padding_mode, dtype, device):
-    """A convolution's weight [out, in/groups, *kernel_size] and bias [out] with torch's default init
-    U(-1/sqrt(fan_in), 1/sqrt(fan_in))."""
+def _register_conv(module, name, in_channels, out_channels, kernel_size, groups, bias, padding_mode, dtype, device,
+                   transposed=False):
+    """A convolution's weight [out, in/groups, *kernel_size] (transposed: [in, out/groups, *kernel_size]) and
+    bias [out] with torch's default init U(-1/sqrt(fan_in), 1/sqrt(fan_in)), fan_in being weight.size(1) times
+    the kernel's size, as torch's init._calculate_fan_in_and_fan_out computes it for either layout."""
     if padding_mode != "zeros":
         raise NotImplementedError(f"{name}: only padding_mode='zeros' is supported")
     if in_channels % groups or out_channels % groups:
         raise ValueError(f"{name}: in_channels and out_channels must be divisible by groups")
     d = creation_dtype(dtype, device)
-    fan_in = in_channels // groups * math.prod(kernel_size)
+    channels = (in_channels, out_channels // groups) if transposed else (out_channels, in_channels // groups)
+    fan_in = channels[1] * math.prod(kernel_size)
     bound = 1.0 / math.sqrt(fan_in) if fan_in > 0 else 0.0
-    module.weight = Parameter(_uniform((out_channels, in_channels // groups) + tuple(kernel_size), bound, d))
+    module.weight = Parameter(_uniform(channels + tuple(kernel_size), bound, d))
     module.register_parameter("bias", Parameter(_uniform((out_channels,), bound, d)) if bias else None)
 
 
@@ -474,6 +478,64 @@ class Conv2d(Module):
     def extra_repr(self):
         return (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}"
                 + (f", padding={self.padding}" if self.padding not in ((0, 0), "valid") else ""))
+
+
+class ConvTranspose2d(Module):
+    """2-D transposed convolution layer (torch.nn.ConvTranspose2d, padding_mode='zeros'): weight [in_channels,
+    out_channels/groups, kH, kW] and bias [out_channels] with torch's default init (fan_in = out_channels/groups
+    * kH * kW, from the weight's second dim)."""
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, output_padding=0, groups=1,
+                 bias=True, dilation=1, padding_mode="zeros", device=None, dtype=None):
+        super().__init__()
+        if padding_mode != "zeros":
+            raise ValueError('Only "zeros" padding mode is supported for ConvTranspose2d')
+        self.in_channels, self.out_channels = in_channels, out_channels
+        self.kernel_size, self.stride, self.padding = _pair(kernel_size), _pair(stride), _pair(padding)
+        self.output_padding, self.dilation, self.groups = _pair(output_padding), _pair(dilation), groups
+        _register_conv(self, "ConvTranspose2d", in_channels, out_channels, self.kernel_size, groups, bias, padding_mode,
+                       dtype, device, transposed=True)
+
+    def forward(self, input, output_size=None):
+        """The transposed convolution; output_size ([H, W], or the whole shape) picks the output padding that
+        gives that size, as in torch."""
+        return F.conv_transpose2d(input, self.weight, self.bias, self.stride, self.padding,
+                                  self._output_padding(input, output_size), self.groups, self.dilation)
+
+    def _output_padding(self, input, output_size):
+        """self.output_padding, or the output padding giving output_size (torch's rule: each size between the
+        smallest output, with no output padding, and that plus stride - 1)."""
+        if output_size is None:
+            return self.output_padding
+        output_size = [int(v) for v in output_size]
+        leading = 2 if input.dim() == 4 else 1
+        if len(output_size) == leading + 2:
+            output_size = output_size[leading:]
+        if len(output_size) != 2:
+            raise ValueError(f"ConvTranspose2D: for {input.dim()}D input, output_size must have 2 or {leading + 2} "
+                             f"elements (got {len(output_size)})")
+        min_sizes = [(input.shape[leading + d] - 1) * self.stride[d] - 2 * self.padding[d]
+                     + self.dilation[d] * (self.kernel_size[d] - 1) + 1 for d in range(2)]
+        max_sizes = [min_sizes[d] + self.stride[d] - 1 for d in range(2)]
+        for size, low, high in zip(output_size, min_sizes, max_sizes):
+            if size < low or size > high:
+                raise ValueError(f"requested an output size of {output_size}, but valid sizes range from {min_sizes} "
+                                 f"to {max_sizes} (for an input of {list(input.shape[leading:])})")
+        return tuple(size - low for size, low in zip(output_size, min_sizes))
+
+    def extra_repr(self):
+        text = f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}"
+        if self.padding != (0, 0):
+            text += f", padding={self.padding}"
+        if self.dilation != (1, 1):
+            text += f", dilation={self.dilation}"
+        if self.output_padding != (0, 0):
+            text += f", output_padding={self.output_padding}"
+        if self.groups != 1:
+            text += f", groups={self.groups}"
+        if self.bias is None:
+            text += ", bias=False"
+        return text
 
 
 class LayerNorm(Module):
