@@ -89,6 +89,13 @@ final class GradInterpreter: TracingInterpreter, @unchecked Sendable {
                 }
                 inputSlots = slots
                 inputCotangents = try rule(cotangent, primals, output, params, slots.map { $0 != nil })
+                // A rule's cotangent has its primal's shape; a wrong one would otherwise broadcast
+                // into the sum below and give a wrong gradient without a word (as JAX checks).
+                for (index, contribution) in inputCotangents.enumerated() where index < primals.count {
+                    guard let contribution, slots[index] != nil, contribution.shape != primals[index].shape else { continue }
+                    throw SwiftFuncError.internal(primitive.name, "its VJP rule gave operand \(index) a cotangent of shape "
+                        + "\(formatShape(contribution.shape)) for a primal of shape \(formatShape(primals[index].shape))")
+                }
             case let .custom(slots, outputSlots, pullback):
                 let outputCotangents = outputSlots.map { slot in slot.flatMap { cotangents[$0] } }
                 guard outputCotangents.contains(where: { $0 != nil }) else { continue }
