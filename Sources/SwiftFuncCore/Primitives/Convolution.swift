@@ -764,20 +764,8 @@ extension Ops {
         let pair = { (values: [Int], name: String) in try Convolution.pair(values, name, op: op) }
         let stride = try pair(stride, "stride"), padding = try pair(padding, "padding"), dilation = try pair(dilation, "dilation")
         try Convolution.checkConvParams(stride: stride, padding: padding, dilation: dilation, groups: groups)
-        // An unbatched [C, H, W] input is a batch of one, as in torch.
-        if x.rank == 3 {
-            let batched = try conv2d(unsqueeze(x, dim: 0), weight, bias: bias, stride: stride, padding: padding,
-                                     dilation: dilation, groups: groups)
-            return try squeeze(batched, dims: [0])
-        }
-        guard x.rank == 4 else {
-            throw SwiftFuncError.shape(op, "input must be [N, C, H, W] or [C, H, W], got shape \(formatShape(x.shape))")
-        }
-        try Contraction.checkFloatOperands(x.dtype, weight.dtype, op: op)
-        let common = DType.promoteStrong(x.dtype, weight.dtype)
-        let output = try emit(.conv2d, [cast(x, to: common), cast(weight, to: common)],
-                              .conv(stride: stride, padding: padding, dilation: dilation, groups: groups))
-        return try Convolution.addChannelBias(output, bias, op: op)
+        return try Convolution.applyWithBias(.conv2d, x, weight, bias: bias, channels: "C",
+                                             .conv(stride: stride, padding: padding, dilation: dilation, groups: groups), op: op)
     }
 
     /// Transposed 2-D convolution as torch.nn.functional.conv_transpose2d (conv2d's adjoint in x,
@@ -797,21 +785,9 @@ extension Ops {
         let outputPadding = try pair(outputPadding, "output_padding")
         try Convolution.checkConvParams(stride: stride, padding: padding, dilation: dilation, groups: groups, op: op)
         try Convolution.checkOutputPadding(outputPadding, stride: stride, dilation: dilation)
-        // An unbatched [C_in, H, W] input is a batch of one, as in torch.
-        if x.rank == 3 {
-            let batched = try convTranspose2d(unsqueeze(x, dim: 0), weight, bias: bias, stride: stride, padding: padding,
-                                              outputPadding: outputPadding, groups: groups, dilation: dilation)
-            return try squeeze(batched, dims: [0])
-        }
-        guard x.rank == 4 else {
-            throw SwiftFuncError.shape(op, "input must be [N, C_in, H, W] or [C_in, H, W], got shape \(formatShape(x.shape))")
-        }
-        try Contraction.checkFloatOperands(x.dtype, weight.dtype, op: op)
-        let common = DType.promoteStrong(x.dtype, weight.dtype)
-        let output = try emit(.convTranspose2d, [cast(x, to: common), cast(weight, to: common)],
-                              .convTranspose(stride: stride, padding: padding, dilation: dilation, groups: groups,
-                                             outputPadding: outputPadding))
-        return try Convolution.addChannelBias(output, bias, op: op)
+        return try Convolution.applyWithBias(.convTranspose2d, x, weight, bias: bias, channels: "C_in",
+                                             .convTranspose(stride: stride, padding: padding, dilation: dilation, groups: groups,
+                                                            outputPadding: outputPadding), op: op)
     }
 }
 
@@ -823,6 +799,24 @@ extension Convolution {
         case 2: return values
         default: throw SwiftFuncError.invalidArgument(op, "\(name) must have 1 or 2 values, got \(values.count)")
         }
+    }
+
+    /// The public conv ops' common part, after their params are checked: an unbatched
+    /// [`channels`, H, W] input is a batch of one (as in torch), the operands are promoted to one
+    /// float dtype, and the bias is added to the primitive's output.
+    static func applyWithBias(_ primitive: Primitive, _ x: Value, _ weight: Value, bias: Value?, channels: String,
+                              _ params: Params, op: String) throws -> Value {
+        if x.rank == 3 {
+            let batched = try applyWithBias(primitive, Ops.unsqueeze(x, dim: 0), weight, bias: bias, channels: channels, params, op: op)
+            return try Ops.squeeze(batched, dims: [0])
+        }
+        guard x.rank == 4 else {
+            throw SwiftFuncError.shape(op, "input must be [N, \(channels), H, W] or [\(channels), H, W], got shape \(formatShape(x.shape))")
+        }
+        try Contraction.checkFloatOperands(x.dtype, weight.dtype, op: op)
+        let common = DType.promoteStrong(x.dtype, weight.dtype)
+        let output = try emit(primitive, [Ops.cast(x, to: common), Ops.cast(weight, to: common)], params)
+        return try addChannelBias(output, bias, op: op)
     }
 
     /// A convolution's output [N, O, H, W] plus bias [O] (none: the output itself) along its
