@@ -99,6 +99,40 @@ final class ContractionTests: XCTestCase {
         XCTAssertEqual(results[0], results[2])
     }
 
+    /// Products from 2^21 multiply-adds run as blocks of rows or columns of the result over the
+    /// pool's threads: the block count follows the sizes (never the thread count), blocks along the
+    /// longer side with either operand transposed match the naive sums, and the bits are the same
+    /// on 1, 2 and 3 threads.
+    func testLargeProductsSplitIntoBlocks() throws {
+        XCTAssertEqual(Contraction.gemmBlocks(m: 127, n: 128, k: 128), 1)
+        XCTAssertEqual(Contraction.gemmBlocks(m: 128, n: 128, k: 128), 2)
+        XCTAssertEqual(Contraction.gemmBlocks(m: 512, n: 512, k: 512), 4)
+        XCTAssertEqual(Contraction.gemmBlocks(m: 40, n: 40, k: 1 << 16), 2)
+        XCTAssertEqual(Contraction.gemmBlocks(m: 20, n: 30, k: 1 << 20), 1)  // too few rows and columns
+        var rng = TestRandom(seed: 21)
+        // (m, k, n): two blocks of rows; three of columns, not multiples of the tile; four of rows.
+        for (m, k, n) in [(300, 100, 70), (33, 200, 1001), (523, 160, 129)] {
+            XCTAssertGreaterThan(Contraction.gemmBlocks(m: m, n: n, k: k), 1)
+            for layoutA in [Layout.contiguous, .transposed] {
+                for layoutB in [Layout.contiguous, .transposed] {
+                    try check([m, k], [k, n], .float64, .float64, layoutA, layoutB, rng: &rng)
+                    try check([m, k], [k, n], .float32, .float32, layoutA, layoutB, rng: &rng)
+                }
+            }
+            let a = try makeTensor(randomValues([m, k], dtype: .float32, rng: &rng), shape: [m, k], dtype: .float32)
+            let b = try makeTensor(randomValues([k, n], dtype: .float32, rng: &rng), shape: [k, n], dtype: .float32)
+            let saved = Parallel.threadCount
+            defer { try? Parallel.setNumThreads(saved, op: "test") }
+            var results: [[Double]] = []
+            for threads in [1, 2, 3] {
+                try Parallel.setNumThreads(threads, op: "test")
+                results.append(try Ops.doubles(Ops.matmul(a, b)))
+            }
+            XCTAssertEqual(results[0], results[1], "\(m) x \(k) x \(n)")
+            XCTAssertEqual(results[0], results[2], "\(m) x \(k) x \(n)")
+        }
+    }
+
     /// The AVX2/FMA kernel for a @ b^T with both operands along the contraction (Sources/CKernels),
     /// called directly: sizes around its tiles (4 rows by 3), its vectors (8) and its contraction
     /// blocks (512), rows longer than the contraction (lda > k), non-finite values, every range of

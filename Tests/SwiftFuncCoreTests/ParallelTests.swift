@@ -106,7 +106,7 @@ final class ParallelTests: XCTestCase {
         }
         XCTAssertEqual(configured(), 2)
         // Between calls OpenBLAS is left at the configured count, also after a one-thread call.
-        Parallel.withBLASThreads(m: 2, n: 2, k: 2) { XCTAssertEqual(BLASThreads.openBLASCount, 1) }
+        BLASThreads.shared.run(single: true) { XCTAssertEqual(BLASThreads.openBLASCount, 1) }
         XCTAssertEqual(BLASThreads.openBLASCount, 2)
     }
 }

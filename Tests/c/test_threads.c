@@ -102,8 +102,8 @@ static results compute(const float *x) {
     r.argmax = bytes_of(out, 1, sizeof(int64_t));
     sf_tensor_release(out);
 
-    /* GEMMs of 127*128*128 and 128*128*128 = 2^21 multiply-adds: one OpenBLAS thread below 2^21,
-     * the library's thread count from it (Parallel.blasThreadingMultiplyAdds). */
+    /* GEMMs of 127*128*128 and 128*128*128 = 2^21 multiply-adds: one OpenBLAS call below 2^21,
+     * blocks over the library's threads from it (Parallel.blasThreadingMultiplyAdds). */
     const int64_t below[2] = {127, 128}, at[2] = {128, 128};
     sf_tensor *a_below = from_floats(x, below, 2), *a_at = from_floats(x, at, 2), *b = from_floats(x + 7, at, 2);
     CHECK_OK(sf_matmul(a_below, b, &out));

@@ -35,4 +35,13 @@ SWIFTFUNC_KERNEL int swiftfunc_sgemm_nt_rows(ptrdiff_t m, ptrdiff_t n, ptrdiff_t
 SWIFTFUNC_KERNEL int swiftfunc_sgemm_small_k(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const float *a, ptrdiff_t a_row,
                                              ptrdiff_t a_step, const float *b, ptrdiff_t ldb, float *c, ptrdiff_t ldc);
 
+/* The CPU's hint for a spin-wait loop (x86's pause): the pool's threads watching for work. */
+static inline void swiftfunc_spin_pause(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield");
+#endif
+}
+
 #endif

@@ -524,36 +524,95 @@ enum Contraction {
 /// optionally transposed. Callers guarantee that every size fits blasint and that leading dims are
 /// valid (ld >= max(1, row length)), so BLAS never reports a parameter error.
 protocol GEMMScalar: FloatingPointElement {
+    /// One OpenBLAS call on one of its threads.
+    static func singleThreadedGEMM(transA: Bool, transB: Bool, m: Int, n: Int, k: Int,
+                                   a: UnsafePointer<Self>, lda: Int, b: UnsafePointer<Self>, ldb: Int,
+                                   c: UnsafeMutablePointer<Self>, ldc: Int)
+}
+
+extension GEMMScalar {
+    /// c = op(a) @ op(b): small products in one OpenBLAS call, larger ones in `Contraction.gemmBlocks`
+    /// blocks of rows or columns of c shared out over the pool's threads, each block one OpenBLAS
+    /// call on one thread. OpenBLAS's own threads never run, so the library's threads are the only
+    /// ones it keeps busy: a threaded OpenBLAS call leaves its idle thread polling with sched_yield
+    /// for 2^28 cycles, which on two cores took 8% of the NTK tutorial's time from the pool's
+    /// threads; and the blocks depend only on the sizes, so the bits do not depend on the thread
+    /// count. Inside work items already spread over the pool (`Parallel.withSingleThreadedBLAS`) a
+    /// product is one call.
     static func gemm(transA: Bool, transB: Bool, m: Int, n: Int, k: Int,
                      a: UnsafePointer<Self>, lda: Int, b: UnsafePointer<Self>, ldb: Int,
-                     c: UnsafeMutablePointer<Self>, ldc: Int)
+                     c: UnsafeMutablePointer<Self>, ldc: Int) {
+        let blocks = BLASThreads.isSingleOnThisThread ? 1 : Contraction.gemmBlocks(m: m, n: n, k: k)
+        // OpenBLAS's thread count is process-wide: `BLASThreads` holds it at one until every block
+        // has returned, so the blocks on the pool's threads call OpenBLAS directly.
+        BLASThreads.shared.run(single: true) {
+            guard blocks > 1 else {
+                return singleThreadedGEMM(transA: transA, transB: transB, m: m, n: n, k: k,
+                                          a: a, lda: lda, b: b, ldb: ldb, c: c, ldc: ldc)
+            }
+            // Split the longer side of c; block i covers [start(i), start(i + 1)) of it, each start
+            // a multiple of the tile so that blocks differ only in where they begin.
+            let alongRows = m >= n, side = alongRows ? m : n
+            func start(_ block: Int) -> Int {
+                block == blocks ? side : side * block / blocks / Contraction.blockTile * Contraction.blockTile
+            }
+            Parallel.forEachWorkItem(blocks, scratch: {}) { block, _ in
+                let first = start(block), count = start(block + 1) - first
+                if alongRows {
+                    singleThreadedGEMM(transA: transA, transB: transB, m: count, n: n, k: k,
+                                       a: a + (transA ? first : first * lda), lda: lda, b: b, ldb: ldb,
+                                       c: c + first * ldc, ldc: ldc)
+                } else {
+                    singleThreadedGEMM(transA: transA, transB: transB, m: m, n: count, k: k,
+                                       a: a, lda: lda, b: b + (transB ? first * ldb : first), ldb: ldb,
+                                       c: c + first, ldc: ldc)
+                }
+            }
+        }
+    }
+}
+
+extension Contraction {
+    /// The rows (or columns) a GEMM block starts on a multiple of: the width of OpenBLAS's float32
+    /// and float64 kernels' tiles on x86-64, so that a block boundary falls between tiles.
+    static var blockTile: Int { 16 }
+
+    /// How many blocks `GEMMScalar.gemm` splits an m x n x k product into (1: one OpenBLAS call).
+    /// From `Parallel.blasThreadingMultiplyAdds` on, one block per 2^21 multiply-adds (about 25 µs
+    /// on one core), at least 2 and at most 4, and never below one tile of the longer side per
+    /// block. Four blocks on two threads still balance a thread slowed by another process; eight
+    /// made the 8-MLP ensemble's [64 x 784] x [784 x 1024] 3-5% slower than two (each block packs
+    /// the other operand again and pays a call's setup). Sizes only, never the thread count.
+    static func gemmBlocks(m: Int, n: Int, k: Int) -> Int {
+        let work = Double(m) * Double(n) * Double(k)
+        guard work >= Double(Parallel.blasThreadingMultiplyAdds) else { return 1 }
+        let bySize = Int(Swift.min(4, Swift.max(2, work / Double(Parallel.blasThreadingMultiplyAdds))))
+        let blocks = Swift.min(bySize, Swift.max(m, n) / blockTile)
+        return blocks >= 2 ? blocks : 1
+    }
 }
 
 extension Float: GEMMScalar {
     @inline(__always)
-    static func gemm(transA: Bool, transB: Bool, m: Int, n: Int, k: Int,
-                     a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
-                     c: UnsafeMutablePointer<Float>, ldc: Int) {
-        Parallel.withBLASThreads(m: m, n: n, k: k) {
-            cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
-                        Int32(truncatingIfNeeded: m), Int32(truncatingIfNeeded: n), Int32(truncatingIfNeeded: k),
-                        1, a, Int32(truncatingIfNeeded: lda), b, Int32(truncatingIfNeeded: ldb),
-                        0, c, Int32(truncatingIfNeeded: Swift.max(1, ldc)))
-        }
+    static func singleThreadedGEMM(transA: Bool, transB: Bool, m: Int, n: Int, k: Int,
+                                   a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
+                                   c: UnsafeMutablePointer<Float>, ldc: Int) {
+        cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
+                    Int32(truncatingIfNeeded: m), Int32(truncatingIfNeeded: n), Int32(truncatingIfNeeded: k),
+                    1, a, Int32(truncatingIfNeeded: lda), b, Int32(truncatingIfNeeded: ldb),
+                    0, c, Int32(truncatingIfNeeded: Swift.max(1, ldc)))
     }
 }
 
 extension Double: GEMMScalar {
     @inline(__always)
-    static func gemm(transA: Bool, transB: Bool, m: Int, n: Int, k: Int,
-                     a: UnsafePointer<Double>, lda: Int, b: UnsafePointer<Double>, ldb: Int,
-                     c: UnsafeMutablePointer<Double>, ldc: Int) {
-        Parallel.withBLASThreads(m: m, n: n, k: k) {
-            cblas_dgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
-                        Int32(truncatingIfNeeded: m), Int32(truncatingIfNeeded: n), Int32(truncatingIfNeeded: k),
-                        1, a, Int32(truncatingIfNeeded: lda), b, Int32(truncatingIfNeeded: ldb),
-                        0, c, Int32(truncatingIfNeeded: Swift.max(1, ldc)))
-        }
+    static func singleThreadedGEMM(transA: Bool, transB: Bool, m: Int, n: Int, k: Int,
+                                   a: UnsafePointer<Double>, lda: Int, b: UnsafePointer<Double>, ldb: Int,
+                                   c: UnsafeMutablePointer<Double>, ldc: Int) {
+        cblas_dgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
+                    Int32(truncatingIfNeeded: m), Int32(truncatingIfNeeded: n), Int32(truncatingIfNeeded: k),
+                    1, a, Int32(truncatingIfNeeded: lda), b, Int32(truncatingIfNeeded: ldb),
+                    0, c, Int32(truncatingIfNeeded: Swift.max(1, ldc)))
     }
 }
 

@@ -1,4 +1,5 @@
 import CBLAS
+import CKernels
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -27,22 +28,13 @@ public enum Parallel {
     /// on a tanh from about 1K elements, on cheaper exp-like functions from a few K.
     public static var mathGrain: Int { 1 << 11 }
 
-    /// The smallest GEMM, in multiply-adds, that OpenBLAS may run on several threads. OpenBLAS
-    /// threads from 2^18 on, but waking its threads costs what waking the pool's does (10-20 µs
-    /// here), and when another process holds the other core a threaded GEMM waits for a thread
-    /// that is not running: vmap(jacrev)'s [16,16]x[16,2048] products took 10x longer threaded
-    /// than on one thread on the loaded 2-vCPU machine. From 2^21 (about 70 µs on one core at
-    /// 60 GFLOP/s, where the pool's `memoryGrain` also starts to split) threads pay for themselves.
+    /// The smallest GEMM, in multiply-adds, that is split into blocks over the pool's threads
+    /// (`GEMMScalar.gemm`). Waking a thread costs 10-20 µs here, and when another process holds
+    /// the other core a split GEMM waits for a thread that is not running: vmap(jacrev)'s
+    /// [16,16]x[16,2048] products took 10x longer threaded than on one thread on the loaded 2-vCPU
+    /// machine. From 2^21 (about 50-70 µs on one core, where the pool's `memoryGrain` also starts
+    /// to split) threads pay for themselves.
     public static var blasThreadingMultiplyAdds: Int { 1 << 21 }
-
-    /// Runs `body`, a GEMM of m x n x k multiply-adds, on one OpenBLAS thread when that is below
-    /// `blasThreadingMultiplyAdds`, else on the library's BLAS thread count (see `BLASThreads`).
-    @inline(__always)
-    public static func withBLASThreads<R>(m: Int, n: Int, k: Int, _ body: () -> R) -> R {
-        // In Double: the product of three blasint sizes can pass Int.max.
-        let small = Double(m) * Double(n) * Double(k) < Double(blasThreadingMultiplyAdds)
-        return BLASThreads.shared.run(single: small, body)
-    }
 
     /// Runs `body`, a LAPACK or other BLAS call, on the library's BLAS thread count (on one thread
     /// inside `withSingleThreadedBLAS`).
@@ -123,6 +115,16 @@ public enum Parallel {
         }
         withoutActuallyEscaping(body) { forEach(count, grain: grain, $0) }
     }
+
+    /// How long a thread that has run its part of a job keeps watching for the next one (a worker)
+    /// or for the other threads' parts to finish (the caller) before it sleeps on a condition
+    /// variable. Waking a sleeping thread takes 10-20 µs on the 2-vCPU machine of
+    /// docs/benchmarks.md, as long as a GEMM block of 2^20 multiply-adds takes to compute: an
+    /// ensemble's products split into blocks over the pool lost 8-12% to those wake-ups. A short
+    /// watch keeps threads awake across the back-to-back jobs of one transform call (OpenBLAS's
+    /// own threads watch 2^28 cycles, about 0.1 s, with sched_yield), and costs an idle process
+    /// nothing once it has passed.
+    static var watchNanoseconds: Int { 200_000 }
 
     /// Chunks per thread: a job is cut finer than one chunk per thread, so that a worker that
     /// wakes late (its core busy with another process, or with OpenBLAS's spinning threads) only
@@ -304,6 +306,11 @@ private final class Pool: @unchecked Sendable {
     private var chunkCount = 0
     private var running = 0
     private var busy = false
+    /// `generation`, stored after each new job is set: what a watching worker reads without the
+    /// mutex.
+    private let published = Atomic<Int>(0)
+    /// The current job's chunks not yet finished: what the watching caller reads without the mutex.
+    private let outstanding = Atomic<Int>(0)
 
     private init() {
         pthread_mutex_init(&mutex, nil)
@@ -328,6 +335,7 @@ private final class Pool: @unchecked Sendable {
         chunkCount = 0
         running = 0
         busy = false
+        outstanding.store(0, ordering: .relaxed)
         BLASThreads.shared.resetAfterFork()
     }
 
@@ -385,10 +393,18 @@ private final class Pool: @unchecked Sendable {
         nextChunk = 0
         chunkCount = chunks
         running = 0
+        outstanding.store(chunks, ordering: .relaxed)
         generation &+= 1
+        published.store(generation, ordering: .releasing)
         pthread_cond_broadcast(&wake)
         takeChunks(body)
-        while nextChunk < chunkCount || running > 0 { pthread_cond_wait(&done, &mutex) }
+        if nextChunk < chunkCount || running > 0 {
+            // The workers' last chunks are still running: watch for them before sleeping.
+            pthread_mutex_unlock(&mutex)
+            Pool.watch { self.outstanding.load(ordering: .acquiring) == 0 }
+            pthread_mutex_lock(&mutex)
+            while nextChunk < chunkCount || running > 0 { pthread_cond_wait(&done, &mutex) }
+        }
         job = nil
         busy = false
         pthread_mutex_unlock(&mutex)
@@ -402,6 +418,7 @@ private final class Pool: @unchecked Sendable {
             running += 1
             pthread_mutex_unlock(&mutex)
             body(chunk)
+            outstanding.subtract(1, ordering: .releasing)
             pthread_mutex_lock(&mutex)
             running -= 1
         }
@@ -413,9 +430,35 @@ private final class Pool: @unchecked Sendable {
         // A worker started by a job's `ensureWorkers` joins that job (it has not seen it yet).
         var seen = generation &- 1
         while true {
-            while generation == seen || job == nil { pthread_cond_wait(&wake, &mutex) }
+            if generation == seen || job == nil {
+                // Watch for the next job before sleeping (`Parallel.watchNanoseconds`).
+                let last = generation
+                pthread_mutex_unlock(&mutex)
+                Pool.watch { self.published.load(ordering: .acquiring) != last }
+                pthread_mutex_lock(&mutex)
+                while generation == seen || job == nil { pthread_cond_wait(&wake, &mutex) }
+            }
             seen = generation
             joinJob()
+        }
+    }
+
+    /// Spins until `ready()` or `Parallel.watchNanoseconds` have passed, with the CPU's spin-wait
+    /// hint between reads. The caller then checks its condition under the mutex as usual: watching
+    /// only saves a sleep, it never decides anything.
+    private static func watch(_ ready: () -> Bool) {
+        var start = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &start)
+        while true {
+            for _ in 0..<64 {
+                if ready() { return }
+                swiftfunc_spin_pause()
+            }
+            var now = timespec()
+            clock_gettime(CLOCK_MONOTONIC, &now)
+            if (now.tv_sec - start.tv_sec) * 1_000_000_000 + (now.tv_nsec - start.tv_nsec) >= Parallel.watchNanoseconds {
+                return
+            }
         }
     }
 
