@@ -103,7 +103,7 @@ final class ReductionsTests: XCTestCase {
         // Long enough to run through several summation blocks, reduced along rows and columns;
         // rows and columns take different kernels, which must agree bit for bit.
         var rng = TestRandom(seed: 2)
-        for shape in [[3, 1000], [1000, 3], [260, 2, 130]] {
+        for shape in [[3, 1000], [1000, 3], [260, 2, 130], [11, 300], [9, 2, 260]] {
             for dtype in [DType.float32, .float64] {
                 let values = randomValues(shape, dtype: dtype, rng: &rng)
                 for dims in [[1], [0], [0, 1], [-1, 0]] {
@@ -133,6 +133,12 @@ final class ReductionsTests: XCTestCase {
         XCTAssertTrue(ReductionPlan(shape: [260, 2, 130], strides: [260, 130, 1], reduced: [0]).suitsColumnSum)
         XCTAssertFalse(ReductionPlan(shape: [1000, 3], strides: [1, 1000], reduced: [0]).suitsColumnSum)
         XCTAssertFalse(ReductionPlan(shape: [3, 1000], strides: [1000, 1], reduced: [1]).suitsColumnSum)
+        // Four groups at a time: rows of [11, 300] (two quads and a partial one; blocks of 128, 128,
+        // 44), contiguous or strided, and [9, 2, 260]'s (on up to 9 threads).
+        XCTAssertTrue(ReductionPlan(shape: [11, 300], strides: [300, 1], reduced: [1]).suitsFourRowSums)
+        XCTAssertTrue(ReductionPlan(shape: [11, 300], strides: [600, 2], reduced: [1]).suitsFourRowSums)
+        XCTAssertTrue(ReductionPlan(shape: [9, 2, 260], strides: [520, 260, 1], reduced: [2]).suitsFourRowSums)
+        XCTAssertFalse(ReductionPlan(shape: [3, 1000], strides: [1000, 1], reduced: [1]).suitsFourRowSums)
     }
 
     func testFloat32SumIsAccurate() throws {

@@ -110,6 +110,8 @@ private struct SumKernel: ReductionKernel {
                 plan.runLanes(FloatSumLanes<T>(), source: source, into: out)
             } else if plan.suitsColumnSum {
                 plan.columnSum(source: source, into: out)
+            } else if plan.suitsFourRowSums {
+                plan.fourRowSums(source: source, into: out)
             } else {
                 plan.run(FloatSum<T>(), source: source, into: out)
             }
@@ -679,6 +681,65 @@ extension ReductionPlan {
     }
 }
 
+extension ReductionPlan {
+    /// Whether a float sum should reduce four groups at once (`fourRowSums`): each group one run
+    /// of evenly spaced elements (one reduced dim once merged), at least four groups and at least
+    /// one per thread (fewer, long groups are better cut into pieces by `run`).
+    var suitsFourRowSums: Bool {
+        innerShape.count == 1 && innerShape[0] > 0 && outerCount >= Swift.max(4, Parallel.threadCount)
+    }
+
+    /// The float sum for `suitsFourRowSums` plans (a bias gradient: per channel, the sum over an
+    /// image's positions). FloatSum adds a block's elements one after another in Double, so one
+    /// group's sum is a chain of dependent additions, 4 cycles each; here four groups' chains run
+    /// side by side in the lanes of one vector, each lane doing exactly FloatSum's additions in
+    /// FloatSum's order, so the results are the same bits as the row kernel's (and the other
+    /// paths'), 3-4 times faster. Quads of groups are split across threads.
+    func fourRowSums<T: Element>(source: UnsafePointer<T>, into out: UnsafeMutablePointer<T>) {
+        let outputs = outerCount, count = innerShape[0], step = innerStrides[0]
+        let blockSize = FloatSum<T>.blockSize
+        let quads = (outputs + 3) / 4
+        Parallel.run(quads, grain: Swift.max(1, Parallel.memoryGrain / (4 &* count))) { range in
+            var sums = [FloatSum<T>](repeating: FloatSum<T>(), count: 4)
+            var outer = Odometer(shape: outerShape, strides: [outerStrides], start: range.lowerBound &* 4)
+            for quad in range {
+                let first = quad &* 4, groups = Swift.min(4, outputs &- first)
+                // A quad past the last group repeats that group's rows in its spare lanes.
+                var rows = (source, source, source, source)
+                rows.0 = source + outer.offset
+                if groups > 1 { outer.advance() }
+                rows.1 = source + outer.offset
+                if groups > 2 { outer.advance() }
+                rows.2 = source + outer.offset
+                if groups > 3 { outer.advance() }
+                rows.3 = source + outer.offset
+                outer.advance()
+                for g in 0..<groups { sums[g].reset() }
+                var start = 0
+                while start < count {
+                    let take = Swift.min(blockSize, count &- start)
+                    var block = SIMD4<Double>(repeating: 0)
+                    let offset = start &* step
+                    let (p0, p1, p2, p3) = (rows.0 + offset, rows.1 + offset, rows.2 + offset, rows.3 + offset)
+                    if step == 1 {
+                        for j in 0..<take {
+                            block += SIMD4(p0[j].doubleValue, p1[j].doubleValue, p2[j].doubleValue, p3[j].doubleValue)
+                        }
+                    } else {
+                        for j in 0..<take {
+                            let o = j &* step
+                            block += SIMD4(p0[o].doubleValue, p1[o].doubleValue, p2[o].doubleValue, p3[o].doubleValue)
+                        }
+                    }
+                    for g in 0..<groups { sums[g].consumeBlockSum(block[g], count: take) }
+                    start &+= take
+                }
+                for g in 0..<groups { out[first &+ g] = sums[g].result() }
+            }
+        }
+    }
+}
+
 // MARK: - Row reducers
 
 /// Sum of float32/float64 in Double: sequential blocks of `blockSize` elements, then a pairwise
@@ -724,6 +785,17 @@ struct FloatSum<T: Element>: RowReducer {
                 block = 0
                 blockCount = 0
             }
+        }
+    }
+
+    /// Takes the sum of a block of `count` elements added as `consume` adds them (from 0.0, in
+    /// order): a whole block, or the group's last, shorter one. Only at a block boundary.
+    mutating func consumeBlockSum(_ sum: Double, count: Int) {
+        if count == Self.blockSize {
+            push(sum, level: 0)
+        } else {
+            block = sum
+            blockCount = count
         }
     }
 
