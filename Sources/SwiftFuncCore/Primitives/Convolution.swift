@@ -500,13 +500,24 @@ enum Convolution {
     ) throws {
         let chunks = (g.batch + chunk - 1) / chunk
         try Parallel.forEachWorkItem(chunks &* g.groups, scratch: {
-            try (Tensor(uninitialized: TensorType(shape: [chunk, g.taps, g.outPlane], dtype: T.dtype), op: op),
-                 chunk > 1 ? try Tensor(uninitialized: TensorType(shape: [stagedRows, chunk, g.outPlane], dtype: T.dtype), op: op) : nil)
+            try (scratch(T.self, count: chunk &* g.taps &* g.outPlane, op: op),
+                 chunk > 1 ? try scratch(T.self, count: stagedRows &* chunk &* g.outPlane, op: op) : nil)
         }) { item, scratch in
             let first = (item / g.groups) &* chunk
             body(first, Swift.min(chunk, g.batch - first), item % g.groups, scratch.0.elements(as: T.self),
                  scratch.1?.elements(as: T.self))
         }
+    }
+
+    /// A work item's scratch of `count` elements (sizes checked by the geometry), never smaller
+    /// than `MemoryPool.largeBlock`, so that it comes from the pool's cache of large blocks: a
+    /// convolution takes its scratch anew on every call, and a smaller one from malloc went back
+    /// to the OS each time (glibc trims its heaps' tops), its pages faulted in and cleared again
+    /// on the next call (500-2300 page faults per call of the NTK tutorial). The pages past
+    /// `count` are never touched.
+    static func scratch<T: Element>(_: T.Type, count: Int, op: String) throws -> Tensor {
+        let minimum = MemoryPool.largeBlock / MemoryLayout<T>.stride
+        return try Tensor(uninitialized: TensorType(shape: [Swift.max(count, minimum)], dtype: T.dtype), op: op)
     }
 
     /// Images per chunk when each takes a [columns, plane] matrix: as many as fit chunkBytes, or
