@@ -12,9 +12,16 @@
 
 #ifdef SF_KERNELS_X86
 
+/* Asks the CPU once: -1 until the first call (threads racing here all store the same answer). */
 int swiftfunc_kernels_available(void) {
-    __builtin_cpu_init();
-    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    static _Atomic int available = -1;
+    int known = atomic_load_explicit(&available, memory_order_relaxed);
+    if (known < 0) {
+        __builtin_cpu_init();
+        known = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+        atomic_store_explicit(&available, known, memory_order_relaxed);
+    }
+    return known;
 }
 
 #define SF_TARGET __attribute__((target("avx2,fma")))
@@ -168,28 +175,16 @@ SF_TARGET static void sgemm_small_k(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const
     }
 }
 
-/* Whether the kernels may run: -1 until the first call asks the CPU (threads racing here all
- * store the same answer). */
-static int kernels_may_run(void) {
-    static _Atomic int available = -1;
-    int known = atomic_load_explicit(&available, memory_order_relaxed);
-    if (known < 0) {
-        known = swiftfunc_kernels_available();
-        atomic_store_explicit(&available, known, memory_order_relaxed);
-    }
-    return known;
-}
-
 int swiftfunc_sgemm_nt_rows(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const float *a, ptrdiff_t lda,
                             const float *b, ptrdiff_t ldb, float *c, ptrdiff_t ldc) {
-    if (!kernels_may_run()) return 0;
+    if (!swiftfunc_kernels_available()) return 0;
     sgemm_nt_rows(m, n, k, a, lda, b, ldb, c, ldc);
     return 1;
 }
 
 int swiftfunc_sgemm_small_k(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const float *a, ptrdiff_t a_row,
                             ptrdiff_t a_step, const float *b, ptrdiff_t ldb, float *c, ptrdiff_t ldc) {
-    if (!kernels_may_run()) return 0;
+    if (!swiftfunc_kernels_available()) return 0;
     sgemm_small_k(m, n, k, a, a_row, a_step, b, ldb, c, ldc);
     return 1;
 }

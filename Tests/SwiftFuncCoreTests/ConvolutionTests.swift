@@ -1,4 +1,5 @@
 import XCTest
+import CKernels
 @testable import SwiftFuncCore
 
 /// conv2d written as the textbook seven loops over row-major values (no bias).
@@ -335,6 +336,49 @@ extension ConvolutionTests {
                     }
                 }
             }
+        }
+    }
+
+    /// The AVX2 col2im for stride 1 (Sources/CKernels), called directly: the same bits as zero-filling
+    /// the plane and adding tap after tap in Float (the Swift loop's order), for kernels from 1x1 to
+    /// 8x8 and past the 64 taps it takes, padding beyond the kernel's reach, dilation, widths around
+    /// its 8 lanes, lines no tap covers wholly, negative zeros and non-finite entries.
+    func testUnitStrideCol2imKernelMatchesTapByTapSums() throws {
+        guard swiftfunc_kernels_available() != 0 else { throw XCTSkip("no AVX2 and FMA on this CPU") }
+        var rng = TestRandom(seed: 41)
+        // (kernel h, w, out h, w, pad h, w, dilation h, w)
+        let cases = [(3, 3, 28, 28, 0, 0, 1, 1), (3, 3, 5, 7, 1, 1, 1, 1), (1, 1, 4, 9, 0, 0, 1, 1),
+                     (2, 5, 3, 17, 1, 3, 2, 1), (5, 2, 6, 8, 4, 0, 1, 3), (8, 8, 9, 23, 3, 7, 1, 1),
+                     (3, 3, 2, 2, 2, 2, 1, 1), (4, 3, 3, 16, 0, 6, 2, 2), (9, 8, 2, 2, 0, 0, 1, 1)]
+        for (kh, kw, oh, ow, ph, pw, dh, dw) in cases {
+            // The transposed conv's output (the conv's input) as conv2d's geometry gives it back.
+            let height = oh - 1 - 2 * ph + dh * (kh - 1) + 1, width = ow - 1 - 2 * pw + dw * (kw - 1) + 1
+            guard height > 0, width > 0 else { continue }
+            let tapStride = oh * ow + 5  // rows of the columns matrix longer than one plane
+            var columns = (0..<(kh * kw * tapStride)).map { _ in Float(rng.uniform(-2, 2)) }
+            columns[3] = -0.0
+            if columns.count > 40 { columns[40] = .infinity }
+            var expected = [Float](repeating: 0, count: height * width)
+            for i in 0..<kh {
+                for j in 0..<kw {
+                    for y in 0..<oh {
+                        for x in 0..<ow {
+                            let h = y - ph + i * dh, w = x - pw + j * dw
+                            if h >= 0 && h < height && w >= 0 && w < width {
+                                expected[h * width + w] += columns[(i * kw + j) * tapStride + y * ow + x]
+                            }
+                        }
+                    }
+                }
+            }
+            var plane = [Float](repeating: .nan, count: height * width)
+            let ran = swiftfunc_col2im_unit_stride(columns, tapStride, kh, kw, oh, ow, ph, pw, dh, dw, &plane, height, width)
+            if kh * kw > 64 {
+                XCTAssertEqual(ran, 0, "\(kh)x\(kw)")
+                continue
+            }
+            XCTAssertEqual(ran, 1)
+            XCTAssertEqual(plane.map(\.bitPattern), expected.map(\.bitPattern), "\(kh)x\(kw) out \(oh)x\(ow) pad \(ph),\(pw) dil \(dh),\(dw)")
         }
     }
 

@@ -9,7 +9,7 @@
 /* Internal to libswiftfunc.so: not exported (the library's ABI is include/swiftfunc.h). */
 #define SWIFTFUNC_KERNEL __attribute__((visibility("hidden")))
 
-/* Whether this CPU has what the kernels below need (AVX2 and FMA). */
+/* Whether this CPU has what the kernels below need (AVX2 and FMA); asks the CPU once. */
 SWIFTFUNC_KERNEL int swiftfunc_kernels_available(void);
 
 /*
@@ -34,6 +34,20 @@ SWIFTFUNC_KERNEL int swiftfunc_sgemm_nt_rows(ptrdiff_t m, ptrdiff_t n, ptrdiff_t
  */
 SWIFTFUNC_KERNEL int swiftfunc_sgemm_small_k(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const float *a, ptrdiff_t a_row,
                                              ptrdiff_t a_step, const float *b, ptrdiff_t ldb, float *c, ptrdiff_t ldc);
+
+/*
+ * col2im of one output plane for a convolution with stride 1 (conv_transpose2d's and conv2d's input
+ * gradient): plane[h * width + w] = 0 + the sum, over the taps (i, j) in row-major order that land
+ * inside the columns, of columns[(i * kernel_w + j) * tap_stride + oh * out_w + ow] with
+ * oh = h + pad_h - i * dil_h and ow = w + pad_w - j * dil_w. The same additions in the same order as
+ * zero-filling the plane and adding tap after tap, but eight outputs at a time summed in a register
+ * over all their taps instead of the plane read and written once per tap. Returns 1, or 0 (nothing
+ * written) without AVX2 and FMA or for more than 64 taps.
+ */
+SWIFTFUNC_KERNEL int swiftfunc_col2im_unit_stride(const float *columns, ptrdiff_t tap_stride, ptrdiff_t kernel_h,
+                                                  ptrdiff_t kernel_w, ptrdiff_t out_h, ptrdiff_t out_w, ptrdiff_t pad_h,
+                                                  ptrdiff_t pad_w, ptrdiff_t dil_h, ptrdiff_t dil_w, float *plane,
+                                                  ptrdiff_t height, ptrdiff_t width);
 
 /* The CPU's hint for a spin-wait loop (x86's pause): the pool's threads watching for work. */
 static inline void swiftfunc_spin_pause(void) {

@@ -1,3 +1,4 @@
+import CKernels
 /// Convolution primitives: `conv2d` (NCHW cross-correlation, torch.nn.functional.conv2d without
 /// bias) by im2col + GEMM, and `conv_transpose2d` (its transpose, torch.nn.functional.conv_transpose2d
 /// without bias: conv2d's input cotangent) by GEMM + col2im.
@@ -581,10 +582,20 @@ enum Convolution {
                                       into target: UnsafeMutablePointer<T>, imageStride: Int) {
         let kernelSize = g.kernelHeight &* g.kernelWidth, p = g.outHeight &* g.outWidth
         let rowLength = count &* p, plane = g.height &* g.width
+        // Float32 at stride 1: the AVX2 kernel sums each output's taps in a register, in the order
+        // of the loop below (the same bits); false when the CPU or the kernel size rules it out.
+        let unitStride = T.self == Float.self && g.stride == (1, 1) && swiftfunc_kernels_available() != 0
         Parallel.forEach(count &* channels, grain: threadGrain / (kernelSize &* p &+ plane) + 1) { planes in
             for index in planes {
                 let n = index / channels, c = index % channels
                 let output = target + (n &* imageStride &+ c &* plane)
+                if unitStride, swiftfunc_col2im_unit_stride(
+                    UnsafeRawPointer(columns + (c &* kernelSize &* rowLength &+ n &* p)).assumingMemoryBound(to: Float.self),
+                    rowLength, g.kernelHeight, g.kernelWidth, g.outHeight, g.outWidth, g.padding.0, g.padding.1,
+                    g.dilation.0, g.dilation.1, UnsafeMutableRawPointer(output).assumingMemoryBound(to: Float.self),
+                    g.height, g.width) != 0 {
+                    continue
+                }
                 fillZeros(output, count: plane)
                 for i in 0..<g.kernelHeight {
                     for j in 0..<g.kernelWidth {
