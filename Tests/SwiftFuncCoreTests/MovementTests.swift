@@ -74,6 +74,23 @@ final class MovementTests: XCTestCase {
         try assertValues(u, build([4, 3]) { Double($0[1] * 4 + $0[0]) }, shape: [1, 4, 1, 3], dtype: .float64)
     }
 
+    /// The copy a flatten of a permuted view makes, rows shorter than `Tensor.shortRow` (the conv
+    /// weight Jacobians' [C, N, 3, 3] stored as [N, C, 3, 3]): small and past the threads' grain,
+    /// rows of 2 to 9 elements, against index arithmetic.
+    func testFlattenOfAPermutedViewCopiesShortRows() throws {
+        for (c, n, k) in [(3, 4, 9), (32, 6_000, 9), (5, 70_000, 2), (7, 9_000, 4)] {
+            for dtype in [DType.float32, .float64] {
+                let values = (0..<(c * n * k)).map { Double($0 % 1021) - 510 }
+                let stored = try Ops.tensor(values, shape: [c, n, k], dtype: dtype)
+                let permuted = try Ops.permute(stored, dims: [1, 0, 2])
+                let flat = try Ops.reshape(permuted, shape: [n, c * k])
+                XCTAssertTrue((flat as! Tensor).isContiguous)
+                let expected = build([n, c * k]) { index in values[(index[1] / k * n + index[0]) * k + index[1] % k] }
+                try assertValues(flat, expected, shape: [n, c * k], dtype: dtype, "\(c) x \(n) x \(k) \(dtype)")
+            }
+        }
+    }
+
     func testReshapeErrors() throws {
         let x = try makeTensor((0..<6).map(Double.init), shape: [2, 3])
         assertThrows(.shape, "sf_reshape: shape [2, 5] is invalid for input of size 6") { try Ops.reshape(x, shape: [2, 5]) }

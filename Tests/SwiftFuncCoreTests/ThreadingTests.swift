@@ -158,10 +158,11 @@ final class ThreadingTests: XCTestCase {
         let grain = Parallel.memoryGrain
         // [rows, columns] shapes whose counts straddle the grain and twice it, rows of odd length.
         // Counts past twice the grain, so chunks start inside rows; every layout for float32, the
-        // transposed one (the general walk) for the other dtypes.
-        for shape in [[723, 365], [3, 87_403]] {
+        // transposed one (the general walk) for the other dtypes. Rows of 7 (strided, reversed,
+        // transposed: shorter than `Tensor.shortRow`) are copied a run of rows at a time.
+        for shape in [[723, 365], [3, 87_403], [40_001, 7]] {
             let n = shape.reduce(1, *)
-            for dtype in shape[0] == 3 ? [.float32] : Self.dtypes {
+            for dtype in shape[0] != 723 ? [.float32] : Self.dtypes {
                 for layout in dtype == .float32 ? Layout.allCases : [.transposed] {
                     let values = randomValues(shape, dtype: dtype, in: (-20, 20), rng: &rng)
                     let x = try makeTensor(values, shape: shape, dtype: dtype, layout: layout)
