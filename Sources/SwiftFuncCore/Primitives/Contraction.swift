@@ -577,18 +577,18 @@ extension Contraction {
     /// and float64 kernels' tiles on x86-64, so that a block boundary falls between tiles.
     static var blockTile: Int { 16 }
 
-    /// How many blocks `GEMMScalar.gemm` splits an m x n x k product into (1: one OpenBLAS call).
-    /// From `Parallel.blasThreadingMultiplyAdds` on, one block per 2^21 multiply-adds (about 25 µs
-    /// on one core), at least 2 and at most 4, and never below one tile of the longer side per
-    /// block. Four blocks on two threads still balance a thread slowed by another process; eight
-    /// made the 8-MLP ensemble's [64 x 784] x [784 x 1024] 3-5% slower than two (each block packs
-    /// the other operand again and pays a call's setup). Sizes only, never the thread count.
+    /// How many blocks `GEMMScalar.gemm` splits an m x n x k product into (1: one OpenBLAS call):
+    /// from `Parallel.blasThreadingMultiplyAdds` on, 2, and 4 from 2^26 multiply-adds (about 1 ms
+    /// on one core), each at least one tile of the longer side. An even count, so that two threads
+    /// share the blocks evenly: the 8-MLP ensemble's [64 x 784] x [784 x 1024] took 0.68-0.69 ms
+    /// in 2 blocks, 0.69-0.71 in 4 (each block packs the other operand again) and 0.88-0.89 in 3.
+    /// Four blocks for long products, so that a thread slowed by another process holds up less of
+    /// them. Sizes only, never the thread count.
     static func gemmBlocks(m: Int, n: Int, k: Int) -> Int {
         let work = Double(m) * Double(n) * Double(k)
         guard work >= Double(Parallel.blasThreadingMultiplyAdds) else { return 1 }
-        let bySize = Int(Swift.min(4, Swift.max(2, work / Double(Parallel.blasThreadingMultiplyAdds))))
-        let blocks = Swift.min(bySize, Swift.max(m, n) / blockTile)
-        return blocks >= 2 ? blocks : 1
+        let wanted = work >= Double(1 << 26) ? 4 : 2, tiles = Swift.max(m, n) / blockTile
+        return wanted <= tiles ? wanted : (tiles >= 2 ? 2 : 1)
     }
 }
 
