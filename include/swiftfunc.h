@@ -116,16 +116,18 @@ void sf_set_error(const char *message);
  * Large elementwise, copy and reduction kernels split their work across the library's own thread
  * pool; small ones (below about 256K elements for arithmetic, copies and reductions, 4K for exp,
  * tanh and the other libm functions) run on the calling thread alone.
- * Matrix products and convolutions run in OpenBLAS, which has its own threads. One count governs
- * both (torch.set_num_threads): by default the number of online CPUs for each, as in torch
- * (OpenBLAS's own environment variables, such as OPENBLAS_NUM_THREADS, still decide its count
- * until sf_set_num_threads is called). Kernels and GEMMs of one call run one after the other, so
- * at most that many threads compute at a time. The library's own kernels give the same bits on
- * every count and from run to run: each output element is computed by one thread in the order one
- * thread would use. OpenBLAS's products may round differently on different counts; products of
- * fewer than 2^21 multiply-adds run on one of its threads (waking more costs more than they save),
- * larger ones and LAPACK calls on the count, also when several host threads call at once, so a
- * product's bits depend only on its sizes and the count.
+ * Matrix products and convolutions multiply in OpenBLAS, one OpenBLAS thread per product or per
+ * block of one: products of 2^21 multiply-adds and more are cut into blocks of rows or columns
+ * (chosen by their sizes only) that the pool's threads share, so OpenBLAS's own threads stay idle.
+ * LAPACK calls (linear algebra) run on OpenBLAS's threads. One count governs both
+ * (torch.set_num_threads): by default the number of online CPUs for each, as in torch (OpenBLAS's
+ * own environment variables, such as OPENBLAS_NUM_THREADS, still decide its count until
+ * sf_set_num_threads is called). Kernels and LAPACK calls of one call run one after the other, so
+ * at most that many threads compute at a time. Results give the same bits on every count and from
+ * run to run: each output element is computed by one thread in the order one thread would use, and
+ * a product's bits depend only on its sizes (LAPACK's, on its sizes and the count), also when
+ * several host threads call at once. A pool thread that has finished its work watches for more
+ * for 0.2 ms before it sleeps.
  *
  * fork(): the child keeps the parent's count and starts its own pool threads with its first large
  * kernel (the parent's threads do not follow a fork), as torch and OpenBLAS do. As for any

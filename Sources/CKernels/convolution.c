@@ -48,10 +48,17 @@ __attribute__((target("avx2"))) static void col2im_plane(const float *columns, p
         if (inner_first > inner_end) inner_first = inner_end = 0;
         ptrdiff_t w = 0;
         for (; w < inner_first; w++) line[w] = sum_at(columns, offset, first, end, taps, w);
-        for (; w + 8 <= inner_end; w += 8) {
-            __m256 sum = _mm256_setzero_ps();
-            for (int t = 0; t < taps; t++) sum = _mm256_add_ps(sum, _mm256_loadu_ps(columns + offset[t] + w));
-            _mm256_storeu_ps(line + w, sum);
+        if (inner_end - inner_first >= 8) {
+            /* The last vector ends at inner_end, overlapping the one before it: its outputs are
+             * computed again, the same values, instead of one by one. */
+            for (;; w += 8) {
+                if (w + 8 > inner_end) w = inner_end - 8;
+                __m256 sum = _mm256_setzero_ps();
+                for (int t = 0; t < taps; t++) sum = _mm256_add_ps(sum, _mm256_loadu_ps(columns + offset[t] + w));
+                _mm256_storeu_ps(line + w, sum);
+                if (w + 8 == inner_end) break;
+            }
+            w = inner_end;
         }
         for (; w < width; w++) line[w] = sum_at(columns, offset, first, end, taps, w);
     }
