@@ -6,7 +6,8 @@ process first checks that all frameworks compute the same results.
 
 Workloads: per-sample gradients of a 784-128-10 MLP (batch 64); jacrev and jacfwd of sin(A x) (n=64);
 hessian of sum(tanh(A x)) (n=32); vmap(jacrev) over a batch of 128 (n=16); an ensemble of 8 MLPs by vmap;
-grad of a chain of 100 elementwise ops on 16 floats; grad of sum(A @ B) for 512 x 512; and three torch.func
+grad of a chain of 100 elementwise ops on 16 floats; grad of sum(A @ B) for 512 x 512; issue 10's jacrev of
+tanh(W x + b) from 32 to 2048 and jacfwd from 2048 to 32; and three torch.func
 tutorials at their sizes, written as the tutorials write them (nn.Module, functional_call, stack_module_state;
 plain functions in JAX): per-sample gradients of the MNIST CNN (batch 64), the empirical NTK of the CIFAR CNN
 by Jacobian contraction (20 x 5 images), an ensemble of 10 MLPs each on its own minibatch. All float32.
@@ -150,6 +151,31 @@ def jacobian(mode):
         if jax is not None:
             ja, jx = jnp.asarray(a), jnp.asarray(x)
             j_fn = (jax.jacrev if mode == "rev" else jax.jacfwd)(lambda x: jnp.sin(ja @ x))
+            jit_fn = jax.jit(j_fn)
+            runs["jax"] = lambda: jax.block_until_ready(j_fn(jx))
+            runs["jax.jit"] = lambda: jax.block_until_ready(jit_fn(jx))
+        return runs
+
+    return workload
+
+
+def affine_jacobian(mode, n_in, n_out):
+    """Issue 10's Jacobians of tanh(W x + b) with respect to x: jacrev from 32 to 2048 outputs (2048 VJPs
+    batched by vmap), jacfwd from 2048 inputs to 32 (2048 JVPs)."""
+    def workload():
+        w, x, b = data(3, n_out, n_in) / n_in ** 0.5, data(4, n_in), data(5, n_out) * 0.1
+        sw, sx, sb = sf.tensor(w), sf.tensor(x), sf.tensor(b)
+        s_fn = (sff.jacrev if mode == "rev" else sff.jacfwd)(lambda x: sf.tanh(sw @ x + sb))
+        runs = {"swiftfunc": lambda: s_fn(sx)}
+        sj_fn = sff.jit(s_fn)
+        runs["swiftfunc.jit"] = lambda: sj_fn(sx)
+        if torch is not None:
+            tw, tx, tb = torch.tensor(w), torch.tensor(x), torch.tensor(b)
+            t_fn = (torch.func.jacrev if mode == "rev" else torch.func.jacfwd)(lambda x: torch.tanh(tw @ x + tb))
+            runs["torch.func"] = lambda: t_fn(tx)
+        if jax is not None:
+            jw, jx, jb = jnp.asarray(w), jnp.asarray(x), jnp.asarray(b)
+            j_fn = (jax.jacrev if mode == "rev" else jax.jacfwd)(lambda x: jnp.tanh(jw @ x + jb))
             jit_fn = jax.jit(j_fn)
             runs["jax"] = lambda: jax.block_until_ready(j_fn(jx))
             runs["jax.jit"] = lambda: jax.block_until_ready(jit_fn(jx))
@@ -483,6 +509,8 @@ WORKLOADS = [
     ("grad of 100 elementwise ops on 16 floats", elementwise_chain),
     ("grad of sum(A @ B), 512 x 512", matmul_grad),
     ("per-sample grads, MNIST CNN, batch 64", cnn_per_sample_grads),
+    ("jacrev of tanh(W x + b), 32 -> 2048", affine_jacobian("rev", 32, 2048)),
+    ("jacfwd of tanh(W x + b), 2048 -> 32", affine_jacobian("fwd", 2048, 32)),
     ("NTK of a CNN, 20 x 5 CIFAR images", ntk),
     ("ensemble of 10 MLPs, tutorial sizes", tutorial_ensemble),
 ]

@@ -341,6 +341,51 @@ final class ContractionTests: XCTestCase {
         }
     }
 
+    /// An identity (`eye`) and its products by finite vectors are known diagonal: a matmul with one
+    /// scales the other operand instead of a GEMM, with the values of the GEMM (compared with a
+    /// product of the same values built without the structure); a non-finite operand or factor
+    /// (0 * inf is NaN) takes the GEMM; off-diagonal views and offsets are not diagonal.
+    func testDiagonalOperandsScaleInsteadOfMultiplying() throws {
+        var rng = TestRandom(seed: 31)
+        for dtype in [DType.float32, .float64] {
+            let n = 37, k = 5
+            let identity = try XCTUnwrap(Ops.eye(n, n, offset: 0, dtype: dtype) as? Tensor)
+            XCTAssertNotNil(identity.diagonalMatrix)
+            XCTAssertNil(try XCTUnwrap(Ops.eye(n, n, offset: 1, dtype: dtype) as? Tensor).diagonalMatrix)
+            XCTAssertNil(try XCTUnwrap(Ops.slice(identity, dim: 0, start: 1, step: 1) as? Tensor).diagonalMatrix)
+            let factor = try makeTensor(randomValues([n], dtype: dtype, rng: &rng), shape: [n], dtype: dtype)
+            let column = try makeTensor(randomValues([n, 1], dtype: dtype, rng: &rng), shape: [n, 1], dtype: dtype)
+            let scaled = try XCTUnwrap(Ops.mul(Ops.mul(identity, factor), column) as? Tensor)
+            XCTAssertNotNil(scaled.diagonalMatrix)
+            // The same values with no structure: a copy through a tensor built from them.
+            let plain = try Ops.tensor(try Ops.doubles(scaled), shape: [n, n], dtype: dtype)
+            XCTAssertNil((plain as? Tensor)?.diagonalMatrix)
+            for layout in [Layout.contiguous, .transposed] {
+                let other = try makeTensor(randomValues([n, k], dtype: dtype, rng: &rng), shape: [n, k], dtype: dtype, layout: layout)
+                let otherT = try makeTensor(randomValues([k, n], dtype: dtype, rng: &rng), shape: [k, n], dtype: dtype, layout: layout)
+                for (structured, reference) in [(scaled, plain), (try XCTUnwrap(Ops.transpose(scaled, 0, 1) as? Tensor), try Ops.transpose(plain, 0, 1))] {
+                    let tolerance = dtype == .float32 ? 1e-6 : 1e-15
+                    try assertValues(Ops.matmul(structured, other), try Ops.doubles(Ops.matmul(reference, other)),
+                                     shape: [n, k], dtype: dtype, tolerance: tolerance, "diagonal @ \(layout)")
+                    try assertValues(Ops.matmul(otherT, structured), try Ops.doubles(Ops.matmul(otherT, reference)),
+                                     shape: [k, n], dtype: dtype, tolerance: tolerance, "\(layout) @ diagonal")
+                }
+            }
+            // Two diagonal factors: a diagonal product.
+            XCTAssertNotNil(try XCTUnwrap(Ops.matmul(scaled, identity) as? Tensor).diagonalMatrix)
+            // Non-finite values: NaN where a zero meets an infinity, as the GEMM gives.
+            var values = randomValues([n], dtype: dtype, rng: &rng)
+            values[3] = .infinity
+            let infinite = try makeTensor(values, shape: [n], dtype: dtype)
+            XCTAssertNil(try XCTUnwrap(Ops.mul(identity, infinite) as? Tensor).diagonalMatrix)
+            var entries = randomValues([n, k], dtype: dtype, rng: &rng)
+            entries[2 * k] = .infinity
+            let product = try Ops.doubles(Ops.matmul(identity, try makeTensor(entries, shape: [n, k], dtype: dtype)))
+            XCTAssertTrue(product[k].isNaN, "row 1 meets the infinity in row 2 with a zero")
+            XCTAssertEqual(product[2 * k], .infinity)
+        }
+    }
+
     func testDTypeErrorsNameTheDTypes() throws {
         let f = try makeTensor([1, 2, 3, 4], shape: [2, 2], dtype: .float32)
         for dtype in [DType.int32, .int64, .bool] {

@@ -341,11 +341,40 @@ enum Contraction {
         return true
     }
 
+    /// c = a @ b for matrices when one of them is diagonal (`DiagonalMatrix`, jacrev's and jacfwd's
+    /// basis and its products) and the other finite: the other's rows (or columns) scaled by the
+    /// diagonal, one multiplication per element instead of a GEMM that adds zeros (the same values
+    /// but possibly the sign of a zero). A product of two diagonal matrices is diagonal. False
+    /// (nothing written) otherwise.
+    static func productWithDiagonal<T: GEMMScalar>(_: T.Type, _ a: Tensor, _ b: Tensor, into result: Tensor) -> Bool {
+        guard a.rank == 2, b.rank == 2, a.dtype == T.dtype, b.dtype == T.dtype else { return false }
+        let leftDiagonal = a.diagonalMatrix != nil
+        guard leftDiagonal || b.diagonalMatrix != nil else { return false }
+        guard (leftDiagonal ? b : a).allFinite() else { return false }
+        let (m, n) = (result.shape[0], result.shape[1])
+        let pa = a.elements(as: T.self), pb = b.elements(as: T.self), pc = result.elements(as: T.self)
+        let (a0, a1, b0, b1) = (a.strides[0], a.strides[1], b.strides[0], b.strides[1])
+        Parallel.run(m, grain: Swift.max(1, Parallel.memoryGrain / Swift.max(1, n))) { rows in
+            for i in rows {
+                let row = pc + i &* n
+                if leftDiagonal {
+                    let scale = pa[i &* (a0 &+ a1)]
+                    for j in 0..<n { row[j] = scale * pb[i &* b0 &+ j &* b1] }
+                } else {
+                    for j in 0..<n { row[j] = pa[i &* a0 &+ j &* a1] * pb[j &* (b0 &+ b1)] }
+                }
+            }
+        }
+        if a.diagonalMatrix != nil && b.diagonalMatrix != nil { result.markDiagonal() }
+        return true
+    }
+
     static func matmulKernel<T: GEMMScalar>(_: T.Type, _ a: Tensor, _ b: Tensor, _ type: TensorType) throws -> Tensor {
         let op = "matmul"
         let result = try Tensor(uninitialized: type, op: op)
         guard result.count > 0 else { return result }
         if productWithBroadcastOperand(T.self, a, b, into: result) { return result }
+        if productWithDiagonal(T.self, a, b, into: result) { return result }
         let left = try MatrixOperand.make(a, isLeft: true)
         let right = try MatrixOperand.make(b, isLeft: false)
         let m = left.rows, k = left.cols, n = right.cols

@@ -152,6 +152,7 @@ enum Creation {
             }
         }
         try type.dtype.dispatch(Ones(tensor: result, rows: first..<end, offset: offset, columns: columns))
+        if offset == 0 && rows == columns { result.markDiagonal() }  // jacrev's and jacfwd's basis
         return result
     }
 }

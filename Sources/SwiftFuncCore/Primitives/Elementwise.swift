@@ -157,7 +157,7 @@ enum Elementwise {
     /// and `rhs` (binaryJVP, binaryVJP); batching: Batching.broadcasting.
     private static func arithmetic<Op: ArithmeticOp>(_ primitive: Primitive, _ name: String, _: Op.Type, refusesBool: Bool,
                                                      lhs: @escaping Partial, rhs: @escaping Partial) -> PrimitiveRules {
-        let isPow = name == "pow"
+        let isPow = name == "pow", isMul = name == "mul"
         return PrimitiveRules(
             primitive, name: name,
             type: { args, _ in
@@ -178,11 +178,22 @@ enum Elementwise {
                     try checkNonNegativeExponent(b, name)
                 }
                 try type.dtype.dispatch(ArithmeticVisitor<Op>(a: a, b: b, result: result, op: name))
+                if isMul { markDiagonalProduct(a, b, result) }
                 return result
             },
             jvp: binaryJVP(lhs, rhs), vjp: binaryVJP(lhs, rhs), batch: Batching.broadcasting(primitive),
             // Integer pow checks its exponents first (an error, which a block cannot report): unfused.
             block: { _, result in isPow && result.isInteger ? nil : try? result.dispatch(ArithmeticBlockVisitor<Op>()) })
+    }
+
+    /// Marks a product as diagonal (`DiagonalMatrix`) when one factor is a diagonal matrix of the
+    /// result's shape and the other is finite (its zeros times finite numbers stay zeros): the tanh
+    /// or ReLU factor a pullback applies to jacrev's basis.
+    private static func markDiagonalProduct(_ a: Tensor, _ b: Tensor, _ result: Tensor) {
+        for (diagonal, other) in [(a, b), (b, a)] where diagonal.diagonalMatrix != nil && diagonal.shape == result.shape {
+            if other.allFinite() { result.markDiagonal() }
+            return
+        }
     }
 
     /// A broadcasting binary op that computes in the promoted float dtype (float32 for integers).
