@@ -553,10 +553,28 @@ enum Contraction {
 /// optionally transposed. Callers guarantee that every size fits blasint and that leading dims are
 /// valid (ld >= max(1, row length)), so BLAS never reports a parameter error.
 protocol GEMMScalar: FloatingPointElement {
+    /// OpenBLAS's GEMM for this type.
+    static var blasGEMM: BLASGEMM<Self> { get }
+}
+
+/// The signature cblas_sgemm and cblas_dgemm share, for element type T.
+typealias BLASGEMM<T> = (CBLAS_ORDER, CBLAS_TRANSPOSE, CBLAS_TRANSPOSE, blasint, blasint, blasint, T, UnsafePointer<T>?,
+                         blasint, UnsafePointer<T>?, blasint, T, UnsafeMutablePointer<T>?, blasint) -> Void
+
+extension Float: GEMMScalar { static var blasGEMM: BLASGEMM<Float> { cblas_sgemm } }
+extension Double: GEMMScalar { static var blasGEMM: BLASGEMM<Double> { cblas_dgemm } }
+
+extension GEMMScalar {
     /// One OpenBLAS call on one of its threads.
+    @inline(__always)
     static func singleThreadedGEMM(transA: Bool, transB: Bool, m: Int, n: Int, k: Int,
                                    a: UnsafePointer<Self>, lda: Int, b: UnsafePointer<Self>, ldb: Int,
-                                   c: UnsafeMutablePointer<Self>, ldc: Int)
+                                   c: UnsafeMutablePointer<Self>, ldc: Int) {
+        blasGEMM(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
+                 blasint(truncatingIfNeeded: m), blasint(truncatingIfNeeded: n), blasint(truncatingIfNeeded: k),
+                 1, a, blasint(truncatingIfNeeded: lda), b, blasint(truncatingIfNeeded: ldb),
+                 0, c, blasint(truncatingIfNeeded: Swift.max(1, ldc)))
+    }
 }
 
 extension GEMMScalar {
@@ -618,30 +636,6 @@ extension Contraction {
         guard work >= Double(Parallel.blasThreadingMultiplyAdds) else { return 1 }
         let wanted = work >= Double(1 << 26) ? 4 : 2, tiles = Swift.max(m, n) / blockTile
         return wanted <= tiles ? wanted : (tiles >= 2 ? 2 : 1)
-    }
-}
-
-extension Float: GEMMScalar {
-    @inline(__always)
-    static func singleThreadedGEMM(transA: Bool, transB: Bool, m: Int, n: Int, k: Int,
-                                   a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
-                                   c: UnsafeMutablePointer<Float>, ldc: Int) {
-        cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
-                    Int32(truncatingIfNeeded: m), Int32(truncatingIfNeeded: n), Int32(truncatingIfNeeded: k),
-                    1, a, Int32(truncatingIfNeeded: lda), b, Int32(truncatingIfNeeded: ldb),
-                    0, c, Int32(truncatingIfNeeded: Swift.max(1, ldc)))
-    }
-}
-
-extension Double: GEMMScalar {
-    @inline(__always)
-    static func singleThreadedGEMM(transA: Bool, transB: Bool, m: Int, n: Int, k: Int,
-                                   a: UnsafePointer<Double>, lda: Int, b: UnsafePointer<Double>, ldb: Int,
-                                   c: UnsafeMutablePointer<Double>, ldc: Int) {
-        cblas_dgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
-                    Int32(truncatingIfNeeded: m), Int32(truncatingIfNeeded: n), Int32(truncatingIfNeeded: k),
-                    1, a, Int32(truncatingIfNeeded: lda), b, Int32(truncatingIfNeeded: ldb),
-                    0, c, Int32(truncatingIfNeeded: Swift.max(1, ldc)))
     }
 }
 
