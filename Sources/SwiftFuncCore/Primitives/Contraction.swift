@@ -341,15 +341,15 @@ enum Contraction {
         return true
     }
 
-    /// c = a @ b for matrices when one of them is diagonal (`DiagonalMatrix`, jacrev's and jacfwd's
+    /// c = a @ b for matrices when one of them is diagonal (`Tensor.isDiagonalMatrix`, jacrev's and jacfwd's
     /// basis and its products) and the other finite: the other's rows (or columns) scaled by the
     /// diagonal, one multiplication per element instead of a GEMM that adds zeros (the same values
     /// but possibly the sign of a zero). A product of two diagonal matrices is diagonal. False
     /// (nothing written) otherwise.
     static func productWithDiagonal<T: GEMMScalar>(_: T.Type, _ a: Tensor, _ b: Tensor, into result: Tensor) -> Bool {
         guard a.rank == 2, b.rank == 2, a.dtype == T.dtype, b.dtype == T.dtype else { return false }
-        let leftDiagonal = a.diagonalMatrix != nil
-        guard leftDiagonal || b.diagonalMatrix != nil else { return false }
+        let leftDiagonal = a.isDiagonalMatrix, rightDiagonal = b.isDiagonalMatrix
+        guard leftDiagonal || rightDiagonal else { return false }
         guard (leftDiagonal ? b : a).allFinite() else { return false }
         let (m, n) = (result.shape[0], result.shape[1])
         let pa = a.elements(as: T.self), pb = b.elements(as: T.self), pc = result.elements(as: T.self)
@@ -365,7 +365,7 @@ enum Contraction {
                 }
             }
         }
-        if a.diagonalMatrix != nil && b.diagonalMatrix != nil { result.markDiagonal() }
+        if leftDiagonal && rightDiagonal { result.markDiagonal() }
         return true
     }
 

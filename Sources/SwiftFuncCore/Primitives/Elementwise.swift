@@ -186,14 +186,14 @@ enum Elementwise {
             block: { _, result in isPow && result.isInteger ? nil : try? result.dispatch(ArithmeticBlockVisitor<Op>()) })
     }
 
-    /// Marks a product as diagonal (`DiagonalMatrix`) when one factor is a diagonal matrix of the
-    /// result's shape and the other is finite (its zeros times finite numbers stay zeros): the tanh
-    /// or ReLU factor a pullback applies to jacrev's basis.
+    /// Flags a product as diagonal (`Tensor.isDiagonalMatrix`) when one factor is a diagonal matrix
+    /// of the result's shape and the other is finite (its zeros times finite numbers stay zeros):
+    /// the tanh factor a pullback applies to jacrev's basis. One flag test per product otherwise.
     private static func markDiagonalProduct(_ a: Tensor, _ b: Tensor, _ result: Tensor) {
-        for (diagonal, other) in [(a, b), (b, a)] where diagonal.diagonalMatrix != nil && diagonal.shape == result.shape {
-            if other.allFinite() { result.markDiagonal() }
-            return
-        }
+        guard a.storage.holdsDiagonalMatrix || b.storage.holdsDiagonalMatrix else { return }
+        let diagonalFirst = a.isDiagonalMatrix && a.shape == result.shape
+        guard diagonalFirst || (b.isDiagonalMatrix && b.shape == result.shape) else { return }
+        if (diagonalFirst ? b : a).allFinite() { result.markDiagonal() }
     }
 
     /// A broadcasting binary op that computes in the promoted float dtype (float32 for integers).

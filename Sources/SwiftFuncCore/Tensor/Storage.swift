@@ -18,9 +18,9 @@ public final class Storage: @unchecked Sendable {
     private let release: (() -> Void)?
     /// The pool's block size (0 for foreign or empty storage).
     private let blockSize: Int
-    /// Set by the kernel that wrote a diagonal square matrix here (`DiagonalMatrix`), before the
-    /// storage is shared.
-    var diagonal: DiagonalMatrix?
+    /// Set by the kernel that wrote a diagonal square matrix here (`Tensor.isDiagonalMatrix`),
+    /// before the storage is shared.
+    var holdsDiagonalMatrix = false
 
     /// Allocates `byteCount` bytes for `op`, zeroed when `zeroed` is set (only for kernels that
     /// accumulate into their result, or results that are zero). Throws `outOfMemory` instead of
